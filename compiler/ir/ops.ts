@@ -1,0 +1,31 @@
+// The op table: the single source of truth for every op the compiler knows. Each record (shape
+// rule, attribute schema, reference kernel; VJP once autodiff lands) lives in one of the group
+// files under ./ops/, and this file gathers them into one registry keyed by name.
+
+import type { OpDef } from "./op-def.ts";
+import { ELEMENTWISE_OPS } from "./ops/elementwise.ts";
+import { LAYOUT_OPS } from "./ops/layout.ts";
+import { REDUCTION_OPS } from "./ops/reduction.ts";
+import { NN_OPS } from "./ops/nn.ts";
+
+const ALL: readonly OpDef[] = [...ELEMENTWISE_OPS, ...LAYOUT_OPS, ...REDUCTION_OPS, ...NN_OPS];
+
+export const OPS: ReadonlyMap<string, OpDef> = (() => {
+  const m = new Map<string, OpDef>();
+  for (const op of ALL) {
+    if (m.has(op.name)) throw new Error(`op table: '${op.name}' is defined twice`);
+    m.set(op.name, op);
+  }
+  return m;
+})();
+
+export class UnknownOpError extends Error {
+  override name = "UnknownOpError";
+}
+
+/** The record for `name`, or an error that names the op. */
+export function getOp(name: string): OpDef {
+  const op = OPS.get(name);
+  if (!op) throw new UnknownOpError(`unknown op '${name}'`);
+  return op;
+}
