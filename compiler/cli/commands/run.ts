@@ -1,0 +1,81 @@
+// `mlc run model.ts` — run one forward pass of a model in the reference interpreter.
+
+import type { CommandModule } from "yargs";
+import { compileModelFile } from "../../frontend/index.ts";
+import type { Graph } from "../../ir/graph.ts";
+import { valueTypes } from "../../ir/graph.ts";
+import { interpret, type Precision } from "../../ir/interpreter.ts";
+import type { Tensor } from "../../ir/op-def.ts";
+import { printGraph } from "../../ir/printer.ts";
+import { formatType } from "../../ir/types.ts";
+import { verifyGraph } from "../../ir/verifier.ts";
+import { randomInputs } from "../random-inputs.ts";
+import { readSafetensorsFile, takeTensors, toSafeTensor, writeSafetensorsFile } from "../tensor-io.ts";
+import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
+
+interface RunArgs {
+  model: string; set?: string[]; inputs?: string; "random-inputs": boolean; weights?: string;
+  out?: string; seed: number; precision: Precision; "print-ir": boolean;
+}
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: "run <model>",
+  describe: "run a model's forward pass in the reference interpreter",
+  builder: (y) =>
+    withModelOptions(y)
+      .option("inputs", { type: "string", describe: "safetensors file with every model input" })
+      .option("random-inputs", { type: "boolean", default: false, describe: "use seeded random inputs instead of --inputs" })
+      .option("weights", { type: "string", describe: "safetensors file with params (others keep their seeded init)" })
+      .option("out", { type: "string", describe: "write outputs (and updated state as param/<name>) to this safetensors file" })
+      .option("seed", { type: "number", default: 0, describe: "seed for param inits and random inputs" })
+      .option("precision", { choices: ["native", "f64"] as const, default: "native" as const, describe: "native dtypes, or float64 throughout" })
+      .option("print-ir", { type: "boolean", default: false, describe: "print the IR before running" }) as never,
+  handler: (args) => {
+    const { graph } = compileModelFile(args.model, { set: parseSetFlags(args.set) });
+    verifyGraph(graph);
+    if (args["print-ir"]) process.stdout.write(printGraph(graph) + "\n");
+    const inputs = loadInputs(graph, args);
+    const params = args.weights
+      ? takeTensors(args.weights, readSafetensorsFile(args.weights), trainableAndState(graph), "param", { requireAll: false })
+      : {};
+    const result = interpret(graph, inputs, { precision: args.precision, params, seed: args.seed });
+    if (args.out) {
+      const types = valueTypes(graph);
+      const tensors: Record<string, ReturnType<typeof toSafeTensor>> = {};
+      for (const [name, t] of Object.entries(result.outputs)) tensors[name] = toSafeTensor(t.type, t.data);
+      for (const [name, t] of Object.entries(result.updates)) tensors[`param/${name}`] = toSafeTensor(types.get(name)!, t.data);
+      writeSafetensorsFile(args.out, tensors, { producer: "mlc run", model: graph.name });
+      process.stdout.write(`wrote ${Object.keys(tensors).length} tensors to ${args.out}\n`);
+    }
+    for (const [name, t] of Object.entries(result.outputs)) process.stdout.write(summarize(name, t) + "\n");
+  },
+};
+
+function trainableAndState(g: Graph) {
+  return g.params.map((p) => ({ name: p.name, type: p.type }));
+}
+
+function loadInputs(g: Graph, args: RunArgs): Record<string, Float64Array> {
+  if (args.inputs && args["random-inputs"]) throw new UsageError("give either --inputs or --random-inputs, not both");
+  if (args["random-inputs"]) return randomInputs(g, args.seed);
+  if (!args.inputs) {
+    if (g.inputs.length === 0) return {};
+    throw new UsageError(`the model has inputs (${g.inputs.map((i) => i.name).join(", ")}): pass --inputs FILE.safetensors or --random-inputs`);
+  }
+  return takeTensors(args.inputs, readSafetensorsFile(args.inputs), g.inputs, "input", { requireAll: true });
+}
+
+/** One line per output: type, finiteness and a few statistics, then the first values. */
+export function summarize(name: string, t: Tensor): string {
+  const d = t.data;
+  let min = Infinity, max = -Infinity, sum = 0, finite = true;
+  for (const x of d) {
+    if (!Number.isFinite(x)) finite = false;
+    min = Math.min(min, x); max = Math.max(max, x); sum += x;
+  }
+  const head = Array.from(d.subarray(0, 6), (x) => Number(x.toPrecision(6))).join(", ");
+  const stats = d.length ? ` min=${fmt(min)} max=${fmt(max)} mean=${fmt(sum / d.length)}` : "";
+  return `${name}: ${formatType(t.type)}${stats} ${finite ? "finite" : "NOT FINITE"} [${head}${d.length > 6 ? ", …" : ""}]`;
+}
+
+const fmt = (x: number) => Number(x.toPrecision(6)).toString();

@@ -1,0 +1,10 @@
+// Which errors are the user's (bad files, bad shapes, bad flags) and get a one-line message,
+// as opposed to bugs in mlc, which get a stack trace.
+
+const USER_ERRORS = new Set([
+  "TensorIOError", "SafetensorsError", "ShapeError", "InterpreterInputError", "IRParseError", "VerifyError", "UsageError",
+]);
+
+export function isUserError(e: unknown): boolean {
+  return e instanceof Error && USER_ERRORS.has(e.name);
+}
