@@ -26,9 +26,9 @@ export function roundF16(x: number): number {
   const e = Math.max(Math.floor(Math.log2(a)), -14);
   let step = Math.pow(2, e - 10);
   if (a / step >= 2048) step *= 2; // log2 rounding error at the top of a binade
-  const q = a / step;
-  let r = Math.round(q);
-  if (Math.abs(q - Math.trunc(q) - 0.5) < 1e-12 && r % 2 === 1) r -= 1; // ties to even
+  const q = a / step; // exact: step is a power of two
+  let r = Math.round(q); // rounds halves up...
+  if (r - q === 0.5 && r % 2 === 1) r -= 1; // ...so move exact ties down to the even neighbour
   return Math.sign(x) * r * step;
 }
 
@@ -38,7 +38,8 @@ function wrapInt(x: number, bits: number, signed: boolean): number {
   let t = Math.trunc(x) % m;
   if (t < 0) t += m;
   if (signed && t >= m / 2) t -= m;
-  return t;
+  return t + 0; // normalise -0 (from truncating values in (-1, 0)) to +0
+
 }
 
 /** The value `x` becomes when stored as `dtype`. Float to integer truncates toward zero and wraps. */

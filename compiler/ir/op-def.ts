@@ -54,7 +54,26 @@ export interface OpDef {
   interpret(inputs: readonly Tensor[], attrs: Attrs, out: TensorType): Float64Array;
   /** Relative tolerance a float32 backend kernel must meet against this reference. */
   readonly tolerance?: number;
+  /**
+   * Vector-Jacobian product: given the cotangent of the result, emits (through ctx.b) the
+   * cotangent of each operand, or null for operands that take none (integer indices, masks).
+   * Absent for ops that cannot be differentiated; autodiff then names the op in its error.
+   */
+  readonly vjp?: VjpRule;
 }
+
+export interface VjpContext {
+  /** Builder of the graph being extended; backward nodes are ordinary nodes added here. */
+  readonly b: import("./builder.ts").GraphBuilder;
+  /** The forward node; its operands are node.inputs and its result node.id. */
+  readonly node: import("./graph.ts").Node;
+  /** Cotangent of node.id (same type as the result). */
+  readonly dy: string;
+  /** Which operands need a cotangent; a rule may skip work for the others (return null). */
+  readonly needs: readonly boolean[];
+}
+
+export type VjpRule = (ctx: VjpContext) => ReadonlyArray<string | null>;
 
 export function operandCount(op: OpDef): { min: number; max: number } {
   if (Array.isArray(op.operands)) return { min: op.operands.length, max: op.operands.length };
@@ -68,7 +87,7 @@ export function operandCount(op: OpDef): { min: number; max: number } {
  */
 export function completeAttrs(op: OpDef, given: Readonly<Record<string, AttrValue | undefined>>): Attrs {
   for (const key of Object.keys(given)) {
-    if (!(key in op.attrs) && given[key] !== undefined) {
+    if (!Object.hasOwn(op.attrs, key) && given[key] !== undefined) {
       const known = Object.keys(op.attrs);
       throw new ShapeError(
         `${op.name} has no attribute '${key}'` + (known.length ? ` (known: ${known.join(", ")})` : ""),

@@ -1,0 +1,121 @@
+// Initial values of params and state from their `init` spelling (ParamDecl.init).
+//
+// Spellings: `zeros`, `ones`, `normal(STD)` (N(0, STD^2)), `uniform(LIMIT)` (U[-LIMIT, LIMIT)),
+// `he_normal` (N(0, 2/fanIn), untruncated, as PyTorch's kaiming_normal_), `glorot_uniform`
+// (U[-sqrt(6/(fanIn+fanOut)), +...), as Keras). Integer and bool tensors take only zeros/ones.
+//
+// Fans follow PyTorch/Keras: a rank 0 or 1 tensor has fanIn = fanOut = its element count; for
+// rank >= 2 the last axis is the output, the second-to-last the input, and the leading axes are
+// the receptive field (conv weights [kh, kw, in, out]: fanIn = kh*kw*in, fanOut = kh*kw*out).
+//
+// Random values are reproducible and independent of everything but (param name, seed): the
+// Philox key is [hashName(name), seed], and the counter of element pair p = floor(i / 2) is
+// [p mod 2^32, floor(p / 2^32), 0, 0]. Its four words make two 53-bit uniforms u, v (words 0,1
+// and 2,3; see rng.ts uniform01x53). A uniform init maps element 2p to u and 2p+1 to v; a normal
+// init uses Box-Muller on the pair: r = sqrt(-2 ln(1 - u)), element 2p = r cos(2 pi v),
+// element 2p+1 = r sin(2 pi v). The values are returned unrounded; callers store them through
+// dtype-round.ts for the param's dtype. This runs on the host only (weights are written by the
+// compiler), so the backends never need to reproduce it.
+
+import type { ParamDecl } from "./graph.ts";
+import { hashName, philox4x32, uniform01x53 } from "./rng.ts";
+import { isFloat, numel, type Shape } from "./types.ts";
+
+export const INIT_KINDS = ["zeros", "ones", "normal", "uniform", "he_normal", "glorot_uniform"] as const;
+export type InitKind = (typeof INIT_KINDS)[number];
+
+export interface InitSpec {
+  readonly kind: InitKind;
+  /** STD of `normal(STD)`, LIMIT of `uniform(LIMIT)`. */
+  readonly arg?: number;
+}
+
+const VALID_SPELLINGS = "zeros, ones, he_normal, glorot_uniform, normal(STD), uniform(LIMIT)";
+const PLAIN_KINDS: readonly InitKind[] = ["zeros", "ones", "he_normal", "glorot_uniform"];
+
+/** Parses an initializer spelling, or throws an Error naming it and the valid spellings. */
+export function parseInit(s: string): InitSpec {
+  const text = s.trim();
+  if ((PLAIN_KINDS as readonly string[]).includes(text)) return { kind: text as InitKind };
+  const call = /^(normal|uniform)\(([^()]*)\)$/.exec(text);
+  if (call) {
+    const argText = call[2].trim();
+    const arg = argText === "" ? NaN : Number(argText);
+    const argName = call[1] === "normal" ? "STD" : "LIMIT";
+    if (!Number.isFinite(arg) || arg < 0) {
+      throw new Error(`invalid initializer '${s}': ${argName} must be a finite number >= 0 (valid: ${VALID_SPELLINGS})`);
+    }
+    return { kind: call[1] as InitKind, arg };
+  }
+  throw new Error(`unknown initializer '${s}' (valid: ${VALID_SPELLINGS})`);
+}
+
+/** Fan-in and fan-out of a weight of this shape (see the header). */
+export function fans(shape: Shape): { fanIn: number; fanOut: number } {
+  if (shape.length < 2) {
+    const n = numel(shape);
+    return { fanIn: n, fanOut: n };
+  }
+  const receptive = numel(shape.slice(0, -2));
+  return { fanIn: shape[shape.length - 2] * receptive, fanOut: shape[shape.length - 1] * receptive };
+}
+
+/** The initial value of a param or state tensor, seeded by (decl.name, seed). */
+export function initParam(decl: ParamDecl, seed = 0): Float64Array {
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
+    throw new Error(`init seed ${seed} must be an integer in [0, 2^32)`);
+  }
+  let spec: InitSpec;
+  try {
+    spec = parseInit(decl.init);
+  } catch (e) {
+    throw new Error(`param '${decl.name}': ${(e as Error).message}`);
+  }
+  const { dtype, shape } = decl.type;
+  if (!isFloat(dtype) && spec.kind !== "zeros" && spec.kind !== "ones") {
+    throw new Error(`param '${decl.name}': ${dtype} params take only zeros or ones, got '${decl.init}'`);
+  }
+  const out = new Float64Array(numel(shape));
+  const key = [hashName(decl.name), seed];
+  const { fanIn, fanOut } = fans(shape);
+  switch (spec.kind) {
+    case "zeros":
+      return out;
+    case "ones":
+      return out.fill(1);
+    case "normal":
+      return fillNormal(out, key, spec.arg!);
+    case "uniform":
+      return fillUniform(out, key, spec.arg!);
+    case "he_normal":
+      return fillNormal(out, key, Math.sqrt(2 / fanIn));
+    case "glorot_uniform":
+      return fillUniform(out, key, Math.sqrt(6 / (fanIn + fanOut)));
+  }
+}
+
+/** The four Philox words of element pair `pair`. */
+function pairBits(pair: number, key: readonly number[]): number[] {
+  return philox4x32([pair % 2 ** 32, Math.floor(pair / 2 ** 32), 0, 0], key);
+}
+
+function fillUniform(out: Float64Array, key: readonly number[], limit: number): Float64Array {
+  for (let pair = 0; 2 * pair < out.length; pair++) {
+    const [w0, w1, w2, w3] = pairBits(pair, key);
+    out[2 * pair] = limit * (2 * uniform01x53(w0, w1) - 1);
+    if (2 * pair + 1 < out.length) out[2 * pair + 1] = limit * (2 * uniform01x53(w2, w3) - 1);
+  }
+  return out;
+}
+
+function fillNormal(out: Float64Array, key: readonly number[], std: number): Float64Array {
+  for (let pair = 0; 2 * pair < out.length; pair++) {
+    const [w0, w1, w2, w3] = pairBits(pair, key);
+    // 1 - u lies in (0, 1], so the log is finite.
+    const radius = std * Math.sqrt(-2 * Math.log(1 - uniform01x53(w0, w1)));
+    const angle = 2 * Math.PI * uniform01x53(w2, w3);
+    out[2 * pair] = radius * Math.cos(angle);
+    if (2 * pair + 1 < out.length) out[2 * pair + 1] = radius * Math.sin(angle);
+  }
+  return out;
+}

@@ -1,0 +1,159 @@
+// Normalization ops: layer norm over one axis, batch norm over every axis but the last
+// (channels-last, training-mode batch statistics), and the running-statistics update that batch
+// norm's `update` lines use. Variances are computed in two passes (mean first, then squared
+// deviations), which keeps the reference exact enough to judge float32 kernels against.
+
+import { attr, type OpDef, type Tensor } from "../op-def.ts";
+import { formatType, numel, sameShape, ShapeError, type TensorType } from "../types.ts";
+import { requireFloat, requireSameDtype, resolveAxis, splitAtAxis } from "./operand-checks.ts";
+
+const EPS_ATTR = { kind: "float", default: 1e-5, doc: "added to the variance before the square root" } as const;
+
+/** gamma/beta (or a running statistic) must be a vector of length `len`. */
+function requireVector(op: string, what: string, t: TensorType, len: number, x: TensorType, why: string): void {
+  if (!sameShape(t.shape, [len])) {
+    throw new ShapeError(`${op}: ${what} must have shape [${len}] (${why} of ${formatType(x)}), got ${formatType(t)}`);
+  }
+}
+
+/** Channels-last ops need a batch axis besides the channel axis. */
+function requireChannelsLast(op: string, x: TensorType): number {
+  if (x.shape.length < 2) {
+    throw new ShapeError(`${op}: x must have rank >= 2 (batch axes, then channels last), got ${formatType(x)}`);
+  }
+  return x.shape[x.shape.length - 1];
+}
+
+/**
+ * Per-channel statistics of a channels-last tensor: for each channel c, the mean and the sum of
+ * squared deviations from it over all n = numel / C positions.
+ */
+function channelStats(x: Tensor): { mean: Float64Array; sqDev: Float64Array; n: number } {
+  const shape = x.type.shape;
+  const channels = shape[shape.length - 1];
+  const n = channels === 0 ? 0 : x.data.length / channels;
+  const mean = new Float64Array(channels);
+  const sqDev = new Float64Array(channels);
+  for (let r = 0; r < n; r++) for (let c = 0; c < channels; c++) mean[c] += x.data[r * channels + c];
+  for (let c = 0; c < channels; c++) mean[c] /= n;
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < channels; c++) {
+      const d = x.data[r * channels + c] - mean[c];
+      sqDev[c] += d * d;
+    }
+  }
+  return { mean, sqDev, n };
+}
+
+const layerNorm: OpDef = {
+  name: "layerNorm",
+  summary: "(x - mean) / sqrt(var + eps) * gamma + beta, statistics over one axis (biased variance)",
+  kind: "normalization",
+  operands: ["x", "gamma", "beta"],
+  attrs: {
+    axis: { kind: "int", default: -1, doc: "axis the statistics run over" },
+    eps: EPS_ATTR,
+  },
+  tolerance: 1e-4,
+  infer([x, gamma, beta], attrs) {
+    requireFloat("layerNorm", "x", x);
+    requireSameDtype("layerNorm", ["x", "gamma", "beta"], [x, gamma, beta]);
+    const axis = resolveAxis("layerNorm", attr.num(attrs, "axis"), x);
+    requireVector("layerNorm", "gamma", gamma, x.shape[axis], x, `size of axis ${axis}`);
+    requireVector("layerNorm", "beta", beta, x.shape[axis], x, `size of axis ${axis}`);
+    return x;
+  },
+  interpret([x, gamma, beta], attrs) {
+    const axis = resolveAxis("layerNorm", attr.num(attrs, "axis"), x.type);
+    const eps = attr.num(attrs, "eps");
+    const { outer, len, inner } = splitAtAxis(x.type.shape, axis);
+    const xs = x.data;
+    const out = new Float64Array(xs.length);
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        const base = o * len * inner + i;
+        let mean = 0;
+        for (let j = 0; j < len; j++) mean += xs[base + j * inner];
+        mean /= len;
+        let variance = 0;
+        for (let j = 0; j < len; j++) {
+          const d = xs[base + j * inner] - mean;
+          variance += d * d;
+        }
+        variance /= len;
+        const scale = 1 / Math.sqrt(variance + eps);
+        for (let j = 0; j < len; j++) {
+          const k = base + j * inner;
+          out[k] = (xs[k] - mean) * scale * gamma.data[j] + beta.data[j];
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const batchNorm: OpDef = {
+  name: "batchNorm",
+  summary: "training-mode batch norm: per-channel (last axis) statistics over all other axes, biased variance",
+  kind: "normalization",
+  operands: ["x", "gamma", "beta"],
+  attrs: { eps: EPS_ATTR },
+  tolerance: 1e-4,
+  infer([x, gamma, beta]) {
+    requireFloat("batchNorm", "x", x);
+    requireSameDtype("batchNorm", ["x", "gamma", "beta"], [x, gamma, beta]);
+    const channels = requireChannelsLast("batchNorm", x);
+    requireVector("batchNorm", "gamma", gamma, channels, x, "the channel count");
+    requireVector("batchNorm", "beta", beta, channels, x, "the channel count");
+    return x;
+  },
+  interpret([x, gamma, beta], attrs) {
+    const eps = attr.num(attrs, "eps");
+    const { mean, sqDev, n } = channelStats(x);
+    const channels = mean.length;
+    const scale = new Float64Array(channels);
+    for (let c = 0; c < channels; c++) scale[c] = gamma.data[c] / Math.sqrt(sqDev[c] / n + eps);
+    const out = new Float64Array(x.data.length);
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < channels; c++) {
+        const k = r * channels + c;
+        out[k] = (x.data[k] - mean[c]) * scale[c] + beta.data[c];
+      }
+    }
+    return out;
+  },
+};
+
+const batchNormRunningStat: OpDef = {
+  name: "batchNormRunningStat",
+  summary: "(1 - momentum) * running + momentum * stat(x) per channel; var is unbiased (n/(n-1)) as in PyTorch",
+  kind: "reduction",
+  operands: ["x", "running"],
+  attrs: {
+    stat: { kind: "string", oneOf: ["mean", "var"], doc: "which running statistic this updates" },
+    momentum: { kind: "float", default: 0.1, doc: "weight of the new batch statistic" },
+  },
+  tolerance: 1e-4,
+  infer([x, running], attrs) {
+    const op = "batchNormRunningStat";
+    requireFloat(op, "x", x);
+    requireSameDtype(op, ["x", "running"], [x, running]);
+    const channels = requireChannelsLast(op, x);
+    requireVector(op, "running", running, channels, x, "the channel count");
+    const n = channels === 0 ? 0 : numel(x.shape) / channels;
+    if (attr.str(attrs, "stat") === "var" && n < 2) {
+      throw new ShapeError(`${op}: the unbiased variance needs at least 2 values per channel, ${formatType(x)} has ${n}`);
+    }
+    return running;
+  },
+  interpret([x, running], attrs) {
+    const m = attr.num(attrs, "momentum");
+    const { mean, sqDev, n } = channelStats(x);
+    const stat = attr.str(attrs, "stat") === "mean" ? mean : sqDev.map((s) => s / (n - 1));
+    const out = new Float64Array(running.data.length);
+    for (let c = 0; c < out.length; c++) out[c] = (1 - m) * running.data[c] + m * stat[c];
+    return out;
+  },
+};
+
+export const NORMALIZATION_OPS: readonly OpDef[] = [layerNorm, batchNorm, batchNormRunningStat];

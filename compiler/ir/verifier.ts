@@ -1,0 +1,187 @@
+// The IR verifier: checks every invariant a graph must hold, independently of how the graph was
+// made. GraphBuilder enforces most of these as nodes are added, but passes also build graphs by
+// copying and editing node arrays, so the verifier trusts nothing and re-derives everything:
+// names, SSA (single definition, definition before use in schedule order), op records, operand
+// counts, complete and well-kinded attributes, each node's type against its op's shape rule,
+// initializer spellings, outputs, and end-of-step updates of persistent state.
+//
+// It collects all problems rather than stopping at the first, so one run shows the whole damage.
+
+import type { Graph, Node, ParamDecl } from "./graph.ts";
+import { isValidName } from "./graph.ts";
+import { parseInit, type InitSpec } from "./init.ts";
+import { completeAttrs, operandCount, type OpDef } from "./op-def.ts";
+import { OPS } from "./ops.ts";
+import { formatType, isDType, isFloat, sameType, type TensorType } from "./types.ts";
+
+export class VerifyError extends Error {
+  override name = "VerifyError";
+  constructor(
+    readonly graph: string,
+    readonly problems: readonly string[],
+  ) {
+    super(
+      `graph '${graph}' failed verification (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+        problems.map((p) => `  - ${p}`).join("\n"),
+    );
+  }
+}
+
+/** Throws a VerifyError listing every problem of `g`, or returns quietly. */
+export function verifyGraph(g: Graph): void {
+  const problems = graphProblems(g);
+  if (problems.length > 0) throw new VerifyError(g.name, problems);
+}
+
+/** Verifies several graphs (e.g. the forward and training graphs of one model). */
+export function verifyGraphs(graphs: Iterable<Graph>): void {
+  for (const g of graphs) verifyGraph(g);
+}
+
+/** Every problem of `g`, in schedule order; empty when the graph is well-formed. */
+export function graphProblems(g: Graph): string[] {
+  const problems: string[] = [];
+  if (typeof g.name !== "string" || g.name.length === 0) problems.push("the graph has no name");
+
+  // Everything that is defined anywhere, to tell "used too early" from "never defined".
+  const definedAnywhere = new Set<string>([
+    ...g.inputs.map((i) => i.name),
+    ...g.params.map((p) => p.name),
+    ...g.nodes.map((n) => n.id),
+  ]);
+  const defined = new Map<string, TensorType>();
+  const define = (name: string, type: TensorType, what: string) => {
+    if (!isValidName(name)) problems.push(`${what}: invalid name ${JSON.stringify(name)} (letters, digits and _ . / - only)`);
+    if (defined.has(name)) problems.push(`${what}: value %${name} is defined twice`);
+    const typeProblem = typeProblemOf(type);
+    if (typeProblem) problems.push(`${what}: ${typeProblem}`);
+    if (!defined.has(name)) defined.set(name, type);
+  };
+
+  for (const i of g.inputs) define(i.name, i.type, `input %${i.name}`);
+  for (const p of g.params) {
+    const what = `${p.trainable ? "param" : "state"} %${p.name}`;
+    define(p.name, p.type, what);
+    const initProblem = initProblemOf(p);
+    if (initProblem) problems.push(`${what}: ${initProblem}`);
+  }
+  for (const n of g.nodes) {
+    problems.push(...nodeProblems(n, defined, definedAnywhere));
+    define(n.id, n.type, describeNode(n));
+  }
+
+  const outputNames = new Set<string>();
+  for (const o of g.outputs) {
+    const what = `output '${o.name}'`;
+    if (!isValidName(o.name)) problems.push(`${what}: invalid name (letters, digits and _ . / - only)`);
+    if (outputNames.has(o.name)) problems.push(`${what} is defined twice`);
+    outputNames.add(o.name);
+    if (!defined.has(o.value)) problems.push(`${what}: unknown value %${o.value}`);
+  }
+
+  const paramTypes = new Map(g.params.map((p) => [p.name, p.type] as const));
+  const updated = new Set<string>();
+  for (const u of g.updates) {
+    const what = `update %${u.param}`;
+    const target = paramTypes.get(u.param);
+    if (!target) {
+      problems.push(defined.has(u.param) ? `${what}: %${u.param} is not a param or state` : `${what}: unknown param %${u.param}`);
+    }
+    if (updated.has(u.param)) problems.push(`${what}: the param is updated more than once`);
+    updated.add(u.param);
+    const valueType = defined.get(u.value);
+    if (!valueType) problems.push(`${what}: unknown value %${u.value}`);
+    else if (target && !sameType(target, valueType)) {
+      problems.push(`${what}: the param is ${formatType(target)} but %${u.value} is ${formatType(valueType)}`);
+    }
+  }
+  return problems;
+}
+
+/** Problems of one node, given the values defined before it in the schedule. */
+function nodeProblems(n: Node, defined: ReadonlyMap<string, TensorType>, definedAnywhere: ReadonlySet<string>): string[] {
+  const what = describeNode(n);
+  const problems: string[] = [];
+  const def = OPS.get(n.op);
+  if (!def) return [`${what}: unknown op '${n.op}'`];
+
+  let operandsOk = true;
+  const { min, max } = operandCount(def);
+  if (n.inputs.length < min || n.inputs.length > max) {
+    const want = min === max ? `${min}` : `at least ${min}`;
+    problems.push(`${what}: ${n.op} takes ${want} operand${want === "1" ? "" : "s"}, got ${n.inputs.length}`);
+    operandsOk = false;
+  }
+  for (const v of n.inputs) {
+    if (defined.has(v)) continue;
+    operandsOk = false;
+    problems.push(
+      v === n.id
+        ? `${what}: uses its own result %${v}`
+        : definedAnywhere.has(v)
+          ? `${what}: uses %${v} before its definition`
+          : `${what}: uses undefined value %${v}`,
+    );
+  }
+
+  const attrProblems = attributeProblems(def, n);
+  problems.push(...attrProblems.map((p) => `${what}: ${p}`));
+
+  if (operandsOk && attrProblems.length === 0) {
+    let inferred: TensorType | undefined;
+    try {
+      inferred = def.infer(n.inputs.map((v) => defined.get(v)!), n.attrs);
+    } catch (e) {
+      problems.push(`${what}: the shape rule rejects the node: ${(e as Error).message}`);
+    }
+    if (inferred && !typeProblemOf(n.type) && !sameType(inferred, n.type)) {
+      problems.push(`${what}: its type is ${formatType(n.type)} but ${n.op} infers ${formatType(inferred)}`);
+    }
+  }
+  return problems;
+}
+
+/** Nodes must hold their COMPLETE attribute set (defaults filled in), each of the right kind. */
+function attributeProblems(def: OpDef, n: Node): string[] {
+  const problems: string[] = [];
+  for (const key of Object.keys(n.attrs)) {
+    if (!Object.hasOwn(def.attrs, key)) problems.push(`unknown attribute '${key}'`);
+  }
+  for (const key of Object.keys(def.attrs)) {
+    if (!Object.hasOwn(n.attrs, key) || n.attrs[key] === undefined) problems.push(`attribute '${key}' is missing`);
+  }
+  if (problems.length > 0) return problems;
+  try {
+    completeAttrs(def, n.attrs);
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  return problems;
+}
+
+/** Initializers must parse, and integer/bool tensors take only zeros or ones (see init.ts). */
+function initProblemOf(p: ParamDecl): string | undefined {
+  if (typeof p.init !== "string" || p.init.length === 0) return "has no initializer";
+  let spec: InitSpec;
+  try {
+    spec = parseInit(p.init);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  if (isDType(p.type?.dtype) && !isFloat(p.type.dtype) && spec.kind !== "zeros" && spec.kind !== "ones") {
+    return `${p.type.dtype} params take only zeros or ones, got '${p.init}'`;
+  }
+  return undefined;
+}
+
+function typeProblemOf(t: TensorType): string | undefined {
+  if (!t || !isDType(t.dtype)) return `unknown dtype ${JSON.stringify(t?.dtype)}`;
+  if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    return `bad shape ${JSON.stringify(t.shape)} (dimensions must be non-negative integers)`;
+  }
+  return undefined;
+}
+
+function describeNode(n: Node): string {
+  return `node %${n.id} (${n.op}${n.loc ? ` at ${n.loc.file}:${n.loc.line}:${n.loc.col}` : ""})`;
+}
