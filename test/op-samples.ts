@@ -21,6 +21,7 @@ export const SAMPLES: Readonly<Record<string, Sample>> = {
   },
   cast: (b, loc) => b.op("cast", [x23(b)], { dtype: "i32" }, loc),
   const: (b, loc) => b.op("const", [], { value: 1.5, dtype: "f32", shape: [2, 3] }, loc),
+  iota: (b, loc) => b.op("iota", [], { shape: [2, 3], axis: 1 }, loc),
   dropout: (b, loc) => b.op("dropout", [x23(b), inp(b, "rng.step", "i32", [])], { rate: 0.25, seed: 7 }, loc),
   reshape: (b, loc) => b.op("reshape", [x23(b)], { shape: [3, -1] }, loc),
   transpose: (b, loc) => b.op("transpose", [x23(b)], { perm: [1, 0] }, loc),

@@ -14,6 +14,8 @@ export class GraphBuilder {
   readonly updates: StateUpdate[] = [];
   private readonly types = new Map<string, TensorType>();
   private nextId = 0;
+  /** Location given to nodes added without one (autodiff sets it to the forward node's). */
+  defaultLoc: SourceLoc | undefined;
 
   constructor(public name: string) {}
 
@@ -63,9 +65,30 @@ export class GraphBuilder {
     }
     const full = completeAttrs(def, attrs);
     const type = def.infer(inputs.map((v) => this.typeOf(v)), full);
-    const node: Node = { id: id ?? this.freshId(), op, inputs: [...inputs], attrs: full, type, ...(loc ? { loc } : {}) };
+    const at = loc ?? this.defaultLoc;
+    const node: Node = { id: id ?? this.freshId(), op, inputs: [...inputs], attrs: full, type, ...(at ? { loc: at } : {}) };
     this.addNode(node);
     return node.id;
+  }
+
+  /**
+   * Gives the node that defines `from` the name `to`. Only for a node nothing refers to yet (no
+   * operand, output or update), so no reference can be left dangling.
+   */
+  rename(from: string, to: string): void {
+    const i = this.nodes.findIndex((n) => n.id === from);
+    if (i < 0) throw new ShapeError(`rename: %${from} is not a node`);
+    if (this.isUsed(from)) throw new ShapeError(`rename: %${from} is already used`);
+    if (this.types.has(to)) throw new ShapeError(`value %${to} is defined twice`);
+    this.types.set(to, this.types.get(from)!);
+    this.types.delete(from);
+    this.nodes[i] = { ...this.nodes[i], id: to };
+  }
+
+  /** Whether anything (node operand, output, update) refers to `value` so far. */
+  isUsed(value: string): boolean {
+    return this.nodes.some((n) => n.inputs.includes(value)) ||
+      this.outputs.some((o) => o.value === value) || this.updates.some((u) => u.value === value);
   }
 
   output(name: string, value: string): void {

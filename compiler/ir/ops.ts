@@ -7,8 +7,9 @@ import { ELEMENTWISE_OPS } from "./ops/elementwise.ts";
 import { LAYOUT_OPS } from "./ops/layout.ts";
 import { REDUCTION_OPS } from "./ops/reduction.ts";
 import { NN_OPS } from "./ops/nn.ts";
+import { SOURCE_OPS } from "./ops/source.ts";
 
-const ALL: readonly OpDef[] = [...ELEMENTWISE_OPS, ...LAYOUT_OPS, ...REDUCTION_OPS, ...NN_OPS];
+const ALL: readonly OpDef[] = [...SOURCE_OPS, ...ELEMENTWISE_OPS, ...LAYOUT_OPS, ...REDUCTION_OPS, ...NN_OPS];
 
 export const OPS: ReadonlyMap<string, OpDef> = (() => {
   const m = new Map<string, OpDef>();

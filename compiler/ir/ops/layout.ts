@@ -54,6 +54,22 @@ const reshape: OpDef = {
   },
 };
 
+/** An explicit copy: gives a value a second name (e.g. `grad/w` when the gradient is shared). */
+const copy: OpDef = {
+  name: "copy",
+  summary: "the operand's elements unchanged, as a new value",
+  kind: "layout",
+  operands: ["x"],
+  attrs: {},
+  tolerance: 0,
+  infer([x]) {
+    return x;
+  },
+  interpret([x]) {
+    return x.data.slice();
+  },
+};
+
 const transpose: OpDef = {
   name: "transpose",
   summary: "permutes axes: out.shape[i] = x.shape[perm[i]]",
@@ -245,4 +261,4 @@ const oneHot: OpDef = {
   },
 };
 
-export const LAYOUT_OPS: readonly OpDef[] = [reshape, transpose, slice, concat, broadcastTo, gather, oneHot];
+export const LAYOUT_OPS: readonly OpDef[] = [reshape, copy, transpose, slice, concat, broadcastTo, gather, oneHot];

@@ -1,0 +1,53 @@
+// accumulate — gradient accumulation over micro-batches.
+//
+// `accumulate` turns a graph that computes grad/<p> into a micro-batch step that adds each
+// gradient into a persistent accumulator `acc/<p>` (no parameter update). `applyUpdateGraph`
+// builds the separate entry point the app calls every N micro-batches: it averages the
+// accumulators (so N micro-batches of a mean loss equal one step on the N-times batch), runs the
+// optimizer pass on that, and zeroes the accumulators.
+
+import { GraphBuilder } from "../ir/builder.ts";
+import type { Graph } from "../ir/graph.ts";
+import { scalar, zeros } from "../ir/vjp-kit.ts";
+import { gradName } from "./autodiff.ts";
+import { optimizer, type OptimizerOptions } from "./optimizer.ts";
+import type { Pass } from "./pass.ts";
+
+export interface AccumulateOptions {
+  /** Micro-batches per update (N >= 1). */
+  microBatches: number;
+}
+
+export const accName = (param: string) => `acc/${param}`;
+
+export const accumulate: Pass<AccumulateOptions> = {
+  name: "accumulate",
+  summary: "add grad/<param> into persistent accumulators acc/<param> instead of updating params",
+  defaults: { microBatches: 1 },
+  run(g, opts) {
+    if (!Number.isInteger(opts.microBatches) || opts.microBatches < 1) throw new Error(`accumulate: micro-batches must be a positive integer, got ${opts.microBatches}`);
+    const b = GraphBuilder.from(g);
+    const targets = g.params.filter((p) => p.trainable && b.has(gradName(p.name)));
+    for (const p of targets) {
+      const acc = b.addParam({ name: accName(p.name), type: p.type, init: "zeros", trainable: false, ...(p.loc ? { loc: p.loc } : {}) });
+      b.update(acc, b.op("add", [acc, gradName(p.name)], {}, p.loc));
+    }
+    return { graph: b.build(), stats: { accumulators: targets.length } };
+  },
+};
+
+/**
+ * The update entry point for `--accumulate N`: params and accumulators in, the optimizer's
+ * updates of params and optimizer state out, accumulators reset to zero.
+ */
+export function applyUpdateGraph(step: Graph, microBatches: number, opt: OptimizerOptions): Graph {
+  const b = new GraphBuilder(`${step.name}_apply_update`);
+  const trainable = step.params.filter((p) => p.trainable && step.params.some((q) => q.name === accName(p.name)));
+  for (const p of trainable) b.addParam(p);
+  for (const p of trainable) {
+    const acc = b.addParam(step.params.find((q) => q.name === accName(p.name))!);
+    b.op("mul", [acc, scalar(b, 1 / microBatches, p.type.dtype)], {}, p.loc, gradName(p.name));
+    b.update(acc, zeros(b, p.type.shape, p.type.dtype));
+  }
+  return optimizer.run(b.build(), opt).graph;
+}

@@ -1,0 +1,96 @@
+// optimizer — the parameter update of a training step, as graph nodes.
+//
+// For each trainable param p whose gradient `grad/p` is in the graph, appends the update rule of
+// SGD (momentum, Nesterov, weight decay), Adam or AdamW, and `update` records that write the new
+// p and the optimizer state back at the end of the step. Optimizer state is ordinary persistent
+// state (`opt/p/m`, `opt/p/v`, `opt/p/momentum`, and the step counter `opt/step`), so the memory
+// planner sees it and the in-place pass can update it where it lies. The arithmetic follows
+// torch.optim (1.13) operation by operation, so results agree with it to rounding.
+
+import { GraphBuilder } from "../ir/builder.ts";
+import type { DType } from "../ir/types.ts";
+import { scalar } from "../ir/vjp-kit.ts";
+import { gradName } from "./autodiff.ts";
+import type { Pass } from "./pass.ts";
+
+export type OptimizerKind = "sgd" | "adam" | "adamw";
+
+export interface OptimizerOptions {
+  kind: OptimizerKind;
+  lr: number;
+  /** SGD only. */
+  momentum: number;
+  nesterov: boolean;
+  /** L2 penalty added to the gradient (SGD, Adam) or decoupled decay (AdamW; PyTorch default 0.01). */
+  weightDecay: number | undefined;
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+export const OPTIMIZER_DEFAULTS: OptimizerOptions = {
+  kind: "sgd", lr: 0.01, momentum: 0, nesterov: false, weightDecay: undefined, beta1: 0.9, beta2: 0.999, eps: 1e-8,
+};
+
+export const STEP_COUNTER = "opt/step";
+
+export const optimizer: Pass<OptimizerOptions> = {
+  name: "optimizer",
+  summary: "append SGD/Adam/AdamW parameter updates that consume grad/<param>",
+  defaults: OPTIMIZER_DEFAULTS,
+  run(g, opts) {
+    const b = GraphBuilder.from(g);
+    const targets = g.params.filter((p) => p.trainable && b.has(gradName(p.name)));
+    const weightDecay = opts.weightDecay ?? (opts.kind === "adamw" ? 0.01 : 0);
+    let step: string | undefined;
+    if (opts.kind !== "sgd") {
+      // torch.optim keeps one step count per param; they always agree, so one counter serves all.
+      b.addParam({ name: STEP_COUNTER, type: { dtype: "f32", shape: [] }, init: "zeros", trainable: false });
+      step = b.op("add", [STEP_COUNTER, scalar(b, 1, "f32")]);
+      b.update(STEP_COUNTER, step);
+    }
+    for (const p of targets) {
+      b.defaultLoc = p.loc;
+      const c = (v: number) => scalar(b, v, p.type.dtype);
+      const state = (suffix: string) => b.addParam({ name: `opt/${p.name}/${suffix}`, type: p.type, init: "zeros", trainable: false });
+      let grad = gradName(p.name);
+      let param = p.name;
+      if (opts.kind === "adamw" && weightDecay !== 0) param = b.op("mul", [param, c(1 - opts.lr * weightDecay)]);
+      else if (weightDecay !== 0) grad = b.op("add", [grad, b.op("mul", [p.name, c(weightDecay)])]);
+
+      let next: string;
+      if (opts.kind === "sgd") {
+        let direction = grad;
+        if (opts.momentum !== 0) {
+          const buf = state("momentum");
+          const newBuf = b.op("add", [b.op("mul", [buf, c(opts.momentum)]), direction]);
+          b.update(buf, newBuf);
+          direction = opts.nesterov ? b.op("add", [direction, b.op("mul", [newBuf, c(opts.momentum)])]) : newBuf;
+        }
+        next = b.op("sub", [param, b.op("mul", [direction, c(opts.lr)])]);
+      } else {
+        next = adamStep(b, p.type.dtype, param, grad, state("m"), state("v"), step!, opts);
+      }
+      b.update(p.name, next);
+    }
+    b.defaultLoc = undefined;
+    return { graph: b.build(), stats: { "params-updated": targets.length, "optimizer-nodes": b.nodes.length - g.nodes.length } };
+  },
+};
+
+/** One Adam update of `param` (already decayed for AdamW); returns the new param value. */
+function adamStep(b: GraphBuilder, dtype: DType, param: string, grad: string, m: string, v: string, step: string, o: OptimizerOptions): string {
+  const c = (x: number) => scalar(b, x, dtype);
+  const newM = b.op("add", [b.op("mul", [m, c(o.beta1)]), b.op("mul", [grad, c(1 - o.beta1)])]);
+  const newV = b.op("add", [b.op("mul", [v, c(o.beta2)]), b.op("mul", [b.op("mul", [grad, grad]), c(1 - o.beta2)])]);
+  b.update(m, newM);
+  b.update(v, newV);
+  // Bias corrections from the step count, as torch: step_size = lr / (1 - b1^t), denom = sqrt(v)/sqrt(1 - b2^t) + eps.
+  const f32 = (x: number) => scalar(b, x, "f32");
+  const toParam = (s: string) => (dtype === "f32" ? s : b.op("cast", [s], { dtype }));
+  const correction1 = b.op("sub", [f32(1), b.op("pow", [f32(o.beta1), step])]);
+  const correction2 = b.op("sub", [f32(1), b.op("pow", [f32(o.beta2), step])]);
+  const stepSize = toParam(b.op("div", [f32(o.lr), correction1]));
+  const denom = b.op("add", [b.op("div", [b.op("sqrt", [newV]), toParam(b.op("sqrt", [correction2]))]), c(o.eps)]);
+  return b.op("sub", [param, b.op("mul", [b.op("div", [newM, denom]), stepSize])]);
+}

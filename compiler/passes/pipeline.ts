@@ -1,0 +1,47 @@
+// The pass pipeline, in order. Today: the training passes (autodiff, then either the optimizer
+// update or gradient accumulation with a separate update entry point). Memory passes (in-place,
+// planning, checkpointing) and fusion join here as they land.
+
+import type { Graph } from "../ir/graph.ts";
+import { accumulate, applyUpdateGraph } from "./accumulate.ts";
+import { autodiff } from "./autodiff.ts";
+import { optimizer, type OptimizerOptions } from "./optimizer.ts";
+import { runPass, type PassStats, type RunPassHooks } from "./pass.ts";
+import { verifyGraph } from "../ir/verifier.ts";
+
+export const TRAINING_PASSES = [autodiff, optimizer, accumulate] as const;
+
+export interface TrainingOptions {
+  loss: string;
+  optimizer: OptimizerOptions;
+  /** Micro-batches per update; 1 means the step updates params itself. */
+  accumulate?: number;
+  /** Add every grad/<param> as a graph output (for `mlc run --train` and tests). */
+  exposeGradients?: boolean;
+}
+
+/** The entry points of a compiled training program. */
+export interface TrainingProgram {
+  forward: Graph;
+  /** Forward + backward + (optimizer update | accumulation). */
+  trainStep: Graph;
+  /** Only with accumulate > 1: applies the averaged accumulated gradients. */
+  applyUpdate?: Graph;
+  stats: Record<string, PassStats>;
+}
+
+export function buildTrainingProgram(forward: Graph, opts: TrainingOptions, hooks: RunPassHooks = {}): TrainingProgram {
+  const stats: Record<string, PassStats> = {};
+  const run = <O extends object>(pass: { name: string } & Parameters<typeof runPass<O>>[0], g: Graph, o: Partial<O>) => {
+    const r = runPass(pass, g, o, hooks);
+    stats[pass.name] = r.stats;
+    return r.graph;
+  };
+  const withGrads = run(autodiff, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false });
+  const n = opts.accumulate ?? 1;
+  if (n <= 1) return { forward, trainStep: run(optimizer, withGrads, opts.optimizer), stats };
+  const trainStep = run(accumulate, withGrads, { microBatches: n });
+  const applyUpdate = applyUpdateGraph(trainStep, n, opts.optimizer);
+  if (hooks.verify ?? true) verifyGraph(applyUpdate);
+  return { forward, trainStep, applyUpdate, stats };
+}
