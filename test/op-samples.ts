@@ -21,7 +21,17 @@ export const SAMPLES: Readonly<Record<string, Sample>> = {
   },
   cast: (b, loc) => b.op("cast", [x23(b)], { dtype: "i32" }, loc),
   const: (b, loc) => b.op("const", [], { value: 1.5, dtype: "f32", shape: [2, 3] }, loc),
+  pad: (b, loc) => b.op("pad", [x23(b)], { before: [1, 0], after: [0, 2] }, loc),
+  scatterAdd: (b, loc) => b.op("scatterAdd", [inp(b, "idx", "i32", [2]), x23(b)], { size: 4 }, loc),
   iota: (b, loc) => b.op("iota", [], { shape: [2, 3], axis: 1 }, loc),
+  conv2dBackpropInput: (b, loc) =>
+    b.op("conv2dBackpropInput", [inp(b, "dy", "f32", [1, 2, 2, 3]), inp(b, "w", "f32", [3, 3, 2, 3])], { stride: [2, 2], padding: "same", inputShape: [1, 4, 4, 2] }, loc),
+  conv2dBackpropFilter: (b, loc) =>
+    b.op("conv2dBackpropFilter", [inp(b, "x", "f32", [1, 4, 4, 2]), inp(b, "dy", "f32", [1, 4, 4, 3])], { padding: "same", filterShape: [3, 3, 2, 3] }, loc),
+  maxPool2dGrad: (b, loc) =>
+    b.op("maxPool2dGrad", [inp(b, "x", "f32", [1, 4, 4, 2]), inp(b, "dy", "f32", [1, 2, 2, 2])], { size: [2, 2], stride: [2, 2] }, loc),
+  avgPool2dGrad: (b, loc) =>
+    b.op("avgPool2dGrad", [inp(b, "dy", "f32", [1, 4, 4, 2])], { size: [3, 3], stride: [1, 1], padding: "same", inputShape: [1, 4, 4, 2] }, loc),
   dropout: (b, loc) => b.op("dropout", [x23(b), inp(b, "rng.step", "i32", [])], { rate: 0.25, seed: 7 }, loc),
   reshape: (b, loc) => b.op("reshape", [x23(b)], { shape: [3, -1] }, loc),
   transpose: (b, loc) => b.op("transpose", [x23(b)], { perm: [1, 0] }, loc),

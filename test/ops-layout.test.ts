@@ -15,7 +15,7 @@ const iota = (shape: Shape, dtype: DType = "f32") => tensorFrom(dtype, shape, (i
 
 describe("the layout table", () => {
   it("holds exactly the ops of docs/IR.md, each registered, with exact kernels", () => {
-    expect(LAYOUT_OPS.map((o) => o.name)).toEqual(["reshape", "transpose", "slice", "concat", "broadcastTo", "gather", "oneHot"]);
+    expect(LAYOUT_OPS.map((o) => o.name)).toEqual(["reshape", "copy", "transpose", "slice", "concat", "broadcastTo", "gather", "oneHot"]);
     for (const o of LAYOUT_OPS) {
       expect(getOp(o.name)).toBe(o);
       expect(o.tolerance).toBe(0);

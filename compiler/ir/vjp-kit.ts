@@ -84,3 +84,12 @@ export function bilinearVjp(
 ): VjpRule {
   return (ctx) => [ctx.needs[0] ? wrtA(ctx) : null, ctx.needs[1] ? wrtB(ctx) : null];
 }
+
+/**
+ * The rule of an op whose result carries no gradient back to any operand (comparisons, oneHot,
+ * const): a null per operand. Such an op is differentiable in the sense that autodiff may pass
+ * through it; its operands simply receive nothing.
+ */
+export function noCotangents(ctx: VjpContext): null[] {
+  return ctx.node.inputs.map(() => null);
+}

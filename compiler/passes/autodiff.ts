@@ -13,7 +13,7 @@
 import { GraphBuilder } from "../ir/builder.ts";
 import type { Graph } from "../ir/graph.ts";
 import { getOp } from "../ir/ops.ts";
-import { isFloat, formatType, numel } from "../ir/types.ts";
+import { isFloat, formatType, numel, sameType } from "../ir/types.ts";
 import { zeros } from "../ir/vjp-kit.ts";
 import type { Pass } from "./pass.ts";
 
@@ -59,7 +59,12 @@ export const autodiff: Pass<AutodiffOptions> = {
       const needs = node.inputs.map((v) => active.has(v));
       const grads = rule({ b, node, dy: total(node.id), needs });
       node.inputs.forEach((v, i) => {
-        if (needs[i] && grads[i]) cotangents.set(v, [...(cotangents.get(v) ?? []), grads[i]!]);
+        const grad = grads[i];
+        if (!needs[i] || !grad) return;
+        if (!sameType(b.typeOf(grad), b.typeOf(v))) {
+          throw new AutodiffError(`VJP of '${node.op}' gave operand ${i} (%${v}: ${formatType(b.typeOf(v))}) a cotangent of type ${formatType(b.typeOf(grad))}`);
+        }
+        cotangents.set(v, [...(cotangents.get(v) ?? []), grad]);
       });
     }
     b.defaultLoc = undefined;

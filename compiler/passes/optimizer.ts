@@ -43,11 +43,13 @@ export const optimizer: Pass<OptimizerOptions> = {
     const targets = g.params.filter((p) => p.trainable && b.has(gradName(p.name)));
     const weightDecay = opts.weightDecay ?? (opts.kind === "adamw" ? 0.01 : 0);
     let step: string | undefined;
+    let corrections: BiasCorrections | undefined;
     if (opts.kind !== "sgd") {
       // torch.optim keeps one step count per param; they always agree, so one counter serves all.
       b.addParam({ name: STEP_COUNTER, type: { dtype: "f32", shape: [] }, init: "zeros", trainable: false });
       step = b.op("add", [STEP_COUNTER, scalar(b, 1, "f32")]);
       b.update(STEP_COUNTER, step);
+      corrections = biasCorrections(b, step, opts);
     }
     for (const p of targets) {
       b.defaultLoc = p.loc;
@@ -69,7 +71,7 @@ export const optimizer: Pass<OptimizerOptions> = {
         }
         next = b.op("sub", [param, b.op("mul", [direction, c(opts.lr)])]);
       } else {
-        next = adamStep(b, p.type.dtype, param, grad, state("m"), state("v"), step!, opts);
+        next = adamStep(b, p.type.dtype, param, grad, state("m"), state("v"), corrections!, opts);
       }
       b.update(p.name, next);
     }
@@ -78,19 +80,29 @@ export const optimizer: Pass<OptimizerOptions> = {
   },
 };
 
+interface BiasCorrections {
+  /** lr / (1 - beta1^t) */
+  stepSize: string;
+  /** sqrt(1 - beta2^t) */
+  sqrtCorrection2: string;
+}
+
+/** Adam's per-step scalars, computed once per step in f32 as torch does: step_size and sqrt(bc2). */
+function biasCorrections(b: GraphBuilder, step: string, o: OptimizerOptions): BiasCorrections {
+  const f32 = (x: number) => scalar(b, x, "f32");
+  const correction1 = b.op("sub", [f32(1), b.op("pow", [f32(o.beta1), step])]);
+  const correction2 = b.op("sub", [f32(1), b.op("pow", [f32(o.beta2), step])]);
+  return { stepSize: b.op("div", [f32(o.lr), correction1]), sqrtCorrection2: b.op("sqrt", [correction2]) };
+}
+
 /** One Adam update of `param` (already decayed for AdamW); returns the new param value. */
-function adamStep(b: GraphBuilder, dtype: DType, param: string, grad: string, m: string, v: string, step: string, o: OptimizerOptions): string {
+function adamStep(b: GraphBuilder, dtype: DType, param: string, grad: string, m: string, v: string, k: BiasCorrections, o: OptimizerOptions): string {
   const c = (x: number) => scalar(b, x, dtype);
   const newM = b.op("add", [b.op("mul", [m, c(o.beta1)]), b.op("mul", [grad, c(1 - o.beta1)])]);
   const newV = b.op("add", [b.op("mul", [v, c(o.beta2)]), b.op("mul", [b.op("mul", [grad, grad]), c(1 - o.beta2)])]);
   b.update(m, newM);
   b.update(v, newV);
-  // Bias corrections from the step count, as torch: step_size = lr / (1 - b1^t), denom = sqrt(v)/sqrt(1 - b2^t) + eps.
-  const f32 = (x: number) => scalar(b, x, "f32");
   const toParam = (s: string) => (dtype === "f32" ? s : b.op("cast", [s], { dtype }));
-  const correction1 = b.op("sub", [f32(1), b.op("pow", [f32(o.beta1), step])]);
-  const correction2 = b.op("sub", [f32(1), b.op("pow", [f32(o.beta2), step])]);
-  const stepSize = toParam(b.op("div", [f32(o.lr), correction1]));
-  const denom = b.op("add", [b.op("div", [b.op("sqrt", [newV]), toParam(b.op("sqrt", [correction2]))]), c(o.eps)]);
-  return b.op("sub", [param, b.op("mul", [b.op("div", [newM, denom]), stepSize])]);
+  const denom = b.op("add", [b.op("div", [b.op("sqrt", [newV]), toParam(k.sqrtCorrection2)]), c(o.eps)]);
+  return b.op("sub", [param, b.op("mul", [b.op("div", [newM, denom]), toParam(k.stepSize)])]);
 }

@@ -1,4 +1,5 @@
-// `mlc run model.ts` — run one forward pass of a model in the reference interpreter.
+// `mlc run model.ts` — run one forward pass of a model in the reference interpreter; with
+// --train, one whole training step (loss, every grad/<param>, updated params as param/<name>).
 
 import type { CommandModule } from "yargs";
 import { compileModelFile } from "../../frontend/index.ts";
@@ -12,8 +13,9 @@ import { verifyGraph } from "../../ir/verifier.ts";
 import { randomInputs } from "../random-inputs.ts";
 import { readSafetensorsFile, takeTensors, toSafeTensor, writeSafetensorsFile } from "../tensor-io.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
+import { trainingProgram, withTrainOptions, type TrainArgs } from "../training.ts";
 
-interface RunArgs {
+interface RunArgs extends TrainArgs {
   model: string; set?: string[]; inputs?: string; "random-inputs": boolean; weights?: string;
   out?: string; seed: number; precision: Precision; "print-ir": boolean;
 }
@@ -22,7 +24,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   command: "run <model>",
   describe: "run a model's forward pass in the reference interpreter",
   builder: (y) =>
-    withModelOptions(y)
+    withTrainOptions(withModelOptions(y))
       .option("inputs", { type: "string", describe: "safetensors file with every model input" })
       .option("random-inputs", { type: "boolean", default: false, describe: "use seeded random inputs instead of --inputs" })
       .option("weights", { type: "string", describe: "safetensors file with params (others keep their seeded init)" })
@@ -31,8 +33,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("precision", { choices: ["native", "f64"] as const, default: "native" as const, describe: "native dtypes, or float64 throughout" })
       .option("print-ir", { type: "boolean", default: false, describe: "print the IR before running" }) as never,
   handler: (args) => {
-    const { graph } = compileModelFile(args.model, { set: parseSetFlags(args.set) });
-    verifyGraph(graph);
+    const model = compileModelFile(args.model, { set: parseSetFlags(args.set) });
+    verifyGraph(model.graph);
+    if (args.train && args.accumulate !== 1) throw new UsageError("mlc run --train runs one plain step; --accumulate applies to built bundles");
+    const graph = args.train ? trainingProgram(model, args, true).trainStep : model.graph;
     if (args["print-ir"]) process.stdout.write(printGraph(graph) + "\n");
     const inputs = loadInputs(graph, args);
     const params = args.weights

@@ -1,10 +1,11 @@
-// Builders for the elementwise op records: the dtype checks, shape rules and kernel loops that
-// the ~20 unary, binary and comparison ops share. Each call returns one complete OpDef record;
-// elementwise.ts lists them.
+// Builders for the elementwise op records: the dtype checks, shape rules, kernel loops and VJP
+// plumbing that the ~20 unary, binary and comparison ops share. Each call returns one complete
+// OpDef record; elementwise.ts lists them.
 
 import type { Attrs } from "../graph.ts";
-import type { AttrSpec, OpDef, Tensor } from "../op-def.ts";
+import type { AttrSpec, OpDef, Tensor, VjpContext, VjpRule } from "../op-def.ts";
 import { formatType, isFloat, isInteger, numel, ShapeError, type DType, type TensorType } from "../types.ts";
+import { elementwiseVjp, noCotangents, scalar, unbroadcast } from "../vjp-kit.ts";
 import { broadcastAll, expandTo } from "./broadcast.ts";
 
 export type Unary = (x: number) => number;
@@ -65,6 +66,7 @@ export interface UnaryOptions {
   readonly tolerance: number;
   /** Element function for integer dtypes where it differs from the float one (neg). */
   readonly integerFn?: Unary;
+  readonly vjp: VjpRule;
 }
 
 /** A same-type-out unary op: `out[i] = fn(x[i])`. */
@@ -94,6 +96,7 @@ export function unaryWithAttrs(
     interpret([x], a) {
       return mapUnary(x.data, opts.integerFn && isInteger(x.type.dtype) ? opts.integerFn : fnFor(a));
     },
+    vjp: opts.vjp,
   };
 }
 
@@ -102,6 +105,7 @@ export interface BinaryOptions {
   readonly tolerance: number;
   /** Element function for integer dtypes where it differs from the float one (div, mul). */
   readonly integerFn?: Binary;
+  readonly vjp: VjpRule;
 }
 
 /** A broadcasting binary op whose result has the operands' dtype. */
@@ -122,10 +126,11 @@ export function binary(name: string, summary: string, fn: Binary, opts: BinaryOp
       const f = opts.integerFn && isInteger(a.type.dtype) ? opts.integerFn : fn;
       return mapBinary(a, b, out, f);
     },
+    vjp: opts.vjp,
   };
 }
 
-/** A broadcasting comparison: bool result, 1 where `test` holds. NaN compares false. */
+/** A broadcasting comparison: bool result, 1 where `test` holds. NaN compares false. No gradient flows through it. */
 export function comparison(name: string, summary: string, test: (a: number, b: number) => boolean, accepts: Accepts): OpDef {
   return {
     name,
@@ -142,5 +147,85 @@ export function comparison(name: string, summary: string, test: (a: number, b: n
     interpret([a, b], _attrs, out) {
       return mapBinary(a, b, out, (x, y) => (test(x, y) ? 1 : 0));
     },
+    vjp: noCotangents,
   };
+}
+
+// VJP formulas. A rule for an elementwise op is a formula per operand, written with `Formula`,
+// whose methods emit one IR node each; `chainRule` and `cotangentRule` turn the formulas into a
+// VjpRule that skips operands autodiff does not need and undoes broadcasting.
+
+/** A value name, or a number that becomes a scalar constant of the cotangent's dtype. */
+export type Term = string | number;
+
+/**
+ * What a formula sees: the cotangent `dy`, the forward result `y`, the operands (`x` for unary
+ * ops, `a` and `b` for binary ones), the node's attributes, and arithmetic on IR values. Numbers
+ * become constants of dy's dtype, which is the dtype of every float operand of an elementwise op.
+ */
+export class Formula {
+  readonly dy: string;
+  readonly y: string;
+  readonly operands: readonly string[];
+  readonly attrs: Attrs;
+  private readonly dtype: DType;
+
+  constructor(private readonly ctx: VjpContext) {
+    this.dy = ctx.dy;
+    this.y = ctx.node.id;
+    this.operands = ctx.node.inputs;
+    this.attrs = ctx.node.attrs;
+    this.dtype = ctx.b.typeOf(ctx.dy).dtype;
+  }
+
+  get x(): string {
+    return this.operands[0];
+  }
+  get a(): string {
+    return this.operands[0];
+  }
+  get b(): string {
+    return this.operands[1];
+  }
+
+  add = (p: Term, q: Term) => this.emit("add", p, q);
+  sub = (p: Term, q: Term) => this.emit("sub", p, q);
+  mul = (p: Term, q: Term) => this.emit("mul", p, q);
+  div = (p: Term, q: Term) => this.emit("div", p, q);
+  pow = (p: Term, q: Term) => this.emit("pow", p, q);
+  neg = (p: Term) => this.emit("neg", p);
+  exp = (p: Term) => this.emit("exp", p);
+  log = (p: Term) => this.emit("log", p);
+  sigmoid = (p: Term) => this.emit("sigmoid", p);
+  greater = (p: Term, q: Term) => this.emit("greater", p, q);
+  less = (p: Term, q: Term) => this.emit("less", p, q);
+  equal = (p: Term, q: Term) => this.emit("equal", p, q);
+  where = (cond: string, p: Term, q: Term) => this.emit("where", cond, p, q);
+  /** 1 where the bool `cond` holds and 0 elsewhere, in dy's dtype. */
+  indicator = (cond: string) => this.ctx.b.op("cast", [cond], { dtype: this.dtype });
+  /** -1, 0 or 1: 0 at 0, which makes abs's gradient at 0 zero (as PyTorch). */
+  sign = (p: Term) => this.sub(this.indicator(this.greater(p, 0)), this.indicator(this.less(p, 0)));
+
+  private emit(op: string, ...inputs: Term[]): string {
+    return this.ctx.b.op(op, inputs.map((t) => (typeof t === "number" ? scalar(this.ctx.b, t, this.dtype) : t)));
+  }
+}
+
+/** A formula per operand; null for an operand that takes no cotangent. */
+export type PerOperand = ReadonlyArray<((f: Formula) => string) | null>;
+
+/** Each operand's cotangent is its formula's value (any broadcast-compatible shape), unbroadcast. */
+export function cotangentRule(...cotangents: PerOperand): VjpRule {
+  return (ctx) => {
+    const f = new Formula(ctx);
+    return ctx.node.inputs.map((v, i) => {
+      const cotangent = cotangents[i];
+      return ctx.needs[i] && cotangent ? unbroadcast(ctx.b, cotangent(f), ctx.b.typeOf(v).shape) : null;
+    });
+  };
+}
+
+/** The chain rule: each operand's cotangent is dy times its formula, the partial d(y)/d(operand). */
+export function chainRule(...partials: PerOperand): VjpRule {
+  return elementwiseVjp(partials.map((partial) => partial && ((ctx: VjpContext) => partial(new Formula(ctx)))));
 }

@@ -5,14 +5,21 @@
 // dtype-round.ts. The exceptions are where an op's integer semantics cannot be had by rounding a
 // float64 result afterwards: integer `mul` (an i32 product can exceed 2^53), integer `div`
 // (truncation), and `cast` (saturation). Integer results are normalized so they are never -0.
+//
+// VJPs are formulas (elementwise-kit.ts) next to each kernel. Where a derivative has a choice at
+// a point (kinks, ties, 0^0) it follows PyTorch, so gradients match a PyTorch model exactly.
 
 import type { OpDef } from "../op-def.ts";
 import { attr } from "../op-def.ts";
 import { dropoutMask } from "../rng.ts";
 import { formatShape, formatType, isFloat, numel, ShapeError, type DType } from "../types.ts";
+import { linearVjp, noCotangents } from "../vjp-kit.ts";
 import { expandTo } from "./broadcast.ts";
 import { erfc } from "./erf.ts";
-import { binary, broadcastFor, checkAccepts, checkSameDType, comparison, mapUnary, unary, unaryWithAttrs, type Unary } from "./elementwise-kit.ts";
+import {
+  binary, broadcastFor, chainRule, checkAccepts, checkSameDType, comparison, cotangentRule, mapUnary, unary, unaryWithAttrs,
+  type Formula, type Unary,
+} from "./elementwise-kit.ts";
 
 const FLOAT = "float" as const;
 const NUMERIC = "numeric" as const;
@@ -45,6 +52,49 @@ function geluTanh(x: number): number {
   return x * sigmoid(2 * u);
 }
 
+const GELU_CUBIC = 0.044715;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/**
+ * d/dx of exact GELU x·Phi(x) is Phi(x) + x·phi(x). The IR has no erf op, so Phi(x) is read off
+ * the forward result as y / x (exact up to rounding), and is 1/2 at x = 0 where that is 0/0.
+ */
+function geluExactPartial(f: Formula): string {
+  const cdf = f.where(f.equal(f.x, 0), 0.5, f.div(f.y, f.x));
+  const pdf = f.mul(INV_SQRT_2PI, f.exp(f.mul(-0.5, f.mul(f.x, f.x))));
+  return f.add(cdf, f.mul(f.x, pdf));
+}
+
+/**
+ * d/dx of tanh GELU x·s with s = sigmoid(2u), u = c(x + k x^3): s + 2x·s(1-s)·c(1 + 3k x^2)
+ * (the same as PyTorch's 0.5(1 + tanh u) + 0.5x(1 - tanh^2 u)·u', written with s).
+ */
+function geluTanhPartial(f: Formula): string {
+  const x2 = f.mul(f.x, f.x);
+  const s = f.sigmoid(f.mul(2 * SQRT_2_OVER_PI, f.mul(f.x, f.add(1, f.mul(GELU_CUBIC, x2)))));
+  const du = f.mul(SQRT_2_OVER_PI, f.add(1, f.mul(3 * GELU_CUBIC, x2)));
+  return f.add(s, f.mul(f.mul(2, f.x), f.mul(f.mul(s, f.sub(1, s)), du)));
+}
+
+/**
+ * d max(p, q) / dp: 1 where p wins, 0 where it loses, and 1/2 on ties, so both operands share
+ * the cotangent of a tie (PyTorch's rule for maximum/minimum).
+ */
+function winnerShare(f: Formula, p: string, q: string): string {
+  return f.add(f.indicator(f.greater(p, q)), f.mul(0.5, f.indicator(f.equal(p, q))));
+}
+
+/** d(a^b)/da = b·a^(b-1), except 0 where b = 0 (PyTorch: no 0·inf = NaN at a = 0). */
+function powBasePartial(f: Formula): string {
+  return f.where(f.equal(f.b, 0), 0, f.mul(f.b, f.pow(f.a, f.sub(f.b, 1))));
+}
+
+/** d(a^b)/db = log(a)·a^b, except 0 where a = 0 and b >= 0 (PyTorch: no log(0)·0 = NaN). */
+function powExponentPartial(f: Formula): string {
+  const full = f.mul(f.log(f.a), f.y);
+  return f.where(f.equal(f.a, 0), f.where(f.less(f.b, 0), full, 0), full);
+}
+
 /** C99 pow: unlike JavaScript's `**`, pow(1, y) = 1 for every y and pow(-1, ±inf) = 1. */
 function powC(a: number, b: number): number {
   if (a === 1 || b === 0) return 1;
@@ -57,38 +107,82 @@ function divTruncate(a: number, b: number): number {
   return b === 0 ? 0 : Math.trunc(a / b) + 0;
 }
 
+// Derivatives reuse the forward result y where that saves work (exp, sqrt, rsqrt, tanh, sigmoid).
 const UNARY_OPS: readonly OpDef[] = [
-  unary("neg", "negation, -x", (x) => -x, { accepts: NUMERIC, tolerance: 1e-6, integerFn: (x) => 0 - x }),
-  unary("exp", "e^x", Math.exp, { accepts: FLOAT, tolerance: 1e-5 }),
-  unary("log", "natural logarithm (log 0 = -inf, negative -> NaN)", Math.log, { accepts: FLOAT, tolerance: 1e-5 }),
-  unary("sqrt", "square root (negative -> NaN)", Math.sqrt, { accepts: FLOAT, tolerance: 1e-6 }),
-  unary("rsqrt", "reciprocal square root 1/sqrt(x)", (x) => 1 / Math.sqrt(x), { accepts: FLOAT, tolerance: 1e-5 }),
-  unary("abs", "absolute value", Math.abs, { accepts: NUMERIC, tolerance: 1e-6 }),
-  unary("tanh", "hyperbolic tangent", Math.tanh, { accepts: FLOAT, tolerance: 1e-5 }),
-  unary("sigmoid", "logistic function 1/(1+e^-x), overflow-free", sigmoid, { accepts: FLOAT, tolerance: 1e-5 }),
-  unary("relu", "max(x, 0); NaN stays NaN", (x) => Math.max(x, 0), { accepts: NUMERIC, tolerance: 1e-6 }),
+  unary("neg", "negation, -x", (x) => -x, {
+    accepts: NUMERIC, tolerance: 1e-6, integerFn: (x) => 0 - x,
+    vjp: cotangentRule((f) => f.neg(f.dy)),
+  }),
+  unary("exp", "e^x", Math.exp, { accepts: FLOAT, tolerance: 1e-5, vjp: chainRule((f) => f.y) }),
+  unary("log", "natural logarithm (log 0 = -inf, negative -> NaN)", Math.log, {
+    accepts: FLOAT, tolerance: 1e-5,
+    vjp: cotangentRule((f) => f.div(f.dy, f.x)),
+  }),
+  unary("sqrt", "square root (negative -> NaN)", Math.sqrt, {
+    accepts: FLOAT, tolerance: 1e-6,
+    vjp: cotangentRule((f) => f.div(f.dy, f.mul(2, f.y))),
+  }),
+  unary("rsqrt", "reciprocal square root 1/sqrt(x)", (x) => 1 / Math.sqrt(x), {
+    accepts: FLOAT, tolerance: 1e-5,
+    vjp: chainRule((f) => f.mul(-0.5, f.mul(f.y, f.mul(f.y, f.y)))), // -x^(-3/2) / 2 = -y^3 / 2
+  }),
+  unary("abs", "absolute value", Math.abs, { accepts: NUMERIC, tolerance: 1e-6, vjp: chainRule((f) => f.sign(f.x)) }),
+  unary("tanh", "hyperbolic tangent", Math.tanh, {
+    accepts: FLOAT, tolerance: 1e-5,
+    vjp: chainRule((f) => f.sub(1, f.mul(f.y, f.y))),
+  }),
+  unary("sigmoid", "logistic function 1/(1+e^-x), overflow-free", sigmoid, {
+    accepts: FLOAT, tolerance: 1e-5,
+    vjp: chainRule((f) => f.mul(f.y, f.sub(1, f.y))),
+  }),
+  // A select, not dy * [x > 0], so an infinite dy where x <= 0 gives 0 rather than NaN.
+  unary("relu", "max(x, 0); NaN stays NaN", (x) => Math.max(x, 0), {
+    accepts: NUMERIC, tolerance: 1e-6,
+    vjp: cotangentRule((f) => f.where(f.greater(f.x, 0), f.dy, 0)),
+  }),
   unaryWithAttrs(
     "gelu",
     'Gaussian error linear unit: x * Phi(x) ("none", exact erf form) or its tanh approximation',
     { approximate: { kind: "string", default: "none", oneOf: ["none", "tanh"], doc: "erf form or tanh approximation" } },
     (attrs) => (attr.str(attrs, "approximate") === "tanh" ? geluTanh : geluExact),
-    { accepts: FLOAT, tolerance: 1e-5 },
+    {
+      accepts: FLOAT, tolerance: 1e-5,
+      vjp: chainRule((f) => (attr.str(f.attrs, "approximate") === "tanh" ? geluTanhPartial(f) : geluExactPartial(f))),
+    },
   ),
 ];
 
 const BINARY_OPS: readonly OpDef[] = [
-  binary("add", "a + b, broadcasting", (a, b) => a + b, { accepts: NUMERIC, tolerance: 1e-6 }),
-  binary("sub", "a - b, broadcasting", (a, b) => a - b, { accepts: NUMERIC, tolerance: 1e-6 }),
-  // Math.imul is the exact two's-complement product; a float64 product of two i32 can need 62 bits.
-  binary("mul", "a * b, broadcasting", (a, b) => a * b, { accepts: NUMERIC, tolerance: 1e-6, integerFn: Math.imul }),
-  binary("div", "a / b, broadcasting; integers truncate toward zero and x / 0 = 0", (a, b) => a / b, {
-    accepts: NUMERIC,
-    tolerance: 1e-6,
-    integerFn: divTruncate,
+  binary("add", "a + b, broadcasting", (a, b) => a + b, {
+    accepts: NUMERIC, tolerance: 1e-6,
+    vjp: cotangentRule((f) => f.dy, (f) => f.dy),
   }),
-  binary("pow", "a ^ b, broadcasting, floats only (C99 pow special cases)", powC, { accepts: FLOAT, tolerance: 1e-5 }),
-  binary("maximum", "elementwise max, broadcasting; NaN propagates", Math.max, { accepts: NUMERIC, tolerance: 1e-6 }),
-  binary("minimum", "elementwise min, broadcasting; NaN propagates", Math.min, { accepts: NUMERIC, tolerance: 1e-6 }),
+  binary("sub", "a - b, broadcasting", (a, b) => a - b, {
+    accepts: NUMERIC, tolerance: 1e-6,
+    vjp: cotangentRule((f) => f.dy, (f) => f.neg(f.dy)),
+  }),
+  // Math.imul is the exact two's-complement product; a float64 product of two i32 can need 62 bits.
+  binary("mul", "a * b, broadcasting", (a, b) => a * b, {
+    accepts: NUMERIC, tolerance: 1e-6, integerFn: Math.imul,
+    vjp: chainRule((f) => f.b, (f) => f.a),
+  }),
+  // d/db = -a/b^2, computed as -(y/b) like PyTorch.
+  binary("div", "a / b, broadcasting; integers truncate toward zero and x / 0 = 0", (a, b) => a / b, {
+    accepts: NUMERIC, tolerance: 1e-6, integerFn: divTruncate,
+    vjp: cotangentRule((f) => f.div(f.dy, f.b), (f) => f.neg(f.mul(f.dy, f.div(f.y, f.b)))),
+  }),
+  binary("pow", "a ^ b, broadcasting, floats only (C99 pow special cases)", powC, {
+    accepts: FLOAT, tolerance: 1e-5,
+    vjp: chainRule(powBasePartial, powExponentPartial),
+  }),
+  binary("maximum", "elementwise max, broadcasting; NaN propagates", Math.max, {
+    accepts: NUMERIC, tolerance: 1e-6,
+    vjp: chainRule((f) => winnerShare(f, f.a, f.b), (f) => winnerShare(f, f.b, f.a)),
+  }),
+  binary("minimum", "elementwise min, broadcasting; NaN propagates", Math.min, {
+    accepts: NUMERIC, tolerance: 1e-6,
+    vjp: chainRule((f) => winnerShare(f, f.b, f.a), (f) => winnerShare(f, f.a, f.b)),
+  }),
 ];
 
 const COMPARISON_OPS: readonly OpDef[] = [
@@ -117,6 +211,12 @@ const where: OpDef = {
     for (let i = 0; i < res.length; i++) res[i] = c[i] !== 0 ? av[i] : bv[i];
     return res;
   },
+  // operands = [cond, a, b]: the cotangent goes to the branch each element was taken from.
+  vjp: cotangentRule(
+    null,
+    (f) => f.where(f.operands[0], f.dy, 0),
+    (f) => f.where(f.operands[0], 0, f.dy),
+  ),
 };
 
 /** The element function of `cast` from one dtype to another. */
@@ -145,6 +245,13 @@ const cast: OpDef = {
   interpret([x], a) {
     return mapUnary(x.data, castFn(x.type.dtype, attr.dtype(a, "dtype")));
   },
+  // Between float dtypes a cast is the identity up to rounding, so dy casts back; a cast to or
+  // from an integer or bool is piecewise constant and passes nothing.
+  vjp({ b, node, dy, needs }) {
+    const from = b.typeOf(node.inputs[0]).dtype;
+    if (!needs[0] || !isFloat(from) || !isFloat(node.type.dtype)) return [null];
+    return [from === node.type.dtype ? dy : b.op("cast", [dy], { dtype: from })];
+  },
 };
 
 const constant: OpDef = {
@@ -172,6 +279,7 @@ const constant: OpDef = {
   interpret(_inputs, a, out) {
     return new Float64Array(numel(out.shape)).fill(attr.num(a, "value"));
   },
+  vjp: noCotangents,
 };
 
 const dropout: OpDef = {
@@ -203,6 +311,9 @@ const dropout: OpDef = {
     for (let i = 0; i < out.length; i++) out[i] = mask[i] ? x.data[i] * scale : 0;
     return out;
   },
+  // Linear in x with a mask that is a pure function of (seed, step, index): the same dropout,
+  // applied to dy, zeroes and scales exactly the elements the forward pass did.
+  vjp: linearVjp(({ b, node, dy }) => b.op("dropout", [dy, node.inputs[1]], node.attrs)),
 };
 
 export const ELEMENTWISE_OPS: readonly OpDef[] = [

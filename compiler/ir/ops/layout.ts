@@ -1,10 +1,15 @@
 // Layout op records (docs/IR.md, "Layout"): ops that move elements without arithmetic. Their
 // kernels are exact copies, so every tolerance is 0. Each kernel returns a fresh array (never an
 // operand's own), because the interpreter rounds results in place.
+//
+// Every op here but oneHot (which passes no gradient) is linear in its data operand, so its VJP
+// is its transpose: another layout op that moves the cotangent back (slice <-> pad and
+// gather <-> scatterAdd, with pad and scatterAdd in layout-grad.ts).
 
 import type { OpDef } from "../op-def.ts";
 import { attr } from "../op-def.ts";
 import { formatShape, formatType, normalizeAxis, numel, ShapeError, stridesOf, type TensorType } from "../types.ts";
+import { linearVjp, noCotangents, unbroadcast } from "../vjp-kit.ts";
 import { broadcastStrides, broadcastsTo } from "./broadcast.ts";
 import { readStrided } from "./strided.ts";
 
@@ -52,6 +57,7 @@ const reshape: OpDef = {
   interpret([x]) {
     return x.data.slice();
   },
+  vjp: linearVjp(({ b, node, dy }) => b.op("reshape", [dy], { shape: [...b.typeOf(node.inputs[0]).shape] })),
 };
 
 /** An explicit copy: gives a value a second name (e.g. `grad/w` when the gradient is shared). */
@@ -68,6 +74,7 @@ const copy: OpDef = {
   interpret([x]) {
     return x.data.slice();
   },
+  vjp: linearVjp(({ dy }) => dy),
 };
 
 const transpose: OpDef = {
@@ -90,7 +97,15 @@ const transpose: OpDef = {
     const own = stridesOf(x.type.shape);
     return readStrided(x.data, out.shape, attr.ints(a, "perm").map((p) => own[p]));
   },
+  vjp: linearVjp(({ b, node, dy }) => b.op("transpose", [dy], { perm: inversePermutation(attr.ints(node.attrs, "perm")) })),
 };
+
+/** The permutation q with q[perm[i]] = i, which undoes `perm`. */
+function inversePermutation(perm: readonly number[]): number[] {
+  const inverse = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inverse[p] = i));
+  return inverse;
+}
 
 /** The per-axis sizes a slice takes (size -1 resolved), or a ShapeError. */
 function resolveSlice(x: TensorType, begin: readonly number[], size: readonly number[]): number[] {
@@ -127,6 +142,13 @@ const slice: OpDef = {
     const offset = attr.ints(a, "begin").reduce((sum, b, axis) => sum + b * strides[axis], 0);
     return readStrided(x.data, out.shape, strides, offset);
   },
+  // The slice's box in a zero tensor of x's shape: pad dy back by what the slice cut off.
+  vjp: linearVjp(({ b, node, dy }) => {
+    const shape = b.typeOf(node.inputs[0]).shape;
+    const begin = attr.ints(node.attrs, "begin");
+    const after = shape.map((dim, axis) => dim - begin[axis] - node.type.shape[axis]);
+    return b.op("pad", [dy], { before: [...begin], after });
+  }),
 };
 
 const concat: OpDef = {
@@ -170,6 +192,17 @@ const concat: OpDef = {
     }
     return res;
   },
+  // Operand i's cotangent is its own stretch of dy along the axis.
+  vjp({ b, node, dy, needs }) {
+    const axis = normalizeAxis(attr.num(node.attrs, "axis"), node.type.shape.length);
+    let offset = 0;
+    return node.inputs.map((x, i) => {
+      const shape = b.typeOf(x).shape;
+      const begin = shape.map((_, d) => (d === axis ? offset : 0));
+      offset += shape[axis];
+      return needs[i] ? b.op("slice", [dy], { begin, size: [...shape] }) : null;
+    });
+  },
 };
 
 const broadcastTo: OpDef = {
@@ -189,6 +222,7 @@ const broadcastTo: OpDef = {
   interpret([x], _a, out) {
     return readStrided(x.data, out.shape, broadcastStrides(x.type.shape, out.shape));
   },
+  vjp: linearVjp(({ b, node, dy }) => unbroadcast(b, dy, b.typeOf(node.inputs[0]).shape)),
 };
 
 function checkIndices(op: string, indices: TensorType): void {
@@ -233,6 +267,12 @@ const gather: OpDef = {
     }
     return res;
   },
+  // Every picked row sends its cotangent back to the row it came from, summing over repeats.
+  vjp: linearVjp(({ b, node, dy }) => {
+    const table = b.typeOf(node.inputs[0]);
+    const axis = normalizeAxis(attr.num(node.attrs, "axis"), table.shape.length);
+    return b.op("scatterAdd", [node.inputs[1], dy], { axis, size: table.shape[axis] });
+  }),
 };
 
 const oneHot: OpDef = {
@@ -259,6 +299,7 @@ const oneHot: OpDef = {
     });
     return res;
   },
+  vjp: noCotangents,
 };
 
 export const LAYOUT_OPS: readonly OpDef[] = [reshape, copy, transpose, slice, concat, broadcastTo, gather, oneHot];

@@ -1,7 +1,8 @@
 // Loss ops: each reduces to a scalar mean, the value a training step minimizes.
 
 import type { OpDef } from "../op-def.ts";
-import { formatType, sameShape, ShapeError } from "../types.ts";
+import { formatType, numel, sameShape, ShapeError } from "../types.ts";
+import { scalar } from "../vjp-kit.ts";
 import { requireFloat, requireSameDtype } from "./operand-checks.ts";
 
 const softmaxCrossEntropy: OpDef = {
@@ -46,6 +47,20 @@ const softmaxCrossEntropy: OpDef = {
     }
     return Float64Array.of(total / rows); // NaN when there are no positions, like a mean over nothing
   },
+  // d/dlogits = (softmax(logits) - oneHot(labels)) * dy / N over the N leading positions; class
+  // indices take no cotangent.
+  vjp({ b, node, dy, needs }) {
+    if (!needs[0]) return [null, null];
+    const [logits, labels] = node.inputs;
+    const { dtype, shape } = b.typeOf(logits);
+    const classes = shape[shape.length - 1];
+    // The loss is f32 whatever the logits' dtype, and binary ops need equal dtypes.
+    const dyAsLogits = b.typeOf(dy).dtype === dtype ? dy : b.op("cast", [dy], { dtype });
+    const scale = b.op("mul", [dyAsLogits, scalar(b, 1 / numel(shape.slice(0, -1)), dtype)]);
+    const probs = b.op("softmax", [logits], { axis: -1 });
+    const target = b.op("oneHot", [labels], { depth: classes, dtype });
+    return [b.op("mul", [b.op("sub", [probs, target]), scale]), null];
+  },
 };
 
 const mse: OpDef = {
@@ -70,6 +85,13 @@ const mse: OpDef = {
       total += d * d;
     }
     return Float64Array.of(total / a.data.length);
+  },
+  // d/da = 2 (a - b) dy / numel, and the negative of it for b.
+  vjp({ b, node, dy, needs }) {
+    const [x, y] = node.inputs;
+    const { dtype, shape } = b.typeOf(x);
+    const ga = b.op("mul", [b.op("sub", [x, y]), b.op("mul", [dy, scalar(b, 2 / numel(shape), dtype)])]);
+    return [needs[0] ? ga : null, needs[1] ? b.op("neg", [ga]) : null];
   },
 };
 

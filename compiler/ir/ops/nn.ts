@@ -1,10 +1,14 @@
 // Contractions (matmul, conv2d) and 2-D pooling. Images are NHWC and conv weights are
 // [kh, kw, C/groups, O], so the innermost loops of the kernels below run over contiguous memory.
 // Window geometry (padding, output sizes) comes from window.ts, shared with the backends.
+//
+// The attribute schemas, operand checks and window walks are exported: the backward ops of
+// conv-grad.ts and pool-grad.ts take the same attributes and must see the very same windows.
 
 import type { Attrs } from "../graph.ts";
-import { attr, type AttrSpec, type OpDef, type Tensor } from "../op-def.ts";
+import { attr, type AttrSpec, type OpDef, type VjpContext } from "../op-def.ts";
 import { broadcastShapes, formatType, numel, ShapeError, stridesOf, type Shape, type TensorType } from "../types.ts";
+import { bilinearVjp, linearVjp, unbroadcast } from "../vjp-kit.ts";
 import { requireFloat, requireNumeric, requireRank, requireSameDtype } from "./operand-checks.ts";
 import { PADDING_MODES, window2d, type PaddingMode, type Window2d } from "./window.ts";
 
@@ -39,6 +43,29 @@ function batchOffsets(outBatch: Shape, batch: Shape): Int32Array {
     offsets[flat] = offset;
   }
   return offsets;
+}
+
+/**
+ * With C = op(A) op(B) (op = optional transpose), dop(A) = dC op(B)^T and dop(B) = op(A)^T dC.
+ * Each cotangent is one matmul whose transpose flags absorb every op(), so no transpose node is
+ * ever materialized; batch dimensions that broadcasting stretched are then summed away.
+ */
+function matmulGradA({ b, node, dy }: VjpContext): string {
+  const [a, bm] = node.inputs;
+  const tb = attr.bool(node.attrs, "transposeB");
+  const g = attr.bool(node.attrs, "transposeA")
+    ? b.op("matmul", [bm, dy], { transposeA: tb, transposeB: true }) // dA = (dC op(B)^T)^T = op(B) dC^T
+    : b.op("matmul", [dy, bm], { transposeA: false, transposeB: !tb });
+  return unbroadcast(b, g, b.typeOf(a).shape);
+}
+
+function matmulGradB({ b, node, dy }: VjpContext): string {
+  const [a, bm] = node.inputs;
+  const ta = attr.bool(node.attrs, "transposeA");
+  const g = attr.bool(node.attrs, "transposeB")
+    ? b.op("matmul", [dy, a], { transposeA: true, transposeB: ta }) // dB = (op(A)^T dC)^T = dC^T op(A)
+    : b.op("matmul", [a, dy], { transposeA: !ta, transposeB: false });
+  return unbroadcast(b, g, b.typeOf(bm).shape);
 }
 
 const matmul: OpDef = {
@@ -99,6 +126,7 @@ const matmul: OpDef = {
     }
     return result;
   },
+  vjp: bilinearVjp(matmulGradA, matmulGradB),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -112,14 +140,88 @@ const PADS_ATTR: AttrSpec = {
   kind: "ints", default: [0, 0, 0, 0], doc: "top, bottom, left, right; used when padding is explicit",
 };
 
-function convWindow(op: string, x: TensorType, kernelH: number, kernelW: number, attrs: Attrs, dilation: readonly number[]): Window2d {
-  return window2d(op, x.shape[1], x.shape[2], {
+/** conv2d's attributes, shared with its backward ops. */
+export const CONV_ATTRS = {
+  stride: { kind: "ints", default: [1, 1], doc: "vertical, horizontal" },
+  padding: PADDING_ATTR,
+  pads: PADS_ATTR,
+  dilation: { kind: "ints", default: [1, 1], doc: "vertical, horizontal" },
+  groups: { kind: "int", default: 1, doc: "C and O split into this many independent groups; C for depthwise" },
+} as const satisfies Record<string, AttrSpec>;
+
+/**
+ * A rank-4 shape held in attribute `key` (the backward ops record the shape of the forward
+ * operand they produce the cotangent of), checked to be four sizes >= 0.
+ */
+export function rank4ShapeAttr(op: string, attrs: Attrs, key: string, layout: string): number[] {
+  const shape = attr.ints(attrs, key);
+  if (shape.length !== 4 || shape.some((d) => d < 0)) {
+    throw new ShapeError(`${op}: ${key} must be four sizes >= 0 (${layout}), got [${shape.join(",")}]`);
+  }
+  return [...shape];
+}
+
+/**
+ * Checks that an NHWC input `x` and a [kh, kw, C/groups, O] filter `w` fit together under the
+ * conv attributes and resolves the window. Backward ops pass the type they reconstruct from a
+ * shape attribute for the operand they do not have.
+ */
+export function convGeometry(op: string, x: TensorType, w: TensorType, attrs: Attrs): { win: Window2d; out: TensorType } {
+  requireRank(op, "x", x, 4, "N, H, W, C");
+  requireRank(op, "w", w, 4, "kh, kw, C/groups, O");
+  requireFloat(op, "x", x);
+  requireSameDtype(op, ["x", "w"], [x, w]);
+  const groups = attr.num(attrs, "groups");
+  const [, inH, inW, channels] = x.shape;
+  const [kernelH, kernelW, groupChannels, outChannels] = w.shape;
+  const shapes = `x is ${formatType(x)}, w is ${formatType(w)}`;
+  if (groups < 1) throw new ShapeError(`${op}: groups must be >= 1, got ${groups}`);
+  if (channels % groups !== 0 || outChannels % groups !== 0) {
+    throw new ShapeError(`${op}: groups ${groups} must divide both C ${channels} and O ${outChannels}: ${shapes}`);
+  }
+  if (groupChannels !== channels / groups) {
+    throw new ShapeError(`${op}: w's third axis must be C/groups = ${channels / groups}, got ${groupChannels}: ${shapes}`);
+  }
+  const win = window2d(op, inH, inW, {
     kernel: [kernelH, kernelW],
     stride: attr.ints(attrs, "stride"),
-    dilation,
+    dilation: attr.ints(attrs, "dilation"),
     padding: attr.str(attrs, "padding") as PaddingMode,
     pads: attr.ints(attrs, "pads"),
   });
+  return { win, out: { dtype: x.dtype, shape: [x.shape[0], win.outH, win.outW, outChannels] } };
+}
+
+/**
+ * Calls `visit(xBase, wBase, oBase)` for every (image, output pixel, kernel tap) whose input
+ * pixel is inside the image: the flat offsets of that input pixel's channel vector, of the tap's
+ * [C/groups, O] weight matrix and of the output pixel's channel vector. conv2d and both of its
+ * backward kernels are this walk with a different inner channel loop.
+ */
+export function forEachConvTap(
+  x: Shape,
+  w: Shape,
+  win: Window2d,
+  visit: (xBase: number, wBase: number, oBase: number) => void,
+): void {
+  const [batch, inH, inW, channels] = x;
+  const [kernelH, kernelW, groupChannels, outChannels] = w;
+  for (let b = 0; b < batch; b++) {
+    for (let oy = 0; oy < win.outH; oy++) {
+      for (let ox = 0; ox < win.outW; ox++) {
+        const oBase = ((b * win.outH + oy) * win.outW + ox) * outChannels;
+        for (let ky = 0; ky < kernelH; ky++) {
+          const iy = oy * win.strideH - win.padTop + ky * win.dilationH;
+          if (iy < 0 || iy >= inH) continue;
+          for (let kx = 0; kx < kernelW; kx++) {
+            const ix = ox * win.strideW - win.padLeft + kx * win.dilationW;
+            if (ix < 0 || ix >= inW) continue;
+            visit(((b * inH + iy) * inW + ix) * channels, (ky * kernelW + kx) * groupChannels * outChannels, oBase);
+          }
+        }
+      }
+    }
+  }
 }
 
 const conv2d: OpDef = {
@@ -127,78 +229,54 @@ const conv2d: OpDef = {
   summary: "2-D convolution (cross-correlation), x NHWC, w [kh, kw, C/groups, O]",
   kind: "contraction",
   operands: ["x", "w"],
-  attrs: {
-    stride: { kind: "ints", default: [1, 1], doc: "vertical, horizontal" },
-    padding: PADDING_ATTR,
-    pads: PADS_ATTR,
-    dilation: { kind: "ints", default: [1, 1], doc: "vertical, horizontal" },
-    groups: { kind: "int", default: 1, doc: "C and O split into this many independent groups; C for depthwise" },
-  },
+  attrs: CONV_ATTRS,
   tolerance: 1e-4,
   infer([x, w], attrs) {
-    requireRank("conv2d", "x", x, 4, "N, H, W, C");
-    requireRank("conv2d", "w", w, 4, "kh, kw, C/groups, O");
-    requireFloat("conv2d", "x", x);
-    requireSameDtype("conv2d", ["x", "w"], [x, w]);
-    const groups = attr.num(attrs, "groups");
-    const [, , , channels] = x.shape;
-    const [kernelH, kernelW, groupChannels, outChannels] = w.shape;
-    const shapes = `x is ${formatType(x)}, w is ${formatType(w)}`;
-    if (groups < 1) throw new ShapeError(`conv2d: groups must be >= 1, got ${groups}`);
-    if (channels % groups !== 0 || outChannels % groups !== 0) {
-      throw new ShapeError(`conv2d: groups ${groups} must divide both C ${channels} and O ${outChannels}: ${shapes}`);
-    }
-    if (groupChannels !== channels / groups) {
-      throw new ShapeError(`conv2d: w's third axis must be C/groups = ${channels / groups}, got ${groupChannels}: ${shapes}`);
-    }
-    const win = convWindow("conv2d", x, kernelH, kernelW, attrs, attr.ints(attrs, "dilation"));
-    return { dtype: x.dtype, shape: [x.shape[0], win.outH, win.outW, outChannels] };
+    return convGeometry("conv2d", x, w, attrs).out;
   },
   interpret([x, w], attrs, out) {
-    const [batch, inH, inW, channels] = x.type.shape;
-    const [kernelH, kernelW, groupChannels, outChannels] = w.type.shape;
-    const win = convWindow("conv2d", x.type, kernelH, kernelW, attrs, attr.ints(attrs, "dilation"));
+    const { win } = convGeometry("conv2d", x.type, w.type, attrs);
+    const [, , groupChannels, outChannels] = w.type.shape;
     const groups = attr.num(attrs, "groups");
     const groupOut = outChannels / groups;
     const xs = x.data;
     const ws = w.data;
     const result = new Float64Array(numel(out.shape));
-    for (let b = 0; b < batch; b++) {
-      for (let oy = 0; oy < win.outH; oy++) {
-        for (let ox = 0; ox < win.outW; ox++) {
-          const oBase = ((b * win.outH + oy) * win.outW + ox) * outChannels;
-          for (let ky = 0; ky < kernelH; ky++) {
-            const iy = oy * win.strideH - win.padTop + ky * win.dilationH;
-            if (iy < 0 || iy >= inH) continue;
-            for (let kx = 0; kx < kernelW; kx++) {
-              const ix = ox * win.strideW - win.padLeft + kx * win.dilationW;
-              if (ix < 0 || ix >= inW) continue;
-              const xBase = ((b * inH + iy) * inW + ix) * channels;
-              const wBase = (ky * kernelW + kx) * groupChannels * outChannels;
-              for (let g = 0; g < groups; g++) {
-                for (let ci = 0; ci < groupChannels; ci++) {
-                  const xv = xs[xBase + g * groupChannels + ci];
-                  const wRow = wBase + ci * outChannels + g * groupOut;
-                  const oRow = oBase + g * groupOut;
-                  for (let o = 0; o < groupOut; o++) result[oRow + o] += xv * ws[wRow + o];
-                }
-              }
-            }
-          }
+    forEachConvTap(x.type.shape, w.type.shape, win, (xBase, wBase, oBase) => {
+      for (let g = 0; g < groups; g++) {
+        for (let ci = 0; ci < groupChannels; ci++) {
+          const xv = xs[xBase + g * groupChannels + ci];
+          const wRow = wBase + ci * outChannels + g * groupOut;
+          const oRow = oBase + g * groupOut;
+          for (let o = 0; o < groupOut; o++) result[oRow + o] += xv * ws[wRow + o];
         }
       }
-    }
+    });
     return result;
   },
+  // conv2d is bilinear: each cotangent is the transposed convolution with respect to one operand.
+  vjp: bilinearVjp(
+    ({ b, node, dy }) => b.op("conv2dBackpropInput", [dy, node.inputs[1]], { ...node.attrs, inputShape: [...b.typeOf(node.inputs[0]).shape] }),
+    ({ b, node, dy }) => b.op("conv2dBackpropFilter", [node.inputs[0], dy], { ...node.attrs, filterShape: [...b.typeOf(node.inputs[1]).shape] }),
+  ),
 };
 
 // ---------------------------------------------------------------------------------------------
 // pooling
 
-function poolWindow(op: string, x: TensorType, attrs: Attrs): Window2d {
+/** The pools' attributes, shared with their backward ops. */
+export const POOL_ATTRS = {
+  size: { kind: "ints", doc: "window height, width" },
+  stride: { kind: "ints", doc: "vertical, horizontal" },
+  padding: PADDING_ATTR,
+  pads: PADS_ATTR,
+} as const satisfies Record<string, AttrSpec>;
+
+/** The window of a pool over an NHWC input of `shape` (rank already checked). */
+export function poolWindow(op: string, shape: Shape, attrs: Attrs): Window2d {
   const size = attr.ints(attrs, "size");
   if (size.length !== 2) throw new ShapeError(`${op}: size must be two integers >= 1, got [${size.join(",")}]`);
-  const win = window2d(op, x.shape[1], x.shape[2], {
+  const win = window2d(op, shape[1], shape[2], {
     kernel: [size[0], size[1]],
     stride: attr.ints(attrs, "stride"),
     dilation: [1, 1],
@@ -215,16 +293,17 @@ function poolWindow(op: string, x: TensorType, attrs: Attrs): Window2d {
 
 /**
  * Runs `visit(outIndex, inIndex)` for every (output element, in-bounds input element of its
- * window) pair, channel by channel, and `finish(outIndex, count)` once per output element with
- * the number of in-bounds window positions. Padding positions are never visited.
+ * window) pair of a pool over an NHWC input of `shape`, in window order (rows, then columns),
+ * channel by channel, and `finish(outIndex, count)` once per output element after its visits,
+ * with the number of in-bounds window positions. Padding positions are never visited.
  */
-function forEachWindow(
-  x: Tensor,
+export function forEachWindow(
+  shape: Shape,
   win: Window2d,
   visit: (outIndex: number, inIndex: number) => void,
   finish: (outIndex: number, count: number) => void,
 ): void {
-  const [batch, inH, inW, channels] = x.type.shape;
+  const [batch, inH, inW, channels] = shape;
   for (let b = 0; b < batch; b++) {
     for (let oy = 0; oy < win.outH; oy++) {
       for (let ox = 0; ox < win.outW; ox++) {
@@ -247,39 +326,37 @@ function forEachWindow(
   }
 }
 
+/** True when `v` replaces the running max `m`: larger, or the first NaN (NaN then sticks). */
+export function beatsMax(v: number, m: number): boolean {
+  return v > m || (v !== v && m === m);
+}
+
 function poolRecord(name: "maxPool2d" | "avgPool2d", summary: string, tolerance: number): OpDef {
   return {
     name,
     summary,
     kind: "reduction",
     operands: ["x"],
-    attrs: {
-      size: { kind: "ints", doc: "window height, width" },
-      stride: { kind: "ints", doc: "vertical, horizontal" },
-      padding: PADDING_ATTR,
-      pads: PADS_ATTR,
-    },
+    attrs: POOL_ATTRS,
     tolerance,
     infer([x], attrs) {
       requireRank(name, "x", x, 4, "N, H, W, C");
       if (name === "avgPool2d") requireFloat(name, "x", x);
       else requireNumeric(name, "x", x);
-      const win = poolWindow(name, x, attrs);
+      const win = poolWindow(name, x.shape, attrs);
       return { dtype: x.dtype, shape: [x.shape[0], win.outH, win.outW, x.shape[3]] };
     },
     interpret([x], attrs, out) {
-      const win = poolWindow(name, x.type, attrs);
+      const win = poolWindow(name, x.type.shape, attrs);
       const xs = x.data;
       const result = new Float64Array(numel(out.shape));
       if (name === "maxPool2d") {
         result.fill(-Infinity);
-        forEachWindow(x, win, (o, i) => {
-          const v = xs[i];
-          const m = result[o];
-          if (v > m || (v !== v && m === m)) result[o] = v; // NaN propagates, as in max
+        forEachWindow(x.type.shape, win, (o, i) => {
+          if (beatsMax(xs[i], result[o])) result[o] = xs[i]; // NaN propagates, as in max
         }, () => {});
       } else {
-        forEachWindow(x, win, (o, i) => {
+        forEachWindow(x.type.shape, win, (o, i) => {
           result[o] += xs[i];
         }, (o, count) => {
           result[o] /= count;
@@ -287,6 +364,11 @@ function poolRecord(name: "maxPool2d" | "avgPool2d", summary: string, tolerance:
       }
       return result;
     },
+    // The max pool routes each output's cotangent to the input that won its window; the average
+    // pool is linear, so its backward spreads each cotangent evenly over the window.
+    vjp: name === "maxPool2d"
+      ? ({ b, node, dy, needs }) => [needs[0] ? b.op("maxPool2dGrad", [node.inputs[0], dy], node.attrs) : null]
+      : linearVjp(({ b, node, dy }) => b.op("avgPool2dGrad", [dy], { ...node.attrs, inputShape: [...b.typeOf(node.inputs[0]).shape] })),
   };
 }
 

@@ -3,8 +3,10 @@
 // norm's `update` lines use. Variances are computed in two passes (mean first, then squared
 // deviations), which keeps the reference exact enough to judge float32 kernels against.
 
-import { attr, type OpDef, type Tensor } from "../op-def.ts";
+import type { GraphBuilder } from "../builder.ts";
+import { attr, type OpDef, type Tensor, type VjpContext } from "../op-def.ts";
 import { formatType, numel, sameShape, ShapeError, type TensorType } from "../types.ts";
+import { scalar } from "../vjp-kit.ts";
 import { requireFloat, requireSameDtype, resolveAxis, splitAtAxis } from "./operand-checks.ts";
 
 const EPS_ATTR = { kind: "float", default: 1e-5, doc: "added to the variance before the square root" } as const;
@@ -43,6 +45,46 @@ function channelStats(x: Tensor): { mean: Float64Array; sqDev: Float64Array; n: 
     }
   }
   return { mean, sqDev, n };
+}
+
+/** A per-channel vector laid along `axis` of a rank-`rank` tensor, ready to broadcast against it. */
+function alongAxis(b: GraphBuilder, v: string, axis: number, rank: number): string {
+  if (axis === rank - 1) return v;
+  const [len] = b.typeOf(v).shape;
+  return b.op("reshape", [v], { shape: [len, ...new Array<number>(rank - 1 - axis).fill(1)] });
+}
+
+/**
+ * Cotangents of y = xhat * gamma + beta, xhat = (x - mean) * rstd, rstd = 1/sqrt(var + eps), with
+ * mean and var taken over `statAxes` and gamma/beta laid along `channelAxis`. With g = dy * gamma:
+ *
+ *   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))   (means over statAxes)
+ *   dgamma = Σ dy * xhat,  dbeta = Σ dy                  (sums over every axis but channelAxis)
+ *
+ * mean and rstd are recomputed from x rather than kept from the forward pass: the forward op
+ * stays one node with one result, and the memory planner sees only ordinary values.
+ */
+function normalizationVjp({ b, node, dy, needs }: VjpContext, statAxes: number[], channelAxis: number): (string | null)[] {
+  const [x, gamma] = node.inputs;
+  const { dtype, shape } = b.typeOf(x);
+  const keep = { axes: statAxes, keepDims: true };
+  const otherAxes = shape.map((_, i) => i).filter((i) => i !== channelAxis);
+  const perChannel = (v: string) => (otherAxes.length ? b.op("sum", [v], { axes: otherAxes, keepDims: false }) : v);
+  const dbeta = needs[2] ? perChannel(dy) : null;
+  if (!needs[0] && !needs[1]) return [null, null, dbeta]; // beta alone needs no statistics
+
+  const centered = b.op("sub", [x, b.op("mean", [x], keep)]);
+  const variance = b.op("mean", [b.op("mul", [centered, centered])], keep);
+  const rstd = b.op("rsqrt", [b.op("add", [variance, scalar(b, attr.num(node.attrs, "eps"), dtype)])]);
+  const xhat = b.op("mul", [centered, rstd]);
+  let dx: string | null = null;
+  if (needs[0]) {
+    const g = b.op("mul", [dy, alongAxis(b, gamma, channelAxis, shape.length)]);
+    const meanG = b.op("mean", [g], keep);
+    const meanGXhat = b.op("mean", [b.op("mul", [g, xhat])], keep);
+    dx = b.op("mul", [rstd, b.op("sub", [b.op("sub", [g, meanG]), b.op("mul", [xhat, meanGXhat])])]);
+  }
+  return [dx, needs[1] ? perChannel(b.op("mul", [dy, xhat])) : null, dbeta];
 }
 
 const layerNorm: OpDef = {
@@ -90,6 +132,10 @@ const layerNorm: OpDef = {
     }
     return out;
   },
+  vjp(ctx) {
+    const axis = resolveAxis("layerNorm", attr.num(ctx.node.attrs, "axis"), ctx.b.typeOf(ctx.node.inputs[0]));
+    return normalizationVjp(ctx, [axis], axis);
+  },
 };
 
 const batchNorm: OpDef = {
@@ -122,8 +168,14 @@ const batchNorm: OpDef = {
     }
     return out;
   },
+  vjp(ctx) {
+    const rank = ctx.b.typeOf(ctx.node.inputs[0]).shape.length;
+    return normalizationVjp(ctx, Array.from({ length: rank - 1 }, (_, i) => i), rank - 1);
+  },
 };
 
+// No VJP: the running statistics only feed end-of-step state updates, which no loss depends on,
+// so autodiff never reaches this op.
 const batchNormRunningStat: OpDef = {
   name: "batchNormRunningStat",
   summary: "(1 - momentum) * running + momentum * stat(x) per channel; var is unbiased (n/(n-1)) as in PyTorch",

@@ -4,9 +4,11 @@
 // table imports it from here, and the normalization and loss records live in their own files
 // (normalization.ts, losses.ts) to keep each one readable.
 
+import type { GraphBuilder } from "../builder.ts";
 import type { Attrs } from "../graph.ts";
-import { attr, type OpDef, type Tensor } from "../op-def.ts";
-import { formatType, numel, ShapeError, type Shape, type TensorType } from "../types.ts";
+import { attr, type OpDef, type Tensor, type VjpContext, type VjpRule } from "../op-def.ts";
+import { formatType, numel, sameShape, ShapeError, type Shape, type TensorType } from "../types.ts";
+import { linearVjp, scalar } from "../vjp-kit.ts";
 import { LOSS_OPS } from "./losses.ts";
 import { NORMALIZATION_OPS } from "./normalization.ts";
 import { requireFloat, requireNumeric, resolveAxis, splitAtAxis } from "./operand-checks.ts";
@@ -92,6 +94,67 @@ function axisReductionType(op: string, x: TensorType, attrs: Attrs): TensorType 
   return { dtype: x.dtype, shape: reducedShape(x.shape, reduced, attr.bool(attrs, "keepDims")) };
 }
 
+// ---------------------------------------------------------------------------------------------
+// VJPs. A reduction's cotangent has the reduced shape; each input element receives the cotangent
+// of the output element it folded into.
+
+/** `v` (of x reduced by `node`, with or without keepDims) as a keepDims-shaped value. */
+function withKeptDims(b: GraphBuilder, v: string, node: VjpContext["node"]): string {
+  const x = b.typeOf(node.inputs[0]);
+  const kept = reducedShape(x.shape, reducedAxes(node.op, x, node.attrs), true);
+  return b.typeOf(v).shape.length === kept.length ? v : b.op("reshape", [v], { shape: kept });
+}
+
+/** The reduced-shape `v` repeated over the reduced axes, back to x's shape. */
+function expandOverReduced(b: GraphBuilder, v: string, node: VjpContext["node"]): string {
+  const kept = withKeptDims(b, v, node);
+  const shape = b.typeOf(node.inputs[0]).shape;
+  return sameShape(b.typeOf(kept).shape, shape) ? kept : b.op("broadcastTo", [kept], { shape: [...shape] });
+}
+
+const sumVjp: VjpRule = linearVjp(({ b, node, dy }) => expandOverReduced(b, dy, node));
+
+const meanVjp: VjpRule = linearVjp(({ b, node, dy }) => {
+  const x = b.typeOf(node.inputs[0]);
+  const count = reductionCount(x.shape, reducedAxes("mean", x, node.attrs));
+  return expandOverReduced(b, b.op("mul", [dy, scalar(b, 1 / count, x.dtype)]), node);
+});
+
+/** The rule of a one-operand op that is not linear: `grad` builds x's cotangent when needed. */
+function onlyOperandVjp(grad: (ctx: VjpContext) => string): VjpRule {
+  return (ctx) => [ctx.needs[0] ? grad(ctx) : null];
+}
+
+/**
+ * As torch.amax: the cotangent of a maximum is split evenly among the elements that equal it,
+ * so a tie of k elements gives each 1/k (the derivative of the mean of the tied elements).
+ */
+const maxVjp: VjpRule = onlyOperandVjp(({ b, node, dy }) => {
+  const x = node.inputs[0];
+  const dtype = b.typeOf(x).dtype;
+  const keep = { axes: node.attrs.axes, keepDims: true };
+  const isMax = b.op("cast", [b.op("equal", [x, withKeptDims(b, node.id, node)])], { dtype });
+  const share = b.op("div", [withKeptDims(b, dy, node), b.op("sum", [isMax], keep)]);
+  return b.op("mul", [isMax, share]);
+});
+
+/** d softmax: y * (dy - sum(dy * y)) along the axis. */
+const softmaxVjp: VjpRule = onlyOperandVjp(({ b, node, dy }) => {
+  const along = { axes: [node.attrs.axis as number], keepDims: true };
+  const dot = b.op("sum", [b.op("mul", [dy, node.id])], along);
+  return b.op("mul", [node.id, b.op("sub", [dy, dot])]);
+});
+
+/** d logSoftmax: dy - softmax(x) * sum(dy) along the axis, with softmax(x) = exp(y). */
+const logSoftmaxVjp: VjpRule = onlyOperandVjp(({ b, node, dy }) => {
+  const along = { axes: [node.attrs.axis as number], keepDims: true };
+  const total = b.op("sum", [dy], along);
+  return b.op("sub", [dy, b.op("mul", [b.op("exp", [node.id]), total])]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// records
+
 const sum: OpDef = {
   name: "sum",
   summary: "sum over the given axes",
@@ -106,6 +169,7 @@ const sum: OpDef = {
   interpret([x], attrs, out) {
     return sumInto("sum", x, attrs, out).sums;
   },
+  vjp: sumVjp,
 };
 
 const mean: OpDef = {
@@ -124,6 +188,7 @@ const mean: OpDef = {
     for (let i = 0; i < sums.length; i++) sums[i] /= count; // 0/0 is NaN for an empty reduction
     return sums;
   },
+  vjp: meanVjp,
 };
 
 const max: OpDef = {
@@ -152,6 +217,7 @@ const max: OpDef = {
     }
     return result;
   },
+  vjp: maxVjp,
 };
 
 /**
@@ -196,6 +262,7 @@ function softmaxRecord(name: "softmax" | "logSoftmax", summary: string): OpDef {
     interpret([x], attrs) {
       return softmaxAlong(x, attr.num(attrs, "axis"), name === "logSoftmax");
     },
+    vjp: name === "softmax" ? softmaxVjp : logSoftmaxVjp,
   };
 }
 

@@ -2,6 +2,7 @@
 
 import type { OpDef } from "../op-def.ts";
 import { attr } from "../op-def.ts";
+import { noCotangents } from "../vjp-kit.ts";
 import { formatShape, normalizeAxis, numel, ShapeError, stridesOf } from "../types.ts";
 
 /** iota (XLA's name): each element is its own index along `axis`; e.g. masks built by comparing two iotas. */
@@ -16,6 +17,7 @@ const iota: OpDef = {
     dtype: { kind: "dtype", default: "i32" },
   },
   tolerance: 0,
+  vjp: noCotangents,
   infer(_, a) {
     const shape = attr.ints(a, "shape");
     if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(`iota: bad shape ${formatShape(shape)}`);
