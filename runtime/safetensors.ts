@@ -33,7 +33,10 @@ function numelOf(shape: readonly number[]): number {
 
 function viewAs(dtype: SafeDType, bytes: Uint8Array): SafeData {
   // Copy into a fresh, aligned buffer: the source offset may not be aligned for the element size.
-  const buf = bytes.slice().buffer;
+  // (Not bytes.slice(): on a Node Buffer that is a view into a shared pool, not a copy.)
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  const buf = copy.buffer;
   switch (dtype) {
     case "F64": return new Float64Array(buf);
     case "F32": return new Float32Array(buf);

@@ -3,7 +3,8 @@
 // For each trainable param p whose gradient `grad/p` is in the graph, appends the update rule of
 // SGD (momentum, Nesterov, weight decay), Adam or AdamW, and `update` records that write the new
 // p and the optimizer state back at the end of the step. Optimizer state is ordinary persistent
-// state (`opt/p/m`, `opt/p/v`, `opt/p/momentum`, and the step counter `opt/step`), so the memory
+// state (`opt/p/m`, `opt/p/v`, `opt/p/momentum`, the step counter `opt/step` and Adam's bias
+// corrections `opt/bias_correction1|2`), so the memory
 // planner sees it and the in-place pass can update it where it lies. The arithmetic follows
 // torch.optim (1.13) operation by operation, so results agree with it to rounding.
 
@@ -42,14 +43,13 @@ export const optimizer: Pass<OptimizerOptions> = {
     const b = GraphBuilder.from(g);
     const targets = g.params.filter((p) => p.trainable && b.has(gradName(p.name)));
     const weightDecay = opts.weightDecay ?? (opts.kind === "adamw" ? 0.01 : 0);
-    let step: string | undefined;
     let corrections: BiasCorrections | undefined;
     if (opts.kind !== "sgd") {
-      // torch.optim keeps one step count per param; they always agree, so one counter serves all.
+      // torch.optim keeps one step count per param; they always agree, so one counter serves all
+      // (the bias corrections below are kept as state of their own; the count is for the app).
       b.addParam({ name: STEP_COUNTER, type: { dtype: "f32", shape: [] }, init: "zeros", trainable: false });
-      step = b.op("add", [STEP_COUNTER, scalar(b, 1, "f32")]);
-      b.update(STEP_COUNTER, step);
-      corrections = biasCorrections(b, step, opts);
+      b.update(STEP_COUNTER, b.op("add", [STEP_COUNTER, scalar(b, 1, "f32")]));
+      corrections = biasCorrections(b, opts);
     }
     for (const p of targets) {
       b.defaultLoc = p.loc;
@@ -87,11 +87,24 @@ interface BiasCorrections {
   sqrtCorrection2: string;
 }
 
-/** Adam's per-step scalars, computed once per step in f32 as torch does: step_size and sqrt(bc2). */
-function biasCorrections(b: GraphBuilder, step: string, o: OptimizerOptions): BiasCorrections {
+export const BIAS_CORRECTION = (k: 1 | 2) => `opt/bias_correction${k}`;
+
+/**
+ * Adam's per-step scalars. `1 - beta^t` is kept as persistent state c and advanced by
+ * c <- c*beta + (1 - beta): computing it as 1 - pow(beta, t) in f32 would cancel catastrophically
+ * (0.999 rounds to f32 with a 1.3e-8 error, which is 1.3e-5 of 1 - 0.999), where torch computes
+ * it in double; the recurrence has no cancellation, so f32 graphs stay close to torch.
+ */
+function biasCorrections(b: GraphBuilder, o: OptimizerOptions): BiasCorrections {
   const f32 = (x: number) => scalar(b, x, "f32");
-  const correction1 = b.op("sub", [f32(1), b.op("pow", [f32(o.beta1), step])]);
-  const correction2 = b.op("sub", [f32(1), b.op("pow", [f32(o.beta2), step])]);
+  const correction = (k: 1 | 2, beta: number) => {
+    const state = b.addParam({ name: BIAS_CORRECTION(k), type: { dtype: "f32", shape: [] }, init: "zeros", trainable: false });
+    const next = b.op("add", [b.op("mul", [state, f32(beta)]), f32(1 - beta)]);
+    b.update(state, next);
+    return next;
+  };
+  const correction1 = correction(1, o.beta1);
+  const correction2 = correction(2, o.beta2);
   return { stepSize: b.op("div", [f32(o.lr), correction1]), sqrtCorrection2: b.op("sqrt", [correction2]) };
 }
 

@@ -7,10 +7,10 @@ import {
 
 export const config = { batch: 4, seq: 16, vocab: 64, dim: 32, heads: 4, layers: 1, dropout: 0.1 };
 
-function linear(name: string, x: Tensor, out: number): Tensor {
+function linear(name: string, x: Tensor, out: number, bias = true): Tensor {
   const w = param(`${name}.w`, [x.shape[x.shape.length - 1], out], { init: "normal(0.02)" });
-  const b = param(`${name}.b`, [out], { init: "zeros" });
-  return add(matmul(x, w), b);
+  const y = matmul(x, w);
+  return bias ? add(y, param(`${name}.b`, [out], { init: "zeros" })) : y;
 }
 
 function norm(name: string, x: Tensor): Tensor {
@@ -23,9 +23,11 @@ function attention(name: string, x: Tensor): Tensor {
   const hd = D / NH;
   // [B, T, D] -> [B, NH, T, hd]
   const heads = (t: Tensor) => transpose(reshape(t, [B, T, NH, hd]), [0, 2, 1, 3]);
-  const q = heads(linear(`${name}.q`, x, D));
-  const k = heads(linear(`${name}.k`, x, D));
-  const v = heads(linear(`${name}.v`, x, D));
+  // No biases on q/k/v (as in LLaMA): a key bias shifts every score of a query equally, which
+  // softmax ignores, so it would be a parameter with an identically zero gradient.
+  const q = heads(linear(`${name}.q`, x, D, false));
+  const k = heads(linear(`${name}.k`, x, D, false));
+  const v = heads(linear(`${name}.v`, x, D, false));
   const scores = mul(matmul(q, k, { transposeB: true }), 1 / Math.sqrt(hd)); // [B, NH, T, T]
   const future = greater(iota([T, T], 1), iota([T, T], 0));                  // key after query
   const probs = softmax(where(future, -1e9, scores));
