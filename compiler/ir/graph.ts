@@ -44,6 +44,21 @@ export interface Node {
   readonly attrs: Attrs;
   readonly type: TensorType;
   readonly loc?: SourceLoc;
+  /** Set by the in-place pass: the operand whose buffer this node's result overwrites. */
+  readonly inplace?: string;
+}
+
+/** Where a value lives in the arena, in bytes. */
+export interface ArenaSlot {
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** The result of planning: one arena, every value's slot (in-place values share their operand's). */
+export interface MemoryPlan {
+  readonly arena: number;
+  readonly alignment: number;
+  readonly slots: Readonly<Record<string, ArenaSlot>>;
 }
 
 export interface GraphOutput {
@@ -64,6 +79,8 @@ export interface Graph {
   readonly nodes: readonly Node[];
   readonly outputs: readonly GraphOutput[];
   readonly updates: readonly StateUpdate[];
+  /** Present after planning. */
+  readonly memory?: MemoryPlan;
 }
 
 /** The type of every value in the graph, by name. */
