@@ -37,7 +37,8 @@ export function unbroadcast(b: GraphBuilder, g: string, target: Shape): string {
   const lead = shape.length - target.length;
   const axes: number[] = [];
   for (let i = 0; i < shape.length; i++) {
-    if (i < lead || (target[i - lead] === 1 && shape[i] !== 1)) axes.push(i);
+    // Axes broadcasting added or stretched; a size-1 axis needs no sum, the reshape drops it.
+    if (shape[i] !== 1 && (i < lead || target[i - lead] === 1)) axes.push(i);
   }
   const summed = axes.length ? b.op("sum", [g], { axes, keepDims: true }) : g;
   return sameShape(b.typeOf(summed).shape, target) ? summed : b.op("reshape", [summed], { shape: [...target] });
