@@ -52,6 +52,27 @@ describe("inputs and params", () => {
   });
 });
 
+describe("constant tensors", () => {
+  it("full/zeros/ones make const nodes and iota an iota node, with their default dtypes", () => {
+    expect(lines(`return { a: full([2, 3], 0.5), b: zeros([2], "i32"), c: ones([1, 2]), d: iota([2, 3], 1), e: iota([4], 0, "f32") };`)).toEqual([
+      `%0:f32[2,3] = const {value=0.5, dtype="f32", shape=[2,3]}`,
+      `%1:i32[2] = const {value=0, dtype="i32", shape=[2]}`,
+      `%2:f32[1,2] = const {value=1, dtype="f32", shape=[1,2]}`,
+      `%3:i32[2,3] = iota {shape=[2,3], axis=1, dtype="i32"}`,
+      `%4:f32[4] = iota {shape=[4], axis=0, dtype="f32"}`,
+    ]);
+  });
+
+  it("a causal mask from two iotas masks exactly the keys after each query", () => {
+    const m = model(`return { mask: greater(iota([3, 3], 1), iota([3, 3], 0)) };`);
+    expect(Array.from(interpret(m.graph, {}).outputs.mask.data)).toEqual([0, 1, 1, 0, 0, 1, 0, 0, 0]);
+  });
+
+  it("rejects a non-numeric fill value with a diagnostic", () => {
+    expect(() => model(`return full([2], "x" as unknown as number);`)).toThrow(/MLC\d+/);
+  });
+});
+
 describe("elementwise", () => {
   it("maps each unary op and gelu's approximate option", () => {
     const ops = ["neg", "exp", "log", "sqrt", "rsqrt", "abs", "tanh", "sigmoid", "relu"];
