@@ -8,6 +8,8 @@ import { CompileError } from "../frontend/index.ts";
 import { irCommand } from "./commands/ir.ts";
 import { runCommand } from "./commands/run.ts";
 import { initWeightsCommand } from "./commands/init-weights.ts";
+import { memCommand } from "./commands/mem.ts";
+import { planCommand } from "./commands/plan.ts";
 import { isUserError } from "./errors.ts";
 import { UsageError } from "./options.ts";
 
@@ -18,7 +20,9 @@ export async function main(argv: string[]): Promise<number> {
     .command(irCommand)
     .command(runCommand)
     .command(initWeightsCommand)
-    .demandCommand(1, "name a command: ir, run, init-weights")
+    .command(memCommand)
+    .command(planCommand)
+    .demandCommand(1, "name a command: ir, run, init-weights, mem, plan")
     .strict()
     .help()
     .version(false)

@@ -7,9 +7,13 @@
 // (it is then inferred), and its attribute braces may leave out attributes that have defaults.
 // Blank lines and `#` comment lines are ignored; a trailing comment of the form
 // `# file:line:col` is the source location of the line's declaration or node.
+//
+// Planned graphs also carry `memory arena=N align=A` (first body line), `@arena[offset+size]`
+// slots after types and `inplace(%x)` after a node's attributes; the parser reads them back as
+// written and leaves their soundness to the verifier (passes/memory-verify.ts).
 
 import { GraphBuilder } from "./builder.ts";
-import type { Graph, SourceLoc } from "./graph.ts";
+import type { ArenaSlot, Graph, MemoryPlan, Node, SourceLoc } from "./graph.ts";
 import { completeAttrs, type AttrValue, type OpDef } from "./op-def.ts";
 import { OPS } from "./ops.ts";
 import { BARE_INIT } from "./printer.ts";
@@ -47,7 +51,7 @@ export function parseGraph(text: string, file = "<ir>"): Graph {
   }
   const trailing = nextLine();
   if (trailing) throw trailing.error("unexpected text after the end of the graph (one graph per text)");
-  return body.b.build();
+  return body.finish();
 }
 
 function parseHeader(s: LineScanner): string {
@@ -63,16 +67,31 @@ function parseHeader(s: LineScanner): string {
 class GraphBodyParser {
   readonly b: GraphBuilder;
   private readonly updated = new Set<string>();
+  private lines = 0;
+  private memory: { arena: number; alignment: number } | undefined;
+  private readonly slots: Record<string, ArenaSlot> = {};
+  /** Reused operand of each in-place node. */
+  private readonly inplace = new Map<string, string>();
 
   constructor(name: string) {
     this.b = new GraphBuilder(name);
   }
 
+  /** The graph, with its in-place decisions and memory plan when the text has them. */
+  finish(): Graph {
+    const g = this.b.build();
+    const nodes = g.nodes.map((n): Node => (this.inplace.has(n.id) ? { ...n, inplace: this.inplace.get(n.id)! } : n));
+    const memory: MemoryPlan | undefined = this.memory && { ...this.memory, slots: this.slots };
+    return { ...g, nodes, ...(memory ? { memory } : {}) };
+  }
+
   line(s: LineScanner): void {
+    this.lines++;
     if (s.peek() === "%") return this.node(s);
     const col = s.col;
     const keyword = s.tryWord();
     switch (keyword) {
+      case "memory": return this.memoryHeader(s, col);
       case "input": return this.input(s);
       case "param": return this.param(s, true);
       case "state": return this.param(s, false);
@@ -80,16 +99,47 @@ class GraphBodyParser {
       case "update": return this.update(s);
     }
     throw s.error(
-      `expected a node '%id:type = op ...' or one of input, param, state, output, update, '}', found ${
+      `expected a node '%id:type = op ...' or one of input, param, state, output, update, memory, '}', found ${
         keyword === undefined ? s.describeNext() : `'${keyword}'`}`,
       col,
     );
+  }
+
+  /** `memory arena=N align=A`. */
+  private memoryHeader(s: LineScanner, col: number): void {
+    if (this.lines !== 1) throw s.error("'memory arena=N align=A' must be the first line of the graph body", col);
+    const field = (key: string, what: string) => {
+      const keyCol = s.col;
+      if (s.tryWord() !== key) throw s.error(`expected '${key}=' ${what}`, keyCol);
+      s.expect("=", `after '${key}'`);
+      return s.integer(`the ${key} in bytes (a non-negative integer)`);
+    };
+    const arena = field("arena", "after 'memory'");
+    const alignment = field("align", "after the arena size");
+    s.endOfLine("after the memory line");
+    this.memory = { arena, alignment };
+  }
+
+  /** An optional ` @arena[offset+size]` after a value's type. */
+  private slot(s: LineScanner, value: string): void {
+    if (s.peek() !== "@") return;
+    const col = s.col;
+    if (!this.memory) throw s.error("an arena slot needs the line 'memory arena=N align=A' first in the graph body", col);
+    s.eat("@");
+    if (s.tryWord() !== "arena") throw s.error("expected '@arena[offset+size]'", col);
+    s.expect("[", "after '@arena'");
+    const offset = s.integer("the slot's offset (a non-negative integer)");
+    s.expect("+", "between the slot's offset and size");
+    const size = s.integer("the slot's size (a non-negative integer)");
+    s.expect("]", "to close the slot");
+    this.slots[value] = { offset, size };
   }
 
   private input(s: LineScanner): void {
     const { name } = this.newValueName(s);
     s.expect(":", "after the input's name");
     const type = parseType(s);
+    this.slot(s, name);
     const loc = parseLocation(s.endOfLine("after the input's type"));
     this.b.addInput({ name, type, ...(loc ? { loc } : {}) });
   }
@@ -99,6 +149,7 @@ class GraphBodyParser {
     const { name } = this.newValueName(s);
     s.expect(":", `after the ${what}'s name`);
     const type = parseType(s);
+    this.slot(s, name);
     const initCol = s.col;
     if (s.tryWord() !== "init") throw s.error(`expected 'init=...' after the ${what}'s type`, initCol);
     s.expect("=", "after 'init'");
@@ -120,6 +171,7 @@ class GraphBodyParser {
       typeCol = s.col;
       printed = parseType(s);
     }
+    this.slot(s, id);
     s.expect("=", `after %${id}${printed ? ":" + formatType(printed) : ""}`);
     const opCol = s.col;
     const opName = s.word("an op name");
@@ -138,6 +190,7 @@ class GraphBodyParser {
     const hasBraces = s.peek() === "{";
     const braceCol = hasBraces ? s.col : opCol;
     const given = hasBraces ? parseAttrs(s, def) : { attrs: {}, cols: new Map<string, number>() };
+    this.inplaceOperand(s, id, operands);
     const loc = parseLocation(s.endOfLine(`after the ${opName} node`));
 
     try {
@@ -160,6 +213,21 @@ class GraphBodyParser {
         typeCol || idCol,
       );
     }
+  }
+
+  /** An optional `inplace(%x)` after the attributes; x must be one of the node's operands. */
+  private inplaceOperand(s: LineScanner, id: string, operands: readonly string[]): void {
+    const save = s.pos;
+    if (s.tryWord() !== "inplace") {
+      s.pos = save;
+      return;
+    }
+    s.expect("(", "after 'inplace'");
+    const operandCol = s.col;
+    const operand = s.valueRef("the reused operand (%name)");
+    if (!operands.includes(operand)) throw s.error(`inplace(%${operand}): %${operand} is not an operand of %${id}`, operandCol);
+    s.expect(")", "to close inplace(...)");
+    this.inplace.set(id, operand);
   }
 
   private output(s: LineScanner): void {

@@ -1,11 +1,15 @@
 // The IR text printer. The format is specified in docs/IR.md; `parser.ts` is its exact inverse,
 // so `printGraph(parseGraph(printGraph(g))) === printGraph(g)` for every well-formed graph.
 //
+// After the memory passes, a graph also shows its arena (`memory arena=N align=A`, the first body
+// line), each value's slot after its type (`@arena[offset+size]`) and each in-place node's reused
+// operand after its attributes (`inplace(%x)`).
+//
 // Printing never throws: a malformed graph (the verifier's business) still prints, so it can be
 // shown in a diagnostic. Names that the format cannot carry bare are printed JSON-quoted, which
 // the parser then rejects with a clear message instead of misreading them.
 
-import type { Attrs, Graph, InputDecl, Node, ParamDecl, SourceLoc } from "./graph.ts";
+import type { ArenaSlot, Attrs, Graph, InputDecl, Node, ParamDecl, SourceLoc } from "./graph.ts";
 import { isValidName } from "./graph.ts";
 import type { AttrValue } from "./op-def.ts";
 import { formatType } from "./types.ts";
@@ -32,33 +36,48 @@ export function printGraph(g: Graph, opts: PrintOptions = {}): string {
   const body = (text: string, loc: SourceLoc | undefined) =>
     lines.push(withLoc && loc ? withLocation(INDENT + text, loc) : INDENT + text);
 
-  for (const i of g.inputs) body(printInput(i), i.loc);
-  for (const p of g.params) body(printParam(p), p.loc);
-  for (const n of g.nodes) body(printNode(n), n.loc);
+  const slots = g.memory?.slots;
+  const slotOf = (v: string) => (slots && Object.hasOwn(slots, v) ? slots[v] : undefined);
+  if (g.memory) body(printMemoryHeader(g.memory.arena, g.memory.alignment), undefined);
+  for (const i of g.inputs) body(printInput(i, slotOf(i.name)), i.loc);
+  for (const p of g.params) body(printParam(p, slotOf(p.name)), p.loc);
+  for (const n of g.nodes) body(printNode(n, { slot: slotOf(n.id) }), n.loc);
   for (const o of g.outputs) body(`output ${printName(o.name)} = ${printValueRef(o.value)}`, undefined);
   for (const u of g.updates) body(`update ${printValueRef(u.param)} = ${printValueRef(u.value)}`, undefined);
   lines.push("}");
   return lines.join("\n") + "\n";
 }
 
-export function printInput(i: InputDecl): string {
-  return `input ${printValueRef(i.name)}: ${formatType(i.type)}`;
+export function printInput(i: InputDecl, slot?: ArenaSlot): string {
+  return `input ${printValueRef(i.name)}: ${formatType(i.type)}${printSlot(slot)}`;
 }
 
-export function printParam(p: ParamDecl): string {
+export function printParam(p: ParamDecl, slot?: ArenaSlot): string {
   const init = BARE_INIT.test(p.init) ? p.init : JSON.stringify(p.init);
-  return `${p.trainable ? "param" : "state"} ${printValueRef(p.name)}: ${formatType(p.type)} init=${init}`;
+  return `${p.trainable ? "param" : "state"} ${printValueRef(p.name)}: ${formatType(p.type)}${printSlot(slot)} init=${init}`;
+}
+
+/** `memory arena=N align=A`: the first body line of a planned graph. */
+export function printMemoryHeader(arena: number, alignment: number): string {
+  return `memory arena=${printNumber(arena)} align=${printNumber(alignment)}`;
+}
+
+/** ` @arena[offset+size]`, or "" for a value without a slot. */
+export function printSlot(slot: ArenaSlot | undefined): string {
+  return slot ? ` @arena[${printNumber(slot.offset)}+${printNumber(slot.size)}]` : "";
 }
 
 /**
- * `%id:dtype[dims] = op %a, %b {k=v, ...}`. With `locations`, the node's `# file:line:col`
+ * `%id:dtype[dims] @arena[o+s] = op %a, %b {k=v, ...} inplace(%a)` (the slot when given, the
+ * reused operand when the node is in place). With `locations`, the node's `# file:line:col`
  * follows after one space (printGraph aligns them instead).
  */
-export function printNode(n: Node, opts: { locations?: boolean } = {}): string {
-  let text = `${printValueRef(n.id)}:${formatType(n.type)} = ${n.op}`;
+export function printNode(n: Node, opts: { locations?: boolean; slot?: ArenaSlot } = {}): string {
+  let text = `${printValueRef(n.id)}:${formatType(n.type)}${printSlot(opts.slot)} = ${n.op}`;
   if (n.inputs.length > 0) text += " " + n.inputs.map(printValueRef).join(", ");
   const attrs = printAttrs(n.attrs);
   if (attrs) text += " " + attrs;
+  if (n.inplace !== undefined) text += ` inplace(${printValueRef(n.inplace)})`;
   if (opts.locations && n.loc) text += " " + printLocation(n.loc);
   return text;
 }

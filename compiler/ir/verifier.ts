@@ -3,7 +3,8 @@
 // copying and editing node arrays, so the verifier trusts nothing and re-derives everything:
 // names, SSA (single definition, definition before use in schedule order), op records, operand
 // counts, complete and well-kinded attributes, each node's type against its op's shape rule,
-// initializer spellings, outputs, and end-of-step updates of persistent state.
+// initializer spellings, outputs, and end-of-step updates of persistent state; then, on a graph
+// that passes all of that, in-place decisions and the arena plan (see passes/memory-verify.ts).
 //
 // It collects all problems rather than stopping at the first, so one run shows the whole damage.
 
@@ -13,6 +14,9 @@ import { parseInit, type InitSpec } from "./init.ts";
 import { completeAttrs, operandCount, type OpDef } from "./op-def.ts";
 import { OPS } from "./ops.ts";
 import { formatType, isDType, isFloat, sameType, type TensorType } from "./types.ts";
+// In-place decisions and arena plans are checked with the memory passes' own definitions of
+// aliasing and liveness, so there is one source of truth for them.
+import { memoryProblems } from "../passes/memory-verify.ts";
 
 export class VerifyError extends Error {
   override name = "VerifyError";
@@ -95,6 +99,7 @@ export function graphProblems(g: Graph): string[] {
       problems.push(`${what}: the param is ${formatType(target)} but %${u.value} is ${formatType(valueType)}`);
     }
   }
+  if (problems.length === 0) problems.push(...memoryProblems(g));
   return problems;
 }
 

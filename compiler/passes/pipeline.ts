@@ -1,6 +1,6 @@
-// The pass pipeline, in order. Today: the training passes (autodiff, then either the optimizer
-// update or gradient accumulation with a separate update entry point). Memory passes (in-place,
-// planning, checkpointing) and fusion join here as they land.
+// The pass pipeline, in order: the training passes (autodiff, then either the optimizer update or
+// gradient accumulation with a separate update entry point), then the memory passes (schedule,
+// inplace, plan; see docs/MEMORY.md). Checkpointing and fusion join here as they land.
 
 import type { Graph } from "../ir/graph.ts";
 import { accumulate, applyUpdateGraph } from "./accumulate.ts";
@@ -8,6 +8,9 @@ import { autodiff } from "./autodiff.ts";
 import { optimizer, type OptimizerOptions } from "./optimizer.ts";
 import { runPass, type PassStats, type RunPassHooks } from "./pass.ts";
 import { verifyGraph } from "../ir/verifier.ts";
+import { inplace } from "./inplace.ts";
+import { plan } from "./plan.ts";
+import { schedule } from "./schedule.ts";
 
 export const TRAINING_PASSES = [autodiff, optimizer, accumulate] as const;
 
@@ -44,4 +47,38 @@ export function buildTrainingProgram(forward: Graph, opts: TrainingOptions, hook
   const applyUpdate = applyUpdateGraph(trainStep, n, opts.optimizer);
   if (hooks.verify ?? true) verifyGraph(applyUpdate);
   return { forward, trainStep, applyUpdate, stats };
+}
+
+export const MEMORY_PASSES = [schedule, inplace, plan] as const;
+
+export interface MemoryOptions {
+  /** Reorder nodes to lower the peak first (default true). */
+  schedule?: boolean;
+  /** Arena alignment in bytes (default 16). */
+  alignment?: number;
+  /** Budget of the planner's exact search, milliseconds. */
+  timeLimitMs?: number;
+}
+
+/**
+ * schedule → inplace → plan, each verified: the graph with every value's arena slot
+ * (`graph.memory`), and each pass's statistics by pass name.
+ */
+export function planMemory(graph: Graph, opts: MemoryOptions = {}, hooks: RunPassHooks = {}): { graph: Graph; stats: Record<string, PassStats> } {
+  const stats: Record<string, PassStats> = {};
+  let g = graph;
+  if (opts.schedule ?? true) {
+    const r = runPass(schedule, g, {}, hooks);
+    stats[schedule.name] = r.stats;
+    g = r.graph;
+  }
+  const placed = runPass(inplace, g, {}, hooks);
+  stats[inplace.name] = placed.stats;
+  const planOptions = {
+    ...(opts.alignment !== undefined ? { alignment: opts.alignment } : {}),
+    ...(opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {}),
+  };
+  const planned = runPass(plan, placed.graph, planOptions, hooks);
+  stats[plan.name] = planned.stats;
+  return { graph: planned.graph, stats };
 }

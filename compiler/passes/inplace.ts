@@ -1,0 +1,202 @@
+// inplace — let nodes write their result into an operand's buffer, recorded as `node.inplace`.
+//
+// Stages:
+// 1. Pure aliases. Every `reshape` and `copy` shares its operand's buffer (zero-copy): nothing is
+//    written, so sharing is safe whether or not the operand is read later.
+// 2. Persistent updates. For each `update %p = %v`, look for a chain of elementwise nodes from an
+//    operand that IS p's buffer (p or a pure alias of it) to v, each link the only use of the
+//    previous one. If nothing reads p's old value after the chain's first node, the whole chain
+//    runs in p's buffer: `m_new = m*b1 + g*(1-b1)` overwrites m and `p_new = p - lr*d` overwrites
+//    p, and the update at the end of the step becomes free.
+// 3. Temporaries, in schedule order. An elementwise node reuses an operand's buffer when that
+//    buffer dies at this node: no member of its alias class is read later, and the class is not
+//    pinned (inputs, params, outputs and update values must survive to the end of the step).
+//
+// The op rules (which operand may be reused) live in memory-aliasing.ts. Decisions depend on the
+// node order, so this pass runs after `schedule`; it leaves offsets to `plan`. Existing decisions
+// are dropped and recomputed, and so is a memory plan (it would no longer match).
+
+import type { Graph, Node } from "../ir/graph.ts";
+import { bufferBytes, liveness } from "./liveness.ts";
+import { isPureAlias, mayReuseOperand } from "./memory-aliasing.ts";
+import type { Pass } from "./pass.ts";
+
+export interface InplaceOptions {
+  /** Let optimizer updates and other state updates write into the persistent buffer (stage 2). */
+  persistent: boolean;
+}
+
+export const inplace: Pass<InplaceOptions> = {
+  name: "inplace",
+  summary: "write elementwise results into a dying operand's buffer, and state updates into the state",
+  defaults: { persistent: true },
+  run(g, opts) {
+    const decisions = inplaceDecisions(g, opts);
+    const types = new Map(g.nodes.map((n) => [n.id, n.type] as const));
+    let bytes = 0;
+    const nodes = g.nodes.map((n): Node => {
+      const { inplace: _old, ...rest } = n;
+      const operand = decisions.get(n.id);
+      if (operand === undefined) return rest;
+      bytes += bufferBytes(types.get(n.id)!);
+      return { ...rest, inplace: operand };
+    });
+    const { memory: _plan, ...graph } = g;
+    const ownerOf = (v: string): string => {
+      for (let next = decisions.get(v); next !== undefined; next = decisions.get(v)) v = next;
+      return v;
+    };
+    const updatesInPlace = g.updates.filter((u) => ownerOf(u.value) === u.param).length;
+    return {
+      graph: { ...graph, nodes },
+      stats: { "inplace-nodes": decisions.size, "inplace-bytes": bytes, "inplace-updates": updatesInPlace },
+    };
+  },
+};
+
+/** The operand each node's result reuses, by node id, for the graph's current node order. */
+export function inplaceDecisions(g: Graph, opts: InplaceOptions = inplace.defaults): Map<string, string> {
+  const ctx = new Context(g);
+  const decisions = structuralDecisions(ctx, opts.persistent);
+  ctx.reuseDyingOperands(decisions);
+  return decisions;
+}
+
+/**
+ * Stages 1 and 2 only: pure aliases and in-place state updates. The scheduler keeps these valid
+ * while it reorders (stage 3 depends on the order it is choosing).
+ */
+export function stableAliases(g: Graph): Map<string, string> {
+  return structuralDecisions(new Context(g), true);
+}
+
+function structuralDecisions(ctx: Context, persistent: boolean): Map<string, string> {
+  const decisions = new Map<string, string>();
+  for (const n of ctx.g.nodes) if (isPureAlias(n.op)) decisions.set(n.id, n.inputs[0]);
+  if (persistent) {
+    for (const u of ctx.g.updates) {
+      const chain = ctx.persistentChain(u.param, u.value, decisions);
+      if (chain) for (const [id, operand] of chain) decisions.set(id, operand);
+    }
+  }
+  return decisions;
+}
+
+/** What the stages need to know about the graph, computed once. */
+class Context {
+  readonly index = new Map<string, number>();
+  readonly nodeOf = new Map<string, Node>();
+  readonly types = new Map<string, Node["type"]>();
+  /** Number of node operands, outputs and updates that read each value. */
+  readonly uses = new Map<string, number>();
+  /** Values read by outputs or updates (they must survive to the end of the step). */
+  readonly readAtEnd = new Set<string>();
+  readonly params: ReadonlySet<string>;
+  readonly inputs: ReadonlySet<string>;
+
+  constructor(readonly g: Graph) {
+    for (const i of g.inputs) this.types.set(i.name, i.type);
+    for (const p of g.params) this.types.set(p.name, p.type);
+    g.nodes.forEach((n, i) => {
+      this.index.set(n.id, i);
+      this.nodeOf.set(n.id, n);
+      this.types.set(n.id, n.type);
+    });
+    const bump = (v: string) => this.uses.set(v, (this.uses.get(v) ?? 0) + 1);
+    for (const n of g.nodes) n.inputs.forEach(bump);
+    for (const o of g.outputs) {
+      bump(o.value);
+      this.readAtEnd.add(o.value);
+    }
+    for (const u of g.updates) {
+      bump(u.value);
+      this.readAtEnd.add(u.value);
+    }
+    this.params = new Set(g.params.map((p) => p.name));
+    this.inputs = new Set(g.inputs.map((i) => i.name));
+  }
+
+  /** The value that owns `v`'s buffer under the decisions so far. */
+  owner(v: string, decisions: ReadonlyMap<string, string>): string {
+    for (let next = decisions.get(v); next !== undefined; next = decisions.get(v)) v = next;
+    return v;
+  }
+
+  /**
+   * Stage 2: the chain of (node, reused operand) that computes `value` in `param`'s buffer, or
+   * undefined when there is none or it would clobber a value still to be read.
+   */
+  persistentChain(param: string, value: string, decisions: ReadonlyMap<string, string>): Array<[string, string]> | undefined {
+    if (!this.params.has(param) || !this.nodeOf.has(value)) return undefined;
+    if (this.owner(value, decisions) === param) return []; // already p's bytes (a pure alias of p)
+    if (!this.isUnplaced(value, decisions)) return undefined;
+    const chain: Array<[string, string]> = [];
+    if (!this.findChain(param, value, decisions, chain)) return undefined;
+    chain.reverse();
+    // Every other reader of p's old bytes (p or a pure alias of it) must come before the chain
+    // writes into them; outputs and updates read at the end, after every write.
+    const old = new Set([...this.types.keys()].filter((v) => this.owner(v, decisions) === param));
+    for (const v of old) if (this.readAtEnd.has(v)) return undefined;
+    const start = this.index.get(chain[0][0])!;
+    for (let i = start + 1; i < this.g.nodes.length; i++) {
+      if (this.g.nodes[i].inputs.some((v) => old.has(v))) return undefined;
+    }
+    return chain;
+  }
+
+  /**
+   * Depth-first from `v` back towards `param`'s bytes, appending (node, reused operand) links in
+   * reverse order. Pure aliases (stage 1) on the way are transparent: they share their operand's
+   * buffer already.
+   */
+  private findChain(param: string, v: string, decisions: ReadonlyMap<string, string>, chain: Array<[string, string]>): boolean {
+    const node = this.nodeOf.get(v)!;
+    if (bufferBytes(node.type) !== bufferBytes(this.types.get(param)!)) return false;
+    const candidates = isPureAlias(node.op) ? [0] : node.inputs.map((_, i) => i);
+    for (const i of candidates) {
+      const x = node.inputs[i];
+      if (!mayReuseOperand(node, i, this.types.get(x)!)) continue;
+      const mark = chain.length;
+      if (!isPureAlias(node.op)) chain.push([node.id, x]);
+      if (this.owner(x, decisions) === param) return true;
+      if (this.isChainLink(x, decisions) && this.findChain(param, x, decisions, chain)) return true;
+      chain.length = mark;
+    }
+    return false;
+  }
+
+  /** A node value read exactly once (by the next link), not at the end, and not placed yet. */
+  private isChainLink(x: string, decisions: ReadonlyMap<string, string>): boolean {
+    return this.nodeOf.has(x) && this.uses.get(x) === 1 && !this.readAtEnd.has(x) && this.isUnplaced(x, decisions);
+  }
+
+  /** Not sharing a buffer yet, except as a pure alias (which the chain may pass through). */
+  private isUnplaced(x: string, decisions: ReadonlyMap<string, string>): boolean {
+    return !decisions.has(x) || isPureAlias(this.nodeOf.get(x)!.op);
+  }
+
+  /** Stage 3, in schedule order, for the nodes stages 1 and 2 left undecided. */
+  reuseDyingOperands(decisions: Map<string, string>): void {
+    const { steps, values } = liveness(this.g);
+    // Per alias-class root: the last step that reads any member (steps = read at the end, or
+    // pinned for good: inputs and params never die).
+    const classEnd = new Map<string, number>();
+    const end = (v: string) => (values.get(v)!.pinned ? steps : values.get(v)!.upper - 1);
+    for (const v of this.types.keys()) {
+      const root = this.owner(v, decisions);
+      classEnd.set(root, Math.max(classEnd.get(root) ?? -1, end(v)));
+    }
+    this.g.nodes.forEach((n, step) => {
+      if (decisions.has(n.id)) return;
+      for (const [i, x] of n.inputs.entries()) {
+        const root = this.owner(x, decisions);
+        if (classEnd.get(root) !== step || !mayReuseOperand(n, i, this.types.get(x)!)) continue;
+        decisions.set(n.id, x);
+        const own = classEnd.get(n.id)!;
+        classEnd.delete(n.id);
+        classEnd.set(root, Math.max(step, own));
+        return;
+      }
+    });
+  }
+}

@@ -1,0 +1,111 @@
+// The anytime optimiser around the exact search: which capacities to attempt, with how much time.
+//
+// The branch and bound answers "does everything fit in C bytes?". Starting from the best heuristic
+// plan, capacities are probed by bisection between the lowest capacity not yet ruled out and the
+// best arena found so far. The first probe is the goal itself (the target, or the lower bound),
+// because real instances are often solvable exactly there. A probe that runs out of its share of
+// time counts as a failure for the bisection, but only an exhausted search proves infeasibility,
+// which is what `optimal` rests on. Difficulty is not monotone in C (a looser capacity can take
+// longer), so each probe gets a bounded share of the remaining time rather than all of it.
+
+import type { RankedLifetimes } from "./greedy.ts";
+import type { PlanProblem, PlanSolution } from "./problem.ts";
+import { HotCores } from "./search-core.ts";
+
+export interface AnytimeResult {
+  readonly best: PlanSolution;
+  /** Every capacity below this is proven infeasible. */
+  readonly provenBound: number;
+}
+
+/**
+ * Share of the remaining time one probe may use. The first probe, at the goal itself, gets more:
+ * it is the one that proves a plan optimal, and real instances are often solvable right there.
+ */
+const FIRST_PROBE_SHARE = 0.5;
+const PROBE_SHARE = 0.25;
+
+/**
+ * On large cores the search either succeeds in its first dives or, in practice, not at all before
+ * the deadline; one round of the round robin (each preorder at twice the core's size in nodes)
+ * bounds what a probe can waste there.
+ */
+const LARGE_CORE_ROUNDS = 1;
+
+/**
+ * Hot-window thresholds, as fractions of the capacity, tried while the fill around a core fails.
+ * Small problems are searched whole: there the core would be most of the problem anyway, and
+ * clipping only blurs the preorder.
+ */
+const CORE_THRESHOLDS = [0.9, 0.75, 0.5, 0];
+const WHOLE_PROBLEM_UP_TO = 1000;
+
+/**
+ * Probes capacities until `deadline`, keeping `fillReserveMs` (about one best-fit pass) free at the
+ * end for placing the rest of the problem around a core solved at the last moment.
+ */
+export function improveByCapacityProbes(
+  problem: PlanProblem,
+  ranked: RankedLifetimes,
+  initial: PlanSolution,
+  lowerBound: number,
+  goal: number,
+  deadline: number,
+  fillReserveMs: number,
+): AnytimeResult {
+  const searchDeadline = deadline - fillReserveMs;
+  let best = initial;
+  let provenBound = lowerBound;
+  let lowestOpen = lowerBound; // capacities below this failed (proven or out of time)
+  let capacity = goal;
+  const cores = new HotCores(problem, ranked);
+  while (best.arena > goal && lowestOpen < best.arena) {
+    const now = performance.now();
+    if (now >= searchDeadline) break;
+    const share = capacity === goal ? FIRST_PROBE_SHARE : PROBE_SHARE;
+    const probeDeadline = now + (searchDeadline - now) * share;
+    const outcome = probeCapacity(problem, cores, capacity, best.arena, probeDeadline);
+    if (outcome.plan !== undefined && outcome.plan.arena < best.arena) best = outcome.plan;
+    if (outcome.plan === undefined || outcome.plan.arena > capacity) {
+      lowestOpen = capacity + 1;
+      if (outcome.infeasible) provenBound = capacity + 1;
+    }
+    capacity = Math.max(goal, Math.floor((lowestOpen + best.arena - 1) / 2));
+  }
+  return { best, provenBound };
+}
+
+interface ProbeOutcome {
+  /** The best complete plan found (its arena may exceed the capacity if only the fill failed). */
+  readonly plan?: PlanSolution;
+  /** The search proved that nothing fits in the capacity. */
+  readonly infeasible: boolean;
+}
+
+/** Tries to fit everything within `capacity` before `deadline`, growing the core on fill failure. */
+function probeCapacity(
+  problem: PlanProblem,
+  cores: HotCores,
+  capacity: number,
+  incumbent: number,
+  deadline: number,
+): ProbeOutcome {
+  let plan: PlanSolution | undefined;
+  let previousCoreSize = -1;
+  const thresholds = problem.buffers.length <= WHOLE_PROBLEM_UP_TO ? [0] : CORE_THRESHOLDS;
+  for (const fraction of thresholds) {
+    if (performance.now() >= deadline) break;
+    const core = cores.above(fraction * capacity);
+    if (core === undefined) continue;
+    if (core.indices.length === previousCoreSize) continue;
+    previousCoreSize = core.indices.length;
+    const rounds = core.indices.length > WHOLE_PROBLEM_UP_TO ? LARGE_CORE_ROUNDS : Infinity;
+    const run = core.search.run(capacity, deadline, { rounds });
+    if (run.status === "infeasible") return { plan, infeasible: true };
+    if (run.status === "aborted") break; // a larger core would only be harder
+    const filled = cores.fill(core, run.offsets, capacity, incumbent, deadline);
+    if (filled.arena < (plan?.arena ?? Infinity)) plan = filled;
+    if (filled.arena <= capacity) break;
+  }
+  return { plan, infeasible: false };
+}
