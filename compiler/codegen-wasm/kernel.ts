@@ -24,9 +24,38 @@ export interface KernelArgs {
    * so kernels can `f.call(name, ...)` it.
    */
   readonly helper: (name: string, define: (w: WasmModule) => void) => string;
+  /**
+   * Byte offset of this node's scratch area, 16-byte aligned, when its emitter declares
+   * `workspaceBytes` (see KernelEmitter). It is live only while the node runs, so the planner
+   * may overlap it with any buffer that is not an input or the output of this node.
+   */
+  readonly workspace?: number;
 }
 
-export type KernelEmitter = (a: KernelArgs) => Expr[];
+/**
+ * Emits the statements of one node's function. An emitter that needs scratch memory (GEMM packs
+ * panels of its operands, convolutions build column buffers) says how much through
+ * `workspaceBytes`, computed from the node's static types; the planner then reserves that many
+ * bytes for the node's lifetime and passes their offset as `KernelArgs.workspace`. Emitters
+ * without it need no scratch and are plain functions.
+ */
+export interface KernelEmitter {
+  (a: KernelArgs): Expr[];
+  workspaceBytes?: (node: Node, inputs: readonly TensorType[], output: TensorType) => number;
+}
+
+/** The workspace an emitter needs for `node` (0 when it declares none). */
+export function kernelWorkspaceBytes(emit: KernelEmitter, node: Node, inputs: readonly TensorType[]): number {
+  return emit.workspaceBytes ? emit.workspaceBytes(node, inputs, node.type) : 0;
+}
+
+/** Defines an emitter that needs a workspace, typed so that both parts are given together. */
+export function withWorkspace(
+  emit: (a: KernelArgs) => Expr[],
+  workspaceBytes: (node: Node, inputs: readonly TensorType[], output: TensorType) => number,
+): KernelEmitter {
+  return Object.assign((a: KernelArgs) => emit(a), { workspaceBytes });
+}
 
 export type KernelTable = ReadonlyMap<string, KernelEmitter>;
 

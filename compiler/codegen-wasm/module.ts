@@ -34,7 +34,7 @@ export class WasmModule {
   readonly memoryBytes: number;
 
   constructor(arenaBytes: number) {
-    this.m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.BulkMemory |
+    this.m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt |
       binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals);
     const pages = Math.max(1, Math.ceil(arenaBytes / PAGE_BYTES));
     this.memoryBytes = pages * PAGE_BYTES;
@@ -108,6 +108,9 @@ export class FunctionBuilder {
   get f32x4() { return this.m.f32x4; }
   get i32x4() { return this.m.i32x4; }
   get i8x16() { return this.m.i8x16; }
+  get i16x8() { return this.m.i16x8; }
+  get i64x2() { return this.m.i64x2; }
+  get f64x2() { return this.m.f64x2; }
 
   localTypes(): binaryen.Type[] {
     return this.types.map((t) => TYPES[t]);
@@ -226,5 +229,28 @@ export class FunctionBuilder {
 
   copy(dest: number, src: number, bytes: number): Expr {
     return this.m.memory.copy(this.m.i32.const(dest), this.m.i32.const(src), this.m.i32.const(bytes));
+  }
+
+  /**
+   * `do { body } while (--counter != 0)`: runs `body` `counter` times; the caller guarantees
+   * counter >= 1 on entry. One decrement and one branch per pass, so hot inner loops (the GEMM
+   * micro-kernel) pay the least loop overhead.
+   */
+  countDown(counter: Local, body: Expr[]): Expr {
+    const label = `L${this.labels++}`;
+    return this.m.loop(label, this.block([
+      ...body,
+      this.m.br(label, this.tee(counter, this.m.i32.sub(this.get(counter), this.m.i32.const(1)))),
+    ]));
+  }
+
+  /** memory.fill with operands computed at run time (addresses inside shared helper functions). */
+  fillAt(dest: Expr, value: Expr, bytes: Expr): Expr {
+    return this.m.memory.fill(dest, value, bytes);
+  }
+
+  /** memory.copy with operands computed at run time (rows picked by an index, as gather does). */
+  copyAt(dest: Expr, src: Expr, bytes: Expr): Expr {
+    return this.m.memory.copy(dest, src, bytes);
   }
 }

@@ -1,0 +1,288 @@
+// The module assembler: planned graphs in, one WebAssembly module out.
+//
+// Stages:
+//   1. check   every value has an arena slot that fits, every dtype has a storage layout, and
+//              no node's result partly overlaps an operand (an exact overlap, which the in-place
+//              pass creates, only where passes/memory-aliasing.ts allows it: reshape/copy, and
+//              elementwise ops, whose kernels read element i before writing it)
+//   2. kernels one function per node, emitted by the op's kernel from kernels/index.ts with
+//              every buffer offset a constant; shared helpers (exp, Philox, ...) are added once;
+//              a kernel that declares a workspace gets the plan's slot `workspaceSlot(node.id)`
+//   3. entries one exported function per graph that calls its node functions in schedule order,
+//              then copies each `update` value into its param's slot (skipped when the planner
+//              put them in the same slot)
+//
+// Several graphs may share one module and one arena (train_step and apply_update): their plans
+// must agree on where each param/state lives, and the memory is sized to the largest arena.
+// Layout (offsets, types) goes back to the caller, who writes inputs and reads outputs through
+// typed views of the exported memory.
+
+import type { ArenaSlot, Graph, Node } from "../ir/graph.ts";
+import { byteSize, formatType, numel, type DType, type Shape, type TensorType } from "../ir/types.ts";
+import { mayReuseOperand } from "../passes/memory-aliasing.ts";
+import { kernelWorkspaceBytes, UnsupportedKernelError, type BufferRef, type KernelArgs, type KernelTable } from "./kernel.ts";
+import { WASM_KERNELS } from "./kernels/index.ts";
+import { WasmModule, type EmitOptions } from "./module.ts";
+
+/** A graph and the name its entry point is exported under. */
+export interface WasmEntry {
+  readonly graph: Graph;
+  readonly exportName: string;
+}
+
+export interface EmitWasmOptions extends EmitOptions {
+  /** Export name of the single graph's entry function (emitWasm only; default "forward"). */
+  readonly entry?: string;
+  /** Kernel table to draw from (default: every kernel of kernels/index.ts). */
+  readonly kernels?: KernelTable;
+}
+
+/** Where one tensor lives in the exported memory. */
+export interface BufferLayout {
+  readonly name: string;
+  readonly offset: number;
+  readonly bytes: number;
+  readonly dtype: DType;
+  readonly shape: Shape;
+}
+
+export interface ParamLayout extends BufferLayout {
+  readonly init: string;
+  readonly trainable: boolean;
+}
+
+/** A named output: `name` is the output's name, `value` the graph value it reads. */
+export interface OutputLayout extends BufferLayout {
+  readonly value: string;
+}
+
+export interface EntryLayout {
+  readonly graph: string;
+  readonly inputs: readonly BufferLayout[];
+  readonly outputs: readonly OutputLayout[];
+  /** Params/state the entry rewrites; after a call their slots hold the new values. */
+  readonly updates: readonly string[];
+}
+
+export interface WasmLayout {
+  /** Bytes the plan needs, and the memory's actual (page-rounded) size. */
+  readonly arena: number;
+  readonly memoryBytes: number;
+  readonly alignment: number;
+  readonly params: readonly ParamLayout[];
+  readonly entries: Readonly<Record<string, EntryLayout>>;
+}
+
+export interface EmittedWasm {
+  readonly wasm: Uint8Array;
+  readonly layout: WasmLayout;
+}
+
+/** A plan that a kernel cannot run under (missing slot, overlap, disagreeing entries). */
+export class WasmPlanError extends Error {
+  override name = "WasmPlanError";
+}
+
+/**
+ * The plan's key for the scratch slot of node `nodeId` (for kernels with `workspaceBytes`); `#`
+ * never occurs in value names, so it cannot collide with a value's slot.
+ */
+export function workspaceSlot(nodeId: string): string {
+  return `${nodeId}#workspace`;
+}
+
+/** Bytes per element of the dtypes the arena stores; f16/bf16 storage has no kernels yet. */
+const ELEMENT_BYTES: Partial<Record<DType, number>> = { f32: 4, i32: 4, i8: 1, u8: 1, bool: 1 };
+
+/** One graph, one exported entry function (`opts.entry`, default "forward"). */
+export function emitWasm(graph: Graph, opts: EmitWasmOptions = {}): EmittedWasm {
+  return emitWasmEntries([{ graph, exportName: opts.entry ?? "forward" }], opts);
+}
+
+/** Several graphs over one shared arena, each exported as its own entry function. */
+export function emitWasmEntries(entries: readonly WasmEntry[], opts: EmitWasmOptions = {}): EmittedWasm {
+  if (entries.length === 0) throw new WasmPlanError("emitWasmEntries: no entries");
+  const names = new Set<string>();
+  for (const e of entries) {
+    if (names.has(e.exportName)) throw new WasmPlanError(`two entries are exported as '${e.exportName}'`);
+    names.add(e.exportName);
+  }
+  const params = sharedParams(entries);
+  const arena = Math.max(...entries.map((e) => planOf(e.graph).arena));
+  const alignment = Math.max(...entries.map((e) => planOf(e.graph).alignment));
+  for (const e of entries) checkGraph(e.graph);
+
+  const module = new WasmModule(arena);
+  try {
+    const defined = new Set<string>();
+    const helper: KernelArgs["helper"] = (name, define) => {
+      if (!defined.has(name)) {
+        defined.add(name);
+        define(module);
+      }
+      return name;
+    };
+    const layouts: Record<string, EntryLayout> = {};
+    for (const e of entries) {
+      emitEntry(module, e, opts.kernels ?? WASM_KERNELS, helper);
+      layouts[e.exportName] = entryLayout(e.graph);
+    }
+    const wasm = module.emit(opts);
+    return { wasm, layout: { arena, memoryBytes: module.memoryBytes, alignment, params, entries: layouts } };
+  } finally {
+    module.dispose();
+  }
+}
+
+function planOf(g: Graph) {
+  if (!g.memory) throw new WasmPlanError(`graph '${g.name}' has no memory plan (run the planner, or naivePlan, first)`);
+  return g.memory;
+}
+
+function slotOf(g: Graph, value: string): ArenaSlot {
+  const slot = planOf(g).slots[value];
+  if (!slot) throw new WasmPlanError(`graph '${g.name}': value %${value} has no arena slot`);
+  return slot;
+}
+
+function bufferLayout(g: Graph, name: string, value: string, type: TensorType): BufferLayout {
+  return { name, offset: slotOf(g, value).offset, bytes: byteSize(type), dtype: type.dtype, shape: type.shape };
+}
+
+function entryLayout(g: Graph): EntryLayout {
+  const types = new Map<string, TensorType>();
+  for (const i of g.inputs) types.set(i.name, i.type);
+  for (const p of g.params) types.set(p.name, p.type);
+  for (const n of g.nodes) types.set(n.id, n.type);
+  return {
+    graph: g.name,
+    inputs: g.inputs.map((i) => bufferLayout(g, i.name, i.name, i.type)),
+    outputs: g.outputs.map((o) => ({ ...bufferLayout(g, o.name, o.value, types.get(o.value)!), value: o.value })),
+    updates: g.updates.map((u) => u.param),
+  };
+}
+
+/** Every param/state of every entry, once; entries that share a param must share its slot. */
+function sharedParams(entries: readonly WasmEntry[]): ParamLayout[] {
+  const byName = new Map<string, ParamLayout>();
+  for (const { graph } of entries) {
+    for (const p of graph.params) {
+      const layout = { ...bufferLayout(graph, p.name, p.name, p.type), init: p.init, trainable: p.trainable };
+      const seen = byName.get(p.name);
+      if (!seen) byName.set(p.name, layout);
+      else if (seen.offset !== layout.offset || seen.bytes !== layout.bytes || seen.dtype !== layout.dtype) {
+        throw new WasmPlanError(`entries disagree on param '${p.name}': offset ${seen.offset} vs ${layout.offset}, ${seen.dtype}[${seen.shape}] vs ${layout.dtype}[${layout.shape}]`);
+      }
+    }
+  }
+  return [...byName.values()];
+}
+
+function checkGraph(g: Graph): void {
+  const plan = planOf(g);
+  const check = (value: string, type: TensorType) => {
+    if (ELEMENT_BYTES[type.dtype] === undefined) {
+      throw new UnsupportedKernelError(`wasm-simd: %${value} is ${formatType(type)}; ${type.dtype} storage is not supported yet (use f32)`);
+    }
+    const slot = slotOf(g, value);
+    const bytes = byteSize(type);
+    if (slot.size < bytes || slot.offset < 0 || slot.offset + bytes > plan.arena) {
+      throw new WasmPlanError(`graph '${g.name}': slot of %${value} (${formatType(type)}, ${bytes} bytes) is [${slot.offset}, +${slot.size}) in an arena of ${plan.arena}`);
+    }
+  };
+  for (const i of g.inputs) check(i.name, i.type);
+  for (const p of g.params) check(p.name, p.type);
+  const types = new Map<string, TensorType>([...g.inputs, ...g.params].map((d) => [d.name, d.type]));
+  for (const n of g.nodes) {
+    check(n.id, n.type);
+    const out = region(slotOf(g, n.id).offset, byteSize(n.type));
+    n.inputs.forEach((v, index) => {
+      const operand = region(slotOf(g, v).offset, byteSize(types.get(v)!));
+      if (!overlaps(out, operand)) return;
+      const exact = out.start === operand.start && out.end === operand.end;
+      if (!exact || !mayReuseOperand(n, index, types.get(v)!)) {
+        throw new WasmPlanError(`graph '${g.name}': the result of ${n.op} %${n.id} ${exact ? "overwrites" : "partly overlaps"} its operand %${v} in the arena`);
+      }
+    });
+    types.set(n.id, n.type);
+  }
+}
+
+interface Region {
+  readonly start: number;
+  readonly end: number;
+}
+
+function region(offset: number, bytes: number): Region {
+  return { start: offset, end: offset + bytes };
+}
+
+function overlaps(a: Region, b: Region): boolean {
+  return a.start < b.end && b.start < a.end;
+}
+
+function emitEntry(module: WasmModule, { graph, exportName }: WasmEntry, kernels: KernelTable, helper: KernelArgs["helper"]): void {
+  const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((d) => [d.name, d.type]));
+  const ref = (value: string): BufferRef => ({ offset: slotOf(graph, value).offset, type: types.get(value)! });
+  const calls: string[] = [];
+  graph.nodes.forEach((node, index) => {
+    types.set(node.id, node.type);
+    if (numel(node.type.shape) === 0) return; // nothing to write
+    const kernel = kernels.get(node.op);
+    if (!kernel) {
+      throw new UnsupportedKernelError(`wasm-simd has no kernel for op '${node.op}' (node %${node.id}${node.loc ? ` at ${node.loc.file}:${node.loc.line}:${node.loc.col}` : ""})`);
+    }
+    const inputs = node.inputs.map(ref);
+    const output = ref(node.id);
+    const workspace = workspaceOf(graph, node, kernelWorkspaceBytes(kernel, node, inputs.map((i) => i.type)), [...inputs, output]);
+    const name = `${exportName}/${index}_${node.op}`;
+    module.func(name, (f) => kernel({ f, node, inputs, output, helper, ...(workspace === undefined ? {} : { workspace }) }));
+    calls.push(name);
+  });
+  const copies = updateCopies(graph, types);
+  module.func(exportName, (f) => [...calls.map((c) => f.call(c)), ...copies.map((c) => f.copy(c.dest, c.src, c.bytes))]);
+  module.export(exportName);
+}
+
+/** The offset of `node`'s workspace when its kernel needs `bytes` of one, checked against the plan. */
+function workspaceOf(g: Graph, node: Node, bytes: number, buffers: readonly BufferRef[]): number | undefined {
+  if (bytes === 0) return undefined;
+  const slot = planOf(g).slots[workspaceSlot(node.id)];
+  const where = `graph '${g.name}': ${node.op} %${node.id} needs a ${bytes}-byte workspace`;
+  if (!slot) throw new WasmPlanError(`${where} and the plan has no slot '${workspaceSlot(node.id)}'`);
+  if (slot.size < bytes || slot.offset % 16 !== 0 || slot.offset + bytes > planOf(g).arena) {
+    throw new WasmPlanError(`${where}; its slot [${slot.offset}, +${slot.size}) is too small, unaligned or outside the arena`);
+  }
+  const scratch = region(slot.offset, bytes);
+  if (buffers.some((b) => overlaps(scratch, region(b.offset, byteSize(b.type))))) {
+    throw new WasmPlanError(`${where}; its slot overlaps the node's own operands or result`);
+  }
+  return slot.offset;
+}
+
+interface Copy {
+  readonly dest: number;
+  readonly src: number;
+  readonly bytes: number;
+  readonly param: string;
+}
+
+/**
+ * The end-of-step copies `param <- value`, ordered so that no copy overwrites the source of one
+ * still to come (a planner may reuse a param's slot for another update's value).
+ */
+function updateCopies(g: Graph, types: ReadonlyMap<string, TensorType>): Copy[] {
+  let pending: Copy[] = g.updates
+    .map((u) => ({ dest: slotOf(g, u.param).offset, src: slotOf(g, u.value).offset, bytes: byteSize(types.get(u.param)!), param: u.param }))
+    .filter((c) => c.dest !== c.src && c.bytes > 0);
+  const ordered: Copy[] = [];
+  while (pending.length > 0) {
+    const safe = pending.find((c) => pending.every((o) => o === c || !overlaps(region(c.dest, c.bytes), region(o.src, o.bytes))));
+    if (!safe) {
+      throw new WasmPlanError(`graph '${g.name}': the updates of ${pending.map((c) => `'${c.param}'`).join(", ")} overwrite each other's new values`);
+    }
+    ordered.push(safe);
+    pending = pending.filter((c) => c !== safe);
+  }
+  return ordered;
+}

@@ -1,0 +1,114 @@
+// Kernels of the elementwise ops (docs/IR.md, "Elementwise"; dropout lives in dropout.ts): each
+// is an element function run by the broadcasting loop nest of map.ts. Floats (f32) compute in
+// f32/f32x4 lanes; every integer dtype and bool computes in 32-bit integer lanes and is truncated
+// to its width when stored, which reproduces the interpreter's wrap-around.
+//
+// Where the interpreter's semantics need care:
+//   integer div    truncates toward zero; x / 0 = 0 and INT_MIN / -1 wraps to INT_MIN (wasm's
+//                  div_s would trap on both, so the divisor is made safe and the result selected)
+//   cast f32->int  saturates to the target's range, NaN -> 0 (trunc_sat, then a clamp for i8/u8)
+//   cast ->bool    nonzero -> 1 (NaN -> 1, as in C and NumPy)
+//   maximum/minimum/relu  wasm's min/max propagate NaN and order -0 < +0, exactly Math.min/max
+//   rsqrt          1 / sqrt(x): two correctly rounded steps, within 1.5 ulp
+
+import type { DType } from "../../ir/types.ts";
+import { UnsupportedKernelError, type KernelArgs, type KernelEmitter, type KernelTable } from "../kernel.ts";
+import type { Expr } from "../module.ts";
+import { isFloatLane } from "./access.ts";
+import type { Lanes, V } from "./lanes.ts";
+import { emitMap, type ElementFn } from "./map.ts";
+import { callMath, callPow, type UnaryMath } from "./math.ts";
+
+/** An element function for one lane kind, and whether it has a four-lane form. */
+interface Variant {
+  readonly fn: (a: KernelArgs) => ElementFn;
+  readonly vector?: boolean;
+}
+
+interface Variants {
+  readonly float?: Variant;
+  readonly int?: Variant;
+}
+
+/** A kernel choosing its variant by the dtype of operand `dataOperand` (float f32 or integer). */
+function elementwise(variants: Variants, dataOperand = 0): KernelEmitter {
+  return (a) => {
+    const dtype = a.inputs[dataOperand].type.dtype;
+    const variant = isFloatLane(dtype) ? variants.float : variants.int;
+    if (!variant) throw new UnsupportedKernelError(`wasm-simd: ${a.node.op} has no kernel for ${dtype} operands (node %${a.node.id})`);
+    return emitMap(a.f, a.inputs, a.output, variant.fn(a), { vector: variant.vector ?? true });
+  };
+}
+
+const same = (fn: ElementFn): Variant => ({ fn: () => fn });
+
+const math = (name: UnaryMath): Variant => ({ fn: (a) => (L, [x]) => callMath(L, a.helper, name, x()) });
+
+const UNARY: Record<string, Variants> = {
+  neg: { float: same((L, [x]) => L.neg(x())), int: same((L, [x]) => L.isub(L.ic(0), x())) },
+  abs: { float: same((L, [x]) => L.abs(x())), int: same((L, [x]) => L.iabs(x)) },
+  relu: { float: same((L, [x]) => L.max(x(), L.c(0))), int: same((L, [x]) => L.imax(x, () => L.ic(0))) },
+  sqrt: { float: same((L, [x]) => L.sqrt(x())) },
+  rsqrt: { float: same((L, [x]) => L.div(L.c(1), L.sqrt(x()))) },
+  exp: { float: math("exp") },
+  log: { float: math("log") },
+  tanh: { float: math("tanh") },
+  sigmoid: { float: math("sigmoid") },
+  gelu: {
+    float: { fn: (a) => (L, [x]) => callMath(L, a.helper, a.node.attrs.approximate === "tanh" ? "geluTanh" : "gelu", x()) },
+  },
+};
+
+/** Integer a / b truncating toward zero, with x / 0 = 0 and INT_MIN / -1 = INT_MIN (no trap). */
+function integerDivide(L: Lanes, a: V, b: V): Expr {
+  const zero = L.letI(L.ieq(b(), L.ic(0)));
+  const minusOne = L.letI(L.ieq(b(), L.ic(-1)));
+  const safe = L.select(L.maskOr(zero(), minusOne()), L.ic(1), b());
+  const quotient = L.f.i32.div_s(a(), safe);
+  return L.select(zero(), L.ic(0), L.select(minusOne(), L.isub(L.ic(0), a()), quotient));
+}
+
+const BINARY: Record<string, Variants> = {
+  add: { float: same((L, [a, b]) => L.add(a(), b())), int: same((L, [a, b]) => L.iadd(a(), b())) },
+  sub: { float: same((L, [a, b]) => L.sub(a(), b())), int: same((L, [a, b]) => L.isub(a(), b())) },
+  mul: { float: same((L, [a, b]) => L.mul(a(), b())), int: same((L, [a, b]) => L.imul(a(), b())) },
+  div: { float: same((L, [a, b]) => L.div(a(), b())), int: { fn: () => (L, [a, b]) => integerDivide(L, a, b), vector: false } },
+  maximum: { float: same((L, [a, b]) => L.max(a(), b())), int: same((L, [a, b]) => L.imax(a, b)) },
+  minimum: { float: same((L, [a, b]) => L.min(a(), b())), int: same((L, [a, b]) => L.imin(a, b)) },
+  pow: { float: { fn: (a) => (L, [x, y]) => callPow(L, a.helper, x(), y()), vector: false } },
+};
+
+const COMPARISON: Record<string, Variants> = {
+  less: { float: same((L, [a, b]) => L.maskTo01(L.lt(a(), b()))), int: same((L, [a, b]) => L.maskTo01(L.ilt(a(), b()))) },
+  greater: { float: same((L, [a, b]) => L.maskTo01(L.gt(a(), b()))), int: same((L, [a, b]) => L.maskTo01(L.igt(a(), b()))) },
+  equal: { float: same((L, [a, b]) => L.maskTo01(L.eq(a(), b()))), int: same((L, [a, b]) => L.maskTo01(L.ieq(a(), b()))) },
+};
+
+const pick: ElementFn = (L, [cond, a, b]) => L.select(L.nonzero(cond()), a(), b());
+const where: KernelEmitter = elementwise({ float: same(pick), int: same(pick) }, 1);
+
+/** Inclusive ranges that float -> integer casts saturate to. */
+const SATURATE: Partial<Record<DType, readonly [number, number]>> = { i8: [-128, 127], u8: [0, 255] };
+
+/** The element function of `cast` from one stored dtype to another. */
+function castFn(from: DType, to: DType): ElementFn {
+  const fromFloat = isFloatLane(from);
+  if (to === "bool") return (L, [x]) => L.maskTo01(fromFloat ? L.ne(x(), L.c(0)) : L.nonzero(x()));
+  if (isFloatLane(to)) return fromFloat ? (_L, [x]) => x() : (L, [x]) => L.toFloat(x());
+  if (!fromFloat) return (_L, [x]) => x(); // int -> int: the store truncates (wraps)
+  const range = SATURATE[to];
+  if (!range) return (L, [x]) => L.truncSat(x());
+  return (L, [x]) => {
+    const t = L.letI(L.truncSat(x()));
+    const low = L.letI(L.imax(t, () => L.ic(range[0])));
+    return L.imin(low, () => L.ic(range[1]));
+  };
+}
+
+const cast: KernelEmitter = (a) => emitMap(a.f, a.inputs, a.output, castFn(a.inputs[0].type.dtype, a.output.type.dtype));
+
+export const ELEMENTWISE_KERNELS: KernelTable = new Map<string, KernelEmitter>([
+  ...Object.entries({ ...UNARY, ...BINARY, ...COMPARISON }).map(([op, v]) => [op, elementwise(v)] as const),
+  ["where", where],
+  ["cast", cast],
+]);

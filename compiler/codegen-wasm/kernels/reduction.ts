@@ -1,0 +1,17 @@
+// The kernels of the reductions / normalization / losses group of docs/IR.md, plus the indexing
+// pair gather and scatterAdd, as one table for kernels/index.ts.
+
+import type { KernelTable } from "../kernel.ts";
+import { GATHER_KERNELS } from "./gather.ts";
+import { LOSS_KERNELS } from "./loss.ts";
+import { NORM_KERNELS } from "./norm.ts";
+import { REDUCTION_AXES_KERNELS } from "./reduction-axes.ts";
+import { SOFTMAX_KERNELS } from "./reduction-softmax.ts";
+
+export const REDUCTION_KERNELS: KernelTable = new Map([
+  ...REDUCTION_AXES_KERNELS,
+  ...SOFTMAX_KERNELS,
+  ...NORM_KERNELS,
+  ...LOSS_KERNELS,
+  ...GATHER_KERNELS,
+]);
