@@ -39,11 +39,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof UsageError || isUserError(e)) {
       process.stderr.write(`error: ${(e as Error).message}\n`);
-      return 1;
+      return exitCodeOf(e) ?? 1;
     }
     process.stderr.write(`internal compiler error (a bug in mlc, please report it):\n${(e as Error)?.stack ?? e}\n`);
     return 70;
   }
+}
+
+/** A user error may carry its own exit code (e.g. 2 for an invalid memory plan). */
+function exitCodeOf(e: unknown): number | undefined {
+  const code = (e as { exitCode?: unknown }).exitCode;
+  return typeof code === "number" ? code : undefined;
 }
 
 process.exitCode = await main(hideBin(process.argv));

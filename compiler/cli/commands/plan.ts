@@ -49,7 +49,7 @@ export const planCommand: CommandModule<object, PlanArgs> = {
     }
     const violations = verifyPlan(problem, solution);
     const elapsedMs = performance.now() - started;
-    if (violations.length > 0) exitWithInvalidPlan(args.check ? args.problem : "the planner (a bug in mlc)", violations);
+    if (violations.length > 0) throwInvalidPlan(args.check ? args.problem : "the planner (a bug in mlc)", violations);
 
     if (args.out !== undefined) {
       writeFileSync(args.out, formatPlanCsv(problem, solution.offsets));
@@ -65,12 +65,14 @@ export function planSummary(arena: number, lowerBound: number, elapsedMs: number
   return `arena=${arena} lower_bound=${lowerBound} ratio=${ratio.toFixed(4)} ms=${Math.round(elapsedMs)}`;
 }
 
-// main() maps errors to exit code 1 (user) or 70 (internal); an invalid plan has its own code, so
-// it is reported and the process ends here. Output to files and pipes is synchronous on Linux and
-// macOS, so nothing written before is lost.
-function exitWithInvalidPlan(source: string, violations: readonly PlanViolation[]): never {
+/** An invalid plan is a user-facing error with its own exit code, listing every violation. */
+class InvalidPlanError extends Error {
+  override name = "InvalidPlanError";
+  readonly exitCode = INVALID_PLAN_EXIT_CODE;
+}
+
+function throwInvalidPlan(source: string, violations: readonly PlanViolation[]): never {
   const n = violations.length;
-  process.stderr.write(`error: invalid memory plan from ${source}: ${n} violation${n === 1 ? "" : "s"}\n`);
-  for (const v of violations) process.stderr.write(`  - ${v.message}\n`);
-  process.exit(INVALID_PLAN_EXIT_CODE);
+  const lines = violations.map((v) => `\n  - ${v.message}`).join("");
+  throw new InvalidPlanError(`invalid memory plan from ${source}: ${n} violation${n === 1 ? "" : "s"}${lines}`);
 }
