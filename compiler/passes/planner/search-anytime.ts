@@ -40,6 +40,9 @@ const LARGE_CORE_ROUNDS = 1;
 const CORE_THRESHOLDS = [0.9, 0.75, 0.5, 0];
 const WHOLE_PROBLEM_UP_TO = 1000;
 
+/** Relative gap between the best arena and the failed capacities below which probing stops. */
+const UNPROVEN_GAP_WORTH_PROBING = 1e-4;
+
 /**
  * Probes capacities until `deadline`, keeping `fillReserveMs` (about one best-fit pass) free at the
  * end for placing the rest of the problem around a core solved at the last moment.
@@ -60,6 +63,9 @@ export function improveByCapacityProbes(
   let capacity = goal;
   const cores = new HotCores(problem, ranked);
   while (best.arena > goal && lowestOpen < best.arena) {
+    // Unproven failures leave a gap the bisection would close byte by byte; below this
+    // resolution another probe is not worth its time.
+    if (lowestOpen > provenBound && best.arena - lowestOpen < best.arena * UNPROVEN_GAP_WORTH_PROBING) break;
     const now = performance.now();
     if (now >= searchDeadline) break;
     const share = capacity === goal ? FIRST_PROBE_SHARE : PROBE_SHARE;
