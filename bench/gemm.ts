@@ -142,6 +142,7 @@ async function measureSize(n: number): Promise<GemmRow> {
     speedup[peer.name] = gflops[ours.name].median / gflops[peer.name].median;
     const mine = Array.from(ours.result());
     const theirs = peer.result();
+    if (theirs.length !== n * n) throw new Error(`${peer.name} returned ${theirs.length} values for a ${n}x${n} product`);
     maxDifference[peer.name] = mine.reduce((worst, v, i) => Math.max(worst, Math.abs(v - theirs[i]) / (1 + Math.abs(theirs[i]))), 0);
   }
   for (const c of contenders) c.dispose?.();
@@ -162,6 +163,9 @@ function markdown(rows: readonly GemmRow[]): string {
       "ONNX Runtime Web is a one-node MatMul model on the wasm execution provider (1 thread).",
     "",
     head, rule, ...body,
+    "",
+    `All three compute the same products: the largest |mlc - peer| / (1 + |peer|) over the results is ` +
+      peers.map((p) => `${Math.max(...rows.map((r) => r.maxDifference[p])).toExponential(1)} against ${p}`).join(" and ") + ".",
   ].join("\n");
 }
 

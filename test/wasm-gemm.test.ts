@@ -90,7 +90,10 @@ describe("matmul on the WASM backend", () => {
 
   it("asks for a workspace only when it packs, sized for the product", () => {
     const workspace = (g: Graph) => kernelWorkspaceBytes(matmulKernel, g.nodes[0], g.inputs.map((i) => i.type));
-    expect(workspace(productsGraph("small", [product(SMALL_GEMM_MAX_ROWS, 64, 64, false, false)]))).toBe(0);
+    const rows = SMALL_GEMM_MAX_ROWS.bRowsContiguous;
+    expect(workspace(productsGraph("small", [product(rows, 64, 64, false, false)]))).toBe(0);
+    expect(workspace(productsGraph("packed", [product(rows + 1, 64, 64, false, false)]))).toBe(gemmWorkspaceBytes(rows + 1, 64, 64));
+    expect(workspace(productsGraph("transposed", [product(rows, 64, 64, false, true)]))).toBe(gemmWorkspaceBytes(rows, 64, 64));
     // The batch of a [3, 50, 40] @ [40, 30] product folds into 150 rows.
     expect(workspace(productsGraph("folded", [{ a: [3, 50, 40], b: [40, 30] }]))).toBe(gemmWorkspaceBytes(150, 30, 40));
   });

@@ -13,11 +13,11 @@
 import type { Node } from "../../ir/graph.ts";
 import type { Shape, TensorType } from "../../ir/types.ts";
 import { UnsupportedKernelError, withWorkspace, type KernelArgs, type KernelEmitter } from "../kernel.ts";
-import type { Expr, FunctionBuilder, Local } from "../module.ts";
+import type { Expr, FunctionBuilder } from "../module.ts";
 import { emitDepthwise } from "./conv-depthwise.ts";
 import { emitCol2imAdd, emitIm2col, type BlockLocals } from "./conv-im2col.ts";
 import { columnBytes, convPlan, type ConvPlan } from "./conv-plan.ts";
-import { emitGemm, gemmScratchBytes, type GemmCall } from "./gemm.ts";
+import { emitGemm, gemmScratchBytes, type GemmCall, type GemmKind } from "./gemm.ts";
 
 type ConvOp = "conv2d" | "conv2dBackpropInput" | "conv2dBackpropFilter";
 
@@ -31,12 +31,13 @@ function forwardShapes(op: ConvOp, inputs: readonly TensorType[], output: Tensor
   return { x: inputs[0].shape, w: output.shape };
 }
 
-/** The GEMM of one (block, group): m x n x k, for workspace sizing and the call. */
-function gemmShape(op: ConvOp, p: ConvPlan, rows: number): [number, number, number] {
+/** The GEMM of one (block, group) with at most `rows` pixels: its kind, n and k. */
+function gemmShape(op: ConvOp, p: ConvPlan, rows: number): [GemmKind, number, number] {
   const depth = p.strategy === "pointwise" ? p.groupChannels : p.depth;
-  if (op === "conv2d") return [rows, p.groupOut, depth];
-  if (op === "conv2dBackpropInput") return [rows, depth, p.groupOut];
-  return [depth, p.groupOut, rows];
+  // conv2d and the filter gradient read B (w, dy) by rows; the input gradient reads w transposed.
+  if (op === "conv2d") return [{ maxRows: rows, bRowsContiguous: true }, p.groupOut, depth];
+  if (op === "conv2dBackpropInput") return [{ maxRows: rows, bRowsContiguous: false }, depth, p.groupOut];
+  return [{ maxRows: depth, bRowsContiguous: true }, p.groupOut, rows];
 }
 
 function workspaceBytes(op: ConvOp) {
@@ -62,11 +63,8 @@ function emitConv(op: ConvOp) {
     const c = (v: number) => f.i32.const(v);
     const group = f.local("i32");
     const byGroup = (body: Expr[]): Expr => (p.groups === 1 ? f.block([f.set(group, c(0)), ...body]) : f.forRange(group, 0, p.groups, 1, body));
-    /** base + group * bytesPerGroup (+ extra), as a fresh expression. */
-    const at = (base: number, bytesPerGroup: number, extra?: Expr): Expr => {
-      const e = f.i32.add(c(base), f.i32.mul(f.get(group), c(bytesPerGroup)));
-      return extra ? f.i32.add(e, extra) : e;
-    };
+    /** base + group * bytesPerGroup: the group's first column of a matrix at `base`. */
+    const at = (base: number, bytesPerGroup: number): Expr => f.i32.add(c(base), f.i32.mul(f.get(group), c(bytesPerGroup)));
     const O = p.outChannels;
     const [dataIn, second] = inputs; // x or dy, then w or dy
 
@@ -80,10 +78,10 @@ function emitConv(op: ConvOp) {
     const block = f.local("i32");
     const col = () => c(ws);
     const gemmWs = ws + columnBytes(p);
-    const rowsOf = (s: Local) => f.get(s);
-    const pixelBytes = (offset: number, channels: number) => f.i32.add(c(offset), f.i32.mul(f.get(b.p0), c(4 * channels)));
+    /** The group's columns of the block's first row in a [pixels, O] matrix (out or dy) at `base`. */
+    const blockAt = (base: number) => f.i32.add(at(base, 4 * p.groupOut), f.i32.mul(f.get(b.p0), c(4 * O)));
     const blocks = Math.ceil(p.pixels / p.blockRows);
-    const maxRows = gemmShape(op, p, p.blockRows)[0];
+    const kind = gemmShape(op, p, p.blockRows)[0];
     let perGroup: Expr[];
     if (op === "conv2d") {
       perGroup = [
@@ -91,18 +89,18 @@ function emitConv(op: ConvOp) {
         emitGemm(f, helper, {
           a: col(), aRowStride: c(4 * p.depth), aColStride: c(4),
           b: at(second.offset, 4 * p.groupOut), bRowStride: c(4 * O), bColStride: c(4),
-          c: f.i32.add(pixelBytes(output.offset, O), f.i32.mul(f.get(group), c(4 * p.groupOut))), cRowStride: c(4 * O),
-          m: rowsOf(b.rows), n: c(p.groupOut), k: c(p.depth), accumulate: c(0), workspace: c(gemmWs),
-        }, maxRows),
+          c: blockAt(output.offset), cRowStride: c(4 * O),
+          m: f.get(b.rows), n: c(p.groupOut), k: c(p.depth), accumulate: c(0), workspace: c(gemmWs),
+        }, kind),
       ];
     } else if (op === "conv2dBackpropInput") {
       perGroup = [
         emitGemm(f, helper, {
-          a: f.i32.add(pixelBytes(dataIn.offset, O), f.i32.mul(f.get(group), c(4 * p.groupOut))), aRowStride: c(4 * O), aColStride: c(4),
+          a: blockAt(dataIn.offset), aRowStride: c(4 * O), aColStride: c(4),
           b: at(second.offset, 4 * p.groupOut), bRowStride: c(4), bColStride: c(4 * O),
           c: col(), cRowStride: c(4 * p.depth),
-          m: rowsOf(b.rows), n: c(p.depth), k: c(p.groupOut), accumulate: c(0), workspace: c(gemmWs),
-        }, maxRows),
+          m: f.get(b.rows), n: c(p.depth), k: c(p.groupOut), accumulate: c(0), workspace: c(gemmWs),
+        }, kind),
         emitCol2imAdd(f, p, output.offset, col, b),
       ];
     } else {
@@ -110,10 +108,10 @@ function emitConv(op: ConvOp) {
         emitIm2col(f, p, dataIn.offset, col, b),
         emitGemm(f, helper, {
           a: col(), aRowStride: c(4), aColStride: c(4 * p.depth),
-          b: f.i32.add(pixelBytes(second.offset, O), f.i32.mul(f.get(group), c(4 * p.groupOut))), bRowStride: c(4 * O), bColStride: c(4),
+          b: blockAt(second.offset), bRowStride: c(4 * O), bColStride: c(4),
           c: at(output.offset, 4 * p.groupOut), cRowStride: c(4 * O),
-          m: c(p.depth), n: c(p.groupOut), k: rowsOf(b.rows), accumulate: f.get(block), workspace: c(gemmWs),
-        }, maxRows),
+          m: c(p.depth), n: c(p.groupOut), k: f.get(b.rows), accumulate: f.get(block), workspace: c(gemmWs),
+        }, kind),
       ];
     }
     return [

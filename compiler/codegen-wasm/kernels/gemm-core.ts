@@ -8,10 +8,13 @@
 //             across every row tile. Edge tiles go through a scratch tile.
 //   micro     the register-blocked kernel: MR x NR accumulators (f32x4), one f32x4 B load per
 //             four columns and one load32_splat per row and k step, 16 f32x4 mul/add per step.
-//             The k loop is NOT unrolled here: binaryen's optimizer would fold the unrolled
-//             steps' updates of each accumulator into one expression tree, which V8 then
-//             evaluates with every step's operands live at once and spills (18 vs 40 GFLOP/s
-//             measured); V8 unrolls the plain loop itself.
+//             Two details of its loop decide its speed under V8 (measured on the bench machine):
+//             - it is NOT unrolled: binaryen folds unrolled updates of an accumulator into one
+//               expression tree and V8 hoists all the steps' loads to the top of the body; either
+//               way every step's operands are live at once and spill (18-29 vs 42 GFLOP/s);
+//             - both panels are addressed from ONE induction variable that starts at the constant
+//               0 rather than from pointers passed in: V8 must zero-extend an i32 it cannot prove
+//               non-negative before each address, and the two extra moves per step cost 9%.
 //   pack_a/b  gemm-pack.ts.
 //
 // The tile and block sizes were picked by measurement on the bench machine (bench/gemm.ts).
@@ -78,6 +81,7 @@ const min = (f: FunctionBuilder, a: Local, b: Expr) => f.select(f.i32.lt_s(f.get
 
 /** micro(pa, pb, kc, c, ldc, load): C[mr x nr] = (load ? C : 0) + Apanel * Bpanel over kc >= 1 steps. */
 function microBody(f: FunctionBuilder, t: GemmTiling): Expr[] {
+  if (t.nr % 4 !== 0 || t.nr % t.mr !== 0) throw new Error(`GEMM tile ${t.mr}x${t.nr}: nr must be a multiple of 4 and of mr`);
   const [pa, pb, kc, c, ldc, load] = f.params;
   const vectors = t.nr / 4;
   const acc = Array.from({ length: t.mr }, () => Array.from({ length: vectors }, () => f.local("v128")));
@@ -96,10 +100,14 @@ function microBody(f: FunctionBuilder, t: GemmTiling): Expr[] {
   };
   const zero = () => f.v128.const(new Array(16).fill(0));
 
+  // Byte offset of the current k step in the A panel; the B panel's is nr/mr times larger.
+  const i = f.local("i32");
+  const aAt = () => add(f, f.get(pa), f.get(i));
+  const bAt = () => add(f, f.get(pb), mul(f, f.get(i), i32(f, t.nr / t.mr)));
   const kStep: Expr[] = [];
-  for (let q = 0; q < vectors; q++) kStep.push(f.set(bv[q], f.v128.load(16 * q, 4, f.get(pb))));
+  for (let q = 0; q < vectors; q++) kStep.push(f.set(bv[q], f.v128.load(16 * q, 4, bAt())));
   for (let r = 0; r < t.mr; r++) {
-    kStep.push(f.set(av, f.v128.load32_splat(4 * r, 4, f.get(pa))));
+    kStep.push(f.set(av, f.v128.load32_splat(4 * r, 4, aAt())));
     for (let q = 0; q < vectors; q++) {
       kStep.push(f.set(acc[r][q], f.f32x4.add(f.get(acc[r][q]), f.f32x4.mul(f.get(av), f.get(bv[q])))));
     }
@@ -109,12 +117,9 @@ function microBody(f: FunctionBuilder, t: GemmTiling): Expr[] {
     f.if(f.get(load),
       forEachRow((r) => acc[r].map((a, q) => f.set(a, f.v128.load(16 * q, 4, f.get(row))))),
       acc.flat().map((a) => f.set(a, zero()))),
+    f.set(i, i32(f, 0)),
     f.set(n, f.get(kc)),
-    f.countDown(n, [
-      ...kStep,
-      f.set(pa, add(f, f.get(pa), i32(f, t.mr * 4))),
-      f.set(pb, add(f, f.get(pb), i32(f, t.nr * 4))),
-    ]),
+    f.countDown(n, [...kStep, f.set(i, add(f, f.get(i), i32(f, t.mr * 4)))]),
     ...forEachRow((r) => acc[r].map((a, q) => f.v128.store(16 * q, 4, f.get(row), f.get(a)))),
   ];
 }

@@ -17,7 +17,7 @@ function lanes32(l0: number, l1: number, l2: number, l3: number): number[] {
   return [l0, l1, l2, l3].flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
 }
 
-/** The four columns of the 4x4 matrix whose rows are rows[0..3] (each an f32x4 expression in a local). */
+/** Transposes in place the 4x4 matrix held row by row in four f32x4 locals: afterwards rows[q] holds column q. */
 export function transpose4x4(f: FunctionBuilder, rows: readonly Local[]): Expr[] {
   const [r0, r1, r2, r3] = rows.map((l) => f.get(l));
   const lo01 = f.i8x16.shuffle(r0, r1, lanes32(0, 4, 1, 5)); // a0 b0 a1 b1

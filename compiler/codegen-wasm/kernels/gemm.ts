@@ -1,6 +1,6 @@
 // The GEMM entry point for kernels: picks the packed, blocked GEMM (gemm-core.ts) or the unpacked
-// small-m GEMM (gemm-small.ts) from a static bound on the number of rows, and sizes the scratch
-// the choice needs. matmul and the convolutions call GEMMs only through here.
+// small-m GEMM (gemm-small.ts) from a static bound on the number of rows and the layout of B, and
+// sizes the scratch the choice needs. matmul and the convolutions call GEMMs only through here.
 
 import type { Expr, FunctionBuilder, WasmModule } from "../module.ts";
 import { callGemm, gemmWorkspaceBytes, type GemmCall } from "./gemm-core.ts";
@@ -9,22 +9,35 @@ import { callSmallGemm } from "./gemm-small.ts";
 export type { GemmCall } from "./gemm-core.ts";
 
 /**
- * Products with at most this many rows skip packing: packing B costs as much as a row of the
- * product, and with so few rows most of the 4-row register tile would be padding.
+ * Row counts up to which the unpacked GEMM beats packing, by B's layout (bench machine, n and k
+ * from 64 to 1024): with B's rows contiguous the small GEMM streams them at ~25-33 GFLOP/s, while
+ * packing B costs as much as a few rows of the product (packed: 7 GFLOP/s at m = 1, 20 at m = 3,
+ * 28-38 from m = 4 on); with B transposed the small GEMM takes dot products at 11-17 GFLOP/s,
+ * which only beats packing for a single row.
  */
-export const SMALL_GEMM_MAX_ROWS = 2;
+export const SMALL_GEMM_MAX_ROWS = { bRowsContiguous: 3, bTransposed: 1 } as const;
 
-/** Scratch bytes of a product with at most `m` rows (0 when the small-m GEMM runs it). */
-export function gemmScratchBytes(m: number, n: number, k: number): number {
-  return m <= SMALL_GEMM_MAX_ROWS || m === 0 || n === 0 || k === 0 ? 0 : gemmWorkspaceBytes(m, n, k);
+/** The static facts that choose the GEMM: at most `maxRows` rows; B's column stride is 4 bytes. */
+export interface GemmKind {
+  readonly maxRows: number;
+  readonly bRowsContiguous: boolean;
 }
 
-/** The call of the GEMM suited to products of at most `maxRows` rows. */
+export function usesSmallGemm(kind: GemmKind): boolean {
+  return kind.maxRows <= (kind.bRowsContiguous ? SMALL_GEMM_MAX_ROWS.bRowsContiguous : SMALL_GEMM_MAX_ROWS.bTransposed);
+}
+
+/** Scratch bytes of an n x k product of the given kind (0 when the small-m GEMM runs it). */
+export function gemmScratchBytes(kind: GemmKind, n: number, k: number): number {
+  return usesSmallGemm(kind) || kind.maxRows === 0 || n === 0 || k === 0 ? 0 : gemmWorkspaceBytes(kind.maxRows, n, k);
+}
+
+/** The call of the GEMM suited to `kind`. */
 export function emitGemm(
   f: FunctionBuilder,
   helper: (name: string, define: (w: WasmModule) => void) => string,
   call: GemmCall,
-  maxRows: number,
+  kind: GemmKind,
 ): Expr {
-  return maxRows <= SMALL_GEMM_MAX_ROWS ? callSmallGemm(f, helper, call) : callGemm(f, helper, call);
+  return usesSmallGemm(kind) ? callSmallGemm(f, helper, call) : callGemm(f, helper, call);
 }

@@ -10,8 +10,8 @@ import { attr } from "../../ir/op-def.ts";
 import type { Node } from "../../ir/graph.ts";
 import { numel, stridesOf, type Shape, type TensorType } from "../../ir/types.ts";
 import { UnsupportedKernelError, withWorkspace, type KernelArgs, type KernelEmitter } from "../kernel.ts";
-import type { Expr, FunctionBuilder } from "../module.ts";
-import { emitGemm, gemmScratchBytes, type GemmCall } from "./gemm.ts";
+import type { Expr } from "../module.ts";
+import { emitGemm, gemmScratchBytes, type GemmCall, type GemmKind } from "./gemm.ts";
 
 /** Where one GEMM reads and writes, in bytes, for the matrices of batch element 0. */
 interface MatmulGeometry {
@@ -20,7 +20,7 @@ interface MatmulGeometry {
   readonly k: number;
   readonly aRowStride: number; readonly aColStride: number;
   readonly bRowStride: number; readonly bColStride: number;
-  /** Batch elements, and for each output batch axis its size and the operands' byte strides (0 where broadcast). */
+  /** The output batch axes of size > 1, each with the operands' byte strides along it (0 where broadcast). */
   readonly batch: readonly { size: number; aStride: number; bStride: number; cStride: number }[];
 }
 
@@ -67,9 +67,13 @@ function batchAxes(outBatch: Shape, aBatch: Shape, bBatch: Shape, aMatrix: numbe
     .filter((axis) => axis.size > 1);
 }
 
+function gemmKind(g: MatmulGeometry): GemmKind {
+  return { maxRows: g.m, bRowsContiguous: g.bColStride === 4 };
+}
+
 function workspaceBytes(node: Node, inputs: readonly TensorType[], out: TensorType): number {
   const g = geometry(node, inputs[0], inputs[1], out);
-  return numel(out.shape) === 0 ? 0 : gemmScratchBytes(g.m, g.n, g.k);
+  return numel(out.shape) === 0 ? 0 : gemmScratchBytes(gemmKind(g), g.n, g.k);
 }
 
 function emitMatmul({ f, node, inputs, output, helper, workspace }: KernelArgs): Expr[] {
@@ -104,14 +108,9 @@ function emitMatmul({ f, node, inputs, output, helper, workspace }: KernelArgs):
     accumulate: c(0),
     workspace: c(workspace ?? 0),
   };
-  const gemm = emitGemm(f, helper, call, g.m);
+  const gemm = emitGemm(f, helper, call, gemmKind(g));
   const count = g.batch.reduce((p, x) => p * x.size, 1);
-  return [count === 1 ? withFlatZero(f, flat, gemm) : f.forRange(flat, 0, count, 1, [gemm])];
-}
-
-/** A single batch element: the offsets read `flat`, so it must hold 0. */
-function withFlatZero(f: FunctionBuilder, flat: import("../module.ts").Local, body: Expr): Expr {
-  return f.block([f.set(flat, f.i32.const(0)), body]);
+  return [count === 1 ? gemm : f.forRange(flat, 0, count, 1, [gemm])];
 }
 
 export const matmulKernel: KernelEmitter = withWorkspace(emitMatmul, workspaceBytes);
