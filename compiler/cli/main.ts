@@ -5,6 +5,7 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { CompileError } from "../frontend/index.ts";
+import { buildCommand } from "./commands/build.ts";
 import { irCommand } from "./commands/ir.ts";
 import { runCommand } from "./commands/run.ts";
 import { initWeightsCommand } from "./commands/init-weights.ts";
@@ -22,7 +23,8 @@ export async function main(argv: string[]): Promise<number> {
     .command(initWeightsCommand)
     .command(memCommand)
     .command(planCommand)
-    .demandCommand(1, "name a command: ir, run, init-weights, mem, plan")
+    .command(buildCommand)
+    .demandCommand(1, "name a command: ir, run, init-weights, mem, plan, build")
     .strict()
     .help()
     .version(false)

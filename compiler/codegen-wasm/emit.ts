@@ -7,7 +7,7 @@
 //              elementwise ops, whose kernels read element i before writing it)
 //   2. kernels one function per node, emitted by the op's kernel from kernels/index.ts with
 //              every buffer offset a constant; shared helpers (exp, Philox, ...) are added once;
-//              a kernel that declares a workspace gets the plan's slot `workspaceSlot(node.id)`
+//              a kernel that declares a workspace gets the plan's `memory.workspaces[node.id]`
 //   3. entries one exported function per graph that calls its node functions in schedule order,
 //              then copies each `update` value into its param's slot (skipped when the planner
 //              put them in the same slot)
@@ -81,14 +81,6 @@ export interface EmittedWasm {
 /** A plan that a kernel cannot run under (missing slot, overlap, disagreeing entries). */
 export class WasmPlanError extends Error {
   override name = "WasmPlanError";
-}
-
-/**
- * The plan's key for the scratch slot of node `nodeId` (for kernels with `workspaceBytes`); `#`
- * never occurs in value names, so it cannot collide with a value's slot.
- */
-export function workspaceSlot(nodeId: string): string {
-  return `${nodeId}#workspace`;
 }
 
 /** Bytes per element of the dtypes the arena stores; f16/bf16 storage has no kernels yet. */
@@ -247,9 +239,10 @@ function emitEntry(module: WasmModule, { graph, exportName }: WasmEntry, kernels
 /** The offset of `node`'s workspace when its kernel needs `bytes` of one, checked against the plan. */
 function workspaceOf(g: Graph, node: Node, bytes: number, buffers: readonly BufferRef[]): number | undefined {
   if (bytes === 0) return undefined;
-  const slot = planOf(g).slots[workspaceSlot(node.id)];
+  const workspaces = planOf(g).workspaces;
+  const slot = workspaces && Object.hasOwn(workspaces, node.id) ? workspaces[node.id] : undefined;
   const where = `graph '${g.name}': ${node.op} %${node.id} needs a ${bytes}-byte workspace`;
-  if (!slot) throw new WasmPlanError(`${where} and the plan has no slot '${workspaceSlot(node.id)}'`);
+  if (!slot) throw new WasmPlanError(`${where} and the plan gives it none (plan with wasmWorkspaceBytes)`);
   if (slot.size < bytes || slot.offset % 16 !== 0 || slot.offset + bytes > planOf(g).arena) {
     throw new WasmPlanError(`${where}; its slot [${slot.offset}, +${slot.size}) is too small, unaligned or outside the arena`);
   }

@@ -8,9 +8,9 @@
 
 import type { ArenaSlot, Graph } from "../ir/graph.ts";
 import { byteSize, type TensorType } from "../ir/types.ts";
-import { workspaceSlot } from "./emit.ts";
-import { kernelWorkspaceBytes, type KernelTable } from "./kernel.ts";
+import type { KernelTable } from "./kernel.ts";
 import { WASM_KERNELS } from "./kernels/index.ts";
+import { kernelTableWorkspaceBytes } from "./workspace.ts";
 
 function alignUp(x: number, alignment: number): number {
   return Math.ceil(x / alignment) * alignment;
@@ -50,9 +50,10 @@ export function naivePlanAll(graphs: readonly Graph[], alignment = 16, kernels: 
     for (const i of g.inputs) slots[i.name] = take(byteSize(i.type));
     for (const p of g.params) slots[p.name] = persistent.get(p.name)!;
     for (const n of g.nodes) slots[n.id] = n.inplace !== undefined ? slots[n.inplace] : take(byteSize(n.type));
-    for (const [id, bytes] of needs[k]) slots[workspaceSlot(id)] = { offset: workspace.offset, size: alignUp(bytes, alignment) };
+    const workspaces: Record<string, ArenaSlot> = {};
+    for (const [id, bytes] of needs[k]) workspaces[id] = { offset: workspace.offset, size: alignUp(bytes, alignment) };
     const arena = Math.max(0, ...Object.values(slots).map((s) => s.offset + s.size));
-    return { ...g, memory: { arena, alignment, slots } };
+    return { ...g, memory: { arena, alignment, slots, ...(needs[k].size > 0 ? { workspaces } : {}) } };
   });
 }
 
@@ -60,9 +61,9 @@ export function naivePlanAll(graphs: readonly Graph[], alignment = 16, kernels: 
 function workspaceNeeds(g: Graph, kernels: KernelTable): Map<string, number> {
   const types = new Map<string, TensorType>([...g.inputs, ...g.params].map((d) => [d.name, d.type]));
   const needs = new Map<string, number>();
+  const bytesOf = kernelTableWorkspaceBytes(kernels);
   for (const n of g.nodes) {
-    const kernel = kernels.get(n.op);
-    const bytes = kernel ? kernelWorkspaceBytes(kernel, n, n.inputs.map((v) => types.get(v)!)) : 0;
+    const bytes = bytesOf(n, n.inputs.map((v) => types.get(v)!));
     if (bytes > 0) needs.set(n.id, bytes);
     types.set(n.id, n.type);
   }

@@ -59,6 +59,11 @@ export interface MemoryPlan {
   readonly arena: number;
   readonly alignment: number;
   readonly slots: Readonly<Record<string, ArenaSlot>>;
+  /**
+   * Scratch memory of the nodes whose kernels need some (GEMM packs panels, convolutions build
+   * column buffers), by node id. A workspace is live only while its node runs.
+   */
+  readonly workspaces?: Readonly<Record<string, ArenaSlot>>;
 }
 
 export interface GraphOutput {

@@ -9,7 +9,8 @@
 // `# file:line:col` is the source location of the line's declaration or node.
 //
 // Planned graphs also carry `memory arena=N align=A` (first body line), `@arena[offset+size]`
-// slots after types and `inplace(%x)` after a node's attributes; the parser reads them back as
+// slots after types, `inplace(%x)` after a node's attributes and `scratch@arena[offset+size]` (its
+// workspace) after that; the parser reads them back as
 // written and leaves their soundness to the verifier (passes/memory-verify.ts).
 
 import { GraphBuilder } from "./builder.ts";
@@ -70,6 +71,8 @@ class GraphBodyParser {
   private lines = 0;
   private memory: { arena: number; alignment: number } | undefined;
   private readonly slots: Record<string, ArenaSlot> = {};
+  /** Scratch slot of each node that has one. */
+  private readonly workspaces: Record<string, ArenaSlot> = {};
   /** Reused operand of each in-place node. */
   private readonly inplace = new Map<string, string>();
 
@@ -81,7 +84,8 @@ class GraphBodyParser {
   finish(): Graph {
     const g = this.b.build();
     const nodes = g.nodes.map((n): Node => (this.inplace.has(n.id) ? { ...n, inplace: this.inplace.get(n.id)! } : n));
-    const memory: MemoryPlan | undefined = this.memory && { ...this.memory, slots: this.slots };
+    const workspaces = Object.keys(this.workspaces).length > 0 ? { workspaces: this.workspaces } : {};
+    const memory: MemoryPlan | undefined = this.memory && { ...this.memory, slots: this.slots, ...workspaces };
     return { ...g, nodes, ...(memory ? { memory } : {}) };
   }
 
@@ -123,16 +127,30 @@ class GraphBodyParser {
   /** An optional ` @arena[offset+size]` after a value's type. */
   private slot(s: LineScanner, value: string): void {
     if (s.peek() !== "@") return;
-    const col = s.col;
+    this.slots[value] = this.arenaSlot(s, s.col);
+  }
+
+  /** `@arena[offset+size]` (the scanner at its `@`), which needs the memory line first. */
+  private arenaSlot(s: LineScanner, col: number): ArenaSlot {
     if (!this.memory) throw s.error("an arena slot needs the line 'memory arena=N align=A' first in the graph body", col);
-    s.eat("@");
-    if (s.tryWord() !== "arena") throw s.error("expected '@arena[offset+size]'", col);
+    if (!s.eat("@") || s.tryWord() !== "arena") throw s.error("expected '@arena[offset+size]'", col);
     s.expect("[", "after '@arena'");
     const offset = s.integer("the slot's offset (a non-negative integer)");
     s.expect("+", "between the slot's offset and size");
     const size = s.integer("the slot's size (a non-negative integer)");
     s.expect("]", "to close the slot");
-    this.slots[value] = { offset, size };
+    return { offset, size };
+  }
+
+  /** An optional `scratch@arena[offset+size]` after `inplace(...)`: the node's workspace. */
+  private workspace(s: LineScanner, id: string): void {
+    const save = s.pos;
+    const col = s.col;
+    if (s.tryWord() !== "scratch") {
+      s.pos = save;
+      return;
+    }
+    this.workspaces[id] = this.arenaSlot(s, col);
   }
 
   private input(s: LineScanner): void {
@@ -191,6 +209,7 @@ class GraphBodyParser {
     const braceCol = hasBraces ? s.col : opCol;
     const given = hasBraces ? parseAttrs(s, def) : { attrs: {}, cols: new Map<string, number>() };
     this.inplaceOperand(s, id, operands);
+    this.workspace(s, id);
     const loc = parseLocation(s.endOfLine(`after the ${opName} node`));
 
     try {

@@ -3,7 +3,8 @@
 //
 // After the memory passes, a graph also shows its arena (`memory arena=N align=A`, the first body
 // line), each value's slot after its type (`@arena[offset+size]`) and each in-place node's reused
-// operand after its attributes (`inplace(%x)`).
+// operand after its attributes (`inplace(%x)`), then the node's workspace when its kernel has one
+// (`scratch@arena[offset+size]`).
 //
 // Printing never throws: a malformed graph (the verifier's business) still prints, so it can be
 // shown in a diagnostic. Names that the format cannot carry bare are printed JSON-quoted, which
@@ -41,7 +42,9 @@ export function printGraph(g: Graph, opts: PrintOptions = {}): string {
   if (g.memory) body(printMemoryHeader(g.memory.arena, g.memory.alignment), undefined);
   for (const i of g.inputs) body(printInput(i, slotOf(i.name)), i.loc);
   for (const p of g.params) body(printParam(p, slotOf(p.name)), p.loc);
-  for (const n of g.nodes) body(printNode(n, { slot: slotOf(n.id) }), n.loc);
+  const workspaces = g.memory?.workspaces;
+  const workspaceOf = (id: string) => (workspaces && Object.hasOwn(workspaces, id) ? workspaces[id] : undefined);
+  for (const n of g.nodes) body(printNode(n, { slot: slotOf(n.id), workspace: workspaceOf(n.id) }), n.loc);
   for (const o of g.outputs) body(`output ${printName(o.name)} = ${printValueRef(o.value)}`, undefined);
   for (const u of g.updates) body(`update ${printValueRef(u.param)} = ${printValueRef(u.value)}`, undefined);
   lines.push("}");
@@ -68,16 +71,17 @@ export function printSlot(slot: ArenaSlot | undefined): string {
 }
 
 /**
- * `%id:dtype[dims] @arena[o+s] = op %a, %b {k=v, ...} inplace(%a)` (the slot when given, the
- * reused operand when the node is in place). With `locations`, the node's `# file:line:col`
+ * `%id:dtype[dims] @arena[o+s] = op %a, %b {k=v, ...} inplace(%a) scratch@arena[o+s]` (the slot
+ * when given, the reused operand when the node is in place, the workspace when given). With `locations`, the node's `# file:line:col`
  * follows after one space (printGraph aligns them instead).
  */
-export function printNode(n: Node, opts: { locations?: boolean; slot?: ArenaSlot } = {}): string {
+export function printNode(n: Node, opts: { locations?: boolean; slot?: ArenaSlot; workspace?: ArenaSlot } = {}): string {
   let text = `${printValueRef(n.id)}:${formatType(n.type)}${printSlot(opts.slot)} = ${n.op}`;
   if (n.inputs.length > 0) text += " " + n.inputs.map(printValueRef).join(", ");
   const attrs = printAttrs(n.attrs);
   if (attrs) text += " " + attrs;
   if (n.inplace !== undefined) text += ` inplace(${printValueRef(n.inplace)})`;
+  if (opts.workspace) text += ` scratch${printSlot(opts.workspace).trimStart()}`;
   if (opts.locations && n.loc) text += " " + printLocation(n.loc);
   return text;
 }

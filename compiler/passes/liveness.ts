@@ -15,10 +15,14 @@
 // memory-aliasing.ts) become ONE buffer whose interval is the union of its members' — so a value
 // that becomes a param's new value in place lives where the param lives, for the whole program.
 //
+// A node whose kernel needs scratch memory (a workspace: GEMM packs panels, convolutions build
+// column buffers) adds one more buffer, live only during its own step [i, i + 1): nodes run one at
+// a time, so workspaces overlap each other freely and any value not live at that step.
+//
 // Sizes are dtype × numel bytes rounded up to the arena alignment (16: one WASM SIMD vector), so a
 // SIMD kernel may run its last vector in full without touching a neighbour's bytes.
 
-import type { Graph } from "../ir/graph.ts";
+import type { Graph, Node } from "../ir/graph.ts";
 import { byteSize, type TensorType } from "../ir/types.ts";
 import { aliasClasses } from "./memory-aliasing.ts";
 import { maxLiveLowerBound } from "./planner/lower-bound.ts";
@@ -82,17 +86,33 @@ export interface ClassBuffer {
   readonly pinned?: PinReason;
 }
 
-/** The graph's memory as a planning problem: one buffer per alias class. */
+/** Scratch bytes the kernel of `node` needs while it runs (0: none), given its operands' types. */
+export type WorkspaceBytes = (node: Node, operandTypes: readonly TensorType[]) => number;
+
+/** A node's workspace in the memory problem. */
+export interface WorkspaceBuffer {
+  readonly node: string;
+  /** Index into problem.buffers. */
+  readonly buffer: number;
+}
+
+/** The graph's memory as a planning problem: one buffer per alias class, then the workspaces. */
 export interface MemoryProblem {
   readonly problem: PlanProblem;
-  /** Parallel to problem.buffers. */
+  /** Parallel to the first classes.length entries of problem.buffers. */
   readonly classes: readonly ClassBuffer[];
+  /** The workspace buffers, which follow the classes in problem.buffers (in node order). */
+  readonly workspaces: readonly WorkspaceBuffer[];
   /** Index into problem.buffers of every value's buffer. */
   readonly bufferOf: ReadonlyMap<string, number>;
   readonly liveness: Liveness;
 }
 
-export function memoryProblem(g: Graph, alignment = ARENA_ALIGNMENT): MemoryProblem {
+/**
+ * The planning problem of `g`; with `workspaceBytes`, each node that needs scratch memory adds a
+ * buffer live during its step only.
+ */
+export function memoryProblem(g: Graph, alignment = ARENA_ALIGNMENT, workspaceBytes?: WorkspaceBytes): MemoryProblem {
   const live = liveness(g);
   const { members } = aliasClasses(g);
   const types = new Map<string, TensorType>();
@@ -121,7 +141,17 @@ export function memoryProblem(g: Graph, alignment = ARENA_ALIGNMENT): MemoryProb
     buffers.push({ id: root, lower, upper, size });
     classes.push({ root, members: vs, ...(pinned ? { pinned } : {}) });
   }
-  return { problem: { buffers, alignment }, classes, bufferOf, liveness: live };
+  const workspaces: WorkspaceBuffer[] = [];
+  if (workspaceBytes) {
+    g.nodes.forEach((n, step) => {
+      const bytes = workspaceBytes(n, n.inputs.map((v) => types.get(v)!));
+      if (bytes <= 0) return;
+      workspaces.push({ node: n.id, buffer: buffers.length });
+      // `#` never occurs in value names, so this id cannot collide with a class root.
+      buffers.push({ id: `${n.id}#workspace`, lower: step, upper: step + 1, size: alignUp(bytes, alignment) });
+    });
+  }
+  return { problem: { buffers, alignment }, classes, workspaces, bufferOf, liveness: live };
 }
 
 /**

@@ -9,8 +9,11 @@
 // - Plan: every value has a slot whose size is its type's bytes rounded up to the alignment;
 //   offsets are aligned; values share a slot exactly when they share an alias class; and, through
 //   the planner's verifier, no two buffers live at the same time overlap and the arena is their end.
+//   Node workspaces (memory.workspaces) join that check as buffers live during their node's step,
+//   sized as the plan says: the plan is trusted for how much scratch a kernel needs (the backend
+//   checks that when it emits), not for where it may put it.
 
-import type { Graph } from "../ir/graph.ts";
+import type { Graph, Node } from "../ir/graph.ts";
 import { formatType, type TensorType } from "../ir/types.ts";
 import { bufferBytes, memoryProblem } from "./liveness.ts";
 import { aliasClasses, mayReuseOperand, isPureAlias, type AliasClasses } from "./memory-aliasing.ts";
@@ -96,7 +99,7 @@ function overwriteProblems(g: Graph, { rootOf }: AliasClasses): string[] {
 }
 
 function planProblems(g: Graph, types: ReadonlyMap<string, TensorType>, { rootOf }: AliasClasses): string[] {
-  const { arena, alignment, slots } = g.memory!;
+  const { arena, alignment, slots, workspaces = {} } = g.memory!;
   if (!Number.isInteger(alignment) || alignment < 1) return [`memory: the alignment must be a positive integer, got ${alignment}`];
   if (!Number.isSafeInteger(arena) || arena < 0) return [`memory: the arena must be a non-negative integer, got ${arena}`];
   const problems: string[] = [];
@@ -117,10 +120,19 @@ function planProblems(g: Graph, types: ReadonlyMap<string, TensorType>, { rootOf
       problems.push(`%${v} shares %${root}'s buffer (in place) but its slot is at ${slot.offset}, not ${rootSlot.offset}`);
     }
   }
+  const nodeIds = new Set(g.nodes.map((n) => n.id));
+  for (const [id, slot] of Object.entries(workspaces)) {
+    if (!nodeIds.has(id)) problems.push(`memory: a workspace is given for %${id}, which is not a node`);
+    else if (!Number.isSafeInteger(slot.size) || slot.size <= 0 || slot.size % alignment !== 0) {
+      problems.push(`memory: the workspace of %${id} must be a positive multiple of ${alignment} bytes, got ${slot.size}`);
+    }
+  }
   if (problems.length > 0) return problems;
-  // One buffer per alias class at its root's offset; the planner's verifier finds overlaps.
-  const { problem, classes } = memoryProblem(g, alignment);
-  const offsets = classes.map((c) => slots[c.root].offset);
+  // One buffer per alias class at its root's offset, then the workspaces; the planner's verifier
+  // finds overlaps.
+  const workspaceBytes = (n: Node) => (Object.hasOwn(workspaces, n.id) ? workspaces[n.id].size : 0);
+  const { problem, classes, workspaces: scratch } = memoryProblem(g, alignment, workspaceBytes);
+  const offsets = [...classes.map((c) => slots[c.root].offset), ...scratch.map((w) => workspaces[w.node].offset)];
   for (const v of verifyPlan(problem, { offsets, arena })) problems.push(`memory: ${v.message}`);
   return problems;
 }

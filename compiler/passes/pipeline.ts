@@ -9,6 +9,7 @@ import { optimizer, type OptimizerOptions } from "./optimizer.ts";
 import { runPass, type PassStats, type RunPassHooks } from "./pass.ts";
 import { verifyGraph } from "../ir/verifier.ts";
 import { inplace } from "./inplace.ts";
+import type { WorkspaceBytes } from "./liveness.ts";
 import { plan } from "./plan.ts";
 import { schedule } from "./schedule.ts";
 
@@ -58,6 +59,8 @@ export interface MemoryOptions {
   alignment?: number;
   /** Budget of the planner's exact search, milliseconds. */
   timeLimitMs?: number;
+  /** Scratch bytes each node's kernel needs (e.g. wasmWorkspaceBytes); planned as workspaces. */
+  workspaceBytes?: WorkspaceBytes;
 }
 
 /**
@@ -77,6 +80,7 @@ export function planMemory(graph: Graph, opts: MemoryOptions = {}, hooks: RunPas
   const planOptions = {
     ...(opts.alignment !== undefined ? { alignment: opts.alignment } : {}),
     ...(opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {}),
+    ...(opts.workspaceBytes !== undefined ? { workspaceBytes: opts.workspaceBytes } : {}),
   };
   const planned = runPass(plan, placed.graph, planOptions, hooks);
   stats[plan.name] = planned.stats;

@@ -8,13 +8,15 @@
 // 3. Verify the plan independently (planner/verify.ts): no two buffers live at the same time
 //    overlap, every offset is aligned, the arena holds them all. A violation is a compiler error,
 //    never a silently corrupted arena.
-// 4. Record the plan on the graph (`graph.memory`): every value's slot; aliases share one.
+// 4. Record the plan on the graph (`graph.memory`): every value's slot; aliases share one; and,
+//    when the backend says which kernels need scratch memory (`workspaceBytes`), each such
+//    node's workspace, live during that node's step only.
 //
 // What it leaves to other passes: the node order (`schedule`) and the in-place decisions
 // (`inplace`) are inputs here and are not changed.
 
 import type { ArenaSlot, Graph } from "../ir/graph.ts";
-import { ARENA_ALIGNMENT, memoryProblem, naiveBytes } from "./liveness.ts";
+import { ARENA_ALIGNMENT, memoryProblem, naiveBytes, type WorkspaceBytes } from "./liveness.ts";
 import type { Pass } from "./pass.ts";
 import { solve } from "./planner/solve.ts";
 import { assertPlan } from "./planner/verify.ts";
@@ -24,6 +26,8 @@ export interface PlanOptions {
   alignment: number;
   /** Wall-clock budget of the planner's exact search, in milliseconds. */
   timeLimitMs: number;
+  /** Scratch bytes each node's kernel needs (a backend's table, e.g. wasmWorkspaceBytes); none by default. */
+  workspaceBytes?: WorkspaceBytes;
 }
 
 export const plan: Pass<PlanOptions> = {
@@ -32,7 +36,7 @@ export const plan: Pass<PlanOptions> = {
   defaults: { alignment: ARENA_ALIGNMENT, timeLimitMs: 1000 },
   run(g, opts) {
     if (!Number.isInteger(opts.alignment) || opts.alignment < 1) throw new Error(`plan: alignment must be a positive integer, got ${opts.alignment}`);
-    const { problem, bufferOf } = memoryProblem(g, opts.alignment);
+    const { problem, bufferOf, workspaces } = memoryProblem(g, opts.alignment, opts.workspaceBytes);
     const solution = solve(problem, { timeLimitMs: opts.timeLimitMs });
     assertPlan(problem, solution);
 
@@ -44,7 +48,10 @@ export const plan: Pass<PlanOptions> = {
     for (const i of g.inputs) slots[i.name] = slotOf(i.name);
     for (const p of g.params) slots[p.name] = slotOf(p.name);
     for (const n of g.nodes) slots[n.id] = slotOf(n.id);
-    const graph: Graph = { ...g, memory: { arena: solution.arena, alignment: opts.alignment, slots } };
+    const scratch: Record<string, ArenaSlot> = {};
+    for (const w of workspaces) scratch[w.node] = { offset: solution.offsets[w.buffer], size: problem.buffers[w.buffer].size };
+    const memory = { arena: solution.arena, alignment: opts.alignment, slots, ...(workspaces.length > 0 ? { workspaces: scratch } : {}) };
+    const graph: Graph = { ...g, memory };
     return {
       graph,
       stats: {
@@ -53,6 +60,7 @@ export const plan: Pass<PlanOptions> = {
         "naive-bytes": naiveBytes(g, opts.alignment),
         "greedy-bytes": solution.greedyArena,
         buffers: problem.buffers.length,
+        workspaces: workspaces.length,
         optimal: solution.optimal ? 1 : 0,
         "solve-ms": Math.round(solution.elapsedMs),
       },

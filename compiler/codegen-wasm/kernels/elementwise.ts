@@ -11,6 +11,7 @@
 //   maximum/minimum/relu  wasm's min/max propagate NaN and order -0 < +0, exactly Math.min/max
 //   rsqrt          1 / sqrt(x): two correctly rounded steps, within 1.5 ulp
 
+import type { Attrs } from "../../ir/graph.ts";
 import type { DType } from "../../ir/types.ts";
 import { UnsupportedKernelError, type KernelArgs, type KernelEmitter, type KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
@@ -19,9 +20,15 @@ import type { Lanes, V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
 import { callMath, callPow, type UnaryMath } from "./math.ts";
 
+/** What an element function may depend on: the node's attributes and the module's shared helpers. */
+export interface ElementContext {
+  readonly attrs: Attrs;
+  readonly helper: KernelArgs["helper"];
+}
+
 /** An element function for one lane kind, and whether it has a four-lane form. */
 interface Variant {
-  readonly fn: (a: KernelArgs) => ElementFn;
+  readonly fn: (c: ElementContext) => ElementFn;
   readonly vector?: boolean;
 }
 
@@ -36,13 +43,13 @@ function elementwise(variants: Variants, dataOperand = 0): KernelEmitter {
     const dtype = a.inputs[dataOperand].type.dtype;
     const variant = isFloatLane(dtype) ? variants.float : variants.int;
     if (!variant) throw new UnsupportedKernelError(`wasm-simd: ${a.node.op} has no kernel for ${dtype} operands (node %${a.node.id})`);
-    return emitMap(a.f, a.inputs, a.output, variant.fn(a), { vector: variant.vector ?? true });
+    return emitMap(a.f, a.inputs, a.output, variant.fn({ attrs: a.node.attrs, helper: a.helper }), { vector: variant.vector ?? true });
   };
 }
 
 const same = (fn: ElementFn): Variant => ({ fn: () => fn });
 
-const math = (name: UnaryMath): Variant => ({ fn: (a) => (L, [x]) => callMath(L, a.helper, name, x()) });
+const math = (name: UnaryMath): Variant => ({ fn: (c) => (L, [x]) => callMath(L, c.helper, name, x()) });
 
 const UNARY: Record<string, Variants> = {
   neg: { float: same((L, [x]) => L.neg(x())), int: same((L, [x]) => L.isub(L.ic(0), x())) },
@@ -55,7 +62,7 @@ const UNARY: Record<string, Variants> = {
   tanh: { float: math("tanh") },
   sigmoid: { float: math("sigmoid") },
   gelu: {
-    float: { fn: (a) => (L, [x]) => callMath(L, a.helper, a.node.attrs.approximate === "tanh" ? "geluTanh" : "gelu", x()) },
+    float: { fn: (c) => (L, [x]) => callMath(L, c.helper, c.attrs.approximate === "tanh" ? "geluTanh" : "gelu", x()) },
   },
 };
 
@@ -75,8 +82,17 @@ const BINARY: Record<string, Variants> = {
   div: { float: same((L, [a, b]) => L.div(a(), b())), int: { fn: () => (L, [a, b]) => integerDivide(L, a, b), vector: false } },
   maximum: { float: same((L, [a, b]) => L.max(a(), b())), int: same((L, [a, b]) => L.imax(a, b)) },
   minimum: { float: same((L, [a, b]) => L.min(a(), b())), int: same((L, [a, b]) => L.imin(a, b)) },
-  pow: { float: { fn: (a) => (L, [x, y]) => callPow(L, a.helper, x(), y()), vector: false } },
+  pow: { float: { fn: (c) => (L, [x, y]) => callPow(L, c.helper, x(), y()), vector: false } },
 };
+
+/**
+ * The f32 element function of an arithmetic op (unary or binary) with the given attributes, and
+ * whether it has a four-lane form; undefined for ops without one. The fused kernel chains these.
+ */
+export function floatElementFunction(op: string, c: ElementContext): { fn: ElementFn; vector: boolean } | undefined {
+  const variant = (Object.hasOwn(UNARY, op) ? UNARY[op] : Object.hasOwn(BINARY, op) ? BINARY[op] : undefined)?.float;
+  return variant && { fn: variant.fn(c), vector: variant.vector ?? true };
+}
 
 const COMPARISON: Record<string, Variants> = {
   less: { float: same((L, [a, b]) => L.maskTo01(L.lt(a(), b()))), int: same((L, [a, b]) => L.maskTo01(L.ilt(a(), b()))) },

@@ -6,6 +6,7 @@ import type { KernelEmitter, KernelTable } from "../kernel.ts";
 import { CONTRACTION_KERNELS } from "./contraction.ts";
 import { DROPOUT_KERNELS } from "./dropout.ts";
 import { ELEMENTWISE_KERNELS } from "./elementwise.ts";
+import { FUSED_KERNELS } from "./fused.ts";
 import { LAYOUT_KERNELS } from "./layout.ts";
 import { REDUCTION_KERNELS } from "./reduction.ts";
 import { SOURCE_KERNELS } from "./source.ts";
@@ -30,4 +31,5 @@ export const WASM_KERNELS: KernelTable = mergeTables({
   dropout: DROPOUT_KERNELS,
   reduction: REDUCTION_KERNELS,
   contraction: CONTRACTION_KERNELS,
+  fused: FUSED_KERNELS,
 });

@@ -18,7 +18,7 @@ import { expandTo } from "./broadcast.ts";
 import { erfc } from "./erf.ts";
 import {
   binary, broadcastFor, chainRule, checkAccepts, checkSameDType, comparison, cotangentRule, mapUnary, unary, unaryWithAttrs,
-  type Formula, type Unary,
+  type Binary, type Formula, type Unary,
 } from "./elementwise-kit.ts";
 
 const FLOAT = "float" as const;
@@ -107,36 +107,68 @@ function divTruncate(a: number, b: number): number {
   return b === 0 ? 0 : Math.trunc(a / b) + 0;
 }
 
+/**
+ * The float element function of each arithmetic op, shared by the op's record below and by the
+ * `fused` op (fused.ts), which evaluates chains of these ops per element with the same math.
+ */
+export const FLOAT_UNARY_FUNCTIONS: Readonly<Record<string, Unary>> = {
+  neg: (x) => -x,
+  exp: Math.exp,
+  log: Math.log,
+  sqrt: Math.sqrt,
+  rsqrt: (x) => 1 / Math.sqrt(x),
+  abs: Math.abs,
+  tanh: Math.tanh,
+  sigmoid,
+  relu: (x) => Math.max(x, 0),
+};
+
+/** gelu's element function by its `approximate` attribute. */
+export const GELU_FUNCTIONS: Readonly<Record<string, Unary>> = { none: geluExact, tanh: geluTanh };
+
+export const FLOAT_BINARY_FUNCTIONS: Readonly<Record<string, Binary>> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  pow: powC,
+  maximum: Math.max,
+  minimum: Math.min,
+};
+
+const U = FLOAT_UNARY_FUNCTIONS;
+const B = FLOAT_BINARY_FUNCTIONS;
+
 // Derivatives reuse the forward result y where that saves work (exp, sqrt, rsqrt, tanh, sigmoid).
 const UNARY_OPS: readonly OpDef[] = [
-  unary("neg", "negation, -x", (x) => -x, {
+  unary("neg", "negation, -x", U.neg, {
     accepts: NUMERIC, tolerance: 1e-6, integerFn: (x) => 0 - x,
     vjp: cotangentRule((f) => f.neg(f.dy)),
   }),
-  unary("exp", "e^x", Math.exp, { accepts: FLOAT, tolerance: 1e-5, vjp: chainRule((f) => f.y) }),
-  unary("log", "natural logarithm (log 0 = -inf, negative -> NaN)", Math.log, {
+  unary("exp", "e^x", U.exp, { accepts: FLOAT, tolerance: 1e-5, vjp: chainRule((f) => f.y) }),
+  unary("log", "natural logarithm (log 0 = -inf, negative -> NaN)", U.log, {
     accepts: FLOAT, tolerance: 1e-5,
     vjp: cotangentRule((f) => f.div(f.dy, f.x)),
   }),
-  unary("sqrt", "square root (negative -> NaN)", Math.sqrt, {
+  unary("sqrt", "square root (negative -> NaN)", U.sqrt, {
     accepts: FLOAT, tolerance: 1e-6,
     vjp: cotangentRule((f) => f.div(f.dy, f.mul(2, f.y))),
   }),
-  unary("rsqrt", "reciprocal square root 1/sqrt(x)", (x) => 1 / Math.sqrt(x), {
+  unary("rsqrt", "reciprocal square root 1/sqrt(x)", U.rsqrt, {
     accepts: FLOAT, tolerance: 1e-5,
     vjp: chainRule((f) => f.mul(-0.5, f.mul(f.y, f.mul(f.y, f.y)))), // -x^(-3/2) / 2 = -y^3 / 2
   }),
-  unary("abs", "absolute value", Math.abs, { accepts: NUMERIC, tolerance: 1e-6, vjp: chainRule((f) => f.sign(f.x)) }),
-  unary("tanh", "hyperbolic tangent", Math.tanh, {
+  unary("abs", "absolute value", U.abs, { accepts: NUMERIC, tolerance: 1e-6, vjp: chainRule((f) => f.sign(f.x)) }),
+  unary("tanh", "hyperbolic tangent", U.tanh, {
     accepts: FLOAT, tolerance: 1e-5,
     vjp: chainRule((f) => f.sub(1, f.mul(f.y, f.y))),
   }),
-  unary("sigmoid", "logistic function 1/(1+e^-x), overflow-free", sigmoid, {
+  unary("sigmoid", "logistic function 1/(1+e^-x), overflow-free", U.sigmoid, {
     accepts: FLOAT, tolerance: 1e-5,
     vjp: chainRule((f) => f.mul(f.y, f.sub(1, f.y))),
   }),
   // A select, not dy * [x > 0], so an infinite dy where x <= 0 gives 0 rather than NaN.
-  unary("relu", "max(x, 0); NaN stays NaN", (x) => Math.max(x, 0), {
+  unary("relu", "max(x, 0); NaN stays NaN", U.relu, {
     accepts: NUMERIC, tolerance: 1e-6,
     vjp: cotangentRule((f) => f.where(f.greater(f.x, 0), f.dy, 0)),
   }),
@@ -144,7 +176,7 @@ const UNARY_OPS: readonly OpDef[] = [
     "gelu",
     'Gaussian error linear unit: x * Phi(x) ("none", exact erf form) or its tanh approximation',
     { approximate: { kind: "string", default: "none", oneOf: ["none", "tanh"], doc: "erf form or tanh approximation" } },
-    (attrs) => (attr.str(attrs, "approximate") === "tanh" ? geluTanh : geluExact),
+    (attrs) => GELU_FUNCTIONS[attr.str(attrs, "approximate")],
     {
       accepts: FLOAT, tolerance: 1e-5,
       vjp: chainRule((f) => (attr.str(f.attrs, "approximate") === "tanh" ? geluTanhPartial(f) : geluExactPartial(f))),
@@ -153,33 +185,33 @@ const UNARY_OPS: readonly OpDef[] = [
 ];
 
 const BINARY_OPS: readonly OpDef[] = [
-  binary("add", "a + b, broadcasting", (a, b) => a + b, {
+  binary("add", "a + b, broadcasting", B.add, {
     accepts: NUMERIC, tolerance: 1e-6,
     vjp: cotangentRule((f) => f.dy, (f) => f.dy),
   }),
-  binary("sub", "a - b, broadcasting", (a, b) => a - b, {
+  binary("sub", "a - b, broadcasting", B.sub, {
     accepts: NUMERIC, tolerance: 1e-6,
     vjp: cotangentRule((f) => f.dy, (f) => f.neg(f.dy)),
   }),
   // Math.imul is the exact two's-complement product; a float64 product of two i32 can need 62 bits.
-  binary("mul", "a * b, broadcasting", (a, b) => a * b, {
+  binary("mul", "a * b, broadcasting", B.mul, {
     accepts: NUMERIC, tolerance: 1e-6, integerFn: Math.imul,
     vjp: chainRule((f) => f.b, (f) => f.a),
   }),
   // d/db = -a/b^2, computed as -(y/b) like PyTorch.
-  binary("div", "a / b, broadcasting; integers truncate toward zero and x / 0 = 0", (a, b) => a / b, {
+  binary("div", "a / b, broadcasting; integers truncate toward zero and x / 0 = 0", B.div, {
     accepts: NUMERIC, tolerance: 1e-6, integerFn: divTruncate,
     vjp: cotangentRule((f) => f.div(f.dy, f.b), (f) => f.neg(f.mul(f.dy, f.div(f.y, f.b)))),
   }),
-  binary("pow", "a ^ b, broadcasting, floats only (C99 pow special cases)", powC, {
+  binary("pow", "a ^ b, broadcasting, floats only (C99 pow special cases)", B.pow, {
     accepts: FLOAT, tolerance: 1e-5,
     vjp: chainRule(powBasePartial, powExponentPartial),
   }),
-  binary("maximum", "elementwise max, broadcasting; NaN propagates", Math.max, {
+  binary("maximum", "elementwise max, broadcasting; NaN propagates", B.maximum, {
     accepts: NUMERIC, tolerance: 1e-6,
     vjp: chainRule((f) => winnerShare(f, f.a, f.b), (f) => winnerShare(f, f.b, f.a)),
   }),
-  binary("minimum", "elementwise min, broadcasting; NaN propagates", Math.min, {
+  binary("minimum", "elementwise min, broadcasting; NaN propagates", B.minimum, {
     accepts: NUMERIC, tolerance: 1e-6,
     vjp: chainRule((f) => winnerShare(f, f.b, f.a), (f) => winnerShare(f, f.a, f.b)),
   }),

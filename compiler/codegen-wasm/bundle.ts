@@ -1,0 +1,190 @@
+// The embeddable bundle (`mlc build --target wasm-simd`): a model in, five files out.
+//
+//   name.wasm         one module, one memory sized to the arena (never grown); exports `forward`
+//                     and, when training, `train_step`
+//   name.js           a self-contained ES module: a MANIFEST of offsets and shapes, then the
+//                     hand-written runtime runtime/bundle-runtime.js inlined verbatim (load(),
+//                     typed views into the arena, safetensors weights)
+//   name.d.ts         the typed API, each tensor's dtype and shape in its doc comment
+//   name.safetensors  every param and state tensor: seeded initial values, or given weights
+//   name.plan.json    the arena map: its size and every value's and workspace's slot per entry
+//
+// Stages: build the training step when asked (passes/pipeline.ts) → plan all entries in one
+// arena (passes/plan-entries.ts, so params, state and inputs sit at one offset in every entry)
+// with the kernels' workspaces → emit (emit.ts) → write the manifest and the files above.
+
+import { readFileSync } from "node:fs";
+import type { Graph } from "../ir/graph.ts";
+import { initParams } from "../ir/interpreter.ts";
+import type { DType } from "../ir/types.ts";
+import { encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
+import { takeTensors, toSafeTensor } from "../cli/tensor-io.ts";
+import { planEntries } from "../passes/plan-entries.ts";
+import { buildTrainingProgram, type TrainingOptions } from "../passes/pipeline.ts";
+import { emitWasmEntries, WasmPlanError, type BufferLayout, type WasmLayout } from "./emit.ts";
+import { wasmWorkspaceBytes } from "./workspace.ts";
+
+export interface BundleOptions {
+  /** Also build and export `train_step` (forward, backward, optimizer update). */
+  readonly training?: Omit<TrainingOptions, "accumulate" | "exposeGradients">;
+  /**
+   * Initial values of params/state (others take their seeded init), as read from a safetensors
+   * file: each tensor must name a param or state of the built entries, with its dtype and shape.
+   */
+  readonly weights?: { readonly source: string; readonly tensors: Readonly<Record<string, SafeTensor>> };
+  /** Seed of the params' initializers (default 0). */
+  readonly seed?: number;
+  /** Budget of the planner's exact search, milliseconds. */
+  readonly timeLimitMs?: number;
+}
+
+export interface Bundle {
+  /** The file stem: the graph's name with anything but letters, digits, `_` and `-` replaced. */
+  readonly name: string;
+  /** File name → contents. */
+  readonly files: Readonly<Record<string, Uint8Array | string>>;
+  readonly layout: WasmLayout;
+}
+
+/** The manifest the runtime reads (see runtime/bundle-runtime.js). */
+interface Manifest {
+  name: string;
+  files: { wasm: string; weights: string };
+  memoryBytes: number;
+  inputs: TensorEntry[];
+  outputs: TensorEntry[];
+  params: (TensorEntry & { trainable: boolean })[];
+  loss: { dtype: DType; offset: number } | null;
+}
+
+interface TensorEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  offset: number;
+}
+
+const RUNTIME_URL = new URL("../../runtime/bundle-runtime.js", import.meta.url);
+
+export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {
+  const name = forward.name.replace(/[^A-Za-z0-9_-]/g, "_");
+  const step = opts.training && buildTrainingProgram(forward, { ...opts.training, accumulate: 1 }).trainStep;
+  const entries = step ? [forward, step] : [forward];
+  const planned = planEntries(entries, { workspaceBytes: wasmWorkspaceBytes, ...(opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {}) });
+  const exportNames = ["forward", "train_step"];
+  const { wasm, layout } = emitWasmEntries(planned.graphs.map((graph, k) => ({ graph, exportName: exportNames[k] })));
+
+  const manifest = manifestOf(name, layout, opts.training?.loss);
+  const weights = initialWeights(planned.graphs, layout, opts);
+  const plan = {
+    name,
+    arena: layout.arena,
+    memoryBytes: layout.memoryBytes,
+    alignment: layout.alignment,
+    entries: Object.fromEntries(planned.graphs.map((g, k) => [exportNames[k], { slots: g.memory!.slots, workspaces: g.memory!.workspaces ?? {} }])),
+  };
+  return {
+    name,
+    layout,
+    files: {
+      [`${name}.wasm`]: wasm,
+      [`${name}.js`]: bundleScript(manifest),
+      [`${name}.d.ts`]: declarations(manifest),
+      [`${name}.safetensors`]: weights,
+      [`${name}.plan.json`]: JSON.stringify(plan, null, 2) + "\n",
+    },
+  };
+}
+
+function manifestOf(name: string, layout: WasmLayout, loss: string | undefined): Manifest {
+  const entry = (b: BufferLayout): TensorEntry => ({ name: b.name, dtype: b.dtype, shape: [...b.shape], offset: b.offset });
+  // Entries were planned together, so an input shared by name has one offset; check, not trust.
+  const inputs = new Map<string, TensorEntry>();
+  for (const [exportName, e] of Object.entries(layout.entries)) {
+    for (const i of e.inputs) {
+      const seen = inputs.get(i.name);
+      if (seen && seen.offset !== i.offset) throw new WasmPlanError(`input '${i.name}' sits at ${seen.offset} in one entry and ${i.offset} in '${exportName}'`);
+      inputs.set(i.name, entry(i));
+    }
+  }
+  const train = layout.entries["train_step"];
+  const lossLayout = train && train.outputs.find((o) => o.name === loss);
+  if (train && !lossLayout) throw new WasmPlanError(`the train step has no output '${loss}' to return as its loss`);
+  return {
+    name,
+    files: { wasm: `${name}.wasm`, weights: `${name}.safetensors` },
+    memoryBytes: layout.memoryBytes,
+    inputs: [...inputs.values()],
+    outputs: layout.entries["forward"].outputs.map(entry),
+    params: layout.params.map((p) => ({ ...entry(p), trainable: p.trainable })),
+    loss: lossLayout ? { dtype: lossLayout.dtype, offset: lossLayout.offset } : null,
+  };
+}
+
+/** Every param and state of every entry: given weights first, else the seeded initializer. */
+function initialWeights(graphs: readonly Graph[], layout: WasmLayout, opts: BundleOptions): Uint8Array {
+  const inits: Record<string, ArrayLike<number>> = {};
+  for (const g of graphs) Object.assign(inits, initParams(g, opts.seed ?? 0));
+  const declared = layout.params.map((p) => ({ name: p.name, type: { dtype: p.dtype, shape: p.shape } }));
+  const given = opts.weights ? takeTensors(opts.weights.source, { ...opts.weights.tensors }, declared, "param", { requireAll: false }) : {};
+  const tensors: Record<string, SafeTensor> = {};
+  for (const { name, type } of declared) tensors[name] = toSafeTensor(type, Object.hasOwn(given, name) ? given[name] : inits[name]);
+  return encodeSafetensors(tensors);
+}
+
+function bundleScript(manifest: Manifest): string {
+  const runtime = readFileSync(RUNTIME_URL, "utf8");
+  return `// ${manifest.name}.js — generated by \`mlc build\`; imports nothing. See ${manifest.name}.d.ts for the API.\n` +
+    `const MANIFEST = ${JSON.stringify(manifest)};\n\n${runtime}`;
+}
+
+const ARRAY_OF: Record<DType, string> = { f32: "Float32Array", f16: "Uint16Array", bf16: "Uint16Array", i32: "Int32Array", i8: "Int8Array", u8: "Uint8Array", bool: "Uint8Array" };
+
+function declarations(m: Manifest): string {
+  const type = m.name.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1)).join("") || "Model";
+  const fields = (list: readonly (TensorEntry & { trainable?: boolean })[], what: string) =>
+    list.map((t) => `  /** ${t.trainable === false ? "state" : what}: ${t.dtype}[${t.shape.join(", ")}] */\n  readonly ${JSON.stringify(t.name)}: ${ARRAY_OF[t.dtype]};`).join("\n");
+  return `// ${m.name}.d.ts — generated by \`mlc build\`.
+
+/** Typed views into the module's memory: write inputs with \`.set()\` before a call. */
+export interface ${type}Inputs {
+${fields(m.inputs, "input")}
+}
+
+/** Views of the forward pass's results, valid until the next call. */
+export interface ${type}Outputs {
+${fields(m.outputs, "output")}
+}
+
+/** Params and state (trainable params, optimizer moments, running statistics). */
+export interface ${type}Params {
+${fields(m.params, "param")}
+}
+
+export interface ${type} {
+  readonly name: ${JSON.stringify(m.name)};
+  /** The module's one memory: ${m.memoryBytes} bytes, never grown. */
+  readonly memory: WebAssembly.Memory;
+  readonly inputs: ${type}Inputs;
+  readonly outputs: ${type}Outputs;
+  readonly params: ${type}Params;
+  /** Runs the forward pass on \`inputs\`, writing \`outputs\`. */
+  forward(): void;
+  /** One training step in place (forward, backward, optimizer); returns the loss.${m.loss ? "" : " Throws: built without --train."} */
+  trainStep(): number;
+  /** Every param and state tensor as safetensors bytes. */
+  saveWeights(): Uint8Array;
+  /** Loads params from safetensors bytes; every tensor must be a param with its exact dtype and shape. */
+  loadWeights(bytes: Uint8Array | ArrayBuffer): void;
+}
+
+export interface LoadOptions {
+  /** The module's bytes; by default ${m.files.wasm} next to this file. */
+  wasm?: Uint8Array | ArrayBuffer;
+  /** Initial weights (safetensors); by default ${m.files.weights} next to this file. */
+  weights?: Uint8Array;
+}
+
+export declare function load(opts?: LoadOptions): Promise<${type}>;
+`;
+}

@@ -1,0 +1,50 @@
+// The `fused` op (docs/IR.md, "Fused ops"): a chain or tree of float elementwise ops collapsed
+// by the `fuse` pass into one node, so a backend runs it as one loop with no intermediate
+// buffers. Its operands are the chain's external inputs; its `body` attribute (fused-body.ts) says
+// what to compute per element, with the elementwise records' own element functions.
+//
+// Precision: the reference kernel evaluates the whole body in float64 and the interpreter rounds
+// once, at the end, whereas the unfused graph rounds after every op. Results therefore differ by
+// f32 rounding of the intermediates, the budget the op tolerances already allow a backend.
+//
+// No VJP: fusion runs after autodiff and the optimizer, on the graphs that are emitted, so a fused
+// node is never differentiated; autodiff's "has no VJP rule" error names it if one ever is.
+
+import type { OpDef } from "../op-def.ts";
+import { attr } from "../op-def.ts";
+import { formatType, isFloat, numel, ShapeError } from "../types.ts";
+import { expandTo } from "./broadcast.ts";
+import { broadcastFor } from "./elementwise-kit.ts";
+import { evaluateBody, parseBody } from "./fused-body.ts";
+
+const fused: OpDef = {
+  name: "fused",
+  summary: "a fused chain of float elementwise ops, evaluated per element from its body program",
+  kind: "elementwise",
+  operands: { variadic: "x", min: 1 },
+  attrs: {
+    body: { kind: "string", doc: "the per-element program over operands xI, temporaries tK and literals (fused-body.ts)" },
+  },
+  tolerance: 1e-5,
+  infer(inputs, a) {
+    const dtype = inputs[0].dtype;
+    if (!isFloat(dtype) || inputs.some((t) => t.dtype !== dtype)) {
+      throw new ShapeError(`fused: operands must share one float dtype, got ${inputs.map(formatType).join(", ")}`);
+    }
+    parseBody(attr.str(a, "body"), inputs.length);
+    return { dtype, shape: broadcastFor("fused", inputs) };
+  },
+  interpret(inputs, a, out) {
+    const steps = parseBody(attr.str(a, "body"), inputs.length);
+    const operands = inputs.map((x) => expandTo(x.data, x.type.shape, out.shape));
+    const result = new Float64Array(numel(out.shape));
+    const element = new Array<number>(operands.length);
+    for (let i = 0; i < result.length; i++) {
+      for (let k = 0; k < operands.length; k++) element[k] = operands[k][i];
+      result[i] = evaluateBody(steps, element);
+    }
+    return result;
+  },
+};
+
+export const FUSED_OPS: readonly OpDef[] = [fused];

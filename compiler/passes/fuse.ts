@@ -1,0 +1,165 @@
+// fuse — collapse chains and trees of f32 elementwise ops into single `fused` nodes, so each runs
+// as one loop and its intermediates never get a buffer.
+//
+// Stages:
+// 1. Groups, from the last node back. A fusable node (float arithmetic: the unary math ops, gelu,
+//    add sub mul div pow maximum minimum; f32 result and operands) not yet taken is a group's
+//    root. An operand joins the root's group when it is a fusable node of the root's shape (no
+//    intermediate is broadcast up: the loop computes each element once) whose ONLY use is that
+//    one operand slot of a member. A value read by an output or an update has another use, so it
+//    stays a real buffer; nothing is fused across an update. A group stops growing where it would
+//    read more than `maxOperands` external values (all live at once when the fused node runs).
+// 2. Bodies. Each group of two or more nodes becomes one `fused` node at the root's place with the
+//    root's id, type and source location; its operands are the group's external inputs (each
+//    once) and its body the members in post-order. One-element f32 `const` operands become
+//    literals, unless dropping them would change the broadcast shape of the operands (then they
+//    stay operands). Constants left without uses are removed.
+//
+// Members move to the root's place; that is valid SSA because their operands are defined before
+// them. It can lengthen an external operand's live range (from the first member to the root),
+// which the planner sees, as it sees the fused graph. Runs after autodiff and the optimizer (a
+// fused node has no VJP) and before schedule/inplace/plan; in-place decisions and a memory plan
+// on the input are dropped.
+
+import type { Graph, Node } from "../ir/graph.ts";
+import { useCounts, valueTypes } from "../ir/graph.ts";
+import { broadcastAll } from "../ir/ops/broadcast.ts";
+import { bodyOpArity, formatBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
+import { byteSize, numel, sameShape, type TensorType } from "../ir/types.ts";
+import type { Pass } from "./pass.ts";
+
+export interface FuseOptions {
+  /**
+   * Most external operands (non-constant) a fused node may read. All of them are live at once when
+   * it runs, where the unfused ops could consume them one by one, so wide fan-in can raise the
+   * peak memory the planner sees; a group stops growing at this width. On the examples, 4 left
+   * every planned arena no larger than unfused except the LSTM forward's (+2 KB, one [16,32]
+   * buffer); with no cap the LSTM training step's arena grew by 18%.
+   */
+  maxOperands: number;
+}
+
+export const fuse: Pass<FuseOptions> = {
+  name: "fuse",
+  summary: "collapse chains of f32 elementwise ops into single fused nodes without intermediate buffers",
+  defaults: { maxOperands: 4 },
+  run(g, opts) {
+    const types = valueTypes(g);
+    const nodeOf = new Map(g.nodes.map((n) => [n.id, n] as const));
+    const groups = findGroups(g, types, nodeOf, opts.maxOperands);
+    const replaced = new Map<string, Node>();
+    const absorbed = new Set<string>();
+    const inlined = new Set<string>();
+    for (const members of groups) {
+      const fused = fusedNode(members, types, nodeOf);
+      if (!fused) continue;
+      replaced.set(fused.node.id, fused.node);
+      for (const m of members) if (m.id !== fused.node.id) absorbed.add(m.id);
+      fused.inlined.forEach((c) => inlined.add(c));
+    }
+    let nodes = g.nodes.filter((n) => !absorbed.has(n.id)).map((n) => replaced.get(n.id) ?? n);
+    const uses = useCounts({ ...g, nodes });
+    nodes = nodes.filter((n) => !(inlined.has(n.id) && !uses.has(n.id)));
+    const kept = new Set(nodes.map((n) => n.id));
+    const removed = g.nodes.filter((n) => !kept.has(n.id));
+    const { memory: _plan, ...rest } = g;
+    // In-place decisions may name absorbed values; `inplace` recomputes them on the fused graph.
+    nodes = nodes.map(({ inplace: _decision, ...n }) => n);
+    return {
+      graph: { ...rest, nodes },
+      stats: {
+        "fused-nodes": replaced.size,
+        "removed-buffers": removed.length,
+        "removed-bytes": removed.reduce((sum, n) => sum + byteSize(n.type), 0),
+      },
+    };
+  },
+};
+
+function isFusable(n: Node, types: ReadonlyMap<string, TensorType>): boolean {
+  return bodyOpArity(n.op) !== undefined && n.type.dtype === "f32" && n.inputs.every((v) => types.get(v)!.dtype === "f32");
+}
+
+/** Stage 1: the groups of two or more nodes, each listed root first. */
+function findGroups(g: Graph, types: ReadonlyMap<string, TensorType>, nodeOf: ReadonlyMap<string, Node>, maxOperands: number): Node[][] {
+  const uses = useCounts(g);
+  const taken = new Set<string>();
+  const groups: Node[][] = [];
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const root = g.nodes[i];
+    if (taken.has(root.id) || !isFusable(root, types)) continue;
+    const members = [root];
+    taken.add(root.id);
+    // The group's external operands so far (constants that become literals do not count).
+    const isOperand = (v: string) => { const n = nodeOf.get(v); return !n || constLiteral(n) === undefined; };
+    const external = new Set(root.inputs.filter(isOperand));
+    for (let k = 0; k < members.length; k++) {
+      for (const v of members[k].inputs) {
+        const n = nodeOf.get(v);
+        if (!n || taken.has(v) || uses.get(v) !== 1 || !isFusable(n, types) || !sameShape(n.type.shape, root.type.shape)) continue;
+        const widened = new Set([...external].filter((x) => x !== v));
+        for (const x of n.inputs) if (isOperand(x)) widened.add(x);
+        if (widened.size > maxOperands) continue;
+        external.clear();
+        widened.forEach((x) => external.add(x));
+        members.push(n);
+        taken.add(v);
+      }
+    }
+    if (members.length > 1) groups.push(members);
+  }
+  return groups;
+}
+
+/** Stage 2: the fused node of one group, or undefined when its operands cannot give its shape. */
+function fusedNode(members: readonly Node[], types: ReadonlyMap<string, TensorType>, nodeOf: ReadonlyMap<string, Node>) {
+  const root = members[0];
+  for (const inlineConsts of [true, false]) {
+    const built = buildBody(members, nodeOf, inlineConsts);
+    const shapes = built.operands.map((v) => types.get(v)!.shape);
+    if (shapes.length === 0 || !sameShape(broadcastAll(shapes), root.type.shape)) continue;
+    const node: Node = {
+      id: root.id,
+      op: "fused",
+      inputs: built.operands,
+      attrs: { body: formatBody(built.steps) },
+      type: root.type,
+      ...(root.loc ? { loc: root.loc } : {}),
+    };
+    return { node, inlined: built.inlined };
+  }
+  return undefined;
+}
+
+function buildBody(members: readonly Node[], nodeOf: ReadonlyMap<string, Node>, inlineConsts: boolean) {
+  const inGroup = new Set(members.map((m) => m.id));
+  const operands: string[] = [];
+  const inlined: string[] = [];
+  const steps: BodyStep[] = [];
+  const argOf = (v: string): BodyArg => {
+    const n = nodeOf.get(v);
+    if (n && inGroup.has(v)) return { kind: "temp", index: emit(n) };
+    const literal = inlineConsts && n ? constLiteral(n) : undefined;
+    if (literal !== undefined) {
+      inlined.push(v);
+      return { kind: "literal", value: literal };
+    }
+    if (!operands.includes(v)) operands.push(v);
+    return { kind: "operand", index: operands.indexOf(v) };
+  };
+  // Post-order: a member's operands are computed before it (each member is used once, so once).
+  const emit = (n: Node): number => {
+    const args = n.inputs.map(argOf);
+    const step: BodyStep = n.op === "gelu" ? { op: n.op, approximate: n.attrs.approximate as string, args } : { op: n.op, args };
+    steps.push(step);
+    return steps.length - 1;
+  };
+  emit(members[0]);
+  return { operands, steps, inlined };
+}
+
+/** The value of a one-element f32 constant as stored (rounded to f32), else undefined. */
+function constLiteral(n: Node): number | undefined {
+  if (n.op !== "const" || n.type.dtype !== "f32" || numel(n.type.shape) !== 1) return undefined;
+  return Math.fround(n.attrs.value as number);
+}

@@ -1,0 +1,146 @@
+// The runtime of a generated bundle (`mlc build`), inlined verbatim into `name.js` after the line
+// `const MANIFEST = {...};` that compiler/codegen-wasm/bundle.ts writes. Plain JavaScript with no
+// imports, so the bundle runs in Node and browsers without mlc or a bundler.
+//
+// MANIFEST: { name, files: { wasm, weights }, memoryBytes, inputs, outputs, params, loss }
+//   inputs/outputs/params: [{ name, dtype, shape, offset }] (params also `trainable`);
+//   loss: the train step's loss slot { dtype, offset }, or null without --train.
+//
+// The module owns one memory that never grows, so typed views made once stay valid. Weights are
+// safetensors (the subset the arena stores: F32, I32, I8, U8, BOOL), written and checked here.
+
+const VIEW_OF = { f32: Float32Array, i32: Int32Array, i8: Int8Array, u8: Uint8Array, bool: Uint8Array };
+const SAFE_OF = { f32: "F32", i32: "I32", i8: "I8", u8: "U8", bool: "BOOL" };
+const SAFE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+
+/** Instantiates the module and fills its params: from `opts.weights`, else from the file next to this one. */
+export async function load(opts = {}) {
+  const wasm = opts.wasm ?? (await readNextToBundle(MANIFEST.files.wasm));
+  const { instance } = await WebAssembly.instantiate(wasm, {});
+  const exports = instance.exports;
+  const memory = exports.memory;
+  const view = (t) => new VIEW_OF[t.dtype](memory.buffer, t.offset, t.shape.reduce((a, b) => a * b, 1));
+  const named = (list) => Object.freeze(Object.fromEntries(list.map((t) => [t.name, view(t)])));
+  const inputs = named(MANIFEST.inputs);
+  const outputs = named(MANIFEST.outputs);
+  const params = named(MANIFEST.params);
+  const loss = MANIFEST.loss && view({ ...MANIFEST.loss, shape: [] });
+
+  const model = {
+    name: MANIFEST.name,
+    memory,
+    inputs,
+    outputs,
+    params,
+    /** Runs the forward pass on `inputs`; results are in `outputs` until the next call. */
+    forward() {
+      exports.forward();
+    },
+    /** One training step on `inputs` (forward, backward, optimizer, in place); returns the loss. */
+    trainStep() {
+      if (!loss) throw new Error(`${MANIFEST.name} was built without --train: it has no trainStep`);
+      exports.train_step();
+      return loss[0];
+    },
+    /** Every param and state tensor as safetensors bytes. */
+    saveWeights() {
+      return encodeSafetensors(MANIFEST.params.map((p) => ({ name: p.name, dtype: SAFE_OF[p.dtype], shape: p.shape, data: params[p.name] })));
+    },
+    /**
+     * Copies the tensors of a safetensors file into the params; each must be a param of this
+     * model with its exact dtype and shape (checked for all before any is written). Params the
+     * file does not name keep their values.
+     */
+    loadWeights(bytes) {
+      const tensors = decodeSafetensors(toBytes(bytes));
+      const byName = new Map(MANIFEST.params.map((p) => [p.name, p]));
+      for (const t of tensors) {
+        const p = byName.get(t.name);
+        if (!p) throw new Error(`weights: '${t.name}' is not a param of ${MANIFEST.name} (params: ${[...byName.keys()].join(", ")})`);
+        if (t.dtype !== SAFE_OF[p.dtype] || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+          throw new Error(`weights: '${t.name}' must be ${p.dtype}[${p.shape.join(",")}] (safetensors ${SAFE_OF[p.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`);
+        }
+      }
+      for (const t of tensors) new Uint8Array(memory.buffer, byName.get(t.name).offset, t.bytes.length).set(t.bytes);
+    },
+  };
+  model.loadWeights(opts.weights ?? (await readNextToBundle(MANIFEST.files.weights)));
+  return Object.freeze(model);
+}
+
+/** A file next to this module: with fs in Node (imported only when needed), fetch elsewhere. */
+async function readNextToBundle(file) {
+  const url = new URL(file, import.meta.url);
+  if (url.protocol === "file:") {
+    const { readFile } = await import("fs/promises");
+    return new Uint8Array(await readFile(url));
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`cannot fetch ${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+function toBytes(bytes) {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  throw new TypeError("weights must be a Uint8Array or an ArrayBuffer");
+}
+
+/** [u64 header length][JSON header, space-padded to 8 bytes][data]; tensors in the given order. */
+function encodeSafetensors(tensors) {
+  const header = {};
+  let end = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [end, end + t.data.byteLength] };
+    end += t.data.byteLength;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const headerBytes = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + headerBytes + end);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes), true);
+  out.fill(0x20, 8, 8 + headerBytes);
+  out.set(json, 8);
+  let at = 8 + headerBytes;
+  for (const t of tensors) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    at += t.data.byteLength;
+  }
+  return out;
+}
+
+/** The tensors of a safetensors file as { name, dtype, shape, bytes }, checked against the format. */
+function decodeSafetensors(bytes) {
+  const fail = (why) => {
+    throw new Error(`weights: not a valid safetensors file: ${why}`);
+  };
+  if (bytes.length < 8) fail(`${bytes.length} bytes is too short`);
+  const headerBytes = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
+  if (headerBytes > BigInt(bytes.length - 8)) fail(`the header length ${headerBytes} exceeds the file`);
+  let header;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + Number(headerBytes))));
+  } catch (e) {
+    fail(`the header is not UTF-8 JSON (${e.message})`);
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) fail("the header is not a JSON object");
+  const data = bytes.subarray(8 + Number(headerBytes));
+  const tensors = [];
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const { dtype, shape, data_offsets: span } = entry ?? {};
+    if (!(dtype in SAFE_BYTES)) fail(`'${name}' has unknown dtype ${JSON.stringify(dtype)}`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`'${name}' has a bad shape`);
+    if (!Array.isArray(span) || span.length !== 2 || !span.every((d) => Number.isInteger(d) && d >= 0)) fail(`'${name}' has bad data_offsets`);
+    const want = shape.reduce((a, b) => a * b, 1) * SAFE_BYTES[dtype];
+    if (span[1] - span[0] !== want || span[1] > data.length) fail(`'${name}' (${dtype}[${shape.join(",")}]) needs ${want} bytes inside the data section`);
+    tensors.push({ name, dtype, shape, begin: span[0], bytes: data.subarray(span[0], span[1]) });
+  }
+  // The format forbids holes and overlaps: the spans tile the data section exactly.
+  let at = 0;
+  for (const t of [...tensors].sort((a, b) => a.begin - b.begin)) {
+    if (t.begin !== at) fail(`the data section has a hole or an overlap at '${t.name}'`);
+    at += t.bytes.length;
+  }
+  if (at !== data.length) fail("the data section has trailing bytes");
+  return tensors;
+}
