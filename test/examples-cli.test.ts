@@ -3,7 +3,7 @@
 // --weights --inputs --out` round-trip through safetensors; malformed models give one diagnostic
 // and exit code 1.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -13,8 +13,8 @@ import { printGraph } from "../compiler/ir/printer.ts";
 import { decodeSafetensors } from "../runtime/safetensors.ts";
 import { randomInputs } from "../compiler/cli/random-inputs.ts";
 import { toSafeTensor, writeSafetensorsFile } from "../compiler/cli/tensor-io.ts";
+import { EXAMPLES } from "./example-graphs.ts";
 
-const EXAMPLES = readdirSync("examples", { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
 const tmp = mkdtempSync(join(tmpdir(), "mlc-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -2,7 +2,6 @@
 // negative cases on hand-written IR), the body syntax, the reference kernel against hand-computed
 // values, fused vs unfused interpreter results on every example's forward and training graph, the
 // text round trip, and the WASM kernel against the interpreter.
-import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { randomInputs } from "../compiler/cli/random-inputs.ts";
 import { wasmWorkspaceBytes } from "../compiler/codegen-wasm/workspace.ts";
@@ -19,6 +18,7 @@ import { runPass } from "../compiler/passes/pass.ts";
 import { buildTrainingProgram, planMemory } from "../compiler/passes/pipeline.ts";
 import { trainingSpec } from "../compiler/passes/train-options.ts";
 import { compareTensors, expectMatchesInterpreter, graphTolerance } from "./wasm-harness.ts";
+import { EXAMPLES, graphsOf } from "./example-graphs.ts";
 
 const parse = (body: string): Graph => parseGraph(`graph t {\n${body}\n}`);
 
@@ -185,13 +185,6 @@ describe("fused op", () => {
     ]);
   });
 });
-
-const EXAMPLES = readdirSync("examples", { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-
-function graphsOf(name: string): Array<[string, Graph]> {
-  const model = compileModelFile(`examples/${name}/model.ts`);
-  return [["forward", model.graph], ["train step", buildTrainingProgram(model.graph, trainingSpec(model.train)).trainStep]];
-}
 
 describe.each(EXAMPLES)("%s", (name) => {
   it.each(graphsOf(name))("%s: the fused graph computes what the unfused one does and round-trips as text", (_kind, g) => {

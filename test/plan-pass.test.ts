@@ -3,10 +3,9 @@
 // gives exactly the reference interpreter's results, the arena is within 2% of the max-live lower
 // bound of its schedule, and planned IR prints and parses back identically. Then the verifier and
 // the arena run are shown to catch planted plan errors.
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { randomInputs } from "../compiler/cli/random-inputs.ts";
-import { compileModelFile } from "../compiler/frontend/index.ts";
 import type { Graph } from "../compiler/ir/graph.ts";
 import { interpret } from "../compiler/ir/interpreter.ts";
 import { parseGraph } from "../compiler/ir/parser.ts";
@@ -15,16 +14,9 @@ import { verifyGraph } from "../compiler/ir/verifier.ts";
 import { maxLiveBytes, naiveBytes } from "../compiler/passes/liveness.ts";
 import { runInArena } from "../compiler/passes/memory-arena-run.ts";
 import { runPass } from "../compiler/passes/pass.ts";
-import { buildTrainingProgram, planMemory } from "../compiler/passes/pipeline.ts";
+import { planMemory } from "../compiler/passes/pipeline.ts";
 import { plan } from "../compiler/passes/plan.ts";
-import { trainingSpec } from "../compiler/passes/train-options.ts";
-
-const EXAMPLES = readdirSync("examples", { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-
-function graphsOf(name: string): Array<[string, Graph]> {
-  const model = compileModelFile(`examples/${name}/model.ts`);
-  return [["forward", model.graph], ["train step", buildTrainingProgram(model.graph, trainingSpec(model.train)).trainStep]];
-}
+import { EXAMPLES, graphsOf } from "./example-graphs.ts";
 
 describe.each(EXAMPLES)("%s", (name) => {
   it.each(graphsOf(name))("%s: plans within 2% of the lower bound, and runs in its arena exactly as the interpreter", (_kind, g) => {

@@ -1,25 +1,15 @@
 // The memory-aware scheduler: it lowers the peak where the order matters, never raises it, keeps
 // results bit-identical (interpreter before/after on every example's training step), and keeps
 // the in-place state updates possible.
-import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { randomInputs } from "../compiler/cli/random-inputs.ts";
-import { compileModelFile } from "../compiler/frontend/index.ts";
 import { interpret } from "../compiler/ir/interpreter.ts";
 import { parseGraph } from "../compiler/ir/parser.ts";
 import { printGraph } from "../compiler/ir/printer.ts";
 import { inplace } from "../compiler/passes/inplace.ts";
 import { runPass } from "../compiler/passes/pass.ts";
-import { buildTrainingProgram } from "../compiler/passes/pipeline.ts";
 import { schedule, scheduledPeak } from "../compiler/passes/schedule.ts";
-import { trainingSpec } from "../compiler/passes/train-options.ts";
-
-const EXAMPLES = readdirSync("examples", { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-
-function trainStep(name: string) {
-  const model = compileModelFile(`examples/${name}/model.ts`);
-  return buildTrainingProgram(model.graph, trainingSpec(model.train)).trainStep;
-}
+import { EXAMPLES, trainStepOf as trainStep } from "./example-graphs.ts";
 
 describe("schedule", () => {
   it("finishes one branch before starting the next when the branches only meet at the end", () => {
