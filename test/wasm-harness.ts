@@ -149,6 +149,13 @@ export interface CompareOptions {
   readonly tolerance?: number;
   /** Magnitude below which the tolerance becomes absolute (default 2^-126). */
   readonly floor?: number;
+  /**
+   * Measure every element's error against the tensor's largest magnitude instead of its own
+   * (max-norm relative error). For whole models, where an element's rounding error scales with
+   * the partial sums it came from (a GEMM over 784 products), not with its own, possibly
+   * cancelled, value.
+   */
+  readonly relativeToMax?: boolean;
 }
 
 export const F32_MIN_NORMAL = 2 ** -126;
@@ -156,7 +163,8 @@ export const F32_MIN_NORMAL = 2 ** -126;
 /** null when `actual` matches `expected` under the metric in the header, else a description of the worst mismatches. */
 export function compareTensors(actual: Tensor, expected: Tensor, opts: CompareOptions = {}): string | null {
   const tolerance = isFloat(expected.type.dtype) ? (opts.tolerance ?? 0) : 0;
-  const floor = opts.floor ?? F32_MIN_NORMAL;
+  let floor = opts.floor ?? F32_MIN_NORMAL;
+  if (opts.relativeToMax) for (const e of expected.data) if (Number.isFinite(e)) floor = Math.max(floor, Math.abs(e));
   if (actual.data.length !== expected.data.length) return `${actual.data.length} elements vs ${expected.data.length} expected`;
   const bad: string[] = [];
   let count = 0;
@@ -195,7 +203,7 @@ export async function expectMatchesInterpreter(graph: Graph, inputs?: Values, op
   // The interpreter needs no plan (and the plan may be one a test made up on purpose).
   const { memory: _plan, ...unplanned } = graph;
   const reference = interpret(unplanned, given, { precision: "native", params });
-  const compare = { tolerance: opts.tolerance ?? graphTolerance(graph), floor: opts.floor };
+  const compare = { tolerance: opts.tolerance ?? graphTolerance(graph), floor: opts.floor, relativeToMax: opts.relativeToMax };
   const failures: string[] = [];
   for (const [name, expected] of Object.entries(reference.outputs)) {
     const problem = compareTensors(wasm.outputs[name], expected, compare);

@@ -9,7 +9,8 @@
 //   name.safetensors  every param and state tensor: seeded initial values, or given weights
 //   name.plan.json    the arena map: its size and every value's and workspace's slot per entry
 //
-// Stages: build the training step when asked (passes/pipeline.ts) → plan all entries in one
+// Stages: build the training step when asked (passes/pipeline.ts) → fuse each entry (fuse,
+// fuseEpilogues) → plan all entries in one
 // arena (passes/plan-entries.ts, so params, state and inputs sit at one offset in every entry)
 // with the kernels' workspaces → emit (emit.ts) → write the manifest and the files above.
 
@@ -20,7 +21,7 @@ import type { DType } from "../ir/types.ts";
 import { encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
 import { takeTensors, toSafeTensor } from "../cli/tensor-io.ts";
 import { planEntries } from "../passes/plan-entries.ts";
-import { buildTrainingProgram, type TrainingOptions } from "../passes/pipeline.ts";
+import { buildTrainingProgram, fuseGraph, type TrainingOptions } from "../passes/pipeline.ts";
 import { emitWasmEntries, WasmPlanError, type BufferLayout, type WasmLayout } from "./emit.ts";
 import { wasmWorkspaceBytes } from "./workspace.ts";
 
@@ -66,22 +67,34 @@ interface TensorEntry {
 
 const RUNTIME_URL = new URL("../../runtime/bundle-runtime.js", import.meta.url);
 
-export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {
-  const name = forward.name.replace(/[^A-Za-z0-9_-]/g, "_");
+/**
+ * The bundle's entry graphs, fused and planned in one arena with the kernels' workspaces, by
+ * export name: `forward`, and with training `train_step`.
+ */
+export function bundleEntries(
+  forward: Graph,
+  opts: { readonly training?: Omit<TrainingOptions, "accumulate">; readonly timeLimitMs?: number } = {},
+): { exportName: string; graph: Graph }[] {
   const step = opts.training && buildTrainingProgram(forward, { ...opts.training, accumulate: 1 }).trainStep;
-  const entries = step ? [forward, step] : [forward];
+  const entries = (step ? [forward, step] : [forward]).map((g) => fuseGraph(g).graph);
   const planned = planEntries(entries, { workspaceBytes: wasmWorkspaceBytes, ...(opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {}) });
   const exportNames = ["forward", "train_step"];
-  const { wasm, layout } = emitWasmEntries(planned.graphs.map((graph, k) => ({ graph, exportName: exportNames[k] })));
+  return planned.graphs.map((graph, k) => ({ graph, exportName: exportNames[k] }));
+}
+
+export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {
+  const name = forward.name.replace(/[^A-Za-z0-9_-]/g, "_");
+  const entries = bundleEntries(forward, opts);
+  const { wasm, layout } = emitWasmEntries(entries);
 
   const manifest = manifestOf(name, layout, opts.training?.loss);
-  const weights = initialWeights(planned.graphs, layout, opts);
+  const weights = initialWeights(entries.map((e) => e.graph), layout, opts);
   const plan = {
     name,
     arena: layout.arena,
     memoryBytes: layout.memoryBytes,
     alignment: layout.alignment,
-    entries: Object.fromEntries(planned.graphs.map((g, k) => [exportNames[k], { slots: g.memory!.slots, workspaces: g.memory!.workspaces ?? {} }])),
+    entries: Object.fromEntries(entries.map(({ exportName, graph: g }) => [exportName, { slots: g.memory!.slots, workspaces: g.memory!.workspaces ?? {} }])),
   };
   return {
     name,

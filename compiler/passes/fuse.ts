@@ -76,7 +76,7 @@ export const fuse: Pass<FuseOptions> = {
   },
 };
 
-function isFusable(n: Node, types: ReadonlyMap<string, TensorType>): boolean {
+export function isFusable(n: Node, types: ReadonlyMap<string, TensorType>): boolean {
   return bodyOpArity(n.op) !== undefined && n.type.dtype === "f32" && n.inputs.every((v) => types.get(v)!.dtype === "f32");
 }
 
@@ -159,7 +159,7 @@ function buildBody(members: readonly Node[], nodeOf: ReadonlyMap<string, Node>, 
 }
 
 /** The value of a one-element f32 constant as stored (rounded to f32), else undefined. */
-function constLiteral(n: Node): number | undefined {
+export function constLiteral(n: Node): number | undefined {
   if (n.op !== "const" || n.type.dtype !== "f32" || numel(n.type.shape) !== 1) return undefined;
   return Math.fround(n.attrs.value as number);
 }

@@ -1,10 +1,13 @@
 // The pass pipeline, in order: the training passes (autodiff, then either the optimizer update or
-// gradient accumulation with a separate update entry point), then the memory passes (schedule,
-// inplace, plan; see docs/MEMORY.md). Checkpointing and fusion join here as they land.
+// gradient accumulation with a separate update entry point), then, for a backend, the fusion
+// passes (fuse, fuseEpilogues), then the memory passes (schedule, inplace, plan; see
+// docs/MEMORY.md). Checkpointing joins here as it lands.
 
 import type { Graph } from "../ir/graph.ts";
 import { accumulate, applyUpdateGraph } from "./accumulate.ts";
 import { autodiff } from "./autodiff.ts";
+import { fuse } from "./fuse.ts";
+import { fuseEpilogues } from "./fuse-epilogues.ts";
 import { optimizer, type OptimizerOptions } from "./optimizer.ts";
 import { runPass, type PassStats, type RunPassHooks } from "./pass.ts";
 import { verifyGraph } from "../ir/verifier.ts";
@@ -48,6 +51,19 @@ export function buildTrainingProgram(forward: Graph, opts: TrainingOptions, hook
   const applyUpdate = applyUpdateGraph(trainStep, n, opts.optimizer);
   if (hooks.verify ?? true) verifyGraph(applyUpdate);
   return { forward, trainStep, applyUpdate, stats };
+}
+
+export const FUSION_PASSES = [fuse, fuseEpilogues] as const;
+
+/**
+ * fuse → fuseEpilogues, each verified: elementwise chains become `fused` nodes, then the consumer
+ * of a matmul/conv2d result becomes its epilogue. Runs on the graphs a backend emits (after the
+ * training passes: fused nodes have no VJP), before planMemory, so the planner sees them.
+ */
+export function fuseGraph(graph: Graph, hooks: RunPassHooks = {}): { graph: Graph; stats: Record<string, PassStats> } {
+  const chains = runPass(fuse, graph, {}, hooks);
+  const epilogues = runPass(fuseEpilogues, chains.graph, {}, hooks);
+  return { graph: epilogues.graph, stats: { [fuse.name]: chains.stats, [fuseEpilogues.name]: epilogues.stats } };
 }
 
 export const MEMORY_PASSES = [schedule, inplace, plan] as const;

@@ -1,22 +1,35 @@
-// Kernel of the `fused` op: ONE broadcasting loop (map.ts: f32x4 steps and a scalar tail, with
-// same-shape, scalar and broadcast operands as for any elementwise op) whose element function runs
-// the node's body program. Each step is the element function of the op it names, taken from the
-// elementwise kernels (elementwise.ts), so a fused chain computes exactly what the unfused kernels
-// would, in registers instead of through intermediate buffers. A body that uses `pow` (scalar
-// only) runs every element scalar.
+// Kernels of the fused ops. `fused`: ONE broadcasting loop (map.ts: f32x4 steps and a scalar tail,
+// with same-shape, scalar and broadcast operands as for any elementwise op) whose element function
+// runs the node's body program. Each step is the element function of the op it names, taken from
+// the elementwise kernels (elementwise.ts), so a fused chain computes exactly what the unfused
+// kernels would, in registers instead of through intermediate buffers. A body that uses `pow`
+// (scalar only) runs every element scalar.
+//
+// `fusedMatmul` / `fusedConv2d`: the head's own kernel (matmul.ts, conv.ts) writes the product
+// into the output buffer, then the epilogue program runs over it in place, as a map whose operand
+// x0 is the output itself and x1, x2, ... the extra operands. The output is written once by the
+// GEMM and updated once while still in cache; the product needs no buffer of its own. The fused
+// node takes the head's workspace.
 
+import type { Node } from "../../ir/graph.ts";
 import { attr } from "../../ir/op-def.ts";
 import { parseBody, type BodyArg } from "../../ir/ops/fused-body.ts";
-import { UnsupportedKernelError, type KernelEmitter, type KernelTable } from "../kernel.ts";
+import { headAttrs } from "../../ir/ops/fused-contraction.ts";
+import type { TensorType } from "../../ir/types.ts";
+import { UnsupportedKernelError, withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter, type KernelTable } from "../kernel.ts";
+import type { Expr } from "../module.ts";
+import { CONV_KERNELS } from "./conv.ts";
 import { floatElementFunction } from "./elementwise.ts";
 import type { V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
+import { matmulKernel } from "./matmul.ts";
 
-const fused: KernelEmitter = (a) => {
-  if (a.inputs.some((x) => x.type.dtype !== "f32") || a.output.type.dtype !== "f32") {
-    throw new UnsupportedKernelError(`wasm-simd: fused has an f32 kernel only (node %${a.node.id})`);
+/** output[i] = body(inputs[0][i'], inputs[1][i''], ...), one loop; `output` may be an input's buffer. */
+function emitBodyMap(a: KernelArgs, bodyText: string, inputs: readonly BufferRef[], output: BufferRef): Expr[] {
+  if (inputs.some((x) => x.type.dtype !== "f32") || output.type.dtype !== "f32") {
+    throw new UnsupportedKernelError(`wasm-simd: ${a.node.op} has an f32 kernel only (node %${a.node.id})`);
   }
-  const steps = parseBody(attr.str(a.node.attrs, "body"), a.inputs.length).map((s) => {
+  const steps = parseBody(bodyText, inputs.length).map((s) => {
     const element = floatElementFunction(s.op, { attrs: s.approximate ? { approximate: s.approximate } : {}, helper: a.helper });
     if (!element) throw new UnsupportedKernelError(`wasm-simd: fused step '${s.op}' has no f32 kernel (node %${a.node.id})`);
     return { args: s.args, ...element };
@@ -31,7 +44,29 @@ const fused: KernelEmitter = (a) => {
     });
     return temps[steps.length - 1]();
   };
-  return emitMap(a.f, a.inputs, a.output, body, { vector: steps.every((s) => s.vector) });
-};
+  return emitMap(a.f, inputs, output, body, { vector: steps.every((s) => s.vector) });
+}
 
-export const FUSED_KERNELS: KernelTable = new Map([["fused", fused]]);
+const fused: KernelEmitter = (a) => emitBodyMap(a, attr.str(a.node.attrs, "body"), a.inputs, a.output);
+
+/** The head's view of a fused contraction node: its op, first two operands and own attributes. */
+function headNode(node: Node, headOp: string): Node {
+  return { ...node, op: headOp, inputs: node.inputs.slice(0, 2), attrs: headAttrs(node.attrs) };
+}
+
+function withEpilogue(headOp: string, head: KernelEmitter): KernelEmitter {
+  const emit = (a: KernelArgs): Expr[] => {
+    const product = head({ ...a, node: headNode(a.node, headOp), inputs: a.inputs.slice(0, 2) });
+    const epilogue = emitBodyMap(a, attr.str(a.node.attrs, "epilogue"), [a.output, ...a.inputs.slice(2)], a.output);
+    return [...product, ...epilogue];
+  };
+  const scratch = head.workspaceBytes;
+  if (!scratch) return emit;
+  return withWorkspace(emit, (node: Node, inputs: readonly TensorType[], output: TensorType) => scratch(headNode(node, headOp), inputs.slice(0, 2), output));
+}
+
+export const FUSED_KERNELS: KernelTable = new Map([
+  ["fused", fused],
+  ["fusedMatmul", withEpilogue("matmul", matmulKernel)],
+  ["fusedConv2d", withEpilogue("conv2d", CONV_KERNELS.get("conv2d")!)],
+]);

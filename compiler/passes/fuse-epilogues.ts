@@ -1,0 +1,103 @@
+// fuseEpilogues — fold the elementwise node that consumes a matmul or conv2d result (bias-add,
+// activation, scaling, residual add; or a whole `fused` chain of them) into the contraction, as a
+// `fusedMatmul` / `fusedConv2d` node with an `epilogue` program (ir/ops/fused-contraction.ts).
+// The product then never gets a buffer: the backend applies the epilogue to each result element
+// as it stores it.
+//
+// Runs after `fuse` (so a chain such as relu(x + b) is already one `fused` node whose body becomes
+// the epilogue) and before schedule/inplace/plan. A consumer C absorbs the contraction H that
+// produces one of its operands when:
+//   - C is a `fused` node or a single fusable f32 elementwise op (fuse.ts's rule);
+//   - H's result has exactly that one use (not an output, an update or another node's operand);
+//   - H's result has C's shape (the epilogue is computed once per product element).
+// The new node takes C's place, id, type and location; its operands are H's two, then C's others
+// in order. One-element f32 constants of a single-op consumer become literals, as in `fuse`.
+// Moving H down to C is valid SSA (H's operands are defined before H). It lengthens the live
+// ranges of H's operands up to C's position, which the planner sees; the scheduler usually keeps
+// C right after H anyway. In-place decisions and a memory plan on the input are dropped.
+
+import type { Graph, Node } from "../ir/graph.ts";
+import { useCounts, valueTypes } from "../ir/graph.ts";
+import { attr } from "../ir/op-def.ts";
+import { formatBody, parseBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
+import { EPILOGUE_OPS } from "../ir/ops/fused-contraction.ts";
+import { byteSize, sameShape } from "../ir/types.ts";
+import { constLiteral, isFusable } from "./fuse.ts";
+import type { Pass } from "./pass.ts";
+
+export interface FuseEpiloguesOptions {
+  /** The contraction ops that may take an epilogue (keys of EPILOGUE_OPS). */
+  heads: readonly string[];
+}
+
+export const fuseEpilogues: Pass<FuseEpiloguesOptions> = {
+  name: "fuseEpilogues",
+  summary: "fold the elementwise consumer of a matmul/conv2d result into it as an epilogue",
+  defaults: { heads: Object.keys(EPILOGUE_OPS) },
+  run(g, opts) {
+    const types = valueTypes(g);
+    const nodeOf = new Map(g.nodes.map((n) => [n.id, n] as const));
+    const uses = useCounts(g);
+    const replaced = new Map<string, Node>();
+    const absorbed = new Set<string>();
+    for (const consumer of g.nodes) {
+      if (consumer.op !== "fused" && !isFusable(consumer, types)) continue;
+      if (consumer.op === "fused" && consumer.type.dtype !== "f32") continue;
+      const slot = consumer.inputs.findIndex((v) => {
+        const h = nodeOf.get(v);
+        return h !== undefined && opts.heads.includes(h.op) && Object.hasOwn(EPILOGUE_OPS, h.op) && !absorbed.has(v) &&
+          h.type.dtype === "f32" && uses.get(v) === 1 && sameShape(h.type.shape, consumer.type.shape);
+      });
+      if (slot < 0) continue;
+      const head = nodeOf.get(consumer.inputs[slot])!;
+      absorbed.add(head.id);
+      replaced.set(consumer.id, withEpilogue(head, consumer, slot, nodeOf));
+    }
+    let nodes = g.nodes.filter((n) => !absorbed.has(n.id)).map((n) => replaced.get(n.id) ?? n);
+    // Constants inlined as literals and now unused go too.
+    const left = useCounts({ ...g, nodes });
+    nodes = nodes.filter((n) => !(n.op === "const" && constLiteral(n) !== undefined && !left.has(n.id) && uses.has(n.id)));
+    const kept = new Set(nodes.map((n) => n.id));
+    const removed = g.nodes.filter((n) => !kept.has(n.id));
+    const { memory: _plan, ...rest } = g;
+    nodes = nodes.map(({ inplace: _decision, ...n }) => n);
+    return {
+      graph: { ...rest, nodes },
+      stats: {
+        "fused-epilogues": replaced.size,
+        "removed-buffers": removed.length,
+        "removed-bytes": removed.reduce((sum, n) => sum + byteSize(n.type), 0),
+      },
+    };
+  },
+};
+
+/** The fused contraction: `head`'s operands, then the consumer's others; the consumer's program. */
+function withEpilogue(head: Node, consumer: Node, slot: number, nodeOf: ReadonlyMap<string, Node>): Node {
+  const extras: string[] = [];
+  // Consumer operand index → epilogue argument (x0 is the product).
+  const argOf = consumer.inputs.map((v, i): BodyArg => {
+    if (i === slot) return { kind: "operand", index: 0 };
+    const producer = nodeOf.get(v);
+    const literal = consumer.op !== "fused" && producer ? constLiteral(producer) : undefined;
+    if (literal !== undefined) return { kind: "literal", value: literal };
+    if (!extras.includes(v)) extras.push(v);
+    return { kind: "operand", index: 1 + extras.indexOf(v) };
+  });
+  const steps: BodyStep[] = consumer.op === "fused"
+    ? parseBody(attr.str(consumer.attrs, "body"), consumer.inputs.length).map((s) => ({
+      ...s,
+      args: s.args.map((a) => (a.kind === "operand" ? argOf[a.index] : a)),
+    }))
+    : [consumer.op === "gelu"
+      ? { op: "gelu", approximate: attr.str(consumer.attrs, "approximate"), args: argOf }
+      : { op: consumer.op, args: argOf }];
+  return {
+    id: consumer.id,
+    op: EPILOGUE_OPS[head.op],
+    inputs: [...head.inputs, ...extras],
+    attrs: { ...head.attrs, epilogue: formatBody(steps) },
+    type: consumer.type,
+    ...(consumer.loc ? { loc: consumer.loc } : {}),
+  };
+}
