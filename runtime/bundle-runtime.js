@@ -2,9 +2,10 @@
 // `const MANIFEST = {...};` that compiler/codegen-wasm/bundle.ts writes. Plain JavaScript with no
 // imports, so the bundle runs in Node and browsers without mlc or a bundler.
 //
-// MANIFEST: { name, files: { wasm, weights }, memoryBytes, inputs, outputs, params, loss }
+// MANIFEST: { name, files: { wasm, weights }, memoryBytes, inputs, outputs, params, loss, accumulate }
 //   inputs/outputs/params: [{ name, dtype, shape, offset }] (params also `trainable`);
-//   loss: the train step's loss slot { dtype, offset }, or null without --train.
+//   loss: the train step's loss slot { dtype, offset }, or null without --train;
+//   accumulate: micro-batches per update (> 1: the module exports apply_update).
 //
 // The module owns one memory that never grows, so typed views made once stay valid. Weights are
 // safetensors (the subset the arena stores: F32, I32, I8, U8, BOOL), written and checked here.
@@ -36,11 +37,19 @@ export async function load(opts = {}) {
     forward() {
       exports.forward();
     },
-    /** One training step on `inputs` (forward, backward, optimizer, in place); returns the loss. */
+    /**
+     * One training step on `inputs` (forward, backward, optimizer, in place); returns the loss.
+     * Built with accumulation: one micro-batch, its gradients added into the accumulators.
+     */
     trainStep() {
       if (!loss) throw new Error(`${MANIFEST.name} was built without --train: it has no trainStep`);
       exports.train_step();
       return loss[0];
+    },
+    /** Built with accumulation: the optimizer step on the mean accumulated gradient, accumulators zeroed. */
+    applyUpdate() {
+      if (MANIFEST.accumulate <= 1) throw new Error(`${MANIFEST.name} was built without --accumulate: trainStep updates the params itself`);
+      exports.apply_update();
     },
     /** Every param and state tensor as safetensors bytes. */
     saveWeights() {

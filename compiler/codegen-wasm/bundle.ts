@@ -1,7 +1,7 @@
 // The embeddable bundle (`mlc build --target wasm-simd`): a model in, five files out.
 //
 //   name.wasm         one module, one memory sized to the arena (never grown); exports `forward`
-//                     and, when training, `train_step`
+//                     and, when training, `train_step` (plus `apply_update` with accumulation)
 //   name.js           a self-contained ES module: a MANIFEST of offsets and shapes, then the
 //                     hand-written runtime runtime/bundle-runtime.js inlined verbatim (load(),
 //                     typed views into the arena, safetensors weights)
@@ -26,8 +26,12 @@ import { emitWasmEntries, WasmPlanError, type BufferLayout, type WasmLayout } fr
 import { wasmWorkspaceBytes } from "./workspace.ts";
 
 export interface BundleOptions {
-  /** Also build and export `train_step` (forward, backward, optimizer update). */
-  readonly training?: Omit<TrainingOptions, "accumulate" | "exposeGradients">;
+  /**
+   * Also build and export `train_step` (forward, backward, optimizer update). With
+   * `accumulate: N` > 1, `train_step` adds the micro-batch's gradients into accumulators and a
+   * third entry, `apply_update`, applies their mean (the app calls it every N steps).
+   */
+  readonly training?: Omit<TrainingOptions, "exposeGradients">;
   /**
    * Initial values of params/state (others take their seeded init), as read from a safetensors
    * file: each tensor must name a param or state of the built entries, with its dtype and shape.
@@ -56,6 +60,8 @@ interface Manifest {
   outputs: TensorEntry[];
   params: (TensorEntry & { trainable: boolean })[];
   loss: { dtype: DType; offset: number } | null;
+  /** Micro-batches per update when built with accumulation (then `apply_update` exists), else 1. */
+  accumulate: number;
 }
 
 interface TensorEntry {
@@ -69,17 +75,18 @@ const RUNTIME_URL = new URL("../../runtime/bundle-runtime.js", import.meta.url);
 
 /**
  * The bundle's entry graphs, fused and planned in one arena with the kernels' workspaces, by
- * export name: `forward`, and with training `train_step`.
+ * export name: `forward`, and with training `train_step` (and `apply_update` when accumulating).
  */
 export function bundleEntries(
   forward: Graph,
-  opts: { readonly training?: Omit<TrainingOptions, "accumulate">; readonly timeLimitMs?: number } = {},
+  opts: { readonly training?: TrainingOptions; readonly timeLimitMs?: number } = {},
 ): { exportName: string; graph: Graph }[] {
-  const step = opts.training && buildTrainingProgram(forward, { ...opts.training, accumulate: 1 }).trainStep;
-  const entries = (step ? [forward, step] : [forward]).map((g) => fuseGraph(g).graph);
+  const program = opts.training && buildTrainingProgram(forward, opts.training);
+  const named: [string, Graph | undefined][] = [["forward", forward], ["train_step", program?.trainStep], ["apply_update", program?.applyUpdate]];
+  const present = named.filter((e): e is [string, Graph] => e[1] !== undefined);
+  const entries = present.map(([, g]) => fuseGraph(g).graph);
   const planned = planEntries(entries, { workspaceBytes: wasmWorkspaceBytes, ...(opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {}) });
-  const exportNames = ["forward", "train_step"];
-  return planned.graphs.map((graph, k) => ({ graph, exportName: exportNames[k] }));
+  return planned.graphs.map((graph, k) => ({ graph, exportName: present[k][0] }));
 }
 
 export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {
@@ -87,7 +94,7 @@ export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {
   const entries = bundleEntries(forward, opts);
   const { wasm, layout } = emitWasmEntries(entries);
 
-  const manifest = manifestOf(name, layout, opts.training?.loss);
+  const manifest = manifestOf(name, layout, opts.training?.loss, opts.training?.accumulate ?? 1);
   const weights = initialWeights(entries.map((e) => e.graph), layout, opts);
   const plan = {
     name,
@@ -109,7 +116,7 @@ export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {
   };
 }
 
-function manifestOf(name: string, layout: WasmLayout, loss: string | undefined): Manifest {
+function manifestOf(name: string, layout: WasmLayout, loss: string | undefined, accumulate: number): Manifest {
   const entry = (b: BufferLayout): TensorEntry => ({ name: b.name, dtype: b.dtype, shape: [...b.shape], offset: b.offset });
   // Entries were planned together, so an input shared by name has one offset; check, not trust.
   const inputs = new Map<string, TensorEntry>();
@@ -131,6 +138,7 @@ function manifestOf(name: string, layout: WasmLayout, loss: string | undefined):
     outputs: layout.entries["forward"].outputs.map(entry),
     params: layout.params.map((p) => ({ ...entry(p), trainable: p.trainable })),
     loss: lossLayout ? { dtype: lossLayout.dtype, offset: lossLayout.offset } : null,
+    accumulate: layout.entries["apply_update"] ? accumulate : 1,
   };
 }
 
@@ -183,8 +191,14 @@ export interface ${type} {
   readonly params: ${type}Params;
   /** Runs the forward pass on \`inputs\`, writing \`outputs\`. */
   forward(): void;
-  /** One training step in place (forward, backward, optimizer); returns the loss.${m.loss ? "" : " Throws: built without --train."} */
+  /** ${m.accumulate > 1
+    ? `One micro-batch: forward and backward, gradients added into the accumulators; returns the loss. Call applyUpdate() after every ${m.accumulate}.`
+    : `One training step in place (forward, backward, optimizer); returns the loss.${m.loss ? "" : " Throws: built without --train."}`} */
   trainStep(): number;
+  /** ${m.accumulate > 1
+    ? `Applies the optimizer to the mean of the ${m.accumulate} accumulated micro-batch gradients and zeroes the accumulators.`
+    : "Throws: built without --accumulate (trainStep updates the params itself)."} */
+  applyUpdate(): void;
   /** Every param and state tensor as safetensors bytes. */
   saveWeights(): Uint8Array;
   /** Loads params from safetensors bytes; every tensor must be a param with its exact dtype and shape. */

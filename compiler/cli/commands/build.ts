@@ -1,6 +1,7 @@
 // `mlc build model.ts --target wasm-simd --out dist/` — compile a model into the embeddable
 // bundle (compiler/codegen-wasm/bundle.ts): name.wasm, name.js, name.d.ts, name.safetensors and
-// name.plan.json. With --train the module also exports the training step.
+// name.plan.json. With --train the module also exports the training step, and with
+// --accumulate N the update entry that applies N accumulated micro-batches.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -28,10 +29,11 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       .option("weights", { type: "string", describe: "safetensors file with initial params (others keep their seeded init)" })
       .option("seed", { type: "number", default: 0, describe: "seed for the params' initializers" }) as never,
   handler: (args) => {
-    if (args.accumulate !== 1) throw new UsageError("mlc build does not support --accumulate yet (no apply_update entry in bundles)");
     const model = compileModelFile(args.model, { set: parseSetFlags(args.set) });
     verifyGraph(model.graph);
-    const training = args.train ? trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr }) : undefined;
+    if (args.accumulate !== 1 && !args.train) throw new UsageError("--accumulate needs --train");
+    const spec = args.train ? trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr }) : undefined;
+    const training = spec && { ...spec, accumulate: args.accumulate };
     // Checked by the bundle builder against every param and state of the built entries (with
     // --train that includes optimizer state, e.g. from a bundle's saveWeights()).
     const weights = args.weights ? { source: args.weights, tensors: readSafetensorsFile(args.weights) } : undefined;
