@@ -1,6 +1,6 @@
 // The WASM convolution kernels (kernels/conv*.ts) against the reference interpreter: conv2d,
 // conv2dBackpropInput and conv2dBackpropFilter over every strategy of conv-plan.ts (pointwise
-// GEMM, im2col + GEMM, direct depthwise) and the attributes the reference tests use: "valid",
+// GEMM, im2col + GEMM, direct depthwise, direct forward for few input channels) and the attributes the reference tests use: "valid",
 // "same" (odd padding at the end) and explicit pads, strides, dilation, groups, depthwise with
 // and without a channel multiplier, non-square kernels, and images big enough to need several
 // column-buffer blocks.
@@ -9,6 +9,7 @@
 // floor is that spread, which makes the tolerance absolute (1e-4 * sqrt(n)) where sums cancel.
 
 import { describe, expect, it } from "vitest";
+import { usesDirectConv } from "../compiler/codegen-wasm/kernels/conv-direct.ts";
 import { convPlan, type ConvStrategy } from "../compiler/codegen-wasm/kernels/conv-plan.ts";
 import { completeAttrs, type AttrValue } from "../compiler/ir/op-def.ts";
 import { getOp } from "../compiler/ir/ops.ts";
@@ -43,7 +44,15 @@ const CASES: ConvCase[] = [
   { name: "several column blocks (64 channels)", x: [2, 10, 10, 64], w: [3, 3, 64, 8], attrs: { padding: "same" }, strategy: "im2col" },
   { name: "several column blocks (one channel)", x: [2, 64, 64, 1], w: [3, 3, 1, 4], attrs: { padding: "same" }, strategy: "im2col" },
   { name: "a 1x1 output", x: [3, 3, 3, 2], w: [3, 3, 2, 5], attrs: {}, strategy: "im2col" },
+  // Forward conv2d direct (conv-direct.ts): <= 4 input channels, output channels a multiple of 4.
+  { name: "direct: 1 -> 8 channels, 3x3 same (the CNN's first layer)", x: [3, 9, 7, 1], w: [3, 3, 1, 8], attrs: { padding: "same" }, strategy: "im2col" },
+  { name: "direct: 3 -> 16 channels, stride 2 same on an even size", x: [2, 8, 10, 3], w: [3, 3, 3, 16], attrs: { stride: [2, 2], padding: "same" }, strategy: "im2col" },
+  { name: "direct: 4 -> 32 channels, dilated 5x3 valid", x: [1, 11, 9, 4], w: [5, 3, 4, 32], attrs: { dilation: [2, 1] }, strategy: "im2col" },
+  { name: "direct: 2 -> 4 channels, explicit pads", x: [2, 5, 6, 2], w: [2, 3, 2, 4], attrs: { padding: "explicit", pads: [1, 0, 2, 1] }, strategy: "im2col" },
 ];
+
+/** The cases whose forward conv2d runs the direct kernel (checked below against usesDirectConv). */
+const DIRECT = new Set(["explicit pads", "dilation 2", "several column blocks (one channel)", ...CASES.filter((c) => c.name.startsWith("direct:")).map((c) => c.name)]);
 
 function convOutShape(c: ConvCase): number[] {
   const op = getOp("conv2d");
@@ -55,8 +64,10 @@ describe("convolutions on the WASM backend", () => {
     const out = convOutShape(c);
     const depth = c.w[0] * c.w[1] * c.w[2];
     const pixels = out[0] * out[1] * out[2];
-    it(`plans ${c.name} as ${c.strategy}`, () => {
-      expect(convPlan(c.x, c.w, completeAttrs(getOp("conv2d"), c.attrs)).strategy).toBe(c.strategy);
+    it(`plans ${c.name} as ${c.strategy}${DIRECT.has(c.name) ? " (forward direct)" : ""}`, () => {
+      const plan = convPlan(c.x, c.w, completeAttrs(getOp("conv2d"), c.attrs));
+      expect(plan.strategy).toBe(c.strategy);
+      expect(usesDirectConv(plan)).toBe(DIRECT.has(c.name));
     });
     it(`conv2d: ${c.name}`, async () => {
       await expectKernelsMatch(opGraph("conv2d", { x: f32(...c.x), w: f32(...c.w) }, c.attrs), undefined, { floor: Math.sqrt(depth) });

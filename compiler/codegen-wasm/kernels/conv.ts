@@ -1,5 +1,6 @@
 // conv2d, conv2dBackpropInput and conv2dBackpropFilter. The strategy (conv-plan.ts) is shared:
-// depthwise convolutions run direct (conv-depthwise.ts); the others are GEMMs, one per channel
+// depthwise convolutions run direct (conv-depthwise.ts), and so does a forward conv2d with few
+// input channels (conv-direct.ts); the others are GEMMs, one per channel
 // group and block of output pixels, over the column matrix (conv-im2col.ts) or, for pointwise
 // convolutions, over the image itself. With P output pixels, depth K = kh*kw*C/groups, and per
 // group a filter Wg [K, O/groups] (rows of w, a column offset) and dy/out columns:
@@ -15,6 +16,7 @@ import type { Shape, TensorType } from "../../ir/types.ts";
 import { UnsupportedKernelError, withWorkspace, type KernelArgs, type KernelEmitter } from "../kernel.ts";
 import type { Expr, FunctionBuilder } from "../module.ts";
 import { emitDepthwise } from "./conv-depthwise.ts";
+import { emitDirectConv, usesDirectConv } from "./conv-direct.ts";
 import { emitCol2imAdd, emitIm2col, type BlockLocals } from "./conv-im2col.ts";
 import { columnBytes, convPlan, type ConvPlan } from "./conv-plan.ts";
 import { emitGemm, gemmScratchBytes, type GemmCall, type GemmKind } from "./gemm.ts";
@@ -44,7 +46,7 @@ function workspaceBytes(op: ConvOp) {
   return (node: Node, inputs: readonly TensorType[], output: TensorType): number => {
     const { x, w } = forwardShapes(op, inputs, output);
     const p = convPlan(x, w, node.attrs);
-    if (p.strategy === "depthwise" || p.pixels === 0) return 0;
+    if (p.strategy === "depthwise" || p.pixels === 0 || (op === "conv2d" && usesDirectConv(p))) return 0;
     if (p.strategy === "pointwise") return gemmScratchBytes(...gemmShape(op, p, p.pixels));
     return columnBytes(p) + gemmScratchBytes(...gemmShape(op, p, p.blockRows));
   };
@@ -56,6 +58,7 @@ function emitConv(op: ConvOp) {
     const { x, w } = forwardShapes(op, inputs.map((i) => i.type), output.type);
     const p = convPlan(x, w, node.attrs);
     if (p.strategy === "depthwise") return emitDepthwise(op === "conv2d" ? "forward" : op === "conv2dBackpropInput" ? "input" : "filter", args, p);
+    if (op === "conv2d" && usesDirectConv(p)) return emitDirectConv(args, p);
     if (p.pixels === 0) return [f.fill(output.offset, 0, 4 * output.type.shape.reduce((n, d) => n * d, 1))];
     const needs = workspaceBytes(op)(node, inputs.map((i) => i.type), output.type);
     if (needs > 0 && workspace === undefined) throw new Error(`${op} %${node.id} needs a ${needs}-byte workspace and the plan gave none`);
