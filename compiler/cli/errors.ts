@@ -2,7 +2,7 @@
 // as opposed to bugs in mlc, which get a stack trace.
 
 const USER_ERRORS = new Set([
-  "TensorIOError", "SafetensorsError", "ShapeError", "InterpreterError", "IRParseError", "VerifyError", "UsageError", "InvalidPlanError", "TrainSpecError", "AutodiffError", "PlanCsvError",
+  "TensorIOError", "SafetensorsError", "ShapeError", "InterpreterError", "IRParseError", "VerifyError", "UsageError", "InvalidPlanError", "TrainSpecError", "AutodiffError", "PlanCsvError", "CheckpointBudgetError",
 ]);
 
 export function isUserError(e: unknown): boolean {

@@ -5,12 +5,17 @@ import type { Argv } from "yargs";
 import type { CompiledModel } from "../frontend/index.ts";
 import { buildTrainingProgram, type TrainingProgram } from "../passes/pipeline.ts";
 import { trainingSpec } from "../passes/train-options.ts";
+import type { CheckpointMode } from "../passes/checkpoint.ts";
+import { parseByteSize } from "./byte-size.ts";
+import { UsageError } from "./options.ts";
 
 export interface TrainArgs {
   train: boolean;
   optimizer?: string;
   lr?: number;
   accumulate: number;
+  checkpoint: CheckpointMode;
+  memoryBudget?: string;
 }
 
 export function withTrainOptions<T>(y: Argv<T>) {
@@ -18,10 +23,18 @@ export function withTrainOptions<T>(y: Argv<T>) {
     .option("train", { type: "boolean", default: false, describe: "build the training step (forward, backward, optimizer)" })
     .option("optimizer", { choices: ["sgd", "adam", "adamw"], describe: "override the model's train.optimizer.kind" })
     .option("lr", { type: "number", describe: "override the learning rate" })
-    .option("accumulate", { type: "number", default: 1, describe: "micro-batches per update (adds an apply_update entry point)" });
+    .option("accumulate", { type: "number", default: 1, describe: "micro-batches per update (adds an apply_update entry point)" })
+    .option("checkpoint", { choices: ["none", "sqrt", "auto"] as const, default: "none" as const, describe: "recompute forward activations in the backward pass to save memory" })
+    .option("memory-budget", { type: "string", describe: "with --checkpoint auto: the arena budget, e.g. 64MB or 48MiB" });
 }
 
 export function trainingProgram(model: CompiledModel, args: TrainArgs, exposeGradients = false): TrainingProgram {
   const spec = trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr });
-  return buildTrainingProgram(model.graph, { ...spec, accumulate: args.accumulate, exposeGradients });
+  return buildTrainingProgram(model.graph, { ...spec, accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args) });
+}
+
+/** --checkpoint and --memory-budget, checked together. */
+export function checkpointOptions(args: Pick<TrainArgs, "checkpoint" | "memoryBudget">): { mode: CheckpointMode; budgetBytes?: number } {
+  if (args.memoryBudget !== undefined && args.checkpoint !== "auto") throw new UsageError("--memory-budget needs --checkpoint auto");
+  return { mode: args.checkpoint, ...(args.memoryBudget !== undefined ? { budgetBytes: parseByteSize(args.memoryBudget) } : {}) };
 }

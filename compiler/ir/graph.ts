@@ -46,6 +46,11 @@ export interface Node {
   readonly loc?: SourceLoc;
   /** Set by the in-place pass: the operand whose buffer this node's result overwrites. */
   readonly inplace?: string;
+  /**
+   * Set by the checkpoint pass on a node that recomputes forward value `recomputeOf` during the
+   * backward pass (same op, attributes and type; operands are stored or recomputed values).
+   */
+  readonly recomputeOf?: string;
 }
 
 /** Where a value lives in the arena, in bytes. */

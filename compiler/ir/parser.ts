@@ -6,7 +6,8 @@
 // tests are written in it) go beyond what the printer emits: a node may omit its `:type`
 // (it is then inferred), and its attribute braces may leave out attributes that have defaults.
 // Blank lines and `#` comment lines are ignored; a trailing comment of the form
-// `# file:line:col` is the source location of the line's declaration or node.
+// `# file:line:col` is the source location of the line's declaration or node, and one of the form
+// `# recompute of %x [@ file:line:col]` marks a node the checkpoint pass added (Node.recomputeOf).
 //
 // Planned graphs also carry `memory arena=N align=A` (first body line), `@arena[offset+size]`
 // slots after types, `inplace(%x)` after a node's attributes and `scratch@arena[offset+size]` (its
@@ -75,6 +76,7 @@ class GraphBodyParser {
   private readonly workspaces: Record<string, ArenaSlot> = {};
   /** Reused operand of each in-place node. */
   private readonly inplace = new Map<string, string>();
+  private readonly recomputes = new Map<string, string>();
 
   constructor(name: string) {
     this.b = new GraphBuilder(name);
@@ -83,7 +85,10 @@ class GraphBodyParser {
   /** The graph, with its in-place decisions and memory plan when the text has them. */
   finish(): Graph {
     const g = this.b.build();
-    const nodes = g.nodes.map((n): Node => (this.inplace.has(n.id) ? { ...n, inplace: this.inplace.get(n.id)! } : n));
+    const nodes = g.nodes.map((n): Node => {
+      const withInplace = this.inplace.has(n.id) ? { ...n, inplace: this.inplace.get(n.id)! } : n;
+      return this.recomputes.has(n.id) ? { ...withInplace, recomputeOf: this.recomputes.get(n.id)! } : withInplace;
+    });
     const workspaces = Object.keys(this.workspaces).length > 0 ? { workspaces: this.workspaces } : {};
     const memory: MemoryPlan | undefined = this.memory && { ...this.memory, slots: this.slots, ...workspaces };
     return { ...g, nodes, ...(memory ? { memory } : {}) };
@@ -210,7 +215,10 @@ class GraphBodyParser {
     const given = hasBraces ? parseAttrs(s, def) : { attrs: {}, cols: new Map<string, number>() };
     this.inplaceOperand(s, id, operands);
     this.workspace(s, id);
-    const loc = parseLocation(s.endOfLine(`after the ${opName} node`));
+    const comment = s.endOfLine(`after the ${opName} node`);
+    const recompute = comment && RECOMPUTE.exec(comment.text);
+    if (recompute) this.recomputes.set(id, recompute[1]);
+    const loc = parseLocation(recompute ? (recompute[2] === undefined ? undefined : { text: recompute[2] }) : comment);
 
     try {
       completeAttrs(def, given.attrs);
@@ -357,6 +365,8 @@ function parseAttrValue(s: LineScanner): AttrValue {
 }
 
 const BARE_LOCATION = /^([^\s"]+):(\d+):(\d+)$/;
+/** `recompute of %id` with an optional ` @ file:line:col`: a node the checkpoint pass added. */
+const RECOMPUTE = /^recompute of %([A-Za-z0-9_./-]+)(?: @ (.*))?$/;
 const QUOTED_LOCATION = /^("(?:[^"\\]|\\.)*"):(\d+):(\d+)$/;
 
 /** A trailing comment that reads `file:line:col` is a location; any other comment is ignored. */

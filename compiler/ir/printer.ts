@@ -34,8 +34,10 @@ const BARE_FILE = /^[^\s"#]+$/;
 export function printGraph(g: Graph, opts: PrintOptions = {}): string {
   const withLoc = opts.locations ?? true;
   const lines: string[] = [`graph ${printName(g.name)} {`];
-  const body = (text: string, loc: SourceLoc | undefined) =>
-    lines.push(withLoc && loc ? withLocation(INDENT + text, loc) : INDENT + text);
+  const body = (text: string, loc: SourceLoc | undefined, recomputeOf?: string) => {
+    if (recomputeOf !== undefined) lines.push(withComment(INDENT + text, printRecompute(recomputeOf, withLoc ? loc : undefined)));
+    else lines.push(withLoc && loc ? withLocation(INDENT + text, loc) : INDENT + text);
+  };
 
   const slots = g.memory?.slots;
   const slotOf = (v: string) => (slots && Object.hasOwn(slots, v) ? slots[v] : undefined);
@@ -44,7 +46,7 @@ export function printGraph(g: Graph, opts: PrintOptions = {}): string {
   for (const p of g.params) body(printParam(p, slotOf(p.name)), p.loc);
   const workspaces = g.memory?.workspaces;
   const workspaceOf = (id: string) => (workspaces && Object.hasOwn(workspaces, id) ? workspaces[id] : undefined);
-  for (const n of g.nodes) body(printNode(n, { slot: slotOf(n.id), workspace: workspaceOf(n.id) }), n.loc);
+  for (const n of g.nodes) body(printNode(n, { slot: slotOf(n.id), workspace: workspaceOf(n.id) }), n.loc, n.recomputeOf);
   for (const o of g.outputs) body(`output ${printName(o.name)} = ${printValueRef(o.value)}`, undefined);
   for (const u of g.updates) body(`update ${printValueRef(u.param)} = ${printValueRef(u.value)}`, undefined);
   lines.push("}");
@@ -125,5 +127,14 @@ function printName(name: string): string {
 }
 
 function withLocation(line: string, loc: SourceLoc): string {
-  return line.padEnd(Math.max(LOCATION_COLUMN, line.length + 3)) + printLocation(loc);
+  return withComment(line, printLocation(loc));
+}
+
+function withComment(line: string, comment: string): string {
+  return line.padEnd(Math.max(LOCATION_COLUMN, line.length + 3)) + comment;
+}
+
+/** `# recompute of %id`, with ` @ file:line:col` when the node has a location to show. */
+export function printRecompute(of: string, loc: SourceLoc | undefined): string {
+  return `# recompute of ${printValueRef(of)}` + (loc ? ` @ ${printLocation(loc).slice(2)}` : "");
 }

@@ -1,11 +1,12 @@
-// The pass pipeline, in order: the training passes (autodiff, then either the optimizer update or
-// gradient accumulation with a separate update entry point), then, for a backend, the fusion
+// The pass pipeline, in order: the training passes (autodiff, checkpoint when asked, then either
+// the optimizer update or gradient accumulation with a separate update entry point), then, for a backend, the fusion
 // passes (fuse, fuseEpilogues), then the memory passes (schedule, inplace, plan; see
-// docs/MEMORY.md). Checkpointing joins here as it lands.
+// docs/MEMORY.md).
 
 import type { Graph } from "../ir/graph.ts";
 import { accumulate, applyUpdateGraph } from "./accumulate.ts";
 import { autodiff } from "./autodiff.ts";
+import { checkpoint, type CheckpointMode } from "./checkpoint.ts";
 import { fuse } from "./fuse.ts";
 import { fuseEpilogues } from "./fuse-epilogues.ts";
 import { optimizer, type OptimizerOptions } from "./optimizer.ts";
@@ -25,6 +26,8 @@ export interface TrainingOptions {
   accumulate?: number;
   /** Add every grad/<param> as a graph output (for `mlc run --train` and tests). */
   exposeGradients?: boolean;
+  /** Recompute forward activations in the backward pass (checkpoint.ts); default none. */
+  checkpoint?: { mode: CheckpointMode; budgetBytes?: number };
 }
 
 /** The entry points of a compiled training program. */
@@ -44,7 +47,12 @@ export function buildTrainingProgram(forward: Graph, opts: TrainingOptions, hook
     stats[pass.name] = r.stats;
     return r.graph;
   };
-  const withGrads = run(autodiff, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false });
+  const differentiated = run(autodiff, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false });
+  // Checkpointing rewrites the backward's uses of forward values; the optimizer or accumulation
+  // nodes that follow read only gradients and params, so it can run before them.
+  const withGrads = opts.checkpoint && opts.checkpoint.mode !== "none"
+    ? run(checkpoint, differentiated, { ...opts.checkpoint, forwardNodes: forward.nodes.length })
+    : differentiated;
   const n = opts.accumulate ?? 1;
   if (n <= 1) return { forward, trainStep: run(optimizer, withGrads, opts.optimizer), stats };
   const trainStep = run(accumulate, withGrads, { microBatches: n });

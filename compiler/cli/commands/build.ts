@@ -13,7 +13,7 @@ import { verifyGraph } from "../../ir/verifier.ts";
 import { trainingSpec } from "../../passes/train-options.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { readSafetensorsFile } from "../tensor-io.ts";
-import { withTrainOptions, type TrainArgs } from "../training.ts";
+import { checkpointOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 
 interface BuildArgs extends TrainArgs {
   model: string; set?: string[]; target: "wasm-simd"; out: string; weights?: string; seed: number;
@@ -33,7 +33,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     verifyGraph(model.graph);
     if (args.accumulate !== 1 && !args.train) throw new UsageError("--accumulate needs --train");
     const spec = args.train ? trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr }) : undefined;
-    const training = spec && { ...spec, accumulate: args.accumulate };
+    const training = spec && { ...spec, accumulate: args.accumulate, checkpoint: checkpointOptions(args) };
     // Checked by the bundle builder against every param and state of the built entries (with
     // --train that includes optimizer state, e.g. from a bundle's saveWeights()).
     const weights = args.weights ? { source: args.weights, tensors: readSafetensorsFile(args.weights) } : undefined;

@@ -1,0 +1,356 @@
+// chain-dp — the least-recomputation checkpointing schedule for a CHAIN, by exact dynamic
+// programming (Griewank's binomial Revolve for equal costs; Beaumont et al., "Optimal checkpointing
+// for heterogeneous chains", for unequal costs and sizes). A pure algorithm: the `checkpoint` pass
+// maps a graph's backbone onto a chain and emits the returned actions.
+//
+// Model. A chain of l >= 1 steps with states x_0 … x_l; advancing step i (x_i -> x_{i+1}) costs
+// cost[i] >= 0. Steps are reversed (their backward run) in the order l-1, l-2, …, 0, and reversing
+// step i needs x_i as the working state. Its taping forward run is NOT counted (Revolve's
+// convention): the count is the forward "advance" cost only, so a homogeneous chain's count is the
+// number of recomputed forward steps. There is one working state, free of charge, that only moves
+// forward (advance) or is set to a held state (restore, free); reversing step i consumes it. x_0 is
+// the stored input: always available, never counted against memory. Besides x_0, snapshots of
+// states may be held:
+//   - slot version: at most `slots` snapshots at once;
+//   - byte version: the held snapshots' sizes size[k] sum to at most `budget` bytes (sizes differ).
+// Minimize the total advance cost.
+//
+// Recurrence. T(i, j, m): the least cost to reverse steps j-1 … i when x_i is held (or is x_0) and
+// m memory is free (m slots, or m size units), the working state anywhere:
+//   T(i, i+1, m) = 0                                         reverse step i from x_i;
+//   advance-all  A(i, j) = sum_{t=i+1}^{j-1} adv(i, t)       for t = j-1 … i+1: advance x_i -> x_t,
+//                                                            reverse t; then reverse i (holds nothing);
+//   T(i, j, m)   = min( A(i, j),
+//                       min_{i<k<j, h_k<=m} adv(i, k) + T(k, j, m - h_k) + T(i, k, m) )
+// where adv(i, k) = cost[i] + … + cost[k-1] and h_k is x_k's memory (1 slot, or ceil(size[k]/unit)):
+// advance to x_k, hold it, reverse the right part [k, j) with x_k held, release it, reverse the left
+// part [i, k) (Revolve's split). With m = 0 only A(i, j) remains. A split at k = j-1 reproduces
+// A(i, j), so T is the optimum over nested ("persistent") schedules, and ties go to advance-all
+// (fewer holds). test/checkpoint-chain-dp.test.ts checks the DP against exhaustive search over
+// every schedule, nested or not (holds and releases anywhere), on random small chains.
+//
+// Griewank's closed form for a homogeneous chain (cost 1 per step) counts x_0's snapshot among its s
+// checkpoints: with beta(s, r) = C(s + r, s) and r the integer with beta(s, r-1) < l <= beta(s, r),
+// t(l, s) = r*l - beta(s+1, r-1). So solveChainSlots(l, slots) = t(l, slots + 1): l = 200 with 13
+// checkpoints (x_0 and 12 slots) takes 480 advances; with 13 slots besides x_0 it takes 464.
+//
+// Byte version discretization: sizes are rounded UP to whole units and the budget DOWN, so every
+// schedule returned fits the true budget (conservative; exact when the unit divides every size).
+// The default unit is the gcd of the holdable sizes (x_1 … x_{l-1}; x_0 is free and x_l is never
+// needed) when that gives at most MAX_DEFAULT_LEVELS levels, else budget/MAX_DEFAULT_LEVELS rounded
+// up; a budget that holds every state at once is solved exactly as l-1 slots. The byte version is
+// ALWAYS feasible: advance-all holds nothing, so solveChainBudget never fails (budget >= 0).
+//
+// Cost. Memory levels M (slots, or budget units, both capped at what holding every state needs);
+// the table is l(l+1)/2 * (M+1) doubles, time O(l^3 M / 6): l = 200, M = 13 is about 20M inner
+// steps (milliseconds). Schedules are rebuilt from the table by re-running the same comparisons.
+//
+// API.
+//   solveChainSlots(p, slots)          -> ChainSolution   optimal cost and schedule, `slots` besides x_0
+//   chainSlotsTable(p, slots)          -> ChainSlotsTable T(i, j, s) for every span and s <= slots
+//   solveChainBudget(p, budget, unit?) -> ChainSolution   byte version (p.size required), never fails
+//   defaultBudgetUnit(p, budget)       -> number          the unit solveChainBudget picks by default
+//   scheduleCost(p, schedule, i?, j?)  -> number          a schedule's advance cost, recomputed from
+//                                                        its structure (independent of the DP)
+//   scheduleActions(schedule, l)       -> Action[]        the schedule as advance/hold/reverse/release
+
+/** A chain: cost[i] advances x_i -> x_{i+1} (length l); size[k] is x_k's bytes, k = 0 … l. */
+export interface ChainProblem {
+  readonly cost: readonly number[];
+  /** Byte size of x_k for k = 0 … l (length l + 1; x_0's and x_l's are ignored). Byte version only. */
+  readonly size?: readonly number[];
+}
+
+/** How to reverse a span [i, j) of steps whose start x_i is held. */
+export type ChainSchedule =
+  /** A single step (j = i + 1): reverse it from its held input x_i. */
+  | { readonly kind: "reverse" }
+  /** Advance x_i -> x_at, hold x_at, reverse [at, j) by `right`, release x_at, reverse [i, at) by `left`. */
+  | { readonly kind: "split"; readonly at: number; readonly right: ChainSchedule; readonly left: ChainSchedule }
+  /** Hold nothing: for t = j-1 … i+1 advance x_i -> x_t and reverse step t; then reverse step i. */
+  | { readonly kind: "advance-all" };
+
+export interface ChainSolution {
+  /** Total advance cost (taping runs of reversed steps excluded). */
+  readonly cost: number;
+  /** The schedule of the whole chain [0, l). */
+  readonly schedule: ChainSchedule;
+}
+
+/**
+ * One action of a flattened schedule. `advance` starts from x_from, which is the working state or a
+ * held snapshot (x_0 always counts as held), and runs steps from … to-1 forward without taping.
+ * `hold` keeps a snapshot of the working state x_state; `release` drops one. `reverse` runs step
+ * `step` with taping and then its backward, from x_step: the working state or a held snapshot.
+ */
+export type Action =
+  | { readonly kind: "advance"; readonly from: number; readonly to: number }
+  | { readonly kind: "hold"; readonly state: number }
+  | { readonly kind: "release"; readonly state: number }
+  | { readonly kind: "reverse"; readonly step: number };
+
+/** The T(i, j, s) table of the slot version, for callers that weigh slots against recomputation. */
+export interface ChainSlotsTable {
+  /** l, the number of steps. */
+  readonly length: number;
+  /** The largest slot count the table answers for (the `slots` it was built with). */
+  readonly slots: number;
+  /** Least advance cost to reverse steps j-1 … i from a held x_i with `slots` free slots. */
+  cost(i: number, j: number, slots: number): number;
+  /** That optimum with its schedule of the span [i, j). */
+  solution(i: number, j: number, slots: number): ChainSolution;
+}
+
+/** Default byte-version levels: the table's memory dimension stays this small unless exact. */
+export const MAX_DEFAULT_LEVELS = 200;
+
+/** Tables larger than this many entries (8 bytes each) are refused: pass a coarser unit. */
+const MAX_TABLE_ENTRIES = 1 << 25;
+
+export function solveChainSlots(p: ChainProblem, slots: number): ChainSolution {
+  const l = chainLength(p);
+  return chainSlotsTable(p, slots).solution(0, l, slots);
+}
+
+export function chainSlotsTable(p: ChainProblem, slots: number): ChainSlotsTable {
+  const l = chainLength(p);
+  if (!Number.isInteger(slots) || slots < 0) throw new RangeError(`chain-dp: slots must be a non-negative integer, got ${slots}`);
+  const levels = Math.min(slots, Math.max(l - 1, 0));
+  const table = new ChainTable(p.cost, new Int32Array(l + 1).fill(1), levels);
+  const check = (i: number, j: number, s: number): number => {
+    checkSpan(l, i, j);
+    if (!Number.isInteger(s) || s < 0 || s > slots) throw new RangeError(`chain-dp: slots ${s} outside 0..${slots}`);
+    return Math.min(s, levels);
+  };
+  return {
+    length: l,
+    slots,
+    cost: (i, j, s) => table.cost(i, j, check(i, j, s)),
+    solution: (i, j, s) => {
+      const m = check(i, j, s);
+      return { cost: table.cost(i, j, m), schedule: table.schedule(i, j, m) };
+    },
+  };
+}
+
+export function solveChainBudget(p: ChainProblem, budget: number, unit?: number): ChainSolution {
+  const l = chainLength(p);
+  const size = chainSizes(p, l);
+  if (!(budget >= 0) || !Number.isFinite(budget)) throw new RangeError(`chain-dp: budget must be a finite number >= 0, got ${budget}`);
+  let total = 0;
+  for (let k = 1; k < l; k++) total += size[k];
+  if (budget >= total) {
+    // Every state fits at once: one slot per state is exact, and fewer levels than bytes.
+    const table = new ChainTable(p.cost, new Int32Array(l + 1).fill(1), Math.max(l - 1, 0));
+    return { cost: table.cost(0, l, table.levels), schedule: table.schedule(0, l, table.levels) };
+  }
+  const u = unit ?? defaultBudgetUnit(p, budget);
+  if (!(u > 0) || !Number.isFinite(u)) throw new RangeError(`chain-dp: unit must be a finite number > 0, got ${u}`);
+  const hold = new Int32Array(l + 1);
+  let totalLevels = 0;
+  for (let k = 1; k < l; k++) {
+    hold[k] = Math.ceil(size[k] / u);
+    totalLevels += hold[k];
+  }
+  const levels = Math.min(Math.floor(budget / u), totalLevels);
+  const table = new ChainTable(p.cost, hold, levels);
+  return { cost: table.cost(0, l, levels), schedule: table.schedule(0, l, levels) };
+}
+
+/** The unit solveChainBudget discretizes sizes by when none is given (see the header). */
+export function defaultBudgetUnit(p: ChainProblem, budget: number): number {
+  const l = chainLength(p);
+  const size = chainSizes(p, l);
+  let g = 0;
+  let integral = true;
+  let total = 0;
+  for (let k = 1; k < l; k++) {
+    if (!Number.isInteger(size[k])) integral = false;
+    else g = gcd(g, size[k]);
+    total += size[k];
+  }
+  const effective = Math.min(budget, total);
+  if (effective <= 0) return 1;
+  if (integral && g > 0 && effective / g <= MAX_DEFAULT_LEVELS) return g;
+  return Math.ceil(effective / MAX_DEFAULT_LEVELS);
+}
+
+/** The advance cost of `s` on the span [i, j), from its structure alone. Throws on a malformed schedule. */
+export function scheduleCost(p: ChainProblem, s: ChainSchedule, i = 0, j = p.cost.length): number {
+  checkSpan(p.cost.length, i, j);
+  const adv = (from: number, to: number): number => {
+    let c = 0;
+    for (let t = from; t < to; t++) c += p.cost[t];
+    return c;
+  };
+  switch (s.kind) {
+    case "reverse":
+      if (j !== i + 1) throw new Error(`chain-dp: "reverse" on a span of ${j - i} steps [${i}, ${j})`);
+      return 0;
+    case "advance-all": {
+      let c = 0;
+      for (let t = i + 1; t < j; t++) c += adv(i, t);
+      return c;
+    }
+    case "split":
+      if (!(s.at > i && s.at < j)) throw new Error(`chain-dp: split at ${s.at} outside (${i}, ${j})`);
+      return adv(i, s.at) + scheduleCost(p, s.right, s.at, j) + scheduleCost(p, s.left, i, s.at);
+  }
+}
+
+/** Flattens the schedule of the whole chain [0, l) into the actions the pass emits, in order. */
+export function scheduleActions(s: ChainSchedule, l: number): Action[] {
+  const out: Action[] = [];
+  const walk = (node: ChainSchedule, i: number, j: number): void => {
+    checkSpan(l, i, j);
+    switch (node.kind) {
+      case "reverse":
+        if (j !== i + 1) throw new Error(`chain-dp: "reverse" on a span of ${j - i} steps [${i}, ${j})`);
+        out.push({ kind: "reverse", step: i });
+        return;
+      case "advance-all":
+        for (let t = j - 1; t > i; t--) {
+          out.push({ kind: "advance", from: i, to: t });
+          out.push({ kind: "reverse", step: t });
+        }
+        out.push({ kind: "reverse", step: i });
+        return;
+      case "split":
+        if (!(node.at > i && node.at < j)) throw new Error(`chain-dp: split at ${node.at} outside (${i}, ${j})`);
+        out.push({ kind: "advance", from: i, to: node.at });
+        out.push({ kind: "hold", state: node.at });
+        walk(node.right, node.at, j);
+        out.push({ kind: "release", state: node.at });
+        walk(node.left, i, node.at);
+        return;
+    }
+  };
+  walk(s, 0, l);
+  return out;
+}
+
+/**
+ * The DP table over spans [i, j) and free memory levels m = 0 … levels, with hold[k] levels to hold
+ * x_k. Filled by span length, so both parts of a split (shorter spans) are ready.
+ */
+class ChainTable {
+  private readonly l: number;
+  private readonly width: number;
+  /** prefix[t] = cost[0] + … + cost[t-1]; adv(i, k) = prefix[k] - prefix[i]. */
+  private readonly prefix: Float64Array;
+  /** prefix2[t] = prefix[0] + … + prefix[t-1], for advance-all in O(1). */
+  private readonly prefix2: Float64Array;
+  private readonly t: Float64Array;
+
+  constructor(
+    cost: readonly number[],
+    private readonly hold: Int32Array,
+    readonly levels: number,
+  ) {
+    const l = cost.length;
+    this.l = l;
+    this.width = levels + 1;
+    const entries = ((l * (l + 1)) / 2) * this.width;
+    if (entries > MAX_TABLE_ENTRIES) {
+      throw new RangeError(`chain-dp: ${l} steps x ${this.width} memory levels is too large a table; use fewer levels (a coarser unit)`);
+    }
+    this.prefix = new Float64Array(l + 1);
+    this.prefix2 = new Float64Array(l + 2);
+    for (let t = 0; t < l; t++) this.prefix[t + 1] = this.prefix[t] + cost[t];
+    for (let t = 0; t <= l; t++) this.prefix2[t + 1] = this.prefix2[t] + this.prefix[t];
+    this.t = new Float64Array(entries);
+    this.fill();
+  }
+
+  cost(i: number, j: number, m: number): number {
+    return this.t[this.row(i, j) + m];
+  }
+
+  /** Rebuilds the optimal schedule of [i, j) with m levels by re-running fill()'s comparisons. */
+  schedule(i: number, j: number, m: number): ChainSchedule {
+    if (j === i + 1) return { kind: "reverse" };
+    const at = this.bestSplit(i, j, m);
+    if (at < 0) return { kind: "advance-all" };
+    return { kind: "split", at, right: this.schedule(at, j, m - this.hold[at]), left: this.schedule(i, at, m) };
+  }
+
+  /** Offset of span [i, j)'s row of levels: spans are numbered by j, then i (triangular). */
+  private row(i: number, j: number): number {
+    return (((j * (j - 1)) >> 1) + i) * this.width;
+  }
+
+  private advanceAll(i: number, j: number): number {
+    return this.prefix2[j] - this.prefix2[i + 1] - (j - 1 - i) * this.prefix[i];
+  }
+
+  private fill(): void {
+    const { l, t, width, hold, prefix } = this;
+    for (let d = 1; d <= l; d++) {
+      for (let i = 0; i + d <= l; i++) {
+        const j = i + d;
+        const out = this.row(i, j);
+        if (d === 1) continue; // T(i, i+1, m) = 0: the array starts zeroed
+        t.fill(this.advanceAll(i, j), out, out + width);
+        for (let k = i + 1; k < j; k++) {
+          const h = hold[k];
+          if (h > this.levels) continue;
+          const a = prefix[k] - prefix[i];
+          const right = this.row(k, j) - h;
+          const left = this.row(i, k);
+          for (let m = h; m < width; m++) {
+            const c = a + t[right + m] + t[left + m];
+            if (c < t[out + m]) t[out + m] = c;
+          }
+        }
+      }
+    }
+  }
+
+  /** fill()'s choice for (i, j, m): -1 for advance-all (preferred on ties), else the first best k. */
+  private bestSplit(i: number, j: number, m: number): number {
+    const { t, hold, prefix } = this;
+    let best = this.advanceAll(i, j);
+    let at = -1;
+    for (let k = i + 1; k < j; k++) {
+      const h = hold[k];
+      if (h > m) continue;
+      const c = prefix[k] - prefix[i] + t[this.row(k, j) - h + m] + t[this.row(i, k) + m];
+      if (c < best) {
+        best = c;
+        at = k;
+      }
+    }
+    return at;
+  }
+}
+
+function chainLength(p: ChainProblem): number {
+  const l = p.cost.length;
+  if (l < 1) throw new RangeError("chain-dp: a chain needs at least one step");
+  for (const c of p.cost) {
+    if (!(c >= 0) || !Number.isFinite(c)) throw new RangeError(`chain-dp: step costs must be finite and >= 0, got ${c}`);
+  }
+  return l;
+}
+
+function chainSizes(p: ChainProblem, l: number): readonly number[] {
+  const size = p.size;
+  if (!size || size.length !== l + 1) {
+    throw new RangeError(`chain-dp: the byte version needs size[k] for k = 0 … ${l} (${l + 1} entries), got ${size?.length ?? "none"}`);
+  }
+  for (let k = 1; k < l; k++) {
+    if (!(size[k] >= 0) || !Number.isFinite(size[k])) throw new RangeError(`chain-dp: size[${k}] must be finite and >= 0, got ${size[k]}`);
+  }
+  return size;
+}
+
+function checkSpan(l: number, i: number, j: number): void {
+  if (!Number.isInteger(i) || !Number.isInteger(j) || i < 0 || j > l || i >= j) {
+    throw new RangeError(`chain-dp: span [${i}, ${j}) is not a non-empty span of a ${l}-step chain`);
+  }
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}

@@ -1,0 +1,27 @@
+// The compute cost the checkpoint pass trades memory against: floating-point operations per node,
+// from its static shapes. Contractions count 2 FLOPs per multiply-add; everything else one per
+// element it reads or writes (elementwise, normalisation, reductions, layout copies), which is
+// what makes them "cheap to recompute" next to a matmul or a convolution of the same output size.
+
+import type { Node } from "../../ir/graph.ts";
+import { attr } from "../../ir/op-def.ts";
+import { getOp } from "../../ir/ops.ts";
+import { numel, type TensorType } from "../../ir/types.ts";
+
+/** FLOPs of one node; `typeOf` gives operand types. */
+export function nodeFlops(n: Node, typeOf: (v: string) => TensorType): number {
+  const out = numel(n.type.shape);
+  const head = n.op === "fusedMatmul" ? "matmul" : n.op === "fusedConv2d" ? "conv2d" : n.op;
+  if (head === "matmul") {
+    const a = typeOf(n.inputs[0]);
+    const k = attr.bool(n.attrs, "transposeA") ? a.shape[a.shape.length - 2] : a.shape[a.shape.length - 1];
+    return 2 * out * k;
+  }
+  if (head === "conv2d") {
+    const w = typeOf(n.inputs[1]).shape; // [kh, kw, C/groups, O]
+    return 2 * out * w[0] * w[1] * w[2];
+  }
+  if (getOp(n.op).kind === "source") return out;
+  // Reductions and norms read every input element; elementwise ops write every output element.
+  return Math.max(out, ...n.inputs.map((v) => numel(typeOf(v).shape)));
+}

@@ -1,0 +1,70 @@
+// Which forward values to keep for the backward pass (the rest are recomputed; rewrite.ts).
+//
+//   droppable  forward values the backward pass reads, except those an output or update reads
+//   cuts       the chain structure of the forward pass: values that are the ONLY forward value
+//              live across their position (a layer's output in an MLP, a residual block's output,
+//              a transformer block's output). Keeping a cut makes everything before it
+//              unnecessary for recomputing anything after it.
+//   sqrt       keep about sqrt(#cuts) evenly spaced cuts, drop every other droppable value
+//              (Chen et al. 2016: O(sqrt n) memory for one extra forward pass).
+//   keep(k, t) keep every k-th cut and every droppable value whose recompute costs at least `t`
+//              FLOPs per byte it occupies (contractions: matmul, conv), drop the rest. `auto`
+//              searches this family (checkpoint.ts).
+
+import type { Graph } from "../../ir/graph.ts";
+import { valueTypes } from "../../ir/graph.ts";
+import { byteSize, type TensorType } from "../../ir/types.ts";
+import { nodeFlops } from "./cost.ts";
+
+export interface ForwardAnalysis {
+  /** Droppable forward values in forward order, with their FLOPs per byte. */
+  readonly droppable: readonly { id: string; flopsPerByte: number }[];
+  /** Cut values in forward order (a subset of the forward nodes). */
+  readonly cuts: readonly string[];
+}
+
+export function analyseForward(g: Graph, forwardCount: number): ForwardAnalysis {
+  const forward = g.nodes.slice(0, forwardCount);
+  const types = valueTypes(g);
+  const typeOf = (v: string): TensorType => types.get(v)!;
+  const index = new Map(forward.map((n, i) => [n.id, i] as const));
+  const backwardUse = new Set<string>();
+  for (const n of g.nodes.slice(forwardCount)) for (const v of n.inputs) if (index.has(v)) backwardUse.add(v);
+  const endOfStep = new Set([...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]);
+  const droppable = forward
+    .filter((n) => backwardUse.has(n.id) && !endOfStep.has(n.id))
+    .map((n) => ({ id: n.id, flopsPerByte: nodeFlops(n, typeOf) / Math.max(1, byteSize(n.type)) }));
+
+  // Last forward use of each forward value.
+  const lastUse = new Map<string, number>();
+  forward.forEach((n, i) => n.inputs.forEach((v) => index.has(v) && lastUse.set(v, i)));
+  // c is a cut when no non-constant forward value defined before it is read after it: the
+  // running maximum of earlier values' last uses has not passed c's position.
+  const cuts: string[] = [];
+  let reach = -1;
+  // Constants and values read at the end of the step (running statistics, the loss) are kept
+  // whatever the policy, so they never prevent a cut.
+  const alwaysKept = (n: Graph["nodes"][number]) => n.op === "const" || endOfStep.has(n.id);
+  forward.forEach((n, i) => {
+    if (!alwaysKept(n) && reach <= i && (lastUse.get(n.id) ?? -1) > i) cuts.push(n.id);
+    if (!alwaysKept(n)) reach = Math.max(reach, lastUse.get(n.id) ?? -1);
+  });
+  return { droppable, cuts };
+}
+
+/** The values to drop when keeping every k-th cut (k = Infinity: none) and values costing >= `threshold` FLOPs/byte. */
+export function dropSet(a: ForwardAnalysis, every: number, threshold: number): Set<string> {
+  const keptCuts = new Set<string>();
+  if (Number.isFinite(every)) {
+    // Keep cuts k, 2k, ... counted from the end: the last segments are backpropagated first, so
+    // the step's tail (closest to the loss) needs no recomputation before it.
+    for (let i = a.cuts.length - 1; i >= 0; i -= every) keptCuts.add(a.cuts[i]);
+  }
+  return new Set(a.droppable.filter((d) => !keptCuts.has(d.id) && d.flopsPerByte < threshold).map((d) => d.id));
+}
+
+/** Chen's sqrt(n) policy: about sqrt(#cuts) evenly spaced cuts kept, every other droppable value dropped. */
+export function sqrtDropSet(a: ForwardAnalysis): Set<string> {
+  const every = Math.max(1, Math.round(Math.sqrt(a.cuts.length)));
+  return dropSet(a, every, Infinity);
+}
