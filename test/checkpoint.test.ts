@@ -55,8 +55,11 @@ describe("checkpoint pass", () => {
     expect(copies.length).toBeGreaterThan(0);
     const text = printGraph(g, { locations: false });
     expect(text).toContain(`# recompute of %${copies[0].recomputeOf}`);
-    const bad = { ...g, nodes: g.nodes.map((n) => (n === copies[0] ? { ...n, recomputeOf: g.nodes[0].id === n.recomputeOf ? g.nodes[1].id : g.nodes[0].id } : n)) };
-    expect(() => verifyGraph(bad)).toThrow(/recompute of %.*differs from the node it recomputes|recompute of/);
+    const other = g.nodes.find((n) => n.op !== copies[0].op)!;
+    const bad = { ...g, nodes: g.nodes.map((n) => (n === copies[0] ? { ...n, recomputeOf: other.id } : n)) };
+    expect(() => verifyGraph(bad)).toThrow(/\(recompute of %.*\): differs from the node it recomputes/);
+    const dangling = { ...g, nodes: g.nodes.map((n) => (n === copies[0] ? { ...n, recomputeOf: "nowhere" } : n)) };
+    expect(() => verifyGraph(dangling)).toThrow(/%nowhere is not a node defined before it/);
   });
 
   it("sqrt lowers resnet's peak; auto meets a budget with fewer recomputed FLOPs than sqrt", () => {

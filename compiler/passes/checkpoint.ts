@@ -10,19 +10,21 @@
 //      sqrt   keep ~sqrt(#cuts) evenly spaced cuts, recompute everything else (Chen et al. 2016);
 //      auto   the least recompute FLOPs whose estimated peak fits `budgetBytes`: a search over
 //             "keep every k-th cut and every value costing >= t FLOPs/byte" (recompute cheap ops
-//             — activations, norms, elementwise — first, keep matmul/conv outputs), each
-//             candidate rewritten and measured; no budget means the least peak. A budget below
+//             — activations, norms, elementwise — first, keep matmul/conv outputs), with copies
+//             serving the whole backward or only their region, each candidate rewritten and
+//             measured; no budget means the least peak. A budget below
 //             every candidate's peak is a CheckpointBudgetError naming the least peak found.
 // 3. Rewrite (checkpoint/rewrite.ts): recompute nodes are ordinary nodes marked `recomputeOf`.
-// The peak estimate is the max-live bytes after in-place rewriting (what the planner reaches on
-// every example); scheduling can only lower it. Runs after the training passes and before fusion
+// The peak estimate is the max-live bytes after scheduling and in-place rewriting, the bound the
+// planner reaches on every example. Runs after the training passes and before fusion
 // and planning. Forward nodes are the first `forwardNodes` nodes (autodiff appends the backward).
 
 import type { Graph } from "../ir/graph.ts";
 import { inplace } from "./inplace.ts";
+import { schedule } from "./schedule.ts";
 import { maxLiveBytes } from "./liveness.ts";
 import { runPass, type Pass, type PassStats } from "./pass.ts";
-import { analyseForward, dropSet, sqrtDropSet, type ForwardAnalysis } from "./checkpoint/policies.ts";
+import { analyseForward, dropSet, spillOrder, sqrtDropSet, type ForwardAnalysis } from "./checkpoint/policies.ts";
 import { recompute } from "./checkpoint/rewrite.ts";
 
 export type CheckpointMode = "none" | "sqrt" | "auto";
@@ -43,6 +45,8 @@ export class CheckpointBudgetError extends Error {
 export interface CheckpointCandidate {
   readonly every: number;
   readonly threshold: number;
+  /** Whether copies are scoped to the region of the backward (rewrite.ts `regions`). */
+  readonly scoped: boolean;
   readonly graph: Graph;
   readonly peakBytes: number;
   readonly recomputeFlops: number;
@@ -57,7 +61,7 @@ export const checkpoint: Pass<CheckpointOptions> = {
     if (opts.mode === "none") return { graph: g, stats: { "recomputed-nodes": 0, "recomputed-flops": 0 } as PassStats };
     const analysis = analyseForward(g, opts.forwardNodes);
     const chosen = opts.mode === "sqrt"
-      ? evaluate(g, opts.forwardNodes, sqrtDropSet(analysis), Math.max(1, Math.round(Math.sqrt(analysis.cuts.length))), Infinity)
+      ? scheduledPeak(evaluate(g, opts.forwardNodes, analysis, sqrtDropSet(analysis), Math.max(1, Math.round(Math.sqrt(analysis.cuts.length))), Infinity, false))
       : autoCandidate(g, opts.forwardNodes, analysis, opts.budgetBytes);
     return {
       graph: chosen.graph,
@@ -71,14 +75,24 @@ export const checkpoint: Pass<CheckpointOptions> = {
   },
 };
 
-/** The estimated peak of a training graph: max-live bytes after in-place rewriting. */
-export function estimatedPeak(g: Graph): number {
-  return maxLiveBytes(runPass(inplace, g, {}, { verify: false }).graph);
+/**
+ * The estimated peak of a training graph: max-live bytes after in-place rewriting, and with
+ * `scheduled` after memory-aware scheduling first (what the planner then reaches on every example;
+ * about 50x slower, and never larger, since the scheduler keeps the given order when it is best).
+ */
+export function estimatedPeak(g: Graph, scheduled = false): number {
+  const ordered = scheduled ? runPass(schedule, g, {}, { verify: false }).graph : g;
+  return maxLiveBytes(runPass(inplace, ordered, {}, { verify: false }).graph);
 }
 
-function evaluate(g: Graph, forwardNodes: number, dropped: ReadonlySet<string>, every: number, threshold: number): CheckpointCandidate {
-  const r = recompute(g, forwardNodes, dropped);
-  return { every, threshold, graph: r.graph, peakBytes: estimatedPeak(r.graph), recomputeFlops: r.flops, recomputeNodes: r.nodes };
+function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean): CheckpointCandidate {
+  const r = recompute(g, forwardNodes, dropped, scoped ? a.segments : undefined);
+  return { every, threshold, scoped, graph: r.graph, peakBytes: estimatedPeak(r.graph), recomputeFlops: r.flops, recomputeNodes: r.nodes };
+}
+
+/** The candidate with its peak re-estimated after scheduling. */
+function scheduledPeak(c: CheckpointCandidate): CheckpointCandidate {
+  return { ...c, peakBytes: estimatedPeak(c.graph, true) };
 }
 
 /** The policies `auto` searches, each rewritten and measured (deduplicated by what they drop). */
@@ -96,19 +110,57 @@ export function autoCandidates(g: Graph, forwardNodes: number, analysis: Forward
       const key = [...dropped].join(",");
       if (seen.has(key)) continue;
       seen.add(key);
-      out.push(evaluate(g, forwardNodes, dropped, every, threshold));
+      for (const scoped of [false, true]) out.push(evaluate(g, forwardNodes, analysis, dropped, every, threshold, scoped));
     }
   }
   return out;
 }
 
+/**
+ * Between "keep every contraction" (cheap, maybe over budget) and dropping whole segments (a full
+ * extra forward), the family above has nothing; so for each keep-expensive candidate over the
+ * budget, binary-search how many of its expensive values to drop as well (spillOrder) for the
+ * quick estimate to fit.
+ */
+function refinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, candidates: readonly CheckpointCandidate[], budget: number): CheckpointCandidate[] {
+  const out: CheckpointCandidate[] = [];
+  for (const base of candidates.filter((c) => c.every === Infinity && c.scoped && Number.isFinite(c.threshold) && c.peakBytes > budget)) {
+    let lo = 1;
+    let hi = spillOrder(a, base.threshold).length;
+    let best: CheckpointCandidate | undefined;
+    while (lo <= hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const c = evaluate(g, forwardNodes, a, dropSet(a, Infinity, base.threshold, mid), Infinity, base.threshold, true);
+      if (c.peakBytes <= budget) {
+        best = c;
+        hi = mid - 1;
+      } else lo = mid + 1;
+    }
+    if (best) out.push(best);
+  }
+  return out;
+}
+
+/** Schedule-aware re-estimates `auto` may spend on candidates whose quick estimate misses the budget. */
+const SCHEDULED_CHECKS = 6;
+
 function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis, budget: number | undefined): CheckpointCandidate {
   const candidates = autoCandidates(g, forwardNodes, analysis);
-  const least = candidates.reduce((a, b) => (b.peakBytes < a.peakBytes || (b.peakBytes === a.peakBytes && b.recomputeFlops < a.recomputeFlops) ? b : a));
-  if (budget === undefined) return least;
-  const fitting = candidates.filter((c) => c.peakBytes <= budget);
-  if (fitting.length === 0) {
-    throw new CheckpointBudgetError(`memory budget ${budget} bytes is infeasible for '${g.name}': the least peak checkpointing reaches is ${least.peakBytes} bytes`);
+  const byPeak = (a: CheckpointCandidate, b: CheckpointCandidate) => a.peakBytes - b.peakBytes || a.recomputeFlops - b.recomputeFlops;
+  if (budget === undefined) return scheduledPeak([...candidates].sort(byPeak)[0]);
+  // Cheapest first. The quick estimate is an upper bound of the scheduled one: a candidate that
+  // fits by it fits; one that misses may still fit once scheduled, which costs a re-estimate.
+  candidates.push(...refinements(g, forwardNodes, analysis, candidates, budget));
+  let checks = 0;
+  for (const c of [...candidates].sort((a, b) => a.recomputeFlops - b.recomputeFlops || a.peakBytes - b.peakBytes)) {
+    if (c.peakBytes <= budget) return scheduledPeak(c);
+    if (checks < SCHEDULED_CHECKS) {
+      checks++;
+      const s = scheduledPeak(c);
+      if (s.peakBytes <= budget) return s;
+    }
   }
-  return fitting.reduce((a, b) => (b.recomputeFlops < a.recomputeFlops || (b.recomputeFlops === a.recomputeFlops && b.peakBytes < a.peakBytes) ? b : a));
+  const least = scheduledPeak([...candidates].sort(byPeak)[0]);
+  if (least.peakBytes <= budget) return least;
+  throw new CheckpointBudgetError(`memory budget ${budget} bytes is infeasible for '${g.name}': the least peak checkpointing reaches is ${least.peakBytes} bytes`);
 }

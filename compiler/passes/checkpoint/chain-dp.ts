@@ -1,6 +1,6 @@
-// chain-dp — the least-recomputation checkpointing schedule for a CHAIN, by exact dynamic
-// programming (Griewank's binomial Revolve for equal costs; Beaumont et al., "Optimal checkpointing
-// for heterogeneous chains", for unequal costs and sizes). A pure algorithm: the `checkpoint` pass
+// chain-dp — the least-recomputation checkpointing schedule for a CHAIN, by dynamic programming
+// (Griewank's binomial Revolve for equal costs; Beaumont et al., "Optimal checkpointing for
+// heterogeneous chains", for unequal costs and sizes). A pure algorithm: the `checkpoint` pass
 // maps a graph's backbone onto a chain and emits the returned actions.
 //
 // Model. A chain of l >= 1 steps with states x_0 … x_l; advancing step i (x_i -> x_{i+1}) costs
@@ -24,10 +24,18 @@
 //                       min_{i<k<j, h_k<=m} adv(i, k) + T(k, j, m - h_k) + T(i, k, m) )
 // where adv(i, k) = cost[i] + … + cost[k-1] and h_k is x_k's memory (1 slot, or ceil(size[k]/unit)):
 // advance to x_k, hold it, reverse the right part [k, j) with x_k held, release it, reverse the left
-// part [i, k) (Revolve's split). With m = 0 only A(i, j) remains. A split at k = j-1 reproduces
-// A(i, j), so T is the optimum over nested ("persistent") schedules, and ties go to advance-all
-// (fewer holds). test/checkpoint-chain-dp.test.ts checks the DP against exhaustive search over
-// every schedule, nested or not (holds and releases anywhere), on random small chains.
+// part [i, k) (Revolve's split). With m = 0 only A(i, j) remains (a split at k = j-1 costs the same
+// but holds x_k: ties go to advance-all). Every held snapshot here is a span start, kept until its
+// own step is reversed; T is the optimum over all such schedules.
+//
+// Exactness (test/checkpoint-chain-dp.test.ts: exhaustive search over every schedule, holds,
+// releases and restores anywhere, on random chains of up to 9 steps; thousands of cases run once):
+//   - slot version: exact over ALL schedules (Griewank's theorem for equal costs; the search finds
+//     no counterexample with unequal costs);
+//   - byte version: exact over schedules that keep each snapshot until its step is reversed. With
+//     unequal sizes, releasing a small snapshot early to make room for a bigger one and recomputing
+//     it later can do better (two pinned cases in the test: 88 vs 97, 119 vs 126); in random 6-9
+//     step chains 1.3% of cases have such a gap, at most 8% of the cost.
 //
 // Griewank's closed form for a homogeneous chain (cost 1 per step) counts x_0's snapshot among its s
 // checkpoints: with beta(s, r) = C(s + r, s) and r the integer with beta(s, r-1) < l <= beta(s, r),
@@ -38,12 +46,14 @@
 // schedule returned fits the true budget (conservative; exact when the unit divides every size).
 // The default unit is the gcd of the holdable sizes (x_1 … x_{l-1}; x_0 is free and x_l is never
 // needed) when that gives at most MAX_DEFAULT_LEVELS levels, else budget/MAX_DEFAULT_LEVELS rounded
-// up; a budget that holds every state at once is solved exactly as l-1 slots. The byte version is
+// up. A budget that holds every state at once (or slots >= l-1) needs no table: hold each state on
+// one pass (cost adv(0, l-1), a lower bound for any schedule). The byte version is
 // ALWAYS feasible: advance-all holds nothing, so solveChainBudget never fails (budget >= 0).
 //
 // Cost. Memory levels M (slots, or budget units, both capped at what holding every state needs);
-// the table is l(l+1)/2 * (M+1) doubles, time O(l^3 M / 6): l = 200, M = 13 is about 20M inner
-// steps (milliseconds). Schedules are rebuilt from the table by re-running the same comparisons.
+// the table is l(l+1)/2 * (M+1) doubles, time O(l^3 M / 6). Measured on the shared dev machine:
+// l = 200, 13 slots ~80 ms; byte version with the default 200 levels 0.5-0.9 s at l = 200, 2-3 s
+// at l = 300 (72 MB table). Schedules are rebuilt from the table by re-running the same comparisons.
 //
 // API.
 //   solveChainSlots(p, slots)          -> ChainSolution   optimal cost and schedule, `slots` besides x_0
@@ -109,6 +119,7 @@ const MAX_TABLE_ENTRIES = 1 << 25;
 
 export function solveChainSlots(p: ChainProblem, slots: number): ChainSolution {
   const l = chainLength(p);
+  if (Number.isInteger(slots) && slots >= l - 1) return holdEverything(p.cost);
   return chainSlotsTable(p, slots).solution(0, l, slots);
 }
 
@@ -139,20 +150,15 @@ export function solveChainBudget(p: ChainProblem, budget: number, unit?: number)
   if (!(budget >= 0) || !Number.isFinite(budget)) throw new RangeError(`chain-dp: budget must be a finite number >= 0, got ${budget}`);
   let total = 0;
   for (let k = 1; k < l; k++) total += size[k];
-  if (budget >= total) {
-    // Every state fits at once: one slot per state is exact, and fewer levels than bytes.
-    const table = new ChainTable(p.cost, new Int32Array(l + 1).fill(1), Math.max(l - 1, 0));
-    return { cost: table.cost(0, l, table.levels), schedule: table.schedule(0, l, table.levels) };
-  }
+  if (budget >= total) return holdEverything(p.cost);
   const u = unit ?? defaultBudgetUnit(p, budget);
   if (!(u > 0) || !Number.isFinite(u)) throw new RangeError(`chain-dp: unit must be a finite number > 0, got ${u}`);
-  const hold = new Int32Array(l + 1);
   let totalLevels = 0;
-  for (let k = 1; k < l; k++) {
-    hold[k] = Math.ceil(size[k] / u);
-    totalLevels += hold[k];
-  }
+  for (let k = 1; k < l; k++) totalLevels += Math.ceil(size[k] / u);
   const levels = Math.min(Math.floor(budget / u), totalLevels);
+  // a state bigger than the whole budget never fits: levels + 1 says so without overflowing Int32
+  const hold = new Int32Array(l + 1);
+  for (let k = 1; k < l; k++) hold[k] = Math.min(Math.ceil(size[k] / u), levels + 1);
   const table = new ChainTable(p.cost, hold, levels);
   return { cost: table.cost(0, l, levels), schedule: table.schedule(0, l, levels) };
 }
@@ -172,7 +178,7 @@ export function defaultBudgetUnit(p: ChainProblem, budget: number): number {
   const effective = Math.min(budget, total);
   if (effective <= 0) return 1;
   if (integral && g > 0 && effective / g <= MAX_DEFAULT_LEVELS) return g;
-  return Math.ceil(effective / MAX_DEFAULT_LEVELS);
+  return integral ? Math.ceil(effective / MAX_DEFAULT_LEVELS) : effective / MAX_DEFAULT_LEVELS;
 }
 
 /** The advance cost of `s` on the span [i, j), from its structure alone. Throws on a malformed schedule. */
@@ -229,10 +235,7 @@ export function scheduleActions(s: ChainSchedule, l: number): Action[] {
   return out;
 }
 
-/**
- * The DP table over spans [i, j) and free memory levels m = 0 … levels, with hold[k] levels to hold
- * x_k. Filled by span length, so both parts of a split (shorter spans) are ready.
- */
+/** The DP table over spans [i, j) and free memory levels m = 0 … levels; hold[k] levels hold x_k. */
 class ChainTable {
   private readonly l: number;
   private readonly width: number;
@@ -274,34 +277,44 @@ class ChainTable {
     return { kind: "split", at, right: this.schedule(at, j, m - this.hold[at]), left: this.schedule(i, at, m) };
   }
 
-  /** Offset of span [i, j)'s row of levels: spans are numbered by j, then i (triangular). */
+  /**
+   * Offset of span [i, j)'s row of levels. Spans are numbered by i, then j, so the left parts
+   * [i, k) of one span are consecutive rows (fill() streams them); its right parts [k, j) are
+   * shared by every span ending at j, which fill() computes one after another, so they stay cached.
+   */
   private row(i: number, j: number): number {
-    return (((j * (j - 1)) >> 1) + i) * this.width;
+    return (i * this.l - ((i * (i - 1)) >> 1) + (j - i - 1)) * this.width;
   }
 
   private advanceAll(i: number, j: number): number {
     return this.prefix2[j] - this.prefix2[i + 1] - (j - 1 - i) * this.prefix[i];
   }
 
+  /** By j ascending, then i descending: both parts of a split (shorter spans) are then ready. */
   private fill(): void {
     const { l, t, width, hold, prefix } = this;
-    for (let d = 1; d <= l; d++) {
-      for (let i = 0; i + d <= l; i++) {
-        const j = i + d;
+    const holdPrefix = new Float64Array(l + 1); // holdPrefix[k] = hold[0] + … + hold[k-1]
+    for (let k = 0; k < l; k++) holdPrefix[k + 1] = holdPrefix[k] + hold[k];
+    for (let j = 2; j <= l; j++) {
+      for (let i = j - 2; i >= 0; i--) {
+        // T(i, i+1, m) = 0: the array starts zeroed
         const out = this.row(i, j);
-        if (d === 1) continue; // T(i, i+1, m) = 0: the array starts zeroed
-        t.fill(this.advanceAll(i, j), out, out + width);
+        // levels beyond what holding every state of the span needs change nothing: compute up to
+        // `top`, then copy T(i, j, top) into the rest of the row (sub-spans read whole rows)
+        const top = Math.min(width - 1, holdPrefix[j] - holdPrefix[i + 1]);
+        t.fill(this.advanceAll(i, j), out, out + top + 1);
         for (let k = i + 1; k < j; k++) {
           const h = hold[k];
-          if (h > this.levels) continue;
+          if (h > top) continue;
           const a = prefix[k] - prefix[i];
           const right = this.row(k, j) - h;
           const left = this.row(i, k);
-          for (let m = h; m < width; m++) {
+          for (let m = h; m <= top; m++) {
             const c = a + t[right + m] + t[left + m];
             if (c < t[out + m]) t[out + m] = c;
           }
         }
+        t.fill(t[out + top], out + top + 1, out + width);
       }
     }
   }
@@ -322,6 +335,22 @@ class ChainTable {
     }
     return at;
   }
+}
+
+/**
+ * The schedule when every state x_1 … x_{l-1} can be held at once: advance once, holding each state
+ * on the way, and reverse from the snapshots. Its cost adv(0, l-1) is a lower bound for any schedule
+ * (step l-1 needs x_{l-1}), so it is optimal; no table needed.
+ */
+function holdEverything(cost: readonly number[]): ChainSolution {
+  const l = cost.length;
+  let schedule: ChainSchedule = { kind: "reverse" };
+  let total = 0;
+  for (let i = l - 2; i >= 0; i--) {
+    schedule = { kind: "split", at: i + 1, right: schedule, left: { kind: "reverse" } };
+    total += cost[i];
+  }
+  return { cost: total, schedule };
 }
 
 function chainLength(p: ChainProblem): number {

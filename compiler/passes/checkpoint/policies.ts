@@ -1,6 +1,7 @@
 // Which forward values to keep for the backward pass (the rest are recomputed; rewrite.ts).
 //
-//   droppable  forward values the backward pass reads, except those an output or update reads
+//   droppable  forward values except those an output or update reads (live to the end anyway):
+//              the backward's own uses and, through them, the recompute chains read them
 //   cuts       the chain structure of the forward pass: values that are the ONLY forward value
 //              live across their position (a layer's output in an MLP, a residual block's output,
 //              a transformer block's output). Keeping a cut makes everything before it
@@ -8,8 +9,9 @@
 //   sqrt       keep about sqrt(#cuts) evenly spaced cuts, drop every other droppable value
 //              (Chen et al. 2016: O(sqrt n) memory for one extra forward pass).
 //   keep(k, t) keep every k-th cut and every droppable value whose recompute costs at least `t`
-//              FLOPs per byte it occupies (contractions: matmul, conv), drop the rest. `auto`
-//              searches this family (checkpoint.ts).
+//              FLOPs per byte it occupies (contractions: matmul, conv), drop the rest; `spill`
+//              more of the expensive ones, spread over the network. `auto` searches this family
+//              (checkpoint.ts).
 
 import type { Graph } from "../../ir/graph.ts";
 import { valueTypes } from "../../ir/graph.ts";
@@ -17,10 +19,13 @@ import { byteSize, type TensorType } from "../../ir/types.ts";
 import { nodeFlops } from "./cost.ts";
 
 export interface ForwardAnalysis {
-  /** Droppable forward values in forward order, with their FLOPs per byte. */
+  /** Droppable forward values in forward order, with their FLOPs per byte. A dropped value is
+   * recomputed only where the backward pass (or another recompute) needs it. */
   readonly droppable: readonly { id: string; flopsPerByte: number }[];
   /** Cut values in forward order (a subset of the forward nodes). */
   readonly cuts: readonly string[];
+  /** Forward node -> its segment: the number of cuts before it (a cut ends its segment). */
+  readonly segments: ReadonlyMap<string, number>;
 }
 
 export function analyseForward(g: Graph, forwardCount: number): ForwardAnalysis {
@@ -28,11 +33,9 @@ export function analyseForward(g: Graph, forwardCount: number): ForwardAnalysis 
   const types = valueTypes(g);
   const typeOf = (v: string): TensorType => types.get(v)!;
   const index = new Map(forward.map((n, i) => [n.id, i] as const));
-  const backwardUse = new Set<string>();
-  for (const n of g.nodes.slice(forwardCount)) for (const v of n.inputs) if (index.has(v)) backwardUse.add(v);
   const endOfStep = new Set([...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]);
   const droppable = forward
-    .filter((n) => backwardUse.has(n.id) && !endOfStep.has(n.id))
+    .filter((n) => !endOfStep.has(n.id))
     .map((n) => ({ id: n.id, flopsPerByte: nodeFlops(n, typeOf) / Math.max(1, byteSize(n.type)) }));
 
   // Last forward use of each forward value.
@@ -49,18 +52,42 @@ export function analyseForward(g: Graph, forwardCount: number): ForwardAnalysis 
     if (!alwaysKept(n) && reach <= i && (lastUse.get(n.id) ?? -1) > i) cuts.push(n.id);
     if (!alwaysKept(n)) reach = Math.max(reach, lastUse.get(n.id) ?? -1);
   });
-  return { droppable, cuts };
+  const segments = new Map<string, number>();
+  const cutSet = new Set(cuts);
+  let segment = 0;
+  for (const n of forward) {
+    segments.set(n.id, segment);
+    if (cutSet.has(n.id)) segment++;
+  }
+  return { droppable, cuts, segments };
 }
 
-/** The values to drop when keeping every k-th cut (k = Infinity: none) and values costing >= `threshold` FLOPs/byte. */
-export function dropSet(a: ForwardAnalysis, every: number, threshold: number): Set<string> {
+/**
+ * The values to drop when keeping every k-th cut (k = Infinity: none) and values costing >=
+ * `threshold` FLOPs/byte, except the first `spill` of those expensive values in `spillOrder`.
+ */
+export function dropSet(a: ForwardAnalysis, every: number, threshold: number, spill = 0): Set<string> {
   const keptCuts = new Set<string>();
   if (Number.isFinite(every)) {
     // Keep cuts k, 2k, ... counted from the end: the last segments are backpropagated first, so
     // the step's tail (closest to the loss) needs no recomputation before it.
     for (let i = a.cuts.length - 1; i >= 0; i -= every) keptCuts.add(a.cuts[i]);
   }
-  return new Set(a.droppable.filter((d) => !keptCuts.has(d.id) && d.flopsPerByte < threshold).map((d) => d.id));
+  const dropped = new Set(a.droppable.filter((d) => !keptCuts.has(d.id) && d.flopsPerByte < threshold).map((d) => d.id));
+  for (const id of spillOrder(a, threshold).slice(0, spill)) if (!keptCuts.has(id)) dropped.add(id);
+  return dropped;
+}
+
+/**
+ * The expensive values (>= `threshold` FLOPs/byte) in bit-reversed forward order, so that any
+ * prefix is spread evenly over the network: dropping a prefix recomputes a few contractions in
+ * every part of the backward rather than all of them in one region.
+ */
+export function spillOrder(a: ForwardAnalysis, threshold: number): string[] {
+  const expensive = a.droppable.filter((d) => d.flopsPerByte >= threshold).map((d) => d.id);
+  const bits = Math.max(1, Math.ceil(Math.log2(Math.max(2, expensive.length))));
+  const reversed = (i: number) => parseInt(i.toString(2).padStart(bits, "0").split("").reverse().join(""), 2);
+  return Array.from({ length: 2 ** bits }, (_, i) => reversed(i)).filter((i) => i < expensive.length).map((i) => expensive[i]);
 }
 
 /** Chen's sqrt(n) policy: about sqrt(#cuts) evenly spaced cuts kept, every other droppable value dropped. */

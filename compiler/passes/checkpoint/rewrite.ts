@@ -2,10 +2,18 @@
 // for the backward pass), every backward use of a dropped value reads a recomputed copy instead.
 // A copy is an ordinary node (same op, attributes and type, `recomputeOf` naming the original)
 // placed right before the first backward node that needs it; its operands are kept values
-// (checkpoints, inputs, params) or, recursively, copies. Each dropped value is recomputed once and
-// its copy serves all later backward uses, so memory falls when the backward pass visits the
-// forward's segments in reverse (as autodiff's sweep does): a segment's copies die with its
-// backward. The forward pass itself is unchanged; dropped values just die earlier.
+// (checkpoints, inputs, params) or, recursively, copies. The forward pass itself is unchanged;
+// dropped values just die earlier.
+//
+// How long a copy serves, by `regions`:
+//   undefined  a dropped value is recomputed once; its copy serves every later backward use.
+//              Memory falls when the backward visits the forward's segments in reverse (as
+//              autodiff's sweep does): a segment's copies die with its backward.
+//   a map      forward value -> region (its segment between cuts). Copies serve only while the
+//              backward keeps asking for values of one region; asking for another region starts
+//              afresh, so a dropped value reachable only through a long chain of dropped values
+//              (a residual spine) is recomputed per region instead of the whole chain staying
+//              alive: more (cheap) FLOPs, less memory.
 
 import type { Graph, Node } from "../../ir/graph.ts";
 import { valueTypes } from "../../ir/graph.ts";
@@ -19,7 +27,7 @@ export interface Recomputed {
 }
 
 /** Forward nodes are the first `forwardCount` nodes of `g` (autodiff appends the backward). */
-export function recompute(g: Graph, forwardCount: number, dropped: ReadonlySet<string>): Recomputed {
+export function recompute(g: Graph, forwardCount: number, dropped: ReadonlySet<string>, regions?: ReadonlyMap<string, number>): Recomputed {
   const forward = g.nodes.slice(0, forwardCount);
   const forwardById = new Map(forward.map((n) => [n.id, n] as const));
   for (const v of dropped) if (!forwardById.has(v)) throw new Error(`checkpoint: %${v} is not a forward node, so it cannot be recomputed`);
@@ -37,7 +45,9 @@ export function recompute(g: Graph, forwardCount: number, dropped: ReadonlySet<s
   };
   const nodes: Node[] = [...forward];
   const copies = new Map<string, string>();
+  let region: number | undefined;
   let flops = 0;
+  let count = 0;
   const use = (v: string): string => {
     if (!dropped.has(v)) return v;
     const copy = copies.get(v);
@@ -48,12 +58,20 @@ export function recompute(g: Graph, forwardCount: number, dropped: ReadonlySet<s
     nodes.push({ ...original, id, inputs, recomputeOf: v });
     copies.set(v, id);
     flops += nodeFlops(original, typeOf);
+    count++;
     return id;
   };
+  const request = (v: string): string => {
+    if (regions && dropped.has(v) && regions.get(v) !== region) {
+      region = regions.get(v);
+      copies.clear();
+    }
+    return use(v);
+  };
   for (const n of g.nodes.slice(forwardCount)) {
-    const inputs = n.inputs.map(use);
+    const inputs = n.inputs.map(request);
     nodes.push(inputs.some((v, i) => v !== n.inputs[i]) ? { ...n, inputs } : n);
   }
   const { memory: _plan, ...rest } = g;
-  return { graph: { ...rest, nodes }, nodes: copies.size, flops };
+  return { graph: { ...rest, nodes }, nodes: count, flops };
 }
