@@ -17,7 +17,7 @@
 // bench/peers.ts's onnxModel() writes float32 tensors only; the int64 shapes of Reshape, the bool
 // mask and the int32 token input are spliced into its graph here (see `withExtraGraphFields`).
 
-import { loadOrtWasm, onnxModel, type OnnxGraph, type OnnxInitializer, type OnnxNode } from "./peers.ts";
+import { bytesField, intField, loadOrtWasm, onnxModel, stringField, varint, type OnnxGraph, type OnnxInitializer, type OnnxNode } from "./peers.ts";
 
 export type PeerModelName = "mnist-mlp" | "cnn" | "transformer";
 
@@ -274,21 +274,8 @@ const TENSOR_INT32 = 6;
 const TENSOR_INT64 = 7;
 const TENSOR_BOOL = 9;
 
-function varint(value: number | bigint): number[] {
-  let v = BigInt(value);
-  if (v < 0n) v += 1n << 64n;
-  const out: number[] = [];
-  do {
-    let byte = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) byte |= 0x80;
-    out.push(byte);
-  } while (v);
-  return out;
-}
-const bytesField = (field: number, bytes: ArrayLike<number>) => [...varint((field << 3) | 2), ...varint(bytes.length), ...Array.from(bytes)];
-const intField = (field: number, value: number) => [...varint(field << 3), ...varint(value)];
-const stringField = (field: number, s: string) => bytesField(field, new TextEncoder().encode(s));
+// Protobuf field encoders: bench/peers.ts's (varint, bytesField, intField, stringField).
+
 
 /** TensorProto { dims, data_type, name, raw_data } of an int64 or bool initializer. */
 function intTensor(t: IntInitializer): number[] {

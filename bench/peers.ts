@@ -55,7 +55,7 @@ export function loadOrtWasm(): Promise<Ort> {
 // varint (type 0) or a length-prefixed byte string (type 2). The field numbers are those of
 // onnx.proto (ModelProto, GraphProto, NodeProto, ValueInfoProto, TypeProto, TensorProto).
 
-function varint(value: number | bigint): number[] {
+export function varint(value: number | bigint): number[] {
   let v = BigInt(value);
   if (v < 0n) v += 1n << 64n; // negative int64s are ten-byte two's complement
   const out: number[] = [];
@@ -67,9 +67,9 @@ function varint(value: number | bigint): number[] {
   } while (v);
   return out;
 }
-const bytesField = (field: number, bytes: ArrayLike<number>) => [...varint((field << 3) | 2), ...varint(bytes.length), ...Array.from(bytes)];
-const intField = (field: number, value: number) => [...varint(field << 3), ...varint(value)];
-const stringField = (field: number, s: string) => bytesField(field, new TextEncoder().encode(s));
+export const bytesField = (field: number, bytes: ArrayLike<number>) => [...varint((field << 3) | 2), ...varint(bytes.length), ...Array.from(bytes)];
+export const intField = (field: number, value: number) => [...varint(field << 3), ...varint(value)];
+export const stringField = (field: number, s: string) => bytesField(field, new TextEncoder().encode(s));
 
 const ONNX_FLOAT = 1;
 

@@ -18,20 +18,7 @@ import {
   solveChainBudget,
   solveChainSlots,
 } from "../compiler/passes/checkpoint/chain-dp.ts";
-
-/** mulberry32: a tiny seeded PRNG, so every generated instance is reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const randInt = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
+import { randInt, rng } from "./seeded-random.ts";
 
 const homogeneous = (l: number): ChainProblem => ({ cost: new Array<number>(l).fill(1) });
 

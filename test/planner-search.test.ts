@@ -21,20 +21,7 @@ import { buildSearchModel } from "../compiler/passes/planner/search-model.ts";
 import { CapacitySearch } from "../compiler/passes/planner/search.ts";
 import { maxLiveLowerBound, solve } from "../compiler/passes/planner/solve.ts";
 import { assertPlan } from "../compiler/passes/planner/verify.ts";
-
-/** mulberry32: a tiny seeded PRNG, so every generated instance is reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const int = (random: () => number, lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
+import { randInt as int, rng } from "./seeded-random.ts";
 
 /** Short lifetimes in a few steps, so that most buffers overlap; sizes up to `maxSize`. */
 /** A Fisher-Yates shuffle of 0..n-1. */

@@ -203,6 +203,8 @@ const NON_DIFFERENTIABLE: Readonly<Record<string, string>> = {
   batchNormRunningStat: "its result only updates non-trainable running statistics, which no loss reads",
   maxPool2dGrad: "emitted by maxPool2d's VJP; differentiating it again (second order) is not supported",
   fused: "made by the fuse pass, which runs after autodiff on the graphs that are emitted",
+  fusedMatmul: "made by the fuseEpilogues pass, which runs after autodiff on the graphs that are emitted",
+  fusedConv2d: "made by the fuseEpilogues pass, which runs after autodiff on the graphs that are emitted",
 };
 
 describe("the op table", () => {
