@@ -21,8 +21,8 @@ import { useCounts, valueTypes } from "../ir/graph.ts";
 import { attr } from "../ir/op-def.ts";
 import { formatBody, parseBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
 import { EPILOGUE_OPS } from "../ir/ops/fused-contraction.ts";
-import { byteSize, sameShape } from "../ir/types.ts";
-import { constLiteral, isFusable } from "./fuse.ts";
+import { sameShape } from "../ir/types.ts";
+import { constLiteral, fusedResult, isFusable } from "./fuse.ts";
 import type { Pass } from "./pass.ts";
 
 export interface FuseEpiloguesOptions {
@@ -57,18 +57,7 @@ export const fuseEpilogues: Pass<FuseEpiloguesOptions> = {
     // Constants inlined as literals and now unused go too.
     const left = useCounts({ ...g, nodes });
     nodes = nodes.filter((n) => !(n.op === "const" && constLiteral(n) !== undefined && !left.has(n.id) && uses.has(n.id)));
-    const kept = new Set(nodes.map((n) => n.id));
-    const removed = g.nodes.filter((n) => !kept.has(n.id));
-    const { memory: _plan, ...rest } = g;
-    nodes = nodes.map(({ inplace: _decision, ...n }) => n);
-    return {
-      graph: { ...rest, nodes },
-      stats: {
-        "fused-epilogues": replaced.size,
-        "removed-buffers": removed.length,
-        "removed-bytes": removed.reduce((sum, n) => sum + byteSize(n.type), 0),
-      },
-    };
+    return fusedResult(g, nodes, { "fused-epilogues": replaced.size });
   },
 };
 

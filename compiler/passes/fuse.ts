@@ -60,21 +60,28 @@ export const fuse: Pass<FuseOptions> = {
     let nodes = g.nodes.filter((n) => !absorbed.has(n.id)).map((n) => replaced.get(n.id) ?? n);
     const uses = useCounts({ ...g, nodes });
     nodes = nodes.filter((n) => !(inlined.has(n.id) && !uses.has(n.id)));
-    const kept = new Set(nodes.map((n) => n.id));
-    const removed = g.nodes.filter((n) => !kept.has(n.id));
-    const { memory: _plan, ...rest } = g;
-    // In-place decisions may name absorbed values; `inplace` recomputes them on the fused graph.
-    nodes = nodes.map(({ inplace: _decision, ...n }) => n);
-    return {
-      graph: { ...rest, nodes },
-      stats: {
-        "fused-nodes": replaced.size,
-        "removed-buffers": removed.length,
-        "removed-bytes": removed.reduce((sum, n) => sum + byteSize(n.type), 0),
-      },
-    };
+    return fusedResult(g, nodes, { "fused-nodes": replaced.size });
   },
 };
+
+/**
+ * The fused graph with `nodes`, without a memory plan or in-place decisions (they may name
+ * absorbed values; `inplace` recomputes them on the fused graph), and the pass statistics: `counts`
+ * plus the buffers and bytes of the nodes that disappeared.
+ */
+export function fusedResult(g: Graph, nodes: readonly Node[], counts: Record<string, number>) {
+  const kept = new Set(nodes.map((n) => n.id));
+  const removed = g.nodes.filter((n) => !kept.has(n.id));
+  const { memory: _plan, ...rest } = g;
+  return {
+    graph: { ...rest, nodes: nodes.map(({ inplace: _decision, ...n }) => n) },
+    stats: {
+      ...counts,
+      "removed-buffers": removed.length,
+      "removed-bytes": removed.reduce((sum, n) => sum + byteSize(n.type), 0),
+    },
+  };
+}
 
 export function isFusable(n: Node, types: ReadonlyMap<string, TensorType>): boolean {
   return bodyOpArity(n.op) !== undefined && n.type.dtype === "f32" && n.inputs.every((v) => types.get(v)!.dtype === "f32");
