@@ -11,8 +11,10 @@
 //      auto   the least recompute FLOPs whose estimated peak fits `budgetBytes`: a search over
 //             "keep every k-th cut and every value costing >= t FLOPs/byte" (recompute cheap ops
 //             — activations, norms, elementwise — first, keep matmul/conv outputs), with copies
-//             serving the whole backward or only their region, each candidate rewritten and
-//             measured; no budget means the least peak. A budget below
+//             serving the whole backward or only their region; plus the chain DP's optimal
+//             multi-level schedules over the cuts (checkpoint/chain-dp.ts, chain-plan.ts) for
+//             0 … 12 snapshot slots; each candidate rewritten and measured; no budget means the
+//             least peak. A budget below
 //             every candidate's peak is a CheckpointBudgetError naming the least peak found.
 // 3. Rewrite (checkpoint/rewrite.ts): recompute nodes are ordinary nodes marked `recomputeOf`.
 // The peak estimate is the max-live bytes after scheduling and in-place rewriting, the bound the
@@ -26,6 +28,8 @@ import { maxLiveBytes } from "./liveness.ts";
 import { runPass, type Pass, type PassStats } from "./pass.ts";
 import { analyseForward, dropSet, spillOrder, sqrtDropSet, type ForwardAnalysis } from "./checkpoint/policies.ts";
 import { recompute } from "./checkpoint/rewrite.ts";
+import { chainSlotsTable } from "./checkpoint/chain-dp.ts";
+import { chainPlan, chainProblem } from "./checkpoint/chain-plan.ts";
 
 export type CheckpointMode = "none" | "sqrt" | "auto";
 
@@ -47,6 +51,8 @@ export interface CheckpointCandidate {
   readonly threshold: number;
   /** Whether copies are scoped to the region of the backward (rewrite.ts `regions`). */
   readonly scoped: boolean;
+  /** Set when the cuts kept and held follow the chain DP's schedule with this many slots. */
+  readonly slots?: number;
   readonly graph: Graph;
   readonly peakBytes: number;
   readonly recomputeFlops: number;
@@ -97,8 +103,9 @@ function scheduledPeak(c: CheckpointCandidate): CheckpointCandidate {
 
 /** The policies `auto` searches, each rewritten and measured (deduplicated by what they drop). */
 export function autoCandidates(g: Graph, forwardNodes: number, analysis: ForwardAnalysis = analyseForward(g, forwardNodes)): CheckpointCandidate[] {
-  const thresholds = [...new Set(analysis.droppable.map((d) => d.flopsPerByte))].sort((a, b) => a - b).map((t) => t * (1 + 1e-9));
-  thresholds.unshift(0);
+  // Keep values costing >= t FLOPs/byte, for t each distinct cost (the smallest keeps everything)
+  // and Infinity (keeps nothing but cuts).
+  const thresholds = [...new Set(analysis.droppable.map((d) => d.flopsPerByte))].sort((a, b) => a - b);
   thresholds.push(Infinity);
   const spacings = [Infinity];
   for (let k = 1; k <= analysis.cuts.length; k = Math.max(k + 1, Math.floor(k * 1.5))) spacings.push(k);
@@ -113,30 +120,62 @@ export function autoCandidates(g: Graph, forwardNodes: number, analysis: Forward
       for (const scoped of [false, true]) out.push(evaluate(g, forwardNodes, analysis, dropped, every, threshold, scoped));
     }
   }
+  // Chain schedules alone, and with the costliest values (per byte: the contractions) kept too.
+  const costliest = Math.max(...analysis.droppable.map((d) => d.flopsPerByte));
+  out.push(...chainCandidates(g, forwardNodes, analysis, [Infinity, costliest]));
+  return out;
+}
+
+/** Most snapshot slots the chain candidates try (Revolve needs few: cost falls fast with slots). */
+const MAX_CHAIN_SLOTS = 12;
+
+/**
+ * The chain DP's optimal schedules (chain-dp.ts, slot version over the cuts, costs = segment
+ * FLOPs) for 0 … MAX_CHAIN_SLOTS slots: the forward keeps the cuts of Revolve's first sweep, the
+ * backward holds recomputed cuts as the schedule says; within segments, values costing at least
+ * `threshold` FLOPs/byte are kept as well.
+ */
+function chainCandidates(g: Graph, forwardNodes: number, a: ForwardAnalysis, thresholds: readonly number[]): CheckpointCandidate[] {
+  if (a.cuts.length === 0) return [];
+  const problem = chainProblem(g, forwardNodes, a);
+  const maxSlots = Math.min(MAX_CHAIN_SLOTS, a.cuts.length);
+  const table = chainSlotsTable(problem, maxSlots);
+  const out: CheckpointCandidate[] = [];
+  for (let slots = 0; slots <= maxSlots; slots++) {
+    const plan = chainPlan(a, table.solution(0, a.cuts.length + 1, slots).schedule);
+    for (const threshold of new Set(thresholds)) {
+      const dropped = new Set(a.droppable.filter((d) => !plan.kept.has(d.id) && d.flopsPerByte < threshold).map((d) => d.id));
+      const r = recompute(g, forwardNodes, dropped, a.segments, (region) => plan.holds.get(region) ?? new Set());
+      out.push({ every: Infinity, threshold, scoped: true, slots, graph: r.graph, peakBytes: estimatedPeak(r.graph), recomputeFlops: r.flops, recomputeNodes: r.nodes });
+    }
+  }
   return out;
 }
 
 /**
  * Between "keep every contraction" (cheap, maybe over budget) and dropping whole segments (a full
- * extra forward), the family above has nothing; so for each keep-expensive candidate over the
- * budget, binary-search how many of its expensive values to drop as well (spillOrder) for the
- * quick estimate to fit.
+ * extra forward), the family above has little; so for each candidate that keeps the contractions
+ * (with every k-th cut, or none), binary-search how many contractions to drop as well (spillOrder)
+ * for the quick estimate to come within `slack` of the budget, the difference scheduling makes.
  */
-function refinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, candidates: readonly CheckpointCandidate[], budget: number): CheckpointCandidate[] {
+function refinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, candidates: readonly CheckpointCandidate[], budget: number, slack: number): CheckpointCandidate[] {
+  const costliest = Math.max(...a.droppable.map((d) => d.flopsPerByte));
+  const most = spillOrder(a, costliest).length;
   const out: CheckpointCandidate[] = [];
-  for (const base of candidates.filter((c) => c.every === Infinity && c.scoped && Number.isFinite(c.threshold) && c.peakBytes > budget)) {
+  for (const base of candidates.filter((c) => c.scoped && c.slots === undefined && c.threshold === costliest && c.peakBytes > budget)) {
+    const spill = (n: number) => evaluate(g, forwardNodes, a, dropSet(a, base.every, costliest, n), base.every, costliest, true);
     let lo = 1;
-    let hi = spillOrder(a, base.threshold).length;
-    let best: CheckpointCandidate | undefined;
+    let hi = most;
+    let found: CheckpointCandidate | undefined;
     while (lo <= hi) {
       const mid = Math.floor((lo + hi) / 2);
-      const c = evaluate(g, forwardNodes, a, dropSet(a, Infinity, base.threshold, mid), Infinity, base.threshold, true);
-      if (c.peakBytes <= budget) {
-        best = c;
+      const c = spill(mid);
+      if (c.peakBytes <= budget + slack) {
+        found = c;
         hi = mid - 1;
       } else lo = mid + 1;
     }
-    if (best) out.push(best);
+    if (found) out.push(found);
   }
   return out;
 }
@@ -148,13 +187,17 @@ function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis
   const candidates = autoCandidates(g, forwardNodes, analysis);
   const byPeak = (a: CheckpointCandidate, b: CheckpointCandidate) => a.peakBytes - b.peakBytes || a.recomputeFlops - b.recomputeFlops;
   if (budget === undefined) return scheduledPeak([...candidates].sort(byPeak)[0]);
-  // Cheapest first. The quick estimate is an upper bound of the scheduled one: a candidate that
-  // fits by it fits; one that misses may still fit once scheduled, which costs a re-estimate.
-  candidates.push(...refinements(g, forwardNodes, analysis, candidates, budget));
+  // The quick estimate is an upper bound of the scheduled one; how much scheduling saves is
+  // measured once, on the candidate that keeps every contraction, and lets candidates within that
+  // slack of the budget be checked on the scheduled estimate (a few seconds each on deep nets).
+  const costliest = Math.max(...analysis.droppable.map((d) => d.flopsPerByte));
+  const keepContractions = candidates.find((c) => c.every === Infinity && c.scoped && c.slots === undefined && c.threshold === costliest);
+  const slack = keepContractions ? keepContractions.peakBytes - scheduledPeak(keepContractions).peakBytes : 0;
+  candidates.push(...refinements(g, forwardNodes, analysis, candidates, budget, slack));
   let checks = 0;
   for (const c of [...candidates].sort((a, b) => a.recomputeFlops - b.recomputeFlops || a.peakBytes - b.peakBytes)) {
     if (c.peakBytes <= budget) return scheduledPeak(c);
-    if (checks < SCHEDULED_CHECKS) {
+    if (c.peakBytes <= budget + slack && checks < SCHEDULED_CHECKS) {
       checks++;
       const s = scheduledPeak(c);
       if (s.peakBytes <= budget) return s;

@@ -1,5 +1,5 @@
-// The pass pipeline, in order: the training passes (autodiff, checkpoint when asked, then either
-// the optimizer update or gradient accumulation with a separate update entry point), then, for a backend, the fusion
+// The pass pipeline, in order: the training passes (autodiff, then either the optimizer update or
+// gradient accumulation with a separate update entry point, then checkpoint when asked), then, for a backend, the fusion
 // passes (fuse, fuseEpilogues), then the memory passes (schedule, inplace, plan; see
 // docs/MEMORY.md).
 
@@ -47,15 +47,16 @@ export function buildTrainingProgram(forward: Graph, opts: TrainingOptions, hook
     stats[pass.name] = r.stats;
     return r.graph;
   };
-  const differentiated = run(autodiff, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false });
-  // Checkpointing rewrites the backward's uses of forward values; the optimizer or accumulation
-  // nodes that follow read only gradients and params, so it can run before them.
-  const withGrads = opts.checkpoint && opts.checkpoint.mode !== "none"
-    ? run(checkpoint, differentiated, { ...opts.checkpoint, forwardNodes: forward.nodes.length })
-    : differentiated;
+  const withGrads = run(autodiff, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false });
+  // Checkpointing rewrites the backward's uses of forward values. It runs last, on the whole step,
+  // so that its peak estimates see the gradients live until the optimizer (or accumulation) reads
+  // them; those nodes read only gradients, params and state, never forward values.
+  const withCheckpoints = (g: Graph) => opts.checkpoint && opts.checkpoint.mode !== "none"
+    ? run(checkpoint, g, { ...opts.checkpoint, forwardNodes: forward.nodes.length })
+    : g;
   const n = opts.accumulate ?? 1;
-  if (n <= 1) return { forward, trainStep: run(optimizer, withGrads, opts.optimizer), stats };
-  const trainStep = run(accumulate, withGrads, { microBatches: n });
+  if (n <= 1) return { forward, trainStep: withCheckpoints(run(optimizer, withGrads, opts.optimizer)), stats };
+  const trainStep = withCheckpoints(run(accumulate, withGrads, { microBatches: n }));
   const applyUpdate = applyUpdateGraph(trainStep, n, opts.optimizer);
   if (hooks.verify ?? true) verifyGraph(applyUpdate);
   return { forward, trainStep, applyUpdate, stats };

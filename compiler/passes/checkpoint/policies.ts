@@ -26,6 +26,8 @@ export interface ForwardAnalysis {
   readonly cuts: readonly string[];
   /** Forward node -> its segment: the number of cuts before it (a cut ends its segment). */
   readonly segments: ReadonlyMap<string, number>;
+  /** Forward node -> the forward nodes that read it. */
+  readonly users: ReadonlyMap<string, readonly string[]>;
 }
 
 export function analyseForward(g: Graph, forwardCount: number): ForwardAnalysis {
@@ -59,7 +61,9 @@ export function analyseForward(g: Graph, forwardCount: number): ForwardAnalysis 
     segments.set(n.id, segment);
     if (cutSet.has(n.id)) segment++;
   }
-  return { droppable, cuts, segments };
+  const users = new Map<string, string[]>();
+  for (const n of forward) for (const v of n.inputs) if (index.has(v)) users.set(v, [...(users.get(v) ?? []), n.id]);
+  return { droppable, cuts, segments, users };
 }
 
 /**
@@ -79,15 +83,34 @@ export function dropSet(a: ForwardAnalysis, every: number, threshold: number, sp
 }
 
 /**
- * The expensive values (>= `threshold` FLOPs/byte) in bit-reversed forward order, so that any
- * prefix is spread evenly over the network: dropping a prefix recomputes a few contractions in
- * every part of the backward rather than all of them in one region.
+ * The order in which to drop expensive values (>= `threshold` FLOPs/byte) too. First those that
+ * feed no cut through cheap values only: with the other expensive values kept, recomputing a cut
+ * (a residual block's output, needed again in every later region) never passes through them, so
+ * each is recomputed once, for its own segment's backward (a block's first conv). Then the rest.
+ * Each group in bit-reversed forward order, so any prefix is spread evenly over the network.
  */
 export function spillOrder(a: ForwardAnalysis, threshold: number): string[] {
   const expensive = a.droppable.filter((d) => d.flopsPerByte >= threshold).map((d) => d.id);
-  const bits = Math.max(1, Math.ceil(Math.log2(Math.max(2, expensive.length))));
-  const reversed = (i: number) => parseInt(i.toString(2).padStart(bits, "0").split("").reverse().join(""), 2);
-  return Array.from({ length: 2 ** bits }, (_, i) => reversed(i)).filter((i) => i < expensive.length).map((i) => expensive[i]);
+  const cheap = new Set(a.droppable.filter((d) => d.flopsPerByte < threshold).map((d) => d.id));
+  const cuts = new Set(a.cuts);
+  const feedsCut = (start: string): boolean => {
+    const seen = new Set<string>();
+    const stack = [...(a.users.get(start) ?? [])];
+    while (stack.length > 0) {
+      const v = stack.pop()!;
+      if (cuts.has(v)) return true;
+      if (seen.has(v) || !cheap.has(v)) continue;
+      seen.add(v);
+      stack.push(...(a.users.get(v) ?? []));
+    }
+    return false;
+  };
+  const spread = (ids: readonly string[]) => {
+    const bits = Math.max(1, Math.ceil(Math.log2(Math.max(2, ids.length))));
+    const reversed = (i: number) => parseInt(i.toString(2).padStart(bits, "0").split("").reverse().join(""), 2);
+    return Array.from({ length: 2 ** bits }, (_, i) => reversed(i)).filter((i) => i < ids.length).map((i) => ids[i]);
+  };
+  return [...spread(expensive.filter((e) => !cuts.has(e) && !feedsCut(e))), ...spread(expensive.filter((e) => cuts.has(e) || feedsCut(e)))];
 }
 
 /** Chen's sqrt(n) policy: about sqrt(#cuts) evenly spaced cuts kept, every other droppable value dropped. */

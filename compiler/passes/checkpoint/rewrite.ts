@@ -13,7 +13,9 @@
 //              backward keeps asking for values of one region; asking for another region starts
 //              afresh, so a dropped value reachable only through a long chain of dropped values
 //              (a residual spine) is recomputed per region instead of the whole chain staying
-//              alive: more (cheap) FLOPs, less memory.
+//              alive: more (cheap) FLOPs, less memory. With `holdsAt`, the copies of the values
+//              it names for the new region survive the fresh start (a multi-level schedule's
+//              snapshots recomputed once and held for later regions, chain-dp.ts).
 
 import type { Graph, Node } from "../../ir/graph.ts";
 import { valueTypes } from "../../ir/graph.ts";
@@ -27,7 +29,13 @@ export interface Recomputed {
 }
 
 /** Forward nodes are the first `forwardCount` nodes of `g` (autodiff appends the backward). */
-export function recompute(g: Graph, forwardCount: number, dropped: ReadonlySet<string>, regions?: ReadonlyMap<string, number>): Recomputed {
+export function recompute(
+  g: Graph,
+  forwardCount: number,
+  dropped: ReadonlySet<string>,
+  regions?: ReadonlyMap<string, number>,
+  holdsAt?: (region: number) => ReadonlySet<string>,
+): Recomputed {
   const forward = g.nodes.slice(0, forwardCount);
   const forwardById = new Map(forward.map((n) => [n.id, n] as const));
   for (const v of dropped) if (!forwardById.has(v)) throw new Error(`checkpoint: %${v} is not a forward node, so it cannot be recomputed`);
@@ -63,8 +71,9 @@ export function recompute(g: Graph, forwardCount: number, dropped: ReadonlySet<s
   };
   const request = (v: string): string => {
     if (regions && dropped.has(v) && regions.get(v) !== region) {
-      region = regions.get(v);
-      copies.clear();
+      region = regions.get(v)!;
+      const held = holdsAt?.(region);
+      for (const key of [...copies.keys()]) if (!held?.has(key)) copies.delete(key);
     }
     return use(v);
   };
