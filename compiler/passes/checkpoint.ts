@@ -96,8 +96,15 @@ function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: R
   return { every, threshold, scoped, graph: r.graph, peakBytes: estimatedPeak(r.graph), recomputeFlops: r.flops, recomputeNodes: r.nodes };
 }
 
-/** The candidate with its peak re-estimated after scheduling. */
+/**
+ * Graphs up to this many nodes get schedule-aware peak estimates; beyond it the memory-aware list
+ * scheduler takes tens of seconds per estimate, and the quick estimate (an upper bound) stands in.
+ */
+export const SCHEDULED_ESTIMATE_MAX_NODES = 4000;
+
+/** The candidate with its peak re-estimated after scheduling (on graphs small enough). */
 function scheduledPeak(c: CheckpointCandidate): CheckpointCandidate {
+  if (c.graph.nodes.length > SCHEDULED_ESTIMATE_MAX_NODES) return c;
   return { ...c, peakBytes: estimatedPeak(c.graph, true) };
 }
 
@@ -108,7 +115,7 @@ export function autoCandidates(g: Graph, forwardNodes: number, analysis: Forward
   const thresholds = [...new Set(analysis.droppable.map((d) => d.flopsPerByte))].sort((a, b) => a - b);
   thresholds.push(Infinity);
   const spacings = [Infinity];
-  for (let k = 1; k <= analysis.cuts.length; k = Math.max(k + 1, Math.floor(k * 1.5))) spacings.push(k);
+  for (let k = 1; k <= analysis.cuts.length; k *= 2) spacings.push(k);
   const seen = new Set<string>();
   const out: CheckpointCandidate[] = [];
   for (const threshold of thresholds) {
@@ -162,7 +169,8 @@ function refinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, candida
   const costliest = Math.max(...a.droppable.map((d) => d.flopsPerByte));
   const most = spillOrder(a, costliest).length;
   const out: CheckpointCandidate[] = [];
-  for (const base of candidates.filter((c) => c.scoped && c.slots === undefined && c.threshold === costliest && c.peakBytes > budget)) {
+  // Bases already far over the budget would need most contractions recomputed: not worth a search.
+  for (const base of candidates.filter((c) => c.scoped && c.slots === undefined && c.threshold === costliest && c.peakBytes > budget && c.peakBytes <= 2 * budget)) {
     const spill = (n: number) => evaluate(g, forwardNodes, a, dropSet(a, base.every, costliest, n), base.every, costliest, true);
     let lo = 1;
     let hi = most;
