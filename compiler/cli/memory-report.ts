@@ -13,8 +13,11 @@
 //   workspace        everything else: backward temporaries, optimizer temporaries, constants
 
 import type { Graph } from "../ir/graph.ts";
+import { estimatedPeak, type CheckpointMode } from "../passes/checkpoint.ts";
 import { bufferBytes, memoryProblem, naiveBytes } from "../passes/liveness.ts";
-import { planMemory } from "../passes/pipeline.ts";
+import type { PassStats } from "../passes/pass.ts";
+import { buildTrainingProgram, planMemory, type TrainingOptions } from "../passes/pipeline.ts";
+import { graphFlops } from "./step-flops.ts";
 
 export const CATEGORIES = ["params", "optimizer state", "other state", "inputs", "activations", "gradients", "workspace"] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -55,6 +58,8 @@ export interface MemoryReport {
   /** The step at which the planned schedule's live bytes peak. */
   peakStep: number;
   categories: Record<Category, CategoryBytes>;
+  /** With --train: the training step planned with each checkpoint policy (below). */
+  checkpoint?: CheckpointComparison;
 }
 
 export interface ReportOptions {
@@ -135,4 +140,132 @@ function busiestStep(buffers: ReadonlyArray<{ lower: number; upper: number; size
     if (live > best) [best, at] = [live, t];
   }
   return at;
+}
+
+// ---- checkpointing: none / sqrt / auto side by side, and auto's memory-versus-recompute curve ----
+//
+// Activation memory is what a planned training step's arena holds beyond the buffers pinned for
+// the whole step:
+//   activation = arena − pinned, pinned = params + optimizer state + other state + inputs
+// (other state: running statistics, `rng.step`, accumulators `acc/*`), each rounded up to the
+// arena's 16-byte alignment. These buffers are live at every step, so the arena always holds them
+// side by side and activation memory is never negative; the rest is what checkpointing acts on:
+// forward values kept for the backward pass, their recomputed copies, backward temporaries and
+// gradients. Gradients are NOT subtracted as a fixed part (as in the usual params + grads +
+// optimizer state + activations split): the memory-aware schedule applies each update right after
+// its gradient, so the plan rarely holds them all at once (resnet's peak holds none, and on recsys
+// the arena is smaller than params + gradients + optimizer state + inputs).
+
+/** The buffers live for the whole training step (see above), bytes. */
+export interface PinnedBytes {
+  params: number;
+  optimizerState: number;
+  otherState: number;
+  inputs: number;
+  total: number;
+}
+
+export function pinnedBytes(g: Graph): PinnedBytes {
+  const s = { params: 0, optimizerState: 0, otherState: 0, inputs: 0, total: 0 };
+  for (const i of g.inputs) s.inputs += bufferBytes(i.type);
+  for (const p of g.params) {
+    const bytes = bufferBytes(p.type);
+    if (p.trainable) s.params += bytes;
+    else if (p.name.startsWith("opt/")) s.optimizerState += bytes;
+    else s.otherState += bytes;
+  }
+  s.total = s.params + s.optimizerState + s.otherState + s.inputs;
+  return s;
+}
+
+/** One checkpoint policy's training step, planned. */
+export interface CheckpointRow {
+  mode: CheckpointMode;
+  /** auto: the budget it was given (absent: auto takes the least peak it can reach). */
+  budgetBytes?: number;
+  /** The planned arena of the training step (planMemory: schedule, inplace, plan). */
+  arena: number;
+  /** arena − pinned bytes (see PinnedBytes). */
+  activationBytes: number;
+  /** The checkpoint pass's own peak estimate of the step, which auto holds to its budget (checkpoint.ts). */
+  estimatedPeak: number;
+  recomputedNodes: number;
+  recomputedFlops: number;
+  /** recomputedFlops / the un-checkpointed step's FLOPs, in percent. */
+  extraFlopsPercent: number;
+}
+
+/** Auto at budgets from the least peak it can reach to the un-checkpointed peak. */
+export interface TradeoffReport {
+  /** The least estimated peak any auto policy reaches (auto without a budget). */
+  leastPeak: number;
+  /** The estimated peak without checkpointing: the largest budget that can matter. */
+  uncheckpointedPeak: number;
+  /** Auto at each budget, budgets ascending (evenly spaced, plus sqrt's estimated peak). */
+  points: Array<CheckpointRow & { budgetBytes: number; atSqrtPeak: boolean }>;
+  /** The sqrt policy, for comparison. */
+  sqrt: CheckpointRow;
+}
+
+export interface CheckpointComparison {
+  /** FLOPs of the un-checkpointed training step (step-flops.ts). */
+  stepFlops: number;
+  pinned: PinnedBytes;
+  /** none, sqrt, auto (with the given budget if any). */
+  modes: CheckpointRow[];
+  tradeoff?: TradeoffReport;
+}
+
+export interface ComparisonOptions {
+  /** The training options (loss, optimizer, accumulation), without checkpointing. */
+  training: Omit<TrainingOptions, "checkpoint">;
+  /** auto's budget; none: the least peak. */
+  budgetBytes?: number;
+  /** Also compute the tradeoff curve over this many evenly spaced budgets (plus sqrt's peak). */
+  tradeoffBudgets?: number;
+  timeLimitMs?: number;
+}
+
+/** Builds and plans the training step of `forward` with each checkpoint policy. */
+export function checkpointComparison(forward: Graph, opts: ComparisonOptions): CheckpointComparison {
+  const timing = opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {};
+  const none = buildTrainingProgram(forward, opts.training).trainStep;
+  const stepFlops = graphFlops(none);
+  const pinned = pinnedBytes(none);
+  // The pass runs last on the whole step and reports its choice's scheduled estimate: the
+  // un-checkpointed peak in the same terms is the plain step's scheduled estimate.
+  const uncheckpointedPeak = estimatedPeak(none, true);
+  const row = (mode: CheckpointMode, budgetBytes?: number): CheckpointRow => {
+    const program = mode === "none"
+      ? { trainStep: none, stats: {} as Record<string, PassStats> }
+      : buildTrainingProgram(forward, { ...opts.training, checkpoint: { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}) } });
+    const arena = planMemory(program.trainStep, timing).stats.plan["arena-bytes"];
+    const stats = program.stats.checkpoint ?? {};
+    const recomputedFlops = stats["recomputed-flops"] ?? 0;
+    return {
+      mode,
+      ...(budgetBytes !== undefined ? { budgetBytes } : {}),
+      arena,
+      activationBytes: arena - pinned.total,
+      estimatedPeak: stats["estimated-peak"] ?? uncheckpointedPeak,
+      recomputedNodes: stats["recomputed-nodes"] ?? 0,
+      recomputedFlops,
+      extraFlopsPercent: stepFlops > 0 ? (100 * recomputedFlops) / stepFlops : 0,
+    };
+  };
+  const modes = [row("none"), row("sqrt"), row("auto", opts.budgetBytes)];
+  const out: CheckpointComparison = { stepFlops, pinned, modes };
+  if (opts.tradeoffBudgets !== undefined) {
+    const sqrt = modes[1];
+    const leastPeak = (opts.budgetBytes === undefined ? modes[2] : row("auto")).estimatedPeak;
+    const n = Math.max(2, opts.tradeoffBudgets);
+    const budgets = new Set<number>();
+    for (let i = 0; i < n; i++) budgets.add(Math.round(leastPeak + ((uncheckpointedPeak - leastPeak) * i) / (n - 1)));
+    // sqrt's peak as a budget: what auto does with the memory sqrt needs (when it is in the range).
+    const sqrtBudget = sqrt.estimatedPeak >= leastPeak && sqrt.estimatedPeak <= uncheckpointedPeak ? sqrt.estimatedPeak : undefined;
+    if (sqrtBudget !== undefined) budgets.add(sqrtBudget);
+    const points = [...budgets].sort((a, b) => a - b).map((b) => ({ ...row("auto", b), budgetBytes: b, atSqrtPeak: b === sqrtBudget }));
+    out.tradeoff = { leastPeak, uncheckpointedPeak, points, sqrt };
+  }
+  return out;
 }

@@ -24,6 +24,11 @@ import { planEntries } from "../passes/plan-entries.ts";
 import { buildTrainingProgram, fuseGraph, type TrainingOptions } from "../passes/pipeline.ts";
 import { emitWasmEntries, WasmPlanError, type BufferLayout, type WasmLayout } from "./emit.ts";
 import { wasmWorkspaceBytes } from "./workspace.ts";
+import { inplace } from "../passes/inplace.ts";
+import { ARENA_ALIGNMENT, memoryProblem } from "../passes/liveness.ts";
+import { runPass } from "../passes/pass.ts";
+import { maxLiveLowerBound } from "../passes/planner/lower-bound.ts";
+import { schedule } from "../passes/schedule.ts";
 
 export interface BundleOptions {
   /**
@@ -81,12 +86,22 @@ export function bundleEntries(
   forward: Graph,
   opts: { readonly training?: TrainingOptions; readonly timeLimitMs?: number } = {},
 ): { exportName: string; graph: Graph }[] {
-  const program = opts.training && buildTrainingProgram(forward, opts.training);
+  // Checkpointing weighs its candidates by the arena this backend will plan for them.
+  const training = opts.training?.checkpoint ? { ...opts.training, checkpoint: { ...opts.training.checkpoint, peakOf: wasmPeak } } : opts.training;
+  const program = training && buildTrainingProgram(forward, training);
   const named: [string, Graph | undefined][] = [["forward", forward], ["train_step", program?.trainStep], ["apply_update", program?.applyUpdate]];
   const present = named.filter((e): e is [string, Graph] => e[1] !== undefined);
   const entries = present.map(([, g]) => fuseGraph(g).graph);
   const planned = planEntries(entries, { workspaceBytes: wasmWorkspaceBytes, ...(opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {}) });
   return planned.graphs.map((graph, k) => ({ graph, exportName: present[k][0] }));
+}
+
+/** The peak of a training graph as this backend plans it: fused, with the kernels' workspaces. */
+export function wasmPeak(g: Graph, scheduled: boolean): number {
+  const fused = fuseGraph(g, { verify: false }).graph;
+  const ordered = scheduled ? runPass(schedule, fused, {}, { verify: false }).graph : fused;
+  const placed = runPass(inplace, ordered, {}, { verify: false }).graph;
+  return maxLiveLowerBound(memoryProblem(placed, ARENA_ALIGNMENT, wasmWorkspaceBytes).problem);
 }
 
 export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {

@@ -69,12 +69,12 @@ export function graphProblems(g: Graph): string[] {
     const initProblem = initProblemOf(p);
     if (initProblem) problems.push(`${what}: ${initProblem}`);
   }
-  const nodeById = new Map<string, Node>();
+  // A recompute may be scheduled anywhere relative to its original (they share no data).
+  const nodeById = new Map(g.nodes.map((n) => [n.id, n] as const));
   for (const n of g.nodes) {
     problems.push(...nodeProblems(n, defined, definedAnywhere));
     if (n.recomputeOf !== undefined) problems.push(...recomputeProblems(n, nodeById.get(n.recomputeOf)));
     define(n.id, n.type, describeNode(n));
-    nodeById.set(n.id, n);
   }
 
   const outputNames = new Set<string>();
@@ -194,10 +194,10 @@ function describeNode(n: Node): string {
   return `node %${n.id} (${n.op}${n.loc ? ` at ${n.loc.file}:${n.loc.line}:${n.loc.col}` : ""})`;
 }
 
-/** A recompute node must repeat an earlier node: same op, attributes and result type. */
+/** A recompute node must repeat another node of the graph: same op, attributes and result type. */
 function recomputeProblems(n: Node, original: Node | undefined): string[] {
   const what = `${describeNode(n)} (recompute of %${n.recomputeOf})`;
-  if (!original) return [`${what}: %${n.recomputeOf} is not a node defined before it`];
+  if (!original || original === n) return [`${what}: %${n.recomputeOf} is not another node of the graph`];
   if (original.op !== n.op || !sameType(original.type, n.type) || JSON.stringify(original.attrs) !== JSON.stringify(n.attrs)) {
     return [`${what}: differs from the node it recomputes (${original.op} ${formatType(original.type)})`];
   }

@@ -39,7 +39,15 @@ export interface CheckpointOptions {
   budgetBytes?: number;
   /** How many leading nodes are the forward pass. */
   forwardNodes: number;
+  /**
+   * The peak a candidate graph will have, as the backend that emits it plans it (e.g. after its
+   * fusion, with its kernels' workspaces); default `estimatedPeak`. `scheduled` asks for the
+   * slower estimate after memory-aware scheduling.
+   */
+  peakOf?: PeakEstimator;
 }
+
+export type PeakEstimator = (g: Graph, scheduled: boolean) => number;
 
 export class CheckpointBudgetError extends Error {
   override name = "CheckpointBudgetError";
@@ -66,9 +74,10 @@ export const checkpoint: Pass<CheckpointOptions> = {
   run(g, opts) {
     if (opts.mode === "none") return { graph: g, stats: { "recomputed-nodes": 0, "recomputed-flops": 0 } as PassStats };
     const analysis = analyseForward(g, opts.forwardNodes);
+    const peak = opts.peakOf ?? estimatedPeak;
     const chosen = opts.mode === "sqrt"
-      ? scheduledPeak(evaluate(g, opts.forwardNodes, analysis, sqrtDropSet(analysis), Math.max(1, Math.round(Math.sqrt(analysis.cuts.length))), Infinity, false))
-      : autoCandidate(g, opts.forwardNodes, analysis, opts.budgetBytes);
+      ? scheduledPeak(evaluate(g, opts.forwardNodes, analysis, sqrtDropSet(analysis), Math.max(1, Math.round(Math.sqrt(analysis.cuts.length))), Infinity, false, peak), peak)
+      : autoCandidate(g, opts.forwardNodes, analysis, opts.budgetBytes, peak);
     return {
       graph: chosen.graph,
       stats: {
@@ -91,9 +100,9 @@ export function estimatedPeak(g: Graph, scheduled = false): number {
   return maxLiveBytes(runPass(inplace, ordered, {}, { verify: false }).graph);
 }
 
-function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean): CheckpointCandidate {
+function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean, peak: PeakEstimator): CheckpointCandidate {
   const r = recompute(g, forwardNodes, dropped, scoped ? a.segments : undefined);
-  return { every, threshold, scoped, graph: r.graph, peakBytes: estimatedPeak(r.graph), recomputeFlops: r.flops, recomputeNodes: r.nodes };
+  return { every, threshold, scoped, graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes };
 }
 
 /**
@@ -103,13 +112,13 @@ function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: R
 export const SCHEDULED_ESTIMATE_MAX_NODES = 4000;
 
 /** The candidate with its peak re-estimated after scheduling (on graphs small enough). */
-function scheduledPeak(c: CheckpointCandidate): CheckpointCandidate {
+function scheduledPeak(c: CheckpointCandidate, peak: PeakEstimator): CheckpointCandidate {
   if (c.graph.nodes.length > SCHEDULED_ESTIMATE_MAX_NODES) return c;
-  return { ...c, peakBytes: estimatedPeak(c.graph, true) };
+  return { ...c, peakBytes: peak(c.graph, true) };
 }
 
 /** The policies `auto` searches, each rewritten and measured (deduplicated by what they drop). */
-export function autoCandidates(g: Graph, forwardNodes: number, analysis: ForwardAnalysis = analyseForward(g, forwardNodes)): CheckpointCandidate[] {
+export function autoCandidates(g: Graph, forwardNodes: number, analysis: ForwardAnalysis = analyseForward(g, forwardNodes), peak: PeakEstimator = estimatedPeak): CheckpointCandidate[] {
   // Keep values costing >= t FLOPs/byte, for t each distinct cost (the smallest keeps everything)
   // and Infinity (keeps nothing but cuts).
   const thresholds = [...new Set(analysis.droppable.map((d) => d.flopsPerByte))].sort((a, b) => a - b);
@@ -124,12 +133,12 @@ export function autoCandidates(g: Graph, forwardNodes: number, analysis: Forward
       const key = [...dropped].join(",");
       if (seen.has(key)) continue;
       seen.add(key);
-      for (const scoped of [false, true]) out.push(evaluate(g, forwardNodes, analysis, dropped, every, threshold, scoped));
+      for (const scoped of [false, true]) out.push(evaluate(g, forwardNodes, analysis, dropped, every, threshold, scoped, peak));
     }
   }
   // Chain schedules alone, and with the costliest values (per byte: the contractions) kept too.
   const costliest = Math.max(...analysis.droppable.map((d) => d.flopsPerByte));
-  out.push(...chainCandidates(g, forwardNodes, analysis, [Infinity, costliest]));
+  out.push(...chainCandidates(g, forwardNodes, analysis, [Infinity, costliest], peak));
   return out;
 }
 
@@ -142,7 +151,7 @@ const MAX_CHAIN_SLOTS = 12;
  * backward holds recomputed cuts as the schedule says; within segments, values costing at least
  * `threshold` FLOPs/byte are kept as well.
  */
-function chainCandidates(g: Graph, forwardNodes: number, a: ForwardAnalysis, thresholds: readonly number[]): CheckpointCandidate[] {
+function chainCandidates(g: Graph, forwardNodes: number, a: ForwardAnalysis, thresholds: readonly number[], peak: PeakEstimator): CheckpointCandidate[] {
   if (a.cuts.length === 0) return [];
   const problem = chainProblem(g, forwardNodes, a);
   const maxSlots = Math.min(MAX_CHAIN_SLOTS, a.cuts.length);
@@ -153,7 +162,7 @@ function chainCandidates(g: Graph, forwardNodes: number, a: ForwardAnalysis, thr
     for (const threshold of new Set(thresholds)) {
       const dropped = new Set(a.droppable.filter((d) => !plan.kept.has(d.id) && d.flopsPerByte < threshold).map((d) => d.id));
       const r = recompute(g, forwardNodes, dropped, a.segments, (region) => plan.holds.get(region) ?? new Set());
-      out.push({ every: Infinity, threshold, scoped: true, slots, graph: r.graph, peakBytes: estimatedPeak(r.graph), recomputeFlops: r.flops, recomputeNodes: r.nodes });
+      out.push({ every: Infinity, threshold, scoped: true, slots, graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes });
     }
   }
   return out;
@@ -165,13 +174,13 @@ function chainCandidates(g: Graph, forwardNodes: number, a: ForwardAnalysis, thr
  * (with every k-th cut, or none), binary-search how many contractions to drop as well (spillOrder)
  * for the quick estimate to come within `slack` of the budget, the difference scheduling makes.
  */
-function refinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, candidates: readonly CheckpointCandidate[], budget: number, slack: number): CheckpointCandidate[] {
+function refinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, candidates: readonly CheckpointCandidate[], budget: number, slack: number, peak: PeakEstimator): CheckpointCandidate[] {
   const costliest = Math.max(...a.droppable.map((d) => d.flopsPerByte));
   const most = spillOrder(a, costliest).length;
   const out: CheckpointCandidate[] = [];
   // Bases already far over the budget would need most contractions recomputed: not worth a search.
   for (const base of candidates.filter((c) => c.scoped && c.slots === undefined && c.threshold === costliest && c.peakBytes > budget && c.peakBytes <= 2 * budget)) {
-    const spill = (n: number) => evaluate(g, forwardNodes, a, dropSet(a, base.every, costliest, n), base.every, costliest, true);
+    const spill = (n: number) => evaluate(g, forwardNodes, a, dropSet(a, base.every, costliest, n), base.every, costliest, true, peak);
     let lo = 1;
     let hi = most;
     let found: CheckpointCandidate | undefined;
@@ -191,27 +200,27 @@ function refinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, candida
 /** Schedule-aware re-estimates `auto` may spend on candidates whose quick estimate misses the budget. */
 const SCHEDULED_CHECKS = 6;
 
-function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis, budget: number | undefined): CheckpointCandidate {
-  const candidates = autoCandidates(g, forwardNodes, analysis);
+function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis, budget: number | undefined, peak: PeakEstimator): CheckpointCandidate {
+  const candidates = autoCandidates(g, forwardNodes, analysis, peak);
   const byPeak = (a: CheckpointCandidate, b: CheckpointCandidate) => a.peakBytes - b.peakBytes || a.recomputeFlops - b.recomputeFlops;
-  if (budget === undefined) return scheduledPeak([...candidates].sort(byPeak)[0]);
+  if (budget === undefined) return scheduledPeak([...candidates].sort(byPeak)[0], peak);
   // The quick estimate is an upper bound of the scheduled one; how much scheduling saves is
   // measured once, on the candidate that keeps every contraction, and lets candidates within that
   // slack of the budget be checked on the scheduled estimate (a few seconds each on deep nets).
   const costliest = Math.max(...analysis.droppable.map((d) => d.flopsPerByte));
   const keepContractions = candidates.find((c) => c.every === Infinity && c.scoped && c.slots === undefined && c.threshold === costliest);
-  const slack = keepContractions ? keepContractions.peakBytes - scheduledPeak(keepContractions).peakBytes : 0;
-  candidates.push(...refinements(g, forwardNodes, analysis, candidates, budget, slack));
+  const slack = keepContractions ? keepContractions.peakBytes - scheduledPeak(keepContractions, peak).peakBytes : 0;
+  candidates.push(...refinements(g, forwardNodes, analysis, candidates, budget, slack, peak));
   let checks = 0;
   for (const c of [...candidates].sort((a, b) => a.recomputeFlops - b.recomputeFlops || a.peakBytes - b.peakBytes)) {
-    if (c.peakBytes <= budget) return scheduledPeak(c);
+    if (c.peakBytes <= budget) return scheduledPeak(c, peak);
     if (c.peakBytes <= budget + slack && checks < SCHEDULED_CHECKS) {
       checks++;
-      const s = scheduledPeak(c);
+      const s = scheduledPeak(c, peak);
       if (s.peakBytes <= budget) return s;
     }
   }
-  const least = scheduledPeak([...candidates].sort(byPeak)[0]);
+  const least = scheduledPeak([...candidates].sort(byPeak)[0], peak);
   if (least.peakBytes <= budget) return least;
   throw new CheckpointBudgetError(`memory budget ${budget} bytes is infeasible for '${g.name}': the least peak checkpointing reaches is ${least.peakBytes} bytes`);
 }

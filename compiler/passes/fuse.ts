@@ -66,15 +66,16 @@ export const fuse: Pass<FuseOptions> = {
 
 /**
  * The fused graph with `nodes`, without a memory plan or in-place decisions (they may name
- * absorbed values; `inplace` recomputes them on the fused graph), and the pass statistics: `counts`
- * plus the buffers and bytes of the nodes that disappeared.
+ * absorbed values; `inplace` recomputes them on the fused graph) or checkpoint recompute marks
+ * (an original may have been absorbed, or fused differently from its copy), and the pass
+ * statistics: `counts` plus the buffers and bytes of the nodes that disappeared.
  */
 export function fusedResult(g: Graph, nodes: readonly Node[], counts: Record<string, number>) {
   const kept = new Set(nodes.map((n) => n.id));
   const removed = g.nodes.filter((n) => !kept.has(n.id));
   const { memory: _plan, ...rest } = g;
   return {
-    graph: { ...rest, nodes: nodes.map(({ inplace: _decision, ...n }) => n) },
+    graph: { ...rest, nodes: nodes.map(({ inplace: _decision, recomputeOf: _mark, ...n }) => n) },
     stats: {
       ...counts,
       "removed-buffers": removed.length,

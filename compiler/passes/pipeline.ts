@@ -6,7 +6,7 @@
 import type { Graph } from "../ir/graph.ts";
 import { accumulate, applyUpdateGraph } from "./accumulate.ts";
 import { autodiff } from "./autodiff.ts";
-import { checkpoint, type CheckpointMode } from "./checkpoint.ts";
+import { checkpoint, type CheckpointMode, type PeakEstimator } from "./checkpoint.ts";
 import { fuse } from "./fuse.ts";
 import { fuseEpilogues } from "./fuse-epilogues.ts";
 import { optimizer, type OptimizerOptions } from "./optimizer.ts";
@@ -27,7 +27,7 @@ export interface TrainingOptions {
   /** Add every grad/<param> as a graph output (for `mlc run --train` and tests). */
   exposeGradients?: boolean;
   /** Recompute forward activations in the backward pass (checkpoint.ts); default none. */
-  checkpoint?: { mode: CheckpointMode; budgetBytes?: number };
+  checkpoint?: { mode: CheckpointMode; budgetBytes?: number; peakOf?: PeakEstimator };
 }
 
 /** The entry points of a compiled training program. */

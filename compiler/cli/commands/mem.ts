@@ -1,17 +1,24 @@
-// `mlc mem model.ts [--train] [--batch 16,32,64] [--svg timeline.svg] [--json]` — plan a model's
-// arena at one or more batch sizes and report the bytes: by category, naive (every value its own
-// buffer), planned, the max-live lower bound, and the peak with and without memory-aware
-// scheduling. `--svg` draws the arena timeline.
+// `mlc mem model.ts [--train [--checkpoint MODE] [--memory-budget SIZE] [--tradeoff]] [--batch 16,32,64]
+// [--svg FILE] [--json]` — plan a model's arena at one or more batch sizes and report the bytes:
+// by category, naive (every value its own buffer), planned, the max-live lower bound, and the peak
+// with and without memory-aware scheduling. `--svg` draws the arena timeline.
+//
+// With --train it also plans the training step under each checkpoint policy (none, sqrt, auto
+// with --memory-budget if given) and shows arena, activation memory and recomputation overhead
+// side by side; `--tradeoff` adds auto's memory-versus-recompute curve over a range of budgets,
+// which `--svg` then draws instead of the timeline (tradeoff-svg.ts).
 
 import { writeFileSync } from "node:fs";
 import type { CommandModule } from "yargs";
 import { compileModelFile } from "../../frontend/index.ts";
 import { printGraph } from "../../ir/printer.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
-import { categorize, CATEGORIES, memoryReport, type MemoryReport } from "../memory-report.ts";
+import { trainingSpec } from "../../passes/train-options.ts";
+import { categorize, CATEGORIES, checkpointComparison, memoryReport, type CheckpointComparison, type CheckpointRow, type MemoryReport } from "../memory-report.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { formatBytes, timelineSvg } from "../timeline-svg.ts";
-import { trainingProgram, withTrainOptions, type TrainArgs } from "../training.ts";
+import { checkpointOptions, trainingProgram, withTrainOptions, type TrainArgs } from "../training.ts";
+import { tradeoffSvg } from "../tradeoff-svg.ts";
 
 interface MemArgs extends TrainArgs {
   model: string;
@@ -21,7 +28,11 @@ interface MemArgs extends TrainArgs {
   json: boolean;
   "print-ir": boolean;
   "time-limit"?: number;
+  tradeoff: boolean;
 }
+
+/** Budgets of the --tradeoff curve, evenly spaced from the least feasible to the un-checkpointed peak. */
+const TRADEOFF_BUDGETS = 10;
 
 export const memCommand: CommandModule<object, MemArgs> = {
   command: "mem <model>",
@@ -32,9 +43,12 @@ export const memCommand: CommandModule<object, MemArgs> = {
       .option("svg", { type: "string", describe: "write the arena timeline as SVG (one file per batch size: name.b<batch>.svg when several)" })
       .option("json", { type: "boolean", default: false, describe: "print the report as JSON" })
       .option("print-ir", { type: "boolean", default: false, describe: "print the planned IR (slots, in-place operands) before the report" })
-      .option("time-limit", { type: "number", describe: "planner search budget per plan, milliseconds" }) as never,
+      .option("time-limit", { type: "number", describe: "planner search budget per plan, milliseconds" })
+      .option("tradeoff", { type: "boolean", default: false, describe: "with --train: auto checkpointing's arena and recomputation at a range of budgets (--svg draws the curve)" }) as never,
   handler: (args) => {
     const set = parseSetFlags(args.set);
+    if (args.tradeoff && !args.train) throw new UsageError("--tradeoff needs --train (it plans the training step under a range of checkpoint budgets)");
+    const { budgetBytes } = checkpointOptions(args);
     const batches = args.batch === undefined ? [undefined] : parseBatches(args.batch);
     if (args.batch !== undefined) requireBatchKey(args.model, set);
     const reports: MemoryReport[] = [];
@@ -51,12 +65,22 @@ export const memCommand: CommandModule<object, MemArgs> = {
         ...(configBatch !== undefined ? { batch: configBatch } : {}),
         ...(args["time-limit"] !== undefined ? { timeLimitMs: args["time-limit"] } : {}),
       });
+      if (args.train) {
+        const spec = trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr });
+        report.checkpoint = checkpointComparison(model.graph, {
+          training: { ...spec, accumulate: args.accumulate },
+          ...(budgetBytes !== undefined ? { budgetBytes } : {}),
+          ...(args.tradeoff ? { tradeoffBudgets: TRADEOFF_BUDGETS } : {}),
+          ...(args["time-limit"] !== undefined ? { timeLimitMs: args["time-limit"] } : {}),
+        });
+      }
       reports.push(report);
       if (args["print-ir"]) process.stdout.write(printGraph(planned) + "\n");
       if (args.svg) {
         const file = batches.length > 1 ? args.svg.replace(/(\.svg)?$/i, `.b${batch}.svg`) : args.svg;
         const subtitle = `${args.train ? "training step" : "forward pass"}${configBatch !== undefined ? `, batch ${configBatch}` : ""}`;
-        writeFileSync(file, timelineSvg(planned, { categoryOf: categorize(graph, forwardIds), subtitle }));
+        const tradeoff = report.checkpoint?.tradeoff;
+        writeFileSync(file, tradeoff ? tradeoffSvg(tradeoff, { title: `${graph.name}: memory versus recomputation (--checkpoint auto)`, subtitle, stepFlops: report.checkpoint!.stepFlops }) : timelineSvg(planned, { categoryOf: categorize(graph, forwardIds), subtitle }));
         process.stderr.write(`wrote ${file}\n`);
       }
     }
@@ -65,6 +89,7 @@ export const memCommand: CommandModule<object, MemArgs> = {
       process.stdout.write(JSON.stringify({ model: args.model, graph: graphName, step: args.train ? "train" : "forward", batches: reports }, null, 2) + "\n");
     } else {
       process.stdout.write(formatTable(`${graphName}, ${what}`, reports));
+      for (const r of reports) if (r.checkpoint) process.stdout.write("\n" + formatCheckpointing(r.checkpoint, r.batch));
     }
   },
 };
@@ -113,4 +138,46 @@ export function formatTable(title: string, reports: readonly MemoryReport[]): st
   const widths = header.map((_, col) => Math.max(...table.map((row) => row[col].length)));
   const lines = table.map((row) => row.map((cell, col) => (col === 0 ? cell.padEnd(widths[0]) : cell.padStart(widths[col] + 2))).join("").trimEnd());
   return `${title}: arena memory\n\n${lines.join("\n")}\n`;
+}
+
+const percent = (p: number) => `${p.toFixed(p < 10 ? 2 : 1)}%`;
+const flops = (f: number) => (f >= 1e9 ? `${(f / 1e9).toFixed(2)} GFLOP` : f >= 1e6 ? `${(f / 1e6).toFixed(2)} MFLOP` : `${f} FLOP`);
+
+/** The none / sqrt / auto table, and with --tradeoff auto's curve. */
+export function formatCheckpointing(c: CheckpointComparison, batch: number | undefined): string {
+  const at = batch !== undefined ? `, batch ${batch}` : "";
+  const p = c.pinned;
+  const lines = [
+    `checkpointing${at}: training step ${flops(c.stepFlops)} without recomputation`,
+    `activation memory = planned arena - pinned ${formatBytes(p.total)} (params ${formatBytes(p.params)}, optimizer state ${formatBytes(p.optimizerState)}, other state ${formatBytes(p.otherState)}, inputs ${formatBytes(p.inputs)}: live for the whole step)`,
+    "",
+    ...alignColumns([
+      ["mode", "budget", "planned arena", "activation memory", "estimated peak", "recomputed nodes", "extra FLOPs"],
+      ...c.modes.map((r) => [r.mode, r.budgetBytes !== undefined ? formatBytes(r.budgetBytes) : "-", ...cells(r)]),
+    ]),
+  ];
+  const t = c.tradeoff;
+  if (t) {
+    lines.push(
+      "",
+      `memory versus recomputation (auto)${at}: budgets from the least estimated peak auto reaches (${formatBytes(t.leastPeak)}) to the un-checkpointed one (${formatBytes(t.uncheckpointedPeak)})`,
+      "",
+      ...alignColumns([
+        ["budget", "planned arena", "activation memory", "estimated peak", "recomputed nodes", "extra FLOPs", ""],
+        ...t.points.map((q) => [formatBytes(q.budgetBytes), ...cells(q), q.atSqrtPeak ? "(sqrt's estimated peak)" : ""]),
+        ["sqrt policy", ...cells(t.sqrt), ""],
+      ]),
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+function cells(r: CheckpointRow): string[] {
+  return [formatBytes(r.arena), formatBytes(r.activationBytes), formatBytes(r.estimatedPeak), String(r.recomputedNodes), percent(r.extraFlopsPercent)];
+}
+
+/** First column left-aligned, the others right-aligned, two spaces apart. */
+function alignColumns(table: string[][]): string[] {
+  const widths = table[0].map((_, col) => Math.max(...table.map((row) => row[col].length)));
+  return table.map((row) => row.map((cell, col) => (col === 0 ? cell.padEnd(widths[0]) : cell.padStart(widths[col] + 2))).join("").trimEnd());
 }
