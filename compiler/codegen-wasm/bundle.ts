@@ -26,7 +26,7 @@ import { emitWasmEntries, WasmPlanError, type BufferLayout, type WasmLayout } fr
 import { wasmWorkspaceBytes } from "./workspace.ts";
 import { inplace } from "../passes/inplace.ts";
 import { ARENA_ALIGNMENT, memoryProblem } from "../passes/liveness.ts";
-import { runPass } from "../passes/pass.ts";
+import { runPass, type PassStats } from "../passes/pass.ts";
 import { maxLiveLowerBound } from "../passes/planner/lower-bound.ts";
 import { schedule } from "../passes/schedule.ts";
 
@@ -54,6 +54,8 @@ export interface Bundle {
   /** File name → contents. */
   readonly files: Readonly<Record<string, Uint8Array | string>>;
   readonly layout: WasmLayout;
+  /** Statistics of the training passes by pass name (empty without training). */
+  readonly trainingStats: Readonly<Record<string, PassStats>>;
 }
 
 /** The manifest the runtime reads (see runtime/bundle-runtime.js). */
@@ -86,6 +88,14 @@ export function bundleEntries(
   forward: Graph,
   opts: { readonly training?: TrainingOptions; readonly timeLimitMs?: number } = {},
 ): { exportName: string; graph: Graph }[] {
+  return bundleProgram(forward, opts).entries;
+}
+
+/** bundleEntries with the training passes' statistics (e.g. what checkpointing recomputes). */
+export function bundleProgram(
+  forward: Graph,
+  opts: { readonly training?: TrainingOptions; readonly timeLimitMs?: number } = {},
+): { entries: { exportName: string; graph: Graph }[]; stats: Record<string, PassStats> } {
   // Checkpointing weighs its candidates by the arena this backend will plan for them.
   const training = opts.training?.checkpoint ? { ...opts.training, checkpoint: { ...opts.training.checkpoint, peakOf: wasmPeak } } : opts.training;
   const program = training && buildTrainingProgram(forward, training);
@@ -93,7 +103,7 @@ export function bundleEntries(
   const present = named.filter((e): e is [string, Graph] => e[1] !== undefined);
   const entries = present.map(([, g]) => fuseGraph(g).graph);
   const planned = planEntries(entries, { workspaceBytes: wasmWorkspaceBytes, ...(opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {}) });
-  return planned.graphs.map((graph, k) => ({ graph, exportName: present[k][0] }));
+  return { entries: planned.graphs.map((graph, k) => ({ graph, exportName: present[k][0] })), stats: program?.stats ?? {} };
 }
 
 /** The peak of a training graph as this backend plans it: fused, with the kernels' workspaces. */
@@ -106,7 +116,7 @@ export function wasmPeak(g: Graph, scheduled: boolean): number {
 
 export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {
   const name = forward.name.replace(/[^A-Za-z0-9_-]/g, "_");
-  const entries = bundleEntries(forward, opts);
+  const { entries, stats } = bundleProgram(forward, opts);
   const { wasm, layout } = emitWasmEntries(entries);
 
   const manifest = manifestOf(name, layout, opts.training?.loss, opts.training?.accumulate ?? 1);
@@ -121,6 +131,7 @@ export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {
   return {
     name,
     layout,
+    trainingStats: stats,
     files: {
       [`${name}.wasm`]: wasm,
       [`${name}.js`]: bundleScript(manifest),

@@ -27,7 +27,18 @@ export interface EmitOptions {
   /** binaryen optimisation level 0–4 (default 3) and shrink level 0–2 (default 1). */
   optimizeLevel?: number;
   shrinkLevel?: number;
+  /** Largest function (binaryen's size measure) inlined into its only caller (-1: any). */
+  oneCallerInlineMaxSize?: number;
 }
+
+/**
+ * Every node's kernel is a function called once, from its entry point. Inlining all of them (what
+ * binaryen does by default with one-caller functions) yields one huge entry function whose
+ * optimisation time grows much faster than the graph: emitting a depth-32 ResNet training step
+ * took 86 s, 3.9 s without it (bench/checkpoint.ts). Kernels stay functions; small helpers still
+ * inline.
+ */
+export const ONE_CALLER_INLINE_MAX_SIZE = 64;
 
 export class WasmModule {
   private readonly m = new binaryen.Module();
@@ -72,6 +83,7 @@ export class WasmModule {
     if (!this.m.validate()) throw new Error(`generated wasm does not validate:\n${this.m.emitText().slice(0, 4000)}`);
     binaryen.setOptimizeLevel(opts.optimizeLevel ?? 3);
     binaryen.setShrinkLevel(opts.shrinkLevel ?? 1);
+    binaryen.setOneCallerInlineMaxSize(opts.oneCallerInlineMaxSize ?? ONE_CALLER_INLINE_MAX_SIZE);
     this.m.optimize();
     return this.m.emitBinary();
   }

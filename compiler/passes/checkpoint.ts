@@ -204,6 +204,9 @@ function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis
   const candidates = autoCandidates(g, forwardNodes, analysis, peak);
   const byPeak = (a: CheckpointCandidate, b: CheckpointCandidate) => a.peakBytes - b.peakBytes || a.recomputeFlops - b.recomputeFlops;
   if (budget === undefined) return scheduledPeak([...candidates].sort(byPeak)[0], peak);
+  // A budget the step already fits needs no recomputation at all.
+  const untouched = scheduledPeak({ every: Infinity, threshold: 0, scoped: false, graph: g, peakBytes: peak(g, false), recomputeFlops: 0, recomputeNodes: 0 }, peak);
+  if (untouched.peakBytes <= budget) return untouched;
   // The quick estimate is an upper bound of the scheduled one; how much scheduling saves is
   // measured once, on the candidate that keeps every contraction, and lets candidates within that
   // slack of the budget be checked on the scheduled estimate (a few seconds each on deep nets).
