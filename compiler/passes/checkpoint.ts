@@ -29,7 +29,7 @@ import { runPass, type Pass, type PassStats } from "./pass.ts";
 import { analyseForward, dropSet, spillOrder, sqrtDropSet, type ForwardAnalysis } from "./checkpoint/policies.ts";
 import { recompute } from "./checkpoint/rewrite.ts";
 import { chainSlotsTable } from "./checkpoint/chain-dp.ts";
-import { chainPlan, chainProblem } from "./checkpoint/chain-plan.ts";
+import { chainPlan, chainProblem, type ChainPlan } from "./checkpoint/chain-plan.ts";
 
 export type CheckpointMode = "none" | "sqrt" | "auto";
 
@@ -61,6 +61,8 @@ export interface CheckpointCandidate {
   readonly scoped: boolean;
   /** Set when the cuts kept and held follow the chain DP's schedule with this many slots. */
   readonly slots?: number;
+  /** How many of the costliest values (spillOrder) are dropped although they reach `threshold`. */
+  readonly spill?: number;
   readonly graph: Graph;
   readonly peakBytes: number;
   readonly recomputeFlops: number;
@@ -152,20 +154,23 @@ const MAX_CHAIN_SLOTS = 12;
  * `threshold` FLOPs/byte are kept as well.
  */
 function chainCandidates(g: Graph, forwardNodes: number, a: ForwardAnalysis, thresholds: readonly number[], peak: PeakEstimator): CheckpointCandidate[] {
+  const plans = chainPlans(g, forwardNodes, a);
+  return plans.flatMap((plan, slots) => [...new Set(thresholds)].map((threshold) => chainCandidate(g, forwardNodes, a, plan, slots, threshold, 0, peak)));
+}
+
+/** The chain DP's plan for each slot count 0 … MAX_CHAIN_SLOTS (none without cuts). */
+function chainPlans(g: Graph, forwardNodes: number, a: ForwardAnalysis): ChainPlan[] {
   if (a.cuts.length === 0) return [];
-  const problem = chainProblem(g, forwardNodes, a);
   const maxSlots = Math.min(MAX_CHAIN_SLOTS, a.cuts.length);
-  const table = chainSlotsTable(problem, maxSlots);
-  const out: CheckpointCandidate[] = [];
-  for (let slots = 0; slots <= maxSlots; slots++) {
-    const plan = chainPlan(a, table.solution(0, a.cuts.length + 1, slots).schedule);
-    for (const threshold of new Set(thresholds)) {
-      const dropped = new Set(a.droppable.filter((d) => !plan.kept.has(d.id) && d.flopsPerByte < threshold).map((d) => d.id));
-      const r = recompute(g, forwardNodes, dropped, a.segments, (region) => plan.holds.get(region) ?? new Set());
-      out.push({ every: Infinity, threshold, scoped: true, slots, graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes });
-    }
-  }
-  return out;
+  const table = chainSlotsTable(chainProblem(g, forwardNodes, a), maxSlots);
+  return Array.from({ length: maxSlots + 1 }, (_, slots) => chainPlan(a, table.solution(0, a.cuts.length + 1, slots).schedule));
+}
+
+function chainCandidate(g: Graph, forwardNodes: number, a: ForwardAnalysis, plan: ChainPlan, slots: number, threshold: number, spill: number, peak: PeakEstimator): CheckpointCandidate {
+  const spilled = new Set(spillOrder(a, threshold).slice(0, spill));
+  const dropped = new Set(a.droppable.filter((d) => !plan.kept.has(d.id) && (d.flopsPerByte < threshold || spilled.has(d.id))).map((d) => d.id));
+  const r = recompute(g, forwardNodes, dropped, a.segments, (region) => plan.holds.get(region) ?? new Set());
+  return { every: Infinity, threshold, scoped: true, slots, spill, graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes };
 }
 
 /**
@@ -181,6 +186,25 @@ function refinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, candida
   // Bases already far over the budget would need most contractions recomputed: not worth a search.
   for (const base of candidates.filter((c) => c.scoped && c.slots === undefined && c.threshold === costliest && c.peakBytes > budget && c.peakBytes <= 2 * budget)) {
     const spill = (n: number) => evaluate(g, forwardNodes, a, dropSet(a, base.every, costliest, n), base.every, costliest, true, peak);
+    let lo = 1;
+    let hi = most;
+    let found: CheckpointCandidate | undefined;
+    while (lo <= hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const c = spill(mid);
+      if (c.peakBytes <= budget + slack) {
+        found = c;
+        hi = mid - 1;
+      } else lo = mid + 1;
+    }
+    if (found) out.push(found);
+  }
+  // The same search from the chain DP's schedules that keep the contractions: held snapshots of
+  // the residual spine make its recomputation nearly free, so spilled contractions cost only
+  // themselves.
+  const plans = chainPlans(g, forwardNodes, a);
+  for (const base of candidates.filter((c) => c.slots !== undefined && c.threshold === costliest && c.peakBytes > budget && c.peakBytes <= 2 * budget)) {
+    const spill = (n: number) => chainCandidate(g, forwardNodes, a, plans[base.slots!], base.slots!, costliest, n, peak);
     let lo = 1;
     let hi = most;
     let found: CheckpointCandidate | undefined;
