@@ -7,7 +7,7 @@
 //   activation        arena − pinned bytes (params, optimizer state, other state, inputs: the
 //                     buffers live for the whole step; compiler/cli/memory-report.ts)
 //   extra FLOPs %     the checkpoint pass's recomputed FLOPs over the un-checkpointed step's FLOPs
-//                     (compiler/cli/step-flops.ts, conv transposes counted as convolutions)
+//                     (compiler/passes/checkpoint/cost.ts, conv transposes counted as convolutions)
 //   step ms           the bundle's trainStep(), measured: the three bundles loaded side by side,
 //                     same initial weights (reset before every round) and inputs, interleaved
 //                     round by round (none, sqrt, auto, none, ...), each call timed alone after a
@@ -34,7 +34,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { bundleProgram, buildBundle } from "../compiler/codegen-wasm/bundle.ts";
 import { pinnedBytes } from "../compiler/cli/memory-report.ts";
 import { randomInputs } from "../compiler/cli/random-inputs.ts";
-import { graphFlops } from "../compiler/cli/step-flops.ts";
+import { graphFlops } from "../compiler/passes/checkpoint/cost.ts";
 import { compileModelFile } from "../compiler/frontend/index.ts";
 import type { Graph } from "../compiler/ir/graph.ts";
 import { CheckpointBudgetError, type CheckpointMode } from "../compiler/passes/checkpoint.ts";

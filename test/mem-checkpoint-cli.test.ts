@@ -1,13 +1,13 @@
 // `mlc mem --train` and checkpointing, through the real command line: the none / sqrt / auto
 // table, the --tradeoff curve (JSON and SVG) and the flag errors; and the step's FLOP count
-// (compiler/cli/step-flops.ts) against the conv FLOPs of examples/resnet counted by hand.
+// (compiler/passes/checkpoint/cost.ts) against the conv FLOPs of examples/resnet counted by hand.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { CheckpointComparison, MemoryReport } from "../compiler/cli/memory-report.ts";
-import { graphFlops } from "../compiler/cli/step-flops.ts";
+import { graphFlops } from "../compiler/passes/checkpoint/cost.ts";
 import { compileModelFile } from "../compiler/frontend/index.ts";
 import { buildTrainingProgram } from "../compiler/passes/pipeline.ts";
 import { trainingSpec } from "../compiler/passes/train-options.ts";

@@ -17,7 +17,7 @@ import { estimatedPeak, type CheckpointMode } from "../passes/checkpoint.ts";
 import { bufferBytes, memoryProblem, naiveBytes } from "../passes/liveness.ts";
 import type { PassStats } from "../passes/pass.ts";
 import { buildTrainingProgram, planMemory, type TrainingOptions } from "../passes/pipeline.ts";
-import { graphFlops } from "./step-flops.ts";
+import { graphFlops } from "../passes/checkpoint/cost.ts";
 
 export const CATEGORIES = ["params", "optimizer state", "other state", "inputs", "activations", "gradients", "workspace"] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -208,7 +208,7 @@ export interface TradeoffReport {
 }
 
 export interface CheckpointComparison {
-  /** FLOPs of the un-checkpointed training step (step-flops.ts). */
+  /** FLOPs of the un-checkpointed training step (passes/checkpoint/cost.ts). */
   stepFlops: number;
   pinned: PinnedBytes;
   /** none, sqrt, auto (with the given budget if any). */
