@@ -24,11 +24,8 @@ import { planEntries } from "../passes/plan-entries.ts";
 import { buildTrainingProgram, fuseGraph, type TrainingOptions } from "../passes/pipeline.ts";
 import { emitWasmEntries, WasmPlanError, type BufferLayout, type WasmLayout } from "./emit.ts";
 import { wasmWorkspaceBytes } from "./workspace.ts";
-import { inplace } from "../passes/inplace.ts";
-import { ARENA_ALIGNMENT, memoryProblem } from "../passes/liveness.ts";
-import { runPass, type PassStats } from "../passes/pass.ts";
-import { maxLiveLowerBound } from "../passes/planner/lower-bound.ts";
-import { schedule } from "../passes/schedule.ts";
+import { estimatedPeak } from "../passes/checkpoint.ts";
+import type { PassStats } from "../passes/pass.ts";
 
 export interface BundleOptions {
   /**
@@ -108,10 +105,7 @@ export function bundleProgram(
 
 /** The peak of a training graph as this backend plans it: fused, with the kernels' workspaces. */
 export function wasmPeak(g: Graph, scheduled: boolean): number {
-  const fused = fuseGraph(g, { verify: false }).graph;
-  const ordered = scheduled ? runPass(schedule, fused, {}, { verify: false }).graph : fused;
-  const placed = runPass(inplace, ordered, {}, { verify: false }).graph;
-  return maxLiveLowerBound(memoryProblem(placed, ARENA_ALIGNMENT, wasmWorkspaceBytes).problem);
+  return estimatedPeak(fuseGraph(g, { verify: false }).graph, scheduled, wasmWorkspaceBytes);
 }
 
 export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {

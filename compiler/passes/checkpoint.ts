@@ -24,9 +24,9 @@
 import type { Graph } from "../ir/graph.ts";
 import { inplace } from "./inplace.ts";
 import { schedule } from "./schedule.ts";
-import { maxLiveBytes } from "./liveness.ts";
+import { ARENA_ALIGNMENT, maxLiveBytes, type WorkspaceBytes } from "./liveness.ts";
 import { runPass, type Pass, type PassStats } from "./pass.ts";
-import { analyseForward, dropSet, spillOrder, sqrtDropSet, type ForwardAnalysis } from "./checkpoint/policies.ts";
+import { analyseForward, dropSet, everyKthCut, spillOrder, sqrtDropSet, type ForwardAnalysis } from "./checkpoint/policies.ts";
 import { recompute } from "./checkpoint/rewrite.ts";
 import { chainSlotsTable } from "./checkpoint/chain-dp.ts";
 import { chainPlan, chainProblem, type ChainPlan } from "./checkpoint/chain-plan.ts";
@@ -95,11 +95,12 @@ export const checkpoint: Pass<CheckpointOptions> = {
 /**
  * The estimated peak of a training graph: max-live bytes after in-place rewriting, and with
  * `scheduled` after memory-aware scheduling first (what the planner then reaches on every example;
- * about 50x slower, and never larger, since the scheduler keeps the given order when it is best).
+ * about 50x slower, and never larger, since the scheduler keeps the given order when it is best);
+ * with a backend's `workspaceBytes`, its kernels' scratch included.
  */
-export function estimatedPeak(g: Graph, scheduled = false): number {
+export function estimatedPeak(g: Graph, scheduled = false, workspaceBytes?: WorkspaceBytes): number {
   const ordered = scheduled ? runPass(schedule, g, {}, { verify: false }).graph : g;
-  return maxLiveBytes(runPass(inplace, ordered, {}, { verify: false }).graph);
+  return maxLiveBytes(runPass(inplace, ordered, {}, { verify: false }).graph, ARENA_ALIGNMENT, workspaceBytes);
 }
 
 function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean, peak: PeakEstimator): CheckpointCandidate {
@@ -120,7 +121,13 @@ function scheduledPeak(c: CheckpointCandidate, peak: PeakEstimator): CheckpointC
 }
 
 /** The policies `auto` searches, each rewritten and measured (deduplicated by what they drop). */
-export function autoCandidates(g: Graph, forwardNodes: number, analysis: ForwardAnalysis = analyseForward(g, forwardNodes), peak: PeakEstimator = estimatedPeak): CheckpointCandidate[] {
+export function autoCandidates(
+  g: Graph,
+  forwardNodes: number,
+  analysis: ForwardAnalysis = analyseForward(g, forwardNodes),
+  peak: PeakEstimator = estimatedPeak,
+  plans: readonly ChainPlan[] = chainPlans(g, forwardNodes, analysis),
+): CheckpointCandidate[] {
   // Keep values costing >= t FLOPs/byte, for t each distinct cost (the smallest keeps everything)
   // and Infinity (keeps nothing but cuts).
   const thresholds = [...new Set(analysis.droppable.map((d) => d.flopsPerByte))].sort((a, b) => a - b);
@@ -131,7 +138,7 @@ export function autoCandidates(g: Graph, forwardNodes: number, analysis: Forward
   const out: CheckpointCandidate[] = [];
   for (const threshold of thresholds) {
     for (const every of spacings) {
-      const dropped = dropSet(analysis, every, threshold);
+      const dropped = dropSet(analysis, everyKthCut(analysis, every), threshold);
       const key = [...dropped].join(",");
       if (seen.has(key)) continue;
       seen.add(key);
@@ -139,8 +146,9 @@ export function autoCandidates(g: Graph, forwardNodes: number, analysis: Forward
     }
   }
   // Chain schedules alone, and with the costliest values (per byte: the contractions) kept too.
-  const costliest = Math.max(...analysis.droppable.map((d) => d.flopsPerByte));
-  out.push(...chainCandidates(g, forwardNodes, analysis, [Infinity, costliest], peak));
+  for (const plan of plans) {
+    for (const threshold of new Set([Infinity, analysis.costliest])) out.push(chainCandidate(g, forwardNodes, analysis, plan, threshold, [], peak));
+  }
   return out;
 }
 
@@ -149,83 +157,69 @@ const MAX_CHAIN_SLOTS = 12;
 
 /**
  * The chain DP's optimal schedules (chain-dp.ts, slot version over the cuts, costs = segment
- * FLOPs) for 0 … MAX_CHAIN_SLOTS slots: the forward keeps the cuts of Revolve's first sweep, the
- * backward holds recomputed cuts as the schedule says; within segments, values costing at least
- * `threshold` FLOPs/byte are kept as well.
+ * FLOPs) for 0 … MAX_CHAIN_SLOTS slots, as plans: the forward keeps the cuts of Revolve's first
+ * sweep, the backward holds recomputed cuts as the schedule says. Index = slots; none without cuts.
  */
-function chainCandidates(g: Graph, forwardNodes: number, a: ForwardAnalysis, thresholds: readonly number[], peak: PeakEstimator): CheckpointCandidate[] {
-  const plans = chainPlans(g, forwardNodes, a);
-  return plans.flatMap((plan, slots) => [...new Set(thresholds)].map((threshold) => chainCandidate(g, forwardNodes, a, plan, slots, threshold, 0, peak)));
-}
-
-/** The chain DP's plan for each slot count 0 … MAX_CHAIN_SLOTS (none without cuts). */
 function chainPlans(g: Graph, forwardNodes: number, a: ForwardAnalysis): ChainPlan[] {
   if (a.cuts.length === 0) return [];
   const maxSlots = Math.min(MAX_CHAIN_SLOTS, a.cuts.length);
   const table = chainSlotsTable(chainProblem(g, forwardNodes, a), maxSlots);
-  return Array.from({ length: maxSlots + 1 }, (_, slots) => chainPlan(a, table.solution(0, a.cuts.length + 1, slots).schedule));
+  return Array.from({ length: maxSlots + 1 }, (_, slots) => chainPlan(a, table.solution(0, a.cuts.length + 1, slots).schedule, slots));
 }
 
-function chainCandidate(g: Graph, forwardNodes: number, a: ForwardAnalysis, plan: ChainPlan, slots: number, threshold: number, spill: number, peak: PeakEstimator): CheckpointCandidate {
-  const spilled = new Set(spillOrder(a, threshold).slice(0, spill));
-  const dropped = new Set(a.droppable.filter((d) => !plan.kept.has(d.id) && (d.flopsPerByte < threshold || spilled.has(d.id))).map((d) => d.id));
-  const r = recompute(g, forwardNodes, dropped, a.segments, (region) => plan.holds.get(region) ?? new Set());
-  return { every: Infinity, threshold, scoped: true, slots, spill, graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes };
+/** A chain plan's candidate: within segments, values costing at least `threshold` FLOPs/byte are kept too, except `spilled`. */
+function chainCandidate(g: Graph, forwardNodes: number, a: ForwardAnalysis, plan: ChainPlan, threshold: number, spilled: readonly string[], peak: PeakEstimator): CheckpointCandidate {
+  const r = recompute(g, forwardNodes, dropSet(a, plan.kept, threshold, spilled), a.segments, (region) => plan.holds.get(region) ?? new Set());
+  return { every: Infinity, threshold, scoped: true, slots: plan.slots, spill: spilled.length, graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes };
 }
 
 /**
  * Between "keep every contraction" (cheap, maybe over budget) and dropping whole segments (a full
  * extra forward), the family above has little; so for each candidate that keeps the contractions
- * (with every k-th cut, or none), binary-search how many contractions to drop as well (spillOrder)
- * for the quick estimate to come within `slack` of the budget, the difference scheduling makes.
+ * — with every k-th cut or none, or with a chain DP plan (whose held snapshots of the residual
+ * spine make its recomputation nearly free, so spilled contractions cost only themselves) —
+ * binary-search how many contractions to drop as well (spillOrder) for the quick estimate to come
+ * within `slack` of the budget, the difference scheduling makes.
  */
-function refinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, candidates: readonly CheckpointCandidate[], budget: number, slack: number, peak: PeakEstimator): CheckpointCandidate[] {
-  const costliest = Math.max(...a.droppable.map((d) => d.flopsPerByte));
-  const most = spillOrder(a, costliest).length;
+function refinements(
+  g: Graph, forwardNodes: number, a: ForwardAnalysis, plans: readonly ChainPlan[],
+  candidates: readonly CheckpointCandidate[], budget: number, slack: number, peak: PeakEstimator,
+): CheckpointCandidate[] {
+  const order = spillOrder(a, a.costliest);
   const out: CheckpointCandidate[] = [];
   // Bases already far over the budget would need most contractions recomputed: not worth a search.
-  for (const base of candidates.filter((c) => c.scoped && c.slots === undefined && c.threshold === costliest && c.peakBytes > budget && c.peakBytes <= 2 * budget)) {
-    const spill = (n: number) => evaluate(g, forwardNodes, a, dropSet(a, base.every, costliest, n), base.every, costliest, true, peak);
-    let lo = 1;
-    let hi = most;
-    let found: CheckpointCandidate | undefined;
-    while (lo <= hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      const c = spill(mid);
-      if (c.peakBytes <= budget + slack) {
-        found = c;
-        hi = mid - 1;
-      } else lo = mid + 1;
-    }
-    if (found) out.push(found);
-  }
-  // The same search from the chain DP's schedules that keep the contractions: held snapshots of
-  // the residual spine make its recomputation nearly free, so spilled contractions cost only
-  // themselves.
-  const plans = chainPlans(g, forwardNodes, a);
-  for (const base of candidates.filter((c) => c.slots !== undefined && c.threshold === costliest && c.peakBytes > budget && c.peakBytes <= 2 * budget)) {
-    const spill = (n: number) => chainCandidate(g, forwardNodes, a, plans[base.slots!], base.slots!, costliest, n, peak);
-    let lo = 1;
-    let hi = most;
-    let found: CheckpointCandidate | undefined;
-    while (lo <= hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      const c = spill(mid);
-      if (c.peakBytes <= budget + slack) {
-        found = c;
-        hi = mid - 1;
-      } else lo = mid + 1;
-    }
+  for (const base of candidates.filter((c) => c.scoped && c.threshold === a.costliest && c.peakBytes > budget && c.peakBytes <= 2 * budget)) {
+    const spill = (n: number) => base.slots === undefined
+      ? evaluate(g, forwardNodes, a, dropSet(a, everyKthCut(a, base.every), a.costliest, order.slice(0, n)), base.every, a.costliest, true, peak)
+      : chainCandidate(g, forwardNodes, a, plans[base.slots], a.costliest, order.slice(0, n), peak);
+    const found = fewestSpills(order.length, spill, budget + slack);
     if (found) out.push(found);
   }
   return out;
+}
+
+/** The candidate with the fewest spills (1 … most) whose quick estimate is at most `limit`, by bisection. */
+function fewestSpills(most: number, spill: (n: number) => CheckpointCandidate, limit: number): CheckpointCandidate | undefined {
+  let lo = 1;
+  let hi = most;
+  let found: CheckpointCandidate | undefined;
+  while (lo <= hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const c = spill(mid);
+    if (c.peakBytes <= limit) {
+      found = c;
+      hi = mid - 1;
+    } else lo = mid + 1;
+  }
+  return found;
 }
 
 /** Schedule-aware re-estimates `auto` may spend on candidates whose quick estimate misses the budget. */
 const SCHEDULED_CHECKS = 6;
 
 function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis, budget: number | undefined, peak: PeakEstimator): CheckpointCandidate {
-  const candidates = autoCandidates(g, forwardNodes, analysis, peak);
+  const plans = chainPlans(g, forwardNodes, analysis);
+  const candidates = autoCandidates(g, forwardNodes, analysis, peak, plans);
   const byPeak = (a: CheckpointCandidate, b: CheckpointCandidate) => a.peakBytes - b.peakBytes || a.recomputeFlops - b.recomputeFlops;
   if (budget === undefined) return scheduledPeak([...candidates].sort(byPeak)[0], peak);
   // A budget the step already fits needs no recomputation at all.
@@ -234,10 +228,9 @@ function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis
   // The quick estimate is an upper bound of the scheduled one; how much scheduling saves is
   // measured once, on the candidate that keeps every contraction, and lets candidates within that
   // slack of the budget be checked on the scheduled estimate (a few seconds each on deep nets).
-  const costliest = Math.max(...analysis.droppable.map((d) => d.flopsPerByte));
-  const keepContractions = candidates.find((c) => c.every === Infinity && c.scoped && c.slots === undefined && c.threshold === costliest);
+  const keepContractions = candidates.find((c) => c.every === Infinity && c.scoped && c.slots === undefined && c.threshold === analysis.costliest);
   const slack = keepContractions ? keepContractions.peakBytes - scheduledPeak(keepContractions, peak).peakBytes : 0;
-  candidates.push(...refinements(g, forwardNodes, analysis, candidates, budget, slack, peak));
+  candidates.push(...refinements(g, forwardNodes, analysis, plans, candidates, budget, slack, peak));
   let checks = 0;
   for (const c of [...candidates].sort((a, b) => a.recomputeFlops - b.recomputeFlops || a.peakBytes - b.peakBytes)) {
     if (c.peakBytes <= budget) return scheduledPeak(c, peak);

@@ -158,8 +158,8 @@ export function memoryProblem(g: Graph, alignment = ARENA_ALIGNMENT, workspaceBy
  * The max-live peak of the graph's schedule, with its aliasing: the largest number of bytes live
  * at one step. No arena for this schedule can be smaller.
  */
-export function maxLiveBytes(g: Graph, alignment = ARENA_ALIGNMENT): number {
-  return maxLiveLowerBound(memoryProblem(g, alignment).problem);
+export function maxLiveBytes(g: Graph, alignment = ARENA_ALIGNMENT, workspaceBytes?: WorkspaceBytes): number {
+  return maxLiveLowerBound(memoryProblem(g, alignment, workspaceBytes).problem);
 }
 
 /** Every value its own buffer, never shared: what memory planning is measured against. */

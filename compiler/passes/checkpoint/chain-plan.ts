@@ -25,13 +25,15 @@ export function chainProblem(g: Graph, forwardCount: number, a: ForwardAnalysis)
 }
 
 export interface ChainPlan {
+  /** The snapshot slots of the schedule it comes from. */
+  readonly slots: number;
   /** Cut values the forward pass keeps (held in Revolve's first sweep). */
   readonly kept: ReadonlySet<string>;
   /** Segment -> the cut values held (kept or recomputed) while its backward runs. */
   readonly holds: ReadonlyMap<number, ReadonlySet<string>>;
 }
 
-export function chainPlan(a: ForwardAnalysis, schedule: ChainSchedule): ChainPlan {
+export function chainPlan(a: ForwardAnalysis, schedule: ChainSchedule, slots: number): ChainPlan {
   const state = (k: number) => a.cuts[k - 1]; // x_k for k >= 1
   const held = new Set<number>();
   const kept = new Set<string>();
@@ -47,5 +49,5 @@ export function chainPlan(a: ForwardAnalysis, schedule: ChainSchedule): ChainPla
       holds.set(action.step, new Set([...held].map(state)));
     }
   }
-  return { kept, holds };
+  return { slots, kept, holds };
 }

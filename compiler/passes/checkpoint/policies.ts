@@ -8,9 +8,9 @@
 //              unnecessary for recomputing anything after it.
 //   sqrt       keep about sqrt(#cuts) evenly spaced cuts, drop every other droppable value
 //              (Chen et al. 2016: O(sqrt n) memory for one extra forward pass).
-//   keep(k, t) keep every k-th cut and every droppable value whose recompute costs at least `t`
-//              FLOPs per byte it occupies (contractions: matmul, conv), drop the rest; `spill`
-//              more of the expensive ones, spread over the network. `auto` searches this family
+//   keep(C, t) keep the cuts C (every k-th, or those a chain schedule holds) and every droppable
+//              value whose recompute costs at least `t` FLOPs per byte it occupies (contractions:
+//              matmul, conv), drop the rest, and a prefix of the expensive ones (spillOrder). `auto` searches this family
 //              (checkpoint.ts).
 
 import type { Graph } from "../../ir/graph.ts";
@@ -28,6 +28,8 @@ export interface ForwardAnalysis {
   readonly segments: ReadonlyMap<string, number>;
   /** Forward node -> the forward nodes that read it. */
   readonly users: ReadonlyMap<string, readonly string[]>;
+  /** The largest FLOPs per byte among the droppable values (the contractions'). */
+  readonly costliest: number;
 }
 
 export function analyseForward(g: Graph, forwardCount: number): ForwardAnalysis {
@@ -62,23 +64,36 @@ export function analyseForward(g: Graph, forwardCount: number): ForwardAnalysis 
     if (cutSet.has(n.id)) segment++;
   }
   const users = new Map<string, string[]>();
-  for (const n of forward) for (const v of n.inputs) if (index.has(v)) users.set(v, [...(users.get(v) ?? []), n.id]);
-  return { droppable, cuts, segments, users };
+  for (const n of forward) {
+    for (const v of n.inputs) {
+      if (!index.has(v)) continue;
+      const list = users.get(v);
+      if (list) list.push(n.id);
+      else users.set(v, [n.id]);
+    }
+  }
+  const costliest = Math.max(...droppable.map((d) => d.flopsPerByte));
+  return { droppable, cuts, segments, users, costliest };
+}
+
+/** Every k-th cut (k = Infinity: none). */
+export function everyKthCut(a: ForwardAnalysis, every: number): Set<string> {
+  const kept = new Set<string>();
+  if (Number.isFinite(every)) {
+    // Cuts k, 2k, ... counted from the end: the last segments are backpropagated first, so the
+    // step's tail (closest to the loss) needs no recomputation before it.
+    for (let i = a.cuts.length - 1; i >= 0; i -= every) kept.add(a.cuts[i]);
+  }
+  return kept;
 }
 
 /**
- * The values to drop when keeping every k-th cut (k = Infinity: none) and values costing >=
- * `threshold` FLOPs/byte, except the first `spill` of those expensive values in `spillOrder`.
+ * The values to drop when keeping `keptCuts` and the values costing >= `threshold` FLOPs/byte,
+ * except `spilled` (a prefix of spillOrder(a, threshold)), which are dropped although expensive.
  */
-export function dropSet(a: ForwardAnalysis, every: number, threshold: number, spill = 0): Set<string> {
-  const keptCuts = new Set<string>();
-  if (Number.isFinite(every)) {
-    // Keep cuts k, 2k, ... counted from the end: the last segments are backpropagated first, so
-    // the step's tail (closest to the loss) needs no recomputation before it.
-    for (let i = a.cuts.length - 1; i >= 0; i -= every) keptCuts.add(a.cuts[i]);
-  }
+export function dropSet(a: ForwardAnalysis, keptCuts: ReadonlySet<string>, threshold: number, spilled: readonly string[] = []): Set<string> {
   const dropped = new Set(a.droppable.filter((d) => !keptCuts.has(d.id) && d.flopsPerByte < threshold).map((d) => d.id));
-  for (const id of spillOrder(a, threshold).slice(0, spill)) if (!keptCuts.has(id)) dropped.add(id);
+  for (const id of spilled) if (!keptCuts.has(id)) dropped.add(id);
   return dropped;
 }
 
@@ -116,5 +131,5 @@ export function spillOrder(a: ForwardAnalysis, threshold: number): string[] {
 /** Chen's sqrt(n) policy: about sqrt(#cuts) evenly spaced cuts kept, every other droppable value dropped. */
 export function sqrtDropSet(a: ForwardAnalysis): Set<string> {
   const every = Math.max(1, Math.round(Math.sqrt(a.cuts.length)));
-  return dropSet(a, every, Infinity);
+  return dropSet(a, everyKthCut(a, every), Infinity);
 }
