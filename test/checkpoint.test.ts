@@ -8,7 +8,6 @@ import { describe, expect, it } from "vitest";
 import { randomInputs } from "../compiler/cli/random-inputs.ts";
 import { compileModelFile } from "../compiler/frontend/index.ts";
 import { initParams, interpret } from "../compiler/ir/interpreter.ts";
-import { parseGraph } from "../compiler/ir/parser.ts";
 import { printGraph } from "../compiler/ir/printer.ts";
 import { verifyGraph } from "../compiler/ir/verifier.ts";
 import { estimatedPeak } from "../compiler/passes/checkpoint.ts";
@@ -16,6 +15,7 @@ import { analyseForward } from "../compiler/passes/checkpoint/policies.ts";
 import { buildTrainingProgram } from "../compiler/passes/pipeline.ts";
 import { trainingSpec } from "../compiler/passes/train-options.ts";
 import { EXAMPLES } from "./example-graphs.ts";
+import { expectRoundTrip } from "./ir-roundtrip.ts";
 
 function program(name: string, checkpoint?: { mode: "none" | "sqrt" | "auto"; budgetBytes?: number }, set: Record<string, string> = {}) {
   const model = compileModelFile(`examples/${name}/model.ts`, { set });
@@ -35,8 +35,7 @@ describe.each(EXAMPLES)("%s", (name) => {
     for (const [k, t] of Object.entries(reference.updates)) expect(Array.from(result.updates[k].data), k).toEqual(Array.from(t.data));
     expect(stats.checkpoint).toBeDefined();
     // Printed recompute markers parse back to the same graph.
-    const text = printGraph(g);
-    expect(printGraph(parseGraph(text))).toBe(text);
+    expectRoundTrip(g);
   }, 60_000);
 });
 

@@ -15,7 +15,8 @@ import { fuseEpilogues } from "../compiler/passes/fuse-epilogues.ts";
 import { runPass } from "../compiler/passes/pass.ts";
 import { fuseGraph } from "../compiler/passes/pipeline.ts";
 import { EXAMPLES, graphsOf } from "./example-graphs.ts";
-import { compareTensors, expectMatchesInterpreter, graphTolerance } from "./wasm-harness.ts";
+import { expectMatchesInterpreter, graphTolerance, resultMismatches } from "./wasm-harness.ts";
+import { expectRoundTrip } from "./ir-roundtrip.ts";
 
 const parse = (body: string): Graph => parseGraph(`graph t {\n${body}\n}`);
 
@@ -125,11 +126,8 @@ describe.each(EXAMPLES)("%s", (name) => {
     const result = interpret(graph, inputs, { seed: 5 });
     // As in fuse.test.ts: fused nodes round once, the unfused graph after every op.
     const compare = { tolerance: 10 * graphTolerance(g), floor: 1e-3 };
-    for (const [k, expected] of Object.entries(reference.outputs)) expect(compareTensors(result.outputs[k], expected, compare), k).toBeNull();
-    for (const [k, expected] of Object.entries(reference.updates)) expect(compareTensors(result.updates[k], expected, compare), k).toBeNull();
-    const text = printGraph(graph);
-    expect(printGraph(parseGraph(text))).toBe(text);
-    verifyGraph(parseGraph(text));
+    expect(resultMismatches(result, reference, compare)).toEqual([]);
+    verifyGraph(expectRoundTrip(graph).parsed);
   }, 60_000);
 });
 

@@ -17,8 +17,9 @@ import { fuse } from "../compiler/passes/fuse.ts";
 import { runPass } from "../compiler/passes/pass.ts";
 import { buildTrainingProgram, planMemory } from "../compiler/passes/pipeline.ts";
 import { trainingSpec } from "../compiler/passes/train-options.ts";
-import { compareTensors, expectMatchesInterpreter, graphTolerance } from "./wasm-harness.ts";
+import { expectMatchesInterpreter, graphTolerance, resultMismatches } from "./wasm-harness.ts";
 import { EXAMPLES, graphsOf } from "./example-graphs.ts";
+import { expectRoundTrip } from "./ir-roundtrip.ts";
 
 const parse = (body: string): Graph => parseGraph(`graph t {\n${body}\n}`);
 
@@ -200,14 +201,9 @@ describe.each(EXAMPLES)("%s", (name) => {
     const reference = interpret(g, inputs, { seed: 3 });
     const result = interpret(graph, inputs, { seed: 3 });
     const compare = { tolerance: 10 * graphTolerance(g), floor: 1e-3 };
-    for (const [k, expected] of Object.entries(reference.outputs)) expect(compareTensors(result.outputs[k], expected, compare), k).toBeNull();
-    for (const [k, expected] of Object.entries(reference.updates)) expect(compareTensors(result.updates[k], expected, compare), k).toBeNull();
+    expect(resultMismatches(result, reference, compare)).toEqual([]);
 
-    const text = printGraph(graph);
-    const parsed = parseGraph(text);
-    expect(parsed).toEqual(graph);
-    expect(printGraph(parsed)).toBe(text);
-    verifyGraph(parsed);
+    verifyGraph(expectRoundTrip(graph).parsed);
   }, 60_000);
 });
 

@@ -8,6 +8,7 @@ import { OPS } from "../compiler/ir/ops.ts";
 import { IRParseError, parseGraph } from "../compiler/ir/parser.ts";
 import { printGraph, printNode, printValueRef } from "../compiler/ir/printer.ts";
 import { sampleGraph } from "./op-samples.ts";
+import { expectRoundTrip } from "./ir-roundtrip.ts";
 
 const loc = (line: number, col: number, file = "model.ts") => ({ file, line, col });
 
@@ -28,14 +29,6 @@ function mnistLike(): Graph {
   return b.build();
 }
 
-/** Round trip on both levels: the text is stable and the graph comes back equal. */
-function expectRoundTrip(g: Graph): string {
-  const text = printGraph(g);
-  const parsed = parseGraph(text, "test.ir");
-  expect(parsed).toEqual(g);
-  expect(printGraph(parsed)).toBe(text);
-  return text;
-}
 
 describe("printer", () => {
   it("prints the documented format exactly", () => {
@@ -78,7 +71,7 @@ describe("printer", () => {
     const b = new GraphBuilder("numbers");
     const values = [Infinity, -Infinity, NaN, -0, 0, 0.1, 1e-7, 5e-324, 1.7976931348623157e308, 1e21, -2.5];
     for (const value of values) b.op("const", [], { value, dtype: "f32", shape: [] });
-    const text = expectRoundTrip(b.build());
+    const text = expectRoundTrip(b.build()).text;
     const printed = [...text.matchAll(/value=([^,]+),/g)].map((m) => m[1]);
     expect(printed).toEqual(["inf", "-inf", "nan", "-0", "0", "0.1", "1e-7", "5e-324", "1.7976931348623157e+308", "1e+21", "-2.5"]);
     const parsed = parseGraph(text).nodes.map((n) => n.attrs.value);
@@ -96,7 +89,7 @@ describe("round trip", () => {
 
   it.each(opNames)("%s", (op) => {
     const g = sampleGraph(op);
-    const text = expectRoundTrip(g);
+    const text = expectRoundTrip(g).text;
     expect(text).toContain(` = ${op}`);
     expect(text).toContain("# samples.ts:10:3");
   });
@@ -110,7 +103,7 @@ describe("round trip", () => {
     const n = b.op("mul", [s, m], {}, undefined, "a-b.c/d_e");
     b.output("out/value-1", n);
     b.update(m, n);
-    const text = expectRoundTrip(b.build());
+    const text = expectRoundTrip(b.build()).text;
     expect(text).toContain("graph train/step-1.v2 {");
     expect(text).toContain("%a-b.c/d_e:f32[3] = mul %fwd/sum.0, %opt/a.b/m");
     expect(text).toContain("param %grad/fc.w: f32[3] init=normal(0.02)");
@@ -126,7 +119,7 @@ describe("round trip", () => {
       loc: { file: "dir with space/m#odel.ts", line: 3, col: 7 },
     });
     b.op("neg", [p], {}, { file: "C:\\models\\m.ts", line: 12, col: 1 });
-    const text = expectRoundTrip(b.build());
+    const text = expectRoundTrip(b.build()).text;
     expect(text).toContain('graph "my model #1" {');
     expect(text).toContain('init="custom # {a, b} \\"x\\""');
     expect(text).toContain('# "dir with space/m#odel.ts":3:7');

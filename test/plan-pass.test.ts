@@ -17,6 +17,7 @@ import { runPass } from "../compiler/passes/pass.ts";
 import { planMemory } from "../compiler/passes/pipeline.ts";
 import { plan } from "../compiler/passes/plan.ts";
 import { EXAMPLES, graphsOf } from "./example-graphs.ts";
+import { expectRoundTrip } from "./ir-roundtrip.ts";
 
 describe.each(EXAMPLES)("%s", (name) => {
   it.each(graphsOf(name))("%s: plans within 2% of the lower bound, and runs in its arena exactly as the interpreter", (_kind, g) => {
@@ -36,11 +37,7 @@ describe.each(EXAMPLES)("%s", (name) => {
     expect(inArena.outputs).toEqual(reference.outputs);
     expect(inArena.updates).toEqual(reference.updates);
 
-    const text = printGraph(graph);
-    const parsed = parseGraph(text);
-    expect(parsed).toEqual(graph);
-    expect(printGraph(parsed)).toBe(text);
-    verifyGraph(parsed);
+    verifyGraph(expectRoundTrip(graph).parsed);
   }, 60_000);
 });
 

@@ -19,7 +19,7 @@ import type { Graph } from "../compiler/ir/graph.ts";
 import { initParams, interpret } from "../compiler/ir/interpreter.ts";
 import { trainingSpec } from "../compiler/passes/train-options.ts";
 import { EXAMPLES } from "./example-graphs.ts";
-import { compareTensors, graphTolerance, runWasm } from "./wasm-harness.ts";
+import { graphTolerance, resultMismatches, runWasm } from "./wasm-harness.ts";
 
 const COMPARISONS = new Set(["greater", "less", "greaterEqual", "lessEqual"]);
 const MARGIN = 1e-6;
@@ -49,16 +49,8 @@ describe.each(EXAMPLES)("%s on wasm-simd", (name) => {
     const wasm = await runWasm(graph, inputs, params);
     const reference = interpret(unplanned, inputs, { params, seed: seed! });
     const tight = { tolerance: graphTolerance(graph), relativeToMax: true };
-    const failures: string[] = [];
-    for (const [k, expected] of Object.entries(reference.outputs)) {
-      const problem = compareTensors(wasm.outputs[k], expected, tight);
-      if (problem) failures.push(`output '${k}': ${problem}`);
-    }
     const adam = training.optimizer.kind !== "sgd";
-    for (const [k, expected] of Object.entries(reference.updates)) {
-      const problem = compareTensors(wasm.updates[k], expected, adam ? { tolerance: 1e-2, relativeToMax: true } : tight);
-      if (problem) failures.push(`update '${k}': ${problem}`);
-    }
+    const failures = resultMismatches(wasm, reference, tight, adam ? { tolerance: 1e-2, relativeToMax: true } : tight);
     expect(failures.join("\n")).toBe("");
   }, 60_000);
 });

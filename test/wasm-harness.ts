@@ -204,17 +204,32 @@ export async function expectMatchesInterpreter(graph: Graph, inputs?: Values, op
   const { memory: _plan, ...unplanned } = graph;
   const reference = interpret(unplanned, given, { precision: "native", params });
   const compare = { tolerance: opts.tolerance ?? graphTolerance(graph), floor: opts.floor, relativeToMax: opts.relativeToMax };
-  const failures: string[] = [];
-  for (const [name, expected] of Object.entries(reference.outputs)) {
-    const problem = compareTensors(wasm.outputs[name], expected, compare);
-    if (problem) failures.push(`output '${name}': ${problem}`);
-  }
-  for (const [name, expected] of Object.entries(reference.updates)) {
-    const problem = compareTensors(wasm.updates[name], expected, compare);
-    if (problem) failures.push(`update '${name}': ${problem}`);
-  }
+  const failures = resultMismatches(wasm, reference, compare);
   if (failures.length) throw new Error(`graph '${graph.name}' differs from the interpreter:\n${failures.join("\n")}`);
   return { wasm, reference };
+}
+
+/** The outputs and updates of two runs of one graph. */
+export interface StepResults {
+  readonly outputs: Readonly<Record<string, Tensor>>;
+  readonly updates: Readonly<Record<string, Tensor>>;
+}
+
+/**
+ * Every output and update of `actual` that differs from `expected`'s under compareTensors, as
+ * "output 'name': ..." lines (empty when all match); updates may have their own options.
+ */
+export function resultMismatches(actual: StepResults, expected: StepResults, compare: CompareOptions, updates: CompareOptions = compare): string[] {
+  const failures: string[] = [];
+  for (const [name, t] of Object.entries(expected.outputs)) {
+    const problem = compareTensors(actual.outputs[name], t, compare);
+    if (problem) failures.push(`output '${name}': ${problem}`);
+  }
+  for (const [name, t] of Object.entries(expected.updates)) {
+    const problem = compareTensors(actual.updates[name], t, updates);
+    if (problem) failures.push(`update '${name}': ${problem}`);
+  }
+  return failures;
 }
 
 /**
