@@ -27,7 +27,7 @@
 //                                      picks the depths)
 //   npm run bench -- checkpoint        also writes bench/results/checkpoint.json and docs/BENCHMARKS.md
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -41,6 +41,7 @@ import { CheckpointBudgetError, type CheckpointMode } from "../compiler/passes/c
 import { buildTrainingProgram, type TrainingOptions } from "../compiler/passes/pipeline.ts";
 import { trainingSpec } from "../compiler/passes/train-options.ts";
 import type { BenchReport } from "./run.ts";
+import { loadBundle, timingSummary, type Timing } from "./bundle-kit.ts";
 
 const DEPTHS = [8, 16, 32, 64, 128];
 const MODES: readonly CheckpointMode[] = ["none", "sqrt", "auto"];
@@ -76,15 +77,6 @@ interface LoadedBundle {
   trainStep(): number;
   saveWeights(): Uint8Array;
   loadWeights(bytes: Uint8Array): void;
-}
-
-interface Timing {
-  /** Milliseconds per call. */
-  readonly median: number;
-  readonly p25: number;
-  readonly p75: number;
-  readonly min: number;
-  readonly calls: number;
 }
 
 interface ModeResult {
@@ -153,11 +145,7 @@ async function measureDepth(depth: number, emit: boolean): Promise<DepthRow> {
         arenaBytes = bundle.layout.arena;
         stats = bundle.trainingStats.checkpoint ?? {};
         // A folder per mode (in a fresh folder per depth): each import is a module of its own.
-        const folder = join(dir, mode);
-        mkdirSync(folder);
-        for (const [name, contents] of Object.entries(bundle.files)) writeFileSync(join(folder, name), contents);
-        const { load } = (await import(pathToFileURL(join(folder, `${bundle.name}.js`)).href)) as { load(): Promise<LoadedBundle> };
-        loaded.set(mode, await load());
+        loaded.set(mode, await loadBundle<LoadedBundle>(bundle, join(dir, mode)));
       } else {
         const program = bundleProgram(compiled.graph, { training, timeLimitMs: PLAN_TIME_LIMIT_MS });
         arenaBytes = Math.max(...program.entries.map((e) => e.graph.memory!.arena));
@@ -258,13 +246,7 @@ async function timeSteps(forward: Graph, loaded: ReadonlyMap<CheckpointMode, Loa
       }
     }
   }
-  return new Map(MODES.map((mode) => [mode, { step: summary(samples.get(mode)!), losses: losses.get(mode)! }]));
-}
-
-function summary(ms: readonly number[]): Timing {
-  const sorted = [...ms].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return { median: at(0.5), p25: at(0.25), p75: at(0.75), min: sorted[0], calls: sorted.length };
+  return new Map(MODES.map((mode) => [mode, { step: timingSummary(samples.get(mode)!), losses: losses.get(mode)! }]));
 }
 
 /** Least-squares slope of log(y) over log(x): y grows like x^slope. */

@@ -18,7 +18,7 @@
 //   npx tsx bench/forward.ts        prints the tables and the JSON
 //   npm run bench -- forward        also writes bench/results/forward.json and docs/BENCHMARKS.md
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -31,6 +31,7 @@ import { decodeSafetensors } from "../runtime/safetensors.ts";
 import { ortForward } from "./peer-onnx-models.ts";
 import { loadTfjsWithGradients, tfjsTwin, type PeerInputs, type PeerModelName } from "./peer-tfjs-models.ts";
 import type { BenchReport } from "./run.ts";
+import { loadBundle, timingSummary, type Timing } from "./bundle-kit.ts";
 
 const ROUNDS = 8;
 /** Each contender's share of a round: calls until this much time has passed, at least MIN_CALLS. */
@@ -65,15 +66,6 @@ interface LoadedBundle {
   readonly outputs: Record<string, Float32Array>;
   forward(): void;
   trainStep(): number;
-}
-
-interface Timing {
-  /** Milliseconds per call. */
-  readonly median: number;
-  readonly p25: number;
-  readonly p75: number;
-  readonly min: number;
-  readonly calls: number;
 }
 
 export interface ForwardRow {
@@ -116,9 +108,7 @@ async function measureCase(c: Case): Promise<ForwardRow> {
 
   const dir = mkdtempSync(join(tmpdir(), "mlc-bench-forward-"));
   try {
-    for (const [name, contents] of Object.entries(bundle.files)) writeFileSync(join(dir, name), contents);
-    const { load } = (await import(pathToFileURL(join(dir, `${bundle.name}.js`)).href)) as { load(): Promise<LoadedBundle> };
-    const m = await load();
+    const m = await loadBundle<LoadedBundle>(bundle, dir);
 
     const weights: Record<string, Float32Array> = {};
     for (const [name, t] of Object.entries(decodeSafetensors(bundle.files[`${bundle.name}.safetensors`] as Uint8Array).tensors)) {
@@ -225,7 +215,7 @@ async function interleaved(contenders: readonly Contender[]): Promise<Record<str
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of contenders) samples.get(c.name)!.push(...(await callsFor(c, ROUND_MS, MIN_CALLS)));
   }
-  return Object.fromEntries([...samples].map(([name, ms]) => [name, summary(ms)]));
+  return Object.fromEntries([...samples].map(([name, ms]) => [name, timingSummary(ms)]));
 }
 
 async function callsFor(c: Contender, ms: number, minCalls: number): Promise<number[]> {
@@ -239,12 +229,6 @@ async function callsFor(c: Contender, ms: number, minCalls: number): Promise<num
     times.push(now - before);
   }
   return times;
-}
-
-function summary(ms: readonly number[]): Timing {
-  const sorted = [...ms].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return { median: at(0.5), p25: at(0.25), p75: at(0.75), min: sorted[0], calls: sorted.length };
 }
 
 /** Each peer's median over mlc's: above 1, mlc is faster. */
