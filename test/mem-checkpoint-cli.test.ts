@@ -58,9 +58,11 @@ describe("mlc mem --train: checkpointing", () => {
     const extra = (mode: string) => Number(rows.get(mode)![5].replace(/%$/, ""));
     expect(arena("sqrt")).toBeLessThan(arena("none"));
     expect(arena("auto")).toBeLessThan(arena("none"));
-    // The arena minus activation memory is the pinned part, the same for every policy.
+    // The arena minus activation memory is the pinned part, the same for every policy (up to the
+    // table's three significant digits: half a unit of the last one is at most 0.5% of a value).
     const pinned = arena("none") - activation("none");
-    for (const mode of ["sqrt", "auto"]) expect(Math.abs(arena(mode) - activation(mode) - pinned)).toBeLessThan(0.02 * pinned);
+    const rounding = (mode: string) => 0.005 * (arena(mode) + activation(mode) + arena("none") + activation("none"));
+    for (const mode of ["sqrt", "auto"]) expect(Math.abs(arena(mode) - activation(mode) - pinned)).toBeLessThan(rounding(mode));
     expect(rows.get("none")![4]).toBe("0");
     expect(extra("none")).toBe(0);
     expect(extra("sqrt")).toBeGreaterThan(0);

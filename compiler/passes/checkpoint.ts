@@ -99,7 +99,7 @@ export const checkpoint: Pass<CheckpointOptions> = {
  * with a backend's `workspaceBytes`, its kernels' scratch included.
  */
 export function estimatedPeak(g: Graph, scheduled = false, workspaceBytes?: WorkspaceBytes): number {
-  const ordered = scheduled ? runPass(schedule, g, {}, { verify: false }).graph : g;
+  const ordered = scheduled ? runPass(schedule, g, workspaceBytes ? { workspaceBytes } : {}, { verify: false }).graph : g;
   return maxLiveBytes(runPass(inplace, ordered, {}, { verify: false }).graph, ARENA_ALIGNMENT, workspaceBytes);
 }
 
@@ -186,27 +186,38 @@ function refinements(
   candidates: readonly CheckpointCandidate[], budget: number, slack: number, peak: PeakEstimator,
 ): CheckpointCandidate[] {
   const order = spillOrder(a, a.costliest);
-  const out: CheckpointCandidate[] = [];
+  const spiller = (base: CheckpointCandidate) => (n: number) => base.slots === undefined
+    ? evaluate(g, forwardNodes, a, dropSet(a, everyKthCut(a, base.every), a.costliest, order.slice(0, n)), base.every, a.costliest, true, peak)
+    : chainCandidate(g, forwardNodes, a, plans[base.slots], a.costliest, order.slice(0, n), peak);
+  const out: { base: CheckpointCandidate; found: CheckpointCandidate }[] = [];
   // Bases already far over the budget would need most contractions recomputed: not worth a search.
   for (const base of candidates.filter((c) => c.scoped && c.threshold === a.costliest && c.peakBytes > budget && c.peakBytes <= 2 * budget)) {
-    const spill = (n: number) => base.slots === undefined
-      ? evaluate(g, forwardNodes, a, dropSet(a, everyKthCut(a, base.every), a.costliest, order.slice(0, n)), base.every, a.costliest, true, peak)
-      : chainCandidate(g, forwardNodes, a, plans[base.slots], a.costliest, order.slice(0, n), peak);
-    const found = fewestSpills(order.length, spill, budget + slack);
-    if (found) out.push(found);
+    const found = fewestSpills(1, order.length, spiller(base), (c) => c.peakBytes <= budget + slack);
+    if (found) out.push({ base, found });
   }
-  return out;
+  // The quick estimate overstates some bases' peaks by more than the measured slack (the
+  // scheduler lowers chain schedules' peaks most); the cheapest few are bisected again, below
+  // their quick count, on the schedule-aware estimate.
+  const cheapest = [...out].sort((x, y) => x.found.recomputeFlops - y.found.recomputeFlops).slice(0, SCHEDULED_REFINEMENTS);
+  const exact: CheckpointCandidate[] = [];
+  for (const { base, found } of cheapest) {
+    const spill = spiller(base);
+    const better = fewestSpills(1, (found.spill ?? 1) - 1, (n) => scheduledPeak(spill(n), peak), (c) => c.peakBytes <= budget);
+    if (better) exact.push(better);
+  }
+  return [...out.map((o) => o.found), ...exact];
 }
 
-/** The candidate with the fewest spills (1 … most) whose quick estimate is at most `limit`, by bisection. */
-function fewestSpills(most: number, spill: (n: number) => CheckpointCandidate, limit: number): CheckpointCandidate | undefined {
-  let lo = 1;
-  let hi = most;
+/** How many of the cheapest spill refinements are bisected again on the schedule-aware estimate. */
+const SCHEDULED_REFINEMENTS = 2;
+
+/** The candidate with the fewest spills in lo … hi that `fits`, by bisection (fits is monotone in the count). */
+function fewestSpills(lo: number, hi: number, spill: (n: number) => CheckpointCandidate, fits: (c: CheckpointCandidate) => boolean): CheckpointCandidate | undefined {
   let found: CheckpointCandidate | undefined;
   while (lo <= hi) {
     const mid = Math.floor((lo + hi) / 2);
     const c = spill(mid);
-    if (c.peakBytes <= limit) {
+    if (fits(c)) {
       found = c;
       hi = mid - 1;
     } else lo = mid + 1;
@@ -244,3 +255,4 @@ function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis
   if (least.peakBytes <= budget) return least;
   throw new CheckpointBudgetError(`memory budget ${budget} bytes is infeasible for '${g.name}': the least peak checkpointing reaches is ${least.peakBytes} bytes`);
 }
+

@@ -1,6 +1,6 @@
 // The pass pipeline, in order: the training passes (autodiff, then either the optimizer update or
 // gradient accumulation with a separate update entry point, then checkpoint when asked), then, for a backend, the fusion
-// passes (fuse, fuseEpilogues), then the memory passes (schedule, inplace, plan; see
+// passes (fuse, fuseReductions, fuseEpilogues), then the memory passes (schedule, inplace, plan; see
 // docs/MEMORY.md).
 
 import type { Graph } from "../ir/graph.ts";
@@ -9,6 +9,7 @@ import { autodiff } from "./autodiff.ts";
 import { checkpoint, type CheckpointMode, type PeakEstimator } from "./checkpoint.ts";
 import { fuse } from "./fuse.ts";
 import { fuseEpilogues } from "./fuse-epilogues.ts";
+import { fuseReductions } from "./fuse-reductions.ts";
 import { optimizer, type OptimizerOptions } from "./optimizer.ts";
 import { runPass, type PassStats, type RunPassHooks } from "./pass.ts";
 import { verifyGraph } from "../ir/verifier.ts";
@@ -62,17 +63,22 @@ export function buildTrainingProgram(forward: Graph, opts: TrainingOptions, hook
   return { forward, trainStep, applyUpdate, stats };
 }
 
-export const FUSION_PASSES = [fuse, fuseEpilogues] as const;
+export const FUSION_PASSES = [fuse, fuseReductions, fuseEpilogues] as const;
 
 /**
- * fuse → fuseEpilogues, each verified: elementwise chains become `fused` nodes, then the consumer
- * of a matmul/conv2d result becomes its epilogue. Runs on the graphs a backend emits (after the
+ * fuse → fuseReductions → fuseEpilogues, each verified: elementwise chains become `fused` nodes,
+ * a sum/mean/max absorbs the elementwise producer of its operand, then the consumer of a
+ * matmul/conv2d result becomes its epilogue. Runs on the graphs a backend emits (after the
  * training passes: fused nodes have no VJP), before planMemory, so the planner sees them.
  */
 export function fuseGraph(graph: Graph, hooks: RunPassHooks = {}): { graph: Graph; stats: Record<string, PassStats> } {
   const chains = runPass(fuse, graph, {}, hooks);
-  const epilogues = runPass(fuseEpilogues, chains.graph, {}, hooks);
-  return { graph: epilogues.graph, stats: { [fuse.name]: chains.stats, [fuseEpilogues.name]: epilogues.stats } };
+  const reductions = runPass(fuseReductions, chains.graph, {}, hooks);
+  const epilogues = runPass(fuseEpilogues, reductions.graph, {}, hooks);
+  return {
+    graph: epilogues.graph,
+    stats: { [fuse.name]: chains.stats, [fuseReductions.name]: reductions.stats, [fuseEpilogues.name]: epilogues.stats },
+  };
 }
 
 export const MEMORY_PASSES = [schedule, inplace, plan] as const;
@@ -96,7 +102,7 @@ export function planMemory(graph: Graph, opts: MemoryOptions = {}, hooks: RunPas
   const stats: Record<string, PassStats> = {};
   let g = graph;
   if (opts.schedule ?? true) {
-    const r = runPass(schedule, g, {}, hooks);
+    const r = runPass(schedule, g, opts.workspaceBytes ? { workspaceBytes: opts.workspaceBytes } : {}, hooks);
     stats[schedule.name] = r.stats;
     g = r.graph;
   }

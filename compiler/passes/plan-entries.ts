@@ -52,7 +52,7 @@ export class PlanEntriesError extends Error {
 export function planEntries(entries: readonly Graph[], opts: PlanEntriesOptions = {}, hooks: RunPassHooks = {}): PlannedEntries {
   const alignment = opts.alignment ?? ARENA_ALIGNMENT;
   const prepared = entries.map((g) => {
-    const scheduled = (opts.schedule ?? true) ? runPass(schedule, g, {}, hooks).graph : g;
+    const scheduled = (opts.schedule ?? true) ? runPass(schedule, g, opts.workspaceBytes ? { workspaceBytes: opts.workspaceBytes } : {}, hooks).graph : g;
     return runPass(inplace, scheduled, {}, hooks).graph;
   });
   const problems = prepared.map((g) => memoryProblem(g, alignment, opts.workspaceBytes));
