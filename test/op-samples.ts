@@ -56,6 +56,8 @@ export const SAMPLES: Readonly<Record<string, Sample>> = {
     b.op("fusedMatmul", [x23(b, "a"), inp(b, "b", "f32", [3, 4]), inp(b, "bias", "f32", [4])], { epilogue: "add(x0, x1); relu(t0)" }, loc),
   fusedConv2d: (b, loc) =>
     b.op("fusedConv2d", [inp(b, "x", "f32", [1, 4, 4, 2]), inp(b, "w", "f32", [3, 3, 2, 3]), inp(b, "bias", "f32", [3])], { padding: "same", epilogue: "add(x0, x1); tanh(t0)" }, loc),
+  fusedReduce: (b, loc) =>
+    b.op("fusedReduce", [x23(b, "a"), inp(b, "s", "f32", [1, 3])], { body: "mul(x0, x1); add(t0, 0.5)", reduce: "mean", axes: [0], keepDims: false }, loc),
   fused: (b, loc) => b.op("fused", [x23(b, "a"), inp(b, "s", "f32", [])], { body: "mul(x0, x1); add(t0, 0.5); gelu[tanh](t1)" }, loc),
   avgPool2d: (b, loc) =>
     b.op("avgPool2d", [inp(b, "x", "f32", [1, 4, 4, 2])], { size: [3, 3], stride: [1, 1], padding: "same" }, loc),

@@ -205,6 +205,7 @@ const NON_DIFFERENTIABLE: Readonly<Record<string, string>> = {
   fused: "made by the fuse pass, which runs after autodiff on the graphs that are emitted",
   fusedMatmul: "made by the fuseEpilogues pass, which runs after autodiff on the graphs that are emitted",
   fusedConv2d: "made by the fuseEpilogues pass, which runs after autodiff on the graphs that are emitted",
+  fusedReduce: "made by the fuseReductions pass, which runs after autodiff on the graphs that are emitted",
 };
 
 describe("the op table", () => {

@@ -11,8 +11,8 @@ import { expectMatchesInterpreter, runWasm } from "./wasm-harness.ts";
 import { f32, integers, opGraph, typed, uniform } from "./wasm-reduction-kit.ts";
 
 describe("the reduction kernel table", () => {
-  it("has a kernel for every op of the group, and for gather and scatterAdd", () => {
-    const expected = [...REDUCTION_OPS.map((o) => o.name), "gather", "scatterAdd"];
+  it("has a kernel for every op of the group, and for fusedReduce, gather and scatterAdd", () => {
+    const expected = [...REDUCTION_OPS.map((o) => o.name), "fusedReduce", "gather", "scatterAdd"];
     expect([...REDUCTION_KERNELS.keys()].sort()).toEqual(expected.sort());
   });
 });

@@ -6,6 +6,7 @@ import type { OpDef } from "./op-def.ts";
 import { ELEMENTWISE_OPS } from "./ops/elementwise.ts";
 import { FUSED_OPS } from "./ops/fused.ts";
 import { FUSED_CONTRACTION_OPS } from "./ops/fused-contraction.ts";
+import { FUSED_REDUCE_OPS } from "./ops/fused-reduce.ts";
 import { LAYOUT_OPS } from "./ops/layout.ts";
 import { LAYOUT_GRAD_OPS } from "./ops/layout-grad.ts";
 import { REDUCTION_OPS } from "./ops/reduction.ts";
@@ -13,7 +14,7 @@ import { NN_OPS } from "./ops/nn.ts";
 import { NN_GRAD_OPS } from "./ops/nn-grad.ts";
 import { SOURCE_OPS } from "./ops/source.ts";
 
-const ALL: readonly OpDef[] = [...SOURCE_OPS, ...ELEMENTWISE_OPS, ...LAYOUT_OPS, ...LAYOUT_GRAD_OPS, ...REDUCTION_OPS, ...NN_OPS, ...NN_GRAD_OPS, ...FUSED_OPS, ...FUSED_CONTRACTION_OPS];
+const ALL: readonly OpDef[] = [...SOURCE_OPS, ...ELEMENTWISE_OPS, ...LAYOUT_OPS, ...LAYOUT_GRAD_OPS, ...REDUCTION_OPS, ...NN_OPS, ...NN_GRAD_OPS, ...FUSED_OPS, ...FUSED_CONTRACTION_OPS, ...FUSED_REDUCE_OPS];
 
 export const OPS: ReadonlyMap<string, OpDef> = (() => {
   const m = new Map<string, OpDef>();

@@ -24,7 +24,7 @@
 import type { Graph, Node } from "../ir/graph.ts";
 import { useCounts, valueTypes } from "../ir/graph.ts";
 import { broadcastAll } from "../ir/ops/broadcast.ts";
-import { bodyOpArity, formatBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
+import { bodyOpArity, formatBody, parseBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
 import { byteSize, numel, sameShape, type TensorType } from "../ir/types.ts";
 import type { Pass } from "./pass.ts";
 
@@ -170,4 +170,22 @@ function buildBody(members: readonly Node[], nodeOf: ReadonlyMap<string, Node>, 
 export function constLiteral(n: Node): number | undefined {
   if (n.op !== "const" || n.type.dtype !== "f32" || numel(n.type.shape) !== 1) return undefined;
   return Math.fround(n.attrs.value as number);
+}
+
+/**
+ * The per-element program of `n` — a `fused` node's body, or a single fusable op as a one-step
+ * body (one-element f32 constants as literals) — and the operands its `xI` name.
+ */
+export function bodyOf(n: Node, nodeOf: ReadonlyMap<string, Node>): { operands: string[]; steps: BodyStep[] } {
+  if (n.op === "fused") return { operands: [...n.inputs], steps: parseBody(String(n.attrs.body), n.inputs.length) };
+  const operands: string[] = [];
+  const args = n.inputs.map((v): BodyArg => {
+    const producer = nodeOf.get(v);
+    const literal = producer ? constLiteral(producer) : undefined;
+    if (literal !== undefined) return { kind: "literal", value: literal };
+    if (!operands.includes(v)) operands.push(v);
+    return { kind: "operand", index: operands.indexOf(v) };
+  });
+  const step: BodyStep = n.op === "gelu" ? { op: n.op, approximate: n.attrs.approximate as string, args } : { op: n.op, args };
+  return { operands, steps: [step] };
 }

@@ -24,17 +24,17 @@ import type { V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
 import { matmulKernel } from "./matmul.ts";
 
-/** output[i] = body(inputs[0][i'], inputs[1][i''], ...), one loop; `output` may be an input's buffer. */
-function emitBodyMap(a: KernelArgs, bodyText: string, inputs: readonly BufferRef[], output: BufferRef): Expr[] {
-  if (inputs.some((x) => x.type.dtype !== "f32") || output.type.dtype !== "f32") {
-    throw new UnsupportedKernelError(`wasm-simd: ${a.node.op} has an f32 kernel only (node %${a.node.id})`);
-  }
-  const steps = parseBody(bodyText, inputs.length).map((s) => {
+/**
+ * The element function of a body program over `operandCount` operands: each step is the element
+ * function of the op it names (elementwise.ts); `vector` is false when a step runs scalar only.
+ */
+export function bodyElementFunction(a: KernelArgs, bodyText: string, operandCount: number): { fn: ElementFn; vector: boolean } {
+  const steps = parseBody(bodyText, operandCount).map((s) => {
     const element = floatElementFunction(s.op, { attrs: s.approximate ? { approximate: s.approximate } : {}, helper: a.helper });
     if (!element) throw new UnsupportedKernelError(`wasm-simd: fused step '${s.op}' has no f32 kernel (node %${a.node.id})`);
     return { args: s.args, ...element };
   });
-  const body: ElementFn = (L, xs) => {
+  const fn: ElementFn = (L, xs) => {
     const temps: V[] = [];
     const arg = (x: BodyArg): V => (x.kind === "operand" ? xs[x.index] : x.kind === "temp" ? temps[x.index] : () => L.c(x.value));
     steps.forEach((s, k) => {
@@ -44,7 +44,16 @@ function emitBodyMap(a: KernelArgs, bodyText: string, inputs: readonly BufferRef
     });
     return temps[steps.length - 1]();
   };
-  return emitMap(a.f, inputs, output, body, { vector: steps.every((s) => s.vector) });
+  return { fn, vector: steps.every((s) => s.vector) };
+}
+
+/** output[i] = body(inputs[0][i'], inputs[1][i''], ...), one loop; `output` may be an input's buffer. */
+function emitBodyMap(a: KernelArgs, bodyText: string, inputs: readonly BufferRef[], output: BufferRef): Expr[] {
+  if (inputs.some((x) => x.type.dtype !== "f32") || output.type.dtype !== "f32") {
+    throw new UnsupportedKernelError(`wasm-simd: ${a.node.op} has an f32 kernel only (node %${a.node.id})`);
+  }
+  const { fn, vector } = bodyElementFunction(a, bodyText, inputs.length);
+  return emitMap(a.f, inputs, output, fn, { vector });
 }
 
 const fused: KernelEmitter = (a) => emitBodyMap(a, attr.str(a.node.attrs, "body"), a.inputs, a.output);

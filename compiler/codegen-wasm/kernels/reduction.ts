@@ -6,10 +6,12 @@ import { GATHER_KERNELS } from "./gather.ts";
 import { LOSS_KERNELS } from "./loss.ts";
 import { NORM_KERNELS } from "./norm.ts";
 import { REDUCTION_AXES_KERNELS } from "./reduction-axes.ts";
+import { FUSED_REDUCE_KERNELS } from "./reduction-fused.ts";
 import { SOFTMAX_KERNELS } from "./reduction-softmax.ts";
 
 export const REDUCTION_KERNELS: KernelTable = new Map([
   ...REDUCTION_AXES_KERNELS,
+  ...FUSED_REDUCE_KERNELS,
   ...SOFTMAX_KERNELS,
   ...NORM_KERNELS,
   ...LOSS_KERNELS,

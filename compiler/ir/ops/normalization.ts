@@ -61,30 +61,50 @@ function alongAxis(b: GraphBuilder, v: string, axis: number, rank: number): stri
  *   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))   (means over statAxes)
  *   dgamma = Σ dy * xhat,  dbeta = Σ dy                  (sums over every axis but channelAxis)
  *
+ * When the statistics run over every axis but the channel axis (batch norm), gamma is constant
+ * over them, so mean(g) = gamma * Σdy / n and mean(g * xhat) = gamma * Σ(dy * xhat) / n: the
+ * backward reduces only dy and dy * xhat, once each, into the sums dbeta and dgamma are made of,
+ * and g never becomes a tensor: dx = (gamma * rstd) * (dy - Σdy/n - xhat * Σ(dy * xhat)/n). Fewer
+ * full-size temporaries live at once in the backward pass, where training memory peaks.
+ *
  * mean and rstd are recomputed from x rather than kept from the forward pass: the forward op
  * stays one node with one result, and the memory planner sees only ordinary values.
  */
-function normalizationVjp({ b, node, dy, needs }: VjpContext, statAxes: number[], channelAxis: number): (string | null)[] {
+function normalizationVjp(ctx: VjpContext, statAxes: number[], channelAxis: number): (string | null)[] {
+  const { b, node, dy, needs } = ctx;
   const [x, gamma] = node.inputs;
   const { dtype, shape } = b.typeOf(x);
   const keep = { axes: statAxes, keepDims: true };
   const otherAxes = shape.map((_, i) => i).filter((i) => i !== channelAxis);
   const perChannel = (v: string) => (otherAxes.length ? b.op("sum", [v], { axes: otherAxes, keepDims: false }) : v);
-  const dbeta = needs[2] ? perChannel(dy) : null;
-  if (!needs[0] && !needs[1]) return [null, null, dbeta]; // beta alone needs no statistics
+  if (!needs[0] && !needs[1]) return [null, null, needs[2] ? perChannel(dy) : null]; // beta alone needs no statistics
 
   const centered = b.op("sub", [x, b.op("mean", [x], keep)]);
   const variance = b.op("mean", [b.op("mul", [centered, centered])], keep);
   const rstd = b.op("rsqrt", [b.op("add", [variance, scalar(b, attr.num(node.attrs, "eps"), dtype)])]);
   const xhat = b.op("mul", [centered, rstd]);
+  const gammaAlong = () => alongAxis(b, gamma, channelAxis, shape.length);
+  if (otherAxes.every((a) => statAxes.includes(a)) && otherAxes.length === statAxes.length) {
+    const sumDy = perChannel(dy);
+    const sumDyXhat = perChannel(b.op("mul", [dy, xhat]));
+    let dx: string | null = null;
+    if (needs[0]) {
+      const n = scalar(b, shape.reduce((k, d, i) => (i === channelAxis ? k : k * d), 1), dtype);
+      const meanOf = (sum: string) => b.op("div", [alongAxis(b, sum, channelAxis, shape.length), n]);
+      const centeredDy = b.op("sub", [dy, meanOf(sumDy)]);
+      const scale = b.op("mul", [gammaAlong(), rstd]);
+      dx = b.op("mul", [scale, b.op("sub", [centeredDy, b.op("mul", [xhat, meanOf(sumDyXhat)])])]);
+    }
+    return [dx, needs[1] ? sumDyXhat : null, needs[2] ? sumDy : null];
+  }
   let dx: string | null = null;
   if (needs[0]) {
-    const g = b.op("mul", [dy, alongAxis(b, gamma, channelAxis, shape.length)]);
+    const g = b.op("mul", [dy, gammaAlong()]);
     const meanG = b.op("mean", [g], keep);
     const meanGXhat = b.op("mean", [b.op("mul", [g, xhat])], keep);
     dx = b.op("mul", [rstd, b.op("sub", [b.op("sub", [g, meanG]), b.op("mul", [xhat, meanGXhat])])]);
   }
-  return [dx, needs[1] ? perChannel(b.op("mul", [dy, xhat])) : null, dbeta];
+  return [dx, needs[1] ? perChannel(b.op("mul", [dy, xhat])) : null, needs[2] ? perChannel(dy) : null];
 }
 
 const layerNorm: OpDef = {

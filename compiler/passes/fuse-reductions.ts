@@ -1,0 +1,72 @@
+// fuseReductions — fold the elementwise node (or `fused` chain) whose only use is a sum, mean or
+// max into that reduction, as a `fusedReduce` node (ir/ops/fused-reduce.ts): the values are
+// folded as they are computed and never get a buffer. In a training step these are the
+// reductions of products in normalization backward passes (Σ dy * xhat, the variance's mean of
+// squared deviations, a weight decay's squared norm): each saved a full-size temporary, live in
+// the backward pass where memory peaks.
+//
+// Runs after `fuse` (chains are then single `fused` nodes) and before `fuseEpilogues`; then
+// schedule/inplace/plan. A reduction R absorbs the producer P of its operand when:
+//   - R is sum, mean or max with an f32 result; P is a `fused` node or a fusable f32 elementwise
+//     op (fuse.ts's rule) whose result is read by R alone;
+//   - R folds at least two values into each result, over reduced axes that are neighbours once
+//     size-1 axes are dropped (one reduced block: the backend walks it as one axis);
+//   - every operand of P has P's shape, or P's shape with size 1 on every reduced axis (constant
+//     along the reduction: a per-channel statistic), or size 1 on every kept axis (constant across
+//     the result: a per-position weight) — ir/ops/fused-reduce.ts `operandLayout`. One-element
+//     f32 constants become literals;
+//   - P's body has no `pow` step (its element function is scalar-only, and a reduction walks
+//     SIMD lanes).
+// The new node takes R's id, type, place and location. Moving P down to R lengthens P's operands'
+// live ranges to R's position; P ran just before R in every case that matters.
+
+import type { Graph, Node } from "../ir/graph.ts";
+import { useCounts, valueTypes } from "../ir/graph.ts";
+import { attr } from "../ir/op-def.ts";
+import { formatBody } from "../ir/ops/fused-body.ts";
+import { FUSED_REDUCTIONS, operandLayout, reducedAxisFlags, reducesOneBlock } from "../ir/ops/fused-reduce.ts";
+import { bodyOf, constLiteral, fusedResult, isFusable } from "./fuse.ts";
+import type { Pass } from "./pass.ts";
+
+export interface FuseReductionsOptions {
+  /** The reductions that may absorb their operand's producer. */
+  reductions: readonly string[];
+}
+
+export const fuseReductions: Pass<FuseReductionsOptions> = {
+  name: "fuseReductions",
+  summary: "fold the elementwise producer of a sum/mean/max operand into the reduction",
+  defaults: { reductions: FUSED_REDUCTIONS },
+  run(g, opts) {
+    const types = valueTypes(g);
+    const nodeOf = new Map(g.nodes.map((n) => [n.id, n] as const));
+    const uses = useCounts(g);
+    const replaced = new Map<string, Node>();
+    const absorbed = new Set<string>();
+    for (const r of g.nodes) {
+      if (!opts.reductions.includes(r.op) || r.type.dtype !== "f32") continue;
+      const p = nodeOf.get(r.inputs[0]);
+      if (!p || uses.get(p.id) !== 1 || absorbed.has(p.id) || !(p.op === "fused" ? p.type.dtype === "f32" : isFusable(p, types))) continue;
+      const shape = p.type.shape;
+      const reduced = reducedAxisFlags(shape, attr.ints(r.attrs, "axes"));
+      if (!reducesOneBlock(shape, reduced)) continue;
+      const { operands, steps } = bodyOf(p, nodeOf);
+      if (steps.some((s) => s.op === "pow") || !operands.every((v) => operandLayout(types.get(v)!.shape, shape, reduced))) continue;
+      absorbed.add(p.id);
+      replaced.set(r.id, {
+        id: r.id,
+        op: "fusedReduce",
+        inputs: operands,
+        attrs: { body: formatBody(steps), reduce: r.op, axes: attr.ints(r.attrs, "axes"), keepDims: attr.bool(r.attrs, "keepDims") },
+        type: r.type,
+        ...(r.loc ? { loc: r.loc } : {}),
+      });
+    }
+    let nodes = g.nodes.filter((n) => !absorbed.has(n.id)).map((n) => replaced.get(n.id) ?? n);
+    // Constants inlined as literals and now unused go too.
+    const left = useCounts({ ...g, nodes });
+    nodes = nodes.filter((n) => !(n.op === "const" && constLiteral(n) !== undefined && !left.has(n.id) && uses.has(n.id)));
+    return fusedResult(g, nodes, { "fused-reductions": replaced.size });
+  },
+};
+
