@@ -128,6 +128,26 @@ describe("fuse pass on hand-written IR", () => {
     expect(wide.nodes.map((n) => [n.inputs, n.attrs.body])).toEqual([[["a", "b", "c", "d", "e"], "mul(x0, x1); mul(x2, x3); add(t0, t1); sub(t2, x4)"]]);
   });
 
+  it("stops a group where it would make more than maxDyingOperands temporaries live at once", () => {
+    // A recomputed residual spine: each add reads a fresh batch-norm-like value nothing else reads.
+    // Unfused, each dies as soon as the next add runs; one fused node would need all four at once.
+    const body = `  input %x: f32[64]
+  input %g: f32[64]
+  %a:f32[64] = batchNorm %x, %g, %g
+  %b:f32[64] = batchNorm %x, %g, %g
+  %c:f32[64] = batchNorm %x, %g, %g
+  %0:f32[64] = add %x, %a
+  %1:f32[64] = relu %0
+  %2:f32[64] = add %1, %b
+  %3:f32[64] = relu %2
+  %4:f32[64] = add %3, %c
+  %5:f32[64] = relu %4
+  output y = %5`;
+    const roots = (opts: Record<string, number>) => runPass(fuse, parse(body.replace(/f32\[64\]/g, "f32[4,16]").replace(/%g: f32\[4,16\]/, "%g: f32[16]")), opts).graph.nodes.filter((n) => n.op === "fused").map((n) => n.inputs.length);
+    expect(roots({})).toEqual([3, 2]);
+    expect(roots({ maxDyingOperands: Infinity })).toEqual([4]);
+  });
+
   it("fused nodes carry no VJP: autodiff names the op", () => {
     const { graph } = runPass(fuse, parse(`  input %x: f32[3]
   param %w: f32[3] init=ones
