@@ -103,9 +103,9 @@ export function estimatedPeak(g: Graph, scheduled = false, workspaceBytes?: Work
   return maxLiveBytes(runPass(inplace, ordered, {}, { verify: false }).graph, ARENA_ALIGNMENT, workspaceBytes);
 }
 
-function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean, peak: PeakEstimator): CheckpointCandidate {
+function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean, peak: PeakEstimator, spill?: number): CheckpointCandidate {
   const r = recompute(g, forwardNodes, dropped, scoped ? a.segments : undefined);
-  return { every, threshold, scoped, graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes };
+  return { every, threshold, scoped, ...(spill !== undefined ? { spill } : {}), graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes };
 }
 
 /**
@@ -179,37 +179,43 @@ function chainCandidate(g: Graph, forwardNodes: number, a: ForwardAnalysis, plan
  * — with every k-th cut or none, or with a chain DP plan (whose held snapshots of the residual
  * spine make its recomputation nearly free, so spilled contractions cost only themselves) —
  * binary-search how many contractions to drop as well (spillOrder) for the quick estimate to come
- * within `slack` of the budget, the difference scheduling makes.
+ * within `slack` of the budget, the difference scheduling makes; and, schedule-aware, how few of
+ * the off-spine contractions suffice (below).
  */
 function refinements(
   g: Graph, forwardNodes: number, a: ForwardAnalysis, plans: readonly ChainPlan[],
   candidates: readonly CheckpointCandidate[], budget: number, slack: number, peak: PeakEstimator,
 ): CheckpointCandidate[] {
-  const order = spillOrder(a, a.costliest);
+  const { order, offSpine } = spillOrder(a, a.costliest);
   const spiller = (base: CheckpointCandidate) => (n: number) => base.slots === undefined
-    ? evaluate(g, forwardNodes, a, dropSet(a, everyKthCut(a, base.every), a.costliest, order.slice(0, n)), base.every, a.costliest, true, peak)
+    ? evaluate(g, forwardNodes, a, dropSet(a, everyKthCut(a, base.every), a.costliest, order.slice(0, n)), base.every, a.costliest, true, peak, n)
     : chainCandidate(g, forwardNodes, a, plans[base.slots], a.costliest, order.slice(0, n), peak);
-  const out: { base: CheckpointCandidate; found: CheckpointCandidate }[] = [];
+  const out: CheckpointCandidate[] = [];
+  const offSpineFits: { spill: (n: number) => CheckpointCandidate; at: CheckpointCandidate }[] = [];
   // Bases already far over the budget would need most contractions recomputed: not worth a search.
   for (const base of candidates.filter((c) => c.scoped && c.threshold === a.costliest && c.peakBytes > budget && c.peakBytes <= 2 * budget)) {
-    const found = fewestSpills(1, order.length, spiller(base), (c) => c.peakBytes <= budget + slack);
-    if (found) out.push({ base, found });
-  }
-  // The quick estimate overstates some bases' peaks by more than the measured slack (the
-  // scheduler lowers chain schedules' peaks most); the cheapest few are bisected again, below
-  // their quick count, on the schedule-aware estimate.
-  const cheapest = [...out].sort((x, y) => x.found.recomputeFlops - y.found.recomputeFlops).slice(0, SCHEDULED_REFINEMENTS);
-  const exact: CheckpointCandidate[] = [];
-  for (const { base, found } of cheapest) {
     const spill = spiller(base);
-    const better = fewestSpills(1, (found.spill ?? 1) - 1, (n) => scheduledPeak(spill(n), peak), (c) => c.peakBytes <= budget);
-    if (better) exact.push(better);
+    const found = fewestSpills(1, order.length, spill, (c) => c.peakBytes <= budget + slack);
+    if (found) out.push(found);
+    // The quick estimate overstates some bases' peaks by far more than the slack measured on one
+    // candidate (scheduling lowers chain schedules' peaks most), and by different amounts at
+    // different spill counts. Spilling the off-spine contractions costs one recomputation each;
+    // spilling more costs far more (they are recomputed per region). So each base is measured
+    // schedule-aware with every off-spine contraction spilled, and the cheapest that fit are
+    // bisected again below that on the schedule-aware estimate.
+    const limit = Math.min(offSpine, found?.spill ?? offSpine);
+    if (limit < 1) continue;
+    const at = scheduledPeak(spill(limit), peak);
+    if (at.peakBytes <= budget) offSpineFits.push({ spill, at });
   }
-  return [...out.map((o) => o.found), ...exact];
+  for (const { spill, at } of offSpineFits.sort((x, y) => x.at.recomputeFlops - y.at.recomputeFlops).slice(0, SCHEDULED_REFINEMENTS)) {
+    out.push(fewestSpills(1, at.spill! - 1, (n) => scheduledPeak(spill(n), peak), (c) => c.peakBytes <= budget) ?? at);
+  }
+  return out;
 }
 
-/** How many of the cheapest spill refinements are bisected again on the schedule-aware estimate. */
-const SCHEDULED_REFINEMENTS = 2;
+/** How many of the most promising spill refinements are bisected again on the schedule-aware estimate. */
+const SCHEDULED_REFINEMENTS = 3;
 
 /** The candidate with the fewest spills in lo … hi that `fits`, by bisection (fits is monotone in the count). */
 function fewestSpills(lo: number, hi: number, spill: (n: number) => CheckpointCandidate, fits: (c: CheckpointCandidate) => boolean): CheckpointCandidate | undefined {
@@ -255,4 +261,5 @@ function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis
   if (least.peakBytes <= budget) return least;
   throw new CheckpointBudgetError(`memory budget ${budget} bytes is infeasible for '${g.name}': the least peak checkpointing reaches is ${least.peakBytes} bytes`);
 }
+
 

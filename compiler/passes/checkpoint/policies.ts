@@ -104,7 +104,7 @@ export function dropSet(a: ForwardAnalysis, keptCuts: ReadonlySet<string>, thres
  * each is recomputed once, for its own segment's backward (a block's first conv). Then the rest.
  * Each group in bit-reversed forward order, so any prefix is spread evenly over the network.
  */
-export function spillOrder(a: ForwardAnalysis, threshold: number): string[] {
+export function spillOrder(a: ForwardAnalysis, threshold: number): SpillOrder {
   const expensive = a.droppable.filter((d) => d.flopsPerByte >= threshold).map((d) => d.id);
   const cheap = new Set(a.droppable.filter((d) => d.flopsPerByte < threshold).map((d) => d.id));
   const cuts = new Set(a.cuts);
@@ -125,7 +125,14 @@ export function spillOrder(a: ForwardAnalysis, threshold: number): string[] {
     const reversed = (i: number) => parseInt(i.toString(2).padStart(bits, "0").split("").reverse().join(""), 2);
     return Array.from({ length: 2 ** bits }, (_, i) => reversed(i)).filter((i) => i < ids.length).map((i) => ids[i]);
   };
-  return [...spread(expensive.filter((e) => !cuts.has(e) && !feedsCut(e))), ...spread(expensive.filter((e) => cuts.has(e) || feedsCut(e)))];
+  const offSpine = spread(expensive.filter((e) => !cuts.has(e) && !feedsCut(e)));
+  return { order: [...offSpine, ...spread(expensive.filter((e) => cuts.has(e) || feedsCut(e)))], offSpine: offSpine.length };
+}
+
+export interface SpillOrder {
+  readonly order: readonly string[];
+  /** How many of the first values in `order` feed no cut through cheap values (each is recomputed once). */
+  readonly offSpine: number;
 }
 
 /** Chen's sqrt(n) policy: about sqrt(#cuts) evenly spaced cuts kept, every other droppable value dropped. */
