@@ -3,26 +3,27 @@
 //   name.wasm         one module, one memory sized to the arena (never grown); exports `forward`
 //                     and, when training, `train_step` (plus `apply_update` with accumulation)
 //   name.js           a self-contained ES module: a MANIFEST of offsets and shapes, then the
-//                     hand-written runtime runtime/bundle-runtime.js inlined verbatim (load(),
-//                     typed views into the arena, safetensors weights)
+//                     hand-written runtime runtime/bundle-runtime.js (load(), typed views into
+//                     the arena, weights in and out) and runtime/bundle-io.js (file reads, the
+//                     safetensors codec) inlined verbatim
 //   name.d.ts         the typed API, each tensor's dtype and shape in its doc comment
 //   name.safetensors  every param and state tensor: seeded initial values, or given weights
 //   name.plan.json    the arena map: its size and every value's and workspace's slot per entry
 //
 // Stages: build the training step when asked (passes/pipeline.ts) → fuse each entry (fuse,
-// fuseEpilogues) → plan all entries in one
+// fuseReductions, fuseEpilogues) → plan all entries in one
 // arena (passes/plan-entries.ts, so params, state and inputs sit at one offset in every entry)
-// with the kernels' workspaces → emit (emit.ts) → write the manifest and the files above.
+// with the kernels' workspaces → emit (emit.ts) → write the manifest (bundle-manifest.ts) and the
+// files above.
 
 import { readFileSync } from "node:fs";
 import type { Graph } from "../ir/graph.ts";
-import { initParams } from "../ir/interpreter.ts";
 import type { DType } from "../ir/types.ts";
-import { encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
-import { takeTensors, toSafeTensor } from "../cli/tensor-io.ts";
+import { initialWeights, manifestTensors, type ManifestTensors, type TensorEntry } from "./bundle-manifest.ts";
+import type { SafeTensor } from "../../runtime/safetensors.ts";
 import { planEntries } from "../passes/plan-entries.ts";
 import { buildTrainingProgram, fuseGraph, type TrainingOptions } from "../passes/pipeline.ts";
-import { emitWasmEntries, WasmPlanError, type BufferLayout, type WasmLayout } from "./emit.ts";
+import { emitWasmEntries, WasmPlanError, type WasmLayout } from "./emit.ts";
 import { wasmWorkspaceBytes } from "./workspace.ts";
 import { estimatedPeak } from "../passes/checkpoint.ts";
 import type { PassStats } from "../passes/pass.ts";
@@ -56,26 +57,15 @@ export interface Bundle {
 }
 
 /** The manifest the runtime reads (see runtime/bundle-runtime.js). */
-interface Manifest {
+interface Manifest extends ManifestTensors {
   name: string;
   files: { wasm: string; weights: string };
   memoryBytes: number;
-  inputs: TensorEntry[];
-  outputs: TensorEntry[];
-  params: (TensorEntry & { trainable: boolean })[];
-  loss: { dtype: DType; offset: number } | null;
-  /** Micro-batches per update when built with accumulation (then `apply_update` exists), else 1. */
-  accumulate: number;
-}
-
-interface TensorEntry {
-  name: string;
-  dtype: DType;
-  shape: number[];
-  offset: number;
 }
 
 const RUNTIME_URL = new URL("../../runtime/bundle-runtime.js", import.meta.url);
+/** File reads and the safetensors codec, shared with the WebGPU bundle's runtime. */
+export const BUNDLE_IO_URL = new URL("../../runtime/bundle-io.js", import.meta.url);
 
 /**
  * The bundle's entry graphs, fused and planned in one arena with the kernels' workspaces, by
@@ -114,7 +104,7 @@ export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {
   const { wasm, layout } = emitWasmEntries(entries);
 
   const manifest = manifestOf(name, layout, opts.training?.loss, opts.training?.accumulate ?? 1);
-  const weights = initialWeights(entries.map((e) => e.graph), layout, opts);
+  const weights = initialWeights(entries.map((e) => e.graph), layout.params, opts);
   const plan = {
     name,
     arena: layout.arena,
@@ -137,46 +127,19 @@ export function buildBundle(forward: Graph, opts: BundleOptions = {}): Bundle {
 }
 
 function manifestOf(name: string, layout: WasmLayout, loss: string | undefined, accumulate: number): Manifest {
-  const entry = (b: BufferLayout): TensorEntry => ({ name: b.name, dtype: b.dtype, shape: [...b.shape], offset: b.offset });
-  // Entries were planned together, so an input shared by name has one offset; check, not trust.
-  const inputs = new Map<string, TensorEntry>();
-  for (const [exportName, e] of Object.entries(layout.entries)) {
-    for (const i of e.inputs) {
-      const seen = inputs.get(i.name);
-      if (seen && seen.offset !== i.offset) throw new WasmPlanError(`input '${i.name}' sits at ${seen.offset} in one entry and ${i.offset} in '${exportName}'`);
-      inputs.set(i.name, entry(i));
-    }
-  }
-  const train = layout.entries["train_step"];
-  const lossLayout = train && train.outputs.find((o) => o.name === loss);
-  if (train && !lossLayout) throw new WasmPlanError(`the train step has no output '${loss}' to return as its loss`);
   return {
     name,
     files: { wasm: `${name}.wasm`, weights: `${name}.safetensors` },
     memoryBytes: layout.memoryBytes,
-    inputs: [...inputs.values()],
-    outputs: layout.entries["forward"].outputs.map(entry),
-    params: layout.params.map((p) => ({ ...entry(p), trainable: p.trainable })),
-    loss: lossLayout ? { dtype: lossLayout.dtype, offset: lossLayout.offset } : null,
-    accumulate: layout.entries["apply_update"] ? accumulate : 1,
+    ...manifestTensors(layout, loss, accumulate, (message) => new WasmPlanError(message)),
   };
-}
-
-/** Every param and state of every entry: given weights first, else the seeded initializer. */
-function initialWeights(graphs: readonly Graph[], layout: WasmLayout, opts: BundleOptions): Uint8Array {
-  const inits: Record<string, ArrayLike<number>> = {};
-  for (const g of graphs) Object.assign(inits, initParams(g, opts.seed ?? 0));
-  const declared = layout.params.map((p) => ({ name: p.name, type: { dtype: p.dtype, shape: p.shape } }));
-  const given = opts.weights ? takeTensors(opts.weights.source, { ...opts.weights.tensors }, declared, "param", { requireAll: false }) : {};
-  const tensors: Record<string, SafeTensor> = {};
-  for (const { name, type } of declared) tensors[name] = toSafeTensor(type, Object.hasOwn(given, name) ? given[name] : inits[name]);
-  return encodeSafetensors(tensors);
 }
 
 function bundleScript(manifest: Manifest): string {
   const runtime = readFileSync(RUNTIME_URL, "utf8");
+  const io = readFileSync(BUNDLE_IO_URL, "utf8");
   return `// ${manifest.name}.js — generated by \`mlc build\`; imports nothing. See ${manifest.name}.d.ts for the API.\n` +
-    `const MANIFEST = ${JSON.stringify(manifest)};\n\n${runtime}`;
+    `const MANIFEST = ${JSON.stringify(manifest)};\n\n${runtime}\n${io}`;
 }
 
 const ARRAY_OF: Record<DType, string> = { f32: "Float32Array", f16: "Uint16Array", bf16: "Uint16Array", i32: "Int32Array", i8: "Int8Array", u8: "Uint8Array", bool: "Uint8Array" };

@@ -17,8 +17,9 @@
 // Layout (offsets, types) goes back to the caller, who writes inputs and reads outputs through
 // typed views of the exported memory.
 
-import type { ArenaSlot, Graph, Node } from "../ir/graph.ts";
-import { byteSize, formatType, numel, type DType, type Shape, type TensorType } from "../ir/types.ts";
+import type { Graph, Node } from "../ir/graph.ts";
+import { byteSize, formatType, numel, type DType, type TensorType } from "../ir/types.ts";
+import { arenaLayouts } from "../ir/arena-layout.ts";
 import { mayReuseOperand } from "../passes/memory-aliasing.ts";
 import { kernelWorkspaceBytes, UnsupportedKernelError, type BufferRef, type KernelArgs, type KernelTable } from "./kernel.ts";
 import { WASM_KERNELS } from "./kernels/index.ts";
@@ -37,32 +38,8 @@ export interface EmitWasmOptions extends EmitOptions {
   readonly kernels?: KernelTable;
 }
 
-/** Where one tensor lives in the exported memory. */
-export interface BufferLayout {
-  readonly name: string;
-  readonly offset: number;
-  readonly bytes: number;
-  readonly dtype: DType;
-  readonly shape: Shape;
-}
-
-export interface ParamLayout extends BufferLayout {
-  readonly init: string;
-  readonly trainable: boolean;
-}
-
-/** A named output: `name` is the output's name, `value` the graph value it reads. */
-export interface OutputLayout extends BufferLayout {
-  readonly value: string;
-}
-
-export interface EntryLayout {
-  readonly graph: string;
-  readonly inputs: readonly BufferLayout[];
-  readonly outputs: readonly OutputLayout[];
-  /** Params/state the entry rewrites; after a call their slots hold the new values. */
-  readonly updates: readonly string[];
-}
+import type { EntryLayout, ParamLayout } from "../ir/arena-layout.ts";
+export type { BufferLayout, EntryLayout, OutputLayout, ParamLayout } from "../ir/arena-layout.ts";
 
 export interface WasmLayout {
   /** Bytes the plan needs, and the memory's actual (page-rounded) size. */
@@ -83,6 +60,8 @@ export class WasmPlanError extends Error {
   override name = "WasmPlanError";
 }
 
+const { planOf, slotOf, entryLayout, sharedParams } = arenaLayouts((message) => new WasmPlanError(message));
+
 /** Bytes per element of the dtypes the arena stores; f16/bf16 storage has no kernels yet. */
 const ELEMENT_BYTES: Partial<Record<DType, number>> = { f32: 4, i32: 4, i8: 1, u8: 1, bool: 1 };
 
@@ -99,7 +78,7 @@ export function emitWasmEntries(entries: readonly WasmEntry[], opts: EmitWasmOpt
     if (names.has(e.exportName)) throw new WasmPlanError(`two entries are exported as '${e.exportName}'`);
     names.add(e.exportName);
   }
-  const params = sharedParams(entries);
+  const params = sharedParams(entries.map((e) => e.graph));
   const arena = Math.max(...entries.map((e) => planOf(e.graph).arena));
   const alignment = Math.max(...entries.map((e) => planOf(e.graph).alignment));
   for (const e of entries) checkGraph(e.graph);
@@ -124,50 +103,6 @@ export function emitWasmEntries(entries: readonly WasmEntry[], opts: EmitWasmOpt
   } finally {
     module.dispose();
   }
-}
-
-function planOf(g: Graph) {
-  if (!g.memory) throw new WasmPlanError(`graph '${g.name}' has no memory plan (run the planner, or naivePlan, first)`);
-  return g.memory;
-}
-
-function slotOf(g: Graph, value: string): ArenaSlot {
-  const slot = planOf(g).slots[value];
-  if (!slot) throw new WasmPlanError(`graph '${g.name}': value %${value} has no arena slot`);
-  return slot;
-}
-
-function bufferLayout(g: Graph, name: string, value: string, type: TensorType): BufferLayout {
-  return { name, offset: slotOf(g, value).offset, bytes: byteSize(type), dtype: type.dtype, shape: type.shape };
-}
-
-function entryLayout(g: Graph): EntryLayout {
-  const types = new Map<string, TensorType>();
-  for (const i of g.inputs) types.set(i.name, i.type);
-  for (const p of g.params) types.set(p.name, p.type);
-  for (const n of g.nodes) types.set(n.id, n.type);
-  return {
-    graph: g.name,
-    inputs: g.inputs.map((i) => bufferLayout(g, i.name, i.name, i.type)),
-    outputs: g.outputs.map((o) => ({ ...bufferLayout(g, o.name, o.value, types.get(o.value)!), value: o.value })),
-    updates: g.updates.map((u) => u.param),
-  };
-}
-
-/** Every param/state of every entry, once; entries that share a param must share its slot. */
-function sharedParams(entries: readonly WasmEntry[]): ParamLayout[] {
-  const byName = new Map<string, ParamLayout>();
-  for (const { graph } of entries) {
-    for (const p of graph.params) {
-      const layout = { ...bufferLayout(graph, p.name, p.name, p.type), init: p.init, trainable: p.trainable };
-      const seen = byName.get(p.name);
-      if (!seen) byName.set(p.name, layout);
-      else if (seen.offset !== layout.offset || seen.bytes !== layout.bytes || seen.dtype !== layout.dtype) {
-        throw new WasmPlanError(`entries disagree on param '${p.name}': offset ${seen.offset} vs ${layout.offset}, ${seen.dtype}[${seen.shape}] vs ${layout.dtype}[${layout.shape}]`);
-      }
-    }
-  }
-  return [...byName.values()];
 }
 
 function checkGraph(g: Graph): void {

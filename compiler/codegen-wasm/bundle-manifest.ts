@@ -1,0 +1,70 @@
+// What a bundle's runtime needs to know besides its kernels, shared by the wasm-simd bundle
+// (bundle.ts) and the WebGPU one (codegen-wgsl/bundle.ts): the tensors of the manifest (inputs
+// by name across entries, forward outputs, params, where the train step's loss is) and the
+// initial weights file. Both bundles lay tensors out from the same plans, so their weights files
+// are the same bytes.
+
+import type { Graph } from "../ir/graph.ts";
+import { initParams } from "../ir/interpreter.ts";
+import type { BufferLayout, EntryLayout, ParamLayout } from "../ir/arena-layout.ts";
+import type { DType } from "../ir/types.ts";
+import { encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
+import { takeTensors, toSafeTensor } from "../cli/tensor-io.ts";
+import type { BundleOptions } from "./bundle.ts";
+
+export interface TensorEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  offset: number;
+}
+
+/** The manifest fields every bundle runtime reads. */
+export interface ManifestTensors {
+  inputs: TensorEntry[];
+  outputs: TensorEntry[];
+  params: (TensorEntry & { trainable: boolean })[];
+  loss: { dtype: DType; offset: number } | null;
+  /** Micro-batches per update when built with accumulation (then `apply_update` exists), else 1. */
+  accumulate: number;
+}
+
+/** The layout of a bundle's entries in their one arena. */
+export interface BundleLayout {
+  readonly params: readonly ParamLayout[];
+  readonly entries: Readonly<Record<string, EntryLayout>>;
+}
+
+export function manifestTensors(layout: BundleLayout, loss: string | undefined, accumulate: number, fail: (message: string) => Error): ManifestTensors {
+  const entry = (b: BufferLayout): TensorEntry => ({ name: b.name, dtype: b.dtype, shape: [...b.shape], offset: b.offset });
+  // Entries were planned together, so an input shared by name has one offset; check, not trust.
+  const inputs = new Map<string, TensorEntry>();
+  for (const [exportName, e] of Object.entries(layout.entries)) {
+    for (const i of e.inputs) {
+      const seen = inputs.get(i.name);
+      if (seen && seen.offset !== i.offset) throw fail(`input '${i.name}' sits at ${seen.offset} in one entry and ${i.offset} in '${exportName}'`);
+      inputs.set(i.name, entry(i));
+    }
+  }
+  const train = layout.entries["train_step"];
+  const lossLayout = train && train.outputs.find((o) => o.name === loss);
+  if (train && !lossLayout) throw fail(`the train step has no output '${loss}' to return as its loss`);
+  return {
+    inputs: [...inputs.values()],
+    outputs: layout.entries["forward"].outputs.map(entry),
+    params: layout.params.map((p) => ({ ...entry(p), trainable: p.trainable })),
+    loss: lossLayout ? { dtype: lossLayout.dtype, offset: lossLayout.offset } : null,
+    accumulate: layout.entries["apply_update"] ? accumulate : 1,
+  };
+}
+
+/** Every param and state of every entry: given weights first, else the seeded initializer. */
+export function initialWeights(graphs: readonly Graph[], params: readonly ParamLayout[], opts: BundleOptions): Uint8Array {
+  const inits: Record<string, ArrayLike<number>> = {};
+  for (const g of graphs) Object.assign(inits, initParams(g, opts.seed ?? 0));
+  const declared = params.map((p) => ({ name: p.name, type: { dtype: p.dtype, shape: p.shape } }));
+  const given = opts.weights ? takeTensors(opts.weights.source, { ...opts.weights.tensors }, declared, "param", { requireAll: false }) : {};
+  const tensors: Record<string, SafeTensor> = {};
+  for (const { name, type } of declared) tensors[name] = toSafeTensor(type, Object.hasOwn(given, name) ? given[name] : inits[name]);
+  return encodeSafetensors(tensors);
+}

@@ -1,0 +1,150 @@
+// The runtime of a generated WebGPU bundle (`buildWgslBundle`), inlined into `name.wgsl.js` after
+// the lines `const MANIFEST = {...}; const SHADERS = [...];` that compiler/codegen-wgsl/bundle.ts
+// writes, followed by the safetensors helpers of runtime/bundle-runtime.js. Plain JavaScript with
+// no imports: it runs in browsers (navigator.gpu) and in Node with a GPU object from Dawn for Node
+// (`import { create } from "webgpu"; load({ gpu: create([]) })`).
+//
+// MANIFEST: { name, files: { weights }, arenaBytes, features, inputs, outputs, params, loss,
+//             accumulate, entries: { forward: [[shader, x, y, z], ...], train_step: [...], ... } }
+//   features: device features the shaders need ("subgroups" when built for a target with them).
+//
+// The same API as the WASM bundle, except where the GPU makes a read asynchronous:
+//   m.inputs.x.set(data)       host arrays; every call uploads them with queue.writeBuffer
+//   m.forward()                one command encoder, every dispatch of the entry, one submit
+//   await m.outputs.logits()   reads an output back (a fresh typed array)
+//   await m.trainStep()        one training step; resolves to the loss (read back)
+//   await m.params.w()         reads a param back
+//   await m.saveWeights()      safetensors bytes of every param and state
+//   m.loadWeights(bytes)       writes params (checked first, like the WASM bundle)
+
+const VIEW_OF = { f32: Float32Array, i32: Int32Array, i8: Int8Array, u8: Uint8Array, bool: Uint8Array };
+const SAFE_OF = { f32: "F32", i32: "I32", i8: "I8", u8: "U8", bool: "BOOL" };
+const SAFE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+// WebGPU's flag values (fixed by the spec; Node has no GPUBufferUsage global).
+const STORAGE = 0x80, COPY_SRC = 0x4, COPY_DST = 0x8, MAP_READ = 0x1, COMPUTE = 0x4;
+const MIB = 2 ** 20;
+
+/** The device: `opts.device`, else one from `opts.gpu` (or navigator.gpu) with room for the arena. */
+async function deviceFor(opts) {
+  const features = MANIFEST.features;
+  if (opts.device) {
+    const missing = features.filter((f) => !opts.device.features.has(f));
+    if (missing.length) throw new Error(`${MANIFEST.name}: the shaders need the device feature(s) ${missing.join(", ")}`);
+    return opts.device;
+  }
+  const gpu = opts.gpu ?? globalThis.navigator?.gpu;
+  if (!gpu) throw new Error(`${MANIFEST.name}: no WebGPU (pass load({ gpu }) or load({ device }); in Node: import { create } from "webgpu")`);
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new Error(`${MANIFEST.name}: no WebGPU adapter`);
+  const bytes = MANIFEST.arenaBytes;
+  const most = Math.min(adapter.limits.maxStorageBufferBindingSize, adapter.limits.maxBufferSize);
+  if (bytes > most) {
+    throw new Error(`${MANIFEST.name}: the arena needs ${bytes} bytes (${(bytes / MIB).toFixed(1)} MiB) but this adapter binds at most ${most} bytes in one storage buffer`);
+  }
+  const requiredLimits = bytes > 128 * MIB ? { maxStorageBufferBindingSize: most, maxBufferSize: most } : {};
+  const missing = features.filter((f) => !adapter.features.has(f));
+  if (missing.length) throw new Error(`${MANIFEST.name}: this adapter lacks the feature(s) ${missing.join(", ")} the shaders were built for (build for another target)`);
+  return adapter.requestDevice({ requiredLimits, requiredFeatures: features });
+}
+
+/** Creates the arena and every pipeline, and fills the params from `opts.weights` or the file next to this one. */
+export async function load(opts = {}) {
+  const gpu = opts.gpu; // kept reachable: Dawn for Node crashes when its instance is collected
+  const device = await deviceFor(opts);
+  const arena = device.createBuffer({ label: `${MANIFEST.name} arena`, size: MANIFEST.arenaBytes, usage: STORAGE | COPY_SRC | COPY_DST });
+  const layout = device.createBindGroupLayout({ entries: [{ binding: 0, visibility: COMPUTE, buffer: { type: "storage" } }] });
+  const bindGroup = device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: arena } }] });
+  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+  device.pushErrorScope("validation");
+  const pipelines = await Promise.all(SHADERS.map((code, k) =>
+    device.createComputePipelineAsync({ label: `${MANIFEST.name} shader ${k}`, layout: pipelineLayout, compute: { module: device.createShaderModule({ code }), entryPoint: "main" } })));
+  const error = await device.popErrorScope();
+  if (error) throw new Error(`${MANIFEST.name}: WebGPU rejected a shader: ${error.message}`);
+
+  const count = (t) => t.shape.reduce((a, b) => a * b, 1);
+  const write = (t, bytes) => {
+    const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+    padded.set(bytes);
+    if (padded.byteLength > 0) device.queue.writeBuffer(arena, t.offset, padded);
+  };
+  const read = async (t) => {
+    const n = count(t);
+    const bytes = n * VIEW_OF[t.dtype].BYTES_PER_ELEMENT;
+    const size = Math.ceil(bytes / 4) * 4;
+    if (size === 0) return new VIEW_OF[t.dtype](0);
+    const staging = device.createBuffer({ size, usage: MAP_READ | COPY_DST });
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(arena, t.offset, staging, 0, size);
+    device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(MAP_READ);
+    const out = new VIEW_OF[t.dtype](staging.getMappedRange().slice(0, bytes));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  };
+  const inputs = Object.freeze(Object.fromEntries(MANIFEST.inputs.map((t) => [t.name, new VIEW_OF[t.dtype](count(t))])));
+  const readers = (list) => Object.freeze(Object.fromEntries(list.map((t) => [t.name, () => read(t)])));
+  const run = (entry) => {
+    for (const t of MANIFEST.inputs) write(t, new Uint8Array(inputs[t.name].buffer));
+    const encoder = device.createCommandEncoder({ label: entry });
+    const pass = encoder.beginComputePass({ label: entry });
+    pass.setBindGroup(0, bindGroup);
+    for (const [shader, x, y, z] of MANIFEST.entries[entry]) {
+      pass.setPipeline(pipelines[shader]);
+      pass.dispatchWorkgroups(x, y, z);
+    }
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+  };
+
+  const model = {
+    name: MANIFEST.name,
+    gpu,
+    device,
+    arena,
+    inputs,
+    /** Each output as an async read-back of the last call's result. */
+    outputs: readers(MANIFEST.outputs),
+    /** Each param and state tensor as an async read-back. */
+    params: readers(MANIFEST.params),
+    /** Runs the forward pass on `inputs` (submitted; read outputs with `await m.outputs.name()`). */
+    forward() {
+      run("forward");
+    },
+    /** One training step on `inputs`; resolves to the loss. Built with accumulation: one micro-batch. */
+    async trainStep() {
+      if (!MANIFEST.loss) throw new Error(`${MANIFEST.name} was built without --train: it has no trainStep`);
+      run("train_step");
+      return (await read({ ...MANIFEST.loss, shape: [] }))[0];
+    },
+    /** Built with accumulation: the optimizer step on the mean accumulated gradient. */
+    applyUpdate() {
+      if (MANIFEST.accumulate <= 1) throw new Error(`${MANIFEST.name} was built without --accumulate: trainStep updates the params itself`);
+      run("apply_update");
+    },
+    /** Every param and state tensor as safetensors bytes (read back from the device). */
+    async saveWeights() {
+      const data = await Promise.all(MANIFEST.params.map((p) => read(p)));
+      return encodeSafetensors(MANIFEST.params.map((p, k) => ({ name: p.name, dtype: SAFE_OF[p.dtype], shape: p.shape, data: data[k] })));
+    },
+    /** Writes the tensors of a safetensors file into the params, after checking them all. */
+    loadWeights(bytes) {
+      const tensors = decodeSafetensors(toBytes(bytes));
+      const byName = new Map(MANIFEST.params.map((p) => [p.name, p]));
+      for (const t of tensors) {
+        const p = byName.get(t.name);
+        if (!p) throw new Error(`weights: '${t.name}' is not a param of ${MANIFEST.name} (params: ${[...byName.keys()].join(", ")})`);
+        if (t.dtype !== SAFE_OF[p.dtype] || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+          throw new Error(`weights: '${t.name}' must be ${p.dtype}[${p.shape.join(",")}] (safetensors ${SAFE_OF[p.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`);
+        }
+      }
+      for (const t of tensors) write(byName.get(t.name), t.bytes);
+    },
+    /** Waits until the device has finished every submitted call. */
+    finished() {
+      return device.queue.onSubmittedWorkDone();
+    },
+  };
+  model.loadWeights(opts.weights ?? (await readNextToBundle(MANIFEST.files.weights)));
+  return Object.freeze(model);
+}

@@ -1,0 +1,66 @@
+// The contract between the WGSL emitter (emit.ts) and the kernels. A kernel turns one node into
+// one or more compute passes: each a complete WGSL shader (the arena prelude of wgsl.ts plus its
+// own code, every operand and result offset baked in as a constant) and the number of workgroups
+// to dispatch. Kernels are registered in tables keyed by op name (one table per group file under
+// kernels/), gathered in kernels/index.ts — no switch over ops anywhere.
+
+import type { Node } from "../ir/graph.ts";
+import type { TensorType } from "../ir/types.ts";
+
+/** A tensor in the arena: its byte offset and type (row-major, dense). */
+export interface BufferRef {
+  readonly offset: number;
+  readonly type: TensorType;
+}
+
+/** What the device offers the kernels (they size workgroups and tiles from it). */
+export interface WgslTarget {
+  readonly maxWorkgroupSize: number;
+  readonly workgroupStorageBytes: number;
+  readonly maxWorkgroupsPerDimension: number;
+  /** Whether the `subgroups` feature is enabled on the device. */
+  readonly subgroups: boolean;
+  /**
+   * Whether GEMMs stage tiles in workgroup memory (true on GPUs). SwiftShader emulates workgroup
+   * memory and barriers with coroutines, which makes such a shader take 0.3-0.5 s to compile and
+   * gains nothing on a CPU, so there the GEMM reads its operands straight from the arena.
+   */
+  readonly workgroupTiles: boolean;
+}
+
+/** WebGPU's default limits: what every adapter offers. */
+export const DEFAULT_TARGET: WgslTarget = {
+  maxWorkgroupSize: 256,
+  workgroupStorageBytes: 16384,
+  maxWorkgroupsPerDimension: 65535,
+  subgroups: false,
+  workgroupTiles: true,
+};
+
+export interface WgslKernelArgs {
+  readonly node: Node;
+  readonly inputs: readonly BufferRef[];
+  readonly output: BufferRef;
+  readonly target: WgslTarget;
+}
+
+/** One dispatch: a whole shader (entry point `main`) and its workgroup counts. */
+export interface WgslPass {
+  readonly label: string;
+  readonly code: string;
+  readonly workgroups: readonly [number, number, number];
+}
+
+/** Emits the passes of one node, run in order (most kernels need one). */
+export type WgslKernel = (a: WgslKernelArgs) => WgslPass[];
+
+export type WgslKernelTable = ReadonlyMap<string, WgslKernel>;
+
+export class UnsupportedKernelError extends Error {
+  override name = "UnsupportedKernelError";
+}
+
+/** The error for a node a kernel cannot run (a dtype or attribute it lacks). */
+export function unsupported(a: WgslKernelArgs, why: string): UnsupportedKernelError {
+  return new UnsupportedKernelError(`webgpu: ${a.node.op} %${a.node.id}: ${why}`);
+}
