@@ -95,9 +95,9 @@ describe("the MNIST MLP bundles in Chromium", () => {
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     await page.goto(served.url);
-    await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, undefined, { timeout: 90_000 })
+    await page.waitForFunction(() => (globalThis as unknown as { __result?: unknown }).__result !== undefined, undefined, { timeout: 90_000 })
       .catch((e: Error) => { throw new Error(`the page did not finish: ${e.message}; page errors: ${errors.join("; ")}`); });
-    result = await page.evaluate(() => (window as unknown as { __result: typeof result }).__result);
+    result = await page.evaluate(() => (globalThis as unknown as { __result: typeof result }).__result);
   }, 150_000);
 
   afterAll(async () => {
