@@ -60,7 +60,7 @@ const BUILD_GROWTH = 4;
  * would exceed this; it grows at least PASS_GROWTH times per doubling (its candidates and their
  * recompute nodes both grow with the depth).
  */
-const PASS_LIMIT_MS = 300_000;
+const PASS_LIMIT_MS = 600_000;
 const PASS_GROWTH = 4;
 const ROUNDS = 6;
 /** Each mode's share of a round: calls until this much time has passed, at least MIN_CALLS. */
