@@ -1,7 +1,28 @@
-// Reading files next to a generated bundle and the safetensors codec, shared by every bundle
-// runtime (runtime/bundle-runtime.js for wasm-simd, compiler/codegen-wgsl/bundle-runtime.js for
-// WebGPU). Plain functions with no imports or exports: each bundle writer inlines this file after
-// its runtime, so a bundle stays one self-contained module.
+// Reading files next to a generated bundle, the safetensors codec and the checks of a weights
+// file against the MANIFEST's params, shared by every bundle runtime (runtime/bundle-runtime.js
+// for wasm-simd, compiler/codegen-wgsl/bundle-runtime.js for WebGPU). Plain functions with no
+// imports or exports: each bundle writer inlines this file after its runtime (which defines
+// MANIFEST), so a bundle stays one self-contained module.
+
+/** Safetensors dtype names of the storage dtypes. */
+const SAFE_OF = { f32: "F32", i32: "I32", i8: "I8", u8: "U8", bool: "BOOL" };
+
+/**
+ * The tensors of a safetensors file with the params they fill; each must be a param of this
+ * model with its exact dtype and shape, all checked before the caller writes any.
+ */
+function checkedWeights(bytes) {
+  const tensors = decodeSafetensors(toBytes(bytes));
+  const byName = new Map(MANIFEST.params.map((p) => [p.name, p]));
+  for (const t of tensors) {
+    const p = byName.get(t.name);
+    if (!p) throw new Error(`weights: '${t.name}' is not a param of ${MANIFEST.name} (params: ${[...byName.keys()].join(", ")})`);
+    if (t.dtype !== SAFE_OF[p.dtype] || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+      throw new Error(`weights: '${t.name}' must be ${p.dtype}[${p.shape.join(",")}] (safetensors ${SAFE_OF[p.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`);
+    }
+  }
+  return tensors.map((t) => ({ param: byName.get(t.name), bytes: t.bytes }));
+}
 
 /** A file next to this module: with fs in Node (imported only when needed), fetch elsewhere. */
 async function readNextToBundle(file) {

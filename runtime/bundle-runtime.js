@@ -11,7 +11,6 @@
 // safetensors (the subset the arena stores: F32, I32, I8, U8, BOOL), written and checked here.
 
 const VIEW_OF = { f32: Float32Array, i32: Int32Array, i8: Int8Array, u8: Uint8Array, bool: Uint8Array };
-const SAFE_OF = { f32: "F32", i32: "I32", i8: "I8", u8: "U8", bool: "BOOL" };
 const SAFE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 /** Instantiates the module and fills its params: from `opts.weights`, else from the file next to this one. */
@@ -61,16 +60,7 @@ export async function load(opts = {}) {
      * file does not name keep their values.
      */
     loadWeights(bytes) {
-      const tensors = decodeSafetensors(toBytes(bytes));
-      const byName = new Map(MANIFEST.params.map((p) => [p.name, p]));
-      for (const t of tensors) {
-        const p = byName.get(t.name);
-        if (!p) throw new Error(`weights: '${t.name}' is not a param of ${MANIFEST.name} (params: ${[...byName.keys()].join(", ")})`);
-        if (t.dtype !== SAFE_OF[p.dtype] || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-          throw new Error(`weights: '${t.name}' must be ${p.dtype}[${p.shape.join(",")}] (safetensors ${SAFE_OF[p.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`);
-        }
-      }
-      for (const t of tensors) new Uint8Array(memory.buffer, byName.get(t.name).offset, t.bytes.length).set(t.bytes);
+      for (const { param, bytes: data } of checkedWeights(bytes)) new Uint8Array(memory.buffer, param.offset, data.length).set(data);
     },
   };
   model.loadWeights(opts.weights ?? (await readNextToBundle(MANIFEST.files.weights)));

@@ -18,7 +18,6 @@
 //   m.loadWeights(bytes)       writes params (checked first, like the WASM bundle)
 
 const VIEW_OF = { f32: Float32Array, i32: Int32Array, i8: Int8Array, u8: Uint8Array, bool: Uint8Array };
-const SAFE_OF = { f32: "F32", i32: "I32", i8: "I8", u8: "U8", bool: "BOOL" };
 const SAFE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 // WebGPU's flag values (fixed by the spec; Node has no GPUBufferUsage global).
 const STORAGE = 0x80, COPY_SRC = 0x4, COPY_DST = 0x8, MAP_READ = 0x1, COMPUTE = 0x4;
@@ -129,16 +128,7 @@ export async function load(opts = {}) {
     },
     /** Writes the tensors of a safetensors file into the params, after checking them all. */
     loadWeights(bytes) {
-      const tensors = decodeSafetensors(toBytes(bytes));
-      const byName = new Map(MANIFEST.params.map((p) => [p.name, p]));
-      for (const t of tensors) {
-        const p = byName.get(t.name);
-        if (!p) throw new Error(`weights: '${t.name}' is not a param of ${MANIFEST.name} (params: ${[...byName.keys()].join(", ")})`);
-        if (t.dtype !== SAFE_OF[p.dtype] || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-          throw new Error(`weights: '${t.name}' must be ${p.dtype}[${p.shape.join(",")}] (safetensors ${SAFE_OF[p.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`);
-        }
-      }
-      for (const t of tensors) write(byName.get(t.name), t.bytes);
+      for (const { param, bytes: data } of checkedWeights(bytes)) write(param, data);
     },
     /** Waits until the device has finished every submitted call. */
     finished() {

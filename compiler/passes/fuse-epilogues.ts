@@ -16,13 +16,13 @@
 // ranges of H's operands up to C's position, which the planner sees; the scheduler usually keeps
 // C right after H anyway. In-place decisions and a memory plan on the input are dropped.
 
-import type { Graph, Node } from "../ir/graph.ts";
+import type { Node } from "../ir/graph.ts";
 import { useCounts, valueTypes } from "../ir/graph.ts";
 import { attr } from "../ir/op-def.ts";
 import { formatBody, parseBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
 import { EPILOGUE_OPS } from "../ir/ops/fused-contraction.ts";
 import { sameShape } from "../ir/types.ts";
-import { constLiteral, fusedResult, isFusable } from "./fuse.ts";
+import { constLiteral, fusedResult, isFusable, withoutInlinedConstants } from "./fuse.ts";
 import type { Pass } from "./pass.ts";
 
 export interface FuseEpiloguesOptions {
@@ -53,10 +53,7 @@ export const fuseEpilogues: Pass<FuseEpiloguesOptions> = {
       absorbed.add(head.id);
       replaced.set(consumer.id, withEpilogue(head, consumer, slot, nodeOf));
     }
-    let nodes = g.nodes.filter((n) => !absorbed.has(n.id)).map((n) => replaced.get(n.id) ?? n);
-    // Constants inlined as literals and now unused go too.
-    const left = useCounts({ ...g, nodes });
-    nodes = nodes.filter((n) => !(n.op === "const" && constLiteral(n) !== undefined && !left.has(n.id) && uses.has(n.id)));
+    const nodes = withoutInlinedConstants(g, g.nodes.filter((n) => !absorbed.has(n.id)).map((n) => replaced.get(n.id) ?? n), uses);
     return fusedResult(g, nodes, { "fused-epilogues": replaced.size });
   },
 };

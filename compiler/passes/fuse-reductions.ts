@@ -20,12 +20,12 @@
 // The new node takes R's id, type, place and location. Moving P down to R lengthens P's operands'
 // live ranges to R's position; P ran just before R in every case that matters.
 
-import type { Graph, Node } from "../ir/graph.ts";
+import type { Node } from "../ir/graph.ts";
 import { useCounts, valueTypes } from "../ir/graph.ts";
 import { attr } from "../ir/op-def.ts";
 import { formatBody } from "../ir/ops/fused-body.ts";
 import { FUSED_REDUCTIONS, operandLayout, reducedAxisFlags, reducesOneBlock } from "../ir/ops/fused-reduce.ts";
-import { bodyOf, constLiteral, fusedResult, isFusable } from "./fuse.ts";
+import { bodyOf, fusedResult, isFusable, withoutInlinedConstants } from "./fuse.ts";
 import type { Pass } from "./pass.ts";
 
 export interface FuseReductionsOptions {
@@ -62,10 +62,7 @@ export const fuseReductions: Pass<FuseReductionsOptions> = {
         ...(r.loc ? { loc: r.loc } : {}),
       });
     }
-    let nodes = g.nodes.filter((n) => !absorbed.has(n.id)).map((n) => replaced.get(n.id) ?? n);
-    // Constants inlined as literals and now unused go too.
-    const left = useCounts({ ...g, nodes });
-    nodes = nodes.filter((n) => !(n.op === "const" && constLiteral(n) !== undefined && !left.has(n.id) && uses.has(n.id)));
+    const nodes = withoutInlinedConstants(g, g.nodes.filter((n) => !absorbed.has(n.id)).map((n) => replaced.get(n.id) ?? n), uses);
     return fusedResult(g, nodes, { "fused-reductions": replaced.size });
   },
 };

@@ -96,6 +96,15 @@ export function fusedResult(g: Graph, nodes: readonly Node[], counts: Record<str
   };
 }
 
+/**
+ * `nodes` without the one-element constants that fusion turned into literals and that nothing
+ * reads any more (`uses`: the use counts before fusion; constants unused before stay).
+ */
+export function withoutInlinedConstants(g: Graph, nodes: readonly Node[], uses: ReadonlyMap<string, number>): Node[] {
+  const left = useCounts({ ...g, nodes });
+  return nodes.filter((n) => !(n.op === "const" && constLiteral(n) !== undefined && !left.has(n.id) && uses.has(n.id)));
+}
+
 export function isFusable(n: Node, types: ReadonlyMap<string, TensorType>): boolean {
   return bodyOpArity(n.op) !== undefined && n.type.dtype === "f32" && n.inputs.every((v) => types.get(v)!.dtype === "f32");
 }
