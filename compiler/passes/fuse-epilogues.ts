@@ -18,11 +18,10 @@
 
 import type { Node } from "../ir/graph.ts";
 import { useCounts, valueTypes } from "../ir/graph.ts";
-import { attr } from "../ir/op-def.ts";
-import { formatBody, parseBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
+import { formatBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
 import { EPILOGUE_OPS } from "../ir/ops/fused-contraction.ts";
 import { sameShape } from "../ir/types.ts";
-import { constLiteral, fusedResult, isFusable, withoutInlinedConstants } from "./fuse.ts";
+import { bodyOf, fusedResult, isFusable, withoutInlinedConstants } from "./fuse.ts";
 import type { Pass } from "./pass.ts";
 
 export interface FuseEpiloguesOptions {
@@ -60,24 +59,12 @@ export const fuseEpilogues: Pass<FuseEpiloguesOptions> = {
 
 /** The fused contraction: `head`'s operands, then the consumer's others; the consumer's program. */
 function withEpilogue(head: Node, consumer: Node, slot: number, nodeOf: ReadonlyMap<string, Node>): Node {
-  const extras: string[] = [];
-  // Consumer operand index → epilogue argument (x0 is the product).
-  const argOf = consumer.inputs.map((v, i): BodyArg => {
-    if (i === slot) return { kind: "operand", index: 0 };
-    const producer = nodeOf.get(v);
-    const literal = consumer.op !== "fused" && producer ? constLiteral(producer) : undefined;
-    if (literal !== undefined) return { kind: "literal", value: literal };
-    if (!extras.includes(v)) extras.push(v);
-    return { kind: "operand", index: 1 + extras.indexOf(v) };
-  });
-  const steps: BodyStep[] = consumer.op === "fused"
-    ? parseBody(attr.str(consumer.attrs, "body"), consumer.inputs.length).map((s) => ({
-      ...s,
-      args: s.args.map((a) => (a.kind === "operand" ? argOf[a.index] : a)),
-    }))
-    : [consumer.op === "gelu"
-      ? { op: "gelu", approximate: attr.str(consumer.attrs, "approximate"), args: argOf }
-      : { op: consumer.op, args: argOf }];
+  const { operands, steps: body } = bodyOf(consumer, nodeOf);
+  const product = consumer.inputs[slot];
+  const extras = operands.filter((v) => v !== product);
+  // Body operand → epilogue argument: x0 is the product, xI (I >= 1) the I-th extra operand.
+  const argOf = (v: string): BodyArg => ({ kind: "operand", index: v === product ? 0 : 1 + extras.indexOf(v) });
+  const steps: BodyStep[] = body.map((s) => ({ ...s, args: s.args.map((a) => (a.kind === "operand" ? argOf(operands[a.index]) : a)) }));
   return {
     id: consumer.id,
     op: EPILOGUE_OPS[head.op],

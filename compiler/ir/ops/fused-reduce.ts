@@ -11,10 +11,9 @@
 import type { Attrs } from "../graph.ts";
 import type { OpDef, Tensor } from "../op-def.ts";
 import { attr } from "../op-def.ts";
-import { formatType, isFloat, normalizeAxis, numel, ShapeError, type Shape, type TensorType } from "../types.ts";
-import { expandTo } from "./broadcast.ts";
-import { broadcastFor } from "./elementwise-kit.ts";
-import { evaluateBody, parseBody } from "./fused-body.ts";
+import { normalizeAxis, ShapeError, type Shape } from "../types.ts";
+import { parseBody } from "./fused-body.ts";
+import { bodyValues, bodyValueType } from "./fused.ts";
 import { REDUCTION_OPS } from "./reduction.ts";
 
 export const FUSED_REDUCTIONS = ["sum", "mean", "max"] as const;
@@ -27,15 +26,6 @@ function reduction(a: Attrs): { op: OpDef; attrs: Attrs } {
     throw new ShapeError(`fusedReduce: reduce must be one of ${FUSED_REDUCTIONS.join(", ")}, got '${name}'`);
   }
   return { op, attrs: { axes: attr.ints(a, "axes"), keepDims: attr.bool(a, "keepDims") } };
-}
-
-/** The type of the body's value: the operands broadcast together. */
-export function elementType(inputs: readonly TensorType[]): TensorType {
-  const dtype = inputs[0].dtype;
-  if (!isFloat(dtype) || inputs.some((t) => t.dtype !== dtype)) {
-    throw new ShapeError(`fusedReduce: operands must share one float dtype, got ${inputs.map(formatType).join(", ")}`);
-  }
-  return { dtype, shape: broadcastFor("fusedReduce", inputs) };
 }
 
 const fusedReduce: OpDef = {
@@ -53,20 +43,12 @@ const fusedReduce: OpDef = {
   infer(inputs, a) {
     parseBody(attr.str(a, "body"), inputs.length);
     const { op, attrs } = reduction(a);
-    return op.infer([elementType(inputs)], attrs);
+    return op.infer([bodyValueType("fusedReduce", inputs)], attrs);
   },
   interpret(inputs, a, out) {
-    const steps = parseBody(attr.str(a, "body"), inputs.length);
-    const type = elementType(inputs.map((x) => x.type));
-    const operands = inputs.map((x) => expandTo(x.data, x.type.shape, type.shape));
-    const values = new Float64Array(numel(type.shape));
-    const element = new Array<number>(operands.length);
-    for (let i = 0; i < values.length; i++) {
-      for (let k = 0; k < operands.length; k++) element[k] = operands[k][i];
-      values[i] = evaluateBody(steps, element);
-    }
+    const type = bodyValueType("fusedReduce", inputs.map((x) => x.type));
+    const x: Tensor = { type, data: bodyValues(attr.str(a, "body"), inputs, type) };
     const { op, attrs } = reduction(a);
-    const x: Tensor = { type, data: values };
     return op.interpret([x], attrs, out);
   },
 };

@@ -10,9 +10,9 @@
 // No VJP: fusion runs after autodiff and the optimizer, on the graphs that are emitted, so a fused
 // node is never differentiated; autodiff's "has no VJP rule" error names it if one ever is.
 
-import type { OpDef } from "../op-def.ts";
+import type { OpDef, Tensor } from "../op-def.ts";
 import { attr } from "../op-def.ts";
-import { formatType, isFloat, numel, ShapeError } from "../types.ts";
+import { formatType, isFloat, numel, ShapeError, type TensorType } from "../types.ts";
 import { expandTo } from "./broadcast.ts";
 import { broadcastFor } from "./elementwise-kit.ts";
 import { evaluateBody, parseBody } from "./fused-body.ts";
@@ -27,24 +27,34 @@ const fused: OpDef = {
   },
   tolerance: 1e-5,
   infer(inputs, a) {
-    const dtype = inputs[0].dtype;
-    if (!isFloat(dtype) || inputs.some((t) => t.dtype !== dtype)) {
-      throw new ShapeError(`fused: operands must share one float dtype, got ${inputs.map(formatType).join(", ")}`);
-    }
     parseBody(attr.str(a, "body"), inputs.length);
-    return { dtype, shape: broadcastFor("fused", inputs) };
+    return bodyValueType("fused", inputs);
   },
   interpret(inputs, a, out) {
-    const steps = parseBody(attr.str(a, "body"), inputs.length);
-    const operands = inputs.map((x) => expandTo(x.data, x.type.shape, out.shape));
-    const result = new Float64Array(numel(out.shape));
-    const element = new Array<number>(operands.length);
-    for (let i = 0; i < result.length; i++) {
-      for (let k = 0; k < operands.length; k++) element[k] = operands[k][i];
-      result[i] = evaluateBody(steps, element);
-    }
-    return result;
+    return bodyValues(attr.str(a, "body"), inputs, out);
   },
 };
+
+/** The type of a body's values (fused, fusedReduce): the operands' one float dtype, their broadcast shape. */
+export function bodyValueType(op: string, inputs: readonly TensorType[]): TensorType {
+  const dtype = inputs[0].dtype;
+  if (!isFloat(dtype) || inputs.some((t) => t.dtype !== dtype)) {
+    throw new ShapeError(`${op}: operands must share one float dtype, got ${inputs.map(formatType).join(", ")}`);
+  }
+  return { dtype, shape: broadcastFor(op, inputs) };
+}
+
+/** A body's value in float64 at every element of `type`, the operands broadcast to its shape. */
+export function bodyValues(body: string, inputs: readonly Tensor[], type: TensorType): Float64Array {
+  const steps = parseBody(body, inputs.length);
+  const operands = inputs.map((x) => expandTo(x.data, x.type.shape, type.shape));
+  const result = new Float64Array(numel(type.shape));
+  const element = new Array<number>(operands.length);
+  for (let i = 0; i < result.length; i++) {
+    for (let k = 0; k < operands.length; k++) element[k] = operands[k][i];
+    result[i] = evaluateBody(steps, element);
+  }
+  return result;
+}
 
 export const FUSED_OPS: readonly OpDef[] = [fused];
