@@ -19,8 +19,7 @@
 
 import type { Graph, Node } from "../ir/graph.ts";
 import { byteSize, formatType, numel, type DType, type TensorType } from "../ir/types.ts";
-import { arenaLayouts } from "../ir/arena-layout.ts";
-import { mayReuseOperand } from "../passes/memory-aliasing.ts";
+import { arenaLayouts, overlaps, region } from "../ir/arena-layout.ts";
 import { kernelWorkspaceBytes, UnsupportedKernelError, type BufferRef, type KernelArgs, type KernelTable } from "./kernel.ts";
 import { WASM_KERNELS } from "./kernels/index.ts";
 import { WasmModule, type EmitOptions } from "./module.ts";
@@ -60,7 +59,7 @@ export class WasmPlanError extends Error {
   override name = "WasmPlanError";
 }
 
-const { planOf, slotOf, entryLayout, sharedParams } = arenaLayouts((message) => new WasmPlanError(message));
+const { planOf, slotOf, entryLayout, sharedParams, checkOperandOverlaps } = arenaLayouts((message) => new WasmPlanError(message));
 
 /** Bytes per element of the dtypes the arena stores; f16/bf16 storage has no kernels yet. */
 const ELEMENT_BYTES: Partial<Record<DType, number>> = { f32: 4, i32: 4, i8: 1, u8: 1, bool: 1 };
@@ -119,34 +118,10 @@ function checkGraph(g: Graph): void {
   };
   for (const i of g.inputs) check(i.name, i.type);
   for (const p of g.params) check(p.name, p.type);
-  const types = new Map<string, TensorType>([...g.inputs, ...g.params].map((d) => [d.name, d.type]));
-  for (const n of g.nodes) {
-    check(n.id, n.type);
-    const out = region(slotOf(g, n.id).offset, byteSize(n.type));
-    n.inputs.forEach((v, index) => {
-      const operand = region(slotOf(g, v).offset, byteSize(types.get(v)!));
-      if (!overlaps(out, operand)) return;
-      const exact = out.start === operand.start && out.end === operand.end;
-      if (!exact || !mayReuseOperand(n, index, types.get(v)!)) {
-        throw new WasmPlanError(`graph '${g.name}': the result of ${n.op} %${n.id} ${exact ? "overwrites" : "partly overlaps"} its operand %${v} in the arena`);
-      }
-    });
-    types.set(n.id, n.type);
-  }
+  for (const n of g.nodes) check(n.id, n.type);
+  checkOperandOverlaps(g);
 }
 
-interface Region {
-  readonly start: number;
-  readonly end: number;
-}
-
-function region(offset: number, bytes: number): Region {
-  return { start: offset, end: offset + bytes };
-}
-
-function overlaps(a: Region, b: Region): boolean {
-  return a.start < b.end && b.start < a.end;
-}
 
 function emitEntry(module: WasmModule, { graph, exportName }: WasmEntry, kernels: KernelTable, helper: KernelArgs["helper"]): void {
   const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((d) => [d.name, d.type]));

@@ -17,8 +17,7 @@
 
 import { valueTypes, type Graph, type Node } from "../ir/graph.ts";
 import { byteSize, formatType, numel, type TensorType } from "../ir/types.ts";
-import { mayReuseOperand } from "../passes/memory-aliasing.ts";
-import { arenaLayouts, type EntryLayout, type ParamLayout } from "../ir/arena-layout.ts";
+import { arenaLayouts, overlaps, type EntryLayout, type ParamLayout } from "../ir/arena-layout.ts";
 import { DEFAULT_TARGET, UnsupportedKernelError, type BufferRef, type WgslKernelTable, type WgslPass, type WgslTarget } from "./kernel.ts";
 import { WGSL_KERNELS } from "./kernels/index.ts";
 import { elementMap } from "./kernels/map.ts";
@@ -54,7 +53,7 @@ export class WgslPlanError extends Error {
   override name = "WgslPlanError";
 }
 
-const { planOf, slotOf, entryLayout, sharedParams } = arenaLayouts((message) => new WgslPlanError(message));
+const { planOf, slotOf, entryLayout, sharedParams, checkOperandOverlaps } = arenaLayouts((message) => new WgslPlanError(message));
 
 export function emitWgsl(graph: Graph, opts: EmitWgslOptions & { entry?: string } = {}): WgslProgram {
   return emitWgslEntries([{ graph, exportName: opts.entry ?? "forward" }], opts);
@@ -79,13 +78,6 @@ export function emitWgslEntries(entries: readonly WgslEntry[], opts: EmitWgslOpt
   return { layout: { arena, bufferBytes: Math.max(4, Math.ceil(arena / 4) * 4), alignment, params, entries: layouts }, passes };
 }
 
-interface Region {
-  readonly start: number;
-  readonly end: number;
-}
-
-const overlaps = (a: Region, b: Region) => a.start < b.end && b.start < a.end;
-
 function checkGraph(g: Graph): void {
   const plan = planOf(g);
   if (plan.alignment % 4 !== 0) throw new WgslPlanError(`graph '${g.name}': the plan's alignment ${plan.alignment} is not a multiple of 4 bytes`);
@@ -102,21 +94,10 @@ function checkGraph(g: Graph): void {
     if (slot.offset % 4 !== 0 || slot.size < bytes || slot.offset + bytes > plan.arena) {
       throw new WgslPlanError(`graph '${g.name}': slot of %${value} (${formatType(type)}) is [${slot.offset}, +${slot.size}), unaligned or outside an arena of ${plan.arena}`);
     }
-    return { start: slot.offset, end: slot.offset + bytes };
   };
   for (const d of [...g.inputs, ...g.params]) check(d.name);
-  for (const n of g.nodes) {
-    const out = check(n.id);
-    n.inputs.forEach((v, index) => {
-      const slot = slotOf(g, v);
-      const operand = { start: slot.offset, end: slot.offset + byteSize(t.get(v)!) };
-      if (!overlaps(out, operand)) return;
-      const exact = out.start === operand.start && out.end === operand.end;
-      if (!exact || !mayReuseOperand(n, index, t.get(v)!)) {
-        throw new WgslPlanError(`graph '${g.name}': the result of ${n.op} %${n.id} ${exact ? "overwrites" : "partly overlaps"} its operand %${v} in the arena`);
-      }
-    });
-  }
+  for (const n of g.nodes) check(n.id);
+  checkOperandOverlaps(g);
 }
 
 function nodePasses(g: Graph, kernels: WgslKernelTable, target: WgslTarget): WgslPass[] {

@@ -5,6 +5,7 @@
 // not give what is asked.
 
 import type { ArenaSlot, Graph } from "./graph.ts";
+import { mayReuseOperand } from "../passes/memory-aliasing.ts";
 import { byteSize, type DType, type Shape, type TensorType } from "./types.ts";
 
 /** Where one tensor lives in the arena. */
@@ -32,6 +33,20 @@ export interface EntryLayout {
   readonly outputs: readonly OutputLayout[];
   /** Params/state the entry rewrites; after a call their slots hold the new values. */
   readonly updates: readonly string[];
+}
+
+/** Bytes [start, end) of the arena. */
+export interface Region {
+  readonly start: number;
+  readonly end: number;
+}
+
+export function region(offset: number, bytes: number): Region {
+  return { start: offset, end: offset + bytes };
+}
+
+export function overlaps(a: Region, b: Region): boolean {
+  return a.start < b.end && b.start < a.end;
 }
 
 /** The layout readers of planned graphs, raising `fail(message)` where a plan lacks something. */
@@ -73,5 +88,25 @@ export function arenaLayouts(fail: (message: string) => Error) {
     }
     return [...byName.values()];
   };
-  return { planOf, slotOf, bufferLayout, entryLayout, sharedParams };
+  /**
+   * No node's result may partly overlap an operand; an exact overlap (the in-place pass's doing)
+   * only where memory-aliasing.ts allows it: pure aliases, and elementwise ops, whose kernels read
+   * element i before they write it.
+   */
+  const checkOperandOverlaps = (g: Graph): void => {
+    const types = new Map<string, TensorType>([...g.inputs, ...g.params].map((d) => [d.name, d.type]));
+    for (const n of g.nodes) {
+      const out = region(slotOf(g, n.id).offset, byteSize(n.type));
+      n.inputs.forEach((v, index) => {
+        const operand = region(slotOf(g, v).offset, byteSize(types.get(v)!));
+        if (!overlaps(out, operand)) return;
+        const exact = out.start === operand.start && out.end === operand.end;
+        if (!exact || !mayReuseOperand(n, index, types.get(v)!)) {
+          throw fail(`graph '${g.name}': the result of ${n.op} %${n.id} ${exact ? "overwrites" : "partly overlaps"} its operand %${v} in the arena`);
+        }
+      });
+      types.set(n.id, n.type);
+    }
+  };
+  return { planOf, slotOf, bufferLayout, entryLayout, sharedParams, checkOperandOverlaps };
 }
