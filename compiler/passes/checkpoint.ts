@@ -205,7 +205,7 @@ function refinements(
     // bisected again below that on the schedule-aware estimate.
     const limit = Math.min(offSpine, found?.spill ?? offSpine);
     if (limit < 1) continue;
-    const at = scheduledPeak(spill(limit), peak);
+    const at = scheduledPeak(found?.spill === limit ? found : spill(limit), peak);
     if (at.peakBytes <= budget) offSpineFits.push({ spill, at });
   }
   for (const { spill, at } of offSpineFits.sort((x, y) => x.at.recomputeFlops - y.at.recomputeFlops).slice(0, SCHEDULED_REFINEMENTS)) {

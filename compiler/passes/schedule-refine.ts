@@ -44,6 +44,8 @@ class OrderState {
   /** Param buffer -> the node that first overwrites it in place (a state-update chain's start). */
   private readonly writerOf = new Map<string, string>();
   private readonly types = new Map<string, Node["type"]>();
+  /** Links of state-update chains stay where they are: moving one could put it before a reader of the old bytes. */
+  private readonly fixed: ReadonlySet<string>;
 
   constructor(private readonly g: Graph, nodes: readonly Node[], aliases: ReadonlyMap<string, string>) {
     this.nodes = [...nodes];
@@ -71,11 +73,8 @@ class OrderState {
       const known = this.writerOf.get(param);
       if (known === undefined || this.pos.get(n.id)! < this.pos.get(known)!) this.writerOf.set(param, n.id);
     }
-    // Writers stay where they are: moving a chain link could put it before a reader of the old bytes.
     this.fixed = new Set([...g.nodes.filter((n) => aliases.has(n.id) && !isPureAlias(n.op)).map((n) => n.id)]);
   }
-
-  private readonly fixed: ReadonlySet<string>;
 
   private reindex(): void {
     this.pos = new Map(this.nodes.map((n, i) => [n.id, i] as const));
@@ -111,9 +110,8 @@ class OrderState {
       const p = this.pos.get(id)!;
       const n = this.nodes[p];
       if (n.inputs.length === 0 || isPureAlias(n.op) || this.fixed.has(n.id) || this.pinned.has(this.owner(n.id))) continue;
-      const readers = this.bufferReaders.get(this.owner(n.id)) ?? [];
       const consumers = (this.valueReaders.get(n.id) ?? []).map((r) => this.pos.get(r)!);
-      if (consumers.length === 0 || readers.length === 0) continue;
+      if (consumers.length === 0) continue;
       const first = Math.min(...consumers);
       let target = first - 1; // just before the first consumer, once n is taken out
       let sinks = true;

@@ -85,13 +85,13 @@ function normalizationVjp(ctx: VjpContext, statAxes: number[], channelAxis: numb
   const xhat = b.op("mul", [centered, rstd]);
   const gammaAlong = () => alongAxis(b, gamma, channelAxis, shape.length);
   if (otherAxes.every((a) => statAxes.includes(a)) && otherAxes.length === statAxes.length) {
-    const sumDy = perChannel(dy);
+    const sumDy = needs[0] || needs[2] ? perChannel(dy) : null;
     const sumDyXhat = perChannel(b.op("mul", [dy, xhat]));
     let dx: string | null = null;
     if (needs[0]) {
       const n = scalar(b, shape.reduce((k, d, i) => (i === channelAxis ? k : k * d), 1), dtype);
       const meanOf = (sum: string) => b.op("div", [alongAxis(b, sum, channelAxis, shape.length), n]);
-      const centeredDy = b.op("sub", [dy, meanOf(sumDy)]);
+      const centeredDy = b.op("sub", [dy, meanOf(sumDy!)]);
       const scale = b.op("mul", [gammaAlong(), rstd]);
       dx = b.op("mul", [scale, b.op("sub", [centeredDy, b.op("mul", [xhat, meanOf(sumDyXhat)])])]);
     }
