@@ -16,6 +16,7 @@ import {
   scheduleActions,
   scheduleCost,
   solveChainBudget,
+  solveChainCapacity,
   solveChainSlots,
 } from "../compiler/passes/checkpoint/chain-dp.ts";
 import { randInt, rng } from "./seeded-random.ts";
@@ -41,7 +42,10 @@ function griewank(l: number, s: number): number {
   return Number(BigInt(r * l) - beta(s + 1, r - 1));
 }
 
-type Memory = { slots: number } | { budget: number; size: readonly number[] };
+type Memory = { slots: number } | { budget: number; size: readonly number[] } | { capacity: readonly number[]; size: readonly number[] };
+
+/** Snapshot memory allowed while step `step` is reversed (or held for). */
+const limitAt = (mem: Memory, step: number): number => ("slots" in mem ? mem.slots : "budget" in mem ? mem.budget : mem.capacity[step]);
 
 /**
  * Exhaustive optimum: Dijkstra over (working state or none, held set of x_1 … x_{l-1}, next step to
@@ -53,10 +57,11 @@ type Memory = { slots: number } | { budget: number; size: readonly number[] };
 function bruteForce(cost: readonly number[], mem: Memory, keepUntilReversed = false): number {
   const l = cost.length;
   const bits = Math.max(l - 1, 0);
-  const fits = (mask: number): boolean => {
+  // the memory bound applies while step next-1 is the one to reverse: at holds and at the reversal
+  const fits = (mask: number, next: number): boolean => {
     let used = 0;
     for (let k = 1; k < l; k++) if (mask & (1 << (k - 1))) used += "slots" in mem ? 1 : mem.size[k];
-    return used <= ("slots" in mem ? mem.slots : mem.budget);
+    return used <= limitAt(mem, next - 1);
   };
   // key = ((next * (l + 2)) + pos + 1) << bits | mask, pos = -1 for "no working state"
   const key = (next: number, pos: number, mask: number): number => ((next * (l + 2) + pos + 1) << bits) | mask;
@@ -109,8 +114,8 @@ function bruteForce(cost: readonly number[], mem: Memory, keepUntilReversed = fa
     }
     if (pos >= 0 && pos + 1 < next) push(c + cost[pos], next, pos + 1, mask);
     const bit = 1 << (pos - 1);
-    if (pos >= 1 && !(mask & bit) && fits(mask | bit)) push(c, next, pos, mask | bit);
-    if (pos === next - 1) push(c, next - 1, -1, mask);
+    if (pos >= 1 && !(mask & bit) && fits(mask | bit, next)) push(c, next, pos, mask | bit);
+    if (pos === next - 1 && fits(mask, next)) push(c, next - 1, -1, mask);
   }
   throw new Error("unreachable: advance-all always finishes");
 }
@@ -142,6 +147,7 @@ function replay(cost: readonly number[], actions: readonly Action[], mem: Memory
         held.add(a.state);
         used += weight(a.state);
         peak = Math.max(peak, used);
+        if (used > limitAt(mem, next - 1)) throw new Error(`hold of x_${a.state} exceeds the memory bound of step ${next - 1}`);
         break;
       case "release":
         if (!held.delete(a.state)) throw new Error(`release of x_${a.state}, which is not held`);
@@ -150,6 +156,7 @@ function replay(cost: readonly number[], actions: readonly Action[], mem: Memory
       case "reverse":
         if (a.step !== next - 1) throw new Error(`reverse of step ${a.step} when step ${next - 1} is next`);
         if (!available(a.step)) throw new Error(`reverse of step ${a.step} without x_${a.step}`);
+        if (used > limitAt(mem, a.step)) throw new Error(`reverse of step ${a.step} holding ${used}, over its bound`);
         next--;
         working = undefined;
         break;
@@ -157,7 +164,7 @@ function replay(cost: readonly number[], actions: readonly Action[], mem: Memory
   }
   if (next !== 0) throw new Error(`steps 0 … ${next - 1} never reversed`);
   if (held.size !== 0) throw new Error(`snapshots ${[...held].join(", ")} never released`);
-  if (peak > ("slots" in mem ? mem.slots : mem.budget)) throw new Error(`peak ${peak} exceeds the memory bound`);
+  if (!("capacity" in mem) && peak > limitAt(mem, 0)) throw new Error(`peak ${peak} exceeds the memory bound`);
   return { cost: total, peak };
 }
 
@@ -272,6 +279,52 @@ describe("chain DP against exhaustive search on random small chains", () => {
       expect(sol.cost, label).toBeGreaterThanOrEqual(bruteForce(cost, mem));
       expect(replay(cost, scheduleActions(sol.schedule, l), mem).cost, label).toBe(sol.cost);
     }
+  });
+});
+
+describe("chain DP capacity version (memory per step)", () => {
+  it("is optimal among keep-until-reversed schedules on random small chains; cost and replay agree", () => {
+    const r = rng(0xca9ac);
+    for (let trial = 0; trial < 300; trial++) {
+      const l = randInt(r, 1, 7);
+      const cost = Array.from({ length: l }, () => randInt(r, 1, 9));
+      const size = Array.from({ length: l + 1 }, () => randInt(r, 1, 6));
+      // room grows towards the chain's start, as in a backward pass that frees what it passed (and
+      // sometimes not: any capacities are allowed)
+      const capacity = Array.from({ length: l }, (_, i) => randInt(r, 0, 6) + (trial % 3 === 0 ? 0 : 3 * (l - 1 - i)));
+      const p = { cost, size };
+      const mem = { capacity, size };
+      const label = `cost=[${cost}] size=[${size}] capacity=[${capacity}]`;
+      const sol = solveChainCapacity(p, capacity, 1);
+      expect(sol.cost, label).toBe(bruteForce(cost, mem, true));
+      expect(scheduleCost(p, sol.schedule), label).toBe(sol.cost);
+      expect(replay(cost, scheduleActions(sol.schedule, l), mem).cost, label).toBe(sol.cost);
+    }
+  });
+
+  it("is the byte version when every step has the same capacity", () => {
+    const r = rng(0x5a3e);
+    const cost = Array.from({ length: 50 }, () => randInt(r, 1, 100));
+    const size = Array.from({ length: 51 }, () => randInt(r, 1, 8));
+    for (const budget of [0, 3, 10, 40]) {
+      expect(solveChainCapacity({ cost, size }, new Array<number>(50).fill(budget), 1).cost).toBe(solveChainBudget({ cost, size }, budget, 1).cost);
+    }
+  });
+
+  it("recomputes less when room grows towards the start than with the tail's room throughout", () => {
+    const l = 40;
+    const cost = new Array<number>(l).fill(1);
+    const size = new Array<number>(l + 1).fill(1);
+    const growing = Array.from({ length: l }, (_, i) => 1 + Math.floor((l - 1 - i) / 4));
+    const sol = solveChainCapacity({ cost, size }, growing, 1);
+    expect(sol.cost).toBeLessThan(solveChainSlots({ cost }, 1).cost);
+    expect(sol.cost).toBeGreaterThanOrEqual(solveChainSlots({ cost }, growing[0]).cost);
+    expect(replay(cost, scheduleActions(sol.schedule, l), { capacity: growing, size }).cost).toBe(sol.cost);
+  });
+
+  it("rejects capacities of the wrong length or sign", () => {
+    expect(() => solveChainCapacity({ cost: [1, 2], size: [0, 1, 0] }, [1])).toThrow(/one entry per step/);
+    expect(() => solveChainCapacity({ cost: [1, 2], size: [0, 1, 0] }, [1, -1])).toThrow(/>= 0/);
   });
 });
 

@@ -6,7 +6,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { randomInputs } from "../compiler/cli/random-inputs.ts";
-import type { Graph } from "../compiler/ir/graph.ts";
 import { interpret } from "../compiler/ir/interpreter.ts";
 import { parseGraph } from "../compiler/ir/parser.ts";
 import { printGraph } from "../compiler/ir/printer.ts";

@@ -28,8 +28,10 @@ import { ARENA_ALIGNMENT, maxLiveBytes, type WorkspaceBytes } from "./liveness.t
 import { runPass, type Pass, type PassStats } from "./pass.ts";
 import { analyseForward, dropSet, everyKthCut, spillOrder, sqrtDropSet, type ForwardAnalysis } from "./checkpoint/policies.ts";
 import { recompute } from "./checkpoint/rewrite.ts";
-import { chainSlotsTable } from "./checkpoint/chain-dp.ts";
-import { chainPlan, chainProblem, type ChainPlan } from "./checkpoint/chain-plan.ts";
+import { chainSlotsTable, solveChainCapacity } from "./checkpoint/chain-dp.ts";
+import { chainCapacities, chainPlan, chainProblem, type ChainPlan } from "./checkpoint/chain-plan.ts";
+import { byteSize } from "../ir/types.ts";
+import { valueTypes } from "../ir/graph.ts";
 
 export type CheckpointMode = "none" | "sqrt" | "auto";
 
@@ -61,6 +63,11 @@ export interface CheckpointCandidate {
   readonly scoped: boolean;
   /** Set when the cuts kept and held follow the chain DP's schedule with this many slots. */
   readonly slots?: number;
+  /**
+   * Set when they follow the capacity version's schedule instead (chain-plan.ts chainCapacities):
+   * room for this many spine-sized snapshots at the tail, more as the backward frees kept values.
+   */
+  readonly tailSlots?: number;
   /** How many of the costliest values (spillOrder) are dropped although they reach `threshold`. */
   readonly spill?: number;
   readonly graph: Graph;
@@ -214,6 +221,49 @@ function refinements(
   return out;
 }
 
+/**
+ * Chain plans for the policy that keeps the contractions, with their schedules from the capacity
+ * version of the chain DP: the fixed-slot plans above give every region the tail's room, but the
+ * backward frees the kept contractions as it goes, so earlier regions can hold more snapshots
+ * (and the DP's costs here are what advancing costs with the contractions kept: the cheap ops).
+ * For each room at the tail (0 … CAPACITY_TAIL_SLOTS spine-sized snapshots), the fewest spills
+ * (spillOrder) whose candidate fits the budget, bisected on the schedule-aware estimate (on graphs
+ * small enough; the quick one beyond).
+ */
+function capacityRefinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, budget: number, peak: PeakEstimator): CheckpointCandidate[] {
+  if (a.cuts.length === 0) return [];
+  const contractions = new Set(a.droppable.filter((d) => d.flopsPerByte >= a.costliest).map((d) => d.id));
+  const contraction = (id: string) => contractions.has(id);
+  const problem = chainProblem(g, forwardNodes, a, contraction);
+  const types = valueTypes(g);
+  const spine = Math.max(...a.cuts.map((c) => byteSize(types.get(c)!)));
+  const { order, offSpine } = spillOrder(a, a.costliest);
+  const out: CheckpointCandidate[] = [];
+  for (let tailSlots = 0; tailSlots <= CAPACITY_TAIL_SLOTS; tailSlots++) {
+    const spill = (n: number): CheckpointCandidate => {
+      const spilled = order.slice(0, n);
+      const capacity = chainCapacities(g, forwardNodes, a, contraction, new Set(spilled), tailSlots * spine, CAPACITY_EXTRA_SLOTS * spine);
+      const plan = chainPlan(a, solveChainCapacity(problem, capacity, spine / CAPACITY_LEVELS_PER_SLOT).schedule, tailSlots);
+      const c = chainCandidate(g, forwardNodes, a, plan, a.costliest, spilled, peak);
+      return scheduledPeak({ ...c, slots: undefined, tailSlots }, peak);
+    };
+    // The off-spine values spilled last (spillOrder spreads them so the tail's comes last) do not
+    // lower the tail's peak: recomputing it there needs its input alive instead. So the peak is
+    // not monotone across that boundary: bisect below it first, then beyond it.
+    const fits = (c: CheckpointCandidate) => c.peakBytes <= budget;
+    const found = fewestSpills(0, offSpine - 1, spill, fits) ?? fewestSpills(offSpine, order.length, spill, fits);
+    if (found) out.push(found);
+  }
+  return out;
+}
+
+/** Room at the tail the capacity plans try, in spine-sized snapshots. */
+const CAPACITY_TAIL_SLOTS = 4;
+/** Spare snapshots beyond the tail's the capacity model grants any region. */
+const CAPACITY_EXTRA_SLOTS = 12;
+/** Memory levels per spine-sized snapshot in the capacity DP (smaller cuts hold a level or more). */
+const CAPACITY_LEVELS_PER_SLOT = 4;
+
 /** How many of the most promising spill refinements are bisected again on the schedule-aware estimate. */
 const SCHEDULED_REFINEMENTS = 3;
 
@@ -248,6 +298,7 @@ function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis
   const keepContractions = candidates.find((c) => c.every === Infinity && c.scoped && c.slots === undefined && c.threshold === analysis.costliest);
   const slack = keepContractions ? keepContractions.peakBytes - scheduledPeak(keepContractions, peak).peakBytes : 0;
   candidates.push(...refinements(g, forwardNodes, analysis, plans, candidates, budget, slack, peak));
+  candidates.push(...capacityRefinements(g, forwardNodes, analysis, budget, peak));
   let checks = 0;
   for (const c of [...candidates].sort((a, b) => a.recomputeFlops - b.recomputeFlops || a.peakBytes - b.peakBytes)) {
     if (c.peakBytes <= budget) return scheduledPeak(c, peak);

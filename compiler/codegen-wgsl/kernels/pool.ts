@@ -11,7 +11,7 @@
 
 import { poolWindow } from "../../ir/ops/nn.ts";
 import type { Window2d } from "../../ir/ops/window.ts";
-import { computeType, f32, i32, load, u32 } from "../wgsl.ts";
+import { computeType, f32, i32, load } from "../wgsl.ts";
 import { unsupported, type BufferRef, type WgslKernel, type WgslKernelArgs, type WgslKernelTable } from "../kernel.ts";
 import { elementMap } from "./map.ts";
 import { int, unravel } from "./nhwc.ts";

@@ -50,6 +50,19 @@
 // one pass (cost adv(0, l-1), a lower bound for any schedule). The byte version is
 // ALWAYS feasible: advance-all holds nothing, so solveChainBudget never fails (budget >= 0).
 //
+// Capacity version. In a training step the memory left for snapshots is not constant: activations
+// kept for the backward die as it passes them, so later reversals (earlier steps) have more room.
+// capacity[r] bounds the held snapshots' bytes while step r is reversed (and while holding for
+// it). Recurrence over U(i, j, u), u = memory already held (u <= the least capacity in [i, j)):
+//   U(i, i+1, u) = 0
+//   U(i, j, u)   = min( adv(i, j-1) + U(i, j-1, u),                          "peel"
+//                       min_{i<k<j, u+h_k <= least capacity of [k, j)} adv(i, k) + U(k, j, u + h_k) + U(i, k, u) )
+// Peel reverses the last step by advancing to it without holding it; repeated, it is advance-all.
+// With constant capacities a split at j-1 is never worse than a peel, which is why T needs no
+// peel; here the last step may have no room for x_{j-1} while earlier ones have room for more.
+// Exact over keep-until-reversed schedules (test: exhaustive search with per-step capacities).
+// Always feasible (peeling holds nothing).
+//
 // Cost. Memory levels M (slots, or budget units, both capped at what holding every state needs);
 // the table is l(l+1)/2 * (M+1) doubles, time O(l^3 M / 6). Measured on the shared dev machine:
 // l = 200, 13 slots ~80 ms; byte version with the default 200 levels 0.5-0.9 s at l = 200, 2-3 s
@@ -59,6 +72,8 @@
 //   solveChainSlots(p, slots)          -> ChainSolution   optimal cost and schedule, `slots` besides x_0
 //   chainSlotsTable(p, slots)          -> ChainSlotsTable T(i, j, s) for every span and s <= slots
 //   solveChainBudget(p, budget, unit?) -> ChainSolution   byte version (p.size required), never fails
+//   solveChainCapacity(p, capacity, unit?) -> ChainSolution  byte version whose memory differs per
+//                                                        step (capacity[r] while step r is reversed)
 //   defaultBudgetUnit(p, budget)       -> number          the unit solveChainBudget picks by default
 //   scheduleCost(p, schedule, i?, j?)  -> number          a schedule's advance cost, recomputed from
 //                                                        its structure (independent of the DP)
@@ -78,7 +93,9 @@ export type ChainSchedule =
   /** Advance x_i -> x_at, hold x_at, reverse [at, j) by `right`, release x_at, reverse [i, at) by `left`. */
   | { readonly kind: "split"; readonly at: number; readonly right: ChainSchedule; readonly left: ChainSchedule }
   /** Hold nothing: for t = j-1 … i+1 advance x_i -> x_t and reverse step t; then reverse step i. */
-  | { readonly kind: "advance-all" };
+  | { readonly kind: "advance-all" }
+  /** Advance x_i -> x_{j-1} without holding it, reverse step j-1, then reverse [i, j-1) by `rest`. */
+  | { readonly kind: "peel"; readonly rest: ChainSchedule };
 
 export interface ChainSolution {
   /** Total advance cost (taping runs of reversed steps excluded). */
@@ -163,6 +180,29 @@ export function solveChainBudget(p: ChainProblem, budget: number, unit?: number)
   return { cost: table.cost(0, l, levels), schedule: table.schedule(0, l, levels) };
 }
 
+/**
+ * The byte version with a per-step bound: capacity[r] bytes for held snapshots while step r is
+ * reversed (r = 0 … l-1). Sizes round up and capacities down to whole units (default: as
+ * defaultBudgetUnit picks for the largest capacity). Never fails: advance-all holds nothing.
+ */
+export function solveChainCapacity(p: ChainProblem, capacity: readonly number[], unit?: number): ChainSolution {
+  const l = chainLength(p);
+  const size = chainSizes(p, l);
+  if (capacity.length !== l) throw new RangeError(`chain-dp: capacity needs one entry per step (${l}), got ${capacity.length}`);
+  for (const c of capacity) if (!(c >= 0) || !Number.isFinite(c)) throw new RangeError(`chain-dp: capacities must be finite numbers >= 0, got ${c}`);
+  const u = unit ?? defaultBudgetUnit(p, Math.max(...capacity));
+  if (!(u > 0) || !Number.isFinite(u)) throw new RangeError(`chain-dp: unit must be a finite number > 0, got ${u}`);
+  const hold = new Int32Array(l + 1);
+  let totalLevels = 0;
+  for (let k = 1; k < l; k++) totalLevels += Math.ceil(size[k] / u);
+  // a snapshot bigger than every capacity never fits: top + 1 says so without overflowing Int32
+  const caps = Int32Array.from(capacity, (c) => Math.min(Math.floor(c / u), totalLevels));
+  const top = Math.max(...caps);
+  for (let k = 1; k < l; k++) hold[k] = Math.min(Math.ceil(size[k] / u), top + 1);
+  const table = new CapacityTable(p.cost, hold, caps, top);
+  return { cost: table.cost(0, l, 0), schedule: table.schedule(0, l, 0) };
+}
+
 /** The unit solveChainBudget discretizes sizes by when none is given (see the header). */
 export function defaultBudgetUnit(p: ChainProblem, budget: number): number {
   const l = chainLength(p);
@@ -201,6 +241,9 @@ export function scheduleCost(p: ChainProblem, s: ChainSchedule, i = 0, j = p.cos
     case "split":
       if (!(s.at > i && s.at < j)) throw new Error(`chain-dp: split at ${s.at} outside (${i}, ${j})`);
       return adv(i, s.at) + scheduleCost(p, s.right, s.at, j) + scheduleCost(p, s.left, i, s.at);
+    case "peel":
+      if (j < i + 2) throw new Error(`chain-dp: "peel" on a span of ${j - i} steps [${i}, ${j})`);
+      return adv(i, j - 1) + scheduleCost(p, s.rest, i, j - 1);
   }
 }
 
@@ -228,6 +271,12 @@ export function scheduleActions(s: ChainSchedule, l: number): Action[] {
         walk(node.right, node.at, j);
         out.push({ kind: "release", state: node.at });
         walk(node.left, i, node.at);
+        return;
+      case "peel":
+        if (j < i + 2) throw new Error(`chain-dp: "peel" on a span of ${j - i} steps [${i}, ${j})`);
+        out.push({ kind: "advance", from: i, to: j - 1 });
+        out.push({ kind: "reverse", step: j - 1 });
+        walk(node.rest, i, j - 1);
         return;
     }
   };
@@ -328,6 +377,105 @@ class ChainTable {
       const h = hold[k];
       if (h > m) continue;
       const c = prefix[k] - prefix[i] + t[this.row(k, j) - h + m] + t[this.row(i, k) + m];
+      if (c < best) {
+        best = c;
+        at = k;
+      }
+    }
+    return at;
+  }
+}
+
+/**
+ * The capacity version's table U(i, j, u): least cost to reverse [i, j) from a held x_i when u
+ * levels are already held; entries with u above the span's least capacity are never read.
+ */
+class CapacityTable {
+  private readonly l: number;
+  private readonly width: number;
+  private readonly prefix: Float64Array;
+  private readonly prefix2: Float64Array;
+  private readonly t: Float64Array;
+
+  constructor(
+    cost: readonly number[],
+    private readonly hold: Int32Array,
+    private readonly caps: Int32Array,
+    top: number,
+  ) {
+    const l = cost.length;
+    this.l = l;
+    this.width = top + 1;
+    const entries = ((l * (l + 1)) / 2) * this.width;
+    if (entries > MAX_TABLE_ENTRIES) {
+      throw new RangeError(`chain-dp: ${l} steps x ${this.width} memory levels is too large a table; use fewer levels (a coarser unit)`);
+    }
+    this.prefix = new Float64Array(l + 1);
+    this.prefix2 = new Float64Array(l + 2);
+    for (let t = 0; t < l; t++) this.prefix[t + 1] = this.prefix[t] + cost[t];
+    for (let t = 0; t <= l; t++) this.prefix2[t + 1] = this.prefix2[t] + this.prefix[t];
+    this.t = new Float64Array(entries);
+    this.fill();
+  }
+
+  cost(i: number, j: number, u: number): number {
+    return this.t[this.row(i, j) + u];
+  }
+
+  schedule(i: number, j: number, u: number): ChainSchedule {
+    if (j === i + 1) return { kind: "reverse" };
+    const at = this.bestSplit(i, j, u);
+    if (at < 0) return { kind: "peel", rest: this.schedule(i, j - 1, u) };
+    return { kind: "split", at, right: this.schedule(at, j, u + this.hold[at]), left: this.schedule(i, at, u) };
+  }
+
+  private row(i: number, j: number): number {
+    return (i * this.l - ((i * (i - 1)) >> 1) + (j - i - 1)) * this.width;
+  }
+
+  private peel(i: number, j: number, u: number): number {
+    return this.prefix[j - 1] - this.prefix[i] + this.t[this.row(i, j - 1) + u];
+  }
+
+  /** As ChainTable.fill; a span's entries run u = 0 … its least capacity (leaves start at 0). */
+  private fill(): void {
+    const { l, t, hold, caps, prefix } = this;
+    const leastFrom = new Int32Array(l); // leastFrom[k] = least capacity over [k, j)
+    for (let j = 2; j <= l; j++) {
+      leastFrom[j - 1] = caps[j - 1];
+      for (let k = j - 2; k >= 0; k--) leastFrom[k] = Math.min(leastFrom[k + 1], caps[k]);
+      for (let i = j - 2; i >= 0; i--) {
+        const least = leastFrom[i];
+        const out = this.row(i, j);
+        const peeled = this.row(i, j - 1);
+        const toLast = prefix[j - 1] - prefix[i];
+        for (let u = 0; u <= least; u++) t[out + u] = toLast + t[peeled + u];
+        for (let k = i + 1; k < j; k++) {
+          // x_k is held while [k, j) is reversed: only those steps' capacities bound it
+          const h = hold[k];
+          const room = Math.min(least, leastFrom[k] - h);
+          const a = prefix[k] - prefix[i];
+          const right = this.row(k, j) + h;
+          const left = this.row(i, k);
+          for (let u = 0; u <= room; u++) {
+            const c = a + t[right + u] + t[left + u];
+            if (c < t[out + u]) t[out + u] = c;
+          }
+        }
+      }
+    }
+  }
+
+  private bestSplit(i: number, j: number, u: number): number {
+    const { t, hold, caps, prefix } = this;
+    let best = this.peel(i, j, u);
+    let at = -1;
+    for (let k = i + 1; k < j; k++) {
+      const h = hold[k];
+      let leastRight = Infinity;
+      for (let r = k; r < j; r++) leastRight = Math.min(leastRight, caps[r]);
+      if (u + h > leastRight) continue;
+      const c = prefix[k] - prefix[i] + t[this.row(k, j) + h + u] + t[this.row(i, k) + u];
       if (c < best) {
         best = c;
         at = k;

@@ -15,13 +15,70 @@ import { scheduleActions, type ChainProblem, type ChainSchedule } from "./chain-
 import { nodeFlops } from "./cost.ts";
 import type { ForwardAnalysis } from "./policies.ts";
 
-export function chainProblem(g: Graph, forwardCount: number, a: ForwardAnalysis): ChainProblem {
+//
+// Advancing segment k recomputes what its cut depends on within the segment, from the previous
+// cut and the values the policy keeps (`kept`): with a residual block's convolutions kept, its
+// output costs only the cheap ops after them. The last segment (no cut) is never advanced.
+export function chainProblem(g: Graph, forwardCount: number, a: ForwardAnalysis, kept: (id: string) => boolean = () => false): ChainProblem {
   const types = valueTypes(g);
+  const typeOf = (v: string) => types.get(v)!;
+  const forward = new Map(g.nodes.slice(0, forwardCount).map((n) => [n.id, n] as const));
   const cost = new Array<number>(a.cuts.length + 1).fill(0);
-  for (const n of g.nodes.slice(0, forwardCount)) cost[a.segments.get(n.id)!] += nodeFlops(n, (v) => types.get(v)!);
-  const size = [0, ...a.cuts.map((c) => byteSize(types.get(c)!))];
+  a.cuts.forEach((cut, k) => {
+    const seen = new Set<string>();
+    const stack = [cut];
+    while (stack.length > 0) {
+      const v = stack.pop()!;
+      const n = forward.get(v);
+      if (!n || seen.has(v) || a.segments.get(v) !== k || (v !== cut && kept(v))) continue;
+      seen.add(v);
+      cost[k] += nodeFlops(n, typeOf);
+      stack.push(...n.inputs);
+    }
+  });
+  const size = [0, ...a.cuts.map((c) => byteSize(typeOf(c)))];
   size.push(0);
   return { cost, size };
+}
+
+/**
+ * Bytes for held snapshots while each chain step (segment) is reversed, for the capacity version
+ * (chain-dp.ts solveChainCapacity), when the policy keeps the `contractions` not `spilled` and
+ * the tail — the last segment with a contraction, where the backward starts with every kept value
+ * alive — has `base` bytes. Model: while segment r is reversed, the kept values of segments <= r
+ * are alive (each dies with its segment's backward) and a working set W(r): the gradient along
+ * the spine, one more spine-sized value where r has a contraction (its operand or output being
+ * differentiated), and for each spilled value of r the value and the state it is recomputed from.
+ * So cap(r) = base + (K(<= tail) - K(<= r)) - (W(r) - W(tail)), clipped to 0 … base + maxExtra
+ * (beyond a few spare snapshots recomputation hardly falls, and the DP's table grows with it).
+ * "Spine-sized" is the largest cut. The checkpoint pass measures every plan; this only shapes it.
+ */
+export function chainCapacities(
+  g: Graph, forwardCount: number, a: ForwardAnalysis,
+  contraction: (id: string) => boolean, spilled: ReadonlySet<string>, base: number, maxExtra: number,
+): number[] {
+  const types = valueTypes(g);
+  const bytes = (v: string) => byteSize(types.get(v)!);
+  const steps = a.cuts.length + 1;
+  const spine = Math.max(0, ...a.cuts.map(bytes));
+  const kept = new Array<number>(steps).fill(0);
+  const working = new Array<number>(steps).fill(spine);
+  const cuts = new Set(a.cuts);
+  const hasContraction = new Array<boolean>(steps).fill(false);
+  for (const n of g.nodes.slice(0, forwardCount)) {
+    if (!contraction(n.id) || cuts.has(n.id)) continue;
+    const r = a.segments.get(n.id)!;
+    if (!hasContraction[r]) working[r] += spine;
+    hasContraction[r] = true;
+    if (spilled.has(n.id)) working[r] += bytes(n.id) + spine;
+    else kept[r] += bytes(n.id);
+  }
+  let tail = steps - 1;
+  while (tail > 0 && !hasContraction[tail]) tail--;
+  // keptAfter[r] = K(> r): what the backward has freed by the time it reverses r
+  const keptAfter = new Array<number>(steps).fill(0);
+  for (let r = steps - 2; r >= 0; r--) keptAfter[r] = keptAfter[r + 1] + kept[r + 1];
+  return keptAfter.map((freed, r) => Math.min(base + maxExtra, Math.max(0, base + freed - keptAfter[tail] - working[r] + working[tail])));
 }
 
 export interface ChainPlan {

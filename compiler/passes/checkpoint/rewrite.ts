@@ -14,8 +14,9 @@
 //              afresh, so a dropped value reachable only through a long chain of dropped values
 //              (a residual spine) is recomputed per region instead of the whole chain staying
 //              alive: more (cheap) FLOPs, less memory. With `holdsAt`, the copies of the values
-//              it names for the new region survive the fresh start (a multi-level schedule's
-//              snapshots recomputed once and held for later regions, chain-dp.ts).
+//              it names for both the region left and the one entered survive the fresh start (a
+//              multi-level schedule's snapshots recomputed once and held for later regions,
+//              chain-dp.ts). A cut counts as the region after its own: the one it is the input of.
 
 import type { Graph, Node } from "../../ir/graph.ts";
 import { valueTypes } from "../../ir/graph.ts";
@@ -69,11 +70,26 @@ export function recompute(
     count++;
     return id;
   };
+  // A cut ends its segment and is the input of the next: the backward reads it for the next
+  // segment's gradients (a block's input, for its filter gradient; the relu mask of a block's
+  // output), so it belongs to that region, as the chain schedule's state x_k belongs to step k.
+  // Counting it in its own would switch regions and back in the middle of a region's backward,
+  // dropping and recomputing the region's copies twice over.
+  const lastOfSegment = new Map<number, string>();
+  if (regions) for (const n of forward) lastOfSegment.set(regions.get(n.id)!, n.id);
+  const regionOf = (v: string): number => {
+    const r = regions!.get(v)!;
+    return lastOfSegment.get(r) === v ? r + 1 : r;
+  };
   const request = (v: string): string => {
-    if (regions && dropped.has(v) && regions.get(v) !== region) {
-      region = regions.get(v)!;
+    if (regions && dropped.has(v) && regionOf(v) !== region) {
+      // A copy survives only when the schedule holds it across: held in the region left and in
+      // the one entered. One the new region holds but the old did not is recomputed there, as
+      // the schedule does; keeping the older copy would hold it through the old region too.
+      const heldBefore = region === undefined ? undefined : holdsAt?.(region);
+      region = regionOf(v);
       const held = holdsAt?.(region);
-      for (const key of [...copies.keys()]) if (!held?.has(key)) copies.delete(key);
+      for (const key of [...copies.keys()]) if (!held?.has(key) || !heldBefore?.has(key)) copies.delete(key);
     }
     return use(v);
   };
