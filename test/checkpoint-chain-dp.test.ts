@@ -1,4 +1,5 @@
-// The chain checkpointing DP (compiler/passes/checkpoint/chain-dp.ts) against two independent
+// The chain checkpointing DP (compiler/passes/checkpoint/chain-dp.ts, and its version with memory
+// per step, chain-dp-capacity.ts; the search below bounds memory per step too) against two independent
 // references: Griewank's closed form t(l, s) = r*l - C(s+r, s+1) for homogeneous chains (computed
 // with exact binomials), and an exhaustive search over every schedule (Dijkstra over game states:
 // working state, set of held snapshots, next step to reverse; holds, releases and restores anywhere)
@@ -16,9 +17,9 @@ import {
   scheduleActions,
   scheduleCost,
   solveChainBudget,
-  solveChainCapacity,
   solveChainSlots,
 } from "../compiler/passes/checkpoint/chain-dp.ts";
+import { solveChainCapacity } from "../compiler/passes/checkpoint/chain-dp-capacity.ts";
 import { randInt, rng } from "./seeded-random.ts";
 
 const homogeneous = (l: number): ChainProblem => ({ cost: new Array<number>(l).fill(1) });

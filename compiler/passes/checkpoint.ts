@@ -28,7 +28,8 @@ import { ARENA_ALIGNMENT, maxLiveBytes, type WorkspaceBytes } from "./liveness.t
 import { runPass, type Pass, type PassStats } from "./pass.ts";
 import { analyseForward, dropSet, everyKthCut, spillOrder, sqrtDropSet, type ForwardAnalysis } from "./checkpoint/policies.ts";
 import { recompute } from "./checkpoint/rewrite.ts";
-import { chainSlotsTable, solveChainCapacity } from "./checkpoint/chain-dp.ts";
+import { chainSlotsTable } from "./checkpoint/chain-dp.ts";
+import { solveChainCapacity } from "./checkpoint/chain-dp-capacity.ts";
 import { chainCapacities, chainPlan, chainProblem, type ChainPlan } from "./checkpoint/chain-plan.ts";
 import { byteSize } from "../ir/types.ts";
 import { valueTypes } from "../ir/graph.ts";

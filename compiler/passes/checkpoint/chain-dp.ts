@@ -50,18 +50,7 @@
 // one pass (cost adv(0, l-1), a lower bound for any schedule). The byte version is
 // ALWAYS feasible: advance-all holds nothing, so solveChainBudget never fails (budget >= 0).
 //
-// Capacity version. In a training step the memory left for snapshots is not constant: activations
-// kept for the backward die as it passes them, so later reversals (earlier steps) have more room.
-// capacity[r] bounds the held snapshots' bytes while step r is reversed (and while holding for
-// it). Recurrence over U(i, j, u), u = memory already held (u <= the least capacity in [i, j)):
-//   U(i, i+1, u) = 0
-//   U(i, j, u)   = min( adv(i, j-1) + U(i, j-1, u),                          "peel"
-//                       min_{i<k<j, u+h_k <= least capacity of [k, j)} adv(i, k) + U(k, j, u + h_k) + U(i, k, u) )
-// Peel reverses the last step by advancing to it without holding it; repeated, it is advance-all.
-// With constant capacities a split at j-1 is never worse than a peel, which is why T needs no
-// peel; here the last step may have no room for x_{j-1} while earlier ones have room for more.
-// Exact over keep-until-reversed schedules (test: exhaustive search with per-step capacities).
-// Always feasible (peeling holds nothing).
+// Capacity version (memory per step): chain-dp-capacity.ts.
 //
 // Cost. Memory levels M (slots, or budget units, both capped at what holding every state needs);
 // the table is l(l+1)/2 * (M+1) doubles, time O(l^3 M / 6). Measured on the shared dev machine:
@@ -72,8 +61,6 @@
 //   solveChainSlots(p, slots)          -> ChainSolution   optimal cost and schedule, `slots` besides x_0
 //   chainSlotsTable(p, slots)          -> ChainSlotsTable T(i, j, s) for every span and s <= slots
 //   solveChainBudget(p, budget, unit?) -> ChainSolution   byte version (p.size required), never fails
-//   solveChainCapacity(p, capacity, unit?) -> ChainSolution  byte version whose memory differs per
-//                                                        step (capacity[r] while step r is reversed)
 //   defaultBudgetUnit(p, budget)       -> number          the unit solveChainBudget picks by default
 //   scheduleCost(p, schedule, i?, j?)  -> number          a schedule's advance cost, recomputed from
 //                                                        its structure (independent of the DP)
@@ -132,7 +119,7 @@ export interface ChainSlotsTable {
 export const MAX_DEFAULT_LEVELS = 200;
 
 /** Tables larger than this many entries (8 bytes each) are refused: pass a coarser unit. */
-const MAX_TABLE_ENTRIES = 1 << 25;
+export const MAX_TABLE_ENTRIES = 1 << 25;
 
 export function solveChainSlots(p: ChainProblem, slots: number): ChainSolution {
   const l = chainLength(p);
@@ -178,29 +165,6 @@ export function solveChainBudget(p: ChainProblem, budget: number, unit?: number)
   for (let k = 1; k < l; k++) hold[k] = Math.min(Math.ceil(size[k] / u), levels + 1);
   const table = new ChainTable(p.cost, hold, levels);
   return { cost: table.cost(0, l, levels), schedule: table.schedule(0, l, levels) };
-}
-
-/**
- * The byte version with a per-step bound: capacity[r] bytes for held snapshots while step r is
- * reversed (r = 0 … l-1). Sizes round up and capacities down to whole units (default: as
- * defaultBudgetUnit picks for the largest capacity). Never fails: advance-all holds nothing.
- */
-export function solveChainCapacity(p: ChainProblem, capacity: readonly number[], unit?: number): ChainSolution {
-  const l = chainLength(p);
-  const size = chainSizes(p, l);
-  if (capacity.length !== l) throw new RangeError(`chain-dp: capacity needs one entry per step (${l}), got ${capacity.length}`);
-  for (const c of capacity) if (!(c >= 0) || !Number.isFinite(c)) throw new RangeError(`chain-dp: capacities must be finite numbers >= 0, got ${c}`);
-  const u = unit ?? defaultBudgetUnit(p, Math.max(...capacity));
-  if (!(u > 0) || !Number.isFinite(u)) throw new RangeError(`chain-dp: unit must be a finite number > 0, got ${u}`);
-  const hold = new Int32Array(l + 1);
-  let totalLevels = 0;
-  for (let k = 1; k < l; k++) totalLevels += Math.ceil(size[k] / u);
-  // a snapshot bigger than every capacity never fits: top + 1 says so without overflowing Int32
-  const caps = Int32Array.from(capacity, (c) => Math.min(Math.floor(c / u), totalLevels));
-  const top = Math.max(...caps);
-  for (let k = 1; k < l; k++) hold[k] = Math.min(Math.ceil(size[k] / u), top + 1);
-  const table = new CapacityTable(p.cost, hold, caps, top);
-  return { cost: table.cost(0, l, 0), schedule: table.schedule(0, l, 0) };
 }
 
 /** The unit solveChainBudget discretizes sizes by when none is given (see the header). */
@@ -284,38 +248,58 @@ export function scheduleActions(s: ChainSchedule, l: number): Action[] {
   return out;
 }
 
-/** The DP table over spans [i, j) and free memory levels m = 0 … levels; hold[k] levels hold x_k. */
-class ChainTable {
-  private readonly l: number;
-  private readonly width: number;
+/**
+ * A table of one value per span [i, j) and memory level (0 … width-1), with the chain's prefix
+ * sums; the two DP versions below fill it by their own recurrences.
+ */
+export abstract class SpanTable {
+  protected readonly l: number;
+  protected readonly width: number;
   /** prefix[t] = cost[0] + … + cost[t-1]; adv(i, k) = prefix[k] - prefix[i]. */
-  private readonly prefix: Float64Array;
+  protected readonly prefix: Float64Array;
+  protected readonly t: Float64Array;
+
+  constructor(cost: readonly number[], width: number) {
+    const l = cost.length;
+    this.l = l;
+    this.width = width;
+    const entries = ((l * (l + 1)) / 2) * width;
+    if (entries > MAX_TABLE_ENTRIES) {
+      throw new RangeError(`chain-dp: ${l} steps x ${width} memory levels is too large a table; use fewer levels (a coarser unit)`);
+    }
+    this.prefix = new Float64Array(l + 1);
+    for (let t = 0; t < l; t++) this.prefix[t + 1] = this.prefix[t] + cost[t];
+    this.t = new Float64Array(entries);
+  }
+
+  cost(i: number, j: number, level: number): number {
+    return this.t[this.row(i, j) + level];
+  }
+
+  /**
+   * Offset of span [i, j)'s row of levels. Spans are numbered by i, then j, so the left parts
+   * [i, k) of one span are consecutive rows (fill() streams them); its right parts [k, j) are
+   * shared by every span ending at j, which fill() computes one after another, so they stay cached.
+   */
+  protected row(i: number, j: number): number {
+    return (i * this.l - ((i * (i - 1)) >> 1) + (j - i - 1)) * this.width;
+  }
+}
+
+/** The DP table over spans [i, j) and free memory levels m = 0 … levels; hold[k] levels hold x_k. */
+class ChainTable extends SpanTable {
   /** prefix2[t] = prefix[0] + … + prefix[t-1], for advance-all in O(1). */
   private readonly prefix2: Float64Array;
-  private readonly t: Float64Array;
 
   constructor(
     cost: readonly number[],
     private readonly hold: Int32Array,
     readonly levels: number,
   ) {
-    const l = cost.length;
-    this.l = l;
-    this.width = levels + 1;
-    const entries = ((l * (l + 1)) / 2) * this.width;
-    if (entries > MAX_TABLE_ENTRIES) {
-      throw new RangeError(`chain-dp: ${l} steps x ${this.width} memory levels is too large a table; use fewer levels (a coarser unit)`);
-    }
-    this.prefix = new Float64Array(l + 1);
-    this.prefix2 = new Float64Array(l + 2);
-    for (let t = 0; t < l; t++) this.prefix[t + 1] = this.prefix[t] + cost[t];
-    for (let t = 0; t <= l; t++) this.prefix2[t + 1] = this.prefix2[t] + this.prefix[t];
-    this.t = new Float64Array(entries);
+    super(cost, levels + 1);
+    this.prefix2 = new Float64Array(this.l + 2);
+    for (let t = 0; t <= this.l; t++) this.prefix2[t + 1] = this.prefix2[t] + this.prefix[t];
     this.fill();
-  }
-
-  cost(i: number, j: number, m: number): number {
-    return this.t[this.row(i, j) + m];
   }
 
   /** Rebuilds the optimal schedule of [i, j) with m levels by re-running fill()'s comparisons. */
@@ -324,15 +308,6 @@ class ChainTable {
     const at = this.bestSplit(i, j, m);
     if (at < 0) return { kind: "advance-all" };
     return { kind: "split", at, right: this.schedule(at, j, m - this.hold[at]), left: this.schedule(i, at, m) };
-  }
-
-  /**
-   * Offset of span [i, j)'s row of levels. Spans are numbered by i, then j, so the left parts
-   * [i, k) of one span are consecutive rows (fill() streams them); its right parts [k, j) are
-   * shared by every span ending at j, which fill() computes one after another, so they stay cached.
-   */
-  private row(i: number, j: number): number {
-    return (i * this.l - ((i * (i - 1)) >> 1) + (j - i - 1)) * this.width;
   }
 
   private advanceAll(i: number, j: number): number {
@@ -387,105 +362,6 @@ class ChainTable {
 }
 
 /**
- * The capacity version's table U(i, j, u): least cost to reverse [i, j) from a held x_i when u
- * levels are already held; entries with u above the span's least capacity are never read.
- */
-class CapacityTable {
-  private readonly l: number;
-  private readonly width: number;
-  private readonly prefix: Float64Array;
-  private readonly prefix2: Float64Array;
-  private readonly t: Float64Array;
-
-  constructor(
-    cost: readonly number[],
-    private readonly hold: Int32Array,
-    private readonly caps: Int32Array,
-    top: number,
-  ) {
-    const l = cost.length;
-    this.l = l;
-    this.width = top + 1;
-    const entries = ((l * (l + 1)) / 2) * this.width;
-    if (entries > MAX_TABLE_ENTRIES) {
-      throw new RangeError(`chain-dp: ${l} steps x ${this.width} memory levels is too large a table; use fewer levels (a coarser unit)`);
-    }
-    this.prefix = new Float64Array(l + 1);
-    this.prefix2 = new Float64Array(l + 2);
-    for (let t = 0; t < l; t++) this.prefix[t + 1] = this.prefix[t] + cost[t];
-    for (let t = 0; t <= l; t++) this.prefix2[t + 1] = this.prefix2[t] + this.prefix[t];
-    this.t = new Float64Array(entries);
-    this.fill();
-  }
-
-  cost(i: number, j: number, u: number): number {
-    return this.t[this.row(i, j) + u];
-  }
-
-  schedule(i: number, j: number, u: number): ChainSchedule {
-    if (j === i + 1) return { kind: "reverse" };
-    const at = this.bestSplit(i, j, u);
-    if (at < 0) return { kind: "peel", rest: this.schedule(i, j - 1, u) };
-    return { kind: "split", at, right: this.schedule(at, j, u + this.hold[at]), left: this.schedule(i, at, u) };
-  }
-
-  private row(i: number, j: number): number {
-    return (i * this.l - ((i * (i - 1)) >> 1) + (j - i - 1)) * this.width;
-  }
-
-  private peel(i: number, j: number, u: number): number {
-    return this.prefix[j - 1] - this.prefix[i] + this.t[this.row(i, j - 1) + u];
-  }
-
-  /** As ChainTable.fill; a span's entries run u = 0 … its least capacity (leaves start at 0). */
-  private fill(): void {
-    const { l, t, hold, caps, prefix } = this;
-    const leastFrom = new Int32Array(l); // leastFrom[k] = least capacity over [k, j)
-    for (let j = 2; j <= l; j++) {
-      leastFrom[j - 1] = caps[j - 1];
-      for (let k = j - 2; k >= 0; k--) leastFrom[k] = Math.min(leastFrom[k + 1], caps[k]);
-      for (let i = j - 2; i >= 0; i--) {
-        const least = leastFrom[i];
-        const out = this.row(i, j);
-        const peeled = this.row(i, j - 1);
-        const toLast = prefix[j - 1] - prefix[i];
-        for (let u = 0; u <= least; u++) t[out + u] = toLast + t[peeled + u];
-        for (let k = i + 1; k < j; k++) {
-          // x_k is held while [k, j) is reversed: only those steps' capacities bound it
-          const h = hold[k];
-          const room = Math.min(least, leastFrom[k] - h);
-          const a = prefix[k] - prefix[i];
-          const right = this.row(k, j) + h;
-          const left = this.row(i, k);
-          for (let u = 0; u <= room; u++) {
-            const c = a + t[right + u] + t[left + u];
-            if (c < t[out + u]) t[out + u] = c;
-          }
-        }
-      }
-    }
-  }
-
-  private bestSplit(i: number, j: number, u: number): number {
-    const { t, hold, caps, prefix } = this;
-    let best = this.peel(i, j, u);
-    let at = -1;
-    for (let k = i + 1; k < j; k++) {
-      const h = hold[k];
-      let leastRight = Infinity;
-      for (let r = k; r < j; r++) leastRight = Math.min(leastRight, caps[r]);
-      if (u + h > leastRight) continue;
-      const c = prefix[k] - prefix[i] + t[this.row(k, j) + h + u] + t[this.row(i, k) + u];
-      if (c < best) {
-        best = c;
-        at = k;
-      }
-    }
-    return at;
-  }
-}
-
-/**
  * The schedule when every state x_1 … x_{l-1} can be held at once: advance once, holding each state
  * on the way, and reverse from the snapshots. Its cost adv(0, l-1) is a lower bound for any schedule
  * (step l-1 needs x_{l-1}), so it is optimal; no table needed.
@@ -501,7 +377,7 @@ function holdEverything(cost: readonly number[]): ChainSolution {
   return { cost: total, schedule };
 }
 
-function chainLength(p: ChainProblem): number {
+export function chainLength(p: ChainProblem): number {
   const l = p.cost.length;
   if (l < 1) throw new RangeError("chain-dp: a chain needs at least one step");
   for (const c of p.cost) {
@@ -510,7 +386,7 @@ function chainLength(p: ChainProblem): number {
   return l;
 }
 
-function chainSizes(p: ChainProblem, l: number): readonly number[] {
+export function chainSizes(p: ChainProblem, l: number): readonly number[] {
   const size = p.size;
   if (!size || size.length !== l + 1) {
     throw new RangeError(`chain-dp: the byte version needs size[k] for k = 0 … ${l} (${l + 1} entries), got ${size?.length ?? "none"}`);
