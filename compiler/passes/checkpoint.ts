@@ -13,9 +13,11 @@
 //             — activations, norms, elementwise — first, keep matmul/conv outputs), with copies
 //             serving the whole backward or only their region; plus the chain DP's optimal
 //             multi-level schedules over the cuts (checkpoint/chain-dp.ts, chain-plan.ts) for
-//             0 … 12 snapshot slots; each candidate rewritten and measured; no budget means the
-//             least peak. A budget below
-//             every candidate's peak is a CheckpointBudgetError naming the least peak found.
+//             0 … 12 snapshot slots, and with the contractions kept, the DP's version whose room
+//             grows as the backward frees them (chain-dp-capacity.ts); each with some of the
+//             contractions dropped too (spill refinements); each candidate rewritten and
+//             measured; no budget means the least peak. A budget below every candidate's peak
+//             is a CheckpointBudgetError naming the least peak found.
 // 3. Rewrite (checkpoint/rewrite.ts): recompute nodes are ordinary nodes marked `recomputeOf`.
 // The peak estimate is the max-live bytes after scheduling and in-place rewriting, the bound the
 // planner reaches on every example. Runs after the training passes and before fusion
@@ -175,10 +177,18 @@ function chainPlans(g: Graph, forwardNodes: number, a: ForwardAnalysis): ChainPl
   return Array.from({ length: maxSlots + 1 }, (_, slots) => chainPlan(a, table.solution(0, a.cuts.length + 1, slots).schedule, slots));
 }
 
-/** A chain plan's candidate: within segments, values costing at least `threshold` FLOPs/byte are kept too, except `spilled`. */
-function chainCandidate(g: Graph, forwardNodes: number, a: ForwardAnalysis, plan: ChainPlan, threshold: number, spilled: readonly string[], peak: PeakEstimator): CheckpointCandidate {
+/**
+ * A chain plan's candidate: within segments, values costing at least `threshold` FLOPs/byte are
+ * kept too, except `spilled`. `capacity`: the plan is a capacity schedule with plan.slots at the tail.
+ */
+function chainCandidate(
+  g: Graph, forwardNodes: number, a: ForwardAnalysis, plan: ChainPlan, threshold: number, spilled: readonly string[], peak: PeakEstimator, capacity = false,
+): CheckpointCandidate {
   const r = recompute(g, forwardNodes, dropSet(a, plan.kept, threshold, spilled), a.segments, (region) => plan.holds.get(region) ?? new Set());
-  return { every: Infinity, threshold, scoped: true, slots: plan.slots, spill: spilled.length, graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes };
+  return {
+    every: Infinity, threshold, scoped: true, ...(capacity ? { tailSlots: plan.slots } : { slots: plan.slots }), spill: spilled.length,
+    graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes,
+  };
 }
 
 /**
@@ -245,8 +255,7 @@ function capacityRefinements(g: Graph, forwardNodes: number, a: ForwardAnalysis,
       const spilled = order.slice(0, n);
       const capacity = chainCapacities(g, forwardNodes, a, contraction, new Set(spilled), tailSlots * spine, CAPACITY_EXTRA_SLOTS * spine);
       const plan = chainPlan(a, solveChainCapacity(problem, capacity, spine / CAPACITY_LEVELS_PER_SLOT).schedule, tailSlots);
-      const c = chainCandidate(g, forwardNodes, a, plan, a.costliest, spilled, peak);
-      return scheduledPeak({ ...c, slots: undefined, tailSlots }, peak);
+      return scheduledPeak(chainCandidate(g, forwardNodes, a, plan, a.costliest, spilled, peak, true), peak);
     };
     // The off-spine values spilled last (spillOrder spreads them so the tail's comes last) do not
     // lower the tail's peak: recomputing it there needs its input alive instead. So the peak is
