@@ -10,7 +10,7 @@ import { valueTypes } from "../compiler/ir/graph.ts";
 import { byteSize } from "../compiler/ir/types.ts";
 import { chainSlotsTable, scheduleActions, type ChainSchedule } from "../compiler/passes/checkpoint/chain-dp.ts";
 import { solveChainCapacity } from "../compiler/passes/checkpoint/chain-dp-capacity.ts";
-import { chainCapacities, chainPlan, chainProblem } from "../compiler/passes/checkpoint/chain-plan.ts";
+import { capacityModel, chainPlan, chainProblem } from "../compiler/passes/checkpoint/chain-plan.ts";
 import { analyseForward, dropSet, spillOrder, type ForwardAnalysis } from "../compiler/passes/checkpoint/policies.ts";
 import { recompute } from "../compiler/passes/checkpoint/rewrite.ts";
 import { buildTrainingProgram } from "../compiler/passes/pipeline.ts";
@@ -56,7 +56,7 @@ describe("chain problem and capacities", () => {
   it("grants earlier steps the kept convolutions the backward has freed, less their working set", () => {
     const types = valueTypes(g);
     const spine = Math.max(...a.cuts.map((c) => byteSize(types.get(c)!)));
-    const none = chainCapacities(g, forwardNodes, a, (id) => contractions.has(id), new Set(), spine, 100 * spine);
+    const none = capacityModel(g, forwardNodes, a, (id) => contractions.has(id)).capacities(new Set(), spine, 100 * spine);
     // the tail (last block) gets the base; each block's two kept convolutions free two snapshots
     // for the blocks before it; segments without a convolution need one spine-sized value less
     const blocks = [...new Set([...contractions].map((id) => a.segments.get(id)!))].sort((x, y) => x - y);
@@ -70,12 +70,12 @@ describe("chain problem and capacities", () => {
     const { order } = spillOrder(a, a.costliest);
     const spilled = order[0];
     const at = a.segments.get(spilled)!;
-    const one = chainCapacities(g, forwardNodes, a, (id) => contractions.has(id), new Set([spilled]), spine, 100 * spine);
+    const one = capacityModel(g, forwardNodes, a, (id) => contractions.has(id)).capacities(new Set([spilled]), spine, 100 * spine);
     expect(one[at]).toBe(none[at] - 2 * spine);
     for (let r = at + 1; r < none.length; r++) expect(one[r]).toBe(none[r]);
     for (let r = 0; r < at; r++) expect(one[r]).toBe(Math.max(0, none[r] - spine));
     // and the spare room is capped
-    expect(Math.max(...chainCapacities(g, forwardNodes, a, (id) => contractions.has(id), new Set(), spine, 3 * spine))).toBe(4 * spine);
+    expect(Math.max(...capacityModel(g, forwardNodes, a, (id) => contractions.has(id)).capacities(new Set(), spine, 3 * spine))).toBe(4 * spine);
   });
 });
 
@@ -93,7 +93,7 @@ describe("the rewrite follows chain schedules", () => {
       const schedules: [string, ChainSchedule, number][] = [];
       for (let slots = 0; slots <= 4; slots++) {
         schedules.push([`slots ${slots}`, table.solution(0, l, slots).schedule, Infinity]);
-        const capacity = chainCapacities(g, forwardNodes, a, (id) => contractions.has(id), new Set(), slots * spine, 8 * spine);
+        const capacity = capacityModel(g, forwardNodes, a, (id) => contractions.has(id)).capacities(new Set(), slots * spine, 8 * spine);
         schedules.push([`capacity ${slots}`, solveChainCapacity(kept, capacity, spine / 4).schedule, a.costliest]);
       }
       for (const [label, schedule, threshold] of schedules) {

@@ -122,7 +122,6 @@ function checkGraph(g: Graph): void {
   checkOperandOverlaps(g);
 }
 
-
 function emitEntry(module: WasmModule, { graph, exportName }: WasmEntry, kernels: KernelTable, helper: KernelArgs["helper"]): void {
   const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((d) => [d.name, d.type]));
   const ref = (value: string): BufferRef => ({ offset: slotOf(graph, value).offset, type: types.get(value)! });

@@ -32,9 +32,7 @@ import { analyseForward, dropSet, everyKthCut, spillOrder, sqrtDropSet, type For
 import { recompute } from "./checkpoint/rewrite.ts";
 import { chainSlotsTable } from "./checkpoint/chain-dp.ts";
 import { solveChainCapacity } from "./checkpoint/chain-dp-capacity.ts";
-import { chainCapacities, chainPlan, chainProblem, type ChainPlan } from "./checkpoint/chain-plan.ts";
-import { byteSize } from "../ir/types.ts";
-import { valueTypes } from "../ir/graph.ts";
+import { capacityModel, chainPlan, chainProblem, type ChainPlan } from "./checkpoint/chain-plan.ts";
 
 export type CheckpointMode = "none" | "sqrt" | "auto";
 
@@ -67,7 +65,7 @@ export interface CheckpointCandidate {
   /** Set when the cuts kept and held follow the chain DP's schedule with this many slots. */
   readonly slots?: number;
   /**
-   * Set when they follow the capacity version's schedule instead (chain-plan.ts chainCapacities):
+   * Set when they follow the capacity version's schedule instead (chain-plan.ts capacityModel):
    * room for this many spine-sized snapshots at the tail, more as the backward frees kept values.
    */
   readonly tailSlots?: number;
@@ -246,14 +244,14 @@ function capacityRefinements(g: Graph, forwardNodes: number, a: ForwardAnalysis,
   const contractions = new Set(a.droppable.filter((d) => d.flopsPerByte >= a.costliest).map((d) => d.id));
   const contraction = (id: string) => contractions.has(id);
   const problem = chainProblem(g, forwardNodes, a, contraction);
-  const types = valueTypes(g);
-  const spine = Math.max(...a.cuts.map((c) => byteSize(types.get(c)!)));
+  const model = capacityModel(g, forwardNodes, a, contraction);
+  const spine = model.spine;
   const { order, offSpine } = spillOrder(a, a.costliest);
   const out: CheckpointCandidate[] = [];
   for (let tailSlots = 0; tailSlots <= CAPACITY_TAIL_SLOTS; tailSlots++) {
     const spill = (n: number): CheckpointCandidate => {
       const spilled = order.slice(0, n);
-      const capacity = chainCapacities(g, forwardNodes, a, contraction, new Set(spilled), tailSlots * spine, CAPACITY_EXTRA_SLOTS * spine);
+      const capacity = model.capacities(new Set(spilled), tailSlots * spine, CAPACITY_EXTRA_SLOTS * spine);
       const plan = chainPlan(a, solveChainCapacity(problem, capacity, spine / CAPACITY_LEVELS_PER_SLOT).schedule, tailSlots);
       return scheduledPeak(chainCandidate(g, forwardNodes, a, plan, a.costliest, spilled, peak, true), peak);
     };

@@ -22,7 +22,7 @@ import { chainLength, chainSizes, defaultBudgetUnit, SpanTable, type ChainProble
 /**
  * The byte version with a per-step bound: capacity[r] bytes for held snapshots while step r is
  * reversed (r = 0 … l-1). Sizes round up and capacities down to whole units (default: as
- * defaultBudgetUnit picks for the largest capacity). Never fails: advance-all holds nothing.
+ * defaultBudgetUnit picks for the largest capacity). Never fails: peeling holds nothing.
  */
 export function solveChainCapacity(p: ChainProblem, capacity: readonly number[], unit?: number): ChainSolution {
   const l = chainLength(p);
@@ -99,13 +99,14 @@ class CapacityTable extends SpanTable {
 
   private bestSplit(i: number, j: number, u: number): number {
     const { t, hold, caps, prefix } = this;
+    const leastFrom = new Int32Array(j + 1); // as in fill(): least capacity over [k, j)
+    leastFrom[j - 1] = caps[j - 1];
+    for (let k = j - 2; k > i; k--) leastFrom[k] = Math.min(leastFrom[k + 1], caps[k]);
     let best = this.peel(i, j, u);
     let at = -1;
     for (let k = i + 1; k < j; k++) {
       const h = hold[k];
-      let leastRight = Infinity;
-      for (let r = k; r < j; r++) leastRight = Math.min(leastRight, caps[r]);
-      if (u + h > leastRight) continue;
+      if (u + h > leastFrom[k]) continue;
       const c = prefix[k] - prefix[i] + t[this.row(k, j) + h + u] + t[this.row(i, k) + u];
       if (c < best) {
         best = c;

@@ -43,42 +43,51 @@ export function chainProblem(g: Graph, forwardCount: number, a: ForwardAnalysis,
 
 /**
  * Bytes for held snapshots while each chain step (segment) is reversed, for the capacity version
- * (chain-dp.ts solveChainCapacity), when the policy keeps the `contractions` not `spilled` and
- * the tail — the last segment with a contraction, where the backward starts with every kept value
- * alive — has `base` bytes. Model: while segment r is reversed, the kept values of segments <= r
- * are alive (each dies with its segment's backward) and a working set W(r): the gradient along
- * the spine, one more spine-sized value where r has a contraction (its operand or output being
+ * (chain-dp-capacity.ts), when the policy keeps the `contraction`s except `spilled` and the tail —
+ * the last segment with a contraction, where the backward starts with every kept value alive —
+ * has `base` bytes. Model: while segment r is reversed, the kept values of segments <= r are
+ * alive (each dies with its segment's backward) and a working set W(r): the gradient along the
+ * spine, one more spine-sized value where r has a contraction (its operand or output being
  * differentiated), and for each spilled value of r the value and the state it is recomputed from.
  * So cap(r) = base + (K(<= tail) - K(<= r)) - (W(r) - W(tail)), clipped to 0 … base + maxExtra
  * (beyond a few spare snapshots recomputation hardly falls, and the DP's table grows with it).
  * "Spine-sized" is the largest cut. The checkpoint pass measures every plan; this only shapes it.
  */
-export function chainCapacities(
-  g: Graph, forwardCount: number, a: ForwardAnalysis,
-  contraction: (id: string) => boolean, spilled: ReadonlySet<string>, base: number, maxExtra: number,
-): number[] {
+export interface CapacityModel {
+  /** Bytes of the largest cut. */
+  readonly spine: number;
+  capacities(spilled: ReadonlySet<string>, base: number, maxExtra: number): number[];
+}
+
+/** The capacity model of a forward pass whose contractions are `contraction` (built once, asked per spill set). */
+export function capacityModel(g: Graph, forwardCount: number, a: ForwardAnalysis, contraction: (id: string) => boolean): CapacityModel {
   const types = valueTypes(g);
   const bytes = (v: string) => byteSize(types.get(v)!);
   const steps = a.cuts.length + 1;
   const spine = Math.max(0, ...a.cuts.map(bytes));
-  const kept = new Array<number>(steps).fill(0);
-  const working = new Array<number>(steps).fill(spine);
   const cuts = new Set(a.cuts);
+  const contractions = g.nodes.slice(0, forwardCount)
+    .filter((n) => contraction(n.id) && !cuts.has(n.id))
+    .map((n) => ({ id: n.id, segment: a.segments.get(n.id)!, bytes: bytes(n.id) }));
   const hasContraction = new Array<boolean>(steps).fill(false);
-  for (const n of g.nodes.slice(0, forwardCount)) {
-    if (!contraction(n.id) || cuts.has(n.id)) continue;
-    const r = a.segments.get(n.id)!;
-    if (!hasContraction[r]) working[r] += spine;
-    hasContraction[r] = true;
-    if (spilled.has(n.id)) working[r] += bytes(n.id) + spine;
-    else kept[r] += bytes(n.id);
-  }
+  for (const c of contractions) hasContraction[c.segment] = true;
   let tail = steps - 1;
   while (tail > 0 && !hasContraction[tail]) tail--;
-  // keptAfter[r] = K(> r): what the backward has freed by the time it reverses r
-  const keptAfter = new Array<number>(steps).fill(0);
-  for (let r = steps - 2; r >= 0; r--) keptAfter[r] = keptAfter[r + 1] + kept[r + 1];
-  return keptAfter.map((freed, r) => Math.min(base + maxExtra, Math.max(0, base + freed - keptAfter[tail] - working[r] + working[tail])));
+  return {
+    spine,
+    capacities(spilled, base, maxExtra) {
+      const kept = new Array<number>(steps).fill(0);
+      const working = hasContraction.map((has) => (has ? 2 : 1) * spine);
+      for (const c of contractions) {
+        if (spilled.has(c.id)) working[c.segment] += c.bytes + spine;
+        else kept[c.segment] += c.bytes;
+      }
+      // keptAfter[r] = K(> r): what the backward has freed by the time it reverses r
+      const keptAfter = new Array<number>(steps).fill(0);
+      for (let r = steps - 2; r >= 0; r--) keptAfter[r] = keptAfter[r + 1] + kept[r + 1];
+      return keptAfter.map((freed, r) => Math.min(base + maxExtra, Math.max(0, base + freed - keptAfter[tail] - working[r] + working[tail])));
+    },
+  };
 }
 
 export interface ChainPlan {

@@ -77,19 +77,21 @@ export function recompute(
   // dropping and recomputing the region's copies twice over.
   const lastOfSegment = new Map<number, string>();
   if (regions) for (const n of forward) lastOfSegment.set(regions.get(n.id)!, n.id);
+  // (The last segment ends at the loss, not at a cut: its last node stays in it.)
   const regionOf = (v: string): number => {
     const r = regions!.get(v)!;
-    return lastOfSegment.get(r) === v ? r + 1 : r;
+    return lastOfSegment.get(r) === v && lastOfSegment.has(r + 1) ? r + 1 : r;
   };
   const request = (v: string): string => {
-    if (regions && dropped.has(v) && regionOf(v) !== region) {
+    const entered = regions && dropped.has(v) ? regionOf(v) : undefined;
+    if (entered !== undefined && entered !== region) {
       // A copy survives only when the schedule holds it across: held in the region left and in
       // the one entered. One the new region holds but the old did not is recomputed there, as
       // the schedule does; keeping the older copy would hold it through the old region too.
       const heldBefore = region === undefined ? undefined : holdsAt?.(region);
-      region = regionOf(v);
-      const held = holdsAt?.(region);
+      const held = holdsAt?.(entered);
       for (const key of [...copies.keys()]) if (!held?.has(key) || !heldBefore?.has(key)) copies.delete(key);
+      region = entered;
     }
     return use(v);
   };
