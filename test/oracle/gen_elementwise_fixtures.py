@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates reference values for the elementwise special functions (test/ops-elementwise.test.ts).
+"""Generates reference values for the elementwise special functions (test/ir/ops-elementwise.test.ts).
 
 Run from the repository root:  /usr/bin/python3 test/oracle/gen_elementwise_fixtures.py
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generates the PyTorch reference fixtures for the reduction, normalization, loss, contraction
-and pooling ops (test/ops-reduction.test.ts, test/ops-nn.test.ts).
+and pooling ops (test/ir/ops-reduction.test.ts, test/ir/ops-nn.test.ts).
 
 Run from the repository root:  /usr/bin/python3 test/oracle/gen_op_fixtures.py
 

@@ -13,7 +13,7 @@ operand in row-major order:
 The frontend numbers the dropouts of a graph 0, 1, 2, ... in the order it meets them, and that
 ordinal is the seed. This module is written from the Philox paper and Random123's constants; the
 known-answer vectors in KNOWN_ANSWERS come from Random123's kat_vectors (the same three that
-test/rng-init.test.ts checks for the TypeScript version).
+test/ir/rng-init.test.ts checks for the TypeScript version).
 """
 
 import math

@@ -1,6 +1,6 @@
 // Where math.ts's polynomial coefficients come from: a weighted Remez exchange (E. Remez, 1934;
 // as in Muller, "Elementary Functions", ch. 3) run in float64 against float64 references.
-// `npx tsx compiler/codegen-wasm/kernels/math-fit.ts` prints every fit; test/wasm-math.test.ts
+// `npx tsx compiler/codegen-wasm/kernels/math-fit.ts` prints every fit; test/codegen-wasm/wasm-math.test.ts
 // re-runs them and checks math.ts holds exactly these numbers rounded to f32.
 //
 // Remez finds the polynomial p of degree n minimising max |w(x) (p(x) - t(x))| over [lo, hi]:

@@ -18,7 +18,7 @@
 //            hi + lo, since an f32 rounding of 2u costs |2u| ulps of relative error in exp.
 //   pow      |a|^b = 2^(b log2|a|) in f64 (log by the atanh series, 2^r by Taylor's series: in f64
 //            truncated series are far below f32's precision) with C99's special cases, scalar.
-// Polynomial coefficients come from math-fit.ts (weighted Remez); test/wasm-math.test.ts re-derives
+// Polynomial coefficients come from math-fit.ts (weighted Remez); test/codegen-wasm/wasm-math.test.ts re-derives
 // them and measures every function against float64 (all within 3.2e-7 relative, ~5 ulp).
 
 import type { KernelArgs } from "../kernel.ts";

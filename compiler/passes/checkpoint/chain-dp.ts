@@ -28,7 +28,7 @@
 // but holds x_k: ties go to advance-all). Every held snapshot here is a span start, kept until its
 // own step is reversed; T is the optimum over all such schedules.
 //
-// Exactness (test/checkpoint-chain-dp.test.ts: exhaustive search over every schedule, holds,
+// Exactness (test/passes/checkpoint-chain-dp.test.ts: exhaustive search over every schedule, holds,
 // releases and restores anywhere, on random chains of up to 9 steps; thousands of cases run once):
 //   - slot version: exact over ALL schedules (Griewank's theorem for equal costs; the search finds
 //     no counterexample with unequal costs);

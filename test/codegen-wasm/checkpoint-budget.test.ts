@@ -1,0 +1,33 @@
+// The checkpointing goal on the resnet example at depth 8 (the hardest of the benchmarked depths:
+// every spilled convolution is 2% of its step): auto, given the budget that cuts the
+// un-checkpointed activation memory (arena minus params, optimizer state and inputs) to a third,
+// fits it with the WASM bundle's planned arena and recomputes at most 15% of the step's FLOPs.
+// bench/checkpoint.ts measures the same at depths 8 … 128 (and times the steps).
+import { describe, expect, it } from "vitest";
+import { pinnedBytes } from "../../compiler/cli/memory-report.ts";
+import { bundleProgram } from "../../compiler/codegen-wasm/bundle.ts";
+import { compileModelFile } from "../../compiler/frontend/index.ts";
+import { graphFlops } from "../../compiler/passes/checkpoint/cost.ts";
+import { buildTrainingProgram } from "../../compiler/passes/pipeline.ts";
+import { trainingSpec } from "../../compiler/passes/train-options.ts";
+import type { CheckpointMode } from "../../compiler/passes/checkpoint.ts";
+
+describe("checkpoint auto on resnet depth 8 at a third of the activation memory", () => {
+  it("fits the budget with the planned arena and recomputes at most 15% of the step's FLOPs", () => {
+    const model = compileModelFile("examples/resnet/model.ts", { set: { depth: "8" } });
+    const spec = trainingSpec(model.train);
+    const plain = buildTrainingProgram(model.graph, spec).trainStep;
+    const pinned = pinnedBytes(plain).total;
+    const arena = (checkpoint: { mode: CheckpointMode; budgetBytes?: number }) => {
+      const p = bundleProgram(model.graph, { training: { ...spec, checkpoint }, timeLimitMs: 2000 });
+      return { arena: Math.max(...p.entries.map((e) => e.graph.memory!.arena)), stats: p.stats.checkpoint ?? {} };
+    };
+    const none = arena({ mode: "none" });
+    const budget = Math.floor(pinned + (none.arena - pinned) / 3);
+    const auto = arena({ mode: "auto", budgetBytes: budget });
+    expect(auto.arena).toBeLessThanOrEqual(budget);
+    const extra = auto.stats["recomputed-flops"] / graphFlops(plain);
+    expect(extra).toBeGreaterThan(0);
+    expect(extra).toBeLessThanOrEqual(0.15);
+  }, 120_000);
+});

@@ -1,0 +1,96 @@
+// The WASM convolution kernels (kernels/conv*.ts) against the reference interpreter: conv2d,
+// conv2dBackpropInput and conv2dBackpropFilter over every strategy of conv-plan.ts (pointwise
+// GEMM, im2col + GEMM, direct depthwise, direct forward for few input channels) and the attributes the reference tests use: "valid",
+// "same" (odd padding at the end) and explicit pads, strides, dilation, groups, depthwise with
+// and without a channel multiplier, non-square kernels, and images big enough to need several
+// column-buffer blocks.
+//
+// Inputs are N(0, 1), so every result is a sum of n products with spread sqrt(n); the comparison
+// floor is that spread, which makes the tolerance absolute (1e-4 * sqrt(n)) where sums cancel.
+
+import { describe, expect, it } from "vitest";
+import { usesDirectConv } from "../../compiler/codegen-wasm/kernels/conv-direct.ts";
+import { convPlan, type ConvStrategy } from "../../compiler/codegen-wasm/kernels/conv-plan.ts";
+import { completeAttrs, type AttrValue } from "../../compiler/ir/op-def.ts";
+import { getOp } from "../../compiler/ir/ops.ts";
+import { expectKernelsMatch } from "../support/wasm-contraction-harness.ts";
+import { f32, opGraph } from "../support/wasm-reduction-kit.ts";
+
+interface ConvCase {
+  readonly name: string;
+  readonly x: number[];
+  readonly w: number[];
+  readonly attrs: Record<string, AttrValue>;
+  readonly strategy: ConvStrategy;
+}
+
+const CASES: ConvCase[] = [
+  { name: "1x1 pointwise", x: [2, 5, 6, 7], w: [1, 1, 7, 9], attrs: {}, strategy: "pointwise" },
+  { name: "1x1 pointwise, 2 groups", x: [1, 4, 5, 6], w: [1, 1, 3, 10], attrs: { groups: 2 }, strategy: "pointwise" },
+  { name: "1x1 stride 2 (subsampling im2col)", x: [1, 7, 6, 5], w: [1, 1, 5, 3], attrs: { stride: [2, 2] }, strategy: "im2col" },
+  { name: "3x3 same", x: [1, 4, 4, 2], w: [3, 3, 2, 3], attrs: { padding: "same" }, strategy: "im2col" },
+  { name: "3x3 valid, 16 channels (whole kernel rows copied at once)", x: [2, 6, 7, 16], w: [3, 3, 16, 12], attrs: {}, strategy: "im2col" },
+  { name: "3x3 stride 2 same on an even size (padding at the end)", x: [2, 8, 6, 3], w: [3, 3, 3, 5], attrs: { stride: [2, 2], padding: "same" }, strategy: "im2col" },
+  { name: "5x5 stride 2 same on an odd size", x: [1, 9, 7, 4], w: [5, 5, 4, 6], attrs: { stride: [2, 2], padding: "same" }, strategy: "im2col" },
+  { name: "explicit pads", x: [1, 5, 6, 3], w: [3, 2, 3, 4], attrs: { padding: "explicit", pads: [1, 2, 0, 1], stride: [2, 1] }, strategy: "im2col" },
+  { name: "dilation 2", x: [1, 7, 8, 3], w: [3, 3, 3, 4], attrs: { dilation: [2, 2], padding: "same" }, strategy: "im2col" },
+  { name: "dilation 1x3, 1x3 kernel", x: [1, 3, 9, 2], w: [1, 3, 2, 5], attrs: { dilation: [1, 3] }, strategy: "im2col" },
+  { name: "2 groups, 3x3 same", x: [2, 6, 5, 4], w: [3, 3, 2, 6], attrs: { groups: 2, padding: "same" }, strategy: "im2col" },
+  { name: "4 groups of 5 channels", x: [1, 5, 5, 20], w: [3, 3, 5, 8], attrs: { groups: 4, padding: "same" }, strategy: "im2col" },
+  { name: "depthwise 3x3 same", x: [2, 5, 6, 21], w: [3, 3, 1, 21], attrs: { groups: 21, padding: "same" }, strategy: "depthwise" },
+  { name: "depthwise 3x3 stride 2 dilated", x: [1, 9, 9, 5], w: [3, 3, 1, 5], attrs: { groups: 5, stride: [2, 2], dilation: [2, 1], padding: "same" }, strategy: "depthwise" },
+  { name: "depthwise 5x5 explicit pads, 36 channels", x: [1, 6, 7, 36], w: [5, 5, 1, 36], attrs: { groups: 36, padding: "explicit", pads: [2, 2, 1, 3] }, strategy: "depthwise" },
+  { name: "depthwise with a channel multiplier of 2", x: [1, 5, 5, 3], w: [3, 3, 1, 6], attrs: { groups: 3, padding: "same" }, strategy: "im2col" },
+  { name: "several column blocks (64 channels)", x: [2, 10, 10, 64], w: [3, 3, 64, 8], attrs: { padding: "same" }, strategy: "im2col" },
+  { name: "several column blocks (one channel)", x: [2, 64, 64, 1], w: [3, 3, 1, 4], attrs: { padding: "same" }, strategy: "im2col" },
+  { name: "a 1x1 output", x: [3, 3, 3, 2], w: [3, 3, 2, 5], attrs: {}, strategy: "im2col" },
+  // Forward conv2d direct (conv-direct.ts): <= 4 input channels, output channels a multiple of 4.
+  { name: "direct: 1 -> 8 channels, 3x3 same (the CNN's first layer)", x: [3, 9, 7, 1], w: [3, 3, 1, 8], attrs: { padding: "same" }, strategy: "im2col" },
+  { name: "direct: 3 -> 16 channels, stride 2 same on an even size", x: [2, 8, 10, 3], w: [3, 3, 3, 16], attrs: { stride: [2, 2], padding: "same" }, strategy: "im2col" },
+  { name: "direct: 4 -> 32 channels, dilated 5x3 valid", x: [1, 11, 9, 4], w: [5, 3, 4, 32], attrs: { dilation: [2, 1] }, strategy: "im2col" },
+  { name: "direct: 2 -> 4 channels, explicit pads", x: [2, 5, 6, 2], w: [2, 3, 2, 4], attrs: { padding: "explicit", pads: [1, 0, 2, 1] }, strategy: "im2col" },
+];
+
+/** The cases whose forward conv2d runs the direct kernel (checked below against usesDirectConv). */
+const DIRECT = new Set(["explicit pads", "dilation 2", "several column blocks (one channel)", ...CASES.filter((c) => c.name.startsWith("direct:")).map((c) => c.name)]);
+
+function convOutShape(c: ConvCase): number[] {
+  const op = getOp("conv2d");
+  return [...op.infer([f32(...c.x), f32(...c.w)], completeAttrs(op, c.attrs)).shape];
+}
+
+describe("convolutions on the WASM backend", () => {
+  for (const c of CASES) {
+    const out = convOutShape(c);
+    const depth = c.w[0] * c.w[1] * c.w[2];
+    const pixels = out[0] * out[1] * out[2];
+    it(`plans ${c.name} as ${c.strategy}${DIRECT.has(c.name) ? " (forward direct)" : ""}`, () => {
+      const plan = convPlan(c.x, c.w, completeAttrs(getOp("conv2d"), c.attrs));
+      expect(plan.strategy).toBe(c.strategy);
+      expect(usesDirectConv(plan)).toBe(DIRECT.has(c.name));
+    });
+    it(`conv2d: ${c.name}`, async () => {
+      await expectKernelsMatch(opGraph("conv2d", { x: f32(...c.x), w: f32(...c.w) }, c.attrs), undefined, { floor: Math.sqrt(depth) });
+    });
+    it(`conv2dBackpropInput: ${c.name}`, async () => {
+      const g = opGraph("conv2dBackpropInput", { dy: f32(...out), w: f32(...c.w) }, { ...c.attrs, inputShape: c.x });
+      await expectKernelsMatch(g, undefined, { floor: Math.sqrt(depth * c.w[3]) });
+    });
+    it(`conv2dBackpropFilter: ${c.name}`, async () => {
+      const g = opGraph("conv2dBackpropFilter", { x: f32(...c.x), dy: f32(...out) }, { ...c.attrs, filterShape: c.w });
+      await expectKernelsMatch(g, undefined, { floor: Math.sqrt(pixels) });
+    });
+  }
+
+  it("splits big images into several column blocks", () => {
+    const c = CASES.find((k) => k.name.startsWith("several column blocks (64"))!;
+    const plan = convPlan(c.x, c.w, completeAttrs(getOp("conv2d"), c.attrs));
+    expect(plan.pixels).toBeGreaterThan(plan.blockRows);
+  });
+
+  it("gives a filter gradient of zeros for an empty batch", async () => {
+    const g = opGraph("conv2dBackpropFilter", { x: f32(0, 4, 4, 2), dy: f32(0, 4, 4, 3) }, { padding: "same", filterShape: [3, 3, 2, 3] });
+    const { actual } = await expectKernelsMatch(g, { x: [], dy: [] });
+    expect([...actual.y.data]).toEqual(new Array(54).fill(0));
+  });
+});
