@@ -1,5 +1,5 @@
 // The memory planner on public static-allocation benchmarks (MiniMalloc's CSV format): for every
-// file in ../shared/bench-data/memplan (or $MLC_MEMPLAN_DIR), the max-live lower bound, the best
+// file in bench/data/memplan (or $MLC_MEMPLAN_DIR), the max-live lower bound, the best
 // greedy arena, our arena under a per-file time limit, and whether it meets the file's target.
 //
 // Targets come from published results (see the data directory's README): the MiniMalloc
@@ -66,7 +66,7 @@ function settingsFor(file: string): FileSettings {
 
 export function memplanDir(): string {
   const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
-  return process.env.MLC_MEMPLAN_DIR ?? join(repoRoot, "..", "shared", "bench-data", "memplan");
+  return process.env.MLC_MEMPLAN_DIR ?? join(repoRoot, "bench", "data", "memplan");
 }
 
 function timed<T>(f: () => T): [T, number] {
@@ -149,7 +149,7 @@ function plannerMarkdown(rows: readonly PlannerBenchRow[]): string {
   const met = rows.filter((r) => r.met).length;
   return [
     "Static memory planning on the public MiniMalloc and idealloc benchmark traces",
-    "(`../shared/bench-data/memplan/`; see its README for sources). LB is the max-live lower bound,",
+    "(`bench/data/memplan/`; see its README for sources and licences). LB is the max-live lower bound,",
     "so ours/LB = 1 proves a plan optimal. \"Best greedy\" is the best of our best-fit orders;",
     "\"ours\" is `solve()` (greedy, then search until the time limit or the target); \"verify\" is the",
     "plan verifier that runs on every build.",

@@ -11,7 +11,7 @@ import { maxLiveLowerBound } from "../../compiler/passes/planner/lower-bound.ts"
 import type { PlanProblem } from "../../compiler/passes/planner/problem.ts";
 import { verifyPlan } from "../../compiler/passes/planner/verify.ts";
 
-/** google/minimalloc benchmarks/examples/input.12.csv (Apache-2.0), also in ../shared/bench-data/memplan. */
+/** google/minimalloc benchmarks/examples/input.12.csv (Apache-2.0), also in bench/data/memplan. */
 const INPUT_12_CSV = "id,lower,upper,size\nb1,0,3,4\nb2,3,9,4\nb3,0,9,4\nb4,9,21,4\nb5,0,21,4\n";
 const SUMMARY = /^arena=(\d+) lower_bound=(\d+) ratio=(\d+\.\d{4}) ms=(\d+)$/;
 

@@ -5,7 +5,7 @@ import { formatPlanCsv, parsePlanCsv, PlanCsvError } from "../../compiler/passes
 import { liveProfile, maxLiveLowerBound } from "../../compiler/passes/planner/lower-bound.ts";
 import type { PlanBuffer, PlanProblem } from "../../compiler/passes/planner/problem.ts";
 
-/** google/minimalloc benchmarks/examples/input.12.csv (Apache-2.0), also in ../shared/bench-data/memplan. */
+/** google/minimalloc benchmarks/examples/input.12.csv (Apache-2.0), also in bench/data/memplan. */
 const INPUT_12_CSV = "id,lower,upper,size\nb1,0,3,4\nb2,3,9,4\nb3,0,9,4\nb4,9,21,4\nb5,0,21,4\n";
 
 const problemOf = (alignment: number, ...rows: [number, number, number][]): PlanProblem => ({
