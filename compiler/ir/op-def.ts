@@ -1,9 +1,10 @@
 // The shape of one op record. Each op is ONE object that holds everything the compiler knows
-// about it: operands, attribute schema, shape/dtype rule and reference kernel, and (filled in by
-// the autodiff work) its VJP. Backends keep their own kernel tables keyed by `name`.
+// about it: operands, attribute schema, shape/dtype rule and reference kernel, its VJP, and the
+// facts passes need (FLOPs, buffer sharing, fusion roles, randomness). Backends keep their own
+// kernel tables keyed by `name`. Adding an op touches its record and those tables, nothing else.
 
-import type { Attrs } from "./graph.ts";
-import { ShapeError, type DType, type TensorType } from "./types.ts";
+import type { Attrs, Node } from "./graph.ts";
+import { isDType, numel, ShapeError, type DType, type TensorType } from "./types.ts";
 
 export type AttrValue = number | string | boolean | readonly number[] | null;
 
@@ -26,7 +27,10 @@ export interface Tensor {
   readonly data: Float64Array;
 }
 
-/** Broad category of an op; later passes (fusion, in-place, checkpointing) key off it. */
+/**
+ * Broad category of an op (docs, tests, error messages). Passes read the specific fields of the
+ * record instead (`flops`, `inplace`, `fusion`, `random`), so a new op states each fact itself.
+ */
 export type OpKind =
   | "source"      // no tensor operands (const)
   | "elementwise" // output element i depends only on input elements i (after broadcasting)
@@ -60,6 +64,76 @@ export interface OpDef {
    * Absent for ops that cannot be differentiated; autodiff then names the op in its error.
    */
   readonly vjp?: VjpRule;
+  /**
+   * Floating-point operations of one node from its static types (the checkpoint pass trades
+   * memory against them: passes/checkpoint/cost.ts). Absent: `elementFlops`, one per element read
+   * or written, which is what makes an op cheap to recompute next to a contraction.
+   */
+  readonly flops?: FlopsRule;
+  /**
+   * Whether the result may share an operand's buffer (absent: never). ir/aliasing.ts
+   * `mayReuseOperand` is the one place that combines this with the operands' types:
+   * - "alias": the result IS operand 0's bytes, unchanged (reshape, copy): zero-copy, no kernel
+   *   writes anything, so sharing is safe even while the operand is read later.
+   * - "overwrite": the kernel computes element i of the result from element i of each operand
+   *   (after broadcasting) and reads them before it writes element i, so it may write into an
+   *   operand of the result's element count and width once nothing reads that operand afterwards
+   *   (elementwise ops; this is also what lets optimizer updates run in the state's buffer).
+   */
+  readonly inplace?: InplaceRule;
+  /** The op's roles in the fusion passes (absent: it takes part in none). */
+  readonly fusion?: OpFusion;
+  /**
+   * Draws random numbers: a Philox stream keyed by its `seed` attribute and its step operand
+   * (rng.ts; dropout). The result is still a pure function of operands and attributes, and no op
+   * has side effects (persistent state changes only through `update` records), but two such nodes
+   * are distinct draws by intent: cse must not merge them, constant folding must not evaluate
+   * them (the value depends on the element index), dce keeps them unless told otherwise, and a
+   * pass that creates new ones must give them fresh seeds.
+   */
+  readonly random?: boolean;
+}
+
+/** FLOPs of `node`, given its operands' types (in operand order). */
+export type FlopsRule = (node: Node, operandTypes: readonly TensorType[]) => number;
+
+/** See `OpDef.inplace`. */
+export type InplaceRule = "alias" | "overwrite";
+
+/** See `OpDef.fusion`; each field names the pass that reads it. */
+export interface OpFusion {
+  /**
+   * May be a step of a fused elementwise body (ops/fused-body.ts): `fuse` merges chains of these
+   * into `fused` nodes, and `fuseReductions` / `fuseEpilogues` absorb one as a producer or an
+   * epilogue. The body evaluator needs the op's float element function (FLOAT_UNARY_FUNCTIONS,
+   * FLOAT_BINARY_FUNCTIONS or gelu in ops/elementwise.ts) and backends a body kernel for it.
+   */
+  readonly chain?: boolean;
+  /**
+   * As a body step, has a scalar element function only (no SIMD form): `fuseReductions` keeps
+   * bodies with such a step out of a `fusedReduce`, whose kernel walks SIMD lanes (pow).
+   */
+  readonly scalarOnly?: boolean;
+  /**
+   * A reduction that may absorb the elementwise producer of its operand into a `fusedReduce`
+   * (`fuseReductions`; the fusedReduce `reduce` attribute names this op).
+   */
+  readonly reduceHead?: boolean;
+  /**
+   * A contraction that may take its elementwise consumer as an epilogue: the name of the fused op
+   * that carries both (`fuseEpilogues`; ops/fused-contraction.ts builds it from this record).
+   */
+  readonly epilogueOp?: string;
+}
+
+/** The default `flops`: one per element of the largest of the result and the operands. */
+export function elementFlops(node: Node, operandTypes: readonly TensorType[]): number {
+  return Math.max(numel(node.type.shape), ...operandTypes.map((t) => numel(t.shape)));
+}
+
+/** FLOPs of `node` under `op`'s rule (or the default). */
+export function opFlops(op: OpDef, node: Node, operandTypes: readonly TensorType[]): number {
+  return (op.flops ?? elementFlops)(node, operandTypes);
 }
 
 export interface VjpContext {
@@ -125,7 +199,7 @@ function checkAttrKind(opName: string, key: string, spec: AttrSpec, v: AttrValue
       if (spec.oneOf && !spec.oneOf.includes(v)) throw bad(`one of ${spec.oneOf.map((s) => `"${s}"`).join(", ")}`);
       return;
     case "dtype":
-      if (typeof v !== "string" || !["f32", "f16", "bf16", "i32", "i8", "u8", "bool"].includes(v)) throw bad("a dtype");
+      if (typeof v !== "string" || !isDType(v)) throw bad("a dtype");
       return;
     case "ints":
       if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x))) throw bad("an array of integers");

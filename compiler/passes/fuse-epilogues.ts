@@ -5,8 +5,8 @@
 // as it stores it.
 //
 // Runs after `fuse` (so a chain such as relu(x + b) is already one `fused` node whose body becomes
-// the epilogue) and before schedule/inplace/plan. A consumer C absorbs the contraction H that
-// produces one of its operands when:
+// the epilogue) and before schedule/inplace/plan. A consumer C absorbs the contraction H (an op
+// whose record names its fused form, `fusion.epilogueOp`) that produces one of its operands when:
 //   - C is a `fused` node or a single fusable f32 elementwise op (fuse.ts's rule);
 //   - H's result has exactly that one use (not an output, an update or another node's operand);
 //   - H's result has C's shape (the epilogue is computed once per product element).
@@ -19,20 +19,25 @@
 import type { Node } from "../ir/graph.ts";
 import { useCounts, valueTypes } from "../ir/graph.ts";
 import { formatBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
-import { EPILOGUE_OPS } from "../ir/ops/fused-contraction.ts";
+import { OPS } from "../ir/ops.ts";
 import { sameShape } from "../ir/types.ts";
 import { bodyOf, fusedResult, isFusable, withoutInlinedConstants } from "./fuse.ts";
 import type { Pass } from "./pass.ts";
 
 export interface FuseEpiloguesOptions {
-  /** The contraction ops that may take an epilogue (keys of EPILOGUE_OPS). */
+  /** The contraction ops that may take an epilogue (default: every op whose record names a `fusion.epilogueOp`). */
   heads: readonly string[];
 }
 
+/** The fused op that carries `op` with an epilogue, from its record; undefined when it has none. */
+function epilogueOpOf(op: string): string | undefined {
+  return OPS.get(op)?.fusion?.epilogueOp;
+}
+
 export const fuseEpilogues: Pass<FuseEpiloguesOptions> = {
-  name: "fuseEpilogues",
+  name: "fuse-epilogues",
   summary: "fold the elementwise consumer of a matmul/conv2d result into it as an epilogue",
-  defaults: { heads: Object.keys(EPILOGUE_OPS) },
+  defaults: { heads: [...OPS.values()].filter((op) => op.fusion?.epilogueOp !== undefined).map((op) => op.name) },
   run(g, opts) {
     const types = valueTypes(g);
     const nodeOf = new Map(g.nodes.map((n) => [n.id, n] as const));
@@ -44,7 +49,7 @@ export const fuseEpilogues: Pass<FuseEpiloguesOptions> = {
       if (consumer.op === "fused" && consumer.type.dtype !== "f32") continue;
       const slot = consumer.inputs.findIndex((v) => {
         const h = nodeOf.get(v);
-        return h !== undefined && opts.heads.includes(h.op) && Object.hasOwn(EPILOGUE_OPS, h.op) && !absorbed.has(v) &&
+        return h !== undefined && opts.heads.includes(h.op) && epilogueOpOf(h.op) !== undefined && !absorbed.has(v) &&
           h.type.dtype === "f32" && uses.get(v) === 1 && sameShape(h.type.shape, consumer.type.shape);
       });
       if (slot < 0) continue;
@@ -67,7 +72,7 @@ function withEpilogue(head: Node, consumer: Node, slot: number, nodeOf: Readonly
   const steps: BodyStep[] = body.map((s) => ({ ...s, args: s.args.map((a) => (a.kind === "operand" ? argOf(operands[a.index]) : a)) }));
   return {
     id: consumer.id,
-    op: EPILOGUE_OPS[head.op],
+    op: epilogueOpOf(head.op)!,
     inputs: [...head.inputs, ...extras],
     attrs: { ...head.attrs, epilogue: formatBody(steps) },
     type: consumer.type,

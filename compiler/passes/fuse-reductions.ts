@@ -7,7 +7,7 @@
 //
 // Runs after `fuse` (chains are then single `fused` nodes) and before `fuseEpilogues`; then
 // schedule/inplace/plan. A reduction R absorbs the producer P of its operand when:
-//   - R is sum, mean or max with an f32 result; P is a `fused` node or a fusable f32 elementwise
+//   - R's record says `fusion.reduceHead` (sum, mean, max) and R has an f32 result; P is a `fused` node or a fusable f32 elementwise
 //     op (fuse.ts's rule) whose result is read by R alone;
 //   - R folds at least two values into each result, over reduced axes that are neighbours once
 //     size-1 axes are dropped (one reduced block: the backend walks it as one axis);
@@ -15,26 +15,27 @@
 //     along the reduction: a per-channel statistic), or size 1 on every kept axis (constant across
 //     the result: a per-position weight) — ir/ops/fused-reduce.ts `operandLayout`. One-element
 //     f32 constants become literals;
-//   - P's body has no `pow` step (its element function is scalar-only, and a reduction walks
-//     SIMD lanes).
+//   - P's body has no step whose record says `fusion.scalarOnly` (pow: its element function is
+//     scalar-only, and a reduction walks SIMD lanes).
 // The new node takes R's id, type, place and location. Moving P down to R lengthens P's operands'
 // live ranges to R's position; P ran just before R in every case that matters.
 
 import type { Node } from "../ir/graph.ts";
 import { useCounts, valueTypes } from "../ir/graph.ts";
 import { attr } from "../ir/op-def.ts";
+import { getOp } from "../ir/ops.ts";
 import { formatBody } from "../ir/ops/fused-body.ts";
 import { FUSED_REDUCTIONS, operandLayout, reducedAxisFlags, reducesOneBlock } from "../ir/ops/fused-reduce.ts";
 import { bodyOf, fusedResult, isFusable, withoutInlinedConstants } from "./fuse.ts";
 import type { Pass } from "./pass.ts";
 
 export interface FuseReductionsOptions {
-  /** The reductions that may absorb their operand's producer. */
+  /** The reductions that may absorb their operand's producer (default: every op whose record says `fusion.reduceHead`). */
   reductions: readonly string[];
 }
 
 export const fuseReductions: Pass<FuseReductionsOptions> = {
-  name: "fuseReductions",
+  name: "fuse-reductions",
   summary: "fold the elementwise producer of a sum/mean/max operand into the reduction",
   defaults: { reductions: FUSED_REDUCTIONS },
   run(g, opts) {
@@ -44,14 +45,14 @@ export const fuseReductions: Pass<FuseReductionsOptions> = {
     const replaced = new Map<string, Node>();
     const absorbed = new Set<string>();
     for (const r of g.nodes) {
-      if (!opts.reductions.includes(r.op) || r.type.dtype !== "f32") continue;
+      if (!opts.reductions.includes(r.op) || !getOp(r.op).fusion?.reduceHead || r.type.dtype !== "f32") continue;
       const p = nodeOf.get(r.inputs[0]);
       if (!p || uses.get(p.id) !== 1 || absorbed.has(p.id) || !(p.op === "fused" ? p.type.dtype === "f32" : isFusable(p, types))) continue;
       const shape = p.type.shape;
       const reduced = reducedAxisFlags(shape, attr.ints(r.attrs, "axes"));
       if (!reducesOneBlock(shape, reduced)) continue;
       const { operands, steps } = bodyOf(p, nodeOf);
-      if (steps.some((s) => s.op === "pow") || !operands.every((v) => operandLayout(types.get(v)!.shape, shape, reduced))) continue;
+      if (steps.some((s) => getOp(s.op).fusion?.scalarOnly) || !operands.every((v) => operandLayout(types.get(v)!.shape, shape, reduced))) continue;
       absorbed.add(p.id);
       replaced.set(r.id, {
         id: r.id,

@@ -2,11 +2,11 @@
 // as one loop and its intermediates never get a buffer.
 //
 // Stages:
-// 1. Groups, from the last node back. A fusable node (float arithmetic: the unary math ops, gelu,
-//    add sub mul div pow maximum minimum; f32 result and operands) not yet taken is a group's
-//    root. An operand joins the root's group when it is a fusable node of the root's shape (no
-//    intermediate is broadcast up: the loop computes each element once) whose ONLY use is that
-//    one operand slot of a member. A value read by an output or an update has another use, so it
+// 1. Groups, from the last node back. A fusable node (an op whose record says `fusion.chain`: the
+//    unary math ops, gelu, add sub mul div pow maximum minimum; f32 result and operands) not yet
+//    taken is a group's root. An operand joins the root's group when it is a fusable node of the
+//    root's shape (no intermediate is broadcast up: the loop computes each element once) whose
+//    ONLY use is that one operand slot of a member. A value read by an output or an update has another use, so it
 //    stays a real buffer; nothing is fused across an update. A group stops growing where it would
 //    read more than `maxOperands` external values (all live at once when the fused node runs), or
 //    more than `maxDyingOperands` result-sized values that only the group reads.
@@ -24,8 +24,9 @@
 
 import type { Graph, Node } from "../ir/graph.ts";
 import { useCounts, valueTypes } from "../ir/graph.ts";
+import { OPS } from "../ir/ops.ts";
 import { broadcastAll } from "../ir/ops/broadcast.ts";
-import { bodyOpArity, formatBody, parseBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
+import { formatBody, parseBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
 import { byteSize, numel, sameShape, type TensorType } from "../ir/types.ts";
 import type { Pass } from "./pass.ts";
 
@@ -105,8 +106,9 @@ export function withoutInlinedConstants(g: Graph, nodes: readonly Node[], uses: 
   return nodes.filter((n) => !(n.op === "const" && constLiteral(n) !== undefined && !left.has(n.id) && uses.has(n.id)));
 }
 
+/** A node that may be a step of a fused body: its op record says `fusion.chain`, and it is all f32. */
 export function isFusable(n: Node, types: ReadonlyMap<string, TensorType>): boolean {
-  return bodyOpArity(n.op) !== undefined && n.type.dtype === "f32" && n.inputs.every((v) => types.get(v)!.dtype === "f32");
+  return OPS.get(n.op)?.fusion?.chain === true && n.type.dtype === "f32" && n.inputs.every((v) => types.get(v)!.dtype === "f32");
 }
 
 /** Stage 1: the groups of two or more nodes, each listed root first. */

@@ -16,7 +16,7 @@ import type { Attrs } from "../graph.ts";
 import { attr, type AttrValue, type OpDef } from "../op-def.ts";
 import { formatType, numel, sameShape, ShapeError, type TensorType } from "../types.ts";
 import { bilinearVjp } from "../vjp-kit.ts";
-import { CONV_ATTRS, convGeometry, forEachConvTap, rank4ShapeAttr } from "./nn.ts";
+import { CONV_ATTRS, convGeometry, filterTaps, forEachConvTap, rank4ShapeAttr } from "./nn.ts";
 import { requireFloat, requireRank, requireSameDtype } from "./operand-checks.ts";
 
 /** dy must be exactly conv2d's result for the reconstructed (x, w) pair. */
@@ -84,6 +84,8 @@ const conv2dBackpropInput: OpDef = {
     ({ b, node, dy }) =>
       b.op("conv2dBackpropFilter", [dy, node.inputs[0]], { ...convAttrsOf(node.attrs), filterShape: [...b.typeOf(node.inputs[1]).shape] }),
   ),
+  // As large as the forward convolution: kh*kw*C/groups multiply-adds per element of dy.
+  flops: (_node, [dy, w]) => 2 * numel(dy.shape) * filterTaps(w.shape),
 };
 
 const conv2dBackpropFilter: OpDef = {
@@ -128,6 +130,8 @@ const conv2dBackpropFilter: OpDef = {
       b.op("conv2dBackpropInput", [node.inputs[1], dy], { ...convAttrsOf(node.attrs), inputShape: [...b.typeOf(node.inputs[0]).shape] }),
     ({ b, node, dy }) => b.op("conv2d", [node.inputs[0], dy], convAttrsOf(node.attrs)),
   ),
+  // As large as the forward convolution; the result is the filter [kh, kw, C/groups, O].
+  flops: (node, [, dy]) => 2 * numel(dy.shape) * filterTaps(node.type.shape),
 };
 
 export const CONV_GRAD_OPS: readonly OpDef[] = [conv2dBackpropInput, conv2dBackpropFilter];

@@ -3,7 +3,7 @@
 // OpDef record; elementwise.ts lists them.
 
 import type { Attrs } from "../graph.ts";
-import type { AttrSpec, OpDef, Tensor, VjpContext, VjpRule } from "../op-def.ts";
+import type { AttrSpec, OpDef, OpFusion, Tensor, VjpContext, VjpRule } from "../op-def.ts";
 import { formatType, isFloat, isInteger, numel, ShapeError, type DType, type TensorType } from "../types.ts";
 import { elementwiseVjp, noCotangents, scalar, unbroadcast } from "../vjp-kit.ts";
 import { broadcastAll, expandTo } from "./broadcast.ts";
@@ -67,6 +67,8 @@ export interface UnaryOptions {
   /** Element function for integer dtypes where it differs from the float one (neg). */
   readonly integerFn?: Unary;
   readonly vjp: VjpRule;
+  /** Fusion roles (OpDef.fusion); `{ chain: true }` for ops with a float element function. */
+  readonly fusion?: OpFusion;
 }
 
 /** A same-type-out unary op: `out[i] = fn(x[i])`. */
@@ -97,6 +99,8 @@ export function unaryWithAttrs(
       return mapUnary(x.data, opts.integerFn && isInteger(x.type.dtype) ? opts.integerFn : fnFor(a));
     },
     vjp: opts.vjp,
+    inplace: "overwrite",
+    ...(opts.fusion ? { fusion: opts.fusion } : {}),
   };
 }
 
@@ -106,6 +110,8 @@ export interface BinaryOptions {
   /** Element function for integer dtypes where it differs from the float one (div, mul). */
   readonly integerFn?: Binary;
   readonly vjp: VjpRule;
+  /** Fusion roles (OpDef.fusion); `{ chain: true }` for ops with a float element function. */
+  readonly fusion?: OpFusion;
 }
 
 /** A broadcasting binary op whose result has the operands' dtype. */
@@ -127,6 +133,8 @@ export function binary(name: string, summary: string, fn: Binary, opts: BinaryOp
       return mapBinary(a, b, out, f);
     },
     vjp: opts.vjp,
+    inplace: "overwrite",
+    ...(opts.fusion ? { fusion: opts.fusion } : {}),
   };
 }
 
@@ -148,6 +156,8 @@ export function comparison(name: string, summary: string, test: (a: number, b: n
       return mapBinary(a, b, out, (x, y) => (test(x, y) ? 1 : 0));
     },
     vjp: noCotangents,
+    // Only where the operands are bool: the width check of mayReuseOperand rejects the rest.
+    inplace: "overwrite",
   };
 }
 

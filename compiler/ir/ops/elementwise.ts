@@ -23,6 +23,8 @@ import {
 
 const FLOAT = "float" as const;
 const NUMERIC = "numeric" as const;
+/** Fusion role of the ops with a float element function (FLOAT_UNARY/BINARY_FUNCTIONS, gelu). */
+const CHAIN = { chain: true } as const;
 
 /** Inclusive value ranges of the integer dtypes (and bool as 0/1). */
 const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = {
@@ -142,34 +144,34 @@ const B = FLOAT_BINARY_FUNCTIONS;
 // Derivatives reuse the forward result y where that saves work (exp, sqrt, rsqrt, tanh, sigmoid).
 const UNARY_OPS: readonly OpDef[] = [
   unary("neg", "negation, -x", U.neg, {
-    accepts: NUMERIC, tolerance: 1e-6, integerFn: (x) => 0 - x,
+    accepts: NUMERIC, tolerance: 1e-6, fusion: CHAIN, integerFn: (x) => 0 - x,
     vjp: cotangentRule((f) => f.neg(f.dy)),
   }),
-  unary("exp", "e^x", U.exp, { accepts: FLOAT, tolerance: 1e-5, vjp: chainRule((f) => f.y) }),
+  unary("exp", "e^x", U.exp, { accepts: FLOAT, tolerance: 1e-5, fusion: CHAIN, vjp: chainRule((f) => f.y) }),
   unary("log", "natural logarithm (log 0 = -inf, negative -> NaN)", U.log, {
-    accepts: FLOAT, tolerance: 1e-5,
+    accepts: FLOAT, tolerance: 1e-5, fusion: CHAIN,
     vjp: cotangentRule((f) => f.div(f.dy, f.x)),
   }),
   unary("sqrt", "square root (negative -> NaN)", U.sqrt, {
-    accepts: FLOAT, tolerance: 1e-6,
+    accepts: FLOAT, tolerance: 1e-6, fusion: CHAIN,
     vjp: cotangentRule((f) => f.div(f.dy, f.mul(2, f.y))),
   }),
   unary("rsqrt", "reciprocal square root 1/sqrt(x)", U.rsqrt, {
-    accepts: FLOAT, tolerance: 1e-5,
+    accepts: FLOAT, tolerance: 1e-5, fusion: CHAIN,
     vjp: chainRule((f) => f.mul(-0.5, f.mul(f.y, f.mul(f.y, f.y)))), // -x^(-3/2) / 2 = -y^3 / 2
   }),
-  unary("abs", "absolute value", U.abs, { accepts: NUMERIC, tolerance: 1e-6, vjp: chainRule((f) => f.sign(f.x)) }),
+  unary("abs", "absolute value", U.abs, { accepts: NUMERIC, tolerance: 1e-6, fusion: CHAIN, vjp: chainRule((f) => f.sign(f.x)) }),
   unary("tanh", "hyperbolic tangent", U.tanh, {
-    accepts: FLOAT, tolerance: 1e-5,
+    accepts: FLOAT, tolerance: 1e-5, fusion: CHAIN,
     vjp: chainRule((f) => f.sub(1, f.mul(f.y, f.y))),
   }),
   unary("sigmoid", "logistic function 1/(1+e^-x), overflow-free", U.sigmoid, {
-    accepts: FLOAT, tolerance: 1e-5,
+    accepts: FLOAT, tolerance: 1e-5, fusion: CHAIN,
     vjp: chainRule((f) => f.mul(f.y, f.sub(1, f.y))),
   }),
   // A select, not dy * [x > 0], so an infinite dy where x <= 0 gives 0 rather than NaN.
   unary("relu", "max(x, 0); NaN stays NaN", U.relu, {
-    accepts: NUMERIC, tolerance: 1e-6,
+    accepts: NUMERIC, tolerance: 1e-6, fusion: CHAIN,
     vjp: cotangentRule((f) => f.where(f.greater(f.x, 0), f.dy, 0)),
   }),
   unaryWithAttrs(
@@ -178,7 +180,7 @@ const UNARY_OPS: readonly OpDef[] = [
     { approximate: { kind: "string", default: "none", oneOf: ["none", "tanh"], doc: "erf form or tanh approximation" } },
     (attrs) => GELU_FUNCTIONS[attr.str(attrs, "approximate")],
     {
-      accepts: FLOAT, tolerance: 1e-5,
+      accepts: FLOAT, tolerance: 1e-5, fusion: CHAIN,
       vjp: chainRule((f) => (attr.str(f.attrs, "approximate") === "tanh" ? geluTanhPartial(f) : geluExactPartial(f))),
     },
   ),
@@ -186,33 +188,34 @@ const UNARY_OPS: readonly OpDef[] = [
 
 const BINARY_OPS: readonly OpDef[] = [
   binary("add", "a + b, broadcasting", B.add, {
-    accepts: NUMERIC, tolerance: 1e-6,
+    accepts: NUMERIC, tolerance: 1e-6, fusion: CHAIN,
     vjp: cotangentRule((f) => f.dy, (f) => f.dy),
   }),
   binary("sub", "a - b, broadcasting", B.sub, {
-    accepts: NUMERIC, tolerance: 1e-6,
+    accepts: NUMERIC, tolerance: 1e-6, fusion: CHAIN,
     vjp: cotangentRule((f) => f.dy, (f) => f.neg(f.dy)),
   }),
   // Math.imul is the exact two's-complement product; a float64 product of two i32 can need 62 bits.
   binary("mul", "a * b, broadcasting", B.mul, {
-    accepts: NUMERIC, tolerance: 1e-6, integerFn: Math.imul,
+    accepts: NUMERIC, tolerance: 1e-6, fusion: CHAIN, integerFn: Math.imul,
     vjp: chainRule((f) => f.b, (f) => f.a),
   }),
   // d/db = -a/b^2, computed as -(y/b) like PyTorch.
   binary("div", "a / b, broadcasting; integers truncate toward zero and x / 0 = 0", B.div, {
-    accepts: NUMERIC, tolerance: 1e-6, integerFn: divTruncate,
+    accepts: NUMERIC, tolerance: 1e-6, fusion: CHAIN, integerFn: divTruncate,
     vjp: cotangentRule((f) => f.div(f.dy, f.b), (f) => f.neg(f.mul(f.dy, f.div(f.y, f.b)))),
   }),
+  // No SIMD element function: pow stays out of fusedReduce bodies (their kernels walk SIMD lanes).
   binary("pow", "a ^ b, broadcasting, floats only (C99 pow special cases)", B.pow, {
-    accepts: FLOAT, tolerance: 1e-5,
+    accepts: FLOAT, tolerance: 1e-5, fusion: { chain: true, scalarOnly: true },
     vjp: chainRule(powBasePartial, powExponentPartial),
   }),
   binary("maximum", "elementwise max, broadcasting; NaN propagates", B.maximum, {
-    accepts: NUMERIC, tolerance: 1e-6,
+    accepts: NUMERIC, tolerance: 1e-6, fusion: CHAIN,
     vjp: chainRule((f) => winnerShare(f, f.a, f.b), (f) => winnerShare(f, f.b, f.a)),
   }),
   binary("minimum", "elementwise min, broadcasting; NaN propagates", B.minimum, {
-    accepts: NUMERIC, tolerance: 1e-6,
+    accepts: NUMERIC, tolerance: 1e-6, fusion: CHAIN,
     vjp: chainRule((f) => winnerShare(f, f.b, f.a), (f) => winnerShare(f, f.a, f.b)),
   }),
 ];
@@ -249,6 +252,7 @@ const where: OpDef = {
     (f) => f.where(f.operands[0], f.dy, 0),
     (f) => f.where(f.operands[0], 0, f.dy),
   ),
+  inplace: "overwrite",
 };
 
 /** The element function of `cast` from one dtype to another. */
@@ -284,6 +288,8 @@ const cast: OpDef = {
     if (!needs[0] || !isFloat(from) || !isFloat(node.type.dtype)) return [null];
     return [from === node.type.dtype ? dy : b.op("cast", [dy], { dtype: from })];
   },
+  // Only between dtypes of one width: mayReuseOperand's width check rejects the rest.
+  inplace: "overwrite",
 };
 
 const constant: OpDef = {
@@ -346,6 +352,8 @@ const dropout: OpDef = {
   // Linear in x with a mask that is a pure function of (seed, step, index): the same dropout,
   // applied to dy, zeroes and scales exactly the elements the forward pass did.
   vjp: linearVjp(({ b, node, dy }) => b.op("dropout", [dy, node.inputs[1]], node.attrs)),
+  inplace: "overwrite",
+  random: true,
 };
 
 export const ELEMENTWISE_OPS: readonly OpDef[] = [

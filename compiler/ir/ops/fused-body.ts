@@ -10,8 +10,9 @@
 //     mul(x0, x1); add(t0, x2); relu(t1)        = relu(x0 * x1 + x2)
 //     mul(x0, 0.5); gelu[tanh](t0)              = gelu_tanh(x0 / 2)
 
+import { operandCount } from "../op-def.ts";
 import { ShapeError } from "../types.ts";
-import { FLOAT_BINARY_FUNCTIONS, FLOAT_UNARY_FUNCTIONS, GELU_FUNCTIONS } from "./elementwise.ts";
+import { ELEMENTWISE_OPS, FLOAT_BINARY_FUNCTIONS, FLOAT_UNARY_FUNCTIONS, GELU_FUNCTIONS } from "./elementwise.ts";
 
 export type BodyArg =
   | { readonly kind: "operand"; readonly index: number }
@@ -19,18 +20,21 @@ export type BodyArg =
   | { readonly kind: "literal"; readonly value: number };
 
 export interface BodyStep {
-  /** An elementwise op name: a key of FLOAT_UNARY_FUNCTIONS or FLOAT_BINARY_FUNCTIONS, or `gelu`. */
+  /** An op whose record says `fusion.chain` (a key of FLOAT_UNARY/BINARY_FUNCTIONS, or `gelu`). */
   readonly op: string;
   /** gelu's `approximate` attribute ("none" or "tanh"); absent for every other op. */
   readonly approximate?: string;
   readonly args: readonly BodyArg[];
 }
 
-/** The ops a body may use and their arity. */
+/** The ops a body may use (records with `fusion.chain`) and their arity. */
+const BODY_OPS: ReadonlyMap<string, number> = new Map(
+  ELEMENTWISE_OPS.filter((op) => op.fusion?.chain).map((op) => [op.name, operandCount(op).min]),
+);
+
+/** The arity of `op` as a body step, or undefined when a body may not use it. */
 export function bodyOpArity(op: string): number | undefined {
-  if (op === "gelu" || Object.hasOwn(FLOAT_UNARY_FUNCTIONS, op)) return 1;
-  if (Object.hasOwn(FLOAT_BINARY_FUNCTIONS, op)) return 2;
-  return undefined;
+  return BODY_OPS.get(op);
 }
 
 export function formatBody(steps: readonly BodyStep[]): string {

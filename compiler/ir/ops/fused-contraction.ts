@@ -15,14 +15,17 @@
 
 import type { Attrs } from "../graph.ts";
 import type { OpDef } from "../op-def.ts";
-import { attr } from "../op-def.ts";
+import { attr, opFlops } from "../op-def.ts";
 import { broadcastShapes, formatType, numel, sameShape, ShapeError } from "../types.ts";
 import { expandTo } from "./broadcast.ts";
 import { evaluateBody, parseBody } from "./fused-body.ts";
 import { NN_OPS } from "./nn.ts";
 
+/** The contractions whose record names a fused form (`fusion.epilogueOp`). */
+const HEADS: readonly OpDef[] = NN_OPS.filter((op) => op.fusion?.epilogueOp !== undefined);
+
 /** The name of the fused op whose head is `head`, for the heads that have one. */
-export const EPILOGUE_OPS: Readonly<Record<string, string>> = { matmul: "fusedMatmul", conv2d: "fusedConv2d" };
+export const EPILOGUE_OPS: Readonly<Record<string, string>> = Object.fromEntries(HEADS.map((op) => [op.name, op.fusion!.epilogueOp!]));
 
 /** The head's attributes: the fused node's without `epilogue`. */
 export function headAttrs(a: Attrs): Attrs {
@@ -30,9 +33,9 @@ export function headAttrs(a: Attrs): Attrs {
   return rest;
 }
 
-function withEpilogue(headName: string): OpDef {
-  const head = NN_OPS.find((op) => op.name === headName)!;
-  const name = EPILOGUE_OPS[headName];
+function withEpilogue(head: OpDef): OpDef {
+  const headName = head.name;
+  const name = head.fusion!.epilogueOp!;
   return {
     name,
     summary: `${headName} whose result elements pass through an elementwise epilogue (bias, activation, residual) before they are stored`,
@@ -70,7 +73,9 @@ function withEpilogue(headName: string): OpDef {
       }
       return result;
     },
+    // The head's: the epilogue's steps are not counted (one per product element at most).
+    flops: (node, operandTypes) => opFlops(head, node, operandTypes.slice(0, 2)),
   };
 }
 
-export const FUSED_CONTRACTION_OPS: readonly OpDef[] = [withEpilogue("matmul"), withEpilogue("conv2d")];
+export const FUSED_CONTRACTION_OPS: readonly OpDef[] = HEADS.map(withEpilogue);

@@ -10,19 +10,20 @@
 
 import type { Attrs } from "../graph.ts";
 import type { OpDef, Tensor } from "../op-def.ts";
-import { attr } from "../op-def.ts";
+import { attr, elementFlops } from "../op-def.ts";
 import { normalizeAxis, ShapeError, type Shape } from "../types.ts";
 import { parseBody } from "./fused-body.ts";
 import { bodyValues, bodyValueType } from "./fused.ts";
 import { REDUCTION_OPS } from "./reduction.ts";
 
-export const FUSED_REDUCTIONS = ["sum", "mean", "max"] as const;
+/** The reductions a `fusedReduce` may apply: those whose record says `fusion.reduceHead`. */
+export const FUSED_REDUCTIONS: readonly string[] = REDUCTION_OPS.filter((op) => op.fusion?.reduceHead).map((op) => op.name);
 
 /** The reduction record `reduce` names, and its attributes. */
 function reduction(a: Attrs): { op: OpDef; attrs: Attrs } {
   const name = attr.str(a, "reduce");
   const op = REDUCTION_OPS.find((o) => o.name === name);
-  if (!op || !(FUSED_REDUCTIONS as readonly string[]).includes(name)) {
+  if (!op || !FUSED_REDUCTIONS.includes(name)) {
     throw new ShapeError(`fusedReduce: reduce must be one of ${FUSED_REDUCTIONS.join(", ")}, got '${name}'`);
   }
   return { op, attrs: { axes: attr.ints(a, "axes"), keepDims: attr.bool(a, "keepDims") } };
@@ -51,6 +52,9 @@ const fusedReduce: OpDef = {
     const { op, attrs } = reduction(a);
     return op.interpret([x], attrs, out);
   },
+  // The default rule, stated: one per element of the largest of the result and the operands; the
+  // body's steps are not counted (checkpoint cost; fused graphs come after checkpointing).
+  flops: elementFlops,
 };
 
 /** Which axes of `shape` the `axes` attribute names. */

@@ -11,7 +11,7 @@
 // node is never differentiated; autodiff's "has no VJP rule" error names it if one ever is.
 
 import type { OpDef, Tensor } from "../op-def.ts";
-import { attr } from "../op-def.ts";
+import { attr, elementFlops } from "../op-def.ts";
 import { formatType, isFloat, numel, ShapeError, type TensorType } from "../types.ts";
 import { expandTo } from "./broadcast.ts";
 import { broadcastFor } from "./elementwise-kit.ts";
@@ -33,6 +33,10 @@ const fused: OpDef = {
   interpret(inputs, a, out) {
     return bodyValues(attr.str(a, "body"), inputs, out);
   },
+  // The default rule, stated: one per element of the largest of the result and the operands; the
+  // body's steps are not counted (checkpoint cost; fused graphs come after checkpointing).
+  flops: elementFlops,
+  inplace: "overwrite",
 };
 
 /** The type of a body's values (fused, fusedReduce): the operands' one float dtype, their broadcast shape. */

@@ -58,6 +58,7 @@ const reshape: OpDef = {
     return x.data.slice();
   },
   vjp: linearVjp(({ b, node, dy }) => b.op("reshape", [dy], { shape: [...b.typeOf(node.inputs[0]).shape] })),
+  inplace: "alias",
 };
 
 /** An explicit copy: gives a value a second name (e.g. `grad/w` when the gradient is shared). */
@@ -75,6 +76,7 @@ const copy: OpDef = {
     return x.data.slice();
   },
   vjp: linearVjp(({ dy }) => dy),
+  inplace: "alias",
 };
 
 const transpose: OpDef = {

@@ -127,6 +127,12 @@ const matmul: OpDef = {
     return result;
   },
   vjp: bilinearVjp(matmulGradA, matmulGradB),
+  // 2 per multiply-add: K of them per result element.
+  flops(node, [a]) {
+    const k = attr.bool(node.attrs, "transposeA") ? a.shape[a.shape.length - 2] : a.shape[a.shape.length - 1];
+    return 2 * numel(node.type.shape) * k;
+  },
+  fusion: { epilogueOp: "fusedMatmul" },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -259,7 +265,17 @@ const conv2d: OpDef = {
     ({ b, node, dy }) => b.op("conv2dBackpropInput", [dy, node.inputs[1]], { ...node.attrs, inputShape: [...b.typeOf(node.inputs[0]).shape] }),
     ({ b, node, dy }) => b.op("conv2dBackpropFilter", [node.inputs[0], dy], { ...node.attrs, filterShape: [...b.typeOf(node.inputs[1]).shape] }),
   ),
+  flops: (node, [, w]) => 2 * numel(node.type.shape) * filterTaps(w.shape),
+  fusion: { epilogueOp: "fusedConv2d" },
 };
+
+/**
+ * Multiply-adds per output element of a convolution with filter shape [kh, kw, C/groups, O]
+ * (kh*kw*C/groups); conv2d and both its transposes cost 2 FLOPs per multiply-add.
+ */
+export function filterTaps(w: Shape): number {
+  return w[0] * w[1] * w[2];
+}
 
 // ---------------------------------------------------------------------------------------------
 // pooling

@@ -170,6 +170,7 @@ const sum: OpDef = {
     return sumInto("sum", x, attrs, out).sums;
   },
   vjp: sumVjp,
+  fusion: { reduceHead: true },
 };
 
 const mean: OpDef = {
@@ -189,6 +190,7 @@ const mean: OpDef = {
     return sums;
   },
   vjp: meanVjp,
+  fusion: { reduceHead: true },
 };
 
 const max: OpDef = {
@@ -218,6 +220,7 @@ const max: OpDef = {
     return result;
   },
   vjp: maxVjp,
+  fusion: { reduceHead: true },
 };
 
 /**
