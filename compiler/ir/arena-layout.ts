@@ -4,8 +4,8 @@
 // weights file serves both); each backend names its own error class for a graph whose plan does
 // not give what is asked.
 
+import { mayReuseOperand } from "./aliasing.ts";
 import type { ArenaSlot, Graph } from "./graph.ts";
-import { mayReuseOperand } from "../passes/memory-aliasing.ts";
 import { byteSize, type DType, type Shape, type TensorType } from "./types.ts";
 
 /** Where one tensor lives in the arena. */
@@ -90,7 +90,7 @@ export function arenaLayouts(fail: (message: string) => Error) {
   };
   /**
    * No node's result may partly overlap an operand; an exact overlap (the in-place pass's doing)
-   * only where memory-aliasing.ts allows it: pure aliases, and elementwise ops, whose kernels read
+   * only where aliasing.ts allows it: pure aliases, and elementwise ops, whose kernels read
    * element i before they write it.
    */
   const checkOperandOverlaps = (g: Graph): void => {

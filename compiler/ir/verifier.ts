@@ -4,7 +4,7 @@
 // names, SSA (single definition, definition before use in schedule order), op records, operand
 // counts, complete and well-kinded attributes, each node's type against its op's shape rule,
 // initializer spellings, outputs, and end-of-step updates of persistent state; then, on a graph
-// that passes all of that, in-place decisions and the arena plan (see passes/memory-verify.ts).
+// that passes all of that, in-place decisions and the arena plan (see memory-check.ts).
 //
 // It collects all problems rather than stopping at the first, so one run shows the whole damage.
 
@@ -15,8 +15,8 @@ import { completeAttrs, operandCount, type OpDef } from "./op-def.ts";
 import { OPS } from "./ops.ts";
 import { formatType, isDType, isFloat, sameType, type TensorType } from "./types.ts";
 // In-place decisions and arena plans are checked with the memory passes' own definitions of
-// aliasing and liveness, so there is one source of truth for them.
-import { memoryProblems } from "../passes/memory-verify.ts";
+// aliasing and liveness (which live in compiler/ir too), so there is one source of truth for them.
+import { memoryProblems } from "./memory-check.ts";
 
 export class VerifyError extends Error {
   override name = "VerifyError";

@@ -1,24 +1,27 @@
 // inplace — let nodes write their result into an operand's buffer, recorded as `node.inplace`.
 //
 // Stages:
-// 1. Pure aliases. Every `reshape` and `copy` shares its operand's buffer (zero-copy): nothing is
-//    written, so sharing is safe whether or not the operand is read later.
+// 1. Pure aliases. Every node of an op whose record says `inplace: "alias"` (reshape, copy) shares
+//    its operand's buffer (zero-copy): nothing is written, so sharing is safe whether or not the
+//    operand is read later.
 // 2. Persistent updates. For each `update %p = %v`, look for a chain of elementwise nodes from an
 //    operand that IS p's buffer (p or a pure alias of it) to v, each link the only use of the
 //    previous one. If nothing reads p's old value after the chain's first node, the whole chain
 //    runs in p's buffer: `m_new = m*b1 + g*(1-b1)` overwrites m and `p_new = p - lr*d` overwrites
 //    p, and the update at the end of the step becomes free.
-// 3. Temporaries, in schedule order. An elementwise node reuses an operand's buffer when that
-//    buffer dies at this node: no member of its alias class is read later, and the class is not
-//    pinned (inputs, params, outputs and update values must survive to the end of the step).
+// 3. Temporaries, in schedule order. An elementwise (`inplace: "overwrite"`) node reuses an
+//    operand's buffer when that buffer dies at this node: no member of its alias class is read
+//    later, and the class is not pinned (inputs, params, outputs and update values must survive to
+//    the end of the step).
 //
-// The op rules (which operand may be reused) live in memory-aliasing.ts. Decisions depend on the
-// node order, so this pass runs after `schedule`; it leaves offsets to `plan`. Existing decisions
-// are dropped and recomputed, and so is a memory plan (it would no longer match).
+// The op rules (which operand may be reused: the op records' `inplace` field, combined with the
+// element count and width check) live in compiler/ir/aliasing.ts. Decisions depend on the node
+// order, so this pass runs after `schedule`; it leaves offsets to `plan`. Existing decisions are
+// dropped and recomputed, and so is a memory plan (it would no longer match).
 
 import type { Graph, Node } from "../ir/graph.ts";
 import { bufferBytes, liveness } from "./liveness.ts";
-import { isPureAlias, mayReuseOperand } from "./memory-aliasing.ts";
+import { isPureAlias, mayReuseOperand } from "../ir/aliasing.ts";
 import type { Pass } from "./pass.ts";
 
 export interface InplaceOptions {

@@ -17,7 +17,7 @@
 
 import type { Graph, Node } from "../ir/graph.ts";
 import { bufferBytes } from "./liveness.ts";
-import { isPureAlias } from "./memory-aliasing.ts";
+import { isPureAlias } from "../ir/aliasing.ts";
 
 /**
  * How to choose among ready nodes. `greedy`: the best score (bytes freed minus allocated, with

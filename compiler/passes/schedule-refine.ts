@@ -10,7 +10,7 @@
 //    input gradient of a convolution computed before the recompute chain that its filter gradient
 //    needs; it waited across that chain, the backward's peak.
 // 2. Consumers in in-place order. When a value has a consumer that could overwrite it in place
-//    (memory-aliasing.ts) but another consumer with a smaller result reads it later, the later one
+//    (ir/aliasing.ts) but another consumer with a smaller result reads it later, the later one
 //    moves up to just before the in-place candidate, so the value dies there and its buffer is
 //    reused. Example: a relu's mask `greater(x, 0)` computed after `relu(x)` kept x alive next to
 //    relu's result; computed first, relu overwrites x.
@@ -22,7 +22,7 @@
 
 import type { Graph, Node } from "../ir/graph.ts";
 import { byteSize } from "../ir/types.ts";
-import { isPureAlias, mayReuseOperand } from "./memory-aliasing.ts";
+import { isPureAlias, mayReuseOperand } from "../ir/aliasing.ts";
 
 /** The order after both repairs (a new array; `nodes` is a topological order of `g`'s nodes). */
 export function refineOrder(g: Graph, nodes: readonly Node[], aliases: ReadonlyMap<string, string>): Node[] {

@@ -1,28 +1,11 @@
-// The static memory-planning problem, independent of the IR: buffers with a lifetime and a size
-// get offsets in one arena so that no two buffers live at the same time overlap. This is
-// MiniMalloc's formulation (its CSV format is `id,lower,upper,size[,offset]`), so the same planner
-// is measured on public benchmarks and used for IR graphs.
+// The memory planner's options and results. The problem itself (buffers with a lifetime and a
+// size, offsets in one arena; MiniMalloc's formulation) is in compiler/ir/plan-problem.ts, since
+// the IR verifier checks graphs' plans and compiler/ir imports nothing from the passes; it is
+// re-exported here for the planner and its users.
 
-/** One buffer: live during the half-open step interval [lower, upper), `size` bytes. */
-export interface PlanBuffer {
-  readonly id: string;
-  readonly lower: number;
-  readonly upper: number;
-  readonly size: number;
-}
+import type { PlanSolution } from "../../ir/plan-problem.ts";
 
-export interface PlanProblem {
-  readonly buffers: readonly PlanBuffer[];
-  /** Every offset must be a multiple of this (16 for WASM SIMD); 1 for the CSV benchmarks. */
-  readonly alignment: number;
-}
-
-/** Offsets by buffer index (same order as problem.buffers). */
-export interface PlanSolution {
-  readonly offsets: readonly number[];
-  /** max(offset + size) over buffers: the arena size in bytes. */
-  readonly arena: number;
-}
+export { alignUp, type PlanBuffer, type PlanProblem, type PlanSolution } from "../../ir/plan-problem.ts";
 
 export interface SolveOptions {
   /** Wall-clock budget for the search, milliseconds; the best plan found so far is returned. */
@@ -39,8 +22,4 @@ export interface SolveResult extends PlanSolution {
   /** Whether the search proved `arena` optimal (it equals the lower bound, or the search space was exhausted). */
   readonly optimal: boolean;
   readonly elapsedMs: number;
-}
-
-export function alignUp(x: number, alignment: number): number {
-  return Math.ceil(x / alignment) * alignment;
 }
