@@ -21,7 +21,7 @@ import type { Graph, Node } from "../ir/graph.ts";
 import { byteSize, formatType, numel, type DType, type TensorType } from "../ir/types.ts";
 import { arenaLayouts, overlaps, region } from "../ir/arena-layout.ts";
 import { kernelWorkspaceBytes, UnsupportedKernelError, type BufferRef, type KernelArgs, type KernelTable } from "./kernel.ts";
-import { WASM_KERNELS } from "./kernels/index.ts";
+import { kernelFor, WASM_KERNELS } from "./kernels/index.ts";
 import { WasmModule, type EmitOptions } from "./module.ts";
 
 /** A graph and the name its entry point is exported under. */
@@ -129,11 +129,8 @@ function emitEntry(module: WasmModule, { graph, exportName }: WasmEntry, kernels
   graph.nodes.forEach((node, index) => {
     types.set(node.id, node.type);
     if (numel(node.type.shape) === 0) return; // nothing to write
-    const kernel = kernels.get(node.op);
-    if (!kernel) {
-      throw new UnsupportedKernelError(`wasm-simd has no kernel for op '${node.op}' (node %${node.id}${node.loc ? ` at ${node.loc.file}:${node.loc.line}:${node.loc.col}` : ""})`);
-    }
     const inputs = node.inputs.map(ref);
+    const kernel = kernelFor(node, inputs.map((i) => i.type), kernels);
     const output = ref(node.id);
     const workspace = workspaceOf(graph, node, kernelWorkspaceBytes(kernel, node, inputs.map((i) => i.type)), [...inputs, output]);
     const name = `${exportName}/${index}_${node.op}`;

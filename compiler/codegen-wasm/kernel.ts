@@ -1,8 +1,11 @@
 // The contract between the WASM module assembler and the kernels. A kernel emits the body of one
 // function that computes one node (or a fused group) from buffers at constant arena offsets.
-// Kernels are registered in tables keyed by op name (one table per group file under kernels/),
-// gathered in kernels/index.ts — no switch over ops anywhere.
+// Kernels are registered by op name AND the dtype signatures they implement (one table per group
+// file under kernels/, e.g. `{ op: "matmul", dtypes: "f32", kernel }`), gathered in
+// kernels/index.ts, whose `kernelFor(node, operandTypes)` is the one lookup: a missing (op,
+// dtypes) combination is an UnsupportedKernelError naming both. No switch over ops anywhere.
 
+import type { SignedRegistration, SignedTable } from "../ir/dtypes.ts";
 import type { Node } from "../ir/graph.ts";
 import type { TensorType } from "../ir/types.ts";
 import type { Expr, FunctionBuilder, WasmModule } from "./module.ts";
@@ -57,7 +60,11 @@ export function withWorkspace(
   return Object.assign((a: KernelArgs) => emit(a), { workspaceBytes });
 }
 
-export type KernelTable = ReadonlyMap<string, KernelEmitter>;
+/** Kernels by op name, each entry with the dtype signatures it implements (ir/dtypes.ts). */
+export type KernelTable = SignedTable<KernelEmitter>;
+
+/** One group file's registration of a kernel: `{ op: "add", dtypes: ["f32", "i32"], kernel }`. */
+export type KernelRegistration = SignedRegistration<KernelEmitter>;
 
 export class UnsupportedKernelError extends Error {
   override name = "UnsupportedKernelError";

@@ -3,8 +3,10 @@
 // Every value in a graph has one dtype and one fully static shape. Shapes are plain arrays of
 // non-negative integers; a scalar has shape [].
 
-export const DTYPES = ["f32", "f16", "bf16", "i32", "i8", "u8", "bool"] as const;
-export type DType = (typeof DTYPES)[number];
+import { DTYPE_INFO, DTYPES, type DType } from "./dtypes.ts";
+
+// The dtypes themselves and everything known about each live in dtypes.ts (DTYPE_INFO).
+export { DTYPES, type DType } from "./dtypes.ts";
 
 export type Shape = readonly number[];
 
@@ -13,21 +15,19 @@ export interface TensorType {
   readonly shape: Shape;
 }
 
-/** Bytes one element occupies in memory (bool is stored as one byte). */
-export const DTYPE_BYTES: Record<DType, number> = {
-  f32: 4, f16: 2, bf16: 2, i32: 4, i8: 1, u8: 1, bool: 1,
-};
+/** Bytes one element occupies in memory (bool is stored as one byte): DTYPE_INFO's `bytes`. */
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = Object.fromEntries(DTYPES.map((d) => [d, DTYPE_INFO[d].bytes])) as Record<DType, number>;
 
 export function isDType(s: string): s is DType {
   return (DTYPES as readonly string[]).includes(s);
 }
 
 export function isFloat(dtype: DType): boolean {
-  return dtype === "f32" || dtype === "f16" || dtype === "bf16";
+  return DTYPE_INFO[dtype].kind === "float";
 }
 
 export function isInteger(dtype: DType): boolean {
-  return dtype === "i32" || dtype === "i8" || dtype === "u8";
+  return DTYPE_INFO[dtype].kind === "int";
 }
 
 export function numel(shape: Shape): number {

@@ -13,9 +13,10 @@
 
 import type { Node } from "../../ir/graph.ts";
 import type { Shape, TensorType } from "../../ir/types.ts";
-import { UnsupportedKernelError, withWorkspace, type KernelArgs, type KernelEmitter } from "../kernel.ts";
+import { withWorkspace, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
 import type { Expr, FunctionBuilder } from "../module.ts";
 import { emitDepthwise } from "./conv-depthwise.ts";
+import { FLOATS } from "./dtype-sets.ts";
 import { emitDirectConv, usesDirectConv } from "./conv-direct.ts";
 import { emitCol2imAdd, emitIm2col, type BlockLocals } from "./conv-im2col.ts";
 import { columnBytes, convPlan, type ConvPlan } from "./conv-plan.ts";
@@ -25,9 +26,6 @@ type ConvOp = "conv2d" | "conv2dBackpropInput" | "conv2dBackpropFilter";
 
 /** The forward conv's input and filter shapes, whichever of them the op has as operand or result. */
 function forwardShapes(op: ConvOp, inputs: readonly TensorType[], output: TensorType): { x: Shape; w: Shape } {
-  for (const t of [...inputs, output]) {
-    if (t.dtype !== "f32") throw new UnsupportedKernelError(`wasm-simd ${op} supports f32 only, got ${t.dtype}`);
-  }
   if (op === "conv2d") return { x: inputs[0].shape, w: inputs[1].shape };
   if (op === "conv2dBackpropInput") return { x: output.shape, w: inputs[1].shape };
   return { x: inputs[0].shape, w: output.shape };
@@ -154,6 +152,11 @@ function pointwiseCall(
   return { ...common, a: at(first, 4 * Cg), aRowStride: c(4), aColStride: c(4 * C), b: at(second, 4 * Og), bRowStride: c(4 * O), bColStride: c(4), c: at(out, 4 * Og), cRowStride: c(4 * O), m: c(Cg), n: c(Og), k: c(P) };
 }
 
-export const CONV_KERNELS: ReadonlyMap<string, KernelEmitter> = new Map<string, KernelEmitter>(
-  (["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"] as const).map((op) => [op, withWorkspace(emitConv(op), workspaceBytes(op))]),
-);
+/** The three convolutions' f32 kernels (f32 GEMMs and column buffers throughout). */
+export const convKernel: Readonly<Record<ConvOp, KernelEmitter>> = {
+  conv2d: withWorkspace(emitConv("conv2d"), workspaceBytes("conv2d")),
+  conv2dBackpropInput: withWorkspace(emitConv("conv2dBackpropInput"), workspaceBytes("conv2dBackpropInput")),
+  conv2dBackpropFilter: withWorkspace(emitConv("conv2dBackpropFilter"), workspaceBytes("conv2dBackpropFilter")),
+};
+
+export const CONV_KERNELS: readonly KernelRegistration[] = Object.entries(convKernel).map(([op, kernel]) => ({ op, dtypes: FLOATS, kernel }));

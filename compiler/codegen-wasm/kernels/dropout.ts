@@ -7,12 +7,12 @@
 import { attr } from "../../ir/op-def.ts";
 import { dropoutThreshold } from "../../ir/rng.ts";
 import { numel } from "../../ir/types.ts";
-import { UnsupportedKernelError, type KernelEmitter, type KernelTable } from "../kernel.ts";
+import { signature, signedTable } from "../../ir/dtypes.ts";
+import type { KernelEmitter, KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { philox4x32 } from "./philox.ts";
 
 const dropout: KernelEmitter = ({ f, node, inputs: [x, step], output }) => {
-  if (x.type.dtype !== "f32") throw new UnsupportedKernelError(`wasm-simd: dropout of ${x.type.dtype} (node %${node.id})`);
   const rate = attr.num(node.attrs, "rate");
   const seed = attr.num(node.attrs, "seed");
   const threshold = dropoutThreshold(rate);
@@ -53,4 +53,6 @@ const dropout: KernelEmitter = ({ f, node, inputs: [x, step], output }) => {
   ];
 };
 
-export const DROPOUT_KERNELS: KernelTable = new Map<string, KernelEmitter>([["dropout", dropout]]);
+export const DROPOUT_KERNELS: KernelTable = signedTable("wasm dropout kernels", {
+  dropout: [{ op: "dropout", dtypes: signature(["f32", "i32"], "f32"), kernel: dropout }],
+});

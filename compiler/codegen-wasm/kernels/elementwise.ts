@@ -11,11 +11,13 @@
 //   maximum/minimum/relu  wasm's min/max propagate NaN and order -0 < +0, exactly Math.min/max
 //   rsqrt          1 / sqrt(x): two correctly rounded steps, within 1.5 ulp
 
+import { signature, signedTable, type DTypeSpec } from "../../ir/dtypes.ts";
 import type { Attrs } from "../../ir/graph.ts";
 import type { DType } from "../../ir/types.ts";
-import { UnsupportedKernelError, type KernelArgs, type KernelEmitter, type KernelTable } from "../kernel.ts";
+import type { KernelArgs, KernelEmitter, KernelRegistration, KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { isFloatLane } from "./access.ts";
+import { FLOATS, INTS, STORED } from "./dtype-sets.ts";
 import type { Lanes, V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
 import { callMath, callPow, type UnaryMath } from "./math.ts";
@@ -32,19 +34,30 @@ interface Variant {
   readonly vector?: boolean;
 }
 
+/** An op's element functions for float lanes (FLOATS) and for integer lanes (INTS, and bool where `bool`). */
 interface Variants {
   readonly float?: Variant;
   readonly int?: Variant;
+  /** Whether the integer variant also takes bool operands (equal). */
+  readonly bool?: boolean;
 }
 
-/** A kernel choosing its variant by the dtype of operand `dataOperand` (float f32 or integer). */
+/**
+ * A kernel choosing its variant by the compute type of operand `dataOperand`; the registrations
+ * below list exactly the dtypes each variant serves, so a missing one is a table miss.
+ */
 function elementwise(variants: Variants, dataOperand = 0): KernelEmitter {
   return (a) => {
     const dtype = a.inputs[dataOperand].type.dtype;
     const variant = isFloatLane(dtype) ? variants.float : variants.int;
-    if (!variant) throw new UnsupportedKernelError(`wasm-simd: ${a.node.op} has no kernel for ${dtype} operands (node %${a.node.id})`);
+    if (!variant) throw new Error(`wasm-simd: ${a.node.op} was looked up for ${dtype} operands it has no variant for (node %${a.node.id})`);
     return emitMap(a.f, a.inputs, a.output, variant.fn({ attrs: a.node.attrs, helper: a.helper }), { vector: variant.vector ?? true });
   };
+}
+
+/** The operand dtypes a variant set serves. */
+function operandDTypes(v: Variants): DType[] {
+  return [...(v.float ? FLOATS : []), ...(v.int ? INTS : []), ...(v.bool ? (["bool"] as const) : [])];
 }
 
 const same = (fn: ElementFn): Variant => ({ fn: () => fn });
@@ -97,7 +110,7 @@ export function floatElementFunction(op: string, c: ElementContext): { fn: Eleme
 const COMPARISON: Record<string, Variants> = {
   less: { float: same((L, [a, b]) => L.maskTo01(L.lt(a(), b()))), int: same((L, [a, b]) => L.maskTo01(L.ilt(a(), b()))) },
   greater: { float: same((L, [a, b]) => L.maskTo01(L.gt(a(), b()))), int: same((L, [a, b]) => L.maskTo01(L.igt(a(), b()))) },
-  equal: { float: same((L, [a, b]) => L.maskTo01(L.eq(a(), b()))), int: same((L, [a, b]) => L.maskTo01(L.ieq(a(), b()))) },
+  equal: { float: same((L, [a, b]) => L.maskTo01(L.eq(a(), b()))), int: same((L, [a, b]) => L.maskTo01(L.ieq(a(), b()))), bool: true },
 };
 
 const pick: ElementFn = (L, [cond, a, b]) => L.select(L.nonzero(cond()), a(), b());
@@ -123,8 +136,20 @@ function castFn(from: DType, to: DType): ElementFn {
 
 const cast: KernelEmitter = (a) => emitMap(a.f, a.inputs, a.output, castFn(a.inputs[0].type.dtype, a.output.type.dtype));
 
-export const ELEMENTWISE_KERNELS: KernelTable = new Map<string, KernelEmitter>([
-  ...Object.entries({ ...UNARY, ...BINARY, ...COMPARISON }).map(([op, v]) => [op, elementwise(v)] as const),
-  ["where", where],
-  ["cast", cast],
-]);
+const arithmetic = (table: Record<string, Variants>): KernelRegistration[] =>
+  Object.entries(table).map(([op, v]) => ({ op, dtypes: operandDTypes(v), kernel: elementwise(v) }));
+
+const comparisons = (table: Record<string, Variants>): KernelRegistration[] =>
+  Object.entries(table).map(([op, v]) => ({ op, dtypes: operandDTypes(v).map((t) => signature([t, t], "bool")), kernel: elementwise(v) }));
+
+/** cast between every two stored dtypes. */
+const castSignatures: DTypeSpec = STORED.flatMap((from) => STORED.map((to) => signature([from], to)));
+
+export const ELEMENTWISE_KERNELS: KernelTable = signedTable("wasm elementwise kernels", {
+  arithmetic: [...arithmetic(UNARY), ...arithmetic(BINARY)],
+  comparison: comparisons(COMPARISON),
+  select: [
+    { op: "where", dtypes: STORED.map((t) => signature(["bool", t, t], t)), kernel: where },
+    { op: "cast", dtypes: castSignatures, kernel: cast },
+  ],
+});

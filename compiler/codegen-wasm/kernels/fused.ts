@@ -16,9 +16,11 @@ import { attr } from "../../ir/op-def.ts";
 import { parseBody, type BodyArg } from "../../ir/ops/fused-body.ts";
 import { headAttrs } from "../../ir/ops/fused-contraction.ts";
 import type { TensorType } from "../../ir/types.ts";
+import { signedTable } from "../../ir/dtypes.ts";
 import { UnsupportedKernelError, withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter, type KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
-import { CONV_KERNELS } from "./conv.ts";
+import { convKernel } from "./conv.ts";
+import { FLOATS } from "./dtype-sets.ts";
 import { floatElementFunction } from "./elementwise.ts";
 import type { V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
@@ -49,9 +51,6 @@ export function bodyElementFunction(a: KernelArgs, bodyText: string, operandCoun
 
 /** output[i] = body(inputs[0][i'], inputs[1][i''], ...), one loop; `output` may be an input's buffer. */
 function emitBodyMap(a: KernelArgs, bodyText: string, inputs: readonly BufferRef[], output: BufferRef): Expr[] {
-  if (inputs.some((x) => x.type.dtype !== "f32") || output.type.dtype !== "f32") {
-    throw new UnsupportedKernelError(`wasm-simd: ${a.node.op} has an f32 kernel only (node %${a.node.id})`);
-  }
   const { fn, vector } = bodyElementFunction(a, bodyText, inputs.length);
   return emitMap(a.f, inputs, output, fn, { vector });
 }
@@ -74,8 +73,11 @@ function withEpilogue(headOp: string, head: KernelEmitter): KernelEmitter {
   return withWorkspace(emit, (node: Node, inputs: readonly TensorType[], output: TensorType) => scratch(headNode(node, headOp), inputs.slice(0, 2), output));
 }
 
-export const FUSED_KERNELS: KernelTable = new Map([
-  ["fused", fused],
-  ["fusedMatmul", withEpilogue("matmul", matmulKernel)],
-  ["fusedConv2d", withEpilogue("conv2d", CONV_KERNELS.get("conv2d")!)],
-]);
+/** f32 throughout: bodies and epilogues are chains of the elementwise ops' f32 element functions. */
+export const FUSED_KERNELS: KernelTable = signedTable("wasm fused kernels", {
+  fused: [
+    { op: "fused", dtypes: FLOATS, kernel: fused },
+    { op: "fusedMatmul", dtypes: FLOATS, kernel: withEpilogue("matmul", matmulKernel) },
+    { op: "fusedConv2d", dtypes: FLOATS, kernel: withEpilogue("conv2d", convKernel.conv2d) },
+  ],
+});

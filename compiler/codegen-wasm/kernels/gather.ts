@@ -8,11 +8,12 @@
 import { attr } from "../../ir/op-def.ts";
 import { DTYPE_BYTES, normalizeAxis, numel } from "../../ir/types.ts";
 import { splitAtAxis } from "../../ir/ops/operand-checks.ts";
-import type { KernelArgs, KernelEmitter } from "../kernel.ts";
+import { signature } from "../../ir/dtypes.ts";
+import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import { loadLanes, storeLanes } from "./access.ts";
+import { STORED } from "./dtype-sets.ts";
 import { Lanes } from "./lanes.ts";
-import { requireF32 } from "./reduction-fold.ts";
 import { constPtr, localPtr, loopNest, stepLoop, type Ptr } from "./reduction-loops.ts";
 
 /**
@@ -67,7 +68,6 @@ const gather: KernelEmitter = ({ f, node, inputs: [table, indices], output }: Ke
 
 /** table += rows of updates, each added at its index; `inner` f32 elements per row, SIMD. */
 const scatterAdd: KernelEmitter = ({ f, node, inputs: [indices, updates], output }: KernelArgs): Expr[] => {
-  requireF32("scatterAdd", updates.type.dtype);
   const shape = output.type.shape;
   const axis = normalizeAxis(attr.num(node.attrs, "axis"), shape.length);
   const { outer, len: size, inner } = splitAtAxis(shape, axis);
@@ -102,7 +102,7 @@ const scatterAdd: KernelEmitter = ({ f, node, inputs: [indices, updates], output
   ];
 };
 
-export const GATHER_KERNELS: ReadonlyMap<string, KernelEmitter> = new Map([
-  ["gather", gather],
-  ["scatterAdd", scatterAdd],
-]);
+export const GATHER_KERNELS: readonly KernelRegistration[] = [
+  { op: "gather", dtypes: STORED.map((t) => signature([t, "i32"], t)), kernel: gather },
+  { op: "scatterAdd", dtypes: signature(["i32", "f32"], "f32"), kernel: scatterAdd },
+];

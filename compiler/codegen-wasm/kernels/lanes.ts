@@ -16,10 +16,20 @@ export type Width = 1 | 4;
 export type V = () => Expr;
 
 export class Lanes {
-  /** Statements that must run before the expressions built so far are evaluated. */
-  readonly body: Expr[] = [];
+  /**
+   * Statements that must run before the expressions built so far are evaluated (`let`, and the
+   * storage conversions of access.ts, append to it): emit them after building every expression.
+   */
+  readonly body: Expr[];
 
-  constructor(readonly f: FunctionBuilder, readonly width: Width) {}
+  constructor(readonly f: FunctionBuilder, readonly width: Width, body: Expr[] = []) {
+    this.body = body;
+  }
+
+  /** The same function and statement list at another width (e.g. a scalar load inside a vector step). */
+  at(width: Width): Lanes {
+    return width === this.width ? this : new Lanes(this.f, width, this.body);
+  }
 
   get vector(): boolean {
     return this.width === 4;

@@ -10,8 +10,12 @@
 import { broadcastStrides } from "../../ir/ops/broadcast.ts";
 import { attr } from "../../ir/op-def.ts";
 import { byteSize, DTYPE_BYTES, normalizeAxis, numel, stridesOf } from "../../ir/types.ts";
+import { signature, signedTable } from "../../ir/dtypes.ts";
 import type { KernelEmitter, KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
+import { isFloatLane, storeLanes } from "./access.ts";
+import { STORED } from "./dtype-sets.ts";
+import { Lanes } from "./lanes.ts";
 import { emitStridedCopy } from "./strided-copy.ts";
 
 const move: KernelEmitter = ({ f, inputs: [x], output }) =>
@@ -74,24 +78,28 @@ const oneHot: KernelEmitter = ({ f, node, inputs: [indices], output }) => {
   const index = f.local("i32");
   const row = (): Expr => f.i32.add(f.i32.const(output.offset), f.i32.mul(f.get(k), f.i32.const(depth * bytes)));
   const at = f.i32.add(row(), f.i32.mul(f.get(index), f.i32.const(bytes)));
-  const one = dtype === "f32" ? f.storeF32(at, f.f32.const(1)) : bytes === 4 ? f.storeI32(at, f.i32.const(1)) : f.storeU8(at, f.i32.const(1));
+  const L = new Lanes(f, 1);
+  const one = [storeLanes(L, dtype, at, isFloatLane(dtype) ? f.f32.const(1) : f.i32.const(1))];
   return [
     f.fill(output.offset, 0, byteSize(output.type)),
     f.forRange(k, 0, count, 1, [
       f.set(index, f.loadI32(f.at(indices.offset, f.get(k), 4))),
       // Unsigned compare: negative indices become huge and fail it too.
-      f.if(f.i32.lt_u(f.get(index), f.i32.const(depth)), [one]),
+      f.if(f.i32.lt_u(f.get(index), f.i32.const(depth)), [...L.body, ...one]),
     ]),
   ];
 };
 
-export const LAYOUT_KERNELS: KernelTable = new Map<string, KernelEmitter>([
-  ["reshape", move],
-  ["copy", move],
-  ["transpose", transpose],
-  ["slice", slice],
-  ["concat", concat],
-  ["broadcastTo", broadcastTo],
-  ["pad", pad],
-  ["oneHot", oneHot],
-]);
+/** Moves of whole elements: every stored dtype (concat's operands all of it: a uniform signature). */
+export const LAYOUT_KERNELS: KernelTable = signedTable("wasm layout kernels", {
+  layout: [
+    { op: "reshape", dtypes: STORED, kernel: move },
+    { op: "copy", dtypes: STORED, kernel: move },
+    { op: "transpose", dtypes: STORED, kernel: transpose },
+    { op: "slice", dtypes: STORED, kernel: slice },
+    { op: "concat", dtypes: STORED, kernel: concat },
+    { op: "broadcastTo", dtypes: STORED, kernel: broadcastTo },
+    { op: "pad", dtypes: STORED, kernel: pad },
+    { op: "oneHot", dtypes: STORED.map((t) => signature(["i32"], t)), kernel: oneHot },
+  ],
+});

@@ -8,16 +8,16 @@
 // A label outside [0, C) traps (`unreachable`), as the interpreter throws: reading x[label] there
 // would read another tensor's memory. The unsigned comparison also catches negative labels.
 
+import { signature } from "../../ir/dtypes.ts";
 import { numel } from "../../ir/types.ts";
-import type { KernelArgs, KernelEmitter } from "../kernel.ts";
+import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { arenaBuffer, walkAxis } from "./reduction-axis-walk.ts";
-import { foldArith, requireF32 } from "./reduction-fold.ts";
+import { foldArith } from "./reduction-fold.ts";
 import { logSumExp } from "./reduction-softmax.ts";
 
 /** mean((a - b)^2) over every element. */
 const mse: KernelEmitter = ({ f, inputs: [a, b], output }: KernelArgs): Expr[] => {
-  requireF32("mse", a.type.dtype, b.type.dtype);
   const count = numel(a.type.shape);
   const as = arenaBuffer(f, "along", a.offset);
   const bs = arenaBuffer(f, "along", b.offset);
@@ -32,7 +32,6 @@ const mse: KernelEmitter = ({ f, inputs: [a, b], output }: KernelArgs): Expr[] =
 };
 
 const softmaxCrossEntropy: KernelEmitter = ({ f, inputs: [logits, labels], output, helper }: KernelArgs): Expr[] => {
-  requireF32("softmaxCrossEntropy", logits.type.dtype);
   const shape = logits.type.shape;
   const classes = shape[shape.length - 1];
   const rows = numel(labels.type.shape);
@@ -55,7 +54,7 @@ const softmaxCrossEntropy: KernelEmitter = ({ f, inputs: [logits, labels], outpu
   return [f.set(total, f.f32.const(0)), ...rowLosses, f.storeF32(f.i32.const(output.offset), f.f32.div(f.get(total), f.f32.const(rows)))];
 };
 
-export const LOSS_KERNELS: ReadonlyMap<string, KernelEmitter> = new Map([
-  ["mse", mse],
-  ["softmaxCrossEntropy", softmaxCrossEntropy],
-]);
+export const LOSS_KERNELS: readonly KernelRegistration[] = [
+  { op: "mse", dtypes: signature(["f32", "f32"], "f32"), kernel: mse },
+  { op: "softmaxCrossEntropy", dtypes: signature(["f32", "i32"], "f32"), kernel: softmaxCrossEntropy },
+];

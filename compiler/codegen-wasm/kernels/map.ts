@@ -16,7 +16,7 @@ import { broadcastStrides } from "../../ir/ops/broadcast.ts";
 import { DTYPE_BYTES, numel, type DType } from "../../ir/types.ts";
 import type { BufferRef } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
-import { loadLanes, loadScalar, splat, storeLanes } from "./access.ts";
+import { laneKind, loadLanes, loadScalar, splat, storeLanes } from "./access.ts";
 import { Lanes, type V, type Width } from "./lanes.ts";
 
 /** The element function: the output lanes from the operands' lanes. */
@@ -107,11 +107,16 @@ class LoopNest {
     const f = this.f;
     const axis = this.axes[this.axes.length - 1];
     const inputs = this.operands.length - 1;
-    // Operands broadcast along this axis: one load per row, before the loops.
+    // Operands broadcast along this axis: one load per row (in the compute type), before the loops.
     const hoisted: (Local | null)[] = this.operands.slice(0, inputs).map((op, k) =>
-      axis.strides[k] === 0 ? f.local(op.dtype === "f32" ? "f32" : "i32") : null,
+      axis.strides[k] === 0 ? f.local(laneKind(op.dtype) === "float" ? "f32" : "i32") : null,
     );
-    const stmts: Expr[] = hoisted.flatMap((local, k) => (local ? [f.set(local, loadScalar(f, this.operands[k].dtype, base[k]()))] : []));
+    const stmts: Expr[] = hoisted.flatMap((local, k) => {
+      if (!local) return [];
+      const S = new Lanes(f, 1);
+      const value = loadScalar(S, this.operands[k].dtype, base[k]());
+      return [...S.body, f.set(local, value)];
+    });
     const pointers = base.map((b) => {
       const p = f.local("i32");
       stmts.push(f.set(p, b()));
@@ -132,11 +137,13 @@ class LoopNest {
         const constant = width === 4 ? splats[k] : hoisted[k];
         if (constant) return () => f.get(constant);
         const value = loadLanes(L, op.dtype, this.address(pointers[k], i, op.bytes));
-        return L.let(value, op.dtype === "f32" ? "float" : "int");
+        return L.let(value, laneKind(op.dtype));
       });
       const out = this.operands[inputs];
       const result = this.fn(L, xs);
-      return [...L.body, storeLanes(L, out.dtype, this.address(pointers[inputs], i, out.bytes), result)];
+      // Built before L.body is read: narrowing to a 16-bit storage dtype appends statements.
+      const store = storeLanes(L, out.dtype, this.address(pointers[inputs], i, out.bytes), result);
+      return [...L.body, store];
     };
     return [
       ...stmts,

@@ -9,7 +9,7 @@
 import { attr } from "../../ir/op-def.ts";
 import type { Node } from "../../ir/graph.ts";
 import { numel, stridesOf, type Shape, type TensorType } from "../../ir/types.ts";
-import { UnsupportedKernelError, withWorkspace, type KernelArgs, type KernelEmitter } from "../kernel.ts";
+import { withWorkspace, type KernelArgs, type KernelEmitter } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { emitGemm, gemmScratchBytes, type GemmCall, type GemmKind } from "./gemm.ts";
 
@@ -25,9 +25,6 @@ interface MatmulGeometry {
 }
 
 function geometry(node: Node, a: TensorType, b: TensorType, out: TensorType): MatmulGeometry {
-  for (const t of [a, b]) {
-    if (t.dtype !== "f32") throw new UnsupportedKernelError(`wasm-simd matmul supports f32 only, got ${t.dtype} (node %${node.id})`);
-  }
   const ta = attr.bool(node.attrs, "transposeA");
   const tb = attr.bool(node.attrs, "transposeB");
   const rank = out.shape.length;

@@ -10,10 +10,11 @@
 import { attr } from "../../ir/op-def.ts";
 import { numel } from "../../ir/types.ts";
 import { resolveAxis, splitAtAxis } from "../../ir/ops/operand-checks.ts";
-import type { KernelArgs, KernelEmitter } from "../kernel.ts";
+import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
+import { FLOATS } from "./dtype-sets.ts";
 import type { Expr } from "../module.ts";
 import { arenaBuffer, walkAxis, type AxisWalk, type Lane, type Stat, type WalkBuffer } from "./reduction-axis-walk.ts";
-import { foldArith, requireF32 } from "./reduction-fold.ts";
+import { foldArith } from "./reduction-fold.ts";
 
 /** The mean of x along the walk. */
 function meanOf(walk: AxisWalk, xs: WalkBuffer, count: number): Stat {
@@ -37,7 +38,6 @@ function inverseStd({ L, stat }: Lane, squares: Stat, count: number, eps: number
 }
 
 const layerNorm: KernelEmitter = ({ f, node, inputs: [x, gamma, beta], output }: KernelArgs): Expr[] => {
-  requireF32("layerNorm", x.type.dtype);
   const axis = resolveAxis("layerNorm", attr.num(node.attrs, "axis"), x.type);
   const eps = attr.num(node.attrs, "eps");
   const view = splitAtAxis(x.type.shape, axis);
@@ -61,7 +61,6 @@ function channelsLast(shape: readonly number[]) {
 }
 
 const batchNorm: KernelEmitter = ({ f, node, inputs: [x, gamma, beta], output }: KernelArgs): Expr[] => {
-  requireF32("batchNorm", x.type.dtype);
   const eps = attr.num(node.attrs, "eps");
   const view = channelsLast(x.type.shape);
   const xs = arenaBuffer(f, "along", x.offset);
@@ -78,7 +77,6 @@ const batchNorm: KernelEmitter = ({ f, node, inputs: [x, gamma, beta], output }:
 
 /** (1 - momentum) * running + momentum * stat, stat the batch mean or the unbiased variance. */
 const batchNormRunningStat: KernelEmitter = ({ f, node, inputs: [x, running], output }: KernelArgs): Expr[] => {
-  requireF32("batchNormRunningStat", x.type.dtype);
   const momentum = attr.num(node.attrs, "momentum");
   const variance = attr.str(node.attrs, "stat") === "var";
   const view = channelsLast(x.type.shape);
@@ -94,8 +92,8 @@ const batchNormRunningStat: KernelEmitter = ({ f, node, inputs: [x, running], ou
   });
 };
 
-export const NORM_KERNELS: ReadonlyMap<string, KernelEmitter> = new Map([
-  ["layerNorm", layerNorm],
-  ["batchNorm", batchNorm],
-  ["batchNormRunningStat", batchNormRunningStat],
-]);
+export const NORM_KERNELS: readonly KernelRegistration[] = [
+  { op: "layerNorm", dtypes: FLOATS, kernel: layerNorm },
+  { op: "batchNorm", dtypes: FLOATS, kernel: batchNorm },
+  { op: "batchNormRunningStat", dtypes: FLOATS, kernel: batchNormRunningStat },
+];

@@ -11,19 +11,14 @@
 // Both gradients zero dx first: overlapping windows accumulate.
 
 import { poolWindow } from "../../ir/ops/nn.ts";
-import { UnsupportedKernelError, type BufferRef, type KernelArgs, type KernelEmitter } from "../kernel.ts";
+import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
+import { FLOATS } from "./dtype-sets.ts";
 import { Lanes } from "./lanes.ts";
 import { forEachChannelChunk, forEachOutputPixel, forEachTap, pixelAddress, type ChannelChunk, type PixelLocals, type TapLocals, type WindowGeometry } from "./window-loops.ts";
 
 function geometryOf(op: string, node: KernelArgs["node"], x: readonly number[]): WindowGeometry {
   return { batch: x[0], inH: x[1], inW: x[2], win: poolWindow(op, x, node.attrs) };
-}
-
-function requireDtype(op: string, b: BufferRef, allowed: readonly string[]): void {
-  if (!allowed.includes(b.type.dtype)) {
-    throw new UnsupportedKernelError(`wasm-simd ${op} supports ${allowed.join(" and ")}, got ${b.type.dtype}`);
-  }
 }
 
 /** Registers of one channel chunk: four or one f32x4 (or i32x4), or one scalar. */
@@ -53,7 +48,6 @@ function countTaps(f: FunctionBuilder, g: WindowGeometry, px: PixelLocals, count
 // ---- forward ---------------------------------------------------------------------------------
 
 function emitMaxPool({ f, node, inputs: [x], output }: KernelArgs): Expr[] {
-  requireDtype("maxPool2d", x, ["f32", "i32"]);
   const int = x.type.dtype === "i32";
   const g = geometryOf("maxPool2d", node, x.type.shape);
   const channels = x.type.shape[3];
@@ -77,7 +71,6 @@ function emitMaxPool({ f, node, inputs: [x], output }: KernelArgs): Expr[] {
 }
 
 function emitAvgPool({ f, node, inputs: [x], output }: KernelArgs): Expr[] {
-  requireDtype("avgPool2d", x, ["f32"]);
   const g = geometryOf("avgPool2d", node, x.type.shape);
   const channels = x.type.shape[3];
   const count = f.local("i32");
@@ -102,7 +95,6 @@ function emitAvgPool({ f, node, inputs: [x], output }: KernelArgs): Expr[] {
 // ---- backward --------------------------------------------------------------------------------
 
 function emitMaxPoolGrad({ f, node, inputs: [x, dy], output }: KernelArgs): Expr[] {
-  requireDtype("maxPool2dGrad", x, ["f32"]);
   const g = geometryOf("maxPool2dGrad", node, x.type.shape);
   const channels = x.type.shape[3];
   const { kernelW } = g.win;
@@ -151,7 +143,6 @@ function emitMaxPoolGrad({ f, node, inputs: [x, dy], output }: KernelArgs): Expr
 }
 
 function emitAvgPoolGrad({ f, node, inputs: [dy], output }: KernelArgs): Expr[] {
-  requireDtype("avgPool2dGrad", dy, ["f32"]);
   const g = geometryOf("avgPool2dGrad", node, output.type.shape);
   const channels = output.type.shape[3];
   const bytes = output.type.shape.reduce((p, d) => p * d, 4);
@@ -178,9 +169,10 @@ function emitAvgPoolGrad({ f, node, inputs: [dy], output }: KernelArgs): Expr[] 
   ];
 }
 
-export const POOL_KERNELS: ReadonlyMap<string, KernelEmitter> = new Map<string, KernelEmitter>([
-  ["maxPool2d", emitMaxPool],
-  ["avgPool2d", emitAvgPool],
-  ["maxPool2dGrad", emitMaxPoolGrad],
-  ["avgPool2dGrad", emitAvgPoolGrad],
-]);
+/** maxPool2d also folds i32 (4-byte integer lanes); the byte integer dtypes have no kernel here. */
+export const POOL_KERNELS: readonly KernelRegistration[] = [
+  { op: "maxPool2d", dtypes: ["f32", "i32"], kernel: emitMaxPool },
+  { op: "avgPool2d", dtypes: FLOATS, kernel: emitAvgPool },
+  { op: "maxPool2dGrad", dtypes: FLOATS, kernel: emitMaxPoolGrad },
+  { op: "avgPool2dGrad", dtypes: FLOATS, kernel: emitAvgPoolGrad },
+];

@@ -10,10 +10,11 @@
 
 import { attr } from "../../ir/op-def.ts";
 import { DTYPE_BYTES, normalizeAxis, numel, type Shape } from "../../ir/types.ts";
-import type { KernelArgs, KernelEmitter } from "../kernel.ts";
+import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
+import { FLOATS, NUMERIC } from "./dtype-sets.ts";
 import type { Expr, FunctionBuilder } from "../module.ts";
 import { arenaBuffer, walkAxis, type WalkBuffer } from "./reduction-axis-walk.ts";
-import { foldArith, requireF32, type FoldArith, type FoldKind } from "./reduction-fold.ts";
+import { foldArith, type FoldArith, type FoldKind } from "./reduction-fold.ts";
 import { constPtr, loopNest, type Level } from "./reduction-loops.ts";
 
 interface Group {
@@ -44,7 +45,6 @@ function reducedFlags(shape: Shape, axes: readonly number[]): boolean[] {
 function reduceKernel(reduction: Reduction): KernelEmitter {
   return ({ f, node, inputs: [x], output }: KernelArgs): Expr[] => {
     const dtype = x.type.dtype;
-    if (reduction === "mean") requireF32("mean", dtype);
     const arith = foldArith(dtype, reduction);
     const shape = x.type.shape;
     const reduced = reducedFlags(shape, attr.ints(node.attrs, "axes"));
@@ -136,8 +136,8 @@ function accumulateGroups(f: FunctionBuilder, arith: FoldArith, xOffset: number,
   return [...init, ...fold, ...divide];
 }
 
-export const REDUCTION_AXES_KERNELS: ReadonlyMap<string, KernelEmitter> = new Map([
-  ["sum", reduceKernel("sum")],
-  ["mean", reduceKernel("mean")],
-  ["max", reduceKernel("max")],
-]);
+export const REDUCTION_AXES_KERNELS: readonly KernelRegistration[] = [
+  { op: "sum", dtypes: NUMERIC, kernel: reduceKernel("sum") },
+  { op: "mean", dtypes: FLOATS, kernel: reduceKernel("mean") },
+  { op: "max", dtypes: NUMERIC, kernel: reduceKernel("max") },
+];

@@ -190,7 +190,7 @@ class ContiguousWalk implements AxisWalk {
       L,
       load: (buf) => {
         const k = indexOf(this.ctx, buf);
-        return buf.layout === "across" ? splat(L, dtype, loadScalar(f, dtype, this.row[k].at())) : loadLanes(L, dtype, ptrs[k].at());
+        return buf.layout === "across" ? splat(L, dtype, loadScalar(L, dtype, this.row[k].at())) : loadLanes(L, dtype, ptrs[k].at());
       },
       store: (buf, v) => {
         if (buf.layout !== "along") throw new Error("AxisWalk: inside the axis loop only along buffers are written");
@@ -274,7 +274,7 @@ class ContiguousWalk implements AxisWalk {
     };
     return {
       L,
-      load: (buf) => loadScalar(f, dtype, across(buf)),
+      load: (buf) => loadScalar(L, dtype, across(buf)),
       store: (buf, v) => storeLanes(L, dtype, across(buf), v),
       stat: (s) => f.get(s.locals[0]),
       address: (buf) => this.row[indexOf(this.ctx, buf)].at(),
@@ -320,7 +320,7 @@ class StridedWalk implements AxisWalk {
     };
     return {
       L,
-      load: (buf) => (buf.layout === "axis" ? splat(L, dtype, loadScalar(f, dtype, operand(buf))) : loadLanes(L, dtype, operand(buf))),
+      load: (buf) => (buf.layout === "axis" ? splat(L, dtype, loadScalar(L, dtype, operand(buf))) : loadLanes(L, dtype, operand(buf))),
       store: (buf, v) => storeLanes(L, dtype, operand(buf), v),
       stat: (s) => f.get(s.locals[c]),
       address,

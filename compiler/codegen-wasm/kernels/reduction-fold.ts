@@ -3,7 +3,6 @@
 // access.ts loads them), so an i8 sum wraps exactly where the interpreter's stored result does.
 
 import type { DType } from "../../ir/types.ts";
-import { UnsupportedKernelError } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local, WasmType } from "../module.ts";
 import { isFloatLane } from "./access.ts";
 import type { Lanes } from "./lanes.ts";
@@ -26,7 +25,8 @@ export interface FoldArith {
 const FOLDABLE: ReadonlySet<DType> = new Set(["f32", "i32", "i8", "u8"]);
 
 export function foldArith(dtype: DType, op: string): FoldArith {
-  if (!FOLDABLE.has(dtype)) throw new UnsupportedKernelError(`wasm-simd: ${op} has no kernel for ${dtype} tensors`);
+  // The kernel tables register folds for these dtypes only; anything else is a registration bug.
+  if (!FOLDABLE.has(dtype)) throw new Error(`wasm-simd: ${op} was registered for ${dtype}, which has no fold`);
   const float = isFloatLane(dtype);
   const combineScalars = (f: FunctionBuilder, kind: FoldKind, a: Expr, b: Expr): Expr => {
     if (float) return kind === "sum" ? f.f32.add(a, b) : f.f32.max(a, b);
@@ -51,10 +51,4 @@ export function foldArith(dtype: DType, op: string): FoldArith {
       return combineScalars(f, kind, combineScalars(f, kind, lane(0), lane(1)), combineScalars(f, kind, lane(2), lane(3)));
     },
   };
-}
-
-/** The kernels of float-only ops accept f32 tensors (the only float type the arena stores). */
-export function requireF32(op: string, ...dtypes: DType[]): void {
-  const other = dtypes.find((d) => d !== "f32");
-  if (other) throw new UnsupportedKernelError(`wasm-simd: ${op} has no kernel for ${other} tensors (f32 only)`);
 }

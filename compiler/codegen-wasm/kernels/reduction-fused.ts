@@ -9,16 +9,16 @@
 import { attr } from "../../ir/op-def.ts";
 import { broadcastAll } from "../../ir/ops/broadcast.ts";
 import { operandLayout, reducedAxisFlags, reducesOneBlock } from "../../ir/ops/fused-reduce.ts";
-import { UnsupportedKernelError, type KernelArgs, type KernelEmitter } from "../kernel.ts";
+import { UnsupportedKernelError, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
+import { FLOATS } from "./dtype-sets.ts";
 import type { Expr } from "../module.ts";
 import { bodyElementFunction } from "./fused.ts";
 import { reductionGroups } from "./reduction-axes.ts";
 import { arenaBuffer, walkAxis } from "./reduction-axis-walk.ts";
-import { foldArith, requireF32 } from "./reduction-fold.ts";
+import { foldArith } from "./reduction-fold.ts";
 
 const fusedReduce: KernelEmitter = (a: KernelArgs): Expr[] => {
   const { f, node, inputs, output } = a;
-  requireF32("fusedReduce", ...inputs.map((x) => x.type.dtype), output.type.dtype);
   const shape = broadcastAll(inputs.map((x) => x.type.shape));
   const reduced = reducedAxisFlags(shape, attr.ints(node.attrs, "axes"));
   const unsupported = (why: string) => new UnsupportedKernelError(`wasm-simd: fusedReduce %${node.id} ${why}`);
@@ -46,4 +46,4 @@ const fusedReduce: KernelEmitter = (a: KernelArgs): Expr[] => {
   });
 };
 
-export const FUSED_REDUCE_KERNELS: ReadonlyMap<string, KernelEmitter> = new Map([["fusedReduce", fusedReduce]]);
+export const FUSED_REDUCE_KERNELS: readonly KernelRegistration[] = [{ op: "fusedReduce", dtypes: FLOATS, kernel: fusedReduce }];

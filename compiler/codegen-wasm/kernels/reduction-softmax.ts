@@ -13,12 +13,13 @@
 
 import { attr } from "../../ir/op-def.ts";
 import { resolveAxis, splitAtAxis } from "../../ir/ops/operand-checks.ts";
-import type { KernelArgs, KernelEmitter } from "../kernel.ts";
+import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
+import { FLOATS } from "./dtype-sets.ts";
 import type { Expr } from "../module.ts";
 import type { Lanes } from "./lanes.ts";
 import { callMath } from "./math.ts";
 import { arenaBuffer, walkAxis, type AxisWalk, type Stat, type WalkBuffer } from "./reduction-axis-walk.ts";
-import { foldArith, requireF32 } from "./reduction-fold.ts";
+import { foldArith } from "./reduction-fold.ts";
 
 type Helper = KernelArgs["helper"];
 
@@ -52,7 +53,6 @@ export function logSumExp(walk: AxisWalk, xs: WalkBuffer, helper: Helper): { max
 function softmaxKernel(log: boolean): KernelEmitter {
   const name = log ? "logSoftmax" : "softmax";
   return ({ f, node, inputs: [x], output, helper }: KernelArgs): Expr[] => {
-    requireF32(name, x.type.dtype);
     const axis = resolveAxis(name, attr.num(node.attrs, "axis"), x.type);
     const xs = arenaBuffer(f, "along", x.offset);
     const out = arenaBuffer(f, "along", output.offset);
@@ -74,7 +74,7 @@ function softmaxKernel(log: boolean): KernelEmitter {
   };
 }
 
-export const SOFTMAX_KERNELS: ReadonlyMap<string, KernelEmitter> = new Map([
-  ["softmax", softmaxKernel(false)],
-  ["logSoftmax", softmaxKernel(true)],
-]);
+export const SOFTMAX_KERNELS: readonly KernelRegistration[] = [
+  { op: "softmax", dtypes: FLOATS, kernel: softmaxKernel(false) },
+  { op: "logSoftmax", dtypes: FLOATS, kernel: softmaxKernel(true) },
+];

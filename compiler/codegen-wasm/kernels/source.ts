@@ -4,9 +4,12 @@
 
 import { attr } from "../../ir/op-def.ts";
 import { byteSize, DTYPE_BYTES, normalizeAxis, numel, type DType } from "../../ir/types.ts";
+import { signedTable } from "../../ir/dtypes.ts";
 import type { BufferRef, KernelEmitter, KernelTable } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
-import { isFloatLane } from "./access.ts";
+import { isFloatLane, storeLanes } from "./access.ts";
+import { NUMERIC, STORED } from "./dtype-sets.ts";
+import { Lanes } from "./lanes.ts";
 import { emitMap } from "./map.ts";
 
 /** The bytes of `value` stored as `dtype` are all equal to this byte, or null. */
@@ -52,15 +55,18 @@ function fillRow(f: FunctionBuilder, output: BufferRef, j: Local, inner: number)
   const rowStart = () => f.i32.add(f.i32.const(output.offset), f.i32.mul(f.get(j), f.i32.const(inner * bytes)));
   if (bytes === 1) return [f.fillAt(rowStart(), f.get(j), f.i32.const(inner))];
   const value = isFloatLane(dtype) ? f.f32.convert_s.i32(f.get(j)) : f.get(j);
-  const store = (addr: Expr, v: Expr) => (isFloatLane(dtype) ? f.storeF32(addr, v) : f.storeI32(addr, v));
   const element = f.local(isFloatLane(dtype) ? "f32" : "i32");
+  const L = new Lanes(f, 1);
+  const store = storeLanes(L, dtype, f.i32.add(rowStart(), f.i32.mul(f.get(i), f.i32.const(bytes))), f.get(element));
   return [
     f.set(element, value),
-    f.forRange(i, 0, inner, 1, [store(f.i32.add(rowStart(), f.i32.shl(f.get(i), f.i32.const(2))), f.get(element))]),
+    f.forRange(i, 0, inner, 1, [...L.body, store]),
   ];
 }
 
-export const SOURCE_KERNELS: KernelTable = new Map<string, KernelEmitter>([
-  ["const", constant],
-  ["iota", iota],
-]);
+export const SOURCE_KERNELS: KernelTable = signedTable("wasm source kernels", {
+  source: [
+    { op: "const", dtypes: STORED, kernel: constant },
+    { op: "iota", dtypes: NUMERIC, kernel: iota },
+  ],
+});
