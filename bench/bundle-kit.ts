@@ -5,10 +5,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { Bundle } from "../compiler/codegen-wasm/bundle.ts";
+import type { WrittenBundle } from "../compiler/bundle/backend.ts";
 
 /** Writes the bundle's files into `folder` (created if missing) and returns its loaded model. */
-export async function loadBundle<M>(bundle: Bundle, folder: string): Promise<M> {
+export async function loadBundle<M>(bundle: WrittenBundle, folder: string): Promise<M> {
   mkdirSync(folder, { recursive: true });
   for (const [name, contents] of Object.entries(bundle.files)) writeFileSync(join(folder, name), contents);
   const { load } = (await import(pathToFileURL(join(folder, `${bundle.name}.js`)).href)) as { load(): Promise<M> };

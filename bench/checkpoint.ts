@@ -31,14 +31,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { bundleProgram, buildBundle } from "../compiler/codegen-wasm/bundle.ts";
+import { build, compile } from "../compiler/driver/compile.ts";
+import { wasmBackend } from "../compiler/codegen-wasm/backend.ts";
 import { pinnedBytes } from "../compiler/cli/memory-report.ts";
 import { randomInputs } from "../compiler/cli/random-inputs.ts";
 import { graphFlops } from "../compiler/passes/checkpoint/cost.ts";
 import { compileModelFile } from "../compiler/frontend/index.ts";
 import type { Graph } from "../compiler/ir/graph.ts";
 import { CheckpointBudgetError, type CheckpointMode } from "../compiler/passes/checkpoint.ts";
-import { buildTrainingProgram, type TrainingOptions } from "../compiler/passes/pipeline.ts";
+import { buildTrainingProgram, type TrainingOptions } from "../compiler/driver/phases.ts";
 import { trainingSpec } from "../compiler/passes/train-options.ts";
 import type { BenchReport } from "./run.ts";
 import { loadBundle, timingSummary, type Timing } from "./bundle-kit.ts";
@@ -134,7 +135,7 @@ async function measureDepth(depth: number, emit: boolean): Promise<DepthRow> {
   try {
     const loaded = new Map<CheckpointMode, LoadedBundle>();
     const results = new Map<CheckpointMode, Omit<ModeResult, "step" | "stepOverheadPercent" | "losses">>();
-    const build = async (mode: CheckpointMode, budgetBytes?: number) => {
+    const buildMode = async (mode: CheckpointMode, budgetBytes?: number) => {
       const training: TrainingOptions = { ...spec, checkpoint: { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}) } };
       // The checkpoint pass runs inside the build (weighing candidates by the WASM backend's
       // peak): its statistics come from the bundle itself.
@@ -142,15 +143,15 @@ async function measureDepth(depth: number, emit: boolean): Promise<DepthRow> {
       let arenaBytes: number;
       let stats: Record<string, number>;
       if (emit) {
-        const bundle = buildBundle(compiled.graph, { training, timeLimitMs: PLAN_TIME_LIMIT_MS });
+        const bundle = build(compiled.graph, { backend: wasmBackend, training, timeLimitMs: PLAN_TIME_LIMIT_MS });
         arenaBytes = bundle.layout.arena;
         stats = bundle.trainingStats.checkpoint ?? {};
         // A folder per mode (in a fresh folder per depth): each import is a module of its own.
         loaded.set(mode, await loadBundle<LoadedBundle>(bundle, join(dir, mode)));
       } else {
-        const program = bundleProgram(compiled.graph, { training, timeLimitMs: PLAN_TIME_LIMIT_MS });
-        arenaBytes = Math.max(...program.entries.map((e) => e.graph.memory!.arena));
-        stats = program.stats.checkpoint ?? {};
+        const program = compile(compiled.graph, { backend: wasmBackend, training, timeLimitMs: PLAN_TIME_LIMIT_MS });
+        arenaBytes = program.arena!;
+        stats = program.trainingStats.checkpoint ?? {};
       }
       const recomputedFlops = stats["recomputed-flops"] ?? 0;
       results.set(mode, {
@@ -168,17 +169,17 @@ async function measureDepth(depth: number, emit: boolean): Promise<DepthRow> {
       });
     };
 
-    await build("none");
-    await build("sqrt");
+    await buildMode("none");
+    await buildMode("sqrt");
     const budget = Math.floor(pinned + results.get("none")!.activationBytes / 3);
     let feasible = true;
     try {
-      await build("auto", budget);
+      await buildMode("auto", budget);
     } catch (e) {
       if (!(e instanceof CheckpointBudgetError)) throw e;
       feasible = false;
       process.stderr.write(`checkpoint: depth ${depth}: ${e.message}; auto runs without a budget (its least peak)\n`);
-      await build("auto");
+      await buildMode("auto");
     }
 
     const timed = emit ? await timeSteps(compiled.graph, loaded, `resnet depth ${depth}`) : undefined;

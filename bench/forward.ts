@@ -22,7 +22,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { buildBundle } from "../compiler/codegen-wasm/bundle.ts";
+import { build } from "../compiler/driver/compile.ts";
+import { wasmBackend } from "../compiler/codegen-wasm/backend.ts";
+import type { WasmLayout } from "../compiler/codegen-wasm/emit.ts";
 import { randomInputs } from "../compiler/cli/random-inputs.ts";
 import { compileModelFile } from "../compiler/frontend/index.ts";
 import type { OptimizerOptions } from "../compiler/passes/optimizer.ts";
@@ -103,7 +105,7 @@ async function measureCase(c: Case): Promise<ForwardRow> {
   const spec = trainingSpec(compiled.train);
   const config = Object.fromEntries(Object.entries(compiled.config).filter((e): e is [string, number] => typeof e[1] === "number"));
   const started = performance.now();
-  const bundle = buildBundle(compiled.graph, { training: spec });
+  const bundle = build(compiled.graph, { backend: wasmBackend, training: spec });
   const buildMs = performance.now() - started;
 
   const dir = mkdtempSync(join(tmpdir(), "mlc-bench-forward-"));
@@ -237,7 +239,7 @@ function ratios(ms: Record<string, Timing>): Record<string, number> {
 }
 
 /** The bytes the bundle would take with no memory planning, from its plan.json (see ForwardRow). */
-function unplannedBytes(planJson: string, layout: ReturnType<typeof buildBundle>["layout"]): number {
+function unplannedBytes(planJson: string, layout: WasmLayout): number {
   const plan = JSON.parse(planJson) as { entries: Record<string, { slots: Record<string, { size: number }>; workspaces: Record<string, { size: number }> }> };
   const shared = new Set([...layout.params.map((p) => p.name), ...Object.values(layout.entries).flatMap((e) => e.inputs.map((i) => i.name))]);
   const sharedSize = new Map<string, number>();

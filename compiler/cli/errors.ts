@@ -3,6 +3,7 @@
 
 const USER_ERRORS = new Set([
   "TensorIOError", "SafetensorsError", "ShapeError", "InterpreterError", "IRParseError", "VerifyError", "UsageError", "InvalidPlanError", "TrainSpecError", "AutodiffError", "PlanCsvError", "CheckpointBudgetError",
+  "UnsupportedTargetError", "UnsupportedKernelError",
 ]);
 
 export function isUserError(e: unknown): boolean {

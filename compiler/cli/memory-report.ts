@@ -1,5 +1,6 @@
-// What `mlc mem` reports about a graph's memory: it plans the graph twice (with and without
-// memory-aware scheduling) and breaks the bytes down by what they hold.
+// What `mlc mem` reports about a program's memory: the arena the driver plans for a backend (the
+// same one `mlc build` writes: every entry point, fused, with the backend's workspaces), planned
+// again without memory-aware scheduling for comparison, and the bytes broken down by what they hold.
 //
 // Categories (each buffer counts under its alias class's first value, so a param updated in place
 // counts once, as a param):
@@ -10,13 +11,15 @@
 //   inputs           graph inputs
 //   activations      values of the forward pass (nodes of the forward graph)
 //   gradients        `grad/<param>` values
-//   workspace        everything else: backward temporaries, optimizer temporaries, constants
+//   workspace        everything else: backward temporaries, optimizer temporaries, constants, and
+//                    the kernels' scratch
 
 import type { Graph } from "../ir/graph.ts";
-import { estimatedPeak, type CheckpointMode } from "../passes/checkpoint.ts";
-import { bufferBytes, memoryProblem, naiveBytes } from "../passes/liveness.ts";
-import type { PassStats } from "../passes/pass.ts";
-import { buildTrainingProgram, planMemory, type TrainingOptions } from "../passes/pipeline.ts";
+import type { Backend } from "../bundle/backend.ts";
+import { backendPeak, compile, type CompiledProgram } from "../driver/compile.ts";
+import { buildTrainingProgram, type TrainingOptions } from "../driver/phases.ts";
+import type { CheckpointMode } from "../passes/checkpoint.ts";
+import { bufferBytes, memoryProblem } from "../passes/liveness.ts";
 import { graphFlops } from "../passes/checkpoint/cost.ts";
 
 export const CATEGORIES = ["params", "optimizer state", "other state", "inputs", "activations", "gradients", "workspace"] as const;
@@ -66,44 +69,65 @@ export interface ReportOptions {
   /** Ids of the forward graph's nodes: their values are activations. */
   forwardIds: ReadonlySet<string>;
   batch?: number;
-  timeLimitMs?: number;
+  /** The backend the programs were planned for (its scratch bytes are the workspaces). */
+  backend: Backend;
 }
 
-/** Plans `graph` (scheduled and not) and reports; also returns the scheduled plan. */
-export function memoryReport(graph: Graph, opts: ReportOptions): { report: MemoryReport; planned: Graph } {
-  const timing = opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {};
-  const scheduled = planMemory(graph, { schedule: true, ...timing });
-  const unscheduled = planMemory(graph, { schedule: false, ...timing });
-  const planStats = scheduled.stats.plan;
-  const categoryOf = categorize(graph, opts.forwardIds);
+/** The entry a report breaks down: the train step when there is one, else the forward pass. */
+export function mainEntry(program: CompiledProgram): Graph {
+  return (program.entries.find((e) => e.exportName === "train_step") ?? program.entries[0]).graph;
+}
+
+/**
+ * Reports on `program` (planned by the driver for `opts.backend`) beside `unscheduled` (the same
+ * program planned without memory-aware scheduling).
+ */
+export function memoryReport(program: CompiledProgram, unscheduled: CompiledProgram, opts: ReportOptions): MemoryReport {
+  const stats = (p: CompiledProgram) => p.records.find((r) => r.pass === "plan")!.stats;
+  const planStats = stats(program);
+  const main = mainEntry(program);
+  const categoryOf = categorize(main, opts.forwardIds);
   const categories = Object.fromEntries(CATEGORIES.map((c) => [c, { naive: 0, atPeak: 0 }])) as Record<Category, CategoryBytes>;
-  for (const [v, bytes] of valueBytes(graph)) categories[categoryOf(v)].naive += bytes;
-  const { problem, classes } = memoryProblem(scheduled.graph);
+  for (const [v, bytes] of valueBytes(main)) categories[categoryOf(v)].naive += bytes;
+  const { problem, classes } = memoryProblem(main, main.memory!.alignment, opts.backend.scratchBytes);
   const peakStep = busiestStep(problem.buffers);
   problem.buffers.forEach((b, i) => {
-    if (b.lower <= peakStep && peakStep < b.upper) categories[categoryOf(classes[i].root)].atPeak += b.size;
+    if (b.lower <= peakStep && peakStep < b.upper) categories[i < classes.length ? categoryOf(classes[i].root) : "workspace"].atPeak += b.size;
   });
-  const arena = planStats["arena-bytes"];
+  const arena = program.arena!;
   const lowerBound = planStats["lower-bound-bytes"];
-  const report: MemoryReport = {
+  const naive = programNaiveBytes(program);
+  const inplace = program.records.filter((r) => r.pass === "inplace");
+  return {
     ...(opts.batch !== undefined ? { batch: opts.batch } : {}),
     arena,
     lowerBound,
-    naive: naiveBytes(graph),
+    naive,
     greedy: planStats["greedy-bytes"],
     ratio: lowerBound > 0 ? arena / lowerBound : 1,
-    saving: arena > 0 ? naiveBytes(graph) / arena : 1,
+    saving: arena > 0 ? naive / arena : 1,
     optimal: planStats.optimal === 1,
-    peakScheduled: scheduled.stats.schedule["peak-after-bytes"],
-    peakUnscheduled: unscheduled.stats.plan["lower-bound-bytes"],
-    arenaUnscheduled: unscheduled.stats.plan["arena-bytes"],
-    inplaceNodes: scheduled.stats.inplace["inplace-nodes"],
-    inplaceBytes: scheduled.stats.inplace["inplace-bytes"],
+    peakScheduled: lowerBound,
+    peakUnscheduled: stats(unscheduled)["lower-bound-bytes"],
+    arenaUnscheduled: unscheduled.arena!,
+    inplaceNodes: inplace.reduce((t, r) => t + r.stats["inplace-nodes"], 0),
+    inplaceBytes: inplace.reduce((t, r) => t + r.stats["inplace-bytes"], 0),
     buffers: planStats.buffers,
     peakStep,
     categories,
   };
-  return { report, planned: scheduled.graph };
+}
+
+/** Every value of every entry in its own buffer; inputs and params shared by name count once. */
+function programNaiveBytes(program: CompiledProgram): number {
+  const shared = new Map<string, number>();
+  let total = 0;
+  for (const { graph: g } of program.entries) {
+    for (const d of [...g.inputs, ...g.params]) shared.set(d.name, Math.max(shared.get(d.name) ?? 0, bufferBytes(d.type)));
+    for (const n of g.nodes) total += bufferBytes(n.type);
+  }
+  for (const b of shared.values()) total += b;
+  return total;
 }
 
 /** The category of every value of `g` (see the header). */
@@ -183,7 +207,7 @@ export interface CheckpointRow {
   mode: CheckpointMode;
   /** auto: the budget it was given (absent: auto takes the least peak it can reach). */
   budgetBytes?: number;
-  /** The planned arena of the training step (planMemory: schedule, inplace, plan). */
+  /** The planned arena of the program (every entry, as `mlc build` plans it). */
   arena: number;
   /** arena − pinned bytes (see PinnedBytes). */
   activationBytes: number;
@@ -219,6 +243,8 @@ export interface CheckpointComparison {
 export interface ComparisonOptions {
   /** The training options (loss, optimizer, accumulation), without checkpointing. */
   training: Omit<TrainingOptions, "checkpoint">;
+  /** The backend each policy's program is planned for, as `mlc build` would. */
+  backend: Backend;
   /** auto's budget; none: the least peak. */
   budgetBytes?: number;
   /** Also compute the tradeoff curve over this many evenly spaced budgets (plus sqrt's peak). */
@@ -226,7 +252,7 @@ export interface ComparisonOptions {
   timeLimitMs?: number;
 }
 
-/** Builds and plans the training step of `forward` with each checkpoint policy. */
+/** Compiles and plans the training program of `forward` with each checkpoint policy. */
 export function checkpointComparison(forward: Graph, opts: ComparisonOptions): CheckpointComparison {
   const timing = opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {};
   const none = buildTrainingProgram(forward, opts.training).trainStep;
@@ -234,13 +260,12 @@ export function checkpointComparison(forward: Graph, opts: ComparisonOptions): C
   const pinned = pinnedBytes(none);
   // The pass runs last on the whole step and reports its choice's scheduled estimate: the
   // un-checkpointed peak in the same terms is the plain step's scheduled estimate.
-  const uncheckpointedPeak = estimatedPeak(none, true);
+  const uncheckpointedPeak = backendPeak(opts.backend)(none, true);
   const row = (mode: CheckpointMode, budgetBytes?: number): CheckpointRow => {
-    const program = mode === "none"
-      ? { trainStep: none, stats: {} as Record<string, PassStats> }
-      : buildTrainingProgram(forward, { ...opts.training, checkpoint: { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}) } });
-    const arena = planMemory(program.trainStep, timing).stats.plan["arena-bytes"];
-    const stats = program.stats.checkpoint ?? {};
+    const checkpoint = { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}) };
+    const program = compile(forward, { backend: opts.backend, training: { ...opts.training, checkpoint }, ...timing });
+    const arena = program.arena!;
+    const stats = program.trainingStats.checkpoint ?? {};
     const recomputedFlops = stats["recomputed-flops"] ?? 0;
     return {
       mode,

@@ -1,9 +1,9 @@
-// The --train family of flags, shared by `mlc ir` and `mlc run`: builds the training program from
-// the model's `train` export and the command-line overrides.
+// The --train family of flags, shared by the commands that run the pipeline: builds the driver's
+// training options from the model's `train` export and the command-line overrides.
 
 import type { Argv } from "yargs";
+import type { TrainingOptions } from "../driver/phases.ts";
 import type { CompiledModel } from "../frontend/index.ts";
-import { buildTrainingProgram, type TrainingProgram } from "../passes/pipeline.ts";
 import { trainingSpec } from "../passes/train-options.ts";
 import type { CheckpointMode } from "../passes/checkpoint.ts";
 import { parseByteSize } from "./byte-size.ts";
@@ -28,9 +28,15 @@ export function withTrainOptions<T>(y: Argv<T>) {
     .option("memory-budget", { type: "string", describe: "with --checkpoint auto: the arena budget, e.g. 64MB or 48MiB" });
 }
 
-export function trainingProgram(model: CompiledModel, args: TrainArgs, exposeGradients = false): TrainingProgram {
+/** The driver's training options from --train and its family (undefined without --train). */
+export function trainingOptions(model: CompiledModel, args: TrainArgs, exposeGradients = false): TrainingOptions | undefined {
+  if (!args.train) {
+    if (args.accumulate !== 1) throw new UsageError("--accumulate needs --train");
+    if (args.checkpoint !== "none") throw new UsageError("--checkpoint needs --train");
+    return undefined;
+  }
   const spec = trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr });
-  return buildTrainingProgram(model.graph, { ...spec, accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args) });
+  return { ...spec, accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args) };
 }
 
 /** --checkpoint and --memory-budget, checked together. */

@@ -23,6 +23,7 @@ export const accName = (param: string) => `acc/${param}`;
 export const accumulate: Pass<AccumulateOptions> = {
   name: "accumulate",
   summary: "add grad/<param> into persistent accumulators acc/<param> instead of updating params",
+  statistics: { accumulators: "acc/<param> accumulators added (one per trainable param with a gradient)" },
   defaults: { microBatches: 1 },
   run(g, opts) {
     if (!Number.isInteger(opts.microBatches) || opts.microBatches < 1) throw new Error(`accumulate: micro-batches must be a positive integer, got ${opts.microBatches}`);

@@ -35,6 +35,7 @@ export const gradName = (param: string) => `grad/${param}`;
 export const autodiff: Pass<AutodiffOptions> = {
   name: "autodiff",
   summary: "append the reverse-mode gradient of a scalar loss w.r.t. the trainable params",
+  statistics: { "backward-nodes": "nodes the backward pass adds", "params-differentiated": "trainable params that get a grad/<param>" },
   defaults: { loss: "loss", exposeGradients: false },
   run(g, opts) {
     const loss = g.outputs.find((o) => o.name === opts.loss);

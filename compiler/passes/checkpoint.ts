@@ -80,6 +80,12 @@ export interface CheckpointCandidate {
 export const checkpoint: Pass<CheckpointOptions> = {
   name: "checkpoint",
   summary: "drop forward activations and recompute them in the backward pass to lower peak memory",
+  statistics: {
+    "recomputed-nodes": "forward nodes recomputed in the backward pass",
+    "recomputed-flops": "FLOPs of those recomputations",
+    "estimated-peak": "the chosen policy's peak estimate, bytes (absent with mode none)",
+    cuts: "candidate cut points found in the forward pass (absent with mode none)",
+  },
   defaults: { mode: "none", forwardNodes: 0 },
   run(g, opts) {
     if (opts.mode === "none") return { graph: g, stats: { "recomputed-nodes": 0, "recomputed-flops": 0 } as PassStats };

@@ -38,6 +38,7 @@ export const STEP_COUNTER = "opt/step";
 export const optimizer: Pass<OptimizerOptions> = {
   name: "optimizer",
   summary: "append SGD/Adam/AdamW parameter updates that consume grad/<param>",
+  statistics: { "params-updated": "trainable params updated", "optimizer-nodes": "nodes the update adds" },
   defaults: OPTIMIZER_DEFAULTS,
   run(g, opts) {
     const b = GraphBuilder.from(g);

@@ -12,11 +12,26 @@ export interface PassResult {
   readonly stats: PassStats;
 }
 
-export interface Pass<Options extends object> {
+/** What a pass declares about itself (compiler/driver lists it with `mlc passes`). */
+export interface PassInfo<Options extends object> {
+  /** kebab-case, unique: the name --print-ir-after and statistics use. */
   readonly name: string;
   readonly summary: string;
   readonly defaults: Options;
+  /** The statistics `run` reports, by key, each with what it counts. */
+  readonly statistics: Readonly<Record<string, string>>;
+}
+
+export interface Pass<Options extends object> extends PassInfo<Options> {
   run(graph: Graph, options: Options): PassResult;
+}
+
+/**
+ * A pass over every entry point of a program at once (e.g. `plan`: one arena for forward and
+ * train_step), returning the entries in the order given.
+ */
+export interface ProgramPass<Options extends object> extends PassInfo<Options> {
+  run(graphs: readonly Graph[], options: Options): { readonly graphs: readonly Graph[]; readonly stats: PassStats };
 }
 
 export interface RunPassHooks {

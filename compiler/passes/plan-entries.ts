@@ -1,9 +1,11 @@
-// planEntries — one arena for several entry points of one module (forward and train_step), so
-// that the params, state and inputs they share sit at the same offsets in both.
+// plan-program — one arena for several entry points of one module (forward and train_step), so
+// that the params, state and inputs they share sit at the same offsets in both. The driver runs it
+// as the pipeline's `plan` step, after `schedule` and `inplace` have run on each entry;
+// `planEntries` runs all three (for callers outside the driver).
 //
 // Stages:
-// 1. Per entry: schedule → inplace (as planMemory does), then its planning problem (liveness.ts),
-//    with node workspaces when the backend names them.
+// 1. Per entry: its planning problem (liveness.ts), with node workspaces when the backend names
+//    them.
 // 2. Concatenate the problems on one timeline: entry k's steps follow entry k-1's, since an app
 //    calls one entry at a time. Buffers of values an entry owns (intermediates, outputs,
 //    workspaces) keep their own intervals, shifted, so entries reuse each other's memory freely.
@@ -22,7 +24,7 @@
 import type { ArenaSlot, Graph } from "../ir/graph.ts";
 import { ARENA_ALIGNMENT, memoryProblem, type WorkspaceBytes } from "./liveness.ts";
 import { inplace } from "./inplace.ts";
-import { runPass, type PassStats, type RunPassHooks } from "./pass.ts";
+import { runPass, type PassStats, type ProgramPass, type RunPassHooks } from "./pass.ts";
 import type { PlanBuffer } from "./planner/problem.ts";
 import { solve } from "./planner/solve.ts";
 import { assertPlan } from "./planner/verify.ts";
@@ -50,69 +52,94 @@ export class PlanEntriesError extends Error {
 }
 
 export function planEntries(entries: readonly Graph[], opts: PlanEntriesOptions = {}, hooks: RunPassHooks = {}): PlannedEntries {
-  const alignment = opts.alignment ?? ARENA_ALIGNMENT;
   const prepared = entries.map((g) => {
     const scheduled = (opts.schedule ?? true) ? runPass(schedule, g, opts.workspaceBytes ? { workspaceBytes: opts.workspaceBytes } : {}, hooks).graph : g;
     return runPass(inplace, scheduled, {}, hooks).graph;
   });
-  const problems = prepared.map((g) => memoryProblem(g, alignment, opts.workspaceBytes));
-  checkSharedTypes(prepared);
+  const { graphs, stats } = planProgram.run(prepared, { ...planProgram.defaults, ...definedOnly(opts) });
+  if (hooks.verify ?? true) graphs.forEach((g) => verifyGraph(g));
+  return { graphs, arena: stats["arena-bytes"], stats };
+}
 
-  // Stage 2: one timeline; shared names get one buffer each, spanning all of it.
-  const total = problems.reduce((t, p) => t + p.liveness.steps, 0);
-  const buffers: PlanBuffer[] = [];
-  const sharedIndex = new Map<string, number>();
-  const indexOf: number[][] = []; // entry → its buffer index → combined index
-  let start = 0;
-  prepared.forEach((g, k) => {
-    const shared = new Set([...g.inputs.map((i) => i.name), ...g.params.map((p) => p.name)]);
-    const map: number[] = [];
-    problems[k].problem.buffers.forEach((b, i) => {
-      const isShared = i < problems[k].classes.length && shared.has(b.id);
-      if (!isShared) {
-        map.push(buffers.length);
-        buffers.push({ id: `${k}:${g.name}:${b.id}`, lower: b.lower + start, upper: b.upper + start, size: b.size });
-        return;
-      }
-      const at = sharedIndex.get(b.id);
-      if (at === undefined) {
-        sharedIndex.set(b.id, buffers.length);
-        map.push(buffers.length);
-        buffers.push({ id: b.id, lower: 0, upper: total, size: b.size });
-      } else {
-        buffers[at] = { ...buffers[at], size: Math.max(buffers[at].size, b.size) };
-        map.push(at);
-      }
+export interface PlanProgramOptions {
+  alignment: number;
+  timeLimitMs: number;
+  workspaceBytes?: WorkspaceBytes;
+}
+
+export const planProgram: ProgramPass<PlanProgramOptions> = {
+  name: "plan",
+  summary: "lay out every buffer of every entry point in one arena (liveness + offsets), verified",
+  defaults: { alignment: ARENA_ALIGNMENT, timeLimitMs: 1000 },
+  statistics: {
+    "arena-bytes": "the planned arena",
+    "lower-bound-bytes": "max-live bytes over the entries' combined timeline (no plan can be smaller)",
+    "greedy-bytes": "the best best-fit heuristic's arena, before the search",
+    buffers: "buffers planned (alias classes, workspaces; params and inputs once)",
+    optimal: "1 when the search proved the arena optimal",
+  },
+  run(entries, opts) {
+    const alignment = opts.alignment;
+    const problems = entries.map((g) => memoryProblem(g, alignment, opts.workspaceBytes));
+    checkSharedTypes(entries);
+    // Stage 2: one timeline; shared names get one buffer each, spanning all of it.
+    const total = problems.reduce((t, p) => t + p.liveness.steps, 0);
+    const buffers: PlanBuffer[] = [];
+    const sharedIndex = new Map<string, number>();
+    const indexOf: number[][] = []; // entry → its buffer index → combined index
+    let start = 0;
+    entries.forEach((g, k) => {
+      const shared = new Set([...g.inputs.map((i) => i.name), ...g.params.map((p) => p.name)]);
+      const map: number[] = [];
+      problems[k].problem.buffers.forEach((b, i) => {
+        const isShared = i < problems[k].classes.length && shared.has(b.id);
+        if (!isShared) {
+          map.push(buffers.length);
+          buffers.push({ id: `${k}:${g.name}:${b.id}`, lower: b.lower + start, upper: b.upper + start, size: b.size });
+          return;
+        }
+        const at = sharedIndex.get(b.id);
+        if (at === undefined) {
+          sharedIndex.set(b.id, buffers.length);
+          map.push(buffers.length);
+          buffers.push({ id: b.id, lower: 0, upper: total, size: b.size });
+        } else {
+          buffers[at] = { ...buffers[at], size: Math.max(buffers[at].size, b.size) };
+          map.push(at);
+        }
+      });
+      indexOf.push(map);
+      start += problems[k].liveness.steps;
     });
-    indexOf.push(map);
-    start += problems[k].liveness.steps;
-  });
 
-  // Stage 3: solve once, verify, and give each entry its slots.
-  const problem = { buffers, alignment };
-  const solution = solve(problem, { timeLimitMs: opts.timeLimitMs ?? 1000 });
-  assertPlan(problem, solution);
-  const slotOf = (k: number, i: number): ArenaSlot => ({ offset: solution.offsets[indexOf[k][i]], size: problems[k].problem.buffers[i].size });
-  const graphs = prepared.map((g, k): Graph => {
-    const { bufferOf, workspaces } = problems[k];
-    const slots: Record<string, ArenaSlot> = {};
-    for (const v of [...g.inputs.map((i) => i.name), ...g.params.map((p) => p.name), ...g.nodes.map((n) => n.id)]) {
-      slots[v] = slotOf(k, bufferOf.get(v)!);
-    }
-    const scratch: Record<string, ArenaSlot> = {};
-    for (const w of workspaces) scratch[w.node] = slotOf(k, w.buffer);
-    // Each graph's arena is the end of its own buffers (the verifier's rule); the module is
-    // sized to the largest, which is the combined arena.
-    const arena = Math.max(0, ...[...Object.values(slots), ...Object.values(scratch)].map((s) => s.offset + s.size));
-    const planned: Graph = { ...g, memory: { arena, alignment, slots, ...(workspaces.length > 0 ? { workspaces: scratch } : {}) } };
-    if (hooks.verify ?? true) verifyGraph(planned);
-    return planned;
-  });
-  return {
-    graphs,
-    arena: solution.arena,
-    stats: { "arena-bytes": solution.arena, "lower-bound-bytes": solution.lowerBound, buffers: buffers.length, optimal: solution.optimal ? 1 : 0 },
-  };
+    // Stage 3: solve once, verify, and give each entry its slots.
+    const problem = { buffers, alignment };
+    const solution = solve(problem, { timeLimitMs: opts.timeLimitMs });
+    assertPlan(problem, solution);
+    const slotOf = (k: number, i: number): ArenaSlot => ({ offset: solution.offsets[indexOf[k][i]], size: problems[k].problem.buffers[i].size });
+    const graphs = entries.map((g, k): Graph => {
+      const { bufferOf, workspaces } = problems[k];
+      const slots: Record<string, ArenaSlot> = {};
+      for (const v of [...g.inputs.map((i) => i.name), ...g.params.map((p) => p.name), ...g.nodes.map((n) => n.id)]) {
+        slots[v] = slotOf(k, bufferOf.get(v)!);
+      }
+      const scratch: Record<string, ArenaSlot> = {};
+      for (const w of workspaces) scratch[w.node] = slotOf(k, w.buffer);
+      // Each graph's arena is the end of its own buffers (the verifier's rule); the module is
+      // sized to the largest, which is the combined arena.
+      const arena = Math.max(0, ...[...Object.values(slots), ...Object.values(scratch)].map((s) => s.offset + s.size));
+      const planned: Graph = { ...g, memory: { arena, alignment, slots, ...(workspaces.length > 0 ? { workspaces: scratch } : {}) } };
+      return planned;
+    });
+    return {
+      graphs,
+      stats: { "arena-bytes": solution.arena, "lower-bound-bytes": solution.lowerBound, "greedy-bytes": solution.greedyArena, buffers: buffers.length, optimal: solution.optimal ? 1 : 0 },
+    };
+  },
+};
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Inputs and params shared by name must have one type, or one slot could not hold both. */

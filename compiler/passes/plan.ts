@@ -33,6 +33,16 @@ export interface PlanOptions {
 export const plan: Pass<PlanOptions> = {
   name: "plan",
   summary: "lay out every buffer in one arena (liveness + offsets), verified",
+  statistics: {
+    "arena-bytes": "the planned arena",
+    "lower-bound-bytes": "max-live bytes (no plan can be smaller)",
+    "naive-bytes": "every value in its own buffer",
+    "greedy-bytes": "the best best-fit heuristic's arena, before the search",
+    buffers: "buffers planned (alias classes)",
+    workspaces: "kernel workspaces planned",
+    optimal: "1 when the search proved the arena optimal",
+    "solve-ms": "planner wall time",
+  },
   defaults: { alignment: ARENA_ALIGNMENT, timeLimitMs: 1000 },
   run(g, opts) {
     if (!Number.isInteger(opts.alignment) || opts.alignment < 1) throw new Error(`plan: alignment must be a positive integer, got ${opts.alignment}`);

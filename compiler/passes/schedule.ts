@@ -39,6 +39,7 @@ const POLICIES: readonly SchedulePolicy[] = ["eager", "greedy"];
 export const schedule: Pass<ScheduleOptions> = {
   name: "schedule",
   summary: "reorder independent nodes to lower the peak of live memory",
+  statistics: { "peak-before-bytes": "max-live bytes in the given order", "peak-after-bytes": "max-live bytes in the chosen order", "nodes-moved": "nodes whose position changed" },
   defaults: { lookahead: 8 },
   run(g, opts) {
     const base = withoutMemoryDecisions(g);

@@ -12,7 +12,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { buildBundle } from "../../compiler/codegen-wasm/bundle.ts";
+import { build } from "../../compiler/driver/compile.ts";
+import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { loadMnist, mulberry32, PIXELS, shuffle, type Digits } from "./data.ts";
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   const buildStart = performance.now();
   const model = compileModelFile(join(HERE, "model.ts"), { set: opts.batch === undefined ? {} : { batch: String(opts.batch) } });
   const training = trainingSpec(model.train, {});
-  const bundle = buildBundle(model.graph, { training, seed: opts.seed });
+  const bundle = build(model.graph, { backend: wasmBackend, training, seed: opts.seed });
   mkdirSync(out, { recursive: true });
   for (const [file, contents] of Object.entries(bundle.files)) writeFileSync(join(out, file), contents);
   const fileSizes = Object.fromEntries(Object.entries(bundle.files).map(([f, c]) => [f, typeof c === "string" ? Buffer.byteLength(c) : c.byteLength]));

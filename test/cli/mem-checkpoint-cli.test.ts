@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { CheckpointComparison, MemoryReport } from "../../compiler/cli/memory-report.ts";
 import { graphFlops } from "../../compiler/passes/checkpoint/cost.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
-import { buildTrainingProgram } from "../../compiler/passes/pipeline.ts";
+import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mlc-mem-checkpoint-"));

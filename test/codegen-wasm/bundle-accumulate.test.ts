@@ -9,10 +9,11 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { randomInputs } from "../../compiler/cli/random-inputs.ts";
-import { buildBundle } from "../../compiler/codegen-wasm/bundle.ts";
+import { build } from "../../compiler/driver/compile.ts";
+import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { Session } from "../../compiler/ir/session.ts";
-import { buildTrainingProgram } from "../../compiler/passes/pipeline.ts";
+import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { decodeSafetensors } from "../../runtime/safetensors.ts";
 import { compareTensors } from "../support/wasm-harness.ts";
@@ -40,7 +41,7 @@ describe("a bundle built with --accumulate 3", () => {
   const spec = { ...trainingSpec(model.train), accumulate: 3 };
 
   it("matches the interpreter after 3 micro-batches and one applyUpdate (Adam)", async () => {
-    const bundle = buildBundle(model.graph, { training: spec, seed: 4, timeLimitMs: 100 });
+    const bundle = build(model.graph, { backend: wasmBackend, training: spec, seed: 4, timeLimitMs: 100 });
     expect(Object.keys(bundle.layout.entries)).toEqual(["forward", "train_step", "apply_update"]);
     expect(bundle.files[`${bundle.name}.d.ts`]).toContain("Call applyUpdate() after every 3.");
     const m = await loadBuilt(bundle.files, bundle.name, "acc");
@@ -72,7 +73,7 @@ describe("a bundle built with --accumulate 3", () => {
   }, 60_000);
 
   it("a bundle without accumulation refuses applyUpdate()", async () => {
-    const bundle = buildBundle(model.graph, { training: trainingSpec(model.train), timeLimitMs: 100 });
+    const bundle = build(model.graph, { backend: wasmBackend, training: trainingSpec(model.train), timeLimitMs: 100 });
     const m = await loadBuilt(bundle.files, bundle.name, "plain");
     expect(() => m.applyUpdate()).toThrow(/built without --accumulate: trainStep updates the params itself/);
   }, 60_000);

@@ -5,7 +5,9 @@
 
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { buildBundle, type Bundle } from "../../compiler/codegen-wasm/bundle.ts";
+import { build } from "../../compiler/driver/compile.ts";
+import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
+import type { WrittenBundle } from "../../compiler/bundle/backend.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 
@@ -14,7 +16,7 @@ const LIMIT_BYTES = 100 * 1024;
 interface CodeSize { wasm: number; js: number; wasmGzip: number; jsGzip: number; gzip: number }
 
 /** Raw and gzip -9 sizes of the bundle's .wasm and .js, each gzipped as its own file. */
-function codeSize(bundle: Bundle): CodeSize {
+function codeSize(bundle: WrittenBundle): CodeSize {
   const bytes = (file: string) => {
     const c = bundle.files[file];
     return typeof c === "string" ? Buffer.from(c) : c;
@@ -30,8 +32,8 @@ describe("MNIST MLP bundle size", () => {
   const model = compileModelFile("examples/mnist-mlp/model.ts");
 
   it("with training, its .wasm + .js gzip (level 9) to under 100 KB; forward-only is smaller", () => {
-    const training = codeSize(buildBundle(model.graph, { training: trainingSpec(model.train, {}), seed: 0 }));
-    const forward = codeSize(buildBundle(model.graph, { seed: 0 }));
+    const training = codeSize(build(model.graph, { backend: wasmBackend, training: trainingSpec(model.train, {}), seed: 0 }));
+    const forward = codeSize(build(model.graph, { backend: wasmBackend, seed: 0 }));
     console.log(`mnist-mlp bundle code: training ${JSON.stringify(training)}, forward-only ${JSON.stringify(forward)}`);
     expect(training.gzip).toBeLessThan(LIMIT_BYTES);
     expect(forward.wasm).toBeLessThan(training.wasm);

@@ -5,10 +5,11 @@
 // bench/checkpoint.ts measures the same at depths 8 … 128 (and times the steps).
 import { describe, expect, it } from "vitest";
 import { pinnedBytes } from "../../compiler/cli/memory-report.ts";
-import { bundleProgram } from "../../compiler/codegen-wasm/bundle.ts";
+import { compile } from "../../compiler/driver/compile.ts";
+import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { graphFlops } from "../../compiler/passes/checkpoint/cost.ts";
-import { buildTrainingProgram } from "../../compiler/passes/pipeline.ts";
+import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import type { CheckpointMode } from "../../compiler/passes/checkpoint.ts";
 
@@ -19,8 +20,8 @@ describe("checkpoint auto on resnet depth 8 at a third of the activation memory"
     const plain = buildTrainingProgram(model.graph, spec).trainStep;
     const pinned = pinnedBytes(plain).total;
     const arena = (checkpoint: { mode: CheckpointMode; budgetBytes?: number }) => {
-      const p = bundleProgram(model.graph, { training: { ...spec, checkpoint }, timeLimitMs: 2000 });
-      return { arena: Math.max(...p.entries.map((e) => e.graph.memory!.arena)), stats: p.stats.checkpoint ?? {} };
+      const p = compile(model.graph, { backend: wasmBackend, training: { ...spec, checkpoint }, timeLimitMs: 2000 });
+      return { arena: p.arena!, stats: p.trainingStats.checkpoint ?? {} };
     };
     const none = arena({ mode: "none" });
     const budget = Math.floor(pinned + (none.arena - pinned) / 3);

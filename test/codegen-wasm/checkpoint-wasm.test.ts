@@ -6,7 +6,8 @@
 // checkpointed arena is smaller (never larger).
 import { describe, expect, it } from "vitest";
 import { randomInputs } from "../../compiler/cli/random-inputs.ts";
-import { bundleEntries } from "../../compiler/codegen-wasm/bundle.ts";
+import { compile } from "../../compiler/driver/compile.ts";
+import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { initParams } from "../../compiler/ir/interpreter.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
@@ -21,7 +22,7 @@ describe.each(CASES)("%s with --checkpoint %s on wasm-simd", (name, mode, smalle
     const model = compileModelFile(`examples/${name}/model.ts`);
     const spec = trainingSpec(model.train);
     const step = (checkpoint?: { mode: "sqrt" | "auto" }) =>
-      bundleEntries(model.graph, { training: { ...spec, ...(checkpoint ? { checkpoint } : {}) }, timeLimitMs: 100 }).find((e) => e.exportName === "train_step")!.graph;
+      compile(model.graph, { backend: wasmBackend, training: { ...spec, ...(checkpoint ? { checkpoint } : {}) }, timeLimitMs: 100 }).entries.find((e) => e.exportName === "train_step")!.graph;
     const plain = step();
     const checkpointed = step({ mode });
     expect(checkpointed.nodes.length).toBeGreaterThan(plain.nodes.length);

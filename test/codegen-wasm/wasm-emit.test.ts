@@ -15,7 +15,7 @@ import { GraphBuilder } from "../../compiler/ir/builder.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
 import { initParams, interpret } from "../../compiler/ir/interpreter.ts";
 import { parseGraph } from "../../compiler/ir/parser.ts";
-import { buildTrainingProgram, planMemory } from "../../compiler/passes/pipeline.ts";
+import { buildTrainingProgram, planMemory } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { compareTensors, expectMatchesInterpreter, loadWasm, loadWasmEntries } from "../support/wasm-harness.ts";
 

@@ -13,7 +13,8 @@
 //   magnitude.
 import { describe, expect, it } from "vitest";
 import { randomInputs } from "../../compiler/cli/random-inputs.ts";
-import { bundleEntries } from "../../compiler/codegen-wasm/bundle.ts";
+import { compile } from "../../compiler/driver/compile.ts";
+import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
 import { initParams, interpret } from "../../compiler/ir/interpreter.ts";
@@ -39,7 +40,7 @@ function awayFromKinks(g: Graph, seed: number): boolean {
 describe.each(EXAMPLES)("%s on wasm-simd", (name) => {
   const model = compileModelFile(`examples/${name}/model.ts`);
   const training = { ...trainingSpec(model.train), exposeGradients: true };
-  const entries = bundleEntries(model.graph, { training, timeLimitMs: 100 });
+  const entries = compile(model.graph, { backend: wasmBackend, training, timeLimitMs: 100 }).entries;
   it.each(entries.map((e) => [e.exportName, e.graph] as const))("%s matches the interpreter", async (_entry, graph) => {
     const { memory: _plan, ...unplanned } = graph;
     const seed = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].find((s) => awayFromKinks(unplanned, s));

@@ -11,7 +11,7 @@ import { parseGraph } from "../../compiler/ir/parser.ts";
 import { printGraph } from "../../compiler/ir/printer.ts";
 import { memoryProblem } from "../../compiler/passes/liveness.ts";
 import { memoryProblems } from "../../compiler/passes/memory-verify.ts";
-import { planMemory } from "../../compiler/passes/pipeline.ts";
+import { planMemory } from "../../compiler/driver/phases.ts";
 import { expectMatchesInterpreter } from "../support/wasm-harness.ts";
 
 /** Two chained products large enough that the GEMM packs panels (and so needs a workspace). */

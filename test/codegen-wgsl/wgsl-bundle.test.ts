@@ -12,8 +12,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { randomInputs } from "../../compiler/cli/random-inputs.ts";
-import { buildBundle } from "../../compiler/codegen-wasm/bundle.ts";
-import { buildWgslBundle } from "../../compiler/codegen-wgsl/bundle.ts";
+import { build } from "../../compiler/driver/compile.ts";
+import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
+import { wgslBackend } from "../../compiler/codegen-wgsl/backend.ts";
 import { targetOf } from "../../compiler/codegen-wgsl/runner.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import type { Tensor } from "../../compiler/ir/op-def.ts";
@@ -45,7 +46,7 @@ describe("the mnist-mlp WebGPU bundle", () => {
 
   it("builds, and loads from its folder with nothing but a device", async () => {
     const gpu = await wgslDevice();
-    const bundle = buildWgslBundle(model.graph, { training, target: targetOf(gpu.device, gpu.features, gpu.software) });
+    const bundle = build(model.graph, { backend: wgslBackend(targetOf(gpu.device, gpu.features, gpu.software)), training });
     expect(Object.keys(bundle.files).sort()).toEqual(["mnist_mlp.d.ts", "mnist_mlp.plan.json", "mnist_mlp.safetensors", "mnist_mlp.wgsl.js"].map((f) => f.replace("mnist_mlp", bundle.name)).sort());
     for (const [file, contents] of Object.entries(bundle.files)) writeFileSync(join(root, file), contents);
     const script = readFileSync(join(root, `${bundle.name}.wgsl.js`), "utf8");
@@ -88,7 +89,7 @@ describe("the mnist-mlp WebGPU bundle", () => {
   });
 
   it("writes the WASM bundle's weights file, byte for byte", () => {
-    const wasm = buildBundle(model.graph, { training });
+    const wasm = build(model.graph, { backend: wasmBackend, training });
     expect(Buffer.from(wasm.files[`${wasm.name}.safetensors`] as Uint8Array).equals(Buffer.from(weights))).toBe(true);
   });
 
@@ -108,7 +109,7 @@ describe("the mnist-mlp WebGPU bundle", () => {
     const r = spawnSync(process.execPath, ["bin/mlc.js", "build", "examples/mnist-mlp/model.ts", "--target", "webgpu", "--train", "--out", out], { encoding: "utf8" });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
-    const built = buildWgslBundle(model.graph, { training });
+    const built = build(model.graph, { backend: wgslBackend(), training });
     for (const [file, contents] of Object.entries(built.files)) {
       const written = readFileSync(join(out, file));
       expect(written.equals(Buffer.from(typeof contents === "string" ? contents : contents)), file).toBe(true);

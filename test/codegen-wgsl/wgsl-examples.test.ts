@@ -12,7 +12,8 @@
 
 import { describe, expect, it } from "vitest";
 import { randomInputs } from "../../compiler/cli/random-inputs.ts";
-import { bundleEntries } from "../../compiler/codegen-wasm/bundle.ts";
+import { compile } from "../../compiler/driver/compile.ts";
+import { wgslBackend } from "../../compiler/codegen-wgsl/backend.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
 import { initParams, interpret } from "../../compiler/ir/interpreter.ts";
@@ -38,7 +39,7 @@ function awayFromKinks(g: Graph, seed: number): boolean {
 describe.each(EXAMPLES)("%s on webgpu", (name) => {
   const model = compileModelFile(`examples/${name}/model.ts`);
   const training = { ...trainingSpec(model.train), exposeGradients: true };
-  const entries = bundleEntries(model.graph, { training, timeLimitMs: 100 });
+  const entries = compile(model.graph, { backend: wgslBackend(), training, timeLimitMs: 100 }).entries;
   const all = process.env.WGSL_ALL_EXAMPLES === "1" || name !== "resnet";
   const run = entries.filter((e) => all || e.exportName === "forward");
   it.each(run.map((e) => [e.exportName, e.graph] as const))("%s matches the interpreter", async (_entry, graph) => {
@@ -59,7 +60,7 @@ describe.each(EXAMPLES)("%s on webgpu", (name) => {
 describe("mnist-mlp with gradient accumulation on webgpu", () => {
   // train_step adds the micro-batch's gradients into acc/* state; apply_update applies their mean.
   const model = compileModelFile("examples/mnist-mlp/model.ts");
-  const entries = bundleEntries(model.graph, { training: { ...trainingSpec(model.train), accumulate: 2 }, timeLimitMs: 100 });
+  const entries = compile(model.graph, { backend: wgslBackend(), training: { ...trainingSpec(model.train), accumulate: 2 }, timeLimitMs: 100 }).entries;
   it.each(entries.filter((e) => e.exportName !== "forward").map((e) => [e.exportName, e.graph] as const))("%s matches the interpreter", async (_entry, graph) => {
     const { memory: _plan, ...unplanned } = graph;
     const inputs = randomInputs(graph, 3);

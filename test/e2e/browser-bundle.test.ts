@@ -13,8 +13,9 @@ import { extname, join, normalize } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomInputs } from "../../compiler/cli/random-inputs.ts";
-import { buildBundle } from "../../compiler/codegen-wasm/bundle.ts";
-import { buildWgslBundle } from "../../compiler/codegen-wgsl/bundle.ts";
+import { build } from "../../compiler/driver/compile.ts";
+import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
+import { wgslBackend } from "../../compiler/codegen-wgsl/backend.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import type { Tensor } from "../../compiler/ir/op-def.ts";
 import { interpret } from "../../compiler/ir/interpreter.ts";
@@ -80,8 +81,8 @@ describe("the MNIST MLP bundles in Chromium", () => {
   let result: Record<string, Record<string, number[] | string>> = {};
 
   beforeAll(async () => {
-    const wasm = buildBundle(model.graph);
-    const webgpu = buildWgslBundle(model.graph);
+    const wasm = build(model.graph, { backend: wasmBackend });
+    const webgpu = build(model.graph, { backend: wgslBackend() });
     for (const [dir, files] of [["wasm", wasm.files], ["webgpu", webgpu.files]] as const) {
       mkdirSync(join(root, dir));
       for (const [file, contents] of Object.entries(files)) writeFileSync(join(root, dir, file), contents);

@@ -13,7 +13,7 @@ import { solveChainCapacity } from "../../compiler/passes/checkpoint/chain-dp-ca
 import { capacityModel, chainPlan, chainProblem } from "../../compiler/passes/checkpoint/chain-plan.ts";
 import { analyseForward, dropSet, spillOrder, type ForwardAnalysis } from "../../compiler/passes/checkpoint/policies.ts";
 import { recompute } from "../../compiler/passes/checkpoint/rewrite.ts";
-import { buildTrainingProgram } from "../../compiler/passes/pipeline.ts";
+import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 
 function step(name: string, set: Record<string, string> = {}) {

@@ -12,7 +12,7 @@ import { printGraph } from "../../compiler/ir/printer.ts";
 import { verifyGraph } from "../../compiler/ir/verifier.ts";
 import { estimatedPeak } from "../../compiler/passes/checkpoint.ts";
 import { analyseForward } from "../../compiler/passes/checkpoint/policies.ts";
-import { buildTrainingProgram } from "../../compiler/passes/pipeline.ts";
+import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { EXAMPLES } from "../support/example-graphs.ts";
 import { expectRoundTrip } from "../support/ir-roundtrip.ts";

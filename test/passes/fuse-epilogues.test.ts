@@ -13,7 +13,7 @@ import { verifyGraph } from "../../compiler/ir/verifier.ts";
 import { fuse } from "../../compiler/passes/fuse.ts";
 import { fuseEpilogues } from "../../compiler/passes/fuse-epilogues.ts";
 import { runPass } from "../../compiler/passes/pass.ts";
-import { fuseGraph } from "../../compiler/passes/pipeline.ts";
+import { fuseGraph } from "../../compiler/driver/phases.ts";
 import { EXAMPLES, graphsOf } from "../support/example-graphs.ts";
 import { expectMatchesInterpreter, graphTolerance, resultMismatches } from "../support/wasm-harness.ts";
 import { expectRoundTrip } from "../support/ir-roundtrip.ts";
@@ -120,7 +120,7 @@ describe.each(EXAMPLES)("%s", (name) => {
     const { graph, stats } = fuseGraph(g);
     // recsys has no matmul or conv; every other example has a bias-add after each one.
     const hasContraction = g.nodes.some((n) => n.op === "matmul" || n.op === "conv2d");
-    expect(stats.fuseEpilogues["fused-epilogues"] > 0).toBe(hasContraction);
+    expect(stats["fuse-epilogues"]["fused-epilogues"] > 0).toBe(hasContraction);
     const inputs = randomInputs(g, 11);
     const reference = interpret(g, inputs, { seed: 5 });
     const result = interpret(graph, inputs, { seed: 5 });

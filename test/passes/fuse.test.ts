@@ -15,7 +15,7 @@ import { verifyGraph } from "../../compiler/ir/verifier.ts";
 import { autodiff } from "../../compiler/passes/autodiff.ts";
 import { fuse } from "../../compiler/passes/fuse.ts";
 import { runPass } from "../../compiler/passes/pass.ts";
-import { buildTrainingProgram, planMemory } from "../../compiler/passes/pipeline.ts";
+import { buildTrainingProgram, planMemory } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { expectMatchesInterpreter, graphTolerance, resultMismatches } from "../support/wasm-harness.ts";
 import { EXAMPLES, graphsOf } from "../support/example-graphs.ts";

@@ -9,7 +9,7 @@ import { printGraph } from "../../compiler/ir/printer.ts";
 import { verifyGraph } from "../../compiler/ir/verifier.ts";
 import { inplace } from "../../compiler/passes/inplace.ts";
 import { runPass } from "../../compiler/passes/pass.ts";
-import { buildTrainingProgram } from "../../compiler/passes/pipeline.ts";
+import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 
 /** Runs the pass (verified) on `body` and returns its decisions as { node: reused operand }. */

@@ -9,7 +9,7 @@ import type { Graph } from "../../compiler/ir/graph.ts";
 import { parseGraph } from "../../compiler/ir/parser.ts";
 import { memoryProblems } from "../../compiler/passes/memory-verify.ts";
 import { planEntries, PlanEntriesError } from "../../compiler/passes/plan-entries.ts";
-import { buildTrainingProgram, planMemory } from "../../compiler/passes/pipeline.ts";
+import { buildTrainingProgram, planMemory } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 
 function program() {

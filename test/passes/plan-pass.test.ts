@@ -13,14 +13,14 @@ import { verifyGraph } from "../../compiler/ir/verifier.ts";
 import { maxLiveBytes, naiveBytes } from "../../compiler/passes/liveness.ts";
 import { runInArena } from "../../compiler/passes/memory-arena-run.ts";
 import { runPass } from "../../compiler/passes/pass.ts";
-import { planMemory } from "../../compiler/passes/pipeline.ts";
+import { planMemory } from "../../compiler/driver/phases.ts";
 import { plan } from "../../compiler/passes/plan.ts";
 import { EXAMPLES, graphsOf } from "../support/example-graphs.ts";
 import { expectRoundTrip } from "../support/ir-roundtrip.ts";
 
 describe.each(EXAMPLES)("%s", (name) => {
   it.each(graphsOf(name))("%s: plans within 2% of the lower bound, and runs in its arena exactly as the interpreter", (_kind, g) => {
-    const { graph, stats } = planMemory(g, {}, { verify: true });
+    const { graph, stats } = planMemory(g, {});
     const { arena } = graph.memory!;
     const bound = maxLiveBytes(graph);
     expect(stats.plan["lower-bound-bytes"]).toBe(bound);

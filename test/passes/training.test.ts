@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { Session } from "../../compiler/ir/session.ts";
 import type { Precision } from "../../compiler/ir/interpreter.ts";
-import { buildTrainingProgram } from "../../compiler/passes/pipeline.ts";
+import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 
 function lcg(seed: number) {

@@ -2,7 +2,7 @@
 import { readdirSync } from "node:fs";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
-import { buildTrainingProgram } from "../../compiler/passes/pipeline.ts";
+import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 
 /** Every folder under examples/, sorted. */

@@ -1,7 +1,9 @@
-// `mlc mem model.ts [--train [--checkpoint MODE] [--memory-budget SIZE] [--tradeoff]] [--batch 16,32,64]
-// [--svg FILE] [--json]` — plan a model's arena at one or more batch sizes and report the bytes:
-// by category, naive (every value its own buffer), planned, the max-live lower bound, and the peak
-// with and without memory-aware scheduling. `--svg` draws the arena timeline.
+// `mlc mem model.ts [--target T] [--train [--checkpoint MODE] [--memory-budget SIZE] [--tradeoff]]
+// [--batch 16,32,64] [--svg FILE] [--json]` — plan a model's arena at one or more batch sizes, as
+// `mlc build --target T` with the same flags plans it (the driver's pipeline: every entry point,
+// fused, with the backend's workspaces, in one arena), and report the bytes: by category, naive
+// (every value its own buffer), planned, the max-live lower bound, and the peak with and without
+// memory-aware scheduling. `--svg` draws the arena timeline of the train step (or forward pass).
 //
 // With --train it also plans the training step under each checkpoint policy (none, sqrt, auto
 // with --memory-budget if given) and shows arena, activation memory and recomputation overhead
@@ -10,17 +12,18 @@
 
 import { writeFileSync } from "node:fs";
 import type { CommandModule } from "yargs";
+import { compile, loadBackend } from "../../driver/index.ts";
 import { compileModelFile } from "../../frontend/index.ts";
 import { printGraph } from "../../ir/printer.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
-import { trainingSpec } from "../../passes/train-options.ts";
-import { categorize, CATEGORIES, checkpointComparison, memoryReport, type CheckpointComparison, type CheckpointRow, type MemoryReport } from "../memory-report.ts";
+import { categorize, CATEGORIES, checkpointComparison, mainEntry, memoryReport, type CheckpointComparison, type CheckpointRow, type MemoryReport } from "../memory-report.ts";
+import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { formatBytes, timelineSvg } from "../timeline-svg.ts";
-import { checkpointOptions, trainingProgram, withTrainOptions, type TrainArgs } from "../training.ts";
+import { checkpointOptions, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { tradeoffSvg } from "../tradeoff-svg.ts";
 
-interface MemArgs extends TrainArgs {
+interface MemArgs extends TrainArgs, PipelineArgs {
   model: string;
   set?: string[];
   batch?: string;
@@ -38,40 +41,44 @@ export const memCommand: CommandModule<object, MemArgs> = {
   command: "mem <model>",
   describe: "plan a model's arena and report its memory (by category, vs naive and the lower bound)",
   builder: (y) =>
-    withTrainOptions(withModelOptions(y))
+    withPipelineOptions(withTrainOptions(withModelOptions(y)))
       .option("batch", { type: "string", describe: "batch sizes to plan, comma-separated (sets config.batch): --batch 16,32,64" })
       .option("svg", { type: "string", describe: "write the arena timeline as SVG (one file per batch size: name.b<batch>.svg when several)" })
       .option("json", { type: "boolean", default: false, describe: "print the report as JSON" })
       .option("print-ir", { type: "boolean", default: false, describe: "print the planned IR (slots, in-place operands) before the report" })
       .option("time-limit", { type: "number", describe: "planner search budget per plan, milliseconds" })
       .option("tradeoff", { type: "boolean", default: false, describe: "with --train: auto checkpointing's arena and recomputation at a range of budgets (--svg draws the curve)" }) as never,
-  handler: (args) => {
+  handler: async (args) => {
     const set = parseSetFlags(args.set);
     if (args.tradeoff && !args.train) throw new UsageError("--tradeoff needs --train (it plans the training step under a range of checkpoint budgets)");
     const { budgetBytes } = checkpointOptions(args);
     const batches = args.batch === undefined ? [undefined] : parseBatches(args.batch);
     if (args.batch !== undefined) requireBatchKey(args.model, set);
+    const backend = await loadBackend(args.target);
+    const dumps = irDumps(args);
+    const timing = args["time-limit"] !== undefined ? { timeLimitMs: args["time-limit"] } : {};
     const reports: MemoryReport[] = [];
     let graphName = "";
     for (const batch of batches) {
       const model = compileModelFile(args.model, { set: batch === undefined ? set : { ...set, batch: String(batch) } });
       verifyGraph(model.graph);
-      const graph = args.train ? trainingProgram(model, args).trainStep : model.graph;
-      graphName = graph.name;
+      const training = trainingOptions(model, args);
+      const options = { backend, ...(training ? { training } : {}), ...timing };
+      const program = compile(model.graph, { ...options, ...(dumps ? { dumps } : {}) });
+      const unscheduled = compile(model.graph, { ...options, schedule: false });
+      const planned = mainEntry(program);
+      graphName = planned.name;
       const forwardIds = new Set(model.graph.nodes.map((n) => n.id));
       const configBatch = typeof model.config.batch === "number" ? model.config.batch : undefined;
-      const { report, planned } = memoryReport(graph, {
-        forwardIds,
-        ...(configBatch !== undefined ? { batch: configBatch } : {}),
-        ...(args["time-limit"] !== undefined ? { timeLimitMs: args["time-limit"] } : {}),
-      });
-      if (args.train) {
-        const spec = trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr });
+      const report = memoryReport(program, unscheduled, { forwardIds, backend, ...(configBatch !== undefined ? { batch: configBatch } : {}) });
+      if (training) {
+        const { checkpoint: _mode, ...plain } = training;
         report.checkpoint = checkpointComparison(model.graph, {
-          training: { ...spec, accumulate: args.accumulate },
+          training: plain,
+          backend,
           ...(budgetBytes !== undefined ? { budgetBytes } : {}),
           ...(args.tradeoff ? { tradeoffBudgets: TRADEOFF_BUDGETS } : {}),
-          ...(args["time-limit"] !== undefined ? { timeLimitMs: args["time-limit"] } : {}),
+          ...timing,
         });
       }
       reports.push(report);
@@ -80,13 +87,13 @@ export const memCommand: CommandModule<object, MemArgs> = {
         const file = batches.length > 1 ? args.svg.replace(/(\.svg)?$/i, `.b${batch}.svg`) : args.svg;
         const subtitle = `${args.train ? "training step" : "forward pass"}${configBatch !== undefined ? `, batch ${configBatch}` : ""}`;
         const tradeoff = report.checkpoint?.tradeoff;
-        writeFileSync(file, tradeoff ? tradeoffSvg(tradeoff, { title: `${graph.name}: memory versus recomputation (--checkpoint auto)`, subtitle, stepFlops: report.checkpoint!.stepFlops }) : timelineSvg(planned, { categoryOf: categorize(graph, forwardIds), subtitle }));
+        writeFileSync(file, tradeoff ? tradeoffSvg(tradeoff, { title: `${planned.name}: memory versus recomputation (--checkpoint auto)`, subtitle, stepFlops: report.checkpoint!.stepFlops }) : timelineSvg(planned, { categoryOf: categorize(planned, forwardIds), subtitle }));
         process.stderr.write(`wrote ${file}\n`);
       }
     }
     const what = args.train ? "training step" : "forward pass";
     if (args.json) {
-      process.stdout.write(JSON.stringify({ model: args.model, graph: graphName, step: args.train ? "train" : "forward", batches: reports }, null, 2) + "\n");
+      process.stdout.write(JSON.stringify({ model: args.model, target: args.target, graph: graphName, step: args.train ? "train" : "forward", batches: reports }, null, 2) + "\n");
     } else {
       process.stdout.write(formatTable(`${graphName}, ${what}`, reports));
       for (const r of reports) if (r.checkpoint) process.stdout.write("\n" + formatCheckpointing(r.checkpoint, r.batch));

@@ -1,5 +1,6 @@
 // `mlc run model.ts` — run one forward pass of a model in the reference interpreter; with
 // --train, one whole training step (loss, every grad/<param>, updated params as param/<name>).
+// The graph is the driver's, after the training and clean-up phases (what `mlc ir` prints).
 
 import type { CommandModule } from "yargs";
 import { compileModelFile } from "../../frontend/index.ts";
@@ -13,7 +14,8 @@ import { verifyGraph } from "../../ir/verifier.ts";
 import { randomInputs } from "../random-inputs.ts";
 import { readSafetensorsFile, takeTensors, toSafeTensor, writeSafetensorsFile } from "../tensor-io.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
-import { trainingProgram, withTrainOptions, type TrainArgs } from "../training.ts";
+import { trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
+import { compile } from "../../driver/index.ts";
 
 interface RunArgs extends TrainArgs {
   model: string; set?: string[]; inputs?: string; "random-inputs": boolean; weights?: string;
@@ -36,7 +38,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const model = compileModelFile(args.model, { set: parseSetFlags(args.set) });
     verifyGraph(model.graph);
     if (args.train && args.accumulate !== 1) throw new UsageError("mlc run --train runs one plain step; --accumulate applies to built bundles");
-    const graph = args.train ? trainingProgram(model, args, true).trainStep : model.graph;
+    const training = trainingOptions(model, args, true);
+    const entries = compile(model.graph, training ? { training } : {}).entries;
+    const graph = entries.find((e) => e.exportName === (training ? "train_step" : "forward"))!.graph;
     if (args["print-ir"]) process.stdout.write(printGraph(graph) + "\n");
     const inputs = loadInputs(graph, args);
     const params = args.weights

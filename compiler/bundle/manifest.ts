@@ -1,5 +1,5 @@
 // What a bundle's runtime needs to know besides its kernels, shared by the wasm-simd bundle
-// (bundle.ts) and the WebGPU one (codegen-wgsl/bundle.ts): the tensors of the manifest (inputs
+// (codegen-wasm/bundle.ts) and the WebGPU one (codegen-wgsl/bundle.ts): the tensors of the manifest (inputs
 // by name across entries, forward outputs, params, where the train step's loss is) and the
 // initial weights file. Both bundles lay tensors out from the same plans, so their weights files
 // are the same bytes.
@@ -10,7 +10,7 @@ import type { BufferLayout, EntryLayout, ParamLayout } from "../ir/arena-layout.
 import type { DType } from "../ir/types.ts";
 import { encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
 import { takeTensors, toSafeTensor } from "../cli/tensor-io.ts";
-import type { BundleOptions } from "./bundle.ts";
+import type { BundleMeta } from "./backend.ts";
 
 export interface TensorEntry {
   name: string;
@@ -59,7 +59,7 @@ export function manifestTensors(layout: BundleLayout, loss: string | undefined, 
 }
 
 /** Every param and state of every entry: given weights first, else the seeded initializer. */
-export function initialWeights(graphs: readonly Graph[], params: readonly ParamLayout[], opts: BundleOptions): Uint8Array {
+export function initialWeights(graphs: readonly Graph[], params: readonly ParamLayout[], opts: Pick<BundleMeta, "weights" | "seed">): Uint8Array {
   const inits: Record<string, ArrayLike<number>> = {};
   for (const g of graphs) Object.assign(inits, initParams(g, opts.seed ?? 0));
   const declared = params.map((p) => ({ name: p.name, type: { dtype: p.dtype, shape: p.shape } }));

@@ -1,0 +1,28 @@
+// Pieces of the generated name.d.ts that every backend's bundle shares: the API's type name and
+// one documented field per tensor. Each backend writes its own interface around them (the WASM
+// bundle's views are synchronous typed arrays, the WebGPU bundle's read-backs are promises).
+
+import type { DType } from "../ir/types.ts";
+import type { TensorEntry } from "./manifest.ts";
+
+const ARRAY_OF: Record<DType, string> = { f32: "Float32Array", f16: "Uint16Array", bf16: "Uint16Array", i32: "Int32Array", i8: "Int8Array", u8: "Uint8Array", bool: "Uint8Array" };
+
+/** `mnist_mlp` → `MnistMlp`: the interface names of a bundle's .d.ts. */
+export function apiTypeName(bundleName: string): string {
+  return bundleName.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1)).join("") || "Model";
+}
+
+/** The typed array a tensor of `dtype` is exposed as. */
+export function arrayTypeOf(dtype: DType): string {
+  return ARRAY_OF[dtype];
+}
+
+/**
+ * One readonly field per tensor, its dtype and shape in the doc comment; `type` gives the field's
+ * type from the tensor's typed array name (e.g. a promise of it for GPU read-backs).
+ */
+export function tensorFields(list: readonly (TensorEntry & { trainable?: boolean })[], what: string, type: (array: string) => string = (a) => a): string {
+  return list
+    .map((t) => `  /** ${t.trainable === false ? "state" : what}: ${t.dtype}[${t.shape.join(", ")}] */\n  readonly ${JSON.stringify(t.name)}: ${type(ARRAY_OF[t.dtype])};`)
+    .join("\n");
+}

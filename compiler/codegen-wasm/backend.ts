@@ -1,0 +1,16 @@
+// The wasm-simd backend as the driver sees it (compiler/bundle/backend.ts): its kernels' scratch
+// bytes (GEMM panel packs, conv column blocks), which nodes it has kernels for, and the bundle
+// writer (bundle.ts).
+
+import type { Backend } from "../bundle/backend.ts";
+import { writeWasmBundle } from "./bundle.ts";
+import type { WasmLayout } from "./emit.ts";
+import { WASM_KERNELS } from "./kernels/index.ts";
+import { wasmWorkspaceBytes } from "./workspace.ts";
+
+export const wasmBackend: Backend<WasmLayout> = {
+  name: "wasm-simd",
+  scratchBytes: wasmWorkspaceBytes,
+  missingKernel: (node) => (WASM_KERNELS.has(node.op) ? undefined : `wasm-simd has no kernel for ${node.op}`),
+  writeBundle: writeWasmBundle,
+};

@@ -1,0 +1,18 @@
+// The webgpu backend as the driver sees it (compiler/bundle/backend.ts). Its kernels need no
+// scratch in the arena (GEMM and convolution tiles live in workgroup memory), so the planner
+// reserves none for it; shaders are specialised to `target` (kernel.ts WgslTarget).
+
+import type { Backend } from "../bundle/backend.ts";
+import { writeWgslBundle } from "./bundle.ts";
+import type { WgslLayout } from "./emit.ts";
+import { DEFAULT_TARGET, type WgslTarget } from "./kernel.ts";
+import { WGSL_KERNELS } from "./kernels/index.ts";
+
+export function wgslBackend(target: WgslTarget = DEFAULT_TARGET): Backend<WgslLayout> {
+  return {
+    name: "webgpu",
+    scratchBytes: () => 0,
+    missingKernel: (node) => (WGSL_KERNELS.has(node.op) ? undefined : `webgpu has no kernel for ${node.op}`),
+    writeBundle: (entries, meta) => writeWgslBundle(entries, meta, target),
+  };
+}

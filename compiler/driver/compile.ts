@@ -1,0 +1,107 @@
+// The driver: the one pipeline every command runs (mlc ir, run, mem, build; the benchmarks).
+//
+//   forward graph (frontend) ─ training ─ cleanup ─┬─ (no backend: ir, run stop here)
+//                                                   └─ fusion ─ memory ─ backend.writeBundle
+//
+// With a backend, the fusion and memory phases see exactly what that backend emits (its fusion,
+// its kernels' scratch bytes as workspaces) and `plan` lays every entry point out in one arena, so
+// `mlc mem --target T` reports the arena `mlc build --target T` writes. Checkpointing's auto mode
+// weighs its candidates by the same fused, workspace-aware peak.
+
+import { valueTypes, type Graph } from "../ir/graph.ts";
+import { estimatedPeak } from "../passes/checkpoint.ts";
+import type { PassStats } from "../passes/pass.ts";
+import { UnsupportedTargetError, bundleName, type Backend, type BundleMeta, type BundleLayoutSummary, type ProgramEntry, type WrittenBundle } from "../bundle/backend.ts";
+import { PassRunner, type IrDumpOptions, type PassRecord } from "./pass-runner.ts";
+import { buildTrainingProgram, cleanupPhase, fuseGraph, fusionPhase, memoryPhase, type TrainingOptions } from "./phases.ts";
+
+export interface CompileOptions<Layout extends BundleLayoutSummary = BundleLayoutSummary> {
+  /**
+   * The backend to compile for: the fusion and memory phases run with its scratch bytes. Without
+   * one the driver stops after the clean-up phase (what `mlc ir` prints and `mlc run` interprets).
+   */
+  readonly backend?: Backend<Layout>;
+  /** Build the training step (and apply_update when accumulating) besides the forward pass. */
+  readonly training?: TrainingOptions;
+  /** Memory-aware scheduling (default true; `mlc mem` also plans without it, for comparison). */
+  readonly schedule?: boolean;
+  /** Budget of the planner's exact search, milliseconds. */
+  readonly timeLimitMs?: number;
+  readonly dumps?: IrDumpOptions;
+  /** Verify every pass's result (default true). */
+  readonly verify?: boolean;
+}
+
+export interface CompiledProgram {
+  /** forward, then train_step and apply_update when built, after the last phase that ran. */
+  readonly entries: readonly ProgramEntry[];
+  /** The planned arena, bytes (with a backend). */
+  readonly arena?: number;
+  /** Every pass's statistics, per entry ("*": a pass over all entries), in pipeline order. */
+  readonly records: readonly PassRecord[];
+  /** Statistics of the training passes on the train step, by pass name (empty without training). */
+  readonly trainingStats: Readonly<Record<string, PassStats>>;
+}
+
+export function compile(forward: Graph, opts: CompileOptions = {}): CompiledProgram {
+  const runner = new PassRunner(opts.dumps, opts.verify ?? true);
+  const backend = opts.backend;
+  const training = opts.training && backend && opts.training.checkpoint
+    ? { ...opts.training, checkpoint: { ...opts.training.checkpoint, peakOf: backendPeak(backend) } }
+    : opts.training;
+  const program = training && buildTrainingProgram(forward, training, runner);
+  const named: [string, Graph | undefined][] = [["forward", forward], ["train_step", program?.trainStep], ["apply_update", program?.applyUpdate]];
+  let entries: ProgramEntry[] = named.filter((e): e is [string, Graph] => e[1] !== undefined).map(([exportName, graph]) => ({ exportName, graph }));
+  entries = cleanupPhase(entries, runner);
+  const trainingStats = program?.stats ?? {};
+  if (!backend) return { entries, records: runner.records, trainingStats };
+  entries = fusionPhase(entries, runner);
+  entries = memoryPhase(entries, { schedule: opts.schedule, timeLimitMs: opts.timeLimitMs, workspaceBytes: backend.scratchBytes }, runner);
+  return { entries, arena: runner.statsOf("plan", "*")!["arena-bytes"], records: runner.records, trainingStats };
+}
+
+export interface BuildOptions<Layout extends BundleLayoutSummary> extends CompileOptions<Layout> {
+  readonly backend: Backend<Layout>;
+  readonly weights?: BundleMeta["weights"];
+  /** Seed of the params' initializers (default 0). */
+  readonly seed?: number;
+}
+
+export interface BuiltBundle<Layout extends BundleLayoutSummary> extends WrittenBundle<Layout> {
+  readonly program: CompiledProgram;
+  /** Statistics of the training passes on the train step, by pass name. */
+  readonly trainingStats: Readonly<Record<string, PassStats>>;
+}
+
+/** compile, then the backend's bundle: what `mlc build` writes. */
+export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: BuildOptions<Layout>): BuiltBundle<Layout> {
+  const program = compile(forward, opts);
+  requireKernels(opts.backend, program.entries);
+  const meta: BundleMeta = {
+    name: bundleName(forward.name),
+    accumulate: opts.training?.accumulate ?? 1,
+    seed: opts.seed ?? 0,
+    ...(opts.training ? { loss: opts.training.loss } : {}),
+    ...(opts.weights ? { weights: opts.weights } : {}),
+  };
+  const bundle = opts.backend.writeBundle(program.entries, meta);
+  return { ...bundle, program, trainingStats: program.trainingStats };
+}
+
+/** The peak of a training graph as `backend`'s pipeline will plan it: fused, with its workspaces. */
+export function backendPeak(backend: Backend): (g: Graph, scheduled: boolean) => number {
+  return (g, scheduled) => estimatedPeak(fuseGraph(g, { verify: false }).graph, scheduled, backend.scratchBytes);
+}
+
+/** Every node the backend has no kernel for, named in one error. */
+function requireKernels(backend: Backend, entries: readonly ProgramEntry[]): void {
+  const missing = new Set<string>();
+  for (const { graph } of entries) {
+    const types = valueTypes(graph);
+    for (const n of graph.nodes) {
+      const why = backend.missingKernel(n, n.inputs.map((v) => types.get(v)!));
+      if (why) missing.add(why);
+    }
+  }
+  if (missing.size > 0) throw new UnsupportedTargetError([...missing].join("; "));
+}

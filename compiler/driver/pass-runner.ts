@@ -1,0 +1,97 @@
+// Runs passes for the driver: overlays each pass's defaults with the options given, verifies the
+// result (on by default), records its statistics per entry point, and writes the IR dumps the user
+// asked for (--print-ir-before / --print-ir-after / --print-ir-after-all). A pass that runs on
+// several entries (forward, train_step, apply_update) is dumped once, with every entry's graph
+// under one header, so the dump reads in pipeline order.
+
+import type { Graph } from "../ir/graph.ts";
+import { printGraph } from "../ir/printer.ts";
+import { verifyGraph } from "../ir/verifier.ts";
+import type { Pass, PassStats, ProgramPass } from "../passes/pass.ts";
+
+/** One dump section: the IR before or after a pass, `index` counting sections from 1. */
+export interface IrDumpSection {
+  readonly when: "before" | "after";
+  readonly pass: string;
+  readonly index: number;
+  /** The `*** IR after <pass> ***` header line and the printed graphs. */
+  readonly text: string;
+}
+
+export interface IrDumpOptions {
+  /** Passes to dump the IR after: their names, or "all". */
+  readonly after?: "all" | readonly string[];
+  /** Passes to dump the IR before. */
+  readonly before?: readonly string[];
+  /** Where each section goes (stderr, or a file per section). */
+  readonly write: (section: IrDumpSection) => void;
+}
+
+/** Statistics of one pass on one entry (or on the whole program, entry "*"). */
+export interface PassRecord {
+  readonly pass: string;
+  readonly entry: string;
+  readonly stats: PassStats;
+}
+
+export interface NamedGraph {
+  readonly exportName: string;
+  readonly graph: Graph;
+}
+
+export class PassRunner {
+  readonly records: PassRecord[] = [];
+  private sections = 0;
+
+  constructor(
+    private readonly dumps?: IrDumpOptions,
+    private readonly verify = true,
+  ) {}
+
+  /** Runs `pass` on one entry's graph. */
+  one<O extends object>(pass: Pass<O>, entry: string, graph: Graph, options: Partial<O> = {}): Graph {
+    return this.each(pass, [{ exportName: entry, graph }], () => options)[0].graph;
+  }
+
+  /** Runs `pass` on every entry (options per entry), dumping once for all of them. */
+  each<O extends object>(pass: Pass<O>, entries: readonly NamedGraph[], options: (e: NamedGraph) => Partial<O> = () => ({})): NamedGraph[] {
+    this.dump("before", pass.name, entries);
+    const out = entries.map((e) => {
+      const r = pass.run(e.graph, { ...pass.defaults, ...options(e) });
+      if (this.verify) verifyGraph(r.graph);
+      this.records.push({ pass: pass.name, entry: e.exportName, stats: r.stats });
+      return { exportName: e.exportName, graph: r.graph };
+    });
+    this.dump("after", pass.name, out);
+    return out;
+  }
+
+  /** Runs a whole-program pass (e.g. plan) over every entry at once. */
+  program<O extends object>(pass: ProgramPass<O>, entries: readonly NamedGraph[], options: Partial<O> = {}): NamedGraph[] {
+    this.dump("before", pass.name, entries);
+    const r = pass.run(entries.map((e) => e.graph), { ...pass.defaults, ...options });
+    if (this.verify) r.graphs.forEach((g) => verifyGraph(g));
+    this.records.push({ pass: pass.name, entry: "*", stats: r.stats });
+    const out = entries.map((e, k) => ({ exportName: e.exportName, graph: r.graphs[k] }));
+    this.dump("after", pass.name, out);
+    return out;
+  }
+
+  /** The statistics a pass reported on an entry ("*" for program passes), if it ran there. */
+  statsOf(pass: string, entry: string): PassStats | undefined {
+    for (let i = this.records.length - 1; i >= 0; i--) {
+      const r = this.records[i];
+      if (r.pass === pass && r.entry === entry) return r.stats;
+    }
+    return undefined;
+  }
+
+  private dump(when: "before" | "after", pass: string, entries: readonly NamedGraph[]): void {
+    const d = this.dumps;
+    if (!d) return;
+    const wanted = when === "after" ? d.after === "all" || (d.after ?? []).includes(pass) : (d.before ?? []).includes(pass);
+    if (!wanted) return;
+    const text = `*** IR ${when} ${pass} ***\n` + entries.map((e) => printGraph(e.graph)).join("\n");
+    d.write({ when, pass, index: ++this.sections, text });
+  }
+}

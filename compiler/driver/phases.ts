@@ -1,0 +1,133 @@
+// The pipeline's phases, each a short run of registered passes (pipeline.ts lists them in order):
+//
+//   training  autodiff → optimizer | accumulate → checkpoint      forward → train_step (+ apply_update)
+//   cleanup   dce → cse → fold-constants                          every entry
+//   fusion    fuse → fuse-reductions → fuse-epilogues             every entry, for a backend
+//   memory    schedule → inplace (every entry) → plan (all entries in one arena)
+//
+// compile.ts strings them together; the functions here also serve callers that need one phase
+// (tests, the checkpoint pass's peak estimates).
+
+import type { Graph } from "../ir/graph.ts";
+import { verifyGraph } from "../ir/verifier.ts";
+import { accumulate, applyUpdateGraph } from "../passes/accumulate.ts";
+import { autodiff } from "../passes/autodiff.ts";
+import { checkpoint, type CheckpointMode, type PeakEstimator } from "../passes/checkpoint.ts";
+import { fuse } from "../passes/fuse.ts";
+import { fuseEpilogues } from "../passes/fuse-epilogues.ts";
+import { fuseReductions } from "../passes/fuse-reductions.ts";
+import { inplace } from "../passes/inplace.ts";
+import type { WorkspaceBytes } from "../passes/liveness.ts";
+import { optimizer, type OptimizerOptions } from "../passes/optimizer.ts";
+import type { Pass, PassStats } from "../passes/pass.ts";
+import { plan } from "../passes/plan.ts";
+import { planProgram } from "../passes/plan-entries.ts";
+import { schedule } from "../passes/schedule.ts";
+import { PassRunner, type NamedGraph } from "./pass-runner.ts";
+import { CLEANUP_PASSES } from "./pipeline.ts";
+
+export interface TrainingOptions {
+  loss: string;
+  optimizer: OptimizerOptions;
+  /** Micro-batches per update; 1 means the step updates params itself. */
+  accumulate?: number;
+  /** Add every grad/<param> as a graph output (for `mlc run --train` and tests). */
+  exposeGradients?: boolean;
+  /** Recompute forward activations in the backward pass (checkpoint.ts); default none. */
+  checkpoint?: { mode: CheckpointMode; budgetBytes?: number; peakOf?: PeakEstimator };
+}
+
+/** The entry points of a compiled training program. */
+export interface TrainingProgram {
+  forward: Graph;
+  /** Forward + backward + (optimizer update | accumulation). */
+  trainStep: Graph;
+  /** Only with accumulate > 1: applies the averaged accumulated gradients. */
+  applyUpdate?: Graph;
+  /** Statistics of the training passes on the train step, by pass name. */
+  stats: Record<string, PassStats>;
+}
+
+/** autodiff → optimizer (or accumulate, with the apply_update entry) → checkpoint when asked. */
+export function buildTrainingProgram(forward: Graph, opts: TrainingOptions, runner = new PassRunner()): TrainingProgram {
+  const entry = "train_step";
+  const withGrads = runner.one(autodiff, entry, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false });
+  // Checkpointing rewrites the backward's uses of forward values. It runs last, on the whole step,
+  // so that its peak estimates see the gradients live until the optimizer (or accumulation) reads
+  // them; those nodes read only gradients, params and state, never forward values.
+  const withCheckpoints = (g: Graph) => opts.checkpoint && opts.checkpoint.mode !== "none"
+    ? runner.one(checkpoint, entry, g, { ...opts.checkpoint, forwardNodes: forward.nodes.length })
+    : g;
+  const n = opts.accumulate ?? 1;
+  const stats = () => Object.fromEntries(runner.records.filter((r) => r.entry === entry).map((r) => [r.pass, r.stats]));
+  if (n <= 1) {
+    const trainStep = withCheckpoints(runner.one(optimizer, entry, withGrads, opts.optimizer));
+    return { forward, trainStep, stats: stats() };
+  }
+  const trainStep = withCheckpoints(runner.one(accumulate, entry, withGrads, { microBatches: n }));
+  const applyUpdate = applyUpdateGraph(trainStep, n, opts.optimizer);
+  verifyGraph(applyUpdate);
+  return { forward, trainStep, applyUpdate, stats: stats() };
+}
+
+/** dce → cse → fold-constants on every entry. */
+export function cleanupPhase(entries: readonly NamedGraph[], runner: PassRunner): NamedGraph[] {
+  let out = [...entries];
+  for (const pass of CLEANUP_PASSES as readonly Pass<object>[]) out = runner.each(pass, out);
+  return out;
+}
+
+/**
+ * fuse → fuse-reductions → fuse-epilogues on every entry: elementwise chains become `fused`
+ * nodes, a sum/mean/max absorbs the elementwise producer of its operand, then the consumer of a
+ * matmul/conv2d result becomes its epilogue. Runs after the training passes (fused nodes have no
+ * VJP) and before the memory passes, so the planner sees the graphs the backend emits.
+ */
+export function fusionPhase(entries: readonly NamedGraph[], runner: PassRunner): NamedGraph[] {
+  return runner.each(fuseEpilogues, runner.each(fuseReductions, runner.each(fuse, entries)));
+}
+
+/** One graph through the fusion phase (the checkpoint pass's peak estimates; tests). */
+export function fuseGraph(graph: Graph, opts: { verify?: boolean } = {}): { graph: Graph; stats: Record<string, PassStats> } {
+  const runner = new PassRunner(undefined, opts.verify ?? true);
+  const [out] = fusionPhase([{ exportName: graph.name, graph }], runner);
+  return { graph: out.graph, stats: Object.fromEntries(runner.records.map((r) => [r.pass, r.stats])) };
+}
+
+export interface MemoryOptions {
+  /** Reorder nodes to lower the peak first (default true). */
+  schedule?: boolean;
+  /** Arena alignment in bytes (default 16). */
+  alignment?: number;
+  /** Budget of the planner's exact search, milliseconds. */
+  timeLimitMs?: number;
+  /** Scratch bytes each node's kernel needs (a backend's); planned as workspaces. */
+  workspaceBytes?: WorkspaceBytes;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** schedule → inplace on every entry, then plan: all entries in one arena. */
+export function memoryPhase(entries: readonly NamedGraph[], opts: MemoryOptions, runner: PassRunner): NamedGraph[] {
+  const ws = definedOnly({ workspaceBytes: opts.workspaceBytes });
+  const ordered = (opts.schedule ?? true) ? runner.each(schedule, entries, () => ws) : [...entries];
+  const placed = runner.each(inplace, ordered);
+  return runner.program(planProgram, placed, definedOnly({ alignment: opts.alignment, timeLimitMs: opts.timeLimitMs, workspaceBytes: opts.workspaceBytes }));
+}
+
+/**
+ * The memory passes on one graph on its own (schedule → inplace → plan): the graph with every
+ * value's arena slot and each pass's statistics by name. Reports and tests of a single graph use
+ * it; bundles plan all their entries together (memoryPhase).
+ */
+export function planMemory(graph: Graph, opts: MemoryOptions = {}): { graph: Graph; stats: Record<string, PassStats> } {
+  const runner = new PassRunner();
+  const entry = graph.name;
+  let g = graph;
+  if (opts.schedule ?? true) g = runner.one(schedule, entry, g, definedOnly({ workspaceBytes: opts.workspaceBytes }));
+  g = runner.one(inplace, entry, g);
+  g = runner.one(plan, entry, g, definedOnly({ alignment: opts.alignment, timeLimitMs: opts.timeLimitMs, workspaceBytes: opts.workspaceBytes }));
+  return { graph: g, stats: Object.fromEntries(runner.records.map((r) => [r.pass, r.stats])) };
+}

@@ -1,0 +1,56 @@
+// Every pass of the pipeline, registered in the order the driver runs them (phases.ts), with the
+// phase it belongs to and when it runs. `mlc passes` prints this table; --print-ir-after=NAME
+// checks its names against it. A new pass goes into its phase's list here and into that phase's
+// function in phases.ts.
+
+import { accumulate } from "../passes/accumulate.ts";
+import { autodiff } from "../passes/autodiff.ts";
+import { checkpoint } from "../passes/checkpoint.ts";
+import { cse } from "../passes/cse.ts";
+import { dce } from "../passes/dce.ts";
+import { foldConstants } from "../passes/fold-constants.ts";
+import { fuse } from "../passes/fuse.ts";
+import { fuseEpilogues } from "../passes/fuse-epilogues.ts";
+import { fuseReductions } from "../passes/fuse-reductions.ts";
+import { inplace } from "../passes/inplace.ts";
+import { optimizer } from "../passes/optimizer.ts";
+import type { PassInfo } from "../passes/pass.ts";
+import { planProgram } from "../passes/plan-entries.ts";
+import { schedule } from "../passes/schedule.ts";
+
+export type Phase = "training" | "cleanup" | "fusion" | "memory";
+
+export interface RegisteredPass {
+  readonly pass: PassInfo<object>;
+  readonly phase: Phase;
+  /** When the driver runs it. */
+  readonly when: string;
+  /** What it runs on: the train step, each entry point, or all of them at once. */
+  readonly scope: "train_step" | "each entry" | "all entries";
+}
+
+/** The clean-up passes, in order (phases.ts cleanupPhase). */
+export const CLEANUP_PASSES = [dce, cse, foldConstants] as const;
+
+export const PIPELINE: readonly RegisteredPass[] = [
+  { pass: autodiff, phase: "training", scope: "train_step", when: "--train" },
+  { pass: optimizer, phase: "training", scope: "train_step", when: "--train without --accumulate" },
+  { pass: accumulate, phase: "training", scope: "train_step", when: "--train --accumulate N (N > 1; adds the apply_update entry)" },
+  { pass: checkpoint, phase: "training", scope: "train_step", when: "--train --checkpoint sqrt|auto" },
+  ...CLEANUP_PASSES.map((pass): RegisteredPass => ({ pass, phase: "cleanup", scope: "each entry", when: "always" })),
+  { pass: fuse, phase: "fusion", scope: "each entry", when: "for a backend (build, mem)" },
+  { pass: fuseReductions, phase: "fusion", scope: "each entry", when: "for a backend" },
+  { pass: fuseEpilogues, phase: "fusion", scope: "each entry", when: "for a backend" },
+  { pass: schedule, phase: "memory", scope: "each entry", when: "for a backend" },
+  { pass: inplace, phase: "memory", scope: "each entry", when: "for a backend" },
+  { pass: planProgram, phase: "memory", scope: "all entries", when: "for a backend (the last pass: its IR is what the backend emits)" },
+];
+
+export const PASS_NAMES: readonly string[] = PIPELINE.map((p) => p.pass.name);
+
+/** Throws (through `fail`) when a name is not a registered pass, listing the ones that are. */
+export function checkPassNames(names: readonly string[], fail: (message: string) => Error): void {
+  for (const n of names) {
+    if (!PASS_NAMES.includes(n)) throw fail(`no pass named '${n}' (passes, in order: ${PASS_NAMES.join(", ")})`);
+  }
+}
