@@ -14,7 +14,7 @@
 
 import type { Tensor } from "../ir/op-def.ts";
 import { numel, type DType } from "../ir/types.ts";
-import type { BufferLayout } from "../codegen-wasm/emit.ts";
+import type { BufferLayout } from "../ir/arena-layout.ts";
 import { requestWgslDevice, type WgslDevice } from "./device.ts";
 import type { WgslProgram } from "./emit.ts";
 import type { WgslTarget } from "./kernel.ts";

@@ -21,7 +21,7 @@ import { useCounts, valueTypes } from "../ir/graph.ts";
 import { formatBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
 import { OPS } from "../ir/ops.ts";
 import { sameShape } from "../ir/types.ts";
-import { bodyOf, fusedResult, isFusable, withoutInlinedConstants } from "./fuse.ts";
+import { bodyOf, fusedResult, isFusable, withoutInlinedConstants, FUSION_STATISTICS } from "./fuse.ts";
 import type { Pass } from "./pass.ts";
 
 export interface FuseEpiloguesOptions {
@@ -37,6 +37,7 @@ function epilogueOpOf(op: string): string | undefined {
 export const fuseEpilogues: Pass<FuseEpiloguesOptions> = {
   name: "fuse-epilogues",
   summary: "fold the elementwise consumer of a matmul/conv2d result into it as an epilogue",
+  statistics: { "fused-epilogues": "elementwise consumers absorbed into matmul/conv2d epilogues", ...FUSION_STATISTICS },
   defaults: { heads: [...OPS.values()].filter((op) => op.fusion?.epilogueOp !== undefined).map((op) => op.name) },
   run(g, opts) {
     const types = valueTypes(g);

@@ -26,7 +26,7 @@ import { attr } from "../ir/op-def.ts";
 import { getOp } from "../ir/ops.ts";
 import { formatBody } from "../ir/ops/fused-body.ts";
 import { FUSED_REDUCTIONS, operandLayout, reducedAxisFlags, reducesOneBlock } from "../ir/ops/fused-reduce.ts";
-import { bodyOf, fusedResult, isFusable, withoutInlinedConstants } from "./fuse.ts";
+import { bodyOf, fusedResult, isFusable, withoutInlinedConstants, FUSION_STATISTICS } from "./fuse.ts";
 import type { Pass } from "./pass.ts";
 
 export interface FuseReductionsOptions {
@@ -37,6 +37,7 @@ export interface FuseReductionsOptions {
 export const fuseReductions: Pass<FuseReductionsOptions> = {
   name: "fuse-reductions",
   summary: "fold the elementwise producer of a sum/mean/max operand into the reduction",
+  statistics: { "fused-reductions": "elementwise producers absorbed into sum/mean/max", ...FUSION_STATISTICS },
   defaults: { reductions: FUSED_REDUCTIONS },
   run(g, opts) {
     const types = valueTypes(g);

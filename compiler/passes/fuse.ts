@@ -52,9 +52,16 @@ export interface FuseOptions {
   maxDyingOperands: number;
 }
 
+/** The statistics every fusion pass reports besides its own count (fusedResult). */
+export const FUSION_STATISTICS = {
+  "removed-buffers": "intermediate values that no longer get a buffer",
+  "removed-bytes": "their bytes",
+} as const;
+
 export const fuse: Pass<FuseOptions> = {
   name: "fuse",
   summary: "collapse chains of f32 elementwise ops into single fused nodes without intermediate buffers",
+  statistics: { "fused-nodes": "elementwise nodes absorbed into fused chains", ...FUSION_STATISTICS },
   defaults: { maxOperands: 4, maxDyingOperands: 2 },
   run(g, opts) {
     const types = valueTypes(g);

@@ -32,6 +32,7 @@ export interface InplaceOptions {
 export const inplace: Pass<InplaceOptions> = {
   name: "inplace",
   summary: "write elementwise results into a dying operand's buffer, and state updates into the state",
+  statistics: { "inplace-nodes": "nodes that write into an operand's buffer", "inplace-bytes": "bytes those results no longer take", "inplace-updates": "state updates written into the state itself" },
   defaults: { persistent: true },
   run(g, opts) {
     const decisions = inplaceDecisions(g, opts);
