@@ -9,7 +9,7 @@ import { initParams } from "../ir/interpreter.ts";
 import type { BufferLayout, EntryLayout, ParamLayout } from "../ir/arena-layout.ts";
 import type { DType } from "../ir/types.ts";
 import { encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
-import { takeTensors, toSafeTensor } from "../cli/tensor-io.ts";
+import { takeTensors, toSafeTensor } from "./tensor-io.ts";
 import type { BundleMeta } from "./backend.ts";
 
 export interface TensorEntry {

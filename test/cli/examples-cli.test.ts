@@ -12,7 +12,7 @@ import { parseGraph } from "../../compiler/ir/parser.ts";
 import { printGraph } from "../../compiler/ir/printer.ts";
 import { decodeSafetensors } from "../../runtime/safetensors.ts";
 import { randomInputs } from "../../compiler/cli/random-inputs.ts";
-import { toSafeTensor, writeSafetensorsFile } from "../../compiler/cli/tensor-io.ts";
+import { toSafeTensor, writeSafetensorsFile } from "../../compiler/bundle/tensor-io.ts";
 import { EXAMPLES } from "../support/example-graphs.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mlc-cli-"));

@@ -19,7 +19,7 @@ import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { initParams, type Precision } from "../../compiler/ir/interpreter.ts";
 import { Session } from "../../compiler/ir/session.ts";
 import { randomInputs } from "../../compiler/cli/random-inputs.ts";
-import { toSafeTensor, writeSafetensorsFile } from "../../compiler/cli/tensor-io.ts";
+import { toSafeTensor, writeSafetensorsFile } from "../../compiler/bundle/tensor-io.ts";
 import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { decodeSafetensors } from "../../runtime/safetensors.ts";

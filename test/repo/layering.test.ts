@@ -93,6 +93,14 @@ describe("layering", () => {
     expectNone("compiler/codegen-wgsl", ["compiler/codegen-wasm", "compiler/cli", "compiler/driver"]);
   });
 
+  it("compiler/bundle (what both backends share) imports nothing from a backend, the CLI or the driver", () => {
+    expectNone("compiler/bundle", [...CODEGEN, "compiler/cli", "compiler/driver"]);
+  });
+
+  it("compiler/kernel-math (coefficients both backends evaluate) imports nothing from the compiler", () => {
+    expectNone("compiler/kernel-math", ["compiler"]);
+  });
+
   it("compiler/driver imports nothing from the CLI", () => {
     expectNone("compiler/driver", ["compiler/cli"]);
   });

@@ -13,7 +13,7 @@ import { compileModelFile } from "../../frontend/index.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
 import { parseSetFlags, withModelOptions } from "../options.ts";
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
-import { readSafetensorsFile } from "../tensor-io.ts";
+import { readSafetensorsFile } from "../../bundle/tensor-io.ts";
 import { trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 
 interface BuildArgs extends TrainArgs, PipelineArgs {

@@ -3,7 +3,7 @@
 import type { CommandModule } from "yargs";
 import { compileModelFile } from "../../frontend/index.ts";
 import { initParams } from "../../ir/interpreter.ts";
-import { toSafeTensor, writeSafetensorsFile } from "../tensor-io.ts";
+import { toSafeTensor, writeSafetensorsFile } from "../../bundle/tensor-io.ts";
 import { parseSetFlags, withModelOptions } from "../options.ts";
 
 interface InitArgs { model: string; set?: string[]; out: string; seed: number }

@@ -12,7 +12,7 @@ import { printGraph } from "../../ir/printer.ts";
 import { formatType } from "../../ir/types.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
 import { randomInputs } from "../random-inputs.ts";
-import { readSafetensorsFile, takeTensors, toSafeTensor, writeSafetensorsFile } from "../tensor-io.ts";
+import { readSafetensorsFile, takeTensors, toSafeTensor, writeSafetensorsFile } from "../../bundle/tensor-io.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { compile } from "../../driver/index.ts";

@@ -1,7 +1,7 @@
 // The f32 math library of the WGSL backend, as WGSL functions a shader includes when it uses them.
 // WGSL's own exp/log/tanh carry loose accuracy guarantees (exp: 3 + 2|x| ulp, tanh: inherited
 // from sinh/cosh, no erf at all), so these port the WASM backend's algorithms
-// (codegen-wasm/kernels/math.ts, same coefficients, imported from there) to f32 WGSL:
+// (codegen-wasm/kernels/math.ts, same coefficients, both from compiler/kernel-math/coefficients.ts) to f32 WGSL:
 //   m_exp      Cody–Waite reduction with ln 2 split hi/lo, e^r - 1 by a minimax polynomial, 2^k
 //              applied in two halves (subnormal results rounded once); an optional bias keeps
 //              results that would be subnormal normal for callers that scale back at the end
@@ -16,7 +16,7 @@
 // NaN is returned for NaN inputs explicitly (is_nan, on the bits): WGSL's min/max need not
 // propagate it, and SwiftShader evaluates `NaN != 0.0` as false (an ordered comparison).
 
-import { EXPM1_P, LOG1P_R, MILLS_FAR, MILLS_FAR_CENTER, MILLS_NEAR, MILLS_NEAR_CENTER, NORMAL_CENTRAL } from "../../codegen-wasm/kernels/math.ts";
+import { EXPM1_P, LOG1P_R, MILLS_FAR, MILLS_FAR_CENTER, MILLS_NEAR, MILLS_NEAR_CENTER, NORMAL_CENTRAL } from "../../kernel-math/coefficients.ts";
 import { f32, i32 } from "../wgsl.ts";
 
 const f32Bits = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0];
