@@ -4,8 +4,20 @@
 // imports or exports: each bundle writer inlines this file after its runtime (which defines
 // MANIFEST), so a bundle stays one self-contained module.
 
-/** Safetensors dtype names of the storage dtypes. */
-const SAFE_OF = { f32: "F32", i32: "I32", i8: "I8", u8: "U8", bool: "BOOL" };
+/**
+ * Each IR dtype's safetensors code and the typed array a bundle holds it in (f16/bf16: their raw
+ * 16-bit patterns). A literal copy of those two columns of compiler/ir/dtypes.ts's DTYPE_INFO,
+ * since a bundle imports nothing; test/ir/dtypes.test.ts keeps the two equal.
+ */
+const DTYPE_TABLE = { f32: ["F32", Float32Array], f16: ["F16", Uint16Array], bf16: ["BF16", Uint16Array], i32: ["I32", Int32Array], i8: ["I8", Int8Array], u8: ["U8", Uint8Array], bool: ["BOOL", Uint8Array] };
+
+/** Safetensors dtype names of the IR dtypes. */
+const SAFE_OF = Object.fromEntries(Object.entries(DTYPE_TABLE).map(([dtype, [code]]) => [dtype, code]));
+
+/** The typed array constructor holding `dtype`'s elements. */
+function typedArrayOf(dtype) {
+  return DTYPE_TABLE[dtype][1];
+}
 
 /**
  * The tensors of a safetensors file with the params they fill; each must be a param of this

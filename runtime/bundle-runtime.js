@@ -8,9 +8,9 @@
 //   accumulate: micro-batches per update (> 1: the module exports apply_update).
 //
 // The module owns one memory that never grows, so typed views made once stay valid. Weights are
-// safetensors (the subset the arena stores: F32, I32, I8, U8, BOOL), written and checked here.
+// safetensors, written and checked here; each dtype's typed array and safetensors code come from
+// bundle-io.js's DTYPE_TABLE (typedArrayOf, SAFE_OF).
 
-const VIEW_OF = { f32: Float32Array, i32: Int32Array, i8: Int8Array, u8: Uint8Array, bool: Uint8Array };
 const SAFE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 /** Instantiates the module and fills its params: from `opts.weights`, else from the file next to this one. */
@@ -19,7 +19,7 @@ export async function load(opts = {}) {
   const { instance } = await WebAssembly.instantiate(wasm, {});
   const exports = instance.exports;
   const memory = exports.memory;
-  const view = (t) => new VIEW_OF[t.dtype](memory.buffer, t.offset, t.shape.reduce((a, b) => a * b, 1));
+  const view = (t) => new (typedArrayOf(t.dtype))(memory.buffer, t.offset, t.shape.reduce((a, b) => a * b, 1));
   const named = (list) => Object.freeze(Object.fromEntries(list.map((t) => [t.name, view(t)])));
   const inputs = named(MANIFEST.inputs);
   const outputs = named(MANIFEST.outputs);

@@ -3,45 +3,28 @@
 // is an error naming the tensor and what was expected.
 
 import { readFileSync, writeFileSync } from "node:fs";
-import type { DType, TensorType } from "../ir/types.ts";
-import { formatType, numel, sameShape } from "../ir/types.ts";
-import { bf16BitsToNumber, f16BitsToNumber, numberToBF16Bits, numberToF16Bits } from "../../runtime/half.ts";
-import { decodeSafetensors, encodeSafetensors, type SafeDType, type SafeTensor } from "../../runtime/safetensors.ts";
+import { DTYPE_INFO, fromTypedArray, toTypedArray } from "../ir/dtypes.ts";
+import type { TensorType } from "../ir/types.ts";
+import { formatType, sameShape } from "../ir/types.ts";
+import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
 
 export class TensorIOError extends Error {
   override name = "TensorIOError";
 }
 
-const SAFE_OF: Record<DType, SafeDType> = {
-  f32: "F32", f16: "F16", bf16: "BF16", i32: "I32", i8: "I8", u8: "U8", bool: "BOOL",
-};
-
+/** The safetensors entry of a tensor: its dtype's code and typed array (ir/dtypes.ts). */
 export function toSafeTensor(type: TensorType, data: ArrayLike<number>): SafeTensor {
-  const n = data.length;
-  const shape = [...type.shape];
-  switch (type.dtype) {
-    case "f32": return { dtype: "F32", shape, data: Float32Array.from(data) };
-    case "f16": return { dtype: "F16", shape, data: Uint16Array.from({ length: n }, (_, i) => numberToF16Bits(data[i])) };
-    case "bf16": return { dtype: "BF16", shape, data: Uint16Array.from({ length: n }, (_, i) => numberToBF16Bits(data[i])) };
-    case "i32": return { dtype: "I32", shape, data: Int32Array.from(data) };
-    case "i8": return { dtype: "I8", shape, data: Int8Array.from(data) };
-    case "u8": return { dtype: "U8", shape, data: Uint8Array.from(data) };
-    case "bool": return { dtype: "BOOL", shape, data: Uint8Array.from(data, (x) => (x ? 1 : 0)) };
-  }
+  return { dtype: DTYPE_INFO[type.dtype].safetensors, shape: [...type.shape], data: toTypedArray(type.dtype, data) };
 }
 
 /** The values of a safetensors entry as float64, after checking it matches `expected`. */
 export function fromSafeTensor(name: string, expected: TensorType, t: SafeTensor, what = "tensor"): Float64Array {
-  if (t.dtype !== SAFE_OF[expected.dtype] || !sameShape(t.shape, expected.shape)) {
-    throw new TensorIOError(
-      `${what} '${name}' must be ${formatType(expected)} (safetensors ${SAFE_OF[expected.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`,
-    );
+  const code = DTYPE_INFO[expected.dtype].safetensors;
+  if (t.dtype !== code || !sameShape(t.shape, expected.shape)) {
+    throw new TensorIOError(`${what} '${name}' must be ${formatType(expected)} (safetensors ${code}), got ${t.dtype}[${t.shape.join(",")}]`);
   }
-  const out = new Float64Array(numel(expected.shape));
-  if (t.dtype === "F16") for (let i = 0; i < out.length; i++) out[i] = f16BitsToNumber((t.data as Uint16Array)[i]);
-  else if (t.dtype === "BF16") for (let i = 0; i < out.length; i++) out[i] = bf16BitsToNumber((t.data as Uint16Array)[i]);
-  else for (let i = 0; i < out.length; i++) out[i] = Number((t.data as ArrayLike<number | bigint>)[i]);
-  return out;
+  // The codes match, so the data is the dtype's typed array (never a BigInt64Array).
+  return fromTypedArray(expected.dtype, t.data as ArrayLike<number>);
 }
 
 export function readSafetensorsFile(path: string): Record<string, SafeTensor> {

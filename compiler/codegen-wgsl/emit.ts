@@ -15,11 +15,11 @@
 // tests), so both backends share one arena layout and one weights file. The WGSL kernels need no
 // workspace (tiles live in workgroup memory), so a plan's workspaces are simply left unused.
 
-import { valueTypes, type Graph, type Node } from "../ir/graph.ts";
+import { valueTypes, type Graph } from "../ir/graph.ts";
 import { byteSize, formatType, numel, type TensorType } from "../ir/types.ts";
 import { arenaLayouts, overlaps, type EntryLayout, type ParamLayout } from "../ir/arena-layout.ts";
 import { DEFAULT_TARGET, UnsupportedKernelError, type BufferRef, type WgslKernelTable, type WgslPass, type WgslTarget } from "./kernel.ts";
-import { WGSL_KERNELS } from "./kernels/index.ts";
+import { kernelFor, WGSL_KERNELS } from "./kernels/index.ts";
 import { elementMap } from "./kernels/map.ts";
 import { elementBytes, load } from "./wgsl.ts";
 
@@ -106,15 +106,11 @@ function nodePasses(g: Graph, kernels: WgslKernelTable, target: WgslTarget): Wgs
   const passes: WgslPass[] = [];
   for (const node of g.nodes) {
     if (numel(node.type.shape) === 0) continue; // nothing to write
-    const kernel = kernels.get(node.op);
-    if (!kernel) throw new UnsupportedKernelError(`webgpu has no kernel for op '${node.op}' (node %${node.id}${where(node)})`);
-    passes.push(...kernel({ node, inputs: node.inputs.map(ref), output: ref(node.id), target }));
+    const inputs = node.inputs.map(ref);
+    const kernel = kernelFor(node, inputs.map((i) => i.type), kernels);
+    passes.push(...kernel({ node, inputs, output: ref(node.id), target }));
   }
   return passes;
-}
-
-function where(node: Node): string {
-  return node.loc ? ` at ${node.loc.file}:${node.loc.line}:${node.loc.col}` : "";
 }
 
 /** The end-of-entry copies `param <- value`, ordered so no copy overwrites a later one's source. */

@@ -1,9 +1,12 @@
 // The contract between the WGSL emitter (emit.ts) and the kernels. A kernel turns one node into
 // one or more compute passes: each a complete WGSL shader (the arena prelude of wgsl.ts plus its
 // own code, every operand and result offset baked in as a constant) and the number of workgroups
-// to dispatch. Kernels are registered in tables keyed by op name (one table per group file under
-// kernels/), gathered in kernels/index.ts — no switch over ops anywhere.
+// to dispatch. Kernels are registered by op name AND the dtype signatures they implement (one
+// table per group file under kernels/, e.g. `{ op: "matmul", dtypes: "f32", kernel }`), gathered
+// in kernels/index.ts, whose `kernelFor(node, operandTypes)` is the one lookup: a missing (op,
+// dtypes) combination is an UnsupportedKernelError naming both. No switch over ops anywhere.
 
+import type { SignedRegistration, SignedTable } from "../ir/dtypes.ts";
 import type { Node } from "../ir/graph.ts";
 import type { TensorType } from "../ir/types.ts";
 
@@ -54,13 +57,17 @@ export interface WgslPass {
 /** Emits the passes of one node, run in order (most kernels need one). */
 export type WgslKernel = (a: WgslKernelArgs) => WgslPass[];
 
-export type WgslKernelTable = ReadonlyMap<string, WgslKernel>;
+/** Kernels by op name, each entry with the dtype signatures it implements (ir/dtypes.ts). */
+export type WgslKernelTable = SignedTable<WgslKernel>;
+
+/** One group file's registration of a kernel: `{ op: "add", dtypes: ["f32", "i32"], kernel }`. */
+export type WgslKernelRegistration = SignedRegistration<WgslKernel>;
 
 export class UnsupportedKernelError extends Error {
   override name = "UnsupportedKernelError";
 }
 
-/** The error for a node a kernel cannot run (a dtype or attribute it lacks). */
+/** The error for a node a kernel cannot run (an attribute or size it lacks; dtypes are table misses). */
 export function unsupported(a: WgslKernelArgs, why: string): UnsupportedKernelError {
   return new UnsupportedKernelError(`webgpu: ${a.node.op} %${a.node.id}: ${why}`);
 }

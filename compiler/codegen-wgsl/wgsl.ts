@@ -2,20 +2,26 @@
 // arithmetic and the dispatch grid.
 //
 // The arena is ONE storage buffer, `array<u32>`, bound once at @group(0) @binding(0), with the
-// same byte layout as the WASM backend's memory (so weights files and plans are interchangeable):
+// same byte layout as the WASM backend's memory (so weights files and plans are interchangeable).
+// How each dtype sits in it and what it computes in come from ir/dtypes.ts (DTYPE_INFO[d].wgsl):
 //   f32, i32      one word each; word index = byte offset / 4 (slots are 16-byte aligned)
-//   i8, u8, bool  one byte each, packed four to a little-endian word; byte index = offset + i
+//   f16, bf16     two to a little-endian word; element index = byte offset / 2 + i; they load
+//                 as f32 (ld_f16 exact by integer operations, ld_bf16 the high half of an f32)
+//                 and are stored through f16_bits / bf16_bits (round to nearest even, on the
+//                 bits: WGSL leaves pack2x16float's rounding and range to the implementation)
+//   i8, u8, bool  one byte each, four to a little-endian word; byte index = offset + i
 // Kernels compute f32 values as f32 and every integer dtype (and bool, as 0/1) as i32, like the
 // WASM kernels' 32-bit integer lanes; a byte store keeps the low 8 bits, which reproduces the
-// interpreter's wrap-around. Loads take the element's word index (4-byte dtypes) or byte index
-// (1-byte dtypes) as u32.
+// interpreter's wrap-around. Loads take the element index as u32 and return the compute type.
 //
 // NaN tests go through the bits (is_nan): SwiftShader evaluates `NaN != 0.0` as false (an ordered
 // comparison, which WGSL's loose NaN rules permit), so no comparison is trusted to see NaN.
 //
-// Byte tensors are written a whole word at a time by one invocation (see elementMap in
-// kernels/map.ts), since WGSL has no byte stores and two invocations must not race on one word.
+// Packed tensors (2 or 4 elements a word) are written a whole word at a time by one invocation
+// (see elementMap in kernels/map.ts), since WGSL has no sub-word stores and two invocations must
+// not race on one word.
 
+import { DTYPE_INFO } from "../ir/dtypes.ts";
 import type { DType } from "../ir/types.ts";
 import type { WgslPass, WgslTarget } from "./kernel.ts";
 
@@ -30,31 +36,79 @@ fn st_f32(w: u32, v: f32) { arena[w] = bitcast<u32>(v); }
 fn st_i32(w: u32, v: i32) { arena[w] = bitcast<u32>(v); }
 `;
 
+/**
+ * The 16-bit float conversions, added to a shader that uses them (pass()). All integer
+ * arithmetic, so they are exact whatever the device's float rounding or subnormal flushing:
+ *   f16_value  f16 pattern -> f32 (subnormals normalised with countLeadingZeros; NaN payload kept)
+ *   f16_bits   f32 -> f16 pattern, nearest even; >= 65520 -> inf; NaN -> 0x7e00 (runtime/half.ts)
+ *   bf16_bits  f32 -> bf16 pattern, nearest even; NaN -> its high half with the quiet bit set
+ */
+export const HALF_PRELUDE = `fn ld_half(e: u32) -> u32 { return (arena[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu; }
+fn f16_value(h: u32) -> f32 {
+  let m = h & 0x7fffu;
+  let sign = (h & 0x8000u) << 16u;
+  if (m >= 0x7c00u) { return bitcast<f32>(sign | 0x7f800000u | ((m & 0x3ffu) << 13u)); }
+  if (m >= 0x400u) { return bitcast<f32>(sign | ((m << 13u) + 0x38000000u)); }
+  if (m == 0u) { return bitcast<f32>(sign); }
+  let s = countLeadingZeros(m) - 21u;
+  return bitcast<f32>(sign | ((113u - s) << 23u) | (((m << s) & 0x3ffu) << 13u));
+}
+fn ld_f16(e: u32) -> f32 { return f16_value(ld_half(e)); }
+fn ld_bf16(e: u32) -> f32 { return bitcast<f32>(ld_half(e) << 16u); }
+fn f16_bits(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  let a = b & 0x7fffffffu;
+  let sign = (b >> 16u) & 0x8000u;
+  if (a > 0x7f800000u) { return 0x7e00u; }
+  if (a >= 0x47800000u) { return sign | 0x7c00u; }
+  if (a >= 0x38800000u) { return sign | ((a - 0x38000000u + 0xfffu + ((a >> 13u) & 1u)) >> 13u); }
+  let e = a >> 23u;
+  if (e < 102u) { return sign; }
+  let m = (a & 0x7fffffu) | 0x800000u;
+  let s = 126u - e;
+  return sign | ((m + (1u << (s - 1u)) - 1u + ((m >> s) & 1u)) >> s);
+}
+fn bf16_bits(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  if ((b & 0x7fffffffu) > 0x7f800000u) { return (b >> 16u) | 0x40u; }
+  return (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;
+}
+`;
+
+const USES_HALF = /\b(ld_f16|ld_bf16|f16_bits|bf16_bits)\b/;
+
 /** Bytes of one stored element. */
-export function elementBytes(dtype: DType): 1 | 4 {
-  if (dtype === "f32" || dtype === "i32") return 4;
-  if (dtype === "u8" || dtype === "i8" || dtype === "bool") return 1;
-  throw new Error(`webgpu: ${dtype} storage is not supported yet (use f32)`);
+export function elementBytes(dtype: DType): 1 | 2 | 4 {
+  return DTYPE_INFO[dtype].bytes;
+}
+
+/** Elements of `dtype` in one 32-bit word of the arena. */
+export function perWord(dtype: DType): 1 | 2 | 4 {
+  return DTYPE_INFO[dtype].wgsl.perWord;
 }
 
 /** The WGSL type a dtype computes in. */
 export function computeType(dtype: DType): "f32" | "i32" {
-  return dtype === "f32" || dtype === "f16" || dtype === "bf16" ? "f32" : "i32";
+  return DTYPE_INFO[dtype].compute;
 }
 
-/** The element index (word or byte) of a tensor's first element. */
+/** The element index (word, half-word or byte) of a tensor's first element. */
 export function baseIndex(offset: number, dtype: DType): number {
   const bytes = elementBytes(dtype);
-  if (bytes === 4 && offset % 4 !== 0) throw new Error(`webgpu: a ${dtype} tensor at byte offset ${offset} is not word-aligned`);
-  return bytes === 4 ? offset / 4 : offset;
+  if (offset % bytes !== 0) throw new Error(`webgpu: a ${dtype} tensor at byte offset ${offset} is not aligned to its ${bytes}-byte elements`);
+  return offset / bytes;
 }
 
-/** The WGSL expression loading element `index` (a u32 expression) of a tensor at `offset`. */
+/** The WGSL expression loading element `index` (a u32 expression) of a tensor at `offset`, in its compute type. */
 export function load(offset: number, dtype: DType, index: string): string {
   const base = baseIndex(offset, dtype);
   const at = base === 0 ? index : `${u32(base)} + ${index}`;
-  const fn = dtype === "bool" ? "ld_u8" : `ld_${dtype === "f32" ? "f32" : dtype}`;
-  return `${fn}(${at})`;
+  return `${DTYPE_INFO[dtype].wgsl.load}(${at})`;
+}
+
+/** The WGSL expression of the bits a compute value `v` is stored as (within its element's width). */
+export function encode(dtype: DType, v: string): string {
+  return DTYPE_INFO[dtype].wgsl.encode(v);
 }
 
 export function u32(n: number): string {
@@ -121,9 +175,9 @@ export function groupLaunch(count: number, target: WgslTarget): { workgroups: [n
   return { workgroups: [x, y, 1], item: y > 1 ? `wid.x + wid.y * ${u32(x)}` : "wid.x" };
 }
 
-/** A pass from a shader body (the prelude is prepended, after any `enable` directives). */
+/** A pass from a shader body (the prelude is prepended, after any `enable` directives; HALF_PRELUDE when used). */
 export function pass(label: string, code: string, workgroups: readonly [number, number, number], directives = ""): WgslPass {
-  return { label, code: directives + PRELUDE + code, workgroups };
+  return { label, code: directives + PRELUDE + (USES_HALF.test(code) ? HALF_PRELUDE : "") + code, workgroups };
 }
 
 /**

@@ -14,8 +14,8 @@ import { roundArray } from "../ir/dtype-round.ts";
 import { initParam } from "../ir/init.ts";
 import type { Tensor } from "../ir/op-def.ts";
 import { getOp } from "../ir/ops.ts";
+import { DTYPE_INFO } from "../ir/dtypes.ts";
 import { numel, type DType, type TensorType } from "../ir/types.ts";
-import { bf16BitsToNumber, f16BitsToNumber, numberToBF16Bits, numberToF16Bits } from "../../runtime/half.ts";
 
 export interface ArenaRunOptions {
   /** Values of params/state by name; the others start from their seeded initializer. */
@@ -73,28 +73,18 @@ function write(arena: ArrayBuffer, slot: ArenaSlot, type: TensorType, data: Floa
   const n = numel(type.shape);
   if (data.length !== n) throw new Error(`runInArena: a ${type.dtype} value of ${n} elements got ${data.length}`);
   const view = viewOf(arena, slot.offset, type.dtype, n);
-  const encode = ENCODE[type.dtype];
-  for (let i = 0; i < n; i++) view[i] = encode ? encode(data[i]) : data[i];
+  const { toStored } = DTYPE_INFO[type.dtype];
+  for (let i = 0; i < n; i++) view[i] = toStored(data[i]);
 }
 
 function read(arena: ArrayBuffer, slot: ArenaSlot, type: TensorType): Float64Array {
   const n = numel(type.shape);
   const view = viewOf(arena, slot.offset, type.dtype, n);
-  const decode = DECODE[type.dtype];
-  return Float64Array.from(view, (x) => (decode ? decode(x) : x));
+  const { fromStored } = DTYPE_INFO[type.dtype];
+  return Float64Array.from(view, fromStored);
 }
 
+/** The slot's elements through the dtype's typed array (f16/bf16: raw 16-bit patterns). */
 function viewOf(arena: ArrayBuffer, offset: number, dtype: DType, n: number) {
-  switch (dtype) {
-    case "f32": return new Float32Array(arena, offset, n);
-    case "i32": return new Int32Array(arena, offset, n);
-    case "i8": return new Int8Array(arena, offset, n);
-    case "u8":
-    case "bool": return new Uint8Array(arena, offset, n);
-    case "f16":
-    case "bf16": return new Uint16Array(arena, offset, n);
-  }
+  return new DTYPE_INFO[dtype].array(arena, offset, n);
 }
-
-const ENCODE: Partial<Record<DType, (x: number) => number>> = { f16: numberToF16Bits, bf16: numberToBF16Bits };
-const DECODE: Partial<Record<DType, (x: number) => number>> = { f16: f16BitsToNumber, bf16: bf16BitsToNumber };

@@ -26,7 +26,9 @@ import { parseBody } from "../../ir/ops/fused-body.ts";
 import { convGeometry } from "../../ir/ops/nn.ts";
 import type { Window2d } from "../../ir/ops/window.ts";
 import type { TensorType } from "../../ir/types.ts";
-import { unsupported, type BufferRef, type WgslKernel, type WgslKernelArgs, type WgslKernelTable } from "../kernel.ts";
+import { signedTable } from "../../ir/dtypes.ts";
+import type { BufferRef, WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
+import { FLOATS } from "./dtype-sets.ts";
 import { load, u32 } from "../wgsl.ts";
 import { bodyProgram } from "./elementwise.ts";
 import { broadcastRead, elementMap } from "./map.ts";
@@ -34,10 +36,6 @@ import { int, unravel } from "./nhwc.ts";
 import { tiledGemmPass } from "./gemm-tiled.ts";
 import { epilogue } from "./matmul.ts";
 import { mathLibrary } from "./math.ts";
-
-function requireF32(a: WgslKernelArgs): void {
-  if (a.inputs.some((x) => x.type.dtype !== "f32")) throw unsupported(a, "has an f32 kernel only");
-}
 
 
 /** conv2d's sum for result element i (`acc`), as WGSL statements. */
@@ -91,7 +89,6 @@ function implicitGemm(a: WgslKernelArgs): boolean {
 }
 
 function conv(a: WgslKernelArgs, epilogueText?: string) {
-  requireF32(a);
   const [x, w] = a.inputs;
   const { win } = convGeometry(a.node.op, x.type, w.type, epilogueText === undefined ? a.node.attrs : headAttrs(a.node.attrs));
   if (implicitGemm(a)) {
@@ -118,7 +115,6 @@ fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(w.offset, "f32", `p *
 }
 
 const backpropInput: WgslKernel = (a) => {
-  requireF32(a);
   const [dy, w] = a.inputs;
   const x = a.output.type;
   const { win } = convGeometry(a.node.op, x, w.type, a.node.attrs);
@@ -173,7 +169,6 @@ fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(w.offset, "f32", `((p
 };
 
 const backpropFilter: WgslKernel = (a) => {
-  requireF32(a);
   const [x, dy] = a.inputs;
   const w = a.output.type;
   const { win } = convGeometry(a.node.op, x.type, w, a.node.attrs);
@@ -211,9 +206,11 @@ fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(dy.offset, "f32", `p 
   return [elementMap(`${a.node.op} %${a.node.id}`, a.output, { body }, a.target)];
 };
 
-export const CONV_KERNELS: WgslKernelTable = new Map<string, WgslKernel>([
-  ["conv2d", (a) => conv(a)],
-  ["fusedConv2d", (a) => conv(a, attr.str(a.node.attrs, "epilogue"))],
-  ["conv2dBackpropInput", backpropInput],
-  ["conv2dBackpropFilter", backpropFilter],
-]);
+export const CONV_KERNELS: WgslKernelTable = signedTable("wgsl conv kernels", {
+  conv: [
+    { op: "conv2d", dtypes: FLOATS, kernel: (a) => conv(a) },
+    { op: "fusedConv2d", dtypes: FLOATS, kernel: (a) => conv(a, attr.str(a.node.attrs, "epilogue")) },
+    { op: "conv2dBackpropInput", dtypes: FLOATS, kernel: backpropInput },
+    { op: "conv2dBackpropFilter", dtypes: FLOATS, kernel: backpropFilter },
+  ],
+});

@@ -7,7 +7,8 @@
 
 import { attr } from "../../ir/op-def.ts";
 import { dropoutThreshold } from "../../ir/rng.ts";
-import { unsupported, type WgslKernel, type WgslKernelTable } from "../kernel.ts";
+import { signature, signedTable } from "../../ir/dtypes.ts";
+import type { WgslKernel, WgslKernelTable } from "../kernel.ts";
 import { f32, load, u32 } from "../wgsl.ts";
 import { broadcastRead, elementMap } from "./map.ts";
 
@@ -33,7 +34,6 @@ fn philox4x32(counter: u32, key0: u32, key1: u32) -> vec4<u32> {
 
 const dropout: WgslKernel = (a) => {
   const [x, step] = a.inputs;
-  if (x.type.dtype !== "f32") throw unsupported(a, `dropout of ${x.type.dtype}`);
   const rate = attr.num(a.node.attrs, "rate");
   const seed = attr.num(a.node.attrs, "seed") >>> 0;
   const scale = 1 / (1 - rate); // inf at rate 1, when nothing is kept
@@ -42,4 +42,6 @@ const dropout: WgslKernel = (a) => {
   return [elementMap(`dropout %${a.node.id}`, a.output, { helpers: PHILOX, body }, a.target)];
 };
 
-export const DROPOUT_KERNELS: WgslKernelTable = new Map([["dropout", dropout]]);
+export const DROPOUT_KERNELS: WgslKernelTable = signedTable("wgsl dropout kernels", {
+  dropout: [{ op: "dropout", dtypes: signature(["f32", "i32"], "f32"), kernel: dropout }],
+});

@@ -14,7 +14,9 @@
 import { attr } from "../../ir/op-def.ts";
 import { parseBody, type BodyArg, type BodyStep } from "../../ir/ops/fused-body.ts";
 import { stridesOf, type DType } from "../../ir/types.ts";
-import { unsupported, type WgslKernel, type WgslKernelArgs, type WgslKernelTable } from "../kernel.ts";
+import { signature, signedTable } from "../../ir/dtypes.ts";
+import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
+import { FLOATS, INTS, NUMERIC, STORED } from "./dtype-sets.ts";
 import { computeType, f32, i32, literal, u32 } from "../wgsl.ts";
 import { mathLibrary } from "./math.ts";
 import { broadcastRead, elementMap } from "./map.ts";
@@ -62,6 +64,9 @@ const INT_BINARY: Readonly<Record<string, Expr2>> = {
 
 const COMPARE: Readonly<Record<string, string>> = { less: "<", greater: ">", equal: "==" };
 
+/** Comparisons that also take bool operands (the op record's `accepts: "any"`). */
+const BOOL_COMPARABLE: ReadonlySet<string> = new Set(["equal"]);
+
 /** The f32 expression of one body step (an arithmetic op or gelu) and the math it needs. */
 export function floatStep(op: string, approximate: string | undefined, args: readonly string[]): { expr: string; math?: string } {
   if (op === "gelu") return approximate === "tanh" ? { expr: `m_gelu_tanh(${args[0]})`, math: "gelu" } : { expr: `m_gelu(${args[0]})`, math: "gelu" };
@@ -101,43 +106,32 @@ function isFloatData(dtype: DType): boolean {
   return computeType(dtype) === "f32";
 }
 
-/** f16 and bf16 values have no storage layout yet (emit.ts rejects them too; this names the node). */
-function rejectHalf(a: WgslKernelArgs): void {
-  for (const t of [...a.inputs.map((x) => x.type), a.output.type]) {
-    if (t.dtype === "f16" || t.dtype === "bf16") throw unsupported(a, `${t.dtype} storage has no kernels yet`);
-  }
-}
-
 const unaryKernel = (op: string): WgslKernel => (a) => {
-  rejectHalf(a);
   if (isFloatData(a.inputs[0].type.dtype)) {
     if (op === "gelu") return mapKernel(a, ([x]) => floatStep("gelu", attr.str(a.node.attrs, "approximate"), [x]).expr, ["gelu"]);
     const f = FLOAT_UNARY[op];
     return mapKernel(a, ([x]) => f.fn(x), f.math ? [f.math] : []);
   }
   const g = INT_UNARY[op];
-  if (!g) throw unsupported(a, `no kernel for ${a.inputs[0].type.dtype} operands`);
+  if (!g) throw new Error(`webgpu: ${op} was registered for ${a.inputs[0].type.dtype}, which it has no expression for`);
   return mapKernel(a, ([x]) => g(x));
 };
 
 const binaryKernel = (op: string): WgslKernel => (a) => {
-  rejectHalf(a);
   if (isFloatData(a.inputs[0].type.dtype)) {
     const f = FLOAT_BINARY[op];
     return mapKernel(a, ([x, y]) => f.fn(x, y), f.math ? [f.math] : []);
   }
   const g = INT_BINARY[op];
-  if (!g) throw unsupported(a, `no kernel for ${a.inputs[0].type.dtype} operands`);
+  if (!g) throw new Error(`webgpu: ${op} was registered for ${a.inputs[0].type.dtype}, which it has no expression for`);
   return mapKernel(a, ([x, y]) => g(x, y));
 };
 
 const compareKernel = (op: string): WgslKernel => (a) => {
-  rejectHalf(a);
   return mapKernel(a, ([x, y]) => `select(0i, 1i, ${x} ${COMPARE[op]} ${y})`);
 };
 
 const where: WgslKernel = (a) => {
-  rejectHalf(a);
   return mapKernel(a, ([c, x, y]) => `select(${y}, ${x}, ${c} != 0i)`);
 };
 
@@ -155,17 +149,14 @@ function castExpr(x: string, from: DType, to: DType): string {
 }
 
 const cast: WgslKernel = (a) => {
-  rejectHalf(a);
   return mapKernel(a, ([x]) => castExpr(x, a.inputs[0].type.dtype, a.output.type.dtype));
 };
 
 const constant: WgslKernel = (a) => {
-  rejectHalf(a);
   return [elementMap(`const %${a.node.id}`, a.output, { body: `  return ${literal(attr.num(a.node.attrs, "value"), a.output.type.dtype)};` }, a.target)];
 };
 
 const iota: WgslKernel = (a) => {
-  rejectHalf(a);
   const shape = a.output.type.shape;
   const rank = shape.length;
   const axis = ((attr.num(a.node.attrs, "axis") % rank) + rank) % rank;
@@ -175,7 +166,6 @@ const iota: WgslKernel = (a) => {
 };
 
 const fused: WgslKernel = (a) => {
-  if (a.inputs.some((x) => x.type.dtype !== "f32") || a.output.type.dtype !== "f32") throw unsupported(a, "has an f32 kernel only");
   const steps = parseBody(attr.str(a.node.attrs, "body"), a.inputs.length);
   const xs = operands(a);
   const program = bodyProgram(steps, xs.map((_, k) => `x${k}`));
@@ -184,13 +174,25 @@ const fused: WgslKernel = (a) => {
   return [elementMap(`fused %${a.node.id}`, a.output, { helpers: mathLibrary(program.math), body }, a.target)];
 };
 
-export const ELEMENTWISE_KERNELS: WgslKernelTable = new Map<string, WgslKernel>([
-  ...[...Object.keys(FLOAT_UNARY), "gelu"].map((op) => [op, unaryKernel(op)] as const),
-  ...Object.keys(FLOAT_BINARY).map((op) => [op, binaryKernel(op)] as const),
-  ...Object.keys(COMPARE).map((op) => [op, compareKernel(op)] as const),
-  ["where", where],
-  ["cast", cast],
-  ["const", constant],
-  ["iota", iota],
-  ["fused", fused],
-]);
+/** The dtypes an arithmetic op takes: FLOATS, plus INTS where it has an integer expression. */
+const arithmeticDTypes = (op: string, ints: Readonly<Record<string, unknown>>): DType[] => [...FLOATS, ...(Object.hasOwn(ints, op) ? INTS : [])];
+
+/** Comparisons: numeric operands (equal also bool), a bool result. */
+const compareSignatures = (op: string) => [...NUMERIC, ...(BOOL_COMPARABLE.has(op) ? (["bool"] as const) : [])].map((t) => signature([t, t], "bool"));
+
+export const ELEMENTWISE_KERNELS: WgslKernelTable = signedTable("wgsl elementwise kernels", {
+  arithmetic: [
+    ...[...Object.keys(FLOAT_UNARY), "gelu"].map((op) => ({ op, dtypes: arithmeticDTypes(op, INT_UNARY), kernel: unaryKernel(op) })),
+    ...Object.keys(FLOAT_BINARY).map((op) => ({ op, dtypes: arithmeticDTypes(op, INT_BINARY), kernel: binaryKernel(op) })),
+    ...Object.keys(COMPARE).map((op) => ({ op, dtypes: compareSignatures(op), kernel: compareKernel(op) })),
+  ],
+  select: [
+    { op: "where", dtypes: STORED.map((t) => signature(["bool", t, t], t)), kernel: where },
+    { op: "cast", dtypes: STORED.flatMap((from) => STORED.map((to) => signature([from], to))), kernel: cast },
+  ],
+  source: [
+    { op: "const", dtypes: STORED, kernel: constant },
+    { op: "iota", dtypes: NUMERIC, kernel: iota },
+  ],
+  fused: [{ op: "fused", dtypes: FLOATS, kernel: fused }],
+});

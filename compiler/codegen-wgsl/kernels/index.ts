@@ -1,8 +1,12 @@
-// Every WGSL kernel, by op name: the group tables gathered into one map (the op table's
-// counterpart for this backend). Adding a kernel touches its group file only; two groups claiming
-// one op is an error at load time.
+// Every WGSL kernel, by op name and dtype signature: the group tables gathered into one table (the
+// op table's counterpart for this backend), and `kernelFor`, the lookup the emitter uses. Adding a
+// kernel touches its group file only; two groups registering one (op, signature) is an error at
+// load time.
 
-import type { WgslKernel, WgslKernelTable } from "../kernel.ts";
+import { findSigned, missingKernelMessage, signedTable } from "../../ir/dtypes.ts";
+import type { Node } from "../../ir/graph.ts";
+import type { TensorType } from "../../ir/types.ts";
+import { UnsupportedKernelError, type WgslKernel, type WgslKernelTable } from "../kernel.ts";
 import { CONV_KERNELS } from "./conv.ts";
 import { DROPOUT_KERNELS } from "./dropout.ts";
 import { ELEMENTWISE_KERNELS } from "./elementwise.ts";
@@ -12,20 +16,7 @@ import { NORM_KERNELS } from "./norm.ts";
 import { POOL_KERNELS } from "./pool.ts";
 import { REDUCTION_KERNELS } from "./reduction.ts";
 
-function mergeTables(tables: Readonly<Record<string, WgslKernelTable>>): WgslKernelTable {
-  const merged = new Map<string, WgslKernel>();
-  const owner = new Map<string, string>();
-  for (const [group, table] of Object.entries(tables)) {
-    for (const [op, kernel] of table) {
-      if (merged.has(op)) throw new Error(`wgsl kernel '${op}' is defined by both ${owner.get(op)} and ${group}`);
-      merged.set(op, kernel);
-      owner.set(op, group);
-    }
-  }
-  return merged;
-}
-
-export const WGSL_KERNELS: WgslKernelTable = mergeTables({
+export const WGSL_KERNELS: WgslKernelTable = signedTable("webgpu kernels", {
   elementwise: ELEMENTWISE_KERNELS,
   dropout: DROPOUT_KERNELS,
   layout: LAYOUT_KERNELS,
@@ -35,3 +26,19 @@ export const WGSL_KERNELS: WgslKernelTable = mergeTables({
   conv: CONV_KERNELS,
   pool: POOL_KERNELS,
 });
+
+/** The kernel of `node` for these operand types (and the node's result type), or undefined. */
+export function findKernel(node: Node, operandTypes: readonly TensorType[], kernels: WgslKernelTable = WGSL_KERNELS): WgslKernel | undefined {
+  return findSigned(kernels, node.op, operandTypes.map((t) => t.dtype), node.type.dtype);
+}
+
+/**
+ * The kernel of `node` for these operand types, or an UnsupportedKernelError naming the node, the
+ * op and the dtypes ("webgpu has no kernel for matmul(f16, f16) -> f16 (node %3 ...)") and what
+ * the op does have.
+ */
+export function kernelFor(node: Node, operandTypes: readonly TensorType[], kernels: WgslKernelTable = WGSL_KERNELS): WgslKernel {
+  const kernel = findKernel(node, operandTypes, kernels);
+  if (kernel) return kernel;
+  throw new UnsupportedKernelError(missingKernelMessage("webgpu", kernels, node, operandTypes.map((t) => t.dtype), node.type.dtype));
+}

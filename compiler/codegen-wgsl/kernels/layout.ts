@@ -8,7 +8,9 @@
 
 import { attr } from "../../ir/op-def.ts";
 import { normalizeAxis, numel, stridesOf } from "../../ir/types.ts";
-import { unsupported, type WgslKernel, type WgslKernelArgs, type WgslKernelTable } from "../kernel.ts";
+import { signature, signedTable } from "../../ir/dtypes.ts";
+import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
+import { STORED } from "./dtype-sets.ts";
 import { computeType, load, u32 } from "../wgsl.ts";
 import { broadcastRead, elementMap, stridedRead } from "./map.ts";
 
@@ -95,7 +97,6 @@ const oneHot: WgslKernel = (a) => {
 
 const scatterAdd: WgslKernel = (a) => {
   const [indices, updates] = a.inputs;
-  if (updates.type.dtype !== "f32") throw unsupported(a, `has an f32 kernel only`);
   const shape = a.output.type.shape;
   const axis = normalizeAxis(attr.num(a.node.attrs, "axis"), shape.length);
   const size = shape[axis];
@@ -110,15 +111,18 @@ const scatterAdd: WgslKernel = (a) => {
   return total;`);
 };
 
-export const LAYOUT_KERNELS: WgslKernelTable = new Map<string, WgslKernel>([
-  ["reshape", sameOrder],
-  ["copy", sameOrder],
-  ["transpose", transpose],
-  ["slice", slice],
-  ["concat", concat],
-  ["broadcastTo", broadcastTo],
-  ["pad", pad],
-  ["gather", gather],
-  ["oneHot", oneHot],
-  ["scatterAdd", scatterAdd],
-]);
+/** Moves of whole elements: every stored dtype (concat's operands all of it: a uniform signature). */
+export const LAYOUT_KERNELS: WgslKernelTable = signedTable("wgsl layout kernels", {
+  layout: [
+    { op: "reshape", dtypes: STORED, kernel: sameOrder },
+    { op: "copy", dtypes: STORED, kernel: sameOrder },
+    { op: "transpose", dtypes: STORED, kernel: transpose },
+    { op: "slice", dtypes: STORED, kernel: slice },
+    { op: "concat", dtypes: STORED, kernel: concat },
+    { op: "broadcastTo", dtypes: STORED, kernel: broadcastTo },
+    { op: "pad", dtypes: STORED, kernel: pad },
+    { op: "gather", dtypes: STORED.map((t) => signature([t, "i32"], t)), kernel: gather },
+    { op: "oneHot", dtypes: STORED.map((t) => signature(["i32"], t)), kernel: oneHot },
+    { op: "scatterAdd", dtypes: signature(["i32", "f32"], "f32"), kernel: scatterAdd },
+  ],
+});

@@ -1,12 +1,14 @@
 // The pass behind every kernel whose result element i can be computed on its own (elementwise
 // ops, layout ops, gather, sources, the update copies): the kernel supplies the body of
 // `fn value(i: u32) -> T` (T = f32 or i32, the result's compute type) and this wraps it in a
-// shader that stores every element of the result.
+// shader that stores every element of the result in its storage dtype (wgsl.ts).
 //
-//   f32 / i32 results    one invocation per element
-//   i8 / u8 / bool       one invocation per 32-bit word: it computes the word's (up to) four
-//                        elements and stores the word whole, keeping the bytes past the tensor's
-//                        end as they were (they belong to the slot's padding or a neighbour)
+//   f32 / i32 results          one invocation per element
+//   f16 / bf16, i8 / u8 / bool one invocation per 32-bit word: it computes the word's (up to) two
+//                              or four elements, encodes each (f16_bits / bf16_bits round to
+//                              nearest even; bytes keep their low 8 bits) and stores the word
+//                              whole, keeping the elements past the tensor's end as they were
+//                              (they belong to the slot's padding or a neighbour)
 //
 // A result may share its buffer with an operand of the same shape (in-place): an invocation reads
 // the elements it writes, and no other, before writing them.
@@ -14,7 +16,7 @@
 import { broadcastStrides } from "../../ir/ops/broadcast.ts";
 import { numel, sameShape } from "../../ir/types.ts";
 import type { BufferRef, WgslPass, WgslTarget } from "../kernel.ts";
-import { baseIndex, computeType, elementBytes, flatLaunch, load, pass, stridedIndex, u32 } from "../wgsl.ts";
+import { baseIndex, computeType, encode, flatLaunch, load, pass, perWord, stridedIndex, u32 } from "../wgsl.ts";
 
 export interface ElementProgram {
   /** WGSL declarations the body uses (math functions, constants). */
@@ -29,22 +31,27 @@ export function elementMap(label: string, output: BufferRef, program: ElementPro
   const n = numel(output.type.shape);
   const value = `fn value(i: u32) -> ${computeType(dtype)} {\n${program.body}\n}\n`;
   const base = baseIndex(output.offset, dtype);
-  if (elementBytes(dtype) === 4) {
+  const lanesPerWord = perWord(dtype);
+  if (lanesPerWord === 1) {
     const launch = flatLaunch(n, target);
-    const store = dtype === "f32" ? "st_f32" : "st_i32";
+    const store = computeType(dtype) === "f32" ? "st_f32" : "st_i32";
     return pass(label, `${program.helpers ?? ""}${value}${launch.header}\n  ${store}(${u32(base)} + t, value(t));\n}\n`, launch.workgroups);
   }
-  const words = Math.ceil(n / 4);
+  const words = Math.ceil(n / lanesPerWord);
   const launch = flatLaunch(words, target);
-  const lanes = [0, 1, 2, 3].map((j) => {
-    const e = `t * 4u + ${j}u`;
-    const byte = `(u32(value(${e})) & 0xffu) << ${8 * j}u`;
-    return n % 4 === 0 ? `  word |= ${byte};` : `  if (${e} < ${u32(n)}) { word |= ${byte}; } else { word |= old & ${u32((0xff << (8 * j)) >>> 0)}; }`;
+  const bits = 32 / lanesPerWord;
+  const mask = (2 ** bits - 1) >>> 0;
+  const lanes = Array.from({ length: lanesPerWord }, (_, j) => {
+    const e = `t * ${u32(lanesPerWord)} + ${u32(j)}`;
+    // encode() gives the element's bits within its width (bytes masked, f16_bits <= 0xffff).
+    const element = `${encode(dtype, `value(${e})`)} << ${u32(bits * j)}`;
+    return n % lanesPerWord === 0 ? `  word |= ${element};` : `  if (${e} < ${u32(n)}) { word |= ${element}; } else { word |= old & ${u32((mask << (bits * j)) >>> 0)}; }`;
   });
-  const w = `${u32(base / 4)} + t`;
+  if (output.offset % 4 !== 0) throw new Error(`webgpu: a packed ${dtype} result at byte offset ${output.offset} does not start a word`);
+  const w = `${u32(output.offset / 4)} + t`;
   const code = `${program.helpers ?? ""}${value}${launch.header}
   var word = 0u;
-  ${n % 4 === 0 ? "" : `let old = arena[${w}];`}
+  ${n % lanesPerWord === 0 ? "" : `let old = arena[${w}];`}
 ${lanes.join("\n")}
   arena[${w}] = word;
 }

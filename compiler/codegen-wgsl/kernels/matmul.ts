@@ -15,7 +15,9 @@ import { attr } from "../../ir/op-def.ts";
 import { broadcastStrides } from "../../ir/ops/broadcast.ts";
 import { parseBody } from "../../ir/ops/fused-body.ts";
 import { numel } from "../../ir/types.ts";
-import { unsupported, type WgslKernel, type WgslKernelArgs, type WgslKernelTable } from "../kernel.ts";
+import { signedTable } from "../../ir/dtypes.ts";
+import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
+import { FLOATS } from "./dtype-sets.ts";
 import { baseIndex, flatLaunch, pass, stridedIndex, u32 } from "../wgsl.ts";
 import { bodyProgram } from "./elementwise.ts";
 import { broadcastRead } from "./map.ts";
@@ -35,7 +37,6 @@ export function epilogue(a: WgslKernelArgs, text: string | undefined): { code: s
 
 function gemm(a: WgslKernelArgs, epilogueText?: string) {
   const [x, y] = a.inputs;
-  if (a.inputs.some((t) => t.type.dtype !== "f32")) throw unsupported(a, "has an f32 kernel only");
   const ta = attr.bool(a.node.attrs, "transposeA");
   const tb = attr.bool(a.node.attrs, "transposeB");
   const outShape = a.output.type.shape;
@@ -115,7 +116,9 @@ function registerBlocked(a: WgslKernelArgs, g: Gemm, epi: { code: string; math: 
 
 export const matmulKernel: WgslKernel = (a) => gemm(a);
 
-export const MATMUL_KERNELS: WgslKernelTable = new Map<string, WgslKernel>([
-  ["matmul", matmulKernel],
-  ["fusedMatmul", (a) => gemm(a, attr.str(a.node.attrs, "epilogue"))],
-]);
+export const MATMUL_KERNELS: WgslKernelTable = signedTable("wgsl matmul kernels", {
+  matmul: [
+    { op: "matmul", dtypes: FLOATS, kernel: matmulKernel },
+    { op: "fusedMatmul", dtypes: FLOATS, kernel: (a) => gemm(a, attr.str(a.node.attrs, "epilogue")) },
+  ],
+});

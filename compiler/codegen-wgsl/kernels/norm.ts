@@ -13,15 +13,13 @@
 
 import { attr } from "../../ir/op-def.ts";
 import { normalizeAxis, numel } from "../../ir/types.ts";
-import { unsupported, type WgslKernel, type WgslKernelArgs, type WgslKernelTable } from "../kernel.ts";
+import { signature, signedTable } from "../../ir/dtypes.ts";
+import type { WgslKernel, WgslKernelTable } from "../kernel.ts";
+import { FLOATS } from "./dtype-sets.ts";
 import { f32, load, u32 } from "../wgsl.ts";
 import { GROUP, MAX_F32, rowPass } from "./cooperate.ts";
 import { mathLibrary } from "./math.ts";
 import { rowsAlong } from "./reduction.ts";
-
-function requireF32(a: WgslKernelArgs, operands: number): void {
-  if (a.inputs.slice(0, operands).some((x) => x.type.dtype !== "f32")) throw unsupported(a, "has an f32 kernel only");
-}
 
 const loop = (body: string, len: number) => `for (var j = lid; j < ${u32(len)}; j += ${u32(GROUP)}) { ${body} }`;
 
@@ -36,7 +34,6 @@ function rowStats(read: (j: string) => string, len: number): string {
 }
 
 const layerNorm: WgslKernel = (a) => {
-  requireF32(a, 3);
   const [x, gamma, beta] = a.inputs;
   const axis = normalizeAxis(attr.num(a.node.attrs, "axis"), x.type.shape.length);
   const { rows, len, stride, rowBase } = rowsAlong(x.type.shape, axis);
@@ -57,7 +54,6 @@ function channelRows(shape: readonly number[]) {
 }
 
 const batchNorm: WgslKernel = (a) => {
-  requireF32(a, 3);
   const [x, gamma, beta] = a.inputs;
   const { channels, n, at } = channelRows(x.type.shape);
   const read = (j: string) => load(x.offset, "f32", at(j));
@@ -69,7 +65,6 @@ const batchNorm: WgslKernel = (a) => {
 };
 
 const batchNormRunningStat: WgslKernel = (a) => {
-  requireF32(a, 2);
   const [x, running] = a.inputs;
   const { channels, n, at } = channelRows(x.type.shape);
   const m = attr.num(a.node.attrs, "momentum");
@@ -80,7 +75,6 @@ const batchNormRunningStat: WgslKernel = (a) => {
 };
 
 const softmaxCrossEntropy: WgslKernel = (a) => {
-  requireF32(a, 1);
   const [logits, labels] = a.inputs;
   const shape = logits.type.shape;
   const classes = shape[shape.length - 1];
@@ -103,7 +97,6 @@ const softmaxCrossEntropy: WgslKernel = (a) => {
 };
 
 const mse: WgslKernel = (a) => {
-  requireF32(a, 2);
   const [p, q] = a.inputs;
   const n = numel(p.type.shape);
   const body = `  var acc = 0.0;
@@ -113,10 +106,14 @@ const mse: WgslKernel = (a) => {
   return [rowPass(`mse %${a.node.id}`, 1, body, "", a.target)];
 };
 
-export const NORM_KERNELS: WgslKernelTable = new Map<string, WgslKernel>([
-  ["layerNorm", layerNorm],
-  ["batchNorm", batchNorm],
-  ["batchNormRunningStat", batchNormRunningStat],
-  ["softmaxCrossEntropy", softmaxCrossEntropy],
-  ["mse", mse],
-]);
+export const NORM_KERNELS: WgslKernelTable = signedTable("wgsl normalization kernels", {
+  normalization: [
+    { op: "layerNorm", dtypes: FLOATS, kernel: layerNorm },
+    { op: "batchNorm", dtypes: FLOATS, kernel: batchNorm },
+    { op: "batchNormRunningStat", dtypes: FLOATS, kernel: batchNormRunningStat },
+  ],
+  loss: [
+    { op: "softmaxCrossEntropy", dtypes: signature(["f32", "i32"], "f32"), kernel: softmaxCrossEntropy },
+    { op: "mse", dtypes: signature(["f32", "f32"], "f32"), kernel: mse },
+  ],
+});

@@ -12,7 +12,9 @@
 import { poolWindow } from "../../ir/ops/nn.ts";
 import type { Window2d } from "../../ir/ops/window.ts";
 import { computeType, f32, i32, load } from "../wgsl.ts";
-import { unsupported, type BufferRef, type WgslKernel, type WgslKernelArgs, type WgslKernelTable } from "../kernel.ts";
+import { signedTable } from "../../ir/dtypes.ts";
+import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
+import { FLOATS, NUMERIC } from "./dtype-sets.ts";
 import { elementMap } from "./map.ts";
 import { int, unravel } from "./nhwc.ts";
 
@@ -56,7 +58,6 @@ const maxPool: WgslKernel = (a) => {
 
 const avgPool: WgslKernel = (a) => {
   const x = a.inputs[0];
-  if (x.type.dtype !== "f32") throw unsupported(a, "has an f32 kernel only");
   const win = poolWindow(a.node.op, x.type.shape, a.node.attrs);
   return map(a, `${unravel(a.output.type.shape, ["b", "oy", "ox", "c"])}
   var s = 0.0;
@@ -81,13 +82,8 @@ function coveringWindows(win: Window2d, visit: string): string {
   }`;
 }
 
-function requireF32(a: WgslKernelArgs, operands: readonly BufferRef[]): void {
-  if (operands.some((x) => x.type.dtype !== "f32")) throw unsupported(a, "has an f32 kernel only");
-}
-
 const maxPoolGrad: WgslKernel = (a) => {
   const [x, dy] = a.inputs;
-  requireF32(a, a.inputs);
   const shape = x.type.shape;
   const win = poolWindow(a.node.op, shape, a.node.attrs);
   // Window (oy, ox)'s winner: its first in-bounds pixel, replaced by any later one that beats it
@@ -107,7 +103,6 @@ const maxPoolGrad: WgslKernel = (a) => {
 
 const avgPoolGrad: WgslKernel = (a) => {
   const dy = a.inputs[0];
-  requireF32(a, a.inputs);
   const shape = a.output.type.shape;
   const win = poolWindow(a.node.op, shape, a.node.attrs);
   const [, inH, inW] = shape;
@@ -121,9 +116,12 @@ const avgPoolGrad: WgslKernel = (a) => {
   return map(a, body);
 };
 
-export const POOL_KERNELS: WgslKernelTable = new Map<string, WgslKernel>([
-  ["maxPool2d", maxPool],
-  ["avgPool2d", avgPool],
-  ["maxPool2dGrad", maxPoolGrad],
-  ["avgPool2dGrad", avgPoolGrad],
-]);
+/** maxPool2d compares in the compute type, so it takes every numeric dtype; the rest are f32. */
+export const POOL_KERNELS: WgslKernelTable = signedTable("wgsl pool kernels", {
+  pool: [
+    { op: "maxPool2d", dtypes: NUMERIC, kernel: maxPool },
+    { op: "avgPool2d", dtypes: FLOATS, kernel: avgPool },
+    { op: "maxPool2dGrad", dtypes: FLOATS, kernel: maxPoolGrad },
+    { op: "avgPool2dGrad", dtypes: FLOATS, kernel: avgPoolGrad },
+  ],
+});

@@ -21,7 +21,9 @@ import { broadcastAll } from "../../ir/ops/broadcast.ts";
 import { parseBody } from "../../ir/ops/fused-body.ts";
 import { splitAtAxis } from "../../ir/ops/operand-checks.ts";
 import { normalizeAxis, numel, stridesOf, type DType } from "../../ir/types.ts";
-import { unsupported, type WgslKernel, type WgslKernelArgs, type WgslKernelTable } from "../kernel.ts";
+import { signedTable } from "../../ir/dtypes.ts";
+import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
+import { FLOATS, NUMERIC } from "./dtype-sets.ts";
 import { computeType, elementBytes, f32, i32, load, stridedIndex, u32 } from "../wgsl.ts";
 import { GROUP, MAX_F32, rowPass } from "./cooperate.ts";
 import { bodyProgram } from "./elementwise.ts";
@@ -95,7 +97,6 @@ function reduce(a: WgslKernelArgs, op: string, elements: Elements, axes: readonl
 
 const axisReduction = (op: "sum" | "mean" | "max"): WgslKernel => (a) => {
   const x = a.inputs[0];
-  if (x.type.dtype === "f16" || x.type.dtype === "bf16") throw unsupported(a, `${x.type.dtype} storage has no kernels yet`);
   const t = computeType(x.type.dtype);
   const code = `fn elem(e: u32) -> ${t} { return ${load(x.offset, x.type.dtype, "e")}; }\n`;
   return reduce(a, op, { shape: x.type.shape, dtype: x.type.dtype, code }, attr.ints(a.node.attrs, "axes"));
@@ -103,7 +104,6 @@ const axisReduction = (op: "sum" | "mean" | "max"): WgslKernel => (a) => {
 
 /** fusedReduce: the body (fused-body.ts) evaluated per element, folded as it is computed. */
 const fusedReduce: WgslKernel = (a) => {
-  if (a.inputs.some((x) => x.type.dtype !== "f32")) throw unsupported(a, "has an f32 kernel only");
   const shape = broadcastAll(a.inputs.map((x) => x.type.shape));
   const program = bodyProgram(parseBody(attr.str(a.node.attrs, "body"), a.inputs.length), a.inputs.map((x) => broadcastRead(x, shape, "e")));
   const code = `${mathLibrary(program.math)}fn elem(e: u32) -> f32 {\n${program.stmts}\n  return ${program.result};\n}\n`;
@@ -117,12 +117,7 @@ export function rowsAlong(shape: readonly number[], axis: number) {
   return { rows: outer * inner, len, stride: inner, rowBase };
 }
 
-function requireF32(a: WgslKernelArgs): void {
-  if (a.inputs[0].type.dtype !== "f32") throw unsupported(a, "has an f32 kernel only");
-}
-
 const softmax = (log: boolean): WgslKernel => (a) => {
-  requireF32(a);
   const x = a.inputs[0];
   const axis = normalizeAxis(attr.num(a.node.attrs, "axis"), x.type.shape.length);
   const { rows, len, stride, rowBase } = rowsAlong(x.type.shape, axis);
@@ -146,12 +141,14 @@ const softmax = (log: boolean): WgslKernel => (a) => {
   return [rowPass(`${a.node.op} %${a.node.id}`, rows, body, mathLibrary(["exp", "log", "log1p"]), a.target)];
 };
 
-export const REDUCTION_KERNELS: WgslKernelTable = new Map<string, WgslKernel>([
-  ["sum", axisReduction("sum")],
-  ["mean", axisReduction("mean")],
-  ["max", axisReduction("max")],
-  ["softmax", softmax(false)],
-  ["logSoftmax", softmax(true)],
-  ["fusedReduce", fusedReduce],
-]);
+export const REDUCTION_KERNELS: WgslKernelTable = signedTable("wgsl reduction kernels", {
+  reduction: [
+    { op: "sum", dtypes: NUMERIC, kernel: axisReduction("sum") },
+    { op: "mean", dtypes: FLOATS, kernel: axisReduction("mean") },
+    { op: "max", dtypes: NUMERIC, kernel: axisReduction("max") },
+    { op: "softmax", dtypes: FLOATS, kernel: softmax(false) },
+    { op: "logSoftmax", dtypes: FLOATS, kernel: softmax(true) },
+    { op: "fusedReduce", dtypes: FLOATS, kernel: fusedReduce },
+  ],
+});
 
