@@ -37,7 +37,7 @@ interface DriverReport {
 const DRIVER = `
 import { readFileSync } from "node:fs";
 const [bundle, wrongShapeFile] = process.argv.slice(2);
-const { load } = await import(".." + bundle + ".js");
+const { load } = await import("./" + bundle + ".js");
 const m = await load();
 const given = JSON.parse(readFileSync("inputs.json", "utf8"));
 for (const [name, values] of Object.entries(given)) m.inputs[name].set(values);
@@ -87,7 +87,7 @@ function buildAndRun(example: string, wrongParam: string) {
 
 /** Type-checks a small user program against the bundle's .d.ts with the repo's tsc, strict. */
 function typecheckUse(dir: string, name: string, output: string): { status: number | null; stdout: string } {
-  writeFileSync(join(dir, "use.mts"), `import { load } from "..${name}.js";
+  writeFileSync(join(dir, "use.mts"), `import { load } from "./${name}.js";
 const m = await load();
 const loss: number = m.trainStep();
 m.forward();
@@ -171,7 +171,7 @@ describe("mlc build options", () => {
     expect([...(written["item.embed"].data as Float32Array)]).toEqual([...values]);
     expect(Object.keys(written).sort()).toEqual(g.params.map((p) => p.name).sort());
 
-    writeFileSync(join(dir, "driver.mjs"), `const { load } = await import("..${g.name}.js");
+    writeFileSync(join(dir, "driver.mjs"), `const { load } = await import("./${g.name}.js");
 const m = await load();
 try { m.trainStep(); console.log("trained"); } catch (e) { console.log(e.message); }`);
     const run = spawnSync(process.execPath, ["driver.mjs"], { cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });

@@ -49,8 +49,8 @@ const PAGE = `<!doctype html>
       result[kind] = { error: String(e && e.stack || e) };
     }
   };
-  await run("wasm", async () => (await import("../wasm/MODEL.js")).load(), async (m, name) => m.outputs[name]);
-  await run("webgpu", async () => (await import("../webgpu/MODEL.wgsl.js")).load(), (m, name) => m.outputs[name]());
+  await run("wasm", async () => (await import("./wasm/MODEL.js")).load(), async (m, name) => m.outputs[name]);
+  await run("webgpu", async () => (await import("./webgpu/MODEL.wgsl.js")).load(), (m, name) => m.outputs[name]());
   window.__result = result;
 </script>`;
 

@@ -290,9 +290,9 @@ export function dense(x: Tensor, name: string, units = UNITS): Tensor {
 }`,
       "util/math.ts": `export const double = (n: number) => 2 * n;`,
       "model.ts": `import { input } from "mlc";
-import { dense, activation, UNITS } from "../layers.ts";
-import * as L from "../layers";
-import { double } from "../util/math.js";
+import { dense, activation, UNITS } from "./layers.ts";
+import * as L from "./layers";
+import { double } from "./util/math.js";
 export default function model() {
   const x = input("x", [1, double(UNITS)]);
   return activation(L.dense(dense(x, "a"), "b", L.UNITS + 1));

@@ -174,7 +174,7 @@ export { net as default };`);
     const dir = writeFiles({
       "net.ts": `import { input } from "mlc";
 export default function inner() { return input("x", [4]).abs(); }`,
-      "model.ts": `export { default } from "../net.ts";`,
+      "model.ts": `export { default } from "./net.ts";`,
     });
     const reexported = compileModelFile(path.join(dir, "model.ts"));
     expect(reexported.graph.name).toBe("inner");
