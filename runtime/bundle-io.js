@@ -26,15 +26,28 @@ function typedArrayOf(dtype) {
 function checkedWeights(bytes) {
   const tensors = decodeSafetensors(toBytes(bytes));
   const byName = new Map(MANIFEST.params.map((p) => [p.name, p]));
+  const skipped = tensors.filter((t) => !byName.has(t.name) && isTrainingState(t.name));
+  if (skipped.length > 0 && !warnedTrainingState) {
+    warnedTrainingState = true;
+    console.warn(`${MANIFEST.name}: weights: ignoring ${skipped.length} training-state tensors (${skipped[0].name}${skipped.length > 1 ? ", ..." : ""}) that this bundle does not have`);
+  }
   for (const t of tensors) {
     const p = byName.get(t.name);
+    if (!p && isTrainingState(t.name)) continue;
     if (!p) throw new Error(`weights: '${t.name}' is not a param of ${MANIFEST.name} (params: ${[...byName.keys()].join(", ")})`);
     if (t.dtype !== SAFE_OF[p.dtype] || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
       throw new Error(`weights: '${t.name}' must be ${p.dtype}[${p.shape.join(",")}] (safetensors ${SAFE_OF[p.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`);
     }
   }
-  return tensors.map((t) => ({ param: byName.get(t.name), bytes: t.bytes }));
+  return tensors.filter((t) => byName.has(t.name)).map((t) => ({ param: byName.get(t.name), bytes: t.bytes }));
 }
+
+/** Optimizer state and gradient accumulators (opt/*, acc/*): in a training checkpoint, not in a forward bundle. */
+function isTrainingState(name) {
+  return name.startsWith("opt/") || name.startsWith("acc/");
+}
+
+let warnedTrainingState = false;
 
 /** A file next to this module: with fs in Node (imported only when needed), fetch elsewhere. */
 async function readNextToBundle(file) {

@@ -50,14 +50,27 @@ export async function load(opts = {}) {
       if (MANIFEST.accumulate <= 1) throw new Error(`${MANIFEST.name} was built without --accumulate: trainStep updates the params itself`);
       exports.apply_update();
     },
-    /** Every param and state tensor as safetensors bytes. */
-    saveWeights() {
-      return encodeSafetensors(MANIFEST.params.map((p) => ({ name: p.name, dtype: SAFE_OF[p.dtype], shape: p.shape, data: params[p.name] })));
+    /**
+     * Sets the learning rate the next trainStep (or applyUpdate) reads: the state `opt/lr`, which
+     * starts at the model's lr (built with --train).
+     */
+    setLearningRate(lr) {
+      if (!params["opt/lr"]) throw new Error(`${MANIFEST.name} has no learning rate to set: it was built without --train`);
+      params["opt/lr"][0] = lr;
+    },
+    /**
+     * Every param and state tensor as safetensors bytes (a training checkpoint); with
+     * `{ only: "params" }` without the training-only state (opt/*, acc/*), what a forward bundle loads.
+     */
+    saveWeights(opts = {}) {
+      const kept = MANIFEST.params.filter((p) => opts.only !== "params" || !isTrainingState(p.name));
+      return encodeSafetensors(kept.map((p) => ({ name: p.name, dtype: SAFE_OF[p.dtype], shape: p.shape, data: params[p.name] })));
     },
     /**
      * Copies the tensors of a safetensors file into the params; each must be a param of this
      * model with its exact dtype and shape (checked for all before any is written). Params the
-     * file does not name keep their values.
+     * file does not name keep their values; training-only state this bundle lacks (a training
+     * checkpoint's opt/*, acc/* in a forward bundle) is skipped, with one warning.
      */
     loadWeights(bytes) {
       for (const { param, bytes: data } of checkedWeights(bytes)) new Uint8Array(memory.buffer, param.offset, data.length).set(data);

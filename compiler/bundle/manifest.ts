@@ -63,8 +63,23 @@ export function initialWeights(graphs: readonly Graph[], params: readonly ParamL
   const inits: Record<string, ArrayLike<number>> = {};
   for (const g of graphs) Object.assign(inits, initParams(g, opts.seed ?? 0));
   const declared = params.map((p) => ({ name: p.name, type: { dtype: p.dtype, shape: p.shape } }));
-  const given = opts.weights ? takeTensors(opts.weights.source, { ...opts.weights.tensors }, declared, "param", { requireAll: false }) : {};
+  // A training checkpoint's optimizer state that these entries do not have (a forward bundle)
+  // is skipped; the CLI says so (ignoredTrainingState). Any other unknown name is an error.
+  const names = new Set(declared.map((d) => d.name));
+  const file = opts.weights ? Object.fromEntries(Object.entries(opts.weights.tensors).filter(([n]) => names.has(n) || !isTrainingState(n))) : {};
+  const given = opts.weights ? takeTensors(opts.weights.source, file, declared, "param", { requireAll: false }) : {};
   const tensors: Record<string, SafeTensor> = {};
   for (const { name, type } of declared) tensors[name] = toSafeTensor(type, Object.hasOwn(given, name) ? given[name] : inits[name]);
   return encodeSafetensors(tensors);
+}
+
+/** Optimizer state and gradient accumulators (`opt/*`, `acc/*`): part of a training checkpoint only. */
+export function isTrainingState(name: string): boolean {
+  return name.startsWith("opt/") || name.startsWith("acc/");
+}
+
+/** The tensors of a weights file that a bundle with `params` skips: training state it does not have. */
+export function ignoredTrainingState(weights: Readonly<Record<string, unknown>>, params: Iterable<string>): string[] {
+  const have = new Set(params);
+  return Object.keys(weights).filter((n) => !have.has(n) && isTrainingState(n));
 }

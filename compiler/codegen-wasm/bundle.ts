@@ -95,9 +95,11 @@ export interface ${type} {
     ? `Applies the optimizer to the mean of the ${m.accumulate} accumulated micro-batch gradients and zeroes the accumulators.`
     : "Throws: built without --accumulate (trainStep updates the params itself)."} */
   applyUpdate(): void;
-  /** Every param and state tensor as safetensors bytes. */
-  saveWeights(): Uint8Array;
-  /** Loads params from safetensors bytes; every tensor must be a param with its exact dtype and shape. */
+  /** Sets the learning rate (the state \`opt/lr\`, starting at the model's lr) that the next update reads.${m.loss ? "" : " Throws: built without --train."} */
+  setLearningRate(lr: number): void;
+  /** Every param and state tensor as safetensors bytes; \`{ only: "params" }\` leaves out the optimizer state (opt/*, acc/*). */
+  saveWeights(opts?: { only?: "params" }): Uint8Array;
+  /** Loads params from safetensors bytes; every tensor must be a param with its exact dtype and shape (a training checkpoint's optimizer state that this bundle lacks is skipped). */
   loadWeights(bytes: Uint8Array | ArrayBuffer): void;
 }
 

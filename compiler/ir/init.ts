@@ -1,6 +1,7 @@
 // Initial values of params and state from their `init` spelling (ParamDecl.init).
 //
-// Spellings: `zeros`, `ones`, `normal(STD)` (N(0, STD^2)), `uniform(LIMIT)` (U[-LIMIT, LIMIT)),
+// Spellings: `zeros`, `ones`, `fill(VALUE)` (every element VALUE: the optimizer's learning-rate
+// state `opt/lr`), `normal(STD)` (N(0, STD^2)), `uniform(LIMIT)` (U[-LIMIT, LIMIT)),
 // `he_normal` (N(0, 2/fanIn), untruncated, as PyTorch's kaiming_normal_), `glorot_uniform`
 // (U[-sqrt(6/(fanIn+fanOut)), +...), as Keras). Integer and bool tensors take only zeros/ones.
 //
@@ -21,26 +22,30 @@ import type { ParamDecl } from "./graph.ts";
 import { hashName, philox4x32, uniform01x53 } from "./rng.ts";
 import { isFloat, numel, type Shape } from "./types.ts";
 
-export const INIT_KINDS = ["zeros", "ones", "normal", "uniform", "he_normal", "glorot_uniform"] as const;
+export const INIT_KINDS = ["zeros", "ones", "normal", "uniform", "he_normal", "glorot_uniform", "fill"] as const;
 export type InitKind = (typeof INIT_KINDS)[number];
 
 export interface InitSpec {
   readonly kind: InitKind;
-  /** STD of `normal(STD)`, LIMIT of `uniform(LIMIT)`. */
+  /** STD of `normal(STD)`, LIMIT of `uniform(LIMIT)`, VALUE of `fill(VALUE)`. */
   readonly arg?: number;
 }
 
-const VALID_SPELLINGS = "zeros, ones, he_normal, glorot_uniform, normal(STD), uniform(LIMIT)";
+const VALID_SPELLINGS = "zeros, ones, he_normal, glorot_uniform, normal(STD), uniform(LIMIT), fill(VALUE)";
 const PLAIN_KINDS: readonly InitKind[] = ["zeros", "ones", "he_normal", "glorot_uniform"];
 
 /** Parses an initializer spelling, or throws an Error naming it and the valid spellings. */
 export function parseInit(s: string): InitSpec {
   const text = s.trim();
   if ((PLAIN_KINDS as readonly string[]).includes(text)) return { kind: text as InitKind };
-  const call = /^(normal|uniform)\(([^()]*)\)$/.exec(text);
+  const call = /^(normal|uniform|fill)\(([^()]*)\)$/.exec(text);
   if (call) {
     const argText = call[2].trim();
     const arg = argText === "" ? NaN : Number(argText);
+    if (call[1] === "fill") {
+      if (!Number.isFinite(arg)) throw new Error(`invalid initializer '${s}': VALUE must be a finite number (valid: ${VALID_SPELLINGS})`);
+      return { kind: "fill", arg };
+    }
     const argName = call[1] === "normal" ? "STD" : "LIMIT";
     if (!Number.isFinite(arg) || arg < 0) {
       throw new Error(`invalid initializer '${s}': ${argName} must be a finite number >= 0 (valid: ${VALID_SPELLINGS})`);
@@ -83,6 +88,8 @@ export function initParam(decl: ParamDecl, seed = 0): Float64Array {
       return out;
     case "ones":
       return out.fill(1);
+    case "fill":
+      return out.fill(spec.arg!);
     case "normal":
       return fillNormal(out, key, spec.arg!);
     case "uniform":

@@ -7,6 +7,10 @@
 // corrections `opt/bias_correction1|2`), so the memory
 // planner sees it and the in-place pass can update it where it lies. The arithmetic follows
 // torch.optim (1.13) operation by operation, so results agree with it to rounding.
+//
+// The learning rate is not baked into the graph: it is the f32 scalar state `opt/lr` (initialized
+// to `lr` with `fill(lr)`), which the update reads every step, so an app or `mlc train` sets it
+// between steps (the bundle's `setLearningRate(x)`; schedules) without rebuilding.
 
 import { GraphBuilder } from "../ir/builder.ts";
 import type { DType } from "../ir/types.ts";
@@ -35,6 +39,9 @@ export const OPTIMIZER_DEFAULTS: OptimizerOptions = {
 
 export const STEP_COUNTER = "opt/step";
 
+/** The learning rate as state: f32[], read by every update (set it between steps). */
+export const LEARNING_RATE = "opt/lr";
+
 export const optimizer: Pass<OptimizerOptions> = {
   name: "optimizer",
   summary: "append SGD/Adam/AdamW parameter updates that consume grad/<param>",
@@ -45,12 +52,18 @@ export const optimizer: Pass<OptimizerOptions> = {
     const targets = g.params.filter((p) => p.trainable && b.has(gradName(p.name)));
     const weightDecay = opts.weightDecay ?? (opts.kind === "adamw" ? 0.01 : 0);
     let corrections: BiasCorrections | undefined;
+    // The learning rate, and what each param dtype reads of it (a cast per non-f32 dtype).
+    const lr = targets.length > 0 ? b.addParam({ name: LEARNING_RATE, type: { dtype: "f32", shape: [] }, init: `fill(${opts.lr})`, trainable: false }) : "";
+    const f32 = (x: number) => scalar(b, x, "f32");
+    const inDtype = (v: string, dtype: DType) => (dtype === "f32" ? v : b.op("cast", [v], { dtype }));
+    // AdamW's decoupled decay factor 1 - lr * wd, from the runtime lr.
+    const decay = opts.kind === "adamw" && weightDecay !== 0 && targets.length > 0 ? b.op("sub", [f32(1), b.op("mul", [lr, f32(weightDecay)])]) : "";
     if (opts.kind !== "sgd") {
       // torch.optim keeps one step count per param; they always agree, so one counter serves all
       // (the bias corrections below are kept as state of their own; the count is for the app).
       b.addParam({ name: STEP_COUNTER, type: { dtype: "f32", shape: [] }, init: "zeros", trainable: false });
       b.update(STEP_COUNTER, b.op("add", [STEP_COUNTER, scalar(b, 1, "f32")]));
-      corrections = biasCorrections(b, opts);
+      corrections = biasCorrections(b, opts, lr);
     }
     for (const p of targets) {
       b.defaultLoc = p.loc;
@@ -58,7 +71,7 @@ export const optimizer: Pass<OptimizerOptions> = {
       const state = (suffix: string) => b.addParam({ name: `opt/${p.name}/${suffix}`, type: p.type, init: "zeros", trainable: false });
       let grad = gradName(p.name);
       let param = p.name;
-      if (opts.kind === "adamw" && weightDecay !== 0) param = b.op("mul", [param, c(1 - opts.lr * weightDecay)]);
+      if (opts.kind === "adamw" && weightDecay !== 0) param = b.op("mul", [param, inDtype(decay, p.type.dtype)]);
       else if (weightDecay !== 0) grad = b.op("add", [grad, b.op("mul", [p.name, c(weightDecay)])]);
 
       let next: string;
@@ -70,7 +83,7 @@ export const optimizer: Pass<OptimizerOptions> = {
           b.update(buf, newBuf);
           direction = opts.nesterov ? b.op("add", [direction, b.op("mul", [newBuf, c(opts.momentum)])]) : newBuf;
         }
-        next = b.op("sub", [param, b.op("mul", [direction, c(opts.lr)])]);
+        next = b.op("sub", [param, b.op("mul", [direction, inDtype(lr, p.type.dtype)])]);
       } else {
         next = adamStep(b, p.type.dtype, param, grad, state("m"), state("v"), corrections!, opts);
       }
@@ -82,7 +95,7 @@ export const optimizer: Pass<OptimizerOptions> = {
 };
 
 interface BiasCorrections {
-  /** lr / (1 - beta1^t) */
+  /** opt/lr / (1 - beta1^t) */
   stepSize: string;
   /** sqrt(1 - beta2^t) */
   sqrtCorrection2: string;
@@ -96,7 +109,7 @@ export const BIAS_CORRECTION = (k: 1 | 2) => `opt/bias_correction${k}`;
  * (0.999 rounds to f32 with a 1.3e-8 error, which is 1.3e-5 of 1 - 0.999), where torch computes
  * it in double; the recurrence has no cancellation, so f32 graphs stay close to torch.
  */
-function biasCorrections(b: GraphBuilder, o: OptimizerOptions): BiasCorrections {
+function biasCorrections(b: GraphBuilder, o: OptimizerOptions, lr: string): BiasCorrections {
   const f32 = (x: number) => scalar(b, x, "f32");
   const correction = (k: 1 | 2, beta: number) => {
     const state = b.addParam({ name: BIAS_CORRECTION(k), type: { dtype: "f32", shape: [] }, init: "zeros", trainable: false });
@@ -106,7 +119,7 @@ function biasCorrections(b: GraphBuilder, o: OptimizerOptions): BiasCorrections 
   };
   const correction1 = correction(1, o.beta1);
   const correction2 = correction(2, o.beta2);
-  return { stepSize: b.op("div", [f32(o.lr), correction1]), sqrtCorrection2: b.op("sqrt", [correction2]) };
+  return { stepSize: b.op("div", [lr, correction1]), sqrtCorrection2: b.op("sqrt", [correction2]) };
 }
 
 /** One Adam update of `param` (already decayed for AdamW); returns the new param value. */

@@ -145,7 +145,7 @@ function variance(xs: ArrayLike<number>): number {
 
 describe("parseInit", () => {
   it("lists the kinds", () => {
-    expect(INIT_KINDS).toEqual(["zeros", "ones", "normal", "uniform", "he_normal", "glorot_uniform"]);
+    expect(INIT_KINDS).toEqual(["zeros", "ones", "normal", "uniform", "he_normal", "glorot_uniform", "fill"]);
   });
 
   it.each([
@@ -157,6 +157,8 @@ describe("parseInit", () => {
     ["normal(1e-3)", { kind: "normal", arg: 0.001 }],
     ["uniform( 0.5 )", { kind: "uniform", arg: 0.5 }],
     [" uniform(0)", { kind: "uniform", arg: 0 }],
+    ["fill(0.05)", { kind: "fill", arg: 0.05 }],
+    ["fill(-2.5e-3)", { kind: "fill", arg: -0.0025 }],
   ])("parses %j", (text, want) => {
     expect(parseInit(text)).toEqual(want);
   });

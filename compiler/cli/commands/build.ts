@@ -4,6 +4,12 @@
 // and with --accumulate N the update entry that applies N accumulated micro-batches.
 // `--target webgpu` writes the WebGPU bundle instead (codegen-wgsl/bundle.ts, docs/WGSL.md):
 // name.wgsl.js with the WGSL shaders inside, and the same .d.ts, weights and plan files.
+//
+// Without --train the bundle is for inference: the forward pass keeps only the outputs that read
+// no label input (the loss is dropped, and the labels are not inputs; driver/inference.ts), or the
+// ones `--outputs` names. `--weights` takes a training checkpoint too (RUN/checkpoint.safetensors
+// of `mlc train`, a bundle's saveWeights()): optimizer state the bundle has no use for is skipped,
+// with a note.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,9 +21,13 @@ import { parseSetFlags, withModelOptions } from "../options.ts";
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
 import { readSafetensorsFile } from "../../bundle/tensor-io.ts";
 import { trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
+import { inferenceGraph } from "../../driver/inference.ts";
+import { ignoredTrainingState } from "../../bundle/manifest.ts";
+import { decodeSafetensors } from "../../../runtime/safetensors.ts";
+import { UsageError } from "../options.ts";
 
 interface BuildArgs extends TrainArgs, PipelineArgs {
-  model: string; set?: string[]; out: string; weights?: string; seed: number;
+  model: string; set?: string[]; out: string; weights?: string; seed: number; outputs?: string;
 }
 
 export const buildCommand: CommandModule<object, BuildArgs> = {
@@ -27,22 +37,36 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     withPipelineOptions(withTrainOptions(withModelOptions(y)))
       .option("out", { type: "string", demandOption: true, describe: "directory to write the bundle into (created if missing)" })
       .option("weights", { type: "string", describe: "safetensors file with initial params (others keep their seeded init)" })
-      .option("seed", { type: "number", default: 0, describe: "seed for the params' initializers" }) as never,
+      .option("seed", { type: "number", default: 0, describe: "seed for the params' initializers" })
+      .option("outputs", { type: "string", describe: "without --train: the forward outputs to keep, comma-separated, or 'all' (default: those that read no label input)" }) as never,
   handler: async (args) => {
     const model = compileModelFile(args.model, { set: parseSetFlags(args.set) });
     verifyGraph(model.graph);
     const training = trainingOptions(model, args);
+    if (training && args.outputs !== undefined) throw new UsageError("--outputs is for inference bundles (without --train): the training step needs every output");
+    const loss = typeof (model.train as { loss?: unknown } | undefined)?.loss === "string" ? (model.train as { loss: string }).loss : "loss";
+    const selected = training ? undefined : inferenceGraph(model.graph, { loss, ...(args.outputs !== undefined ? { outputs: args.outputs.split(",").map((o) => o.trim()) } : {}) });
+    const graph = selected?.graph ?? model.graph;
     const dumps = irDumps(args);
     // Checked by the bundle writer against every param and state of the built entries (with
     // --train that includes optimizer state, e.g. from a bundle's saveWeights()).
     const weights = args.weights ? { source: args.weights, tensors: readSafetensorsFile(args.weights) } : undefined;
-    const bundle = build(model.graph, {
+    const bundle = build(graph, {
       backend: await loadBackend(args.target),
       seed: args.seed,
       ...(training ? { training } : {}),
       ...(weights ? { weights } : {}),
       ...(dumps ? { dumps } : {}),
     });
+    if (selected && selected.dropped.outputs.length > 0) {
+      const inputs = selected.dropped.inputs;
+      process.stdout.write(`note: inference bundle: output${selected.dropped.outputs.length > 1 ? "s" : ""} ${selected.dropped.outputs.join(", ")} dropped${inputs.length ? `, so ${inputs.join(", ")} ${inputs.length > 1 ? "are not inputs" : "is not an input"}` : ""} (--outputs all keeps every output)\n`);
+    }
+    if (weights) {
+      const declared = Object.keys(decodeSafetensors(bundle.files[`${bundle.name}.safetensors`] as Uint8Array).tensors);
+      const ignored = ignoredTrainingState(weights.tensors, declared);
+      if (ignored.length > 0) process.stdout.write(`note: ${args.weights}: ignored ${ignored.length} training-state tensor${ignored.length > 1 ? "s" : ""} (${ignored.slice(0, 2).join(", ")}${ignored.length > 2 ? ", ..." : ""}) that this bundle does not have\n`);
+    }
     mkdirSync(args.out, { recursive: true });
     for (const [file, contents] of Object.entries(bundle.files)) writeFileSync(join(args.out, file), contents);
     const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
