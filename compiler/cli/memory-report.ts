@@ -39,7 +39,7 @@ export interface MemoryReport {
   arena: number;
   /** Max-live lower bound of the planned schedule. */
   lowerBound: number;
-  /** Every value its own buffer. */
+  /** Every value of the reported entry (train step, else forward) in its own buffer. */
   naive: number;
   /** Best greedy (best-fit) plan of the same problem. */
   greedy: number;
@@ -56,7 +56,7 @@ export interface MemoryReport {
   arenaUnscheduled: number;
   inplaceNodes: number;
   inplaceBytes: number;
-  /** Buffers planned: alias classes (values sharing one buffer count once). */
+  /** Buffers of the reported entry: alias classes (values sharing one buffer count once) and workspaces. */
   buffers: number;
   /** The step at which the planned schedule's live bytes peak. */
   peakStep: number;
@@ -96,7 +96,7 @@ export function memoryReport(program: CompiledProgram, unscheduled: CompiledProg
   });
   const arena = program.arena!;
   const lowerBound = planStats["lower-bound-bytes"];
-  const naive = programNaiveBytes(program);
+  const naive = valueBytes(main).reduce((t, [, bytes]) => t + bytes, 0);
   const inplace = program.records.filter((r) => r.pass === "inplace");
   return {
     ...(opts.batch !== undefined ? { batch: opts.batch } : {}),
@@ -112,22 +112,10 @@ export function memoryReport(program: CompiledProgram, unscheduled: CompiledProg
     arenaUnscheduled: unscheduled.arena!,
     inplaceNodes: inplace.reduce((t, r) => t + r.stats["inplace-nodes"], 0),
     inplaceBytes: inplace.reduce((t, r) => t + r.stats["inplace-bytes"], 0),
-    buffers: planStats.buffers,
+    buffers: problem.buffers.length,
     peakStep,
     categories,
   };
-}
-
-/** Every value of every entry in its own buffer; inputs and params shared by name count once. */
-function programNaiveBytes(program: CompiledProgram): number {
-  const shared = new Map<string, number>();
-  let total = 0;
-  for (const { graph: g } of program.entries) {
-    for (const d of [...g.inputs, ...g.params]) shared.set(d.name, Math.max(shared.get(d.name) ?? 0, bufferBytes(d.type)));
-    for (const n of g.nodes) total += bufferBytes(n.type);
-  }
-  for (const b of shared.values()) total += b;
-  return total;
 }
 
 /** The category of every value of `g` (see the header). */

@@ -4,7 +4,7 @@
 // browser shows the buffer's values, size and lifetime on hover.
 
 import type { Graph } from "../ir/graph.ts";
-import { memoryProblem } from "../passes/liveness.ts";
+import { memoryProblem, type WorkspaceBytes } from "../passes/liveness.ts";
 import { maxLiveLowerBound } from "../passes/planner/lower-bound.ts";
 import type { Category } from "./memory-report.ts";
 import { CATEGORIES } from "./memory-report.ts";
@@ -27,11 +27,14 @@ export interface TimelineOptions {
   categoryOf: (value: string) => Category;
   /** Shown in the title, e.g. "batch 64". */
   subtitle?: string;
+  /** The backend's scratch bytes per node, so its kernels' workspaces are drawn too. */
+  workspaceBytes?: WorkspaceBytes;
 }
 
 export function timelineSvg(g: Graph, opts: TimelineOptions): string {
   if (!g.memory) throw new Error(`timelineSvg: graph '${g.name}' has no memory plan`);
-  const { problem, classes } = memoryProblem(g, g.memory.alignment);
+  const { problem, classes, workspaces } = memoryProblem(g, g.memory.alignment, opts.workspaceBytes);
+  const workspaceOf = new Map(workspaces.map((w) => [w.buffer, w.node]));
   const arena = Math.max(g.memory.arena, 1);
   const steps = problem.buffers.reduce((most, b) => Math.max(most, b.upper), 1);
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
@@ -44,7 +47,7 @@ export function timelineSvg(g: Graph, opts: TimelineOptions): string {
     `<rect x="0" y="0" width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
     `<text x="${MARGIN.left}" y="24" font-size="16" font-weight="bold">${escapeXml(`${g.name}: arena timeline`)}</text>`,
     `<text x="${MARGIN.left}" y="42" fill="#444">${escapeXml(
-      `${opts.subtitle ? opts.subtitle + " · " : ""}arena ${formatBytes(g.memory.arena)} · max-live lower bound ${formatBytes(maxLiveLowerBound(problem))} · ${classes.length} buffers over ${steps} steps`,
+      `${opts.subtitle ? opts.subtitle + " · " : ""}arena ${formatBytes(g.memory.arena)} · max-live lower bound ${formatBytes(maxLiveLowerBound(problem))} · ${problem.buffers.length} buffers over ${steps} steps`,
     )}</text>`,
     `<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" fill="#fafafa" stroke="#ccc"/>`,
   ];
@@ -52,15 +55,17 @@ export function timelineSvg(g: Graph, opts: TimelineOptions): string {
   const totals = new Map<Category, number>();
   out.push(`<g stroke="white" stroke-width="0.3">`);
   problem.buffers.forEach((b, i) => {
-    const root = classes[i].root;
-    const category = opts.categoryOf(root);
+    const scratchOf = workspaceOf.get(i);
+    const root = scratchOf ?? classes[i].root;
+    const category = scratchOf !== undefined ? "workspace" : opts.categoryOf(root);
     totals.set(category, (totals.get(category) ?? 0) + b.size);
-    const offset = g.memory!.slots[root]?.offset ?? 0;
+    const offset = (scratchOf !== undefined ? g.memory!.workspaces?.[scratchOf] : g.memory!.slots[root])?.offset ?? 0;
     const top = y(offset + b.size);
     // Tiny buffers (scalars) still get a visible sliver.
     const h = Math.max(y(offset) - top, 0.8);
-    const members = classes[i].members;
-    const title = `${members.map((m) => "%" + m).join(" → ")} (${category}): ${formatBytes(b.size)} at offset ${offset}, steps [${b.lower}, ${b.upper})`;
+    const members = scratchOf !== undefined ? [] : classes[i].members;
+    const what = scratchOf !== undefined ? `scratch of %${scratchOf}` : members.map((m) => "%" + m).join(" → ");
+    const title = `${what} (${category}): ${formatBytes(b.size)} at offset ${offset}, steps [${b.lower}, ${b.upper})`;
     out.push(
       `<rect x="${num(x(b.lower))}" y="${num(top)}" width="${num(Math.max(x(b.upper) - x(b.lower), 0.8))}" height="${num(h)}" fill="${COLORS[category]}"><title>${escapeXml(title)}</title></rect>`,
     );

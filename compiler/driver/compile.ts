@@ -1,7 +1,7 @@
 // The driver: the one pipeline every command runs (mlc ir, run, mem, build; the benchmarks).
 //
-//   forward graph (frontend) ─ training ─ cleanup ─┬─ (no backend: ir, run stop here)
-//                                                   └─ fusion ─ memory ─ backend.writeBundle
+//   forward graph (frontend) ─ training ─ cleanup ─ checkpoint ─┬─ (no backend: ir, run stop here)
+//                                                                └─ fusion ─ memory ─ backend.writeBundle
 //
 // With a backend, the fusion and memory phases see exactly what that backend emits (its fusion,
 // its kernels' scratch bytes as workspaces) and `plan` lays every entry point out in one arena, so
@@ -13,7 +13,7 @@ import { estimatedPeak } from "../passes/checkpoint.ts";
 import type { PassStats } from "../passes/pass.ts";
 import { UnsupportedTargetError, bundleName, type Backend, type BundleMeta, type BundleLayoutSummary, type ProgramEntry, type WrittenBundle } from "../bundle/backend.ts";
 import { PassRunner, type IrDumpOptions, type PassRecord } from "./pass-runner.ts";
-import { buildTrainingProgram, cleanupPhase, fuseGraph, fusionPhase, memoryPhase, type TrainingOptions } from "./phases.ts";
+import { fuseGraph, fusionPhase, memoryPhase, trainingEntries, type TrainingOptions } from "./phases.ts";
 
 export interface CompileOptions<Layout extends BundleLayoutSummary = BundleLayoutSummary> {
   /**
@@ -49,11 +49,8 @@ export function compile(forward: Graph, opts: CompileOptions = {}): CompiledProg
   const training = opts.training && backend && opts.training.checkpoint
     ? { ...opts.training, checkpoint: { ...opts.training.checkpoint, peakOf: backendPeak(backend) } }
     : opts.training;
-  const program = training && buildTrainingProgram(forward, training, runner);
-  const named: [string, Graph | undefined][] = [["forward", forward], ["train_step", program?.trainStep], ["apply_update", program?.applyUpdate]];
-  let entries: ProgramEntry[] = named.filter((e): e is [string, Graph] => e[1] !== undefined).map(([exportName, graph]) => ({ exportName, graph }));
-  entries = cleanupPhase(entries, runner);
-  const trainingStats = program?.stats ?? {};
+  let entries: ProgramEntry[] = trainingEntries(forward, training, runner);
+  const trainingStats = Object.fromEntries(runner.records.filter((r) => r.entry === "train_step").map((r) => [r.pass, r.stats]));
   if (!backend) return { entries, records: runner.records, trainingStats };
   entries = fusionPhase(entries, runner);
   entries = memoryPhase(entries, { schedule: opts.schedule, timeLimitMs: opts.timeLimitMs, workspaceBytes: backend.scratchBytes }, runner);

@@ -1,7 +1,8 @@
 // The pipeline's phases, each a short run of registered passes (pipeline.ts lists them in order):
 //
-//   training  autodiff → optimizer | accumulate → checkpoint      forward → train_step (+ apply_update)
+//   training  autodiff → optimizer | accumulate                   forward → train_step (+ apply_update)
 //   cleanup   dce → cse → fold-constants                          every entry
+//   training  checkpoint (when asked)                             train_step
 //   fusion    fuse → fuse-reductions → fuse-epilogues             every entry, for a backend
 //   memory    schedule → inplace (every entry) → plan (all entries in one arena)
 //
@@ -39,8 +40,9 @@ export interface TrainingOptions {
 
 /** The entry points of a compiled training program. */
 export interface TrainingProgram {
+  /** The forward pass after the clean-up phase. */
   forward: Graph;
-  /** Forward + backward + (optimizer update | accumulation). */
+  /** Forward + backward + (optimizer update | accumulation), cleaned up (and checkpointed when asked). */
   trainStep: Graph;
   /** Only with accumulate > 1: applies the averaged accumulated gradients. */
   applyUpdate?: Graph;
@@ -48,26 +50,43 @@ export interface TrainingProgram {
   stats: Record<string, PassStats>;
 }
 
-/** autodiff → optimizer (or accumulate, with the apply_update entry) → checkpoint when asked. */
-export function buildTrainingProgram(forward: Graph, opts: TrainingOptions, runner = new PassRunner()): TrainingProgram {
+/**
+ * The training phase and the clean-up phase, for the entries a training program has: autodiff →
+ * optimizer (or accumulate, with the apply_update entry) on the train step, dce → cse →
+ * fold-constants on every entry, then checkpoint on the train step when asked. Checkpointing
+ * comes after the clean-up so its cost model and peak estimates see the graph the backend will
+ * get (and so cse never meets its recompute nodes).
+ */
+export function trainingEntries(forward: Graph, opts: TrainingOptions | undefined, runner: PassRunner): NamedGraph[] {
   const entry = "train_step";
+  if (!opts) return cleanupPhase([{ exportName: "forward", graph: forward }], runner);
   const withGrads = runner.one(autodiff, entry, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false });
-  // Checkpointing rewrites the backward's uses of forward values. It runs last, on the whole step,
-  // so that its peak estimates see the gradients live until the optimizer (or accumulation) reads
-  // them; those nodes read only gradients, params and state, never forward values.
-  const withCheckpoints = (g: Graph) => opts.checkpoint && opts.checkpoint.mode !== "none"
-    ? runner.one(checkpoint, entry, g, { ...opts.checkpoint, forwardNodes: forward.nodes.length })
-    : g;
   const n = opts.accumulate ?? 1;
-  const stats = () => Object.fromEntries(runner.records.filter((r) => r.entry === entry).map((r) => [r.pass, r.stats]));
-  if (n <= 1) {
-    const trainStep = withCheckpoints(runner.one(optimizer, entry, withGrads, opts.optimizer));
-    return { forward, trainStep, stats: stats() };
+  const step = n <= 1 ? runner.one(optimizer, entry, withGrads, opts.optimizer) : runner.one(accumulate, entry, withGrads, { microBatches: n });
+  const named: NamedGraph[] = [{ exportName: "forward", graph: forward }, { exportName: entry, graph: step }];
+  if (n > 1) {
+    const applyUpdate = applyUpdateGraph(step, n, opts.optimizer);
+    verifyGraph(applyUpdate);
+    named.push({ exportName: "apply_update", graph: applyUpdate });
   }
-  const trainStep = withCheckpoints(runner.one(accumulate, entry, withGrads, { microBatches: n }));
-  const applyUpdate = applyUpdateGraph(trainStep, n, opts.optimizer);
-  verifyGraph(applyUpdate);
-  return { forward, trainStep, applyUpdate, stats: stats() };
+  const cleaned = cleanupPhase(named, runner);
+  if (!opts.checkpoint || opts.checkpoint.mode === "none") return cleaned;
+  // The step's leading nodes are the forward pass (autodiff appends; the clean-up keeps order and ids).
+  const forwardIds = new Set(forward.nodes.map((node) => node.id));
+  return cleaned.map((e) => {
+    if (e.exportName !== entry) return e;
+    const firstBackward = e.graph.nodes.findIndex((node) => !forwardIds.has(node.id));
+    const forwardNodes = firstBackward < 0 ? e.graph.nodes.length : firstBackward;
+    return { exportName: entry, graph: runner.one(checkpoint, entry, e.graph, { ...opts.checkpoint!, forwardNodes }) };
+  });
+}
+
+/** The training program's graphs (training and clean-up phases): see trainingEntries. */
+export function buildTrainingProgram(forward: Graph, opts: TrainingOptions, runner = new PassRunner()): TrainingProgram {
+  const entries = trainingEntries(forward, opts, runner);
+  const graphOf = (name: string) => entries.find((e) => e.exportName === name)?.graph;
+  const stats = Object.fromEntries(runner.records.filter((r) => r.entry === "train_step").map((r) => [r.pass, r.stats]));
+  return { forward: graphOf("forward")!, trainStep: graphOf("train_step")!, ...(graphOf("apply_update") ? { applyUpdate: graphOf("apply_update")! } : {}), stats };
 }
 
 /** dce → cse → fold-constants on every entry. */

@@ -87,7 +87,7 @@ export const memCommand: CommandModule<object, MemArgs> = {
         const file = batches.length > 1 ? args.svg.replace(/(\.svg)?$/i, `.b${batch}.svg`) : args.svg;
         const subtitle = `${args.train ? "training step" : "forward pass"}${configBatch !== undefined ? `, batch ${configBatch}` : ""}`;
         const tradeoff = report.checkpoint?.tradeoff;
-        writeFileSync(file, tradeoff ? tradeoffSvg(tradeoff, { title: `${planned.name}: memory versus recomputation (--checkpoint auto)`, subtitle, stepFlops: report.checkpoint!.stepFlops }) : timelineSvg(planned, { categoryOf: categorize(planned, forwardIds), subtitle }));
+        writeFileSync(file, tradeoff ? tradeoffSvg(tradeoff, { title: `${planned.name}: memory versus recomputation (--checkpoint auto)`, subtitle, stepFlops: report.checkpoint!.stepFlops }) : timelineSvg(planned, { categoryOf: categorize(planned, forwardIds), subtitle, workspaceBytes: backend.scratchBytes }));
         process.stderr.write(`wrote ${file}\n`);
       }
     }
