@@ -5,6 +5,7 @@
 import type { DType } from "../../ir/types.ts";
 import type { Expr, FunctionBuilder, Local, WasmType } from "../module.ts";
 import { isFloatLane } from "./access.ts";
+import { NUMERIC } from "./dtype-sets.ts";
 import type { Lanes } from "./lanes.ts";
 
 export type FoldKind = "sum" | "max";
@@ -22,7 +23,8 @@ export interface FoldArith {
   acrossLanes(f: FunctionBuilder, kind: FoldKind, v: Local): Expr;
 }
 
-const FOLDABLE: ReadonlySet<DType> = new Set(["f32", "i32", "i8", "u8"]);
+/** The dtypes a fold computes on: f32 and the integers (dtype-sets.ts NUMERIC). */
+const FOLDABLE: ReadonlySet<DType> = new Set(NUMERIC);
 
 export function foldArith(dtype: DType, op: string): FoldArith {
   // The kernel tables register folds for these dtypes only; anything else is a registration bug.

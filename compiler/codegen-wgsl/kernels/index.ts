@@ -40,5 +40,11 @@ export function findKernel(node: Node, operandTypes: readonly TensorType[], kern
 export function kernelFor(node: Node, operandTypes: readonly TensorType[], kernels: WgslKernelTable = WGSL_KERNELS): WgslKernel {
   const kernel = findKernel(node, operandTypes, kernels);
   if (kernel) return kernel;
-  throw new UnsupportedKernelError(missingKernelMessage("webgpu", kernels, node, operandTypes.map((t) => t.dtype), node.type.dtype));
+  throw new UnsupportedKernelError(missingKernel(node, operandTypes, kernels)!);
+}
+
+/** Why `node` has no kernel for these operand types (kernelFor's message), or undefined when it has one. */
+export function missingKernel(node: Node, operandTypes: readonly TensorType[], kernels: WgslKernelTable = WGSL_KERNELS): string | undefined {
+  if (findKernel(node, operandTypes, kernels)) return undefined;
+  return missingKernelMessage("webgpu", kernels, node, operandTypes.map((t) => t.dtype), node.type.dtype);
 }
