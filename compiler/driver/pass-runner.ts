@@ -32,6 +32,8 @@ export interface PassRecord {
   readonly pass: string;
   readonly entry: string;
   readonly stats: PassStats;
+  /** Wall time of the pass on this entry (on all entries, for a program pass), milliseconds; verification excluded. */
+  readonly ms: number;
 }
 
 export interface NamedGraph {
@@ -57,9 +59,11 @@ export class PassRunner {
   each<O extends object>(pass: Pass<O>, entries: readonly NamedGraph[], options: (e: NamedGraph) => Partial<O> = () => ({})): NamedGraph[] {
     this.dump("before", pass.name, entries);
     const out = entries.map((e) => {
+      const start = performance.now();
       const r = pass.run(e.graph, { ...pass.defaults, ...options(e) });
+      const ms = performance.now() - start;
       if (this.verify) verifyGraph(r.graph);
-      this.records.push({ pass: pass.name, entry: e.exportName, stats: r.stats });
+      this.records.push({ pass: pass.name, entry: e.exportName, stats: r.stats, ms });
       return { exportName: e.exportName, graph: r.graph };
     });
     this.dump("after", pass.name, out);
@@ -69,9 +73,11 @@ export class PassRunner {
   /** Runs a whole-program pass (e.g. plan) over every entry at once. */
   program<O extends object>(pass: ProgramPass<O>, entries: readonly NamedGraph[], options: Partial<O> = {}): NamedGraph[] {
     this.dump("before", pass.name, entries);
+    const start = performance.now();
     const r = pass.run(entries.map((e) => e.graph), { ...pass.defaults, ...options });
+    const ms = performance.now() - start;
     if (this.verify) r.graphs.forEach((g) => verifyGraph(g));
-    this.records.push({ pass: pass.name, entry: "*", stats: r.stats });
+    this.records.push({ pass: pass.name, entry: "*", stats: r.stats, ms });
     const out = entries.map((e, k) => ({ exportName: e.exportName, graph: r.graphs[k] }));
     this.dump("after", pass.name, out);
     return out;

@@ -76,14 +76,26 @@ export function stableAliases(g: Graph): Map<string, string> {
 
 function structuralDecisions(ctx: Context, persistent: boolean): Map<string, string> {
   const decisions = new Map<string, string>();
-  for (const n of ctx.g.nodes) if (isPureAlias(n.op)) decisions.set(n.id, n.inputs[0]);
+  // decisions reversed: the values deciding into each value (so a param's class is found from it)
+  const sharers = new Map<string, string[]>();
+  const decide = (id: string, operand: string) => {
+    decisions.set(id, operand);
+    push(sharers, operand, id);
+  };
+  for (const n of ctx.g.nodes) if (isPureAlias(n.op)) decide(n.id, n.inputs[0]);
   if (persistent) {
     for (const u of ctx.g.updates) {
-      const chain = ctx.persistentChain(u.param, u.value, decisions);
-      if (chain) for (const [id, operand] of chain) decisions.set(id, operand);
+      const chain = ctx.persistentChain(u.param, u.value, decisions, sharers);
+      if (chain) for (const [id, operand] of chain) decide(id, operand);
     }
   }
   return decisions;
+}
+
+function push(m: Map<string, string[]>, k: string, v: string): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
 }
 
 /** What the stages need to know about the graph, computed once. */
@@ -97,6 +109,8 @@ class Context {
   readonly readAtEnd = new Set<string>();
   readonly params: ReadonlySet<string>;
   readonly inputs: ReadonlySet<string>;
+  /** The last step whose node reads each value (absent: no node reads it). */
+  readonly lastRead = new Map<string, number>();
 
   constructor(readonly g: Graph) {
     for (const i of g.inputs) this.types.set(i.name, i.type);
@@ -107,7 +121,10 @@ class Context {
       this.types.set(n.id, n.type);
     });
     const bump = (v: string) => this.uses.set(v, (this.uses.get(v) ?? 0) + 1);
-    for (const n of g.nodes) n.inputs.forEach(bump);
+    g.nodes.forEach((n, i) => {
+      n.inputs.forEach(bump);
+      for (const v of n.inputs) this.lastRead.set(v, i);
+    });
     for (const o of g.outputs) {
       bump(o.value);
       this.readAtEnd.add(o.value);
@@ -130,7 +147,7 @@ class Context {
    * Stage 2: the chain of (node, reused operand) that computes `value` in `param`'s buffer, or
    * undefined when there is none or it would clobber a value still to be read.
    */
-  persistentChain(param: string, value: string, decisions: ReadonlyMap<string, string>): Array<[string, string]> | undefined {
+  persistentChain(param: string, value: string, decisions: ReadonlyMap<string, string>, sharers: ReadonlyMap<string, readonly string[]>): Array<[string, string]> | undefined {
     if (!this.params.has(param) || !this.nodeOf.has(value)) return undefined;
     if (this.owner(value, decisions) === param) return []; // already p's bytes (a pure alias of p)
     if (!this.isUnplaced(value, decisions)) return undefined;
@@ -139,12 +156,12 @@ class Context {
     chain.reverse();
     // Every other reader of p's old bytes (p or a pure alias of it) must come before the chain
     // writes into them; outputs and updates read at the end, after every write.
-    const old = new Set([...this.types.keys()].filter((v) => this.owner(v, decisions) === param));
+    // p's old bytes are the values whose owner is p: p and those deciding into it, transitively.
+    const old = [param];
+    for (let k = 0; k < old.length; k++) old.push(...(sharers.get(old[k]) ?? []));
     for (const v of old) if (this.readAtEnd.has(v)) return undefined;
     const start = this.index.get(chain[0][0])!;
-    for (let i = start + 1; i < this.g.nodes.length; i++) {
-      if (this.g.nodes[i].inputs.some((v) => old.has(v))) return undefined;
-    }
+    for (const v of old) if ((this.lastRead.get(v) ?? -1) > start) return undefined;
     return chain;
   }
 

@@ -30,21 +30,60 @@ export type SchedulePolicy = "greedy" | "eager";
 export function listSchedule(g: Graph, aliases: ReadonlyMap<string, string>, policy: SchedulePolicy, lookahead: number): Node[] {
   const s = new SchedulerState(g, aliases);
   const order: number[] = [];
+  // Every step picks the ready node of the best score (ties: the first in the original order), or
+  // under `eager` the first ready node when no score is positive. A score is a function of the
+  // state a trial placement reads (score's `deps`), so it is kept until one of those parts of the
+  // state changes (commit's changed keys) and the choice is a heap's top, not a scan of every
+  // ready node.
+  const n = g.nodes.length;
+  const version = new Int32Array(n);
+  const dependents: number[][] = [];
+  const dirty: number[] = [...s.ready];
+  const isDirty = new Uint8Array(n);
+  for (const i of dirty) isDirty[i] = 1;
+  const best = new Heap<{ score: number; node: number; version: number }>((a, b) => a.score > b.score || (a.score === b.score && a.node < b.node));
+  const first = new Heap<number>((a, b) => a < b);
+  for (const i of s.ready) first.push(i);
   const place = (i: number) => {
     for (const src of s.sourceOperands[i]) if (!s.emitted[src]) order.push(src);
     order.push(i);
-    s.commit(i);
-  };
-  while (s.ready.size > 0) {
-    let best = -1;
-    let bestScore = -Infinity;
-    let first = -1;
-    for (const i of s.ready) {
-      const score = s.score(i, lookahead);
-      if (score > bestScore || (score === bestScore && i < best)) [best, bestScore] = [i, score];
-      if (first < 0 || i < first) first = i;
+    version[i]++;
+    for (const key of s.commit(i)) {
+      const waiting = dependents[key];
+      if (waiting === undefined) continue;
+      for (let k = 0; k < waiting.length; k += 2) {
+        const j = waiting[k];
+        if (waiting[k + 1] === version[j] && !isDirty[j] && s.ready.has(j)) {
+          isDirty[j] = 1;
+          dirty.push(j);
+        }
+      }
+      dependents[key] = [];
     }
-    place(policy === "eager" && bestScore < 0 ? first : best);
+    for (const next of s.newlyReady) {
+      first.push(next);
+      if (!isDirty[next]) {
+        isDirty[next] = 1;
+        dirty.push(next);
+      }
+    }
+  };
+  const deps: number[] = [];
+  while (s.ready.size > 0) {
+    for (const j of dirty) {
+      isDirty[j] = 0;
+      if (!s.ready.has(j)) continue;
+      deps.length = 0;
+      const score = s.score(j, lookahead, deps);
+      version[j]++;
+      best.push({ score, node: j, version: version[j] });
+      for (const key of deps) (dependents[key] ??= []).push(j, version[j]);
+    }
+    dirty.length = 0;
+    while (best.top!.version !== version[best.top!.node]) best.pop();
+    while (!s.ready.has(first.top!)) first.pop();
+    const top = best.top!;
+    place(policy === "eager" && top.score < 0 ? first.top! : top.node);
   }
   // Sources nothing reads (e.g. a constant output) go last.
   g.nodes.forEach((_, i) => {
@@ -57,9 +96,50 @@ export function listSchedule(g: Graph, aliases: ReadonlyMap<string, string>, pol
   return order.map((i) => g.nodes[i]);
 }
 
+/** A binary heap; `before(a, b)`: a comes out first. */
+class Heap<T> {
+  private readonly items: T[] = [];
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
+
+  get top(): T | undefined {
+    return this.items[0];
+  }
+
+  push(x: T): void {
+    const items = this.items;
+    let i = items.length;
+    items.push(x);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(x, items[parent])) break;
+      items[i] = items[parent];
+      i = parent;
+    }
+    items[i] = x;
+  }
+
+  pop(): void {
+    const items = this.items;
+    const last = items.pop()!;
+    if (items.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= items.length) break;
+      const c = l + 1 < items.length && this.before(items[l + 1], items[l]) ? l + 1 : l;
+      if (!this.before(items[c], last)) break;
+      items[i] = items[c];
+      i = c;
+    }
+    items[i] = last;
+  }
+}
+
 /** Scheduling state with an undo journal, so scores can be computed by trying moves. */
 class SchedulerState {
   readonly ready = new Set<number>();
+  /** Nodes the last commit made ready. */
+  readonly newlyReady: number[] = [];
   readonly emitted: Uint8Array;
   /** Source nodes each node reads (placed lazily with it). */
   readonly sourceOperands: number[][];
@@ -139,12 +219,34 @@ class SchedulerState {
     });
   }
 
-  /** Places node i for good (with its unplaced source operands). */
-  commit(i: number): void {
+  /**
+   * Places node i for good (with its unplaced source operands). Returns the keys (stateKey) of
+   * the state that changed: scores that read them are stale.
+   */
+  commit(i: number): number[] {
     this.advance(i);
+    const changed = this.journal.map(([array, at]) => this.stateKey(array, at)).filter((key) => key >= 0);
     this.journal = [];
     this.ready.delete(i);
-    for (const next of this.successors[i]) if (this.waiting[next] === 0) this.ready.add(next);
+    this.newlyReady.length = 0;
+    for (const next of this.successors[i]) {
+      if (this.waiting[next] === 0) {
+        this.ready.add(next);
+        this.newlyReady.push(next);
+      }
+    }
+    return changed;
+  }
+
+  /**
+   * Scores read two kinds of state: per node (emitted, waiting), keyed by its index, and per
+   * buffer (allocated, remaining), keyed by nodes + its index. A pinned buffer's remaining reads
+   * never matter (it is never freed): -1, no key.
+   */
+  private stateKey(array: Int32Array | Uint8Array, at: number): number {
+    if (array === this.emitted || array === this.waiting) return at;
+    if (array === this.remaining && this.pinned[at]) return -1;
+    return this.emitted.length + at;
   }
 
   /** Places node i (and its unplaced source operands); returns the change in live bytes after it. */
@@ -161,20 +263,31 @@ class SchedulerState {
    * consumer of the last node placed when it becomes ready; the best running total counts, so a
    * node that allocates a buffer its consumer frees right away is not penalised.
    */
-  score(i: number, lookahead: number): number {
+  score(i: number, lookahead: number, deps?: number[]): number {
     const mark = this.journal.length;
+    this.reads = deps;
     let total = -this.advance(i);
     let best = total;
     for (let k = 0, cur = i; k < lookahead; k++) {
       const next = this.consumers[cur];
+      if (next.length === 1) deps?.push(next[0]);
       if (next.length !== 1 || this.emitted[next[0]] || this.waiting[next[0]] !== 0) break;
       cur = next[0];
       total -= this.advance(cur);
       best = Math.max(best, total);
     }
+    this.reads = undefined;
+    if (deps) for (let k = mark; k < this.journal.length; k++) {
+      const [array, at] = this.journal[k];
+      const key = this.stateKey(array, at);
+      if (key >= 0) deps.push(key);
+    }
     this.undo(mark);
     return best;
   }
+
+  /** While scoring with `deps`: the state keys read besides those written (the journal's). */
+  private reads: number[] | undefined;
 
   private place(i: number): number {
     this.set(this.emitted, i, 1);
@@ -184,6 +297,7 @@ class SchedulerState {
       this.set(this.allocated, own, 1);
       delta += this.size[own];
     }
+    if (this.reads && !this.pinned[own]) this.reads.push(this.emitted.length + own);
     const touched = new Set<number>([own]);
     for (const b of this.operandBuffers[i]) {
       this.set(this.remaining, b, this.remaining[b] - 1);

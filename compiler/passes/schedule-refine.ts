@@ -33,8 +33,8 @@ export function refineOrder(g: Graph, nodes: readonly Node[], aliases: ReadonlyM
 }
 
 class OrderState {
-  nodes: Node[];
-  private pos = new Map<string, number>();
+  private readonly order: OrderList;
+  private readonly nodeOf = new Map<string, Node>();
   private readonly owner: (v: string) => string;
   /** Buffers (alias-class owners) live to the end: inputs, params, outputs, update values. */
   private readonly pinned = new Set<string>();
@@ -48,7 +48,8 @@ class OrderState {
   private readonly fixed: ReadonlySet<string>;
 
   constructor(private readonly g: Graph, nodes: readonly Node[], aliases: ReadonlyMap<string, string>) {
-    this.nodes = [...nodes];
+    this.order = new OrderList(nodes.map((n) => n.id));
+    for (const n of nodes) this.nodeOf.set(n.id, n);
     this.owner = (v: string) => {
       for (let next = aliases.get(v); next !== undefined; next = aliases.get(v)) v = next;
       return v;
@@ -64,110 +65,206 @@ class OrderState {
       }
     }
     const params = new Set(g.params.map((p) => p.name));
-    this.reindex();
-    for (const n of this.nodes) {
+    for (const n of nodes) {
       const x = aliases.get(n.id);
       if (x === undefined || isPureAlias(n.op)) continue;
       const param = this.owner(x);
       if (!params.has(param)) continue;
       const known = this.writerOf.get(param);
-      if (known === undefined || this.pos.get(n.id)! < this.pos.get(known)!) this.writerOf.set(param, n.id);
+      if (known === undefined || this.pos(n.id) < this.pos(known)) this.writerOf.set(param, n.id);
     }
     this.fixed = new Set([...g.nodes.filter((n) => aliases.has(n.id) && !isPureAlias(n.op)).map((n) => n.id)]);
   }
 
-  private reindex(): void {
-    this.pos = new Map(this.nodes.map((n, i) => [n.id, i] as const));
+  /** The nodes in their current order. */
+  get nodes(): Node[] {
+    return this.order.ids().map((id) => this.nodeOf.get(id)!);
   }
 
-  private move(from: number, to: number): void {
-    const [n] = this.nodes.splice(from, 1);
-    this.nodes.splice(to, 0, n);
-    this.reindex();
+  /** A number that orders node `id` among the others (not its index); -1 for values that are not nodes. */
+  private pos(id: string): number {
+    return this.order.has(id) ? this.order.label(id) : -1;
   }
 
-  /** The last position `n` may take once taken out of the order: before every writer of a param it reads. */
-  private latestAllowed(n: Node): number {
-    let limit = Infinity;
+  /**
+   * The node just before which `n` may go at the latest once taken out of the order: the first
+   * writer of a param it reads (undefined: none).
+   */
+  private latestAllowed(n: Node): string | undefined {
+    let limit: string | undefined;
     for (const v of n.inputs) {
       const writer = this.writerOf.get(this.owner(v));
-      // The writer shifts up by one when n (before it) is taken out.
-      if (writer !== undefined && writer !== n.id) limit = Math.min(limit, this.pos.get(writer)! - 1);
+      if (writer !== undefined && writer !== n.id && (limit === undefined || this.pos(writer) < this.pos(limit))) limit = writer;
     }
     return limit;
   }
 
-  /** Last position of a reader of buffer `b` other than `except` (-1 when none). */
-  private lastOtherRead(b: string, except: string): number {
-    let last = -1;
-    for (const r of this.bufferReaders.get(b) ?? []) if (r !== except) last = Math.max(last, this.pos.get(r)!);
+  /** The last reader of buffer `b` other than `except` (undefined when none). */
+  private lastOtherRead(b: string, except: string): string | undefined {
+    let last: string | undefined;
+    for (const r of this.bufferReaders.get(b) ?? []) if (r !== except && (last === undefined || this.pos(r) > this.pos(last))) last = r;
     return last;
   }
 
   /** Repair 1, from the last node up, so consumers have settled before their producers move. */
   sinkWaitingResults(): void {
-    for (const id of [...this.nodes].reverse().map((n) => n.id)) {
-      const p = this.pos.get(id)!;
-      const n = this.nodes[p];
+    for (const id of this.order.ids().reverse()) {
+      const p = this.pos(id);
+      const n = this.nodeOf.get(id)!;
       if (n.inputs.length === 0 || isPureAlias(n.op) || this.fixed.has(n.id) || this.pinned.has(this.owner(n.id))) continue;
-      const consumers = (this.valueReaders.get(n.id) ?? []).map((r) => this.pos.get(r)!);
+      const consumers = this.valueReaders.get(n.id) ?? [];
       if (consumers.length === 0) continue;
-      const first = Math.min(...consumers);
-      let target = first - 1; // just before the first consumer, once n is taken out
+      const first = consumers.reduce((a, r) => (this.pos(r) < this.pos(a) ? r : a));
+      // n goes right after `anchor`: at the latest just before its first consumer
+      let anchor = this.order.prev(first)!;
       let sinks = true;
-      let lastOther = -1;
+      let lastOther: string | undefined;
       // Sources (constants) read only by n move along with it.
       const carried = n.inputs.filter((v) => this.isSourceReadOnlyBy(v, n.id));
       for (const v of new Set(n.inputs.filter((v) => !carried.includes(v)).map(this.owner))) {
         if (this.pinned.has(v)) continue;
         const other = this.lastOtherRead(v, n.id);
-        if (other < p) sinks = false; // n is this buffer's last reader: moving it would extend it
-        lastOther = Math.max(lastOther, other);
+        if (other === undefined || this.pos(other) < p) sinks = false; // n is this buffer's last reader: moving it would extend it
+        else if (lastOther === undefined || this.pos(other) > this.pos(lastOther)) lastOther = other;
       }
       if (!sinks) continue;
-      // After removing n, the last other reader sits at lastOther - 1; n goes right after it.
-      if (lastOther >= 0) target = Math.min(target, lastOther);
-      target = Math.min(target, this.latestAllowed(n));
-      if (target <= p) continue;
-      this.move(p, target);
-      for (const c of new Set(carried)) this.move(this.pos.get(c)!, this.pos.get(n.id)! - 1);
+      // or right after the last other reader of its operands, if that comes first
+      if (lastOther !== undefined && this.pos(lastOther) < this.pos(anchor)) anchor = lastOther;
+      // and before every writer of a param it reads
+      const writer = this.latestAllowed(n);
+      if (writer !== undefined) {
+        const before = this.order.prev(writer);
+        if (before === undefined) continue;
+        if (this.pos(before) < this.pos(anchor)) anchor = before;
+      }
+      if (this.pos(anchor) <= p) continue;
+      this.order.remove(n.id);
+      this.order.insertAfter(anchor, n.id);
+      for (const c of new Set(carried)) {
+        this.order.remove(c);
+        this.order.insertBefore(n.id, c);
+      }
     }
   }
 
   private isSourceReadOnlyBy(v: string, reader: string): boolean {
-    const p = this.pos.get(v);
-    if (p === undefined || this.nodes[p].inputs.length > 0) return false;
+    const node = this.nodeOf.get(v);
+    if (node === undefined || node.inputs.length > 0) return false;
     const readers = this.valueReaders.get(v) ?? [];
     return readers.length === 1 && readers[0] === reader && !this.pinned.has(this.owner(v));
   }
 
   /** Repair 2. */
   consumersInInplaceOrder(): void {
-    for (const x of [...this.nodes.map((n) => n.id), ...this.g.inputs.map((i) => i.name)]) {
+    for (const x of [...this.order.ids(), ...this.g.inputs.map((i) => i.name)]) {
       const b = this.owner(x);
       if (this.pinned.has(b) || b !== x) continue;
-      const readers = (this.bufferReaders.get(b) ?? []).map((r) => this.nodes[this.pos.get(r)!]);
+      const readers = (this.bufferReaders.get(b) ?? []).map((r) => this.nodeOf.get(r)!);
       if (readers.length < 2) continue;
       const xType = this.types.get(x)!;
-      const last = readers.reduce((a, r) => (this.pos.get(r.id)! > this.pos.get(a.id)! ? r : a));
+      const last = readers.reduce((a, r) => (this.pos(r.id) > this.pos(a.id) ? r : a));
       if (last.inputs.some((v, i) => v === x && mayReuseOperand(last, i, xType))) continue;
       const candidates = readers.filter((r) => r !== last && !this.fixed.has(r.id) && r.inputs.some((v, i) => v === x && mayReuseOperand(r, i, xType)));
       if (candidates.length === 0 || this.fixed.has(last.id) || isPureAlias(last.op)) continue;
       if (byteSize(last.type) >= byteSize(xType)) continue;
-      const inplaceAt = Math.max(...candidates.map((r) => this.pos.get(r.id)!));
+      const inplaceAt = candidates.reduce((a, r) => (this.pos(r.id) > this.pos(a.id) ? r : a));
       // Every other reader must already come before the candidate, so that x dies there.
-      if (readers.some((r) => r !== last && this.pos.get(r.id)! > inplaceAt)) continue;
+      if (readers.some((r) => r !== last && this.pos(r.id) > this.pos(inplaceAt.id))) continue;
       // `last` may move up to just before the candidate if its operands are all defined by then
       // (sources only it reads move along with it).
       const carried = last.inputs.filter((v) => this.isSourceReadOnlyBy(v, last.id));
-      const ready = Math.max(-1, ...last.inputs.filter((v) => !carried.includes(v)).map((v) => this.pos.get(v) ?? -1));
-      if (ready >= inplaceAt) continue;
-      this.move(this.pos.get(last.id)!, inplaceAt);
+      const ready = Math.max(-1, ...last.inputs.filter((v) => !carried.includes(v)).map((v) => this.pos(v)));
+      if (ready >= this.pos(inplaceAt.id)) continue;
+      this.order.remove(last.id);
+      this.order.insertBefore(inplaceAt.id, last.id);
       for (const c of new Set(carried)) {
-        const at = this.pos.get(c)!;
-        if (at > this.pos.get(last.id)!) this.move(at, this.pos.get(last.id)!);
+        if (this.pos(c) > this.pos(last.id)) {
+          this.order.remove(c);
+          this.order.insertBefore(last.id, c);
+        }
       }
     }
+  }
+}
+
+/**
+ * A sequence of ids with O(1) moves and order comparisons (order maintenance): a doubly linked
+ * list whose members carry increasing labels; an insertion takes the midpoint of its neighbours'
+ * labels, and the labels are spread out again when two neighbours leave no room.
+ */
+class OrderList {
+  private static readonly SPACING = 2 ** 32;
+  private readonly labels = new Map<string, number>();
+  private readonly before = new Map<string, string | undefined>();
+  private readonly after = new Map<string, string | undefined>();
+  private head: string | undefined;
+  private tail: string | undefined;
+
+  constructor(ids: readonly string[]) {
+    ids.forEach((id, i) => {
+      this.before.set(id, ids[i - 1]);
+      this.after.set(id, ids[i + 1]);
+      this.labels.set(id, (i + 1) * OrderList.SPACING);
+    });
+    this.head = ids[0];
+    this.tail = ids[ids.length - 1];
+  }
+
+  has(id: string): boolean {
+    return this.labels.has(id);
+  }
+
+  label(id: string): number {
+    return this.labels.get(id)!;
+  }
+
+  prev(id: string): string | undefined {
+    return this.before.get(id);
+  }
+
+  ids(): string[] {
+    const out: string[] = [];
+    for (let id = this.head; id !== undefined; id = this.after.get(id)) out.push(id);
+    return out;
+  }
+
+  remove(id: string): void {
+    const p = this.before.get(id);
+    const n = this.after.get(id);
+    if (p === undefined) this.head = n;
+    else this.after.set(p, n);
+    if (n === undefined) this.tail = p;
+    else this.before.set(n, p);
+    this.before.delete(id);
+    this.after.delete(id);
+    this.labels.delete(id);
+  }
+
+  insertAfter(anchor: string, id: string): void {
+    this.link(anchor, id, this.after.get(anchor));
+  }
+
+  insertBefore(anchor: string, id: string): void {
+    this.link(this.before.get(anchor), id, anchor);
+  }
+
+  private link(p: string | undefined, id: string, n: string | undefined): void {
+    this.before.set(id, p);
+    this.after.set(id, n);
+    if (p === undefined) this.head = id;
+    else this.after.set(p, id);
+    if (n === undefined) this.tail = id;
+    else this.before.set(n, id);
+    const lo = p === undefined ? 0 : this.labels.get(p)!;
+    const hi = n === undefined ? lo + 2 * OrderList.SPACING : this.labels.get(n)!;
+    const mid = Math.floor((lo + hi) / 2);
+    if (mid > lo && mid < hi) this.labels.set(id, mid);
+    else this.relabel();
+  }
+
+  private relabel(): void {
+    let k = 1;
+    for (let id = this.head; id !== undefined; id = this.after.get(id)) this.labels.set(id, k++ * OrderList.SPACING);
   }
 }
 
