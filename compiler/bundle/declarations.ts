@@ -2,10 +2,9 @@
 // one documented field per tensor. Each backend writes its own interface around them (the WASM
 // bundle's views are synchronous typed arrays, the WebGPU bundle's read-backs are promises).
 
-import type { DType } from "../ir/types.ts";
+import { DTYPE_INFO, type DType } from "../ir/dtypes.ts";
 import type { TensorEntry } from "./manifest.ts";
 
-const ARRAY_OF: Record<DType, string> = { f32: "Float32Array", f16: "Uint16Array", bf16: "Uint16Array", i32: "Int32Array", i8: "Int8Array", u8: "Uint8Array", bool: "Uint8Array" };
 
 /** `mnist_mlp` → `MnistMlp`: the interface names of a bundle's .d.ts. */
 export function apiTypeName(bundleName: string): string {
@@ -14,7 +13,7 @@ export function apiTypeName(bundleName: string): string {
 
 /** The typed array a tensor of `dtype` is exposed as. */
 export function arrayTypeOf(dtype: DType): string {
-  return ARRAY_OF[dtype];
+  return DTYPE_INFO[dtype].array.name;
 }
 
 /**
@@ -23,6 +22,6 @@ export function arrayTypeOf(dtype: DType): string {
  */
 export function tensorFields(list: readonly (TensorEntry & { trainable?: boolean })[], what: string, type: (array: string) => string = (a) => a): string {
   return list
-    .map((t) => `  /** ${t.trainable === false ? "state" : what}: ${t.dtype}[${t.shape.join(", ")}] */\n  readonly ${JSON.stringify(t.name)}: ${type(ARRAY_OF[t.dtype])};`)
+    .map((t) => `  /** ${t.trainable === false ? "state" : what}: ${t.dtype}[${t.shape.join(", ")}] */\n  readonly ${JSON.stringify(t.name)}: ${type(arrayTypeOf(t.dtype))};`)
     .join("\n");
 }

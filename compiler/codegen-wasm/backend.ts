@@ -5,12 +5,12 @@
 import type { Backend } from "../bundle/backend.ts";
 import { writeWasmBundle } from "./bundle.ts";
 import type { WasmLayout } from "./emit.ts";
-import { WASM_KERNELS } from "./kernels/index.ts";
+import { missingKernel } from "./kernels/index.ts";
 import { wasmWorkspaceBytes } from "./workspace.ts";
 
 export const wasmBackend: Backend<WasmLayout> = {
   name: "wasm-simd",
   scratchBytes: wasmWorkspaceBytes,
-  missingKernel: (node) => (WASM_KERNELS.has(node.op) ? undefined : `wasm-simd has no kernel for ${node.op}`),
+  missingKernel: (node, operandTypes) => missingKernel(node, operandTypes),
   writeBundle: writeWasmBundle,
 };

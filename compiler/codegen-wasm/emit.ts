@@ -61,8 +61,6 @@ export class WasmPlanError extends Error {
 
 const { planOf, slotOf, entryLayout, sharedParams, checkOperandOverlaps } = arenaLayouts((message) => new WasmPlanError(message));
 
-/** Bytes per element of the dtypes the arena stores; f16/bf16 storage has no kernels yet. */
-const ELEMENT_BYTES: Partial<Record<DType, number>> = { f32: 4, i32: 4, i8: 1, u8: 1, bool: 1 };
 
 /** One graph, one exported entry function (`opts.entry`, default "forward"). */
 export function emitWasm(graph: Graph, opts: EmitWasmOptions = {}): EmittedWasm {
@@ -107,9 +105,6 @@ export function emitWasmEntries(entries: readonly WasmEntry[], opts: EmitWasmOpt
 function checkGraph(g: Graph): void {
   const plan = planOf(g);
   const check = (value: string, type: TensorType) => {
-    if (ELEMENT_BYTES[type.dtype] === undefined) {
-      throw new UnsupportedKernelError(`wasm-simd: %${value} is ${formatType(type)}; ${type.dtype} storage is not supported yet (use f32)`);
-    }
     const slot = slotOf(g, value);
     const bytes = byteSize(type);
     if (slot.size < bytes || slot.offset < 0 || slot.offset + bytes > plan.arena) {

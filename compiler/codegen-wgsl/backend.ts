@@ -6,13 +6,13 @@ import type { Backend } from "../bundle/backend.ts";
 import { writeWgslBundle } from "./bundle.ts";
 import type { WgslLayout } from "./emit.ts";
 import { DEFAULT_TARGET, type WgslTarget } from "./kernel.ts";
-import { WGSL_KERNELS } from "./kernels/index.ts";
+import { missingKernel } from "./kernels/index.ts";
 
 export function wgslBackend(target: WgslTarget = DEFAULT_TARGET): Backend<WgslLayout> {
   return {
     name: "webgpu",
     scratchBytes: () => 0,
-    missingKernel: (node) => (WGSL_KERNELS.has(node.op) ? undefined : `webgpu has no kernel for ${node.op}`),
+    missingKernel: (node, operandTypes) => missingKernel(node, operandTypes),
     writeBundle: (entries, meta) => writeWgslBundle(entries, meta, target),
   };
 }

@@ -13,8 +13,9 @@
 //            mapped (asynchronous, hence read() returns a promise)
 
 import type { Tensor } from "../ir/op-def.ts";
-import { numel, type DType } from "../ir/types.ts";
+import { numel } from "../ir/types.ts";
 import type { BufferLayout } from "../ir/arena-layout.ts";
+import { DTYPE_INFO } from "../ir/dtypes.ts";
 import { requestWgslDevice, type WgslDevice } from "./device.ts";
 import type { WgslProgram } from "./emit.ts";
 import type { WgslTarget } from "./kernel.ts";
@@ -28,16 +29,6 @@ export class WgslRunError extends Error {
   override name = "WgslRunError";
 }
 
-type Typed = Float32Array | Int32Array | Int8Array | Uint8Array;
-const VIEWS: Record<string, new (buffer: ArrayBuffer, offset?: number, length?: number) => Typed> = {
-  f32: Float32Array, i32: Int32Array, i8: Int8Array, u8: Uint8Array, bool: Uint8Array,
-};
-
-function viewType(dtype: DType) {
-  const View = VIEWS[dtype];
-  if (!View) throw new WgslRunError(`no typed view for ${dtype}`);
-  return View;
-}
 
 /** The device limits a program's kernels may be sized by (`software`: SwiftShader, see WgslTarget). */
 export function targetOf(device: GPUDevice, features: ReadonlySet<string>, software = false): WgslTarget {
@@ -125,9 +116,10 @@ export class WgslRunner {
   private writeBuffer(b: BufferLayout, data: ArrayLike<number>): void {
     const n = numel(b.shape);
     if (data.length !== n) throw new WgslRunError(`'${b.name}' holds ${n} elements, got ${data.length}`);
-    const View = viewType(b.dtype);
+    const { array: View, toStored } = DTYPE_INFO[b.dtype];
     const padded = new ArrayBuffer(Math.ceil(b.bytes / 4) * 4);
-    new View(padded, 0, n).set(data);
+    const view = new View(padded, 0, n);
+    for (let i = 0; i < n; i++) view[i] = toStored(data[i]);
     if (padded.byteLength > 0) this.device.queue.writeBuffer(this.arena, b.offset, padded);
   }
 
@@ -141,8 +133,8 @@ export class WgslRunner {
     encoder.copyBufferToBuffer(this.arena, b.offset, staging, 0, size);
     this.device.queue.submit([encoder.finish()]);
     await staging.mapAsync(MAP_READ);
-    const View = viewType(b.dtype);
-    const data = Float64Array.from(new View(staging.getMappedRange().slice(0), 0, n));
+    const { array: View, fromStored } = DTYPE_INFO[b.dtype];
+    const data = Float64Array.from(new View(staging.getMappedRange().slice(0), 0, n), fromStored);
     staging.unmap();
     staging.destroy();
     return { type, data };

@@ -65,13 +65,13 @@ describe("errors", () => {
     expect(() => emitWasm(g, { kernels: new Map() })).toThrow("wasm-simd has no kernel for op 'exp' (node %0)");
   });
 
-  it("f16 storage is refused by name", () => {
+  it("an op with no kernel for its dtypes (f16 storage) is refused by op and dtypes", () => {
     const g = naivePlan(parseGraph(`graph h {
   input %x: f16[4]
   %0:f16[4] = neg %x
   output y = %0
 }`));
-    expect(() => emitWasm(g)).toThrow(/%x is f16\[4\]; f16 storage is not supported/);
+    expect(() => emitWasm(g)).toThrow(/wasm-simd has no kernel for neg\(f16\) -> f16/);
   });
 
   it("plans that are missing, incomplete or overlapping are refused", () => {
