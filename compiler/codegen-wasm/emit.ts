@@ -18,7 +18,7 @@
 // typed views of the exported memory.
 
 import type { Graph, Node } from "../ir/graph.ts";
-import { byteSize, formatType, numel, type DType, type TensorType } from "../ir/types.ts";
+import { byteSize, formatType, numel, type TensorType } from "../ir/types.ts";
 import { arenaLayouts, overlaps, region } from "../ir/arena-layout.ts";
 import { kernelWorkspaceBytes, UnsupportedKernelError, type BufferRef, type KernelArgs, type KernelTable } from "./kernel.ts";
 import { kernelFor, WASM_KERNELS } from "./kernels/index.ts";
