@@ -1,8 +1,23 @@
 import { defineConfig } from "vitest/config";
 
+// `npm run test:quick` (MLC_QUICK_TESTS=1) leaves out the end-to-end suites: every example built
+// and run on both backends, checkpointing searches, PyTorch twins, the browser, the benchmarks'
+// peers. `npm test` (what CI runs) runs everything.
+const SLOW_SUITES = [
+  "test/e2e/**",
+  "test/bench/**",
+  "test/**/*-examples.test.ts",
+  "test/passes/checkpoint*.test.ts",
+  "test/codegen-wasm/checkpoint-*.test.ts",
+  "test/cli/mem-checkpoint-cli.test.ts",
+  "test/driver/mem-matches-build.test.ts",
+];
+const quick = process.env.MLC_QUICK_TESTS === "1";
+
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    exclude: ["**/node_modules/**", ...(quick ? SLOW_SUITES : [])],
     // Builds dist/ (the compiled CLI that tests spawn through bin/mlc.js) before the suite.
     globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 60_000,
