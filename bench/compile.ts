@@ -9,8 +9,8 @@
 //                     --train
 //   resnet by depth   `mlc build --train` and `mlc mem --train` of examples/resnet at
 //                     `--set depth=N`: time per block and the exponent b of time ≈ a·depth^b
-//                     (least squares on log time against log depth). A depth is left out when the
-//                     previous depths predict it would take longer than LIMIT_S.
+//                     (least squares on log time against log depth). DEPTHS always run; the
+//                     deeper MORE_DEPTHS only while the depths before predict a run under LIMIT_S.
 //
 // Every figure is the median of RUNS runs (interleaved: one run of every command, then the next
 // round), with the CPU time (user + system) of the same runs beside it where /proc says (Linux):
@@ -18,9 +18,10 @@
 // timings, whenever the sources changed. Settings (environment):
 //
 //   MLC_BENCH_COMPILE_RUNS=3          runs per command (start-up and examples)
-//   MLC_BENCH_COMPILE_DEPTH_RUNS=1    runs per resnet depth and command
-//   MLC_BENCH_COMPILE_DEPTHS=8,16,32,64,128,256
-//   MLC_BENCH_COMPILE_LIMIT_S=60      longest predicted run of a depth that is still measured
+//   MLC_BENCH_COMPILE_DEPTH_RUNS=3    runs per resnet depth and command
+//   MLC_BENCH_COMPILE_DEPTHS=8,16,32,64
+//   MLC_BENCH_COMPILE_MORE_DEPTHS=128,256
+//   MLC_BENCH_COMPILE_LIMIT_S=60      longest predicted run of a MORE_DEPTHS depth that is measured
 //   MLC_BENCH_COMPILE_EXAMPLES=cnn,lstm   only these examples (default: all)
 //   MLC_BENCH_COMPILE_BEFORE=/path    a checkout of the old CLI (e.g. `git worktree add /tmp/before
 //                                     9705670`, node_modules linked in): its start-up commands are
@@ -41,8 +42,9 @@ const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 
 const intList = (text: string) => text.split(",").map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
 const RUNS = Math.max(1, Number(process.env.MLC_BENCH_COMPILE_RUNS ?? 3));
-const DEPTH_RUNS = Math.max(1, Number(process.env.MLC_BENCH_COMPILE_DEPTH_RUNS ?? 1));
-const DEPTHS = intList(process.env.MLC_BENCH_COMPILE_DEPTHS ?? "8,16,32,64,128,256");
+const DEPTH_RUNS = Math.max(1, Number(process.env.MLC_BENCH_COMPILE_DEPTH_RUNS ?? 3));
+const DEPTHS = intList(process.env.MLC_BENCH_COMPILE_DEPTHS ?? "8,16,32,64");
+const MORE_DEPTHS = intList(process.env.MLC_BENCH_COMPILE_MORE_DEPTHS ?? "128,256");
 const LIMIT_S = Number(process.env.MLC_BENCH_COMPILE_LIMIT_S ?? 60);
 const EXAMPLES_FILTER = process.env.MLC_BENCH_COMPILE_EXAMPLES?.split(",").map((s) => s.trim());
 const BEFORE_DIR = process.env.MLC_BENCH_COMPILE_BEFORE;
@@ -206,12 +208,12 @@ export async function run(): Promise<BenchReport> {
         }
       : BEFORE_RECORDED;
 
-    process.stderr.write(`compile: resnet --train by depth (${DEPTHS.join(", ")}; ${DEPTH_RUNS} run(s) each, limit ${LIMIT_S} s a run)\n`);
+    process.stderr.write(`compile: resnet --train by depth (${DEPTHS.join(", ")}, then ${MORE_DEPTHS.join(", ")} under ${LIMIT_S} s a run; ${DEPTH_RUNS} run(s) each)\n`);
     const depthRows: DepthRow[] = [];
     const skipped: { depth: number; predictedS: number }[] = [];
-    for (const depth of DEPTHS) {
+    for (const depth of [...DEPTHS, ...MORE_DEPTHS]) {
       const predicted = predictSeconds(depthRows, depth);
-      if (predicted > LIMIT_S) {
+      if (!DEPTHS.includes(depth) && predicted > LIMIT_S) {
         skipped.push({ depth, predictedS: predicted });
         continue;
       }
@@ -229,9 +231,15 @@ export async function run(): Promise<BenchReport> {
     }
     const fit = (pick: (r: DepthRow) => number) =>
       depthRows.length >= 2 ? fitExponent(depthRows.map((r) => r.depth), depthRows.map(pick)) : null;
-    const exponents = { build: fit((r) => r.build.wallS), mem: fit((r) => r.mem.wallS) };
+    const cpuFit = (pick: (r: DepthRow) => number | null) => (depthRows.every((r) => pick(r) !== null) ? fit((r) => pick(r)!) : null);
+    const exponents = {
+      build: fit((r) => r.build.wallS),
+      mem: fit((r) => r.mem.wallS),
+      buildCpu: cpuFit((r) => r.build.cpuS),
+      memCpu: cpuFit((r) => r.mem.cpuS),
+    };
     const load1 = loadavg()[0]!;
-    const settings = { runs: RUNS, depthRuns: DEPTH_RUNS, depths: DEPTHS, limitS: LIMIT_S, cores: cpus().length, loadAverage: { start: load0, end: load1 } };
+    const settings = { runs: RUNS, depthRuns: DEPTH_RUNS, depths: DEPTHS, moreDepths: MORE_DEPTHS, limitS: LIMIT_S, cores: cpus().length, loadAverage: { start: load0, end: load1 } };
     const results = { settings, before: beforeFigures, startup: startupRows, examples: exampleRows, resnet: { rows: depthRows, skipped, exponents } };
     return { name: "compile", title: "Compiler speed (mlc's own wall time)", results, markdown: markdown(results) };
   } finally {
@@ -259,11 +267,11 @@ function gitHead(dir: string): string {
 }
 
 type Results = {
-  settings: { runs: number; depthRuns: number; depths: number[]; limitS: number; cores: number; loadAverage: { start: number; end: number } };
+  settings: { runs: number; depthRuns: number; depths: number[]; moreDepths: number[]; limitS: number; cores: number; loadAverage: { start: number; end: number } };
   before: { source: string; commit: string; runs: number; seconds: Record<string, number> };
   startup: Measured[];
   examples: Measured[];
-  resnet: { rows: DepthRow[]; skipped: { depth: number; predictedS: number }[]; exponents: { build: number | null; mem: number | null } };
+  resnet: { rows: DepthRow[]; skipped: { depth: number; predictedS: number }[]; exponents: { build: number | null; mem: number | null; buildCpu: number | null; memCpu: number | null } };
 };
 
 const secs = (m: Measured) => `${m.wallS.toFixed(2)}${m.cpuS === null ? "" : ` (${m.cpuS.toFixed(2)})`}`;
@@ -320,7 +328,8 @@ function markdown(r: Results): string {
   const exp = (b: number | null) => (b === null ? "–" : b.toFixed(2));
   lines.push(
     "",
-    `Fitted exponent b of wall time ≈ a·depth^b (least squares, log-log, depths ${rows.map((x) => x.depth).join(", ")}): build --train ${exp(r.resnet.exponents.build)}, mem --train ${exp(r.resnet.exponents.mem)}.` +
+    `Fitted exponent b of wall time ≈ a·depth^b (least squares, log-log, depths ${rows.map((x) => x.depth).join(", ")}): build --train ${exp(r.resnet.exponents.build)}, mem --train ${exp(r.resnet.exponents.mem)}` +
+      ` (of CPU time: ${exp(r.resnet.exponents.buildCpu)} and ${exp(r.resnet.exponents.memCpu)}).` +
       " The fixed start-up cost (loading ts-morph and binaryen, the stem and the head) pulls b below the growth of the per-block work; the Δ columns show that growth.",
   );
   if (r.resnet.skipped.length > 0) {

@@ -34,6 +34,8 @@ if (fromSource) {
       process.exit(1);
     }
   }
+  // An internal error's stack trace names the TypeScript sources (dist/ has linked source maps).
+  process.setSourceMapsEnabled(true);
   ({ main } = await import("../dist/compiler/cli/main.js"));
 }
 process.exitCode = await main(process.argv.slice(2));

@@ -73,6 +73,14 @@ function sourceFiles(dir, out = []) {
   return out;
 }
 
+function modifiedBefore(path, time) {
+  try {
+    return statSync(path).mtimeMs < time;
+  } catch {
+    return false;
+  }
+}
+
 /** Writes a file so that a process reading it concurrently sees the old or the new text, never half. */
 function writeAtomic(path, contents) {
   mkdirSync(dirname(path), { recursive: true });
@@ -108,6 +116,7 @@ function externalImports(sourceRoots) {
  */
 export async function build() {
   const started = performance.now();
+  const startedAt = Date.now();
   const fingerprint = sourceFingerprint();
   const { build: esbuild } = await import("esbuild");
   const sourceRoots = SOURCE_DIRS.map((d) => join(ROOT, d));
@@ -145,7 +154,8 @@ export async function build() {
   let removed = 0;
   if (existsSync(DIST)) {
     for (const f of sourceFiles(DIST)) {
-      if (f !== STAMP && !written.has(f) && !f.endsWith(".tmp")) {
+      // Not what a concurrent build (of newer sources) wrote since this one started.
+      if (f !== STAMP && !written.has(f) && !f.endsWith(".tmp") && modifiedBefore(f, startedAt)) {
         rmSync(f);
         removed++;
       }
