@@ -22,6 +22,8 @@ import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { formatBytes, timelineSvg } from "../timeline-svg.ts";
 import { checkpointOptions, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { tradeoffSvg } from "../tradeoff-svg.ts";
+import { accumulationFor, fitBatch, formatFit } from "../fit-batch.ts";
+import { parseByteSize } from "../byte-size.ts";
 
 interface MemArgs extends TrainArgs, PipelineArgs {
   model: string;
@@ -32,6 +34,8 @@ interface MemArgs extends TrainArgs, PipelineArgs {
   "print-ir": boolean;
   "time-limit"?: number;
   tradeoff: boolean;
+  fit?: string;
+  "effective-batch"?: number;
 }
 
 /** Budgets of the --tradeoff curve, evenly spaced from the least feasible to the un-checkpointed peak. */
@@ -47,9 +51,12 @@ export const memCommand: CommandModule<object, MemArgs> = {
       .option("json", { type: "boolean", default: false, describe: "print the report as JSON" })
       .option("print-ir", { type: "boolean", default: false, describe: "print the planned IR (slots, in-place operands) before the report" })
       .option("time-limit", { type: "number", describe: "planner search budget per plan, milliseconds" })
-      .option("tradeoff", { type: "boolean", default: false, describe: "with --train: auto checkpointing's arena and recomputation at a range of budgets (--svg draws the curve)" }) as never,
+      .option("tradeoff", { type: "boolean", default: false, describe: "with --train: auto checkpointing's arena and recomputation at a range of budgets (--svg draws the curve)" })
+      .option("fit", { type: "string", describe: "with --train: the largest batch whose arena fits this size (e.g. 8MB), per checkpoint mode" })
+      .option("effective-batch", { type: "number", describe: "with --fit: the accumulation count that reaches this batch" }) as never,
   handler: async (args) => {
     const set = parseSetFlags(args.set);
+    if (args.fit !== undefined) return memFit(args, set);
     if (args.tradeoff && !args.train) throw new UsageError("--tradeoff needs --train (it plans the training step under a range of checkpoint budgets)");
     const { budgetBytes } = checkpointOptions(args);
     const batches = args.batch === undefined ? [undefined] : parseBatches(args.batch);
@@ -100,6 +107,27 @@ export const memCommand: CommandModule<object, MemArgs> = {
     }
   },
 };
+
+/** --fit: fitBatch (fit-batch.ts) under each checkpoint mode. */
+async function memFit(args: MemArgs, set: Record<string, string>): Promise<void> {
+  if (!args.train) throw new UsageError("--fit needs --train (it fits the training step's arena)");
+  if (args.batch !== undefined) throw new UsageError("--fit searches the batch size: give no --batch");
+  if (args.checkpoint !== "none" || args.memoryBudget !== undefined) throw new UsageError("--fit reports every checkpoint mode (auto with the --fit size as its budget): give no --checkpoint or --memory-budget");
+  const eff = args["effective-batch"];
+  if (eff !== undefined && (!Number.isInteger(eff) || eff < 1)) throw new UsageError(`--effective-batch must be a positive integer, got ${eff}`);
+  const budget = parseByteSize(args.fit!, "--fit");
+  requireBatchKey(args.model, set);
+  const model = compileModelFile(args.model, { set });
+  const { checkpoint: _none, ...training } = trainingOptions(model, args)!;
+  const backend = await loadBackend(args.target);
+  const opts = { model: args.model, set, backend, training, budget, ...(args["time-limit"] !== undefined ? { timeLimitMs: args["time-limit"] } : {}) };
+  const rows = (["none", "sqrt", "auto"] as const).map((mode) => fitBatch(opts, mode));
+  if (args.json) {
+    process.stdout.write(JSON.stringify({ model: args.model, target: args.target, budget, ...(eff !== undefined ? { effectiveBatch: eff } : {}), modes: rows.map((r) => ({ ...r, ...(eff !== undefined && r.batch > 0 ? { accumulate: accumulationFor(eff, r.batch) } : {}), ...(r.next && !Number.isFinite(r.next.arena) ? { next: { batch: r.next.batch, arena: null } } : {}) })) }, null, 2) + "\n");
+  } else {
+    process.stdout.write(formatFit(`${model.graph.name}, training step (${args.target})`, budget, rows, eff));
+  }
+}
 
 /** --batch sets config.batch, so the model must have one; say so before compiling per batch. */
 function requireBatchKey(file: string, set: Record<string, string>): void {
