@@ -24,6 +24,11 @@ export interface AutodiffOptions {
   wrt?: readonly string[];
   /** Also add each `grad/<param>` as a graph output of the same name. */
   exposeGradients: boolean;
+  /**
+   * A scalar value of the graph to start the backward pass from instead of 1 (the loss scale of
+   * f16 mixed precision, loss-scale.ts): every gradient is then `seed` times the loss's.
+   */
+  seed?: string;
 }
 
 export class AutodiffError extends Error {
@@ -49,7 +54,10 @@ export const autodiff: Pass<AutodiffOptions> = {
     const active = activeValues(g, new Set(wrt), loss.value);
 
     // Reverse sweep: cotangents[v] lists the contributions to v's cotangent, summed on first read.
-    const cotangents = new Map<string, string[]>([[loss.value, [b.op("const", [], { value: 1, dtype: lossType.dtype, shape: [] })]]]);
+    const seed = opts.seed === undefined
+      ? b.op("const", [], { value: 1, dtype: lossType.dtype, shape: [] })
+      : b.typeOf(opts.seed).dtype === lossType.dtype ? opts.seed : b.op("cast", [opts.seed], { dtype: lossType.dtype });
+    const cotangents = new Map<string, string[]>([[loss.value, [seed]]]);
     const total = (v: string) => sumAll(b, cotangents.get(v) ?? []);
     let backwardNodes = b.nodes.length;
     for (const node of [...g.nodes].reverse()) {

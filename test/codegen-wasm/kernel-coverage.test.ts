@@ -13,7 +13,7 @@ import { emitWgsl } from "../../compiler/codegen-wgsl/emit.ts";
 import { UnsupportedKernelError as WgslUnsupported } from "../../compiler/codegen-wgsl/kernel.ts";
 import { findKernel as findWgslKernel, kernelFor as wgslKernelFor, WGSL_KERNELS } from "../../compiler/codegen-wgsl/kernels/index.ts";
 import { GraphBuilder } from "../../compiler/ir/builder.ts";
-import { formatApplication } from "../../compiler/ir/dtypes.ts";
+import { formatApplication, signedTable } from "../../compiler/ir/dtypes.ts";
 import { valueTypes, type Graph, type Node } from "../../compiler/ir/graph.ts";
 import { OPS } from "../../compiler/ir/ops.ts";
 import type { TensorType } from "../../compiler/ir/types.ts";
@@ -58,23 +58,26 @@ function graphOf(op: string, inputs: readonly TensorType[], attrs: Record<string
 
 describe("a missing (op, dtypes) combination", () => {
   const f16 = (shape: number[]): TensorType => ({ dtype: "f16", shape });
+  // Tables with matmul for f32 only, so the miss does not depend on which dtypes the backends have.
+  const wasmF32Only = signedTable("test", { matmul: [{ op: "matmul", dtypes: "f32", kernel: WASM_KERNELS.get("matmul")![0].kernel }] });
+  const wgslF32Only = signedTable("test", { matmul: [{ op: "matmul", dtypes: "f32", kernel: WGSL_KERNELS.get("matmul")![0].kernel }] });
 
   it("is an UnsupportedKernelError naming the op and the dtypes, in both backends' lookups", () => {
     const g = graphOf("matmul", [f16([2, 3]), f16([3, 4])]);
     const types = valueTypes(g);
     const operands = g.nodes[0].inputs.map((v) => types.get(v)!);
-    expect(() => wasmKernelFor(g.nodes[0], operands)).toThrow(WasmUnsupported);
-    expect(() => wasmKernelFor(g.nodes[0], operands)).toThrow(/^wasm-simd has no kernel for matmul\(f16, f16\) -> f16 \(node %0; it has matmul\(f32\.\.\.\) -> f32\)$/);
-    expect(() => wgslKernelFor(g.nodes[0], operands)).toThrow(WgslUnsupported);
-    expect(() => wgslKernelFor(g.nodes[0], operands)).toThrow(/^webgpu has no kernel for matmul\(f16, f16\) -> f16 /);
+    expect(() => wasmKernelFor(g.nodes[0], operands, wasmF32Only)).toThrow(WasmUnsupported);
+    expect(() => wasmKernelFor(g.nodes[0], operands, wasmF32Only)).toThrow(/^wasm-simd has no kernel for matmul\(f16, f16\) -> f16 \(node %0; it has matmul\(f32\.\.\.\) -> f32\)$/);
+    expect(() => wgslKernelFor(g.nodes[0], operands, wgslF32Only)).toThrow(WgslUnsupported);
+    expect(() => wgslKernelFor(g.nodes[0], operands, wgslF32Only)).toThrow(/^webgpu has no kernel for matmul\(f16, f16\) -> f16 /);
   });
 
-  it("stops emission with that error (wasm-simd's maxPool2d has no i8 kernel; webgpu's f16 storage has no kernels)", () => {
+  it("stops emission with that error (wasm-simd's maxPool2d has no i8 kernel; a table without f16 matmul)", () => {
     const pool = naivePlan(graphOf("maxPool2d", [{ dtype: "i8", shape: [1, 4, 4, 2] }], { size: [2, 2], stride: [2, 2] }));
-    expect(() => emitWasm(pool)).toThrow(/wasm-simd has no kernel for maxPool2d\(i8\) -> i8 \(node %0; it has maxPool2d\(f32\.\.\.\) -> f32, maxPool2d\(i32\.\.\.\) -> i32\)/);
+    expect(() => emitWasm(pool)).toThrow(/wasm-simd has no kernel for maxPool2d\(i8\) -> i8 \(node %0; it has maxPool2d\(f32\.\.\.\) -> f32, maxPool2d\(f16\.\.\.\) -> f16, maxPool2d\(bf16\.\.\.\) -> bf16, maxPool2d\(i32\.\.\.\) -> i32\)/);
     expect(() => emitWgsl(pool)).not.toThrow();
-    const neg = naivePlan(graphOf("neg", [f16([4])]));
-    expect(() => emitWgsl(neg)).toThrow(WgslUnsupported);
-    expect(() => emitWgsl(neg)).toThrow(/webgpu has no kernel for neg\(f16\) -> f16/);
+    const product = naivePlan(graphOf("matmul", [f16([2, 3]), f16([3, 4])]));
+    expect(() => emitWgsl(product, { kernels: wgslF32Only })).toThrow(WgslUnsupported);
+    expect(() => emitWgsl(product, { kernels: wgslF32Only })).toThrow(/webgpu has no kernel for matmul\(f16, f16\) -> f16/);
   });
 });

@@ -15,6 +15,7 @@ import { randomInputs } from "../../compiler/cli/random-inputs.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
 import { initParams, interpret } from "../../compiler/ir/interpreter.ts";
 import type { Tensor } from "../../compiler/ir/op-def.ts";
+import { DTYPE_INFO, fromTypedArray, toTypedArray } from "../../compiler/ir/dtypes.ts";
 import { numel, type DType, type Shape } from "../../compiler/ir/types.ts";
 import { compareTensors, graphTolerance, type MatchOptions } from "./wasm-harness.ts";
 
@@ -27,8 +28,6 @@ const Wasm = (globalThis as unknown as {
   WebAssembly: { instantiate(bytes: Uint8Array): Promise<{ instance: WasmInstance }> };
 }).WebAssembly;
 
-const VIEWS = { f32: Float32Array, i32: Int32Array, i8: Int8Array, u8: Uint8Array, bool: Uint8Array } as const;
-
 interface Buffer {
   readonly name: string;
   readonly offset: number;
@@ -36,10 +35,14 @@ interface Buffer {
   readonly shape: Shape;
 }
 
+/** The typed view of a buffer (f16/bf16: their 16-bit patterns, ir/dtypes.ts). */
 function view(memory: ArrayBuffer, b: Buffer) {
-  const View = VIEWS[b.dtype as keyof typeof VIEWS];
-  if (!View) throw new Error(`no typed view for ${b.dtype}`);
-  return new View(memory, b.offset, numel(b.shape));
+  return new DTYPE_INFO[b.dtype].array(memory, b.offset, numel(b.shape));
+}
+
+/** Writes numbers (already of the dtype's values) into a buffer as its stored elements. */
+function write(memory: ArrayBuffer, b: Buffer, data: ArrayLike<number>): void {
+  view(memory, b).set(toTypedArray(b.dtype, data));
 }
 
 /** One forward call of `graph` (naively planned) on NaN-filled memory; returns its outputs. */
@@ -50,8 +53,8 @@ export async function runOnDirtyMemory(graph: Graph, inputs: Values, params: Val
   new Uint32Array(memory).fill(0x7fc00001);
   const entry = layout.entries.forward;
   const operands: Buffer[] = [...layout.params, ...entry.inputs];
-  for (const p of layout.params) view(memory, p).set(params[p.name]);
-  for (const i of entry.inputs) view(memory, i).set(inputs[i.name]);
+  for (const p of layout.params) write(memory, p, params[p.name]);
+  for (const i of entry.inputs) write(memory, i, inputs[i.name]);
   const before = operands.map((b) => Array.from(view(memory, b)));
   (instance.exports.forward as () => void)();
   operands.forEach((b, i) => {
@@ -59,7 +62,7 @@ export async function runOnDirtyMemory(graph: Graph, inputs: Values, params: Val
     if (before[i].some((v, j) => !Object.is(v, after[j]))) throw new Error(`the graph wrote into its operand '${b.name}'`);
   });
   const outputs: Record<string, Tensor> = {};
-  for (const o of entry.outputs) outputs[o.name] = { type: { dtype: o.dtype, shape: o.shape }, data: Float64Array.from(view(memory, o)) };
+  for (const o of entry.outputs) outputs[o.name] = { type: { dtype: o.dtype, shape: o.shape }, data: fromTypedArray(o.dtype, view(memory, o)) };
   return outputs;
 }
 

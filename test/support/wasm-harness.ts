@@ -18,6 +18,7 @@ import type { Graph } from "../../compiler/ir/graph.ts";
 import { initParams, interpret } from "../../compiler/ir/interpreter.ts";
 import type { AttrValue, Tensor } from "../../compiler/ir/op-def.ts";
 import { getOp } from "../../compiler/ir/ops.ts";
+import { DTYPE_INFO, fromTypedArray } from "../../compiler/ir/dtypes.ts";
 import { isFloat, numel, type DType, type TensorType } from "../../compiler/ir/types.ts";
 
 // The tsconfig's libs (ES2023 + node) carry no WebAssembly declarations; this is the part used.
@@ -47,14 +48,9 @@ export interface WasmProgram {
   call(entry?: string): void;
 }
 
-const VIEWS: Record<string, new (buffer: ArrayBuffer, offset: number, length: number) => ArrayLike<number> & { set(a: ArrayLike<number>): void }> = {
-  f32: Float32Array, i32: Int32Array, i8: Int8Array, u8: Uint8Array, bool: Uint8Array,
-};
-
+/** A typed view of `length` elements of `dtype` at `offset` (f16/bf16: their 16-bit patterns). */
 function view(memory: WasmMemory, offset: number, dtype: DType, length: number) {
-  const View = VIEWS[dtype];
-  if (!View) throw new Error(`no typed view for ${dtype}`);
-  return new View(memory.buffer, offset, length);
+  return new DTYPE_INFO[dtype].array(memory.buffer, offset, length);
 }
 
 /** A NaN bit pattern that no kernel computes by accident: memory a kernel forgot to write shows. */
@@ -91,11 +87,12 @@ export async function loadWasmEntries(entries: readonly WasmEntry[]): Promise<Wa
   const write = (b: BufferLayout, data: ArrayLike<number>) => {
     const n = numel(b.shape);
     if (data.length !== n) throw new Error(`'${b.name}' holds ${n} elements, got ${data.length}`);
-    view(memory, b.offset, b.dtype, n).set(data);
+    const { toStored } = DTYPE_INFO[b.dtype];
+    view(memory, b.offset, b.dtype, n).set(Array.from(data, (x) => toStored(x)));
   };
   const read = (b: BufferLayout): Tensor => ({
     type: { dtype: b.dtype, shape: b.shape },
-    data: Float64Array.from(view(memory, b.offset, b.dtype, numel(b.shape))),
+    data: fromTypedArray(b.dtype, view(memory, b.offset, b.dtype, numel(b.shape))),
   });
   return {
     wasm: emitted.wasm,

@@ -6,14 +6,56 @@
 // the order of the filter's rows, so column matrix x filter is the convolution. Both walk a block
 // row by row with running pointers; channel runs move with f32x4 loads and stores.
 
+import { DTYPE_BYTES, type DType } from "../../ir/types.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
+import { loadLanes, loadScalar } from "./access.ts";
 import type { ConvPlan } from "./conv-plan.ts";
+import { Lanes } from "./lanes.ts";
 import { axisNeedsCheck } from "./window-loops.ts";
 
 type Addr = () => Expr;
 
 /** Vector-at-a-time loops longer than this many f32x4 are emitted as loops rather than unrolled. */
 const UNROLL_VECTORS = 8;
+
+/**
+ * `count` f32 values widened from `src` (f16/bf16 elements) into the f32 run at `dst`: im2col of
+ * a 16-bit image into its f32 column buffer.
+ */
+function widenRun(f: FunctionBuilder, dst: Addr, src: Addr, count: number, dtype: DType): Expr[] {
+  const eb = DTYPE_BYTES[dtype];
+  const vectors = Math.floor(count / 4);
+  const L4 = new Lanes(f, 4);
+  const L1 = new Lanes(f, 1);
+  const at = (a: Addr, off: number) => (off === 0 ? a() : f.i32.add(a(), f.i32.const(off)));
+  const out: Expr[] = [];
+  const vec = (d: Addr, s: Addr, q: number) => {
+    const value = loadLanes(L4, dtype, at(s, 4 * q * eb));
+    return [...L4.body.splice(0), f.v128.store(16 * q, 4, d(), value)];
+  };
+  if (vectors <= UNROLL_VECTORS) {
+    for (let q = 0; q < vectors; q++) out.push(...vec(dst, src, q));
+  } else {
+    const d = f.local("i32");
+    const s = f.local("i32");
+    const n = f.local("i32");
+    out.push(
+      f.set(d, dst()),
+      f.set(s, src()),
+      f.set(n, f.i32.const(vectors)),
+      f.countDown(n, [
+        ...vec(() => f.get(d), () => f.get(s), 0),
+        f.set(d, f.i32.add(f.get(d), f.i32.const(16))),
+        f.set(s, f.i32.add(f.get(s), f.i32.const(4 * eb))),
+      ]),
+    );
+  }
+  for (let i = vectors * 4; i < count; i++) {
+    const value = loadScalar(L1, dtype, at(src, i * eb));
+    out.push(...L1.body.splice(0), f.storeF32(at(dst, 4 * i), value));
+  }
+  return out;
+}
 
 /**
  * `count` floats at dst, each `op(dst value, src value)` (or a plain copy / zero when op says
@@ -73,6 +115,7 @@ function walkBlock(
   f: FunctionBuilder, p: ConvPlan, x: number, col: Addr, b: BlockLocals,
   transfer: (colAt: Addr, xAt: Addr, count: number) => Expr[],
   padding: ((colAt: Addr, count: number) => Expr[]) | null,
+  xBytes = 4,
 ): Expr {
   const { win } = p;
   const c = (v: number) => f.i32.const(v);
@@ -97,8 +140,8 @@ function walkBlock(
   const inputPixel = () =>
     f.i32.add(f.i32.mul(f.i32.add(f.i32.mul(f.get(n), c(p.inH)), f.get(iy)), c(p.inW)), f.get(ix));
   const setXPtr = () => f.set(xPtr, f.i32.add(
-    f.i32.mul(inputPixel(), c(4 * p.channels)),
-    f.i32.add(f.i32.mul(f.get(b.group), c(4 * run)), c(x)),
+    f.i32.mul(inputPixel(), c(xBytes * p.channels)),
+    f.i32.add(f.i32.mul(f.get(b.group), c(xBytes * run)), c(x)),
   ));
   // One tap: transfer its channel run, or zeros when it lies in the padding.
   const tap = (checked: boolean): Expr[] => {
@@ -141,11 +184,12 @@ function walkBlock(
   ]);
 }
 
-/** Fills the block's column buffer at `col` from the input at byte offset `x`. */
-export function emitIm2col(f: FunctionBuilder, p: ConvPlan, x: number, col: Addr, b: BlockLocals): Expr {
-  return walkBlock(f, p, x, col, b,
-    (colAt, xAt, count) => floatRun(f, colAt, xAt, count, "copy"),
-    (colAt, count) => floatRun(f, colAt, null, count, "zero"));
+/** Fills the block's f32 column buffer at `col` from the input at byte offset `x`, stored as `dtype` (widened). */
+export function emitIm2col(f: FunctionBuilder, p: ConvPlan, x: number, col: Addr, b: BlockLocals, dtype: DType = "f32"): Expr {
+  const copy = dtype === "f32"
+    ? (colAt: Addr, xAt: Addr, count: number) => floatRun(f, colAt, xAt, count, "copy")
+    : (colAt: Addr, xAt: Addr, count: number) => widenRun(f, colAt, xAt, count, dtype);
+  return walkBlock(f, p, x, col, b, copy, (colAt, count) => floatRun(f, colAt, null, count, "zero"), DTYPE_BYTES[dtype]);
 }
 
 /** Adds the block's column buffer at `col` into the image gradient at byte offset `dx`. */

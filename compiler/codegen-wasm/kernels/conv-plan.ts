@@ -54,8 +54,12 @@ export interface ConvPlan {
   readonly blockRows: number;
 }
 
-/** The plan of a convolution over input shape `x` with filter shape `w` (as conv2d's). */
-export function convPlan(x: Shape, w: Shape, attrs: Attrs): ConvPlan {
+/**
+ * The plan of a convolution over input shape `x` with filter shape `w` (as conv2d's). With
+ * `half` (16-bit storage) depthwise convolutions take the im2col path too: its GEMMs widen the
+ * operands in their packing and round each result once.
+ */
+export function convPlan(x: Shape, w: Shape, attrs: Attrs, half = false): ConvPlan {
   const [batch, inH, inW, channels] = x;
   const [kernelH, kernelW, groupChannels, outChannels] = w;
   const groups = attr.num(attrs, "groups");
@@ -71,7 +75,7 @@ export function convPlan(x: Shape, w: Shape, attrs: Attrs): ConvPlan {
   const depth = kernelH * kernelW * groupChannels;
   const unpadded = win.padTop === 0 && win.padBottom === 0 && win.padLeft === 0 && win.padRight === 0;
   const strategy: ConvStrategy =
-    groups === channels && groupChannels === 1 && groupOut === 1 ? "depthwise"
+    !half && groups === channels && groupChannels === 1 && groupOut === 1 ? "depthwise"
     : kernelH === 1 && kernelW === 1 && win.strideH === 1 && win.strideW === 1 && unpadded ? "pointwise"
     : "im2col";
   const byBudget = Math.floor(COLUMN_BUDGET_BYTES / Math.max(1, depth * 4));

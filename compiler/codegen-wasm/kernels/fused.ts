@@ -19,12 +19,12 @@ import type { TensorType } from "../../ir/types.ts";
 import { signedTable } from "../../ir/dtypes.ts";
 import { UnsupportedKernelError, withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter, type KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
-import { convKernel } from "./conv.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { convKernel, emitConv } from "./conv.ts";
+import { FLOATS, isHalf } from "./dtype-sets.ts";
 import { floatElementFunction } from "./elementwise.ts";
 import type { V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
-import { matmulKernel } from "./matmul.ts";
+import { emitMatmul, matmulKernel, type Epilogue } from "./matmul.ts";
 
 /**
  * The element function of a body program over `operandCount` operands: each step is the element
@@ -62,9 +62,19 @@ function headNode(node: Node, headOp: string): Node {
   return { ...node, op: headOp, inputs: node.inputs.slice(0, 2), attrs: headAttrs(node.attrs) };
 }
 
-function withEpilogue(headOp: string, head: KernelEmitter): KernelEmitter {
+/**
+ * `head` computes the product into the output and the epilogue then runs over it in place; a
+ * 16-bit output instead goes to `headWithEpilogue`, which applies the epilogue to the f32 product
+ * as it stores it (so the result is rounded once, not once for the product and again after).
+ */
+function withEpilogue(headOp: string, head: KernelEmitter, headWithEpilogue: (a: KernelArgs, e: Epilogue) => Expr[]): KernelEmitter {
   const emit = (a: KernelArgs): Expr[] => {
-    const product = head({ ...a, node: headNode(a.node, headOp), inputs: a.inputs.slice(0, 2) });
+    const args = { ...a, node: headNode(a.node, headOp), inputs: a.inputs.slice(0, 2) };
+    if (isHalf(a.output.type.dtype)) {
+      const { fn, vector } = bodyElementFunction(a, attr.str(a.node.attrs, "epilogue"), a.inputs.length - 1);
+      return headWithEpilogue(args, { fn, vector, extras: a.inputs.slice(2) });
+    }
+    const product = head(args);
     const epilogue = emitBodyMap(a, attr.str(a.node.attrs, "epilogue"), [a.output, ...a.inputs.slice(2)], a.output);
     return [...product, ...epilogue];
   };
@@ -73,11 +83,14 @@ function withEpilogue(headOp: string, head: KernelEmitter): KernelEmitter {
   return withWorkspace(emit, (node: Node, inputs: readonly TensorType[], output: TensorType) => scratch(headNode(node, headOp), inputs.slice(0, 2), output));
 }
 
-/** f32 throughout: bodies and epilogues are chains of the elementwise ops' f32 element functions. */
+/**
+ * Bodies and epilogues are chains of the elementwise ops' f32 element functions, over operands
+ * and results of one float dtype (16-bit ones widened on load, the result rounded once).
+ */
 export const FUSED_KERNELS: KernelTable = signedTable("wasm fused kernels", {
   fused: [
     { op: "fused", dtypes: FLOATS, kernel: fused },
-    { op: "fusedMatmul", dtypes: FLOATS, kernel: withEpilogue("matmul", matmulKernel) },
-    { op: "fusedConv2d", dtypes: FLOATS, kernel: withEpilogue("conv2d", convKernel.conv2d) },
+    { op: "fusedMatmul", dtypes: FLOATS, kernel: withEpilogue("matmul", matmulKernel, (a, e) => emitMatmul(a, e)) },
+    { op: "fusedConv2d", dtypes: FLOATS, kernel: withEpilogue("conv2d", convKernel.conv2d, (a, e) => emitConv("conv2d", a, e)) },
   ],
 });

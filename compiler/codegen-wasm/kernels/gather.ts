@@ -9,10 +9,11 @@ import { attr } from "../../ir/op-def.ts";
 import { DTYPE_BYTES, normalizeAxis, numel } from "../../ir/types.ts";
 import { splitAtAxis } from "../../ir/ops/operand-checks.ts";
 import { signature } from "../../ir/dtypes.ts";
-import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
+import { withWorkspace, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import { loadLanes, storeLanes } from "./access.ts";
-import { STORED } from "./dtype-sets.ts";
+import { FLOATS, STORED } from "./dtype-sets.ts";
+import { emitMap } from "./map.ts";
 import { Lanes } from "./lanes.ts";
 import { constPtr, localPtr, loopNest, stepLoop, type Ptr } from "./reduction-loops.ts";
 
@@ -66,43 +67,56 @@ const gather: KernelEmitter = ({ f, node, inputs: [table, indices], output }: Ke
   );
 };
 
-/** table += rows of updates, each added at its index; `inner` f32 elements per row, SIMD. */
-const scatterAdd: KernelEmitter = ({ f, node, inputs: [indices, updates], output }: KernelArgs): Expr[] => {
+/**
+ * table += rows of updates, each added at its index; `inner` elements per row, SIMD. The sums
+ * are f32: a 16-bit result is summed in an f32 workspace (its element count times 4 bytes) and
+ * rounded once into the output at the end.
+ */
+const scatterAdd: KernelEmitter = withWorkspace(({ f, node, inputs: [indices, updates], output, workspace }: KernelArgs): Expr[] => {
   const shape = output.type.shape;
   const axis = normalizeAxis(attr.num(node.attrs, "axis"), shape.length);
   const { outer, len: size, inner } = splitAtAxis(shape, axis);
   const count = numel(indices.type.shape);
-  const rowBytes = inner * 4;
-  const zero = f.fill(output.offset, 0, numel(shape) * 4);
-  if (count === 0 || rowBytes === 0) return [zero];
+  const ud = updates.type.dtype;
+  const ub = DTYPE_BYTES[ud];
+  const half = DTYPE_BYTES[output.type.dtype] === 2;
+  if (half && workspace === undefined) throw new Error(`scatterAdd %${node.id} needs a workspace and the plan gave none`);
+  const sums = half ? workspace! : output.offset;
+  const zero = f.fill(sums, 0, numel(shape) * 4);
+  const finish = half ? emitMap(f, [{ offset: sums, type: { dtype: "f32", shape } }], output, (_L, [x]) => x()) : [];
+  if (count === 0 || inner === 0) return [zero, ...finish];
   const vectors = Math.floor(inner / 4);
   const addRow = (dest: Ptr, src: Ptr): Expr[] => {
-    const add = (L: Lanes, d: Ptr, s: Ptr) => storeLanes(L, "f32", d.at(), L.add(loadLanes(L, "f32", d.at()), loadLanes(L, "f32", s.at())));
+    const add = (L: Lanes, d: Ptr, s: Ptr) => {
+      const sum = L.add(loadLanes(L, "f32", d.at()), loadLanes(L, ud, s.at()));
+      return [...L.body.splice(0), storeLanes(L, "f32", d.at(), sum)];
+    };
     const vector = new Lanes(f, 4);
     const scalar = new Lanes(f, 1);
     const tail: Expr[] = [];
-    for (let t = vectors * 4; t < inner; t++) tail.push(add(scalar, dest.plus(4 * t), src.plus(4 * t)));
-    const body = stepLoop(f, vectors, [{ ptr: dest, bytes: 16 }, { ptr: src, bytes: 16 }], ([d, s]) => [add(vector, d, s)]);
+    for (let t = vectors * 4; t < inner; t++) tail.push(...add(scalar, dest.plus(4 * t), src.plus(ub * t)));
+    const body = stepLoop(f, vectors, [{ ptr: dest, bytes: 16 }, { ptr: src, bytes: 4 * ub }], ([d, s]) => add(vector, d, s));
     return [...body, ...tail];
   };
   return [
     zero,
     ...loopNest(
       f,
-      [constPtr(f, output.offset), constPtr(f, indices.offset), constPtr(f, updates.offset)],
+      [constPtr(f, sums), constPtr(f, indices.offset), constPtr(f, updates.offset)],
       [
-        { count: outer, strides: [size * rowBytes, 0, count * rowBytes] },
-        { count, strides: [0, 4, rowBytes] },
+        { count: outer, strides: [size * inner * 4, 0, count * inner * ub] },
+        { count, strides: [0, 4, inner * ub] },
       ],
       ([rows, index, src]) => {
-        const { check, row } = checkedRow(f, index.at(), size, rows, rowBytes);
+        const { check, row } = checkedRow(f, index.at(), size, rows, inner * 4);
         return [...check, ...addRow(localPtr(f, row), src)];
       },
     ),
+    ...finish,
   ];
-};
+}, (_node, _inputs, output) => (DTYPE_BYTES[output.dtype] === 2 ? numel(output.shape) * 4 : 0));
 
 export const GATHER_KERNELS: readonly KernelRegistration[] = [
   { op: "gather", dtypes: STORED.map((t) => signature([t, "i32"], t)), kernel: gather },
-  { op: "scatterAdd", dtypes: signature(["i32", "f32"], "f32"), kernel: scatterAdd },
+  { op: "scatterAdd", dtypes: FLOATS.map((t) => signature(["i32", t], t)), kernel: scatterAdd },
 ];

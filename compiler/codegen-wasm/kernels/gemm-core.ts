@@ -1,5 +1,7 @@
 // The blocked f32 GEMM every contraction kernel calls: C (+)= op(A) op(B), with A, B and C at
-// run-time addresses and strides. It is emitted once per module as a few shared functions:
+// run-time addresses and strides; A and B may be stored as f16/bf16 (widened by the packing, so
+// the micro-kernel is the same), C is f32 (16-bit results go through kernels/gemm.ts's chunks).
+// It is emitted once per module as a few shared functions:
 //
 //   gemm      the driver: GotoBLAS/BLIS loops over NC-wide column blocks, KC-deep k blocks and
 //             MC-tall row blocks; packs the B block (KC x NC, meant to stay in L2/L3) and each A
@@ -20,6 +22,7 @@
 // The tile and block sizes were picked by measurement on the bench machine (bench/gemm.ts).
 // Strides and addresses are in bytes.
 
+import type { DType } from "../../ir/types.ts";
 import type { Expr, FunctionBuilder, Local, WasmModule } from "../module.ts";
 import { packBody } from "./gemm-pack.ts";
 
@@ -59,15 +62,31 @@ export interface GemmCall {
 
 type Helper = (name: string, define: (w: WasmModule) => void) => string;
 
-/** Defines the GEMM functions in the module (once) and returns the call of the driver. */
-export function callGemm(f: FunctionBuilder, helper: Helper, call: GemmCall, t: GemmTiling = DEFAULT_TILING): Expr {
+/** The storage dtypes of A and B (packing widens f16/bf16 to the f32 panels); C is f32. */
+export interface GemmDTypes {
+  readonly a: DType;
+  readonly b: DType;
+}
+
+export const F32_GEMM: GemmDTypes = { a: "f32", b: "f32" };
+
+/**
+ * Defines the GEMM functions in the module (once per tiling and operand dtypes; f32 operands keep
+ * the plain names) and returns the call of the driver.
+ */
+export function callGemm(f: FunctionBuilder, helper: Helper, call: GemmCall, t: GemmTiling = DEFAULT_TILING, dtypes: GemmDTypes = F32_GEMM): Expr {
   const suffix = `${t.mr}x${t.nr}_k${t.kc}_m${t.mc}_n${t.nc}`;
+  const tag = (d: DType) => (d === "f32" ? "" : `_${d}`);
+  const operands = dtypes.a === "f32" && dtypes.b === "f32" ? "" : `_${dtypes.a}_${dtypes.b}`;
   const I32 = "i32" as const;
-  const packA = helper(`gemm_pack_a_${t.mr}`, (w) => w.funcWithParams(`gemm_pack_a_${t.mr}`, Array(6).fill(I32), "none", (g) => packBody(g, t.mr)));
-  const packB = helper(`gemm_pack_b_${t.nr}`, (w) => w.funcWithParams(`gemm_pack_b_${t.nr}`, Array(6).fill(I32), "none", (g) => packBody(g, t.nr)));
+  const packAName = `gemm_pack_a_${t.mr}${tag(dtypes.a)}`;
+  const packBName = `gemm_pack_b_${t.nr}${tag(dtypes.b)}`;
+  const packA = helper(packAName, (w) => w.funcWithParams(packAName, Array(6).fill(I32), "none", (g) => packBody(g, t.mr, dtypes.a)));
+  const packB = helper(packBName, (w) => w.funcWithParams(packBName, Array(6).fill(I32), "none", (g) => packBody(g, t.nr, dtypes.b)));
   const micro = helper(`gemm_micro_${suffix}`, (w) => w.funcWithParams(`gemm_micro_${suffix}`, Array(6).fill(I32), "none", (g) => microBody(g, t)));
   const macro = helper(`gemm_macro_${suffix}`, (w) => w.funcWithParams(`gemm_macro_${suffix}`, Array(9).fill(I32), "none", (g) => macroBody(g, t, micro)));
-  const driver = helper(`gemm_${suffix}`, (w) => w.funcWithParams(`gemm_${suffix}`, Array(13).fill(I32), "none", (g) => driverBody(g, t, packA, packB, macro)));
+  const driverName = `gemm_${suffix}${operands}`;
+  const driver = helper(driverName, (w) => w.funcWithParams(driverName, Array(13).fill(I32), "none", (g) => driverBody(g, t, packA, packB, macro)));
   return f.call(driver, [
     call.a, call.aRowStride, call.aColStride, call.b, call.bRowStride, call.bColStride,
     call.c, call.cRowStride, call.m, call.n, call.k, call.accumulate, call.workspace,

@@ -3,10 +3,11 @@
 // sizes the scratch the choice needs. matmul and the convolutions call GEMMs only through here.
 
 import type { Expr, FunctionBuilder, WasmModule } from "../module.ts";
-import { callGemm, gemmWorkspaceBytes, type GemmCall } from "./gemm-core.ts";
+import { callGemm, DEFAULT_TILING, F32_GEMM, gemmWorkspaceBytes, type GemmCall, type GemmDTypes } from "./gemm-core.ts";
 import { callSmallGemm } from "./gemm-small.ts";
 
-export type { GemmCall } from "./gemm-core.ts";
+export type { GemmCall, GemmDTypes } from "./gemm-core.ts";
+export { F32_GEMM } from "./gemm-core.ts";
 
 /**
  * Row counts up to which the unpacked GEMM beats packing, by B's layout (bench machine, n and k
@@ -23,13 +24,15 @@ export interface GemmKind {
   readonly bRowsContiguous: boolean;
 }
 
-export function usesSmallGemm(kind: GemmKind): boolean {
+/** Whether the unpacked GEMM runs a product: few rows, and f32 operands (16-bit ones are widened by packing). */
+export function usesSmallGemm(kind: GemmKind, dtypes: GemmDTypes = F32_GEMM): boolean {
+  if (dtypes.a !== "f32" || dtypes.b !== "f32") return false;
   return kind.maxRows <= (kind.bRowsContiguous ? SMALL_GEMM_MAX_ROWS.bRowsContiguous : SMALL_GEMM_MAX_ROWS.bTransposed);
 }
 
 /** Scratch bytes of an n x k product of the given kind (0 when the small-m GEMM runs it). */
-export function gemmScratchBytes(kind: GemmKind, n: number, k: number): number {
-  return usesSmallGemm(kind) || kind.maxRows === 0 || n === 0 || k === 0 ? 0 : gemmWorkspaceBytes(kind.maxRows, n, k);
+export function gemmScratchBytes(kind: GemmKind, n: number, k: number, dtypes: GemmDTypes = F32_GEMM): number {
+  return usesSmallGemm(kind, dtypes) || kind.maxRows === 0 || n === 0 || k === 0 ? 0 : gemmWorkspaceBytes(kind.maxRows, n, k);
 }
 
 /** The call of the GEMM suited to `kind`. */
@@ -38,6 +41,7 @@ export function emitGemm(
   helper: (name: string, define: (w: WasmModule) => void) => string,
   call: GemmCall,
   kind: GemmKind,
+  dtypes: GemmDTypes = F32_GEMM,
 ): Expr {
-  return usesSmallGemm(kind) ? callSmallGemm(f, helper, call) : callGemm(f, helper, call);
+  return usesSmallGemm(kind, dtypes) ? callSmallGemm(f, helper, call) : callGemm(f, helper, call, DEFAULT_TILING, dtypes);
 }

@@ -27,7 +27,7 @@ export interface MapOptions {
   readonly vector?: boolean;
 }
 
-interface Axis {
+export interface Axis {
   readonly size: number;
   /** Per operand (inputs, then the output), elements to step per index along this axis. */
   readonly strides: readonly number[];
@@ -64,6 +64,17 @@ export function emitMap(f: FunctionBuilder, inputs: readonly BufferRef[], output
   const operands: Operand[] = all.map((b) => ({ dtype: b.type.dtype, bytes: DTYPE_BYTES[b.type.dtype] }));
   const nest = new LoopNest(f, axes, operands, fn, opts.vector ?? true);
   return nest.level(0, all.map((b) => () => f.i32.const(b.offset)));
+}
+
+/**
+ * The same loop nest over explicit `axes` (outermost first; each with every operand's element
+ * stride, inputs then the output) from base addresses computed at run time, for kernels that map
+ * over part of a buffer (a GEMM's block of rows): operand k has dtype `dtypes[k]`.
+ */
+export function emitMapAxes(f: FunctionBuilder, axes: readonly Axis[], dtypes: readonly DType[], bases: readonly V[], fn: ElementFn, opts: MapOptions = {}): Expr[] {
+  if (axes.some((a) => a.size === 0)) return [];
+  const operands: Operand[] = dtypes.map((dtype) => ({ dtype, bytes: DTYPE_BYTES[dtype] }));
+  return new LoopNest(f, axes, operands, fn, opts.vector ?? true).level(0, bases);
 }
 
 function contiguous(shape: readonly number[]): number[] {

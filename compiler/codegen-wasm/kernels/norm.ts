@@ -41,10 +41,10 @@ const layerNorm: KernelEmitter = ({ f, node, inputs: [x, gamma, beta], output }:
   const axis = resolveAxis("layerNorm", attr.num(node.attrs, "axis"), x.type);
   const eps = attr.num(node.attrs, "eps");
   const view = splitAtAxis(x.type.shape, axis);
-  const xs = arenaBuffer(f, "along", x.offset);
-  const out = arenaBuffer(f, "along", output.offset);
-  const g = arenaBuffer(f, "axis", gamma.offset);
-  const b = arenaBuffer(f, "axis", beta.offset);
+  const xs = arenaBuffer(f, "along", x.offset, x.type.dtype);
+  const out = arenaBuffer(f, "along", output.offset, output.type.dtype);
+  const g = arenaBuffer(f, "axis", gamma.offset, gamma.type.dtype);
+  const b = arenaBuffer(f, "axis", beta.offset, beta.type.dtype);
   return walkAxis(f, view, foldArith("f32", "layerNorm"), [xs, out, g, b], (walk) => {
     const { mean, squares } = meanAndSquares(walk, xs, view.len);
     const rstd = walk.let((lane) => inverseStd(lane, squares, view.len, eps));
@@ -63,10 +63,10 @@ function channelsLast(shape: readonly number[]) {
 const batchNorm: KernelEmitter = ({ f, node, inputs: [x, gamma, beta], output }: KernelArgs): Expr[] => {
   const eps = attr.num(node.attrs, "eps");
   const view = channelsLast(x.type.shape);
-  const xs = arenaBuffer(f, "along", x.offset);
-  const out = arenaBuffer(f, "along", output.offset);
-  const g = arenaBuffer(f, "across", gamma.offset);
-  const b = arenaBuffer(f, "across", beta.offset);
+  const xs = arenaBuffer(f, "along", x.offset, x.type.dtype);
+  const out = arenaBuffer(f, "along", output.offset, output.type.dtype);
+  const g = arenaBuffer(f, "across", gamma.offset, gamma.type.dtype);
+  const b = arenaBuffer(f, "across", beta.offset, beta.type.dtype);
   return walkAxis(f, view, foldArith("f32", "batchNorm"), [xs, out, g, b], (walk) => {
     const { mean, squares } = meanAndSquares(walk, xs, view.len);
     const scale = walk.let((lane) => lane.L.mul(lane.load(g), inverseStd(lane, squares, view.len, eps)));
@@ -80,9 +80,9 @@ const batchNormRunningStat: KernelEmitter = ({ f, node, inputs: [x, running], ou
   const momentum = attr.num(node.attrs, "momentum");
   const variance = attr.str(node.attrs, "stat") === "var";
   const view = channelsLast(x.type.shape);
-  const xs = arenaBuffer(f, "along", x.offset);
-  const old = arenaBuffer(f, "across", running.offset);
-  const out = arenaBuffer(f, "across", output.offset);
+  const xs = arenaBuffer(f, "along", x.offset, x.type.dtype);
+  const old = arenaBuffer(f, "across", running.offset, running.type.dtype);
+  const out = arenaBuffer(f, "across", output.offset, output.type.dtype);
   return walkAxis(f, view, foldArith("f32", "batchNormRunningStat"), [xs, old, out], (walk) => {
     const { mean, squares } = variance ? meanAndSquares(walk, xs, view.len) : { mean: meanOf(walk, xs, view.len), squares: null };
     walk.final(({ L, load, store, stat }) => {

@@ -9,8 +9,9 @@
 // identity and loops over the groups in front of it accumulate into it.
 
 import { attr } from "../../ir/op-def.ts";
-import { DTYPE_BYTES, normalizeAxis, numel, type Shape } from "../../ir/types.ts";
-import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
+import type { Node } from "../../ir/graph.ts";
+import { DTYPE_BYTES, normalizeAxis, numel, type DType, type Shape, type TensorType } from "../../ir/types.ts";
+import { withWorkspace, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
 import { FLOATS, NUMERIC } from "./dtype-sets.ts";
 import type { Expr, FunctionBuilder } from "../module.ts";
 import { arenaBuffer, walkAxis, type WalkBuffer } from "./reduction-axis-walk.ts";
@@ -42,8 +43,26 @@ function reducedFlags(shape: Shape, axes: readonly number[]): boolean[] {
   return flags;
 }
 
+/** Whether a reduction of these types folds into an f32 scratch copy of its result (see accumulateGroups). */
+function accumulatesInScratch(x: TensorType, out: TensorType, reduced: readonly boolean[]): boolean {
+  if (DTYPE_BYTES[out.dtype] !== 2) return false;
+  const groups = reductionGroups(x.shape, reduced);
+  const last = groups.map((g) => g.reduced).lastIndexOf(true);
+  return groups.slice(0, Math.max(0, last)).some((g) => g.reduced);
+}
+
+function scratchBytes(node: Node, [x]: readonly TensorType[], out: TensorType): number {
+  return accumulatesInScratch(x, out, reducedFlags(x.shape, attr.ints(node.attrs, "axes"))) ? numel(out.shape) * 4 : 0;
+}
+
+/** A buffer of the kernel: where it is and what it stores. */
+interface Buf {
+  readonly offset: number;
+  readonly dtype: DType;
+}
+
 function reduceKernel(reduction: Reduction): KernelEmitter {
-  return ({ f, node, inputs: [x], output }: KernelArgs): Expr[] => {
+  return withWorkspace(({ f, node, inputs: [x], output, workspace }: KernelArgs): Expr[] => {
     const dtype = x.type.dtype;
     const arith = foldArith(dtype, reduction);
     const shape = x.type.shape;
@@ -52,7 +71,7 @@ function reduceKernel(reduction: Reduction): KernelEmitter {
     const outCount = numel(output.type.shape);
     // Reducing nothing (axes [] or only size-1 axes) leaves every value as it is.
     if (count === 1) return output.offset === x.offset ? [] : [f.copy(output.offset, x.offset, outCount * DTYPE_BYTES[dtype])];
-    // An empty sum is 0; an empty mean is 0/0 (all-ones bytes are an f32 NaN). max rejects empty axes.
+    // An empty sum is 0; an empty mean is 0/0 (all-ones bytes are a NaN of every float dtype). max rejects empty axes.
     if (count === 0) return [f.fill(output.offset, reduction === "sum" ? 0 : 0xff, outCount * DTYPE_BYTES[dtype])];
 
     const groups = reductionGroups(shape, reduced);
@@ -65,9 +84,15 @@ function reduceKernel(reduction: Reduction): KernelEmitter {
       outCount,
       divisor: reduction === "mean" ? count : 1,
     };
-    const emit = plan.front.some((g) => g.reduced) ? accumulateGroups : reduceOnce;
-    return emit(f, arith, x.offset, output.offset, plan);
-  };
+    const xb = { offset: x.offset, dtype };
+    const out = { offset: output.offset, dtype: output.type.dtype };
+    if (!plan.front.some((g) => g.reduced)) return reduceOnce(f, arith, xb, out, plan);
+    if (!accumulatesInScratch(x.type, output.type, reduced)) return accumulateGroups(f, arith, xb, out, plan);
+    if (workspace === undefined) throw new Error(`${node.op} %${node.id} needs a workspace and the plan gave none`);
+    // 16-bit results: fold into f32 scratch, then round each result once as it is stored.
+    const scratch = { offset: workspace, dtype: "f32" as const };
+    return [...accumulateGroups(f, foldArith("f32", reduction), xb, scratch, plan), ...copyOut(f, arith, scratch, out, outCount)];
+  }, scratchBytes);
 }
 
 interface GroupedReduction {
@@ -83,25 +108,34 @@ interface GroupedReduction {
 }
 
 /** One reduced group: [outer, len, inner] -> [outer, inner], every result written once. */
-function reduceOnce(f: FunctionBuilder, arith: FoldArith, xOffset: number, outOffset: number, plan: GroupedReduction): Expr[] {
+function reduceOnce(f: FunctionBuilder, arith: FoldArith, x: Buf, output: Buf, plan: GroupedReduction): Expr[] {
   const { len, inner, kind, divisor } = plan;
   const outer = plan.front.reduce((n, g) => n * g.size, 1);
-  const xs = arenaBuffer(f, "along", xOffset);
-  const out = arenaBuffer(f, "across", outOffset);
+  const xs = arenaBuffer(f, "along", x.offset, x.dtype);
+  const out = arenaBuffer(f, "across", output.offset, output.dtype);
   return walkAxis(f, { outer, len, inner }, arith, [xs, out], (walk) => {
     const s = walk.fold(kind, (lane) => lane.load(xs));
     walk.final(({ L, stat, store }) => [store(out, divisor === 1 ? stat(s) : L.div(stat(s), L.c(divisor)))]);
   });
 }
 
+/** `count` elements of `from` stored as `to`'s dtype (rounded once). */
+function copyOut(f: FunctionBuilder, arith: FoldArith, from: Buf, to: Buf, count: number): Expr[] {
+  const src = arenaBuffer(f, "along", from.offset, from.dtype);
+  const dst = arenaBuffer(f, "along", to.offset, to.dtype);
+  return walkAxis(f, { outer: 1, len: count, inner: 1 }, arith, [src, dst], (walk) => walk.each(({ load, store }) => [store(dst, load(src))]));
+}
+
 /**
  * Several reduced groups: output := identity; for every index of the front groups, fold the last
- * reduced group and combine it into the output; then divide in place for a mean.
+ * reduced group and combine it into the output; then divide in place for a mean. The output is
+ * read back between folds, so a 16-bit result folds into an f32 scratch copy first (reduceKernel).
  */
-function accumulateGroups(f: FunctionBuilder, arith: FoldArith, xOffset: number, outOffset: number, plan: GroupedReduction): Expr[] {
+function accumulateGroups(f: FunctionBuilder, arith: FoldArith, x: Buf, output: Buf, plan: GroupedReduction): Expr[] {
   const { front, len, inner, kind, outCount, divisor } = plan;
-  const eb = DTYPE_BYTES[arith.dtype];
-  const all = arenaBuffer(f, "along", outOffset);
+  const xb = DTYPE_BYTES[x.dtype];
+  const ob = DTYPE_BYTES[output.dtype];
+  const all = arenaBuffer(f, "along", output.offset, output.dtype);
   const init = walkAxis(f, { outer: 1, len: outCount, inner: 1 }, arith, [all], (walk) =>
     walk.each(({ L, store }) => [store(all, arith.identity(L, kind))]),
   );
@@ -111,13 +145,13 @@ function accumulateGroups(f: FunctionBuilder, arith: FoldArith, xOffset: number,
   let outStride = inner;
   for (let g = front.length - 1; g >= 0; g--) {
     const { size, reduced } = front[g];
-    levels.unshift({ count: size, strides: [xStride * eb, reduced ? 0 : outStride * eb] });
+    levels.unshift({ count: size, strides: [xStride * xb, reduced ? 0 : outStride * ob] });
     xStride *= size;
     if (!reduced) outStride *= size;
   }
-  const fold = loopNest(f, [constPtr(f, xOffset), constPtr(f, outOffset)], levels, ([xp, op]) => {
-    const xs: WalkBuffer = { layout: "along", start: xp };
-    const out: WalkBuffer = { layout: "across", start: op };
+  const fold = loopNest(f, [constPtr(f, x.offset), constPtr(f, output.offset)], levels, ([xp, op]) => {
+    const xs: WalkBuffer = { layout: "along", dtype: x.dtype, start: xp };
+    const out: WalkBuffer = { layout: "across", dtype: output.dtype, start: op };
     return walkAxis(f, { outer: 1, len, inner }, arith, [xs, out], (walk) => {
       const s = walk.fold(kind, (lane) => lane.load(xs));
       walk.final(({ L, load, store, stat }) => {

@@ -37,13 +37,15 @@ export type Layout = "along" | "axis" | "across";
 
 export interface WalkBuffer {
   readonly layout: Layout;
+  /** The element type stored (loads widen it to the walk's compute type, stores narrow to it). */
+  readonly dtype: DType;
   /** Address of the buffer's element (0, 0, 0): an arena offset, or a pointer of an enclosing loop. */
   readonly start: Ptr;
 }
 
-/** A buffer at a constant arena offset. */
-export function arenaBuffer(f: FunctionBuilder, layout: Layout, offset: number): WalkBuffer {
-  return { layout, start: constPtr(f, offset) };
+/** A buffer of `dtype` elements at a constant arena offset. */
+export function arenaBuffer(f: FunctionBuilder, layout: Layout, offset: number, dtype: DType): WalkBuffer {
+  return { layout, dtype, start: constPtr(f, offset) };
 }
 
 /** A per-lane statistic (a mean, a max, ...): one local per column of the walk. */
@@ -88,7 +90,7 @@ function withLanes(f: FunctionBuilder, width: Width, build: (L: Lanes) => Expr[]
 
 interface Column {
   readonly width: Width;
-  /** Byte offset of the column's first lane from the panel's first inner position. */
+  /** Elements from the panel's first inner position to the column's first lane. */
   readonly offset: number;
 }
 
@@ -100,16 +102,16 @@ const FOLD_CHAINS = 4;
 
 /**
  * Runs `algorithm` at every position of `view`. `buffers` are the kernel's operands and results,
- * all of `arith`'s element type; the algorithm refers to them by these same objects.
+ * each of its own element type, all computing in `arith`'s lanes (f32 for the float dtypes, i32
+ * for the integers); the algorithm refers to them by these same objects.
  */
 export function walkAxis(f: FunctionBuilder, view: AxisView, arith: FoldArith, buffers: readonly WalkBuffer[], algorithm: (walk: AxisWalk) => void): Expr[] {
-  const { dtype } = arith;
-  const eb = DTYPE_BYTES[dtype];
   const { outer, len, inner } = view;
-  const rowStride = (b: WalkBuffer) => (b.layout === "along" ? len * inner * eb : b.layout === "across" ? inner * eb : 0);
+  const eb = (b: WalkBuffer) => DTYPE_BYTES[b.dtype];
+  const rowStride = (b: WalkBuffer) => (b.layout === "along" ? len * inner * eb(b) : b.layout === "across" ? inner * eb(b) : 0);
   const rows = { count: outer, strides: buffers.map(rowStride) };
   const starts = buffers.map((b) => b.start);
-  const ctx = { f, dtype, eb, buffers, arith };
+  const ctx: WalkContext = { f, dtype: arith.dtype, buffers, arith };
   if (inner === 1) {
     return loopNest(f, starts, [rows], (row) => {
       const walk = new ContiguousWalk(ctx, len, row);
@@ -118,17 +120,17 @@ export function walkAxis(f: FunctionBuilder, view: AxisView, arith: FoldArith, b
     });
   }
   const panel = (columns: Column[], at: Ptr[]) => {
-    const walk = new StridedWalk(ctx, len, inner * eb, at, columns);
+    const walk = new StridedWalk(ctx, len, inner, at, columns);
     algorithm(walk);
     return walk.code;
   };
   const perPanel = PANEL_VECTORS * 4;
   const fullPanels = Math.floor(inner / perPanel);
   const rest = inner - fullPanels * perPanel;
-  const vectors = (count: number): Column[] => Array.from({ length: count }, (_, k) => ({ width: 4, offset: 4 * k * eb }));
+  const vectors = (count: number): Column[] => Array.from({ length: count }, (_, k) => ({ width: 4, offset: 4 * k }));
   const tail = rest - (rest % 4);
-  const restColumns = [...vectors(tail / 4), ...Array.from({ length: rest % 4 }, (_, k): Column => ({ width: 1, offset: (tail + k) * eb }))];
-  const moving = (b: WalkBuffer) => (b.layout === "axis" ? 0 : perPanel * eb);
+  const restColumns = [...vectors(tail / 4), ...Array.from({ length: rest % 4 }, (_, k): Column => ({ width: 1, offset: tail + k }))];
+  const moving = (b: WalkBuffer) => (b.layout === "axis" ? 0 : perPanel * eb(b));
   return loopNest(f, starts, [rows], (row) => [
     ...stepLoop(f, fullPanels, row.map((ptr, k) => ({ ptr, bytes: moving(buffers[k]) })), (at) => panel(vectors(PANEL_VECTORS), at)),
     ...(rest > 0 ? panel(restColumns, row.map((ptr, k) => ptr.plus(fullPanels * moving(buffers[k])))) : []),
@@ -137,8 +139,8 @@ export function walkAxis(f: FunctionBuilder, view: AxisView, arith: FoldArith, b
 
 interface WalkContext {
   readonly f: FunctionBuilder;
+  /** A dtype of the compute lanes' kind (statistics are splatted as it says: float or int). */
   readonly dtype: DType;
-  readonly eb: number;
   readonly buffers: readonly WalkBuffer[];
   readonly arith: FoldArith;
 }
@@ -190,11 +192,11 @@ class ContiguousWalk implements AxisWalk {
       L,
       load: (buf) => {
         const k = indexOf(this.ctx, buf);
-        return buf.layout === "across" ? splat(L, dtype, loadScalar(L, dtype, this.row[k].at())) : loadLanes(L, dtype, ptrs[k].at());
+        return buf.layout === "across" ? splat(L, dtype, loadScalar(L, buf.dtype, this.row[k].at())) : loadLanes(L, buf.dtype, ptrs[k].at());
       },
       store: (buf, v) => {
         if (buf.layout !== "along") throw new Error("AxisWalk: inside the axis loop only along buffers are written");
-        return storeLanes(L, dtype, ptrs[indexOf(this.ctx, buf)].at(), v);
+        return storeLanes(L, buf.dtype, ptrs[indexOf(this.ctx, buf)].at(), v);
       },
       stat: (s) => splat(L, dtype, f.get(s.locals[0])),
       address: (buf) => {
@@ -206,14 +208,14 @@ class ContiguousWalk implements AxisWalk {
 
   /** The row pointers moved `elements` along the axis (across buffers stay). */
   private shifted(ptrs: readonly Ptr[], elements: number): Ptr[] {
-    const { buffers, eb } = this.ctx;
-    return ptrs.map((ptr, k) => (buffers[k].layout === "across" ? ptr : ptr.plus(elements * eb)));
+    const { buffers } = this.ctx;
+    return ptrs.map((ptr, k) => (buffers[k].layout === "across" ? ptr : ptr.plus(elements * DTYPE_BYTES[buffers[k].dtype])));
   }
 
   /** Per-trip byte strides of the row pointers for trips of `elements` elements. */
   private strides(elements: number): Stride[] {
-    const { buffers, eb } = this.ctx;
-    return this.row.map((ptr, k) => ({ ptr, bytes: buffers[k].layout === "across" ? 0 : elements * eb }));
+    const { buffers } = this.ctx;
+    return this.row.map((ptr, k) => ({ ptr, bytes: buffers[k].layout === "across" ? 0 : elements * DTYPE_BYTES[buffers[k].dtype] }));
   }
 
   /** The scalar steps after the last whole vector, unrolled (at most three). */
@@ -267,15 +269,15 @@ class ContiguousWalk implements AxisWalk {
 
   /** Scalar lanes outside the axis loop: statistics and across buffers only. */
   private columnLane(L: Lanes): Lane {
-    const { f, dtype } = this.ctx;
+    const { f } = this.ctx;
     const across = (buf: WalkBuffer) => {
       if (buf.layout !== "across") throw new Error("AxisWalk: outside the axis loop only across buffers are used");
       return this.row[indexOf(this.ctx, buf)].at();
     };
     return {
       L,
-      load: (buf) => loadScalar(L, dtype, across(buf)),
-      store: (buf, v) => storeLanes(L, dtype, across(buf), v),
+      load: (buf) => loadScalar(L, buf.dtype, across(buf)),
+      store: (buf, v) => storeLanes(L, buf.dtype, across(buf), v),
       stat: (s) => f.get(s.locals[0]),
       address: (buf) => this.row[indexOf(this.ctx, buf)].at(),
     };
@@ -300,8 +302,8 @@ class StridedWalk implements AxisWalk {
   constructor(
     private readonly ctx: WalkContext,
     private readonly len: number,
-    /** Bytes from one step along the axis to the next in an along buffer. */
-    private readonly stepBytes: number,
+    /** Elements from one step along the axis to the next in an along buffer. */
+    private readonly inner: number,
     /** Each buffer at the panel's first inner position (axis buffers at their element 0). */
     private readonly at: readonly Ptr[],
     private readonly columns: readonly Column[],
@@ -312,7 +314,7 @@ class StridedWalk implements AxisWalk {
     const { offset } = this.columns[c];
     const address = (buf: WalkBuffer) => {
       const ptr = ptrs[indexOf(this.ctx, buf)];
-      return buf.layout === "axis" ? ptr.at() : ptr.at(offset);
+      return buf.layout === "axis" ? ptr.at() : ptr.at(offset * DTYPE_BYTES[buf.dtype]);
     };
     const operand = (buf: WalkBuffer) => {
       if (!inLoop && buf.layout !== "across") throw new Error("AxisWalk: outside the axis loop only across buffers are used");
@@ -320,8 +322,8 @@ class StridedWalk implements AxisWalk {
     };
     return {
       L,
-      load: (buf) => (buf.layout === "axis" ? splat(L, dtype, loadScalar(L, dtype, operand(buf))) : loadLanes(L, dtype, operand(buf))),
-      store: (buf, v) => storeLanes(L, dtype, operand(buf), v),
+      load: (buf) => (buf.layout === "axis" ? splat(L, dtype, loadScalar(L, buf.dtype, operand(buf))) : loadLanes(L, buf.dtype, operand(buf))),
+      store: (buf, v) => storeLanes(L, buf.dtype, operand(buf), v),
       stat: (s) => f.get(s.locals[c]),
       address,
     };
@@ -330,8 +332,9 @@ class StridedWalk implements AxisWalk {
   /** Bytes each buffer moves per step along the axis. */
   private strides(): Stride[] {
     return this.at.map((ptr, k) => {
-      const layout = this.ctx.buffers[k].layout;
-      return { ptr, bytes: layout === "along" ? this.stepBytes : layout === "axis" ? this.ctx.eb : 0 };
+      const { layout, dtype } = this.ctx.buffers[k];
+      const eb = DTYPE_BYTES[dtype];
+      return { ptr, bytes: layout === "along" ? this.inner * eb : layout === "axis" ? eb : 0 };
     });
   }
 

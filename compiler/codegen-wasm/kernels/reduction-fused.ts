@@ -38,8 +38,8 @@ const fusedReduce: KernelEmitter = (a: KernelArgs): Expr[] => {
   const reduce = attr.str(node.attrs, "reduce");
   const kind = reduce === "max" ? "max" : "sum";
   const divisor = reduce === "mean" ? view.len : 1;
-  const operands = inputs.map((x, k) => arenaBuffer(f, layouts[k]!, x.offset));
-  const out = arenaBuffer(f, "across", output.offset);
+  const operands = inputs.map((x, k) => arenaBuffer(f, layouts[k]!, x.offset, x.type.dtype));
+  const out = arenaBuffer(f, "across", output.offset, output.type.dtype);
   return walkAxis(f, view, foldArith("f32", kind), [...operands, out], (walk) => {
     const s = walk.fold(kind, (lane) => fn(lane.L, operands.map((b) => () => lane.load(b))));
     walk.final(({ L, stat, store }) => [store(out, divisor === 1 ? stat(s) : L.div(stat(s), L.c(divisor)))]);

@@ -13,12 +13,13 @@
 
 import { attr } from "../../ir/op-def.ts";
 import { resolveAxis, splitAtAxis } from "../../ir/ops/operand-checks.ts";
+import { DTYPE_BYTES } from "../../ir/types.ts";
 import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
 import { FLOATS } from "./dtype-sets.ts";
 import type { Expr } from "../module.ts";
 import type { Lanes } from "./lanes.ts";
 import { callMath } from "./math.ts";
-import { arenaBuffer, walkAxis, type AxisWalk, type Stat, type WalkBuffer } from "./reduction-axis-walk.ts";
+import { arenaBuffer, walkAxis, type AxisWalk, type Lane, type Stat, type WalkBuffer } from "./reduction-axis-walk.ts";
 import { foldArith } from "./reduction-fold.ts";
 
 type Helper = KernelArgs["helper"];
@@ -54,8 +55,8 @@ function softmaxKernel(log: boolean): KernelEmitter {
   const name = log ? "logSoftmax" : "softmax";
   return ({ f, node, inputs: [x], output, helper }: KernelArgs): Expr[] => {
     const axis = resolveAxis(name, attr.num(node.attrs, "axis"), x.type);
-    const xs = arenaBuffer(f, "along", x.offset);
-    const out = arenaBuffer(f, "along", output.offset);
+    const xs = arenaBuffer(f, "along", x.offset, x.type.dtype);
+    const out = arenaBuffer(f, "along", output.offset, output.type.dtype);
     return walkAxis(f, splitAtAxis(x.type.shape, axis), foldArith("f32", name), [xs, out], (walk) => {
       if (log) {
         const { max, logSum } = logSumExp(walk, xs, helper);
@@ -63,13 +64,13 @@ function softmaxKernel(log: boolean): KernelEmitter {
         return;
       }
       const max = walk.fold("max", ({ load }) => load(xs));
-      const sum = walk.fold(
-        "sum",
-        ({ L, load, stat }) => callMath(L, helper, "exp", L.sub(load(xs), stat(max))),
-        ({ store }, e) => [store(out, e)],
-      );
+      const exp = ({ L, load, stat }: Lane) => callMath(L, helper, "exp", L.sub(load(xs), stat(max)));
+      // A 16-bit result cannot hold exp(x - m) between the passes without rounding it twice, so
+      // its last pass computes the exponential again.
+      const recompute = DTYPE_BYTES[output.type.dtype] < 4;
+      const sum = walk.fold("sum", exp, recompute ? undefined : ({ store }, e) => [store(out, e)]);
       const inverse = walk.let(({ L, stat }) => L.div(L.c(1), stat(sum)));
-      walk.each(({ L, load, store, stat }) => [store(out, L.mul(load(out), stat(inverse)))]);
+      walk.each((lane) => [lane.store(out, lane.L.mul(recompute ? exp(lane) : lane.load(out), lane.stat(inverse)))]);
     });
   };
 }

@@ -22,7 +22,7 @@ export interface StridedView {
 
 const MIN_BULK_BYTES = 32;
 
-/** Emits the copy of a box of `shape` from `src` to `dst`, elements of `bytes` (1 or 4) each. */
+/** Emits the copy of a box of `shape` from `src` to `dst`, elements of `bytes` (1, 2 or 4) each. */
 export function emitStridedCopy(f: FunctionBuilder, shape: readonly number[], src: StridedView, dst: StridedView, bytes: number): Expr[] {
   if (shape.some((d) => d === 0)) return [];
   const axes = coalescedAxes(shape, [src.strides, dst.strides]);
@@ -55,11 +55,11 @@ function outerLoops(f: FunctionBuilder, axes: readonly { size: number; strides: 
 }
 
 function load(f: FunctionBuilder, addr: Expr, bytes: number): Expr {
-  return bytes === 4 ? f.loadI32(addr) : f.loadU8(addr);
+  return bytes === 4 ? f.loadI32(addr) : bytes === 2 ? f.i32.load16_u(0, 2, addr) : f.loadU8(addr);
 }
 
 function store(f: FunctionBuilder, addr: Expr, value: Expr, bytes: number): Expr {
-  return bytes === 4 ? f.storeI32(addr, value) : f.storeU8(addr, value);
+  return bytes === 4 ? f.storeI32(addr, value) : bytes === 2 ? f.i32.store16(0, 2, addr, value) : f.storeU8(addr, value);
 }
 
 function elementRow(f: FunctionBuilder, src: () => Expr, dst: () => Expr, size: number, srcStep: number, dstStep: number, bytes: number): Expr[] {
@@ -77,9 +77,23 @@ function elementRow(f: FunctionBuilder, src: () => Expr, dst: () => Expr, size: 
   ];
 }
 
-/** One source element repeated over a contiguous row: memory.fill for bytes, v128 stores for words. */
+/** One source element repeated over a contiguous row: memory.fill for bytes, v128 stores for words (and half-words). */
 function splatRow(f: FunctionBuilder, src: () => Expr, dst: () => Expr, size: number, bytes: number): Expr[] {
   if (bytes === 1) return [f.fillAt(dst(), f.loadU8(src()), f.i32.const(size))];
+  if (bytes === 2) {
+    const half = f.local("i32");
+    const vector = f.local("v128");
+    const d = f.local("i32");
+    const i = f.local("i32");
+    const vectorEnd = size - (size % 8);
+    return [
+      f.set(half, f.i32.load16_u(0, 2, src())),
+      f.set(vector, f.i16x8.splat(f.get(half))),
+      f.set(d, dst()),
+      f.forRange(i, 0, vectorEnd, 8, [f.storeV128(f.i32.add(f.get(d), f.i32.shl(f.get(i), f.i32.const(1))), f.get(vector))]),
+      f.forRange(i, vectorEnd, size, 1, [f.i32.store16(0, 2, f.i32.add(f.get(d), f.i32.shl(f.get(i), f.i32.const(1))), f.get(half))]),
+    ];
+  }
   const value = f.local("i32");
   const vector = f.local("v128");
   const d = f.local("i32");

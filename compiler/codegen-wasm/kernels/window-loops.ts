@@ -112,7 +112,15 @@ export function forEachChannelChunk(f: FunctionBuilder, channels: number, body: 
   return out;
 }
 
-/** Byte address of channel run `chunk` in the channel vector of flat pixel `pixel` of a tensor at `base` with `channels` channels. */
-export function pixelAddress(f: FunctionBuilder, base: number, pixel: Expr, channels: number, chunk: ChannelChunk): Expr {
-  return f.i32.add(f.i32.add(f.i32.mul(pixel, f.i32.const(4 * channels)), f.i32.shl(chunk.c(), f.i32.const(2))), f.i32.const(base));
+/**
+ * Byte address of channel run `chunk` in the channel vector of flat pixel `pixel` of a tensor at
+ * `base` with `channels` channels of `bytes` bytes each.
+ */
+export function pixelAddress(f: FunctionBuilder, base: number, pixel: Expr, channels: number, chunk: ChannelChunk, bytes = 4): Expr {
+  return f.i32.add(f.i32.add(f.i32.mul(pixel, f.i32.const(bytes * channels)), f.i32.shl(chunk.c(), f.i32.const(Math.log2(bytes)))), f.i32.const(base));
+}
+
+/** Whether two windows of `win` can share an input pixel (so gradients add up there). */
+export function windowsOverlap(win: Window2d): boolean {
+  return win.strideH < (win.kernelH - 1) * win.dilationH + 1 || win.strideW < (win.kernelW - 1) * win.dilationW + 1;
 }
