@@ -2,6 +2,7 @@
 // training options from the model's `train` export and the command-line overrides.
 
 import type { Argv } from "yargs";
+import { inferenceGraph, type InferenceSelection } from "../driver/inference.ts";
 import type { TrainingOptions } from "../driver/phases.ts";
 import type { CompiledModel } from "../frontend/index.ts";
 import { trainingSpec } from "../passes/train-options.ts";
@@ -43,4 +44,19 @@ export function trainingOptions(model: CompiledModel, args: TrainArgs, exposeGra
 export function checkpointOptions(args: Pick<TrainArgs, "checkpoint" | "memoryBudget">): { mode: CheckpointMode; budgetBytes?: number } {
   if (args.memoryBudget !== undefined && args.checkpoint !== "auto") throw new UsageError("--memory-budget needs --checkpoint auto");
   return { mode: args.checkpoint, ...(args.memoryBudget !== undefined ? { budgetBytes: parseByteSize(args.memoryBudget) } : {}) };
+}
+
+/**
+ * The forward graph the program is compiled from: with training, the model's own; without, the
+ * inference selection (driver/inference.ts: outputs that read no label input, or `outputs`), as
+ * `mlc build` writes it and `mlc mem` reports it.
+ */
+export function programForward(model: CompiledModel, training: TrainingOptions | undefined, outputs?: string): { graph: CompiledModel["graph"]; selected?: InferenceSelection } {
+  if (training) {
+    if (outputs !== undefined) throw new UsageError("--outputs is for inference bundles (without --train): the training step needs every output");
+    return { graph: model.graph };
+  }
+  const loss = typeof (model.train as { loss?: unknown } | undefined)?.loss === "string" ? (model.train as { loss: string }).loss : "loss";
+  const selected = inferenceGraph(model.graph, { loss, ...(outputs !== undefined ? { outputs: outputs.split(",").map((o) => o.trim()) } : {}) });
+  return { graph: selected.graph, selected };
 }

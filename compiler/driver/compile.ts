@@ -13,7 +13,7 @@ import { estimatedPeak } from "../passes/checkpoint.ts";
 import type { PassStats } from "../passes/pass.ts";
 import { UnsupportedTargetError, bundleName, type Backend, type BundleMeta, type BundleLayoutSummary, type ProgramEntry, type WrittenBundle } from "../bundle/backend.ts";
 import { PassRunner, type IrDumpOptions, type PassRecord } from "./pass-runner.ts";
-import { fuseGraph, fusionPhase, memoryPhase, trainingEntries, type TrainingOptions } from "./phases.ts";
+import { fuseGraph, fusionPhase, memoryPhase, trainingEntries, type PrecisionSpec, type TrainingOptions } from "./phases.ts";
 
 export interface CompileOptions<Layout extends BundleLayoutSummary = BundleLayoutSummary> {
   /**
@@ -23,9 +23,14 @@ export interface CompileOptions<Layout extends BundleLayoutSummary = BundleLayou
   readonly backend?: Backend<Layout>;
   /** Build the training step (and apply_update when accumulating) besides the forward pass. */
   readonly training?: TrainingOptions;
+  /** Inference with 16-bit weights and activations (the precision pass after the clean-up). */
+  readonly precision?: PrecisionSpec;
   /** Memory-aware scheduling (default true; `mlc mem` also plans without it, for comparison). */
   readonly schedule?: boolean;
-  /** Budget of the planner's exact search, milliseconds. */
+  /**
+   * A wall-clock budget for the planner's search, milliseconds, instead of its default work budget
+   * (deterministic: the same program always gets the same arena; passes/plan-entries.ts).
+   */
   readonly timeLimitMs?: number;
   readonly dumps?: IrDumpOptions;
   /** Verify every pass's result (default true). */
@@ -49,7 +54,7 @@ export function compile(forward: Graph, opts: CompileOptions = {}): CompiledProg
   const training = opts.training && backend && opts.training.checkpoint
     ? { ...opts.training, checkpoint: { ...opts.training.checkpoint, peakOf: backendPeak(backend) } }
     : opts.training;
-  let entries: ProgramEntry[] = trainingEntries(forward, training, runner);
+  let entries: ProgramEntry[] = trainingEntries(forward, training, runner, opts.precision);
   const trainingStats = Object.fromEntries(runner.records.filter((r) => r.entry === "train_step").map((r) => [r.pass, r.stats]));
   if (!backend) return { entries, records: runner.records, trainingStats };
   entries = fusionPhase(entries, runner);

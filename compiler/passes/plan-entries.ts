@@ -63,14 +63,20 @@ export function planEntries(entries: readonly Graph[], opts: PlanEntriesOptions 
 
 export interface PlanProgramOptions {
   alignment: number;
-  timeLimitMs: number;
+  /**
+   * The planner's search budget in units of work (planner/clock.ts): deterministic, so the same
+   * program always gets the same arena (`mlc mem` and `mlc build` agree). About a second here.
+   */
+  workLimit: number;
+  /** A wall-clock budget instead, milliseconds (results may then vary with the machine's load). */
+  timeLimitMs?: number;
   workspaceBytes?: WorkspaceBytes;
 }
 
 export const planProgram: ProgramPass<PlanProgramOptions> = {
   name: "plan",
   summary: "lay out every buffer of every entry point in one arena (liveness + offsets), verified",
-  defaults: { alignment: ARENA_ALIGNMENT, timeLimitMs: 1000 },
+  defaults: { alignment: ARENA_ALIGNMENT, workLimit: 1e7 },
   statistics: {
     "arena-bytes": "the planned arena",
     "lower-bound-bytes": "max-live bytes over the entries' combined timeline (no plan can be smaller)",
@@ -114,7 +120,7 @@ export const planProgram: ProgramPass<PlanProgramOptions> = {
 
     // Stage 3: solve once, verify, and give each entry its slots.
     const problem = { buffers, alignment };
-    const solution = solve(problem, { timeLimitMs: opts.timeLimitMs });
+    const solution = solve(problem, opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : { workLimit: opts.workLimit });
     assertPlan(problem, solution);
     const slotOf = (k: number, i: number): ArenaSlot => ({ offset: solution.offsets[indexOf[k][i]], size: problems[k].problem.buffers[i].size });
     const graphs = entries.map((g, k): Graph => {
@@ -127,7 +133,8 @@ export const planProgram: ProgramPass<PlanProgramOptions> = {
       for (const w of workspaces) scratch[w.node] = slotOf(k, w.buffer);
       // Each graph's arena is the end of its own buffers (the verifier's rule); the module is
       // sized to the largest, which is the combined arena.
-      const arena = Math.max(0, ...[...Object.values(slots), ...Object.values(scratch)].map((s) => s.offset + s.size));
+      let arena = 0;
+      for (const s of [...Object.values(slots), ...Object.values(scratch)]) arena = Math.max(arena, s.offset + s.size);
       const planned: Graph = { ...g, memory: { arena, alignment, slots, ...(workspaces.length > 0 ? { workspaces: scratch } : {}) } };
       return planned;
     });

@@ -20,11 +20,9 @@ import { verifyGraph } from "../../ir/verifier.ts";
 import { parseSetFlags, withModelOptions } from "../options.ts";
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
 import { readSafetensorsFile } from "../../bundle/tensor-io.ts";
-import { trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
-import { inferenceGraph } from "../../driver/inference.ts";
+import { programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { ignoredTrainingState } from "../../bundle/manifest.ts";
 import { decodeSafetensors } from "../../../runtime/safetensors.ts";
-import { UsageError } from "../options.ts";
 
 interface BuildArgs extends TrainArgs, PipelineArgs {
   model: string; set?: string[]; out: string; weights?: string; seed: number; outputs?: string;
@@ -43,10 +41,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     const model = compileModelFile(args.model, { set: parseSetFlags(args.set) });
     verifyGraph(model.graph);
     const training = trainingOptions(model, args);
-    if (training && args.outputs !== undefined) throw new UsageError("--outputs is for inference bundles (without --train): the training step needs every output");
-    const loss = typeof (model.train as { loss?: unknown } | undefined)?.loss === "string" ? (model.train as { loss: string }).loss : "loss";
-    const selected = training ? undefined : inferenceGraph(model.graph, { loss, ...(args.outputs !== undefined ? { outputs: args.outputs.split(",").map((o) => o.trim()) } : {}) });
-    const graph = selected?.graph ?? model.graph;
+    const { graph, selected } = programForward(model, training, args.outputs);
     const dumps = irDumps(args);
     // Checked by the bundle writer against every param and state of the built entries (with
     // --train that includes optimizer state, e.g. from a bundle's saveWeights()).

@@ -20,7 +20,7 @@ import { categorize, CATEGORIES, checkpointComparison, mainEntry, memoryReport, 
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { formatBytes, timelineSvg } from "../timeline-svg.ts";
-import { checkpointOptions, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
+import { checkpointOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { tradeoffSvg } from "../tradeoff-svg.ts";
 import { accumulationFor, fitBatch, formatFit } from "../fit-batch.ts";
 import { parseByteSize } from "../byte-size.ts";
@@ -71,8 +71,10 @@ export const memCommand: CommandModule<object, MemArgs> = {
       verifyGraph(model.graph);
       const training = trainingOptions(model, args);
       const options = { backend, ...(training ? { training } : {}), ...timing };
-      const program = compile(model.graph, { ...options, ...(dumps ? { dumps } : {}) });
-      const unscheduled = compile(model.graph, { ...options, schedule: false });
+      // Without --train, the inference forward pass `mlc build` writes (no loss, no labels).
+      const { graph: forward } = programForward(model, training);
+      const program = compile(forward, { ...options, ...(dumps ? { dumps } : {}) });
+      const unscheduled = compile(forward, { ...options, schedule: false });
       const planned = mainEntry(program);
       graphName = planned.name;
       const forwardIds = new Set(model.graph.nodes.map((n) => n.id));

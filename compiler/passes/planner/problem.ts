@@ -10,6 +10,12 @@ export { alignUp, type PlanBuffer, type PlanProblem, type PlanSolution } from ".
 export interface SolveOptions {
   /** Wall-clock budget for the search, milliseconds; the best plan found so far is returned. */
   readonly timeLimitMs?: number;
+  /**
+   * Search budget in units of search work (a node among n buffers is n units) instead of wall
+   * time (planner/clock.ts): the same problem then always gets the same plan. Overrides
+   * timeLimitMs.
+   */
+  readonly workLimit?: number;
   /** Stop as soon as a plan of at most this many bytes is found (e.g. the lower bound, or a capacity). */
   readonly target?: number;
 }

@@ -10,6 +10,7 @@
 
 import type { RankedLifetimes } from "./greedy.ts";
 import type { PlanProblem, PlanSolution } from "./problem.ts";
+import type { SearchClock } from "./clock.ts";
 import { HotCores } from "./search-core.ts";
 
 export interface AnytimeResult {
@@ -55,6 +56,7 @@ export function improveByCapacityProbes(
   goal: number,
   deadline: number,
   fillReserveMs: number,
+  clock: SearchClock,
 ): AnytimeResult {
   const searchDeadline = deadline - fillReserveMs;
   let best = initial;
@@ -66,11 +68,11 @@ export function improveByCapacityProbes(
     // Unproven failures leave a gap the bisection would close byte by byte; below this
     // resolution another probe is not worth its time.
     if (lowestOpen > provenBound && best.arena - lowestOpen < best.arena * UNPROVEN_GAP_WORTH_PROBING) break;
-    const now = performance.now();
+    const now = clock.now();
     if (now >= searchDeadline) break;
     const share = capacity === goal ? FIRST_PROBE_SHARE : PROBE_SHARE;
     const probeDeadline = now + (searchDeadline - now) * share;
-    const outcome = probeCapacity(problem, cores, capacity, best.arena, probeDeadline);
+    const outcome = probeCapacity(problem, cores, capacity, best.arena, probeDeadline, clock);
     if (outcome.plan !== undefined && outcome.plan.arena < best.arena) best = outcome.plan;
     if (outcome.plan === undefined || outcome.plan.arena > capacity) {
       lowestOpen = capacity + 1;
@@ -95,21 +97,26 @@ function probeCapacity(
   capacity: number,
   incumbent: number,
   deadline: number,
+  clock: SearchClock,
 ): ProbeOutcome {
   let plan: PlanSolution | undefined;
   let previousCoreSize = -1;
   const thresholds = problem.buffers.length <= WHOLE_PROBLEM_UP_TO ? [0] : CORE_THRESHOLDS;
   for (const fraction of thresholds) {
-    if (performance.now() >= deadline) break;
+    if (clock.now() >= deadline) break;
     const core = cores.above(fraction * capacity);
     if (core === undefined) continue;
     if (core.indices.length === previousCoreSize) continue;
     previousCoreSize = core.indices.length;
     const rounds = core.indices.length > WHOLE_PROBLEM_UP_TO ? LARGE_CORE_ROUNDS : Infinity;
-    const run = core.search.run(capacity, deadline, { rounds });
+    // A capacity the core's live bytes meet exactly everywhere leaves no byte to waste: there the
+    // skyline search (search-tight.ts) is exact, and far stronger than the general one.
+    const run = core.tight.tightAt(capacity)
+      ? core.tight.run(capacity, deadline, clock)
+      : core.search.run(capacity, deadline, { rounds, clock });
     if (run.status === "infeasible") return { plan, infeasible: true };
     if (run.status === "aborted") break; // a larger core would only be harder
-    const filled = cores.fill(core, run.offsets, capacity, incumbent, deadline);
+    const filled = cores.fill(core, run.offsets, capacity, incumbent, deadline, clock);
     if (filled.arena < (plan?.arena ?? Infinity)) plan = filled;
     if (filled.arena <= capacity) break;
   }

@@ -14,9 +14,11 @@
 // fails.
 
 import { GREEDY_ORDERS, lifetimePressure, placeInOrder, sortByKeys, type RankedLifetimes } from "./greedy.ts";
+import { wallClock, type SearchClock } from "./clock.ts";
 import type { PlanProblem, PlanSolution } from "./problem.ts";
 import { buildSearchModel, type SearchModel } from "./search-model.ts";
 import { CapacitySearch } from "./search.ts";
+import { TightSearch } from "./search-tight.ts";
 
 export interface Core {
   /** Problem buffer index of each core buffer (model buffer k is problem buffer indices[k]). */
@@ -24,6 +26,8 @@ export interface Core {
   readonly model: SearchModel;
   /** The search over the model, kept for reuse: it is back in its initial state after each run. */
   readonly search: CapacitySearch;
+  /** The search for capacities the core's live bytes meet exactly everywhere (perfect packings). */
+  readonly tight: TightSearch;
 }
 
 /** Memory bound for a core's overlap lists (Int32 entries; 2 per overlapping pair). */
@@ -89,7 +93,7 @@ export class HotCores {
    * one stays within `capacity`; after the first order, no new one starts past the deadline.
    * Returns the best plan seen, or arena Infinity if every order went above `giveUpAbove`.
    */
-  fill(core: Core, coreOffsets: ArrayLike<number>, capacity: number, giveUpAbove: number, deadline: number): PlanSolution {
+  fill(core: Core, coreOffsets: ArrayLike<number>, capacity: number, giveUpAbove: number, deadline: number, clock: SearchClock = wallClock()): PlanSolution {
     const { problem, ranked } = this;
     const pinned = new Float64Array(problem.buffers.length).fill(-1);
     core.indices.forEach((i, k) => (pinned[i] = coreOffsets[k]));
@@ -100,7 +104,7 @@ export class HotCores {
     }
     let best: PlanSolution = { offsets: [], arena: Infinity };
     for (let k = 0; k < this.orders.length; k++) {
-      if (k > 0 && performance.now() > deadline) break;
+      if (k > 0 && clock.now() > deadline) break;
       const plan = placeInOrder(problem, ranked, this.orders[k], { pinned, giveUpAbove: Math.min(giveUpAbove, best.arena) });
       if (plan.arena < best.arena) best = plan;
       if (best.arena <= capacity) break;
@@ -125,6 +129,6 @@ export class HotCores {
       { width: members.map((i) => buffers[i].upper - buffers[i].lower), maxOverlapEntries: MAX_OVERLAP_ENTRIES },
     );
     if (model === undefined) return undefined;
-    return { indices: Int32Array.from(members), model, search: new CapacitySearch(model) };
+    return { indices: Int32Array.from(members), model, search: new CapacitySearch(model), tight: new TightSearch(model) };
   }
 }

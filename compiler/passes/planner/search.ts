@@ -21,6 +21,7 @@
 // node limits, as MiniMalloc does, so one bad ordering cannot stall it.
 
 import type { SearchModel } from "./search-model.ts";
+import { wallClock, type SearchClock } from "./clock.ts";
 import { preorder } from "./search-preorder.ts";
 import { SearchState } from "./search-state.ts";
 
@@ -31,6 +32,8 @@ export interface SearchOptions {
   readonly heuristics?: readonly string[];
   /** Give up after this many rounds (each heuristic once, at a node limit doubling per round). */
   readonly rounds?: number;
+  /** What `deadline` is measured on (default: the wall clock). */
+  readonly clock?: SearchClock;
 }
 
 /** MiniMalloc's default preorders: longest-lived first, most contended first. */
@@ -102,6 +105,7 @@ export class CapacitySearch {
   private readonly model: SearchModel;
   private readonly state: SearchState;
   private deadline = Infinity;
+  private clock: SearchClock = wallClock();
   private nodesLeft = 0;
   private nodes = 0;
   private heuristic = "WAT";
@@ -127,6 +131,7 @@ export class CapacitySearch {
     const { heuristics = DEFAULT_HEURISTICS, rounds = Infinity } = options;
     this.state.capacity = capacity;
     this.deadline = deadline;
+    this.clock = options.clock ?? wallClock();
     let nodes = 0;
     let limit = Math.max(64, this.model.count);
     for (let round = 0; round < rounds; round++) {
@@ -140,7 +145,7 @@ export class CapacitySearch {
         const offsets = this.state.solution.slice();
         if (status === FOUND) return { status: "found", offsets, nodes };
         if (status === NOT_FOUND) return { status: "infeasible", offsets, nodes };
-        if (performance.now() > this.deadline) return { status: "aborted", offsets, nodes };
+        if (this.clock.now() > this.deadline) return { status: "aborted", offsets, nodes };
       }
     }
     return { status: "aborted", offsets: this.state.solution.slice(), nodes };
@@ -232,7 +237,8 @@ export class CapacitySearch {
    */
   private enterNode(frame: Frame): number {
     if (--this.nodesLeft < 0) return ABORTED;
-    if ((this.nodes++ & 31) === 0 && performance.now() > this.deadline) {
+    this.clock.tick(this.model.count);
+    if ((this.nodes++ & 31) === 0 && this.clock.now() > this.deadline) {
       this.nodesLeft = 0;
       return ABORTED;
     }

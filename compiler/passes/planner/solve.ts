@@ -6,11 +6,13 @@
 //      hot core of the problem (search-core.ts), probing capacities by bisection under the time
 //      limit, stopping at the goal.
 // There is no randomness: a search that finishes within the time limit gives the same plan every
-// time; only a search cut short by the clock depends on how far it got. Checking plans is left to
+// time; only a search cut short by the clock depends on how far it got, and under the work clock
+// (options.workLimit, clock.ts) not even that. Checking plans is left to
 // the plan verifier (verify.ts).
 
 import { bestGreedy, GREEDY_ORDERS, rankProblem } from "./greedy.ts";
 import type { PlanProblem, SolveOptions, SolveResult } from "./problem.ts";
+import { wallClock, workClock } from "./clock.ts";
 import { improveByCapacityProbes } from "./search-anytime.ts";
 
 const DEFAULT_TIME_LIMIT_MS = 5000;
@@ -18,7 +20,8 @@ const DEFAULT_TIME_LIMIT_MS = 5000;
 export function solve(problem: PlanProblem, options: SolveOptions = {}): SolveResult {
   const start = performance.now();
   checkProblem(problem);
-  const deadline = start + (options.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS);
+  const clock = options.workLimit !== undefined ? workClock() : wallClock();
+  const deadline = clock.now() + (options.workLimit ?? options.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS);
   const lowerBound = maxLiveLowerBound(problem);
   const goal = Math.max(lowerBound, options.target ?? lowerBound);
   // Every greedy order runs, whatever the time limit, so solve() is never worse than bestGreedy.
@@ -29,7 +32,10 @@ export function solve(problem: PlanProblem, options: SolveOptions = {}): SolveRe
   let provenBound = lowerBound;
   if (best.arena > goal) {
     const ranked = rankProblem(problem);
-    const improved = improveByCapacityProbes(problem, ranked, best, lowerBound, goal, deadline, 2 * greedyPassMs);
+    // Room left at the end for placing the rest around a core: about two best-fit passes of time
+    // (none needed under the work clock, which best-fit passes do not advance).
+    const fillReserve = clock.counted ? 0 : 2 * greedyPassMs;
+    const improved = improveByCapacityProbes(problem, ranked, best, lowerBound, goal, deadline, fillReserve, clock);
     best = { offsets: improved.best.offsets, arena: improved.best.arena };
     provenBound = improved.provenBound;
   }
