@@ -69,7 +69,11 @@ export function takeTensors(
       if (requireAll) throw new TensorIOError(`${path}: missing ${what} '${name}' (${formatType(type)})`);
       continue;
     }
-    out[name] = fromSafeTensor(name, type, t, what);
+    try {
+      out[name] = fromSafeTensor(name, type, t, what);
+    } catch (e) {
+      throw new TensorIOError(`${path}: ${(e as Error).message}`);
+    }
   }
   return out;
 }

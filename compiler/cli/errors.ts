@@ -3,7 +3,7 @@
 
 const USER_ERRORS = new Set([
   "TensorIOError", "SafetensorsError", "ShapeError", "InterpreterError", "IRParseError", "VerifyError", "UsageError", "InvalidPlanError", "TrainSpecError", "AutodiffError", "PlanCsvError", "CheckpointBudgetError",
-  "UnsupportedTargetError", "UnsupportedKernelError",
+  "UnsupportedTargetError", "UnsupportedKernelError", "DataError", "TrainError", "BuildFailed",
 ]);
 
 export function isUserError(e: unknown): boolean {

@@ -29,6 +29,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   { command: "plan <problem>", describe: "lay out buffers from a MiniMalloc CSV (id,lower,upper,size) in one arena", load: () => import("./commands/plan.ts") },
   { command: "build <model>", describe: "compile a model into an embeddable bundle (.wasm + .js + .d.ts + weights + plan)", load: () => import("./commands/build.ts") },
   { command: "passes", describe: "list the compiler's passes in pipeline order", load: () => import("./commands/passes.ts") },
+  { command: "train <model>", describe: "train a model on data streamed from disk (resumable runs, evaluation, checkpoints)", load: () => import("./commands/train.ts") },
+  { command: "eval <model>", describe: "evaluate a model's weights on a dataset (loss, and accuracy for classifiers)", load: () => import("./commands/eval.ts") },
 ];
 
 /** The CommandModule a command's module exports (the one export with a handler). */

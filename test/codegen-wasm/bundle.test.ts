@@ -184,6 +184,6 @@ try { m.trainStep(); console.log("trained"); } catch (e) { console.log(e.message
     const r = build("--weights", file);
     expect(r.status).toBe(1);
     const shape = model().graph.params.find((p) => p.name === "item.embed")!.type.shape;
-    expect(r.stderr).toBe(`error: param 'item.embed' must be f32[${shape.join(",")}] (safetensors F32), got F32[3]\n`);
+    expect(r.stderr).toBe(`error: ${file}: param 'item.embed' must be f32[${shape.join(",")}] (safetensors F32), got F32[3]\n`);
   }, 60_000);
 });
