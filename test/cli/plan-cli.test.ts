@@ -10,6 +10,7 @@ import { formatPlanCsv, parsePlanCsv } from "../../compiler/passes/planner/csv.t
 import { maxLiveLowerBound } from "../../compiler/passes/planner/lower-bound.ts";
 import type { PlanProblem } from "../../compiler/passes/planner/problem.ts";
 import { verifyPlan } from "../../compiler/passes/planner/verify.ts";
+import { perfectPacking } from "../../scripts/gen-perfect-packing.ts";
 
 /** google/minimalloc benchmarks/examples/input.12.csv (Apache-2.0), also in bench/data/memplan. */
 const INPUT_12_CSV = "id,lower,upper,size\nb1,0,3,4\nb2,3,9,4\nb3,0,9,4\nb4,9,21,4\nb5,0,21,4\n";
@@ -84,6 +85,24 @@ describe("mlc plan", () => {
     const { offsets } = parsePlanCsv(readFileSync(outPath, "utf8"));
     expect(offsets!.every((o) => o % 16 === 0)).toBe(true);
     expect(verifyPlan(aligned, { offsets: offsets!, arena: Number(arena) })).toEqual([]);
+  });
+
+  it("packs a generated perfect packing (scripts/gen-perfect-packing.ts) at its capacity, the optimum", () => {
+    const generated = perfectPacking({ buffers: 150, seed: 11 });
+    const problemPath = write("perfect.csv", formatPlanCsv(generated.problem));
+    const outPath = join(tmp, "perfect.solution.csv");
+    for (const alignment of ["1", "16"]) {
+      const { code, stdout, stderr } = mlc("plan", problemPath, "--out", outPath, "--alignment", alignment, "--time-limit", "30");
+      expect(stderr).toBe("");
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/optimal=yes/);
+      const [, arena, lowerBound] = SUMMARY.exec(lastLine(stdout))!;
+      expect(Number(lowerBound)).toBe(generated.capacity);
+      expect(Number(arena)).toBe(generated.capacity);
+      const { offsets } = parsePlanCsv(readFileSync(outPath, "utf8"));
+      const problem = { ...generated.problem, alignment: Number(alignment) };
+      expect(verifyPlan(problem, { offsets: offsets!, arena: generated.capacity }, generated.capacity)).toEqual([]);
+    }
   });
 
   it("rejects a malformed CSV with one line naming the file line, exit code 1", () => {
