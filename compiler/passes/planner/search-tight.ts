@@ -45,8 +45,24 @@ export class TightSearch {
     this.model = model;
   }
 
-  /** Whether the capacity is tight for the model (see SkylineSearch.tightAt). */
+  /**
+   * Whether the capacity is tight for the model (see SkylineSearch.tightAt). Capacities are never
+   * below the live bytes, so they meet them everywhere exactly when the buffers' total area (size ×
+   * lifetime) fills capacity × time span: a linear test that spares almost every problem, which
+   * has slack somewhere, from building the skyline search at all.
+   */
   tightAt(capacity: number): boolean {
+    const { lower, upper, size, count } = this.model;
+    if (count === 0) return false;
+    let first = Infinity;
+    let last = -Infinity;
+    let area = 0;
+    for (let i = 0; i < count; i++) {
+      first = Math.min(first, lower[i]);
+      last = Math.max(last, upper[i]);
+      area += size[i] * (upper[i] - lower[i]);
+    }
+    if (area !== capacity * (last - first)) return false;
     return this.searchFor(false).tightAt(capacity);
   }
 
