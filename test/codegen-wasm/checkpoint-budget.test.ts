@@ -20,7 +20,7 @@ describe("checkpoint auto on resnet depth 8 at a third of the activation memory"
     const plain = buildTrainingProgram(model.graph, spec).trainStep;
     const pinned = pinnedBytes(plain).total;
     const arena = (checkpoint: { mode: CheckpointMode; budgetBytes?: number }) => {
-      const p = compile(model.graph, { backend: wasmBackend, training: { ...spec, checkpoint }, timeLimitMs: 2000 });
+      const p = compile(model.graph, { backend: wasmBackend, training: { ...spec, checkpoint } });
       return { arena: p.arena!, stats: p.trainingStats.checkpoint ?? {} };
     };
     const none = arena({ mode: "none" });

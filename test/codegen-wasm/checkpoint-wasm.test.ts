@@ -1,5 +1,5 @@
 // Checkpointed training steps on the WASM backend, built exactly as `mlc build --train
-// --checkpoint ...` builds them (bundleEntries: checkpoint, fusion, planning with workspaces):
+// --checkpoint ...` builds them (the driver: checkpoint, fusion, planning with workspaces):
 // the updates after one step equal those of the un-checkpointed bundle (recompute nodes repeat the
 // same kernels on the same values; where fusion groups a copy differently from its original, the
 // f32 results may differ in the last bits, hence 1e-6 of each tensor's largest value), and the
@@ -22,7 +22,7 @@ describe.each(CASES)("%s with --checkpoint %s on wasm-simd", (name, mode, smalle
     const model = compileModelFile(`examples/${name}/model.ts`);
     const spec = trainingSpec(model.train);
     const step = (checkpoint?: { mode: "sqrt" | "auto" }) =>
-      compile(model.graph, { backend: wasmBackend, training: { ...spec, ...(checkpoint ? { checkpoint } : {}) }, timeLimitMs: 100 }).entries.find((e) => e.exportName === "train_step")!.graph;
+      compile(model.graph, { backend: wasmBackend, training: { ...spec, ...(checkpoint ? { checkpoint } : {}) } }).entries.find((e) => e.exportName === "train_step")!.graph;
     const plain = step();
     const checkpointed = step({ mode });
     expect(checkpointed.nodes.length).toBeGreaterThan(plain.nodes.length);
