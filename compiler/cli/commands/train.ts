@@ -50,21 +50,13 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
 
 
 
-/**
- * V8 flags of the training process, for a small peak RSS: JavaScript stops at the mid-tier
- * compiler (Maglev; TurboFan's compile zones cost megabytes, and the hot loop is WebAssembly,
- * which TurboFan still compiles) and a 1 MB young generation. MLC_TRAIN_NODE_FLAGS replaces them.
- */
-const WORKER_FLAGS = ["--max-opt=2", "--max-semi-space-size=1"];
-
 /** Runs train/worker in a child process with the parsed arguments; resolves to its exit code. */
 function runWorker(args: TrainArgs): Promise<number> {
   const url = new URL(`../train/worker.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url);
   // From the sources (MLC_FROM_SOURCE), the worker is TypeScript too: load it through tsx.
   const loader = url.pathname.endsWith(".ts") ? ["--import", import.meta.resolve("tsx/esm")] : [];
   const { $0: _, _: __, ...plain } = args as TrainArgs & { $0?: unknown; _?: unknown };
-  const flags = process.env.MLC_TRAIN_NODE_FLAGS !== undefined ? process.env.MLC_TRAIN_NODE_FLAGS.split(" ").filter(Boolean) : WORKER_FLAGS;
-  const child = spawn(process.execPath, [...flags, ...loader, fileURLToPath(url), JSON.stringify(plain)], { stdio: "inherit" });
+  const child = spawn(process.execPath, [...loader, fileURLToPath(url), JSON.stringify(plain)], { stdio: "inherit" });
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
   const onInt = forward("SIGINT");
   const onTerm = forward("SIGTERM");

@@ -156,6 +156,13 @@ function convert(col: Column, buf: Buffer, n: number, view: InputViews[string], 
     view.set(new Int32Array(buf.buffer, buf.byteOffset, n));
     return;
   }
+  if (col.dtype === "u8" || col.dtype === "bool" || col.dtype === "i8") {
+    // Byte data: the typed-array copy converts natively; then the scale, in float64 and rounded
+    // to f32 on store as everywhere else.
+    view.set(col.dtype === "i8" ? new Int8Array(buf.buffer, buf.byteOffset, n) : buf.subarray(0, n));
+    if (scale !== 1) for (let i = 0; i < n; i++) view[i] *= scale;
+    return;
+  }
   for (let i = 0; i < n; i++) {
     let v: number;
     switch (col.dtype) {
@@ -165,10 +172,8 @@ function convert(col: Column, buf: Buffer, n: number, view: InputViews[string], 
       case "i32": v = dv.getInt32(i * 4, le); break;
       case "i16": v = dv.getInt16(i * 2, le); break;
       case "u16": v = dv.getUint16(i * 2, le); break;
-      case "i8": v = dv.getInt8(i); break;
-      case "u8": case "bool": v = buf[i]; break;
     }
-    view[i] = scale === 1 ? v : v * scale;
+    view[i] = v;
   }
 }
 
