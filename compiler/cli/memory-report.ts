@@ -13,8 +13,12 @@
 //   gradients        `grad/<param>` values
 //   workspace        everything else: backward temporaries, optimizer temporaries, constants, and
 //                    the kernels' scratch
+// A cast the precision pass made (`bf16/<v>`, docs/PRECISION.md) counts as what it casts, a cast
+// param (a 16-bit copy of an f32 master weight) as an activation. With 16-bit values
+// (--precision, --mixed) the report also breaks the bytes down by dtype (kernel scratch under
+// "workspace").
 
-import type { Graph } from "../ir/graph.ts";
+import { valueTypes, type Graph } from "../ir/graph.ts";
 import type { Backend } from "../bundle/backend.ts";
 import { backendPeak, compile, type CompiledProgram } from "../driver/compile.ts";
 import { buildTrainingProgram, type TrainingOptions } from "../driver/phases.ts";
@@ -61,6 +65,8 @@ export interface MemoryReport {
   /** The step at which the planned schedule's live bytes peak. */
   peakStep: number;
   categories: Record<Category, CategoryBytes>;
+  /** Bytes by dtype (the kernels' scratch as "workspace"), when the program stores 16-bit values. */
+  dtypes?: Record<string, CategoryBytes>;
   /** With --train: the training step planned with each checkpoint policy (below). */
   checkpoint?: CheckpointComparison;
 }
@@ -88,12 +94,21 @@ export function memoryReport(program: CompiledProgram, unscheduled: CompiledProg
   const main = mainEntry(program);
   const categoryOf = categorize(main, opts.forwardIds);
   const categories = Object.fromEntries(CATEGORIES.map((c) => [c, { naive: 0, atPeak: 0 }])) as Record<Category, CategoryBytes>;
-  for (const [v, bytes] of valueBytes(main)) categories[categoryOf(v)].naive += bytes;
+  const types = valueTypes(main);
+  const dtypes: Record<string, CategoryBytes> = {};
+  const byDtype = (key: string) => (dtypes[key] ??= { naive: 0, atPeak: 0 });
+  for (const [v, bytes] of valueBytes(main)) {
+    categories[categoryOf(v)].naive += bytes;
+    byDtype(types.get(v)!.dtype).naive += bytes;
+  }
   const { problem, classes } = memoryProblem(main, main.memory!.alignment, opts.backend.scratchBytes);
   const peakStep = busiestStep(problem.buffers);
   problem.buffers.forEach((b, i) => {
-    if (b.lower <= peakStep && peakStep < b.upper) categories[i < classes.length ? categoryOf(classes[i].root) : "workspace"].atPeak += b.size;
+    if (!(b.lower <= peakStep && peakStep < b.upper)) return;
+    categories[i < classes.length ? categoryOf(classes[i].root) : "workspace"].atPeak += b.size;
+    byDtype(i < classes.length ? types.get(classes[i].root)!.dtype : "workspace").atPeak += b.size;
   });
+  const half = Object.keys(dtypes).some((d) => d === "f16" || d === "bf16");
   const arena = program.arena!;
   const lowerBound = planStats["lower-bound-bytes"];
   const naive = valueBytes(main).reduce((t, [, bytes]) => t + bytes, 0);
@@ -115,6 +130,7 @@ export function memoryReport(program: CompiledProgram, unscheduled: CompiledProg
     buffers: problem.buffers.length,
     peakStep,
     categories,
+    ...(half ? { dtypes } : {}),
   };
 }
 
@@ -125,7 +141,13 @@ export function categorize(g: Graph, forwardIds: ReadonlySet<string>): (value: s
   for (const p of g.params) {
     fixed.set(p.name, p.trainable ? "params" : p.name.startsWith("opt/") ? "optimizer state" : "other state");
   }
-  return (v) => fixed.get(v) ?? (v.startsWith("grad/") ? "gradients" : forwardIds.has(v) ? "activations" : "workspace");
+  const of = (v: string): Category => {
+    const cast = /^(?:f32|f16|bf16)\/(.+)$/.exec(v);
+    if (cast && (forwardIds.has(cast[1]) || fixed.get(cast[1]) === "params" || fixed.get(cast[1]) === "inputs")) return "activations";
+    if (cast && fixed.has(cast[1])) return fixed.get(cast[1])!;
+    return fixed.get(v) ?? (v.startsWith("grad/") ? "gradients" : forwardIds.has(v) ? "activations" : "workspace");
+  };
+  return of;
 }
 
 function valueBytes(g: Graph): Array<[string, number]> {

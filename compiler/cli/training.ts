@@ -3,7 +3,7 @@
 
 import type { Argv } from "yargs";
 import { inferenceGraph, type InferenceSelection } from "../driver/inference.ts";
-import type { TrainingOptions } from "../driver/phases.ts";
+import type { PrecisionSpec, TrainingOptions } from "../driver/phases.ts";
 import type { CompiledModel } from "../frontend/index.ts";
 import { trainingSpec } from "../passes/train-options.ts";
 import type { CheckpointMode } from "../passes/checkpoint.ts";
@@ -17,6 +17,11 @@ export interface TrainArgs {
   accumulate: number;
   checkpoint: CheckpointMode;
   memoryBudget?: string;
+  mixed?: "bf16" | "f16";
+  lossScale?: number;
+  /** 16-bit storage for inference (`mlc run` also takes native|f64 here: the interpreter's precision). */
+  precision?: string;
+  ioPrecision: "f32" | "f16" | "bf16";
 }
 
 export function withTrainOptions<T>(y: Argv<T>) {
@@ -26,7 +31,24 @@ export function withTrainOptions<T>(y: Argv<T>) {
     .option("lr", { type: "number", describe: "override the learning rate" })
     .option("accumulate", { type: "number", default: 1, describe: "micro-batches per update (adds an apply_update entry point)" })
     .option("checkpoint", { choices: ["none", "sqrt", "auto"] as const, default: "none" as const, describe: "recompute forward activations in the backward pass to save memory" })
-    .option("memory-budget", { type: "string", describe: "with --checkpoint auto: the arena budget, e.g. 64MB or 48MiB" });
+    .option("memory-budget", { type: "string", describe: "with --checkpoint auto: the arena budget, e.g. 64MB or 48MiB" })
+    .option("mixed", { choices: ["bf16", "f16"] as const, describe: "with --train: mixed precision, 16-bit activations and gradients, f32 master weights and optimizer state (f16: dynamic loss scaling)" })
+    .option("loss-scale", { type: "number", describe: "with --mixed f16: the initial loss scale (default 65536); 0 turns loss scaling off" })
+    .option("precision", { choices: ["f32", "f16", "bf16"], default: "f32", describe: "inference: store weights and activations as f16/bf16 (f32 compute in each kernel)" })
+    .option("io-precision", { choices: ["f32", "f16", "bf16"] as const, default: "f32" as const, describe: "with --precision: the dtype of float inputs and outputs at the bundle's API" });
+}
+
+/** The driver's inference precision from --precision / --io-precision (empty without). */
+export function precisionOptions(args: Pick<TrainArgs, "train" | "precision" | "ioPrecision">): { precision?: PrecisionSpec } {
+  const dtype = args.precision === "f16" || args.precision === "bf16" ? args.precision : undefined;
+  if (!dtype) {
+    if (args.ioPrecision !== undefined && args.ioPrecision !== "f32") throw new UsageError("--io-precision needs --precision f16|bf16");
+    return {};
+  }
+  if (args.train) throw new UsageError("--precision is for inference; with --train use --mixed bf16|f16 (f32 master weights)");
+  const io = args.ioPrecision ?? "f32";
+  if (io !== "f32" && io !== dtype) throw new UsageError(`--io-precision ${io} must be f32 or the --precision dtype (${dtype})`);
+  return { precision: { dtype, io } };
 }
 
 /** The driver's training options from --train and its family (undefined without --train). */
@@ -34,10 +56,24 @@ export function trainingOptions(model: CompiledModel, args: TrainArgs, exposeGra
   if (!args.train) {
     if (args.accumulate !== 1) throw new UsageError("--accumulate needs --train");
     if (args.checkpoint !== "none") throw new UsageError("--checkpoint needs --train");
+    if (args.mixed !== undefined) throw new UsageError("--mixed needs --train (for inference: --precision f16|bf16)");
     return undefined;
   }
   const spec = trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr });
-  return { ...spec, accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args) };
+  return { ...spec, accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args), ...mixedOptions(args) };
+}
+
+/** --mixed and --loss-scale, checked together. */
+function mixedOptions(args: Pick<TrainArgs, "mixed" | "lossScale" | "accumulate">): Pick<TrainingOptions, "mixed"> {
+  if (args.mixed === undefined) {
+    if (args.lossScale !== undefined) throw new UsageError("--loss-scale needs --mixed f16");
+    return {};
+  }
+  if (args.lossScale !== undefined && args.mixed !== "f16") throw new UsageError("--loss-scale is for --mixed f16 (bf16 has f32's range and needs none)");
+  if (args.lossScale !== undefined && !(args.lossScale >= 0 && Number.isFinite(args.lossScale))) throw new UsageError(`--loss-scale must be a non-negative number, got ${args.lossScale}`);
+  const scaling = args.mixed === "f16" && args.lossScale !== 0;
+  if (scaling && args.accumulate !== 1) throw new UsageError("--mixed f16 with loss scaling does not combine with --accumulate yet (--loss-scale 0 turns it off)");
+  return { mixed: { dtype: args.mixed, lossScale: scaling ? (args.lossScale !== undefined ? { init: args.lossScale } : {}) : false } };
 }
 
 /** --checkpoint and --memory-budget, checked together. */

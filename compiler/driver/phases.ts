@@ -1,7 +1,9 @@
 // The pipeline's phases, each a short run of registered passes (pipeline.ts lists them in order):
 //
-//   training  autodiff → optimizer | accumulate                   forward → train_step (+ apply_update)
+//   training  [precision] → autodiff → optimizer | accumulate     forward → train_step (+ apply_update)
+//             [→ loss-scale]                                      (--mixed: forward retyped first; f16 scaled)
 //   cleanup   dce → cse → fold-constants                          every entry
+//   precision precision (inference --precision)                   every entry
 //   training  checkpoint (when asked)                             train_step
 //   fusion    fuse → fuse-reductions → fuse-epilogues             every entry, for a backend
 //   memory    schedule → inplace (every entry) → plan (all entries in one arena)
@@ -18,6 +20,8 @@ import { fuse } from "../passes/fuse.ts";
 import { fuseEpilogues } from "../passes/fuse-epilogues.ts";
 import { fuseReductions } from "../passes/fuse-reductions.ts";
 import { inplace } from "../passes/inplace.ts";
+import { lossScale, LOSS_SCALE, type LossScaleOptions } from "../passes/loss-scale.ts";
+import { precision, type HalfDType } from "../passes/precision.ts";
 import type { WorkspaceBytes } from "../passes/liveness.ts";
 import { optimizer, type OptimizerOptions } from "../passes/optimizer.ts";
 import type { Pass, PassStats } from "../passes/pass.ts";
@@ -36,6 +40,18 @@ export interface TrainingOptions {
   exposeGradients?: boolean;
   /** Recompute forward activations in the backward pass (checkpoint.ts); default none. */
   checkpoint?: { mode: CheckpointMode; budgetBytes?: number; peakOf?: PeakEstimator };
+  /**
+   * Mixed precision (--mixed): 16-bit activations and gradients, f32 master weights and
+   * optimizer state (precision.ts, mode "mixed"); f16 with dynamic loss scaling (loss-scale.ts)
+   * unless `lossScale` is false.
+   */
+  mixed?: { dtype: HalfDType; lossScale?: Partial<LossScaleOptions> | false };
+}
+
+/** Inference with 16-bit storage (--precision, --io-precision): precision.ts, mode "inference". */
+export interface PrecisionSpec {
+  dtype: HalfDType;
+  io?: "f32" | HalfDType;
 }
 
 /** The entry points of a compiled training program. */
@@ -57,12 +73,25 @@ export interface TrainingProgram {
  * comes after the clean-up so its cost model and peak estimates see the graph the backend will
  * get (and so cse never meets its recompute nodes).
  */
-export function trainingEntries(forward: Graph, opts: TrainingOptions | undefined, runner: PassRunner): NamedGraph[] {
+export function trainingEntries(source: Graph, opts: TrainingOptions | undefined, runner: PassRunner, inference?: PrecisionSpec): NamedGraph[] {
   const entry = "train_step";
-  if (!opts) return cleanupPhase([{ exportName: "forward", graph: forward }], runner);
-  const withGrads = runner.one(autodiff, entry, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false });
+  if (!opts) {
+    const cleaned = cleanupPhase([{ exportName: "forward", graph: source }], runner);
+    return inference ? precisionPhase(cleaned, inference, runner) : cleaned;
+  }
+  if (inference) throw new Error("--precision is for inference; a training program takes --mixed");
   const n = opts.accumulate ?? 1;
-  const step = n <= 1 ? runner.one(optimizer, entry, withGrads, opts.optimizer) : runner.one(accumulate, entry, withGrads, { microBatches: n });
+  const scaling = opts.mixed && (opts.mixed.lossScale ?? (opts.mixed.dtype === "f16" ? {} : false));
+  if (scaling && n > 1) throw new Error("--mixed f16 with loss scaling does not combine with --accumulate yet");
+  const scale = scaling ? { ...lossScale.defaults, ...scaling } : undefined;
+  // Mixed precision retypes the forward pass before autodiff, so the backward pass is derived in
+  // 16 bits and the master weights' gradients come out f32 (the VJP of their casts).
+  const forward = opts.mixed
+    ? runner.one(precision, "forward", source, { dtype: opts.mixed.dtype, mode: "mixed", lossScale: scale?.init ?? 0 })
+    : source;
+  const withGrads = runner.one(autodiff, entry, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false, ...(scale ? { seed: LOSS_SCALE } : {}) });
+  let step = n <= 1 ? runner.one(optimizer, entry, withGrads, opts.optimizer) : runner.one(accumulate, entry, withGrads, { microBatches: n });
+  if (scale) step = runner.one(lossScale, entry, step, scale);
   const named: NamedGraph[] = [{ exportName: "forward", graph: forward }, { exportName: entry, graph: step }];
   if (n > 1) {
     const applyUpdate = applyUpdateGraph(step, n, opts.optimizer);
@@ -87,6 +116,11 @@ export function buildTrainingProgram(forward: Graph, opts: TrainingOptions, runn
   const graphOf = (name: string) => entries.find((e) => e.exportName === name)?.graph;
   const stats = Object.fromEntries(runner.records.filter((r) => r.entry === "train_step").map((r) => [r.pass, r.stats]));
   return { forward: graphOf("forward")!, trainStep: graphOf("train_step")!, ...(graphOf("apply_update") ? { applyUpdate: graphOf("apply_update")! } : {}), stats };
+}
+
+/** precision on every entry: inference with 16-bit weights and activations. */
+export function precisionPhase(entries: readonly NamedGraph[], spec: PrecisionSpec, runner: PassRunner): NamedGraph[] {
+  return runner.each(precision, entries, () => ({ dtype: spec.dtype, mode: "inference" as const, io: spec.io ?? "f32" }));
 }
 
 /** dce → cse → fold-constants on every entry. */

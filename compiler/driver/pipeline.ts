@@ -13,12 +13,14 @@ import { fuse } from "../passes/fuse.ts";
 import { fuseEpilogues } from "../passes/fuse-epilogues.ts";
 import { fuseReductions } from "../passes/fuse-reductions.ts";
 import { inplace } from "../passes/inplace.ts";
+import { lossScale } from "../passes/loss-scale.ts";
 import { optimizer } from "../passes/optimizer.ts";
 import type { PassInfo } from "../passes/pass.ts";
 import { planProgram } from "../passes/plan-entries.ts";
+import { precision } from "../passes/precision.ts";
 import { schedule } from "../passes/schedule.ts";
 
-export type Phase = "training" | "cleanup" | "fusion" | "memory";
+export type Phase = "training" | "cleanup" | "precision" | "fusion" | "memory";
 
 export interface RegisteredPass {
   readonly pass: PassInfo<object>;
@@ -26,16 +28,18 @@ export interface RegisteredPass {
   /** When the driver runs it. */
   readonly when: string;
   /** What it runs on: the train step, each entry point, or all of them at once. */
-  readonly scope: "train_step" | "each entry" | "all entries";
+  readonly scope: "forward" | "train_step" | "each entry" | "all entries";
 }
 
 /** The clean-up passes, in order (phases.ts cleanupPhase). */
 export const CLEANUP_PASSES = [dce, cse, foldConstants] as const;
 
 export const PIPELINE: readonly RegisteredPass[] = [
+  { pass: precision, phase: "precision", scope: "forward", when: "--train --mixed bf16|f16: the forward pass before autodiff (f32 master weights); inference --precision f16|bf16: every entry after the clean-up" },
   { pass: autodiff, phase: "training", scope: "train_step", when: "--train" },
   { pass: optimizer, phase: "training", scope: "train_step", when: "--train without --accumulate" },
   { pass: accumulate, phase: "training", scope: "train_step", when: "--train --accumulate N (N > 1; adds the apply_update entry)" },
+  { pass: lossScale, phase: "training", scope: "train_step", when: "--train --mixed f16 (dynamic loss scaling)" },
   ...CLEANUP_PASSES.map((pass): RegisteredPass => ({ pass, phase: "cleanup", scope: "each entry", when: "always" })),
   { pass: checkpoint, phase: "training", scope: "train_step", when: "--train --checkpoint sqrt|auto (after the clean-up, which must not merge its recomputations)" },
   { pass: fuse, phase: "fusion", scope: "each entry", when: "for a backend (build, mem)" },

@@ -7,11 +7,11 @@
 // Runs after `fuse` (so a chain such as relu(x + b) is already one `fused` node whose body becomes
 // the epilogue) and before schedule/inplace/plan. A consumer C absorbs the contraction H (an op
 // whose record names its fused form, `fusion.epilogueOp`) that produces one of its operands when:
-//   - C is a `fused` node or a single fusable f32 elementwise op (fuse.ts's rule);
+//   - C is a `fused` node or a single fusable elementwise op (fuse.ts's rule), of the head's float dtype;
 //   - H's result has exactly that one use (not an output, an update or another node's operand);
 //   - H's result has C's shape (the epilogue is computed once per product element).
 // The new node takes C's place, id, type and location; its operands are H's two, then C's others
-// in order. One-element f32 constants of a single-op consumer become literals, as in `fuse`.
+// in order. One-element float constants of a single-op consumer become literals, as in `fuse`.
 // Moving H down to C is valid SSA (H's operands are defined before H). It lengthens the live
 // ranges of H's operands up to C's position, which the planner sees; the scheduler usually keeps
 // C right after H anyway. In-place decisions and a memory plan on the input are dropped.
@@ -20,7 +20,7 @@ import type { Node } from "../ir/graph.ts";
 import { useCounts, valueTypes } from "../ir/graph.ts";
 import { formatBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
 import { OPS } from "../ir/ops.ts";
-import { sameShape } from "../ir/types.ts";
+import { isFloat, sameShape } from "../ir/types.ts";
 import { bodyOf, fusedResult, isFusable, withoutInlinedConstants, FUSION_STATISTICS } from "./fuse.ts";
 import type { Pass } from "./pass.ts";
 
@@ -47,11 +47,11 @@ export const fuseEpilogues: Pass<FuseEpiloguesOptions> = {
     const absorbed = new Set<string>();
     for (const consumer of g.nodes) {
       if (consumer.op !== "fused" && !isFusable(consumer, types)) continue;
-      if (consumer.op === "fused" && consumer.type.dtype !== "f32") continue;
+      if (consumer.op === "fused" && !isFloat(consumer.type.dtype)) continue;
       const slot = consumer.inputs.findIndex((v) => {
         const h = nodeOf.get(v);
         return h !== undefined && opts.heads.includes(h.op) && epilogueOpOf(h.op) !== undefined && !absorbed.has(v) &&
-          h.type.dtype === "f32" && uses.get(v) === 1 && sameShape(h.type.shape, consumer.type.shape);
+          h.type.dtype === consumer.type.dtype && uses.get(v) === 1 && sameShape(h.type.shape, consumer.type.shape);
       });
       if (slot < 0) continue;
       const head = nodeOf.get(consumer.inputs[slot])!;

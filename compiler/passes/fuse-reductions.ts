@@ -7,14 +7,14 @@
 //
 // Runs after `fuse` (chains are then single `fused` nodes) and before `fuseEpilogues`; then
 // schedule/inplace/plan. A reduction R absorbs the producer P of its operand when:
-//   - R's record says `fusion.reduceHead` (sum, mean, max) and R has an f32 result; P is a `fused` node or a fusable f32 elementwise
+//   - R's record says `fusion.reduceHead` (sum, mean, max) and R has a float result; P, of R's dtype, is a `fused` node or a fusable elementwise
 //     op (fuse.ts's rule) whose result is read by R alone;
 //   - R folds at least two values into each result, over reduced axes that are neighbours once
 //     size-1 axes are dropped (one reduced block: the backend walks it as one axis);
 //   - every operand of P has P's shape, or P's shape with size 1 on every reduced axis (constant
 //     along the reduction: a per-channel statistic), or size 1 on every kept axis (constant across
 //     the result: a per-position weight) — ir/ops/fused-reduce.ts `operandLayout`. One-element
-//     f32 constants become literals;
+//     float constants become literals;
 //   - P's body has no step whose record says `fusion.scalarOnly` (pow: its element function is
 //     scalar-only, and a reduction walks SIMD lanes).
 // The new node takes R's id, type, place and location. Moving P down to R lengthens P's operands'
@@ -24,6 +24,7 @@ import type { Node } from "../ir/graph.ts";
 import { useCounts, valueTypes } from "../ir/graph.ts";
 import { attr } from "../ir/op-def.ts";
 import { getOp } from "../ir/ops.ts";
+import { isFloat } from "../ir/types.ts";
 import { formatBody } from "../ir/ops/fused-body.ts";
 import { FUSED_REDUCTIONS, operandLayout, reducedAxisFlags, reducesOneBlock } from "../ir/ops/fused-reduce.ts";
 import { bodyOf, fusedResult, isFusable, withoutInlinedConstants, FUSION_STATISTICS } from "./fuse.ts";
@@ -46,9 +47,9 @@ export const fuseReductions: Pass<FuseReductionsOptions> = {
     const replaced = new Map<string, Node>();
     const absorbed = new Set<string>();
     for (const r of g.nodes) {
-      if (!opts.reductions.includes(r.op) || !getOp(r.op).fusion?.reduceHead || r.type.dtype !== "f32") continue;
+      if (!opts.reductions.includes(r.op) || !getOp(r.op).fusion?.reduceHead || !isFloat(r.type.dtype)) continue;
       const p = nodeOf.get(r.inputs[0]);
-      if (!p || uses.get(p.id) !== 1 || absorbed.has(p.id) || !(p.op === "fused" ? p.type.dtype === "f32" : isFusable(p, types))) continue;
+      if (!p || uses.get(p.id) !== 1 || absorbed.has(p.id) || p.type.dtype !== r.type.dtype || !(p.op === "fused" || isFusable(p, types))) continue;
       const shape = p.type.shape;
       const reduced = reducedAxisFlags(shape, attr.ints(r.attrs, "axes"));
       if (!reducesOneBlock(shape, reduced)) continue;

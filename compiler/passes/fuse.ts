@@ -1,9 +1,10 @@
-// fuse — collapse chains and trees of f32 elementwise ops into single `fused` nodes, so each runs
-// as one loop and its intermediates never get a buffer.
+// fuse — collapse chains and trees of float elementwise ops (f32, or f16/bf16: one dtype per
+// group) into single `fused` nodes, so each runs as one loop and its intermediates never get a
+// buffer.
 //
 // Stages:
 // 1. Groups, from the last node back. A fusable node (an op whose record says `fusion.chain`: the
-//    unary math ops, gelu, add sub mul div pow maximum minimum; f32 result and operands) not yet
+//    unary math ops, gelu, add sub mul div pow maximum minimum; result and operands of one float dtype) not yet
 //    taken is a group's root. An operand joins the root's group when it is a fusable node of the
 //    root's shape (no intermediate is broadcast up: the loop computes each element once) whose
 //    ONLY use is that one operand slot of a member. A value read by an output or an update has another use, so it
@@ -12,7 +13,7 @@
 //    more than `maxDyingOperands` result-sized values that only the group reads.
 // 2. Bodies. Each group of two or more nodes becomes one `fused` node at the root's place with the
 //    root's id, type and source location; its operands are the group's external inputs (each
-//    once) and its body the members in post-order. One-element f32 `const` operands become
+//    once) and its body the members in post-order. One-element float `const` operands become
 //    literals, unless dropping them would change the broadcast shape of the operands (then they
 //    stay operands). Constants left without uses are removed.
 //
@@ -27,7 +28,8 @@ import { useCounts, valueTypes } from "../ir/graph.ts";
 import { OPS } from "../ir/ops.ts";
 import { broadcastAll } from "../ir/ops/broadcast.ts";
 import { formatBody, parseBody, type BodyArg, type BodyStep } from "../ir/ops/fused-body.ts";
-import { byteSize, numel, sameShape, type TensorType } from "../ir/types.ts";
+import { roundTo } from "../ir/dtype-round.ts";
+import { byteSize, isFloat, numel, sameShape, type TensorType } from "../ir/types.ts";
 import type { Pass } from "./pass.ts";
 
 export interface FuseOptions {
@@ -113,9 +115,14 @@ export function withoutInlinedConstants(g: Graph, nodes: readonly Node[], uses: 
   return nodes.filter((n) => !(n.op === "const" && constLiteral(n) !== undefined && !left.has(n.id) && uses.has(n.id)));
 }
 
-/** A node that may be a step of a fused body: its op record says `fusion.chain`, and it is all f32. */
+/**
+ * A node that may be a step of a fused body: its op record says `fusion.chain`, and its result and
+ * operands are of one float dtype (f32, or f16/bf16: the kernels compute the body in f32 and
+ * round once).
+ */
 export function isFusable(n: Node, types: ReadonlyMap<string, TensorType>): boolean {
-  return OPS.get(n.op)?.fusion?.chain === true && n.type.dtype === "f32" && n.inputs.every((v) => types.get(v)!.dtype === "f32");
+  const dtype = n.type.dtype;
+  return OPS.get(n.op)?.fusion?.chain === true && isFloat(dtype) && n.inputs.every((v) => types.get(v)!.dtype === dtype);
 }
 
 /** Stage 1: the groups of two or more nodes, each listed root first. */
@@ -201,10 +208,10 @@ function buildBody(members: readonly Node[], nodeOf: ReadonlyMap<string, Node>, 
   return { operands, steps, inlined };
 }
 
-/** The value of a one-element f32 constant as stored (rounded to f32), else undefined. */
+/** The value of a one-element float constant as stored (rounded to its dtype), else undefined. */
 export function constLiteral(n: Node): number | undefined {
-  if (n.op !== "const" || n.type.dtype !== "f32" || numel(n.type.shape) !== 1) return undefined;
-  return Math.fround(n.attrs.value as number);
+  if (n.op !== "const" || !isFloat(n.type.dtype) || numel(n.type.shape) !== 1) return undefined;
+  return roundTo(n.type.dtype, n.attrs.value as number);
 }
 
 /**

@@ -23,18 +23,8 @@ import type { DType, TensorType } from "../../compiler/ir/types.ts";
 import { precision, type HalfDType } from "../../compiler/passes/precision.ts";
 import { sampleGraph } from "../support/op-samples.ts";
 import { expectKernelsMatch } from "../support/wasm-contraction-harness.ts";
-import { expectMatchesInterpreter, graphTolerance, type CompareOptions } from "../support/wasm-harness.ts";
-
-const HALVES: readonly HalfDType[] = ["f16", "bf16"];
-
-/** One unit in the last place, relative, of each 16-bit format; and where its subnormals start. */
-export const HALF_ULP: Readonly<Record<HalfDType, number>> = { f16: 2 ** -10, bf16: 2 ** -7 };
-export const HALF_MIN_NORMAL: Readonly<Record<HalfDType, number>> = { f16: 2 ** -14, bf16: 2 ** -126 };
-
-/** The comparison of a graph's 16-bit results: its ops' budget plus one ulp of the format. */
-export function halfCompare(g: Graph, dtype: HalfDType, floor?: number): CompareOptions {
-  return { tolerance: graphTolerance(g) + HALF_ULP[dtype], floor: Math.max(floor ?? 0, HALF_MIN_NORMAL[dtype]) };
-}
+import { halfCompare, HALVES } from "../support/half.ts";
+import { expectMatchesInterpreter } from "../support/wasm-harness.ts";
 
 /** `g` with every f32 value, inputs and outputs included, stored as `dtype`. */
 function retyped(g: Graph, dtype: HalfDType): Graph {

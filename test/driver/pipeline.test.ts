@@ -23,9 +23,10 @@ describe("the pass registry", () => {
     const spec = trainingSpec(model.train);
     const plain = compile(model.graph, { backend: wasmBackend, training: spec, timeLimitMs: 100 });
     const other = compile(model.graph, { backend: wasmBackend, training: { ...spec, accumulate: 2, checkpoint: { mode: "sqrt" } }, timeLimitMs: 100 });
+    const mixed = compile(model.graph, { backend: wasmBackend, training: { ...spec, mixed: { dtype: "f16" } }, timeLimitMs: 100 });
     const declared = new Map(PIPELINE.map(({ pass }) => [pass.name, new Set(Object.keys(pass.statistics))]));
     const ran = new Set<string>();
-    for (const program of [plain, other]) {
+    for (const program of [plain, other, mixed]) {
       const order = program.records.map((r) => PASS_NAMES.indexOf(r.pass));
       expect(order.every((k, i) => k >= 0 && (i === 0 || k >= order[i - 1])), program.records.map((r) => r.pass).join(" ")).toBe(true);
       for (const r of program.records) {

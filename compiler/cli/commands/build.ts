@@ -20,7 +20,7 @@ import { verifyGraph } from "../../ir/verifier.ts";
 import { parseSetFlags, withModelOptions } from "../options.ts";
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
 import { readSafetensorsFile } from "../../bundle/tensor-io.ts";
-import { programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
+import { precisionOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { ignoredTrainingState } from "../../bundle/manifest.ts";
 import { decodeSafetensors } from "../../../runtime/safetensors.ts";
 
@@ -50,6 +50,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       backend: await loadBackend(args.target),
       seed: args.seed,
       ...(training ? { training } : {}),
+      ...precisionOptions(args),
       ...(weights ? { weights } : {}),
       ...(dumps ? { dumps } : {}),
     });

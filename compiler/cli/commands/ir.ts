@@ -10,7 +10,7 @@ import { printGraph } from "../../ir/printer.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
 import { parseSetFlags, withModelOptions } from "../options.ts";
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
-import { trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
+import { precisionOptions, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 
 interface IrArgs extends TrainArgs, PipelineArgs { model: string; set?: string[]; locations: boolean }
 
@@ -26,6 +26,7 @@ export const irCommand: CommandModule<object, IrArgs> = {
     const dumps = irDumps(args);
     const program = compile(model.graph, {
       ...(training ? { training } : {}),
+      ...precisionOptions(args),
       // Dumps show every pass, so they run the backend's whole pipeline.
       ...(dumps ? { dumps, backend: await loadBackend(args.target) } : {}),
     });

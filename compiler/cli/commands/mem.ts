@@ -20,7 +20,7 @@ import { categorize, CATEGORIES, checkpointComparison, mainEntry, memoryReport, 
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { formatBytes, timelineSvg } from "../timeline-svg.ts";
-import { checkpointOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
+import { checkpointOptions, precisionOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { tradeoffSvg } from "../tradeoff-svg.ts";
 import { accumulationFor, fitBatch, formatFit } from "../fit-batch.ts";
 import { parseByteSize } from "../byte-size.ts";
@@ -70,7 +70,7 @@ export const memCommand: CommandModule<object, MemArgs> = {
       const model = compileModelFile(args.model, { set: batch === undefined ? set : { ...set, batch: String(batch) } });
       verifyGraph(model.graph);
       const training = trainingOptions(model, args);
-      const options = { backend, ...(training ? { training } : {}), ...timing };
+      const options = { backend, ...(training ? { training } : {}), ...precisionOptions(args), ...timing };
       // Without --train, the inference forward pass `mlc build` writes (no loss, no labels).
       const { graph: forward } = programForward(model, training);
       const program = compile(forward, { ...options, ...(dumps ? { dumps } : {}) });
@@ -169,6 +169,12 @@ export function formatTable(title: string, reports: readonly MemoryReport[]): st
   rows.push(["peak, original order", (r) => formatBytes(r.peakUnscheduled)]);
   rows.push(["peak, memory-aware schedule", (r) => formatBytes(r.peakScheduled)]);
   rows.push(["in-place nodes", (r) => String(r.inplaceNodes)]);
+  // With 16-bit values (--precision, --mixed): the bytes by dtype, kernel scratch apart.
+  const dtypes = [...new Set(reports.flatMap((r) => Object.keys(r.dtypes ?? {})))].sort((a, b) => (a === "workspace" ? 1 : b === "workspace" ? -1 : a.localeCompare(b)));
+  if (dtypes.length > 0) {
+    section("by dtype, naive / live at the peak:");
+    for (const d of dtypes) rows.push([`  ${d}`, (r) => (r.dtypes?.[d] ? `${formatBytes(r.dtypes[d].naive)} / ${formatBytes(r.dtypes[d].atPeak)}` : "-")]);
+  }
 
   const header = ["", ...reports.map((r) => (r.batch !== undefined ? `batch ${r.batch}` : "default"))];
   const table = [header, ...rows.map(([label, cell]) => [label, ...reports.map(cell)])];

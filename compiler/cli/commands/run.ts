@@ -14,12 +14,12 @@ import { verifyGraph } from "../../ir/verifier.ts";
 import { randomInputs } from "../random-inputs.ts";
 import { readSafetensorsFile, takeTensors, toSafeTensor, writeSafetensorsFile } from "../../bundle/tensor-io.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
-import { trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
+import { precisionOptions, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { compile } from "../../driver/index.ts";
 
 interface RunArgs extends TrainArgs {
   model: string; set?: string[]; inputs?: string; "random-inputs": boolean; weights?: string;
-  out?: string; seed: number; precision: Precision; "print-ir": boolean;
+  out?: string; seed: number; precision: Precision | "f16" | "bf16"; "print-ir": boolean;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -32,21 +32,22 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("weights", { type: "string", describe: "safetensors file with params (others keep their seeded init)" })
       .option("out", { type: "string", describe: "write outputs (and updated state as param/<name>) to this safetensors file" })
       .option("seed", { type: "number", default: 0, describe: "seed for param inits and random inputs" })
-      .option("precision", { choices: ["native", "f64"] as const, default: "native" as const, describe: "native dtypes, or float64 throughout" })
+      .option("precision", { choices: ["native", "f64", "f16", "bf16"] as const, default: "native" as const, describe: "native dtypes, float64 throughout, or f16/bf16 storage (the precision pass, then native)" })
       .option("print-ir", { type: "boolean", default: false, describe: "print the IR before running" }) as never,
   handler: (args) => {
     const model = compileModelFile(args.model, { set: parseSetFlags(args.set) });
     verifyGraph(model.graph);
     if (args.train && args.accumulate !== 1) throw new UsageError("mlc run --train runs one plain step; --accumulate applies to built bundles");
     const training = trainingOptions(model, args, true);
-    const entries = compile(model.graph, training ? { training } : {}).entries;
+    const half = args.precision === "f16" || args.precision === "bf16";
+    const entries = compile(model.graph, { ...(training ? { training } : {}), ...(half ? precisionOptions(args) : {}) }).entries;
     const graph = entries.find((e) => e.exportName === (training ? "train_step" : "forward"))!.graph;
     if (args["print-ir"]) process.stdout.write(printGraph(graph) + "\n");
     const inputs = loadInputs(graph, args);
     const params = args.weights
       ? takeTensors(args.weights, readSafetensorsFile(args.weights), trainableAndState(graph), "param", { requireAll: false })
       : {};
-    const result = interpret(graph, inputs, { precision: args.precision, params, seed: args.seed });
+    const result = interpret(graph, inputs, { precision: args.precision === "f64" ? "f64" : "native", params, seed: args.seed });
     if (args.out) {
       const types = valueTypes(graph);
       const tensors: Record<string, ReturnType<typeof toSafeTensor>> = {};
