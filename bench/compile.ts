@@ -50,15 +50,15 @@ const EXAMPLES_FILTER = process.env.MLC_BENCH_COMPILE_EXAMPLES?.split(",").map((
 const BEFORE_DIR = process.env.MLC_BENCH_COMPILE_BEFORE;
 
 /**
- * Before, when not measured live (MLC_BENCH_COMPILE_BEFORE): the start-up commands with
- * bin/mlc.js at commit 9705670 (tsx's loader, every command imported by main.ts), medians of 3
- * runs, wall time, on the 2-core AMD EPYC (Node v20.20.2) of the tables in docs/BENCHMARKS.md.
+ * Before, when not measured live (MLC_BENCH_COMPILE_BEFORE, the better comparison): the start-up
+ * commands with bin/mlc.js at commit 9705670 (tsx's loader, every command imported by main.ts),
+ * medians of 3 runs, wall time, on a 2-core AMD EPYC (Node v20.20.2) at a load average of about 9.
  */
 const BEFORE_RECORDED = {
-  source: "recorded",
+  source: "recorded on 2026-12-07 at a load average of about 9 (not measured in this run)",
   commit: "9705670",
   runs: 3,
-  seconds: { help: 10.56, ir: 12.44, buildTrain: 18.64 } as Record<string, number>,
+  seconds: { help: 12.73, ir: 13.53, buildTrain: 16.22 } as Record<string, number>,
 };
 
 interface Sample {
@@ -266,7 +266,7 @@ function gitHead(dir: string): string {
   return r.status === 0 ? r.stdout.trim() : "unknown";
 }
 
-type Results = {
+export type Results = {
   settings: { runs: number; depthRuns: number; depths: number[]; moreDepths: number[]; limitS: number; cores: number; loadAverage: { start: number; end: number } };
   before: { source: string; commit: string; runs: number; seconds: Record<string, number> };
   startup: Measured[];
@@ -276,14 +276,17 @@ type Results = {
 
 const secs = (m: Measured) => `${m.wallS.toFixed(2)}${m.cpuS === null ? "" : ` (${m.cpuS.toFixed(2)})`}`;
 
-function markdown(r: Results): string {
+export function markdown(r: Results): string {
   const lines: string[] = [];
   lines.push(
     `Wall time of \`mlc\` commands, each a fresh \`node bin/mlc.js ...\` process, in seconds: the median of ${r.settings.runs} interleaved runs` +
       ` (resnet: ${r.settings.depthRuns} per depth), with the CPU time (user + system) of the same runs in parentheses.` +
       ` bin/mlc.js runs the compiled JavaScript in dist/ (\`npm run build\`, esbuild, file by file) and main.ts imports a command's module` +
       ` (and with it ts-morph, binaryen or webgpu) only when that command runs.` +
-      ` Load average during the run: ${r.settings.loadAverage.start.toFixed(1)} at the start, ${r.settings.loadAverage.end.toFixed(1)} at the end on ${r.settings.cores} cores.`,
+      ` Load average during the run: ${r.settings.loadAverage.start.toFixed(1)} at the start, ${r.settings.loadAverage.end.toFixed(1)} at the end on ${r.settings.cores} cores` +
+      (Math.min(r.settings.loadAverage.start, r.settings.loadAverage.end) > r.settings.cores
+        ? ": other jobs shared the machine, so wall times include waiting for a core and the CPU times are the steadier figures."
+        : "."),
   );
   lines.push("", "### Start-up", "");
   lines.push(
