@@ -7,10 +7,15 @@
 //              elementwise ops, whose kernels read element i before writing it)
 //   2. kernels one function per node, emitted by the op's kernel from kernels/index.ts with
 //              every buffer offset a constant; shared helpers (exp, Philox, ...) are added once;
-//              a kernel that declares a workspace gets the plan's `memory.workspaces[node.id]`
-//   3. entries one exported function per graph that calls its node functions in schedule order,
-//              then copies each `update` value into its param's slot (skipped when the planner
-//              put them in the same slot)
+//              a kernel that declares a workspace gets the plan's `memory.workspaces[node.id]`.
+//              Nodes whose kernel code is the same up to where their buffers sit (op,
+//              attributes, types, which buffers coincide: a deep net's repeated blocks) share one
+//              template function taking the offsets as arguments (WasmModule.template), so a
+//              module holds a few dozen kernels however deep the net, and binaryen optimises each
+//              once; a kernel one node uses stays specialised to its constants
+//   3. entries one exported function per graph that calls its node functions in schedule order
+//              (templates with the node's offsets), then copies each `update` value into its
+//              param's slot (skipped when the planner put them in the same slot)
 //
 // Several graphs may share one module and one arena (train_step and apply_update): their plans
 // must agree on where each param/state lives, and the memory is sized to the largest arena.
@@ -20,7 +25,7 @@
 import type { Graph, Node } from "../ir/graph.ts";
 import { byteSize, formatType, numel, type TensorType } from "../ir/types.ts";
 import { arenaLayouts, overlaps, region } from "../ir/arena-layout.ts";
-import { kernelWorkspaceBytes, UnsupportedKernelError, type BufferRef, type KernelArgs, type KernelTable } from "./kernel.ts";
+import { kernelWorkspaceBytes, UnsupportedKernelError, type BufferRef, type KernelArgs, type KernelEmitter, type KernelTable } from "./kernel.ts";
 import { kernelFor, WASM_KERNELS } from "./kernels/index.ts";
 import { WasmModule, type EmitOptions } from "./module.ts";
 
@@ -35,6 +40,12 @@ export interface EmitWasmOptions extends EmitOptions {
   readonly entry?: string;
   /** Kernel table to draw from (default: every kernel of kernels/index.ts). */
   readonly kernels?: KernelTable;
+  /**
+   * Which kernels become templates taking their buffers' offsets (WasmModule.template): those
+   * that more than one node calls with the same code ("shared", the default), every one
+   * ("always"), or none, each node getting a function specialised to its offsets ("never").
+   */
+  readonly templates?: "shared" | "always" | "never";
 }
 
 import type { EntryLayout, ParamLayout } from "../ir/arena-layout.ts";
@@ -52,6 +63,8 @@ export interface WasmLayout {
 export interface EmittedWasm {
   readonly wasm: Uint8Array;
   readonly layout: WasmLayout;
+  /** Kernel functions emitted: templates (with the nodes calling them) and functions specialised to one node. */
+  readonly kernels: { readonly templates: number; readonly templateCalls: number; readonly specialised: number };
 }
 
 /** A plan that a kernel cannot run under (missing slot, overlap, disagreeing entries). */
@@ -91,12 +104,20 @@ export function emitWasmEntries(entries: readonly WasmEntry[], opts: EmitWasmOpt
       return name;
     };
     const layouts: Record<string, EntryLayout> = {};
-    for (const e of entries) {
-      emitEntry(module, e, opts.kernels ?? WASM_KERNELS, helper);
+    const sites = entries.map((e) => kernelSites(e.graph, opts.kernels ?? WASM_KERNELS));
+    const uses = new Map<string, number>();
+    for (const s of sites.flat()) uses.set(s.key, (uses.get(s.key) ?? 0) + 1);
+    const templates = new Templates(module, helper, (key) => (opts.templates === "always" ? true : opts.templates === "never" ? false : (uses.get(key) ?? 0) > 1));
+    const counts = { templates: 0, templateCalls: 0, specialised: 0 };
+    entries.forEach((e, k) => {
+      const c = emitEntry(module, e, sites[k], templates, helper);
+      counts.templateCalls += c.templateCalls;
+      counts.specialised += c.specialised;
       layouts[e.exportName] = entryLayout(e.graph);
-    }
+    });
+    counts.templates = templates.count;
     const wasm = module.emit(opts);
-    return { wasm, layout: { arena, memoryBytes: module.memoryBytes, alignment, params, entries: layouts } };
+    return { wasm, layout: { arena, memoryBytes: module.memoryBytes, alignment, params, entries: layouts }, kernels: counts };
   } finally {
     module.dispose();
   }
@@ -117,24 +138,111 @@ function checkGraph(g: Graph): void {
   checkOperandOverlaps(g);
 }
 
-function emitEntry(module: WasmModule, { graph, exportName }: WasmEntry, kernels: KernelTable, helper: KernelArgs["helper"]): void {
+/**
+ * One node's kernel call: the kernel, its buffers, and the key of its code up to where the
+ * buffers sit (op, attributes, types, which buffers coincide, workspace bytes).
+ */
+interface KernelSite {
+  readonly index: number;
+  readonly node: Node;
+  readonly kernel: KernelEmitter;
+  readonly inputs: readonly BufferRef[];
+  readonly output: BufferRef;
+  readonly workspace?: number;
+  /** The distinct buffer offsets (inputs, output, workspace, first seen first) and each one's bytes. */
+  readonly bases: readonly number[];
+  readonly sizes: readonly number[];
+  readonly key: string;
+}
+
+function kernelSites(graph: Graph, kernels: KernelTable): KernelSite[] {
   const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((d) => [d.name, d.type]));
   const ref = (value: string): BufferRef => ({ offset: slotOf(graph, value).offset, type: types.get(value)! });
-  const calls: string[] = [];
+  const sites: KernelSite[] = [];
   graph.nodes.forEach((node, index) => {
     types.set(node.id, node.type);
     if (numel(node.type.shape) === 0) return; // nothing to write
     const inputs = node.inputs.map(ref);
-    const kernel = kernelFor(node, inputs.map((i) => i.type), kernels);
+    const operandTypes = inputs.map((i) => i.type);
+    const kernel = kernelFor(node, operandTypes, kernels);
     const output = ref(node.id);
-    const workspace = workspaceOf(graph, node, kernelWorkspaceBytes(kernel, node, inputs.map((i) => i.type)), [...inputs, output]);
-    const name = `${exportName}/${index}_${node.op}`;
-    module.func(name, (f) => kernel({ f, node, inputs, output, helper, ...(workspace === undefined ? {} : { workspace }) }));
-    calls.push(name);
+    const workspaceBytes = kernelWorkspaceBytes(kernel, node, operandTypes);
+    const workspace = workspaceOf(graph, node, workspaceBytes, [...inputs, output]);
+    const buffers = [...inputs.map((b) => [b.offset, byteSize(b.type)]), [output.offset, byteSize(output.type)], ...(workspace === undefined ? [] : [[workspace, workspaceBytes]])];
+    const bases: number[] = [];
+    const sizes: number[] = [];
+    const pattern = buffers.map(([offset, bytes]) => {
+      let k = bases.indexOf(offset);
+      if (k < 0) {
+        k = bases.push(offset) - 1;
+        sizes.push(0);
+      }
+      sizes[k] = Math.max(sizes[k], bytes);
+      return k;
+    });
+    const key = JSON.stringify([node.op, node.attrs, node.type, operandTypes, pattern, workspaceBytes]);
+    sites.push({ index, node, kernel, inputs, output, ...(workspace === undefined ? {} : { workspace }), bases, sizes, key });
   });
+  return sites;
+}
+
+/**
+ * Kernel templates (WasmModule.template) by key: a kernel that more than one node calls with the
+ * same code up to its buffers' offsets is emitted once, taking the offsets as arguments; the
+ * others are emitted specialised to their offsets, as are kernels the template check refuses.
+ */
+class Templates {
+  private readonly names = new Map<string, string | null>();
+  count = 0;
+
+  constructor(
+    private readonly module: WasmModule,
+    private readonly helper: KernelArgs["helper"],
+    private readonly wanted: (key: string) => boolean,
+  ) {}
+
+  /** The template `site` calls, or undefined when it gets a function of its own. */
+  of(site: KernelSite): string | undefined {
+    if (!this.wanted(site.key)) return undefined;
+    let name = this.names.get(site.key);
+    if (name === undefined) {
+      const candidate = `kernel${this.names.size}_${site.node.op}`;
+      const defined = this.module.template(candidate, site.sizes, (f, bases) => {
+        const at = (offset: number) => bases[site.bases.indexOf(offset)];
+        const inputs = site.inputs.map((b) => ({ offset: at(b.offset), type: b.type }));
+        const output = { offset: at(site.output.offset), type: site.output.type };
+        const workspace = site.workspace === undefined ? {} : { workspace: at(site.workspace) };
+        return site.kernel({ f, node: site.node, inputs, output, helper: this.helper, ...workspace });
+      });
+      name = defined ? candidate : null;
+      if (defined) this.count++;
+      this.names.set(site.key, name);
+    }
+    return name ?? undefined;
+  }
+}
+
+function emitEntry(module: WasmModule, { graph, exportName }: WasmEntry, sites: readonly KernelSite[], templates: Templates, helper: KernelArgs["helper"]) {
+  const calls: { name: string; args: readonly number[] }[] = [];
+  let templateCalls = 0;
+  for (const site of sites) {
+    const template = templates.of(site);
+    if (template !== undefined) {
+      calls.push({ name: template, args: site.bases });
+      templateCalls++;
+      continue;
+    }
+    const { node, kernel, inputs, output, workspace } = site;
+    const name = `${exportName}/${site.index}_${node.op}`;
+    module.func(name, (f) => kernel({ f, node, inputs, output, helper, ...(workspace === undefined ? {} : { workspace }) }));
+    calls.push({ name, args: [] });
+  }
+  const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((d) => [d.name, d.type]));
+  for (const n of graph.nodes) types.set(n.id, n.type);
   const copies = updateCopies(graph, types);
-  module.func(exportName, (f) => [...calls.map((c) => f.call(c)), ...copies.map((c) => f.copy(c.dest, c.src, c.bytes))]);
+  module.func(exportName, (f) => [...calls.map((c) => f.call(c.name, c.args.map((a) => f.i32.const(a)))), ...copies.map((c) => f.copy(c.dest, c.src, c.bytes))]);
   module.export(exportName);
+  return { templateCalls, specialised: calls.length - templateCalls };
 }
 
 /** The offset of `node`'s workspace when its kernel needs `bytes` of one, checked against the plan. */

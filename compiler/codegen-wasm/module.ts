@@ -40,6 +40,20 @@ export interface EmitOptions {
  */
 export const ONE_CALLER_INLINE_MAX_SIZE = 64;
 
+/**
+ * Made-up base offsets of a template's buffers (WasmModule.template): buffer k's bytes sit at
+ * TEMPLATE_BASE + k * TEMPLATE_SPACING in the first emission, and in reverse order shifted by
+ * TEMPLATE_SHIFT (16-byte aligned, not 32) in the second. A constant within TEMPLATE_SLACK bytes
+ * of a buffer (a loop's end pointer, one step before its start) is read as an address in it.
+ * Every value stays below 2^31, so signed comparisons of addresses mean what they meant.
+ */
+const TEMPLATE_BASE = 0x0800_0000;
+const TEMPLATE_SPACING = 0x0600_0000;
+const TEMPLATE_SHIFT = 0x0012_3450;
+const TEMPLATE_SLACK = 0x1000;
+const TEMPLATE_MAX_BUFFERS = 11;
+const TEMPLATE_MAX_BUFFER_BYTES = 0x0400_0000;
+
 export class WasmModule {
   private readonly m = new binaryen.Module();
   readonly memoryBytes: number;
@@ -68,6 +82,37 @@ export class WasmModule {
     const body = build(f);
     const resultType = result === "none" ? binaryen.none : TYPES[result];
     this.m.addFunction(name, binaryen.createType(params.map((p) => TYPES[p])), resultType, f.localTypes(), this.m.block(null, body, resultType));
+  }
+
+  /**
+   * Defines a kernel template: a function whose body is `build`'s, with its buffers' base offsets
+   * as i32 parameters instead of constants, so that every node with the same kernel code up to
+   * where its buffers sit calls one function (a deep net repeats a few dozen kernels hundreds of
+   * times; each specialised copy would be built and optimised again).
+   *
+   * `build` emits the kernel as usual, given made-up base offsets, one per buffer (`sizes`: each
+   * buffer's bytes). The builder turns every i32 constant that lands inside a made-up buffer (and
+   * every load or store offset immediate) into that parameter plus the distance from the base.
+   * The kernel is emitted twice, with two sets of bases (different values, alignments and order),
+   * and the template is kept only when both bodies come out the same: then every address in it is
+   * its buffer's base plus a constant, and nothing in the kernel depended on where the buffers sit
+   * (a kernel that branches on an offset's alignment, order or value, or computes with an offset
+   * other than by adding to it, gives two different bodies). Returns whether it was defined; when
+   * not, the caller emits the node specialised (`func`).
+   */
+  template(name: string, sizes: readonly number[], build: (f: FunctionBuilder, bases: readonly number[]) => Expr[]): boolean {
+    if (sizes.length > TEMPLATE_MAX_BUFFERS || sizes.some((s) => s > TEMPLATE_MAX_BUFFER_BYTES)) return false;
+    const emitWith = (bases: readonly number[]) => {
+      const f = new FunctionBuilder(this.m, [], { bases, sizes });
+      return { f, body: this.m.block(null, build(f, bases), binaryen.none) };
+    };
+    const n = sizes.length;
+    const a = emitWith(sizes.map((_, k) => TEMPLATE_BASE + k * TEMPLATE_SPACING));
+    const b = emitWith(sizes.map((_, k) => TEMPLATE_BASE + (n - 1 - k) * TEMPLATE_SPACING + TEMPLATE_SHIFT));
+    const types = (f: FunctionBuilder) => f.localTypes().join(",");
+    if (types(a.f) !== types(b.f) || binaryen.emitText(a.body) !== binaryen.emitText(b.body)) return false;
+    this.m.addFunction(name, binaryen.createType(sizes.map(() => binaryen.i32)), binaryen.none, a.f.localTypes(), a.body);
+    return true;
   }
 
   export(funcName: string, exportName = funcName): void {
@@ -107,22 +152,78 @@ export class FunctionBuilder {
   private readonly types: WasmType[] = [];
   private labels = 0;
   readonly params: readonly Local[];
+  /** In a template (WasmModule.template): the namespaces with constants and memory offsets rebased. */
+  private readonly rebased?: { i32: binaryen.Module["i32"]; i64: binaryen.Module["i64"]; f32: binaryen.Module["f32"]; f64: binaryen.Module["f64"]; v128: binaryen.Module["v128"] };
 
-  constructor(private readonly m: binaryen.Module, params: readonly WasmType[] = []) {
-    this.params = params.map((type, index) => ({ index, type }));
+  constructor(
+    private readonly m: binaryen.Module,
+    params: readonly WasmType[] = [],
+    private readonly template?: { readonly bases: readonly number[]; readonly sizes: readonly number[] },
+  ) {
+    const all: WasmType[] = template ? [...template.bases.map((): WasmType => "i32"), ...params] : [...params];
+    this.params = all.map((type, index) => ({ index, type }));
+    if (template) {
+      this.rebased = {
+        i32: this.rebasedNamespace(m.i32, true),
+        i64: this.rebasedNamespace(m.i64),
+        f32: this.rebasedNamespace(m.f32),
+        f64: this.rebasedNamespace(m.f64),
+        v128: this.rebasedNamespace(m.v128),
+      };
+    }
   }
 
-  get i32() { return this.m.i32; }
-  get i64() { return this.m.i64; }
-  get f32() { return this.m.f32; }
-  get f64() { return this.m.f64; }
-  get v128() { return this.m.v128; }
+  get i32() { return this.rebased?.i32 ?? this.m.i32; }
+  get i64() { return this.rebased?.i64 ?? this.m.i64; }
+  get f32() { return this.rebased?.f32 ?? this.m.f32; }
+  get f64() { return this.rebased?.f64 ?? this.m.f64; }
+  get v128() { return this.rebased?.v128 ?? this.m.v128; }
   get f32x4() { return this.m.f32x4; }
   get i32x4() { return this.m.i32x4; }
   get i8x16() { return this.m.i8x16; }
   get i16x8() { return this.m.i16x8; }
   get i64x2() { return this.m.i64x2; }
   get f64x2() { return this.m.f64x2; }
+
+  /** The template buffer whose made-up bytes (with the slack) hold `value`, and its distance from the base. */
+  private bufferAt(value: number): { k: number; delta: number } | undefined {
+    const t = this.template!;
+    for (let k = 0; k < t.bases.length; k++) {
+      const delta = value - t.bases[k];
+      if (delta >= -TEMPLATE_SLACK && delta <= t.sizes[k] + TEMPLATE_SLACK) return { k, delta };
+    }
+    return undefined;
+  }
+
+  /** A copy of a binaryen namespace whose i32 constants (`constants`) and load/store offsets are rebased. */
+  private rebasedNamespace<N extends object>(ns: N, constants = false): N {
+    const m = this.m;
+    const out = Object.create(ns) as Record<string, unknown>;
+    const param = (k: number) => m.local.get(k, binaryen.i32);
+    if (constants) {
+      out.const = (value: number) => {
+        const at = this.bufferAt(value);
+        if (!at) return m.i32.const(value);
+        return at.delta === 0 ? param(at.k) : m.i32.add(param(at.k), m.i32.const(at.delta));
+      };
+    }
+    for (const key of Object.keys(ns)) {
+      const op = (ns as Record<string, unknown>)[key];
+      if (typeof op !== "function" || !/^(load|store)/.test(key)) continue;
+      // (offset, align, ptr, ...) or, for the lane forms, (offset, align, lane, ptr, vector)
+      const ptrArg = key.endsWith("_lane") ? 3 : 2;
+      out[key] = (...args: unknown[]) => {
+        const at = this.bufferAt(args[0] as number);
+        if (at) {
+          const base = at.delta >= 0 ? param(at.k) : m.i32.add(param(at.k), m.i32.const(at.delta));
+          args[0] = Math.max(0, at.delta);
+          args[ptrArg] = m.i32.add(args[ptrArg] as Expr, base);
+        }
+        return (op as (...a: unknown[]) => Expr)(...args);
+      };
+    }
+    return out as N;
+  }
 
   localTypes(): binaryen.Type[] {
     return this.types.map((t) => TYPES[t]);
@@ -187,11 +288,11 @@ export class FunctionBuilder {
     if (to <= from) return this.m.nop();
     const label = `L${this.labels++}`;
     return this.block([
-      this.set(i, this.m.i32.const(from)),
+      this.set(i, this.i32.const(from)),
       this.m.loop(label, this.block([
         ...body,
         this.set(i, this.m.i32.add(this.get(i), this.m.i32.const(step))),
-        this.m.br(label, this.m.i32.lt_s(this.get(i), this.m.i32.const(to))),
+        this.m.br(label, this.m.i32.lt_s(this.get(i), this.i32.const(to))),
       ])),
     ]);
   }
@@ -220,7 +321,7 @@ export class FunctionBuilder {
 
   at(base: number, index: Expr, bytes: number): Expr {
     const scaled = bytes === 1 ? index : this.m.i32.mul(index, this.m.i32.const(bytes));
-    return base === 0 ? scaled : this.m.i32.add(scaled, this.m.i32.const(base));
+    return base === 0 ? scaled : this.m.i32.add(scaled, this.i32.const(base));
   }
 
   /** Loads of the arena's element types at a byte address. */
@@ -236,11 +337,11 @@ export class FunctionBuilder {
 
   /** memory.fill / memory.copy (bulk memory), for zeroing and moving whole buffers. */
   fill(dest: number, value: number, bytes: number): Expr {
-    return this.m.memory.fill(this.m.i32.const(dest), this.m.i32.const(value), this.m.i32.const(bytes));
+    return this.m.memory.fill(this.i32.const(dest), this.m.i32.const(value), this.i32.const(bytes));
   }
 
   copy(dest: number, src: number, bytes: number): Expr {
-    return this.m.memory.copy(this.m.i32.const(dest), this.m.i32.const(src), this.m.i32.const(bytes));
+    return this.m.memory.copy(this.i32.const(dest), this.i32.const(src), this.i32.const(bytes));
   }
 
   /**

@@ -31,10 +31,15 @@ export class VerifyError extends Error {
   }
 }
 
+/** Graphs found sound (graphs are immutable: a pass that changes nothing returns the same object). */
+const soundGraphs = new WeakSet<Graph>();
+
 /** Throws a VerifyError listing every problem of `g`, or returns quietly. */
 export function verifyGraph(g: Graph): void {
+  if (soundGraphs.has(g)) return;
   const problems = graphProblems(g);
   if (problems.length > 0) throw new VerifyError(g.name, problems);
+  soundGraphs.add(g);
 }
 
 /** Verifies several graphs (e.g. the forward and training graphs of one model). */
@@ -106,8 +111,25 @@ export function graphProblems(g: Graph): string[] {
   return problems;
 }
 
+/**
+ * Nodes found sound before, with the operand types they were checked against. Passes keep the
+ * node objects they do not change (nodes are immutable), so a graph verified after every pass
+ * re-derives a node's attributes and shape rule only when the node or its operands' types are new
+ * objects; what a node's soundness depends on besides them (its operands defined before it) is
+ * checked every time.
+ */
+const soundNodes = new WeakMap<Node, readonly TensorType[]>();
+
 /** Problems of one node, given the values defined before it in the schedule. */
 function nodeProblems(n: Node, defined: ReadonlyMap<string, TensorType>, definedAnywhere: ReadonlySet<string>): string[] {
+  const known = soundNodes.get(n);
+  if (known && known.length === n.inputs.length && n.inputs.every((v, i) => defined.get(v) === known[i])) return [];
+  const problems = checkNode(n, defined, definedAnywhere);
+  if (problems.length === 0) soundNodes.set(n, n.inputs.map((v) => defined.get(v)!));
+  return problems;
+}
+
+function checkNode(n: Node, defined: ReadonlyMap<string, TensorType>, definedAnywhere: ReadonlySet<string>): string[] {
   const what = describeNode(n);
   const problems: string[] = [];
   const def = OPS.get(n.op);

@@ -21,8 +21,10 @@
 // offsets to `plan`.
 
 import type { Graph, Node } from "../ir/graph.ts";
+import { alignUp } from "../ir/plan-problem.ts";
+import type { TensorType } from "../ir/types.ts";
 import { inplaceDecisions, stableAliases } from "./inplace.ts";
-import { ARENA_ALIGNMENT, maxLiveBytes, type WorkspaceBytes } from "./liveness.ts";
+import { ARENA_ALIGNMENT, bufferBytes, type WorkspaceBytes } from "./liveness.ts";
 import { listSchedule, type SchedulePolicy } from "./memory-list-scheduler.ts";
 import { refineOrder } from "./schedule-refine.ts";
 import type { Pass } from "./pass.ts";
@@ -43,18 +45,22 @@ export const schedule: Pass<ScheduleOptions> = {
   defaults: { lookahead: 8 },
   run(g, opts) {
     const base = withoutMemoryDecisions(g);
-    const measure = (nodes: readonly Node[]) => scheduledPeak({ ...base, nodes }, opts.workspaceBytes);
-    const before = measure(base.nodes);
+    const meter = new PeakMeter(base, opts.workspaceBytes);
+    const before = meter.peak(base.nodes);
     let best = { nodes: base.nodes, peak: before };
     const aliases = stableAliases(base);
     const orders: (readonly Node[])[] = [base.nodes];
     for (const policy of POLICIES) {
       for (const lookahead of new Set([0, opts.lookahead])) orders.push(listSchedule(base, aliases, policy, lookahead));
     }
+    // An order met before has the peak measured then (and a tie never replaces the best).
+    const seen = new Set<string>([orderKey(base.nodes)]);
     for (const order of orders) {
       for (const nodes of [order, refineOrder(base, order, aliases)]) {
-        if (nodes === base.nodes) continue;
-        const peak = measure(nodes);
+        const key = orderKey(nodes);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const peak = meter.peak(nodes);
         if (peak < best.peak) best = { nodes, peak };
       }
     }
@@ -71,12 +77,103 @@ export const schedule: Pass<ScheduleOptions> = {
  * bound the planner will be measured against.
  */
 export function scheduledPeak(g: Graph, workspaceBytes?: WorkspaceBytes): number {
-  const decisions = inplaceDecisions(g);
-  const nodes = g.nodes.map((n): Node => {
-    const operand = decisions.get(n.id);
-    return operand === undefined ? n : { ...n, inplace: operand };
-  });
-  return maxLiveBytes({ ...g, nodes }, ARENA_ALIGNMENT, workspaceBytes);
+  return new PeakMeter(withoutMemoryDecisions(g), workspaceBytes).peak(g.nodes);
+}
+
+function orderKey(nodes: readonly Node[]): string {
+  return nodes.map((n) => n.id).join(" ");
+}
+
+/**
+ * scheduledPeak for many orders of one graph: what does not depend on the order (value sizes,
+ * pins, the kernels' workspaces) is worked out once, and each order's max-live peak is swept over
+ * arrays. The same number as maxLiveBytes (liveness.ts) of the graph with the order's in-place
+ * decisions: one buffer per alias class, live from its first member's definition to its last
+ * read (to the end when pinned), the largest member's bytes; plus each node's workspace during its
+ * own step; the peak is the most bytes live at one step.
+ */
+class PeakMeter {
+  /** Value name -> index: inputs, then params, then nodes (by id). */
+  private readonly index = new Map<string, number>();
+  private readonly bytes: Float64Array;
+  /** Inputs, params, outputs and update values: live to the end. */
+  private readonly pinned: Uint8Array;
+  private readonly workspace = new Map<string, number>();
+  private readonly inputCount: number;
+
+  constructor(private readonly g: Graph, workspaceBytes?: WorkspaceBytes) {
+    const sized: { name: string; type: TensorType }[] = [...g.inputs, ...g.params, ...g.nodes.map((n) => ({ name: n.id, type: n.type }))];
+    sized.forEach((v, i) => this.index.set(v.name, i));
+    this.bytes = Float64Array.from(sized, (v) => bufferBytes(v.type, ARENA_ALIGNMENT));
+    this.pinned = new Uint8Array(sized.length);
+    this.inputCount = g.inputs.length + g.params.length;
+    this.pinned.fill(1, 0, this.inputCount);
+    for (const v of [...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]) {
+      const i = this.index.get(v);
+      if (i !== undefined) this.pinned[i] = 1;
+    }
+    if (workspaceBytes) {
+      for (const n of g.nodes) {
+        const w = workspaceBytes(n, n.inputs.map((v) => sized[this.index.get(v)!].type));
+        if (w > 0) this.workspace.set(n.id, alignUp(w, ARENA_ALIGNMENT));
+      }
+    }
+  }
+
+  /** The peak of `nodes` (an order of the graph's nodes) with its in-place decisions. */
+  peak(nodes: readonly Node[]): number {
+    const decisions = inplaceDecisions({ ...this.g, nodes });
+    const values = this.bytes.length;
+    const steps = Math.max(1, nodes.length);
+    // Each value's class (its root's index: aliasing.ts aliasClasses), each class's interval and bytes.
+    const root = new Int32Array(values).fill(-1);
+    const lower = new Float64Array(values);
+    const upper = new Float64Array(values);
+    const size = new Float64Array(values);
+    for (let i = 0; i < this.inputCount; i++) {
+      root[i] = i;
+      upper[i] = steps;
+      size[i] = this.bytes[i];
+    }
+    const lastRead = new Int32Array(values).fill(-1);
+    nodes.forEach((n, step) => {
+      for (const v of n.inputs) lastRead[this.index.get(v)!] = step;
+    });
+    const live = new Float64Array(steps + 1);
+    nodes.forEach((n, step) => {
+      const i = this.index.get(n.id)!;
+      const operand = decisions.get(n.id);
+      const joins = operand === undefined ? -1 : root[this.index.get(operand) ?? -1] ?? -1;
+      const end = this.pinned[i] ? steps : (lastRead[i] < 0 ? step : lastRead[i]) + 1;
+      if (joins >= 0) {
+        root[i] = joins;
+        upper[joins] = Math.max(upper[joins], end);
+        size[joins] = Math.max(size[joins], this.bytes[i]);
+      } else {
+        root[i] = i;
+        lower[i] = step;
+        upper[i] = end;
+        size[i] = this.bytes[i];
+      }
+      const w = this.workspace.get(n.id);
+      if (w !== undefined) {
+        live[step] += w;
+        live[step + 1] -= w;
+      }
+    });
+    for (let i = 0; i < values; i++) {
+      if (root[i] !== i || upper[i] <= lower[i]) continue;
+      live[lower[i]] += size[i];
+      live[upper[i]] -= size[i];
+    }
+    let bytes = 0;
+    let peak = 0;
+    for (let t = 0; t < steps; t++) {
+      bytes += live[t];
+      peak = Math.max(peak, bytes);
+    }
+    return peak;
+  }
 }
 
 /** The graph without in-place decisions and memory plan. */

@@ -72,7 +72,7 @@ export function analyseForward(g: Graph, forwardCount: number): ForwardAnalysis 
       else users.set(v, [n.id]);
     }
   }
-  const costliest = Math.max(...droppable.map((d) => d.flopsPerByte));
+  const costliest = droppable.reduce((most, d) => Math.max(most, d.flopsPerByte), -Infinity);
   return { droppable, cuts, segments, users, costliest };
 }
 
