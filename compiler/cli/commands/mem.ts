@@ -9,6 +9,9 @@
 // with --memory-budget if given) and shows arena, activation memory and recomputation overhead
 // side by side; `--tradeoff` adds auto's memory-versus-recompute curve over a range of budgets,
 // which `--svg` then draws instead of the timeline (tradeoff-svg.ts).
+//
+// `--train --fit SIZE [--effective-batch N]` prints instead, per checkpoint mode, the largest
+// config.batch whose planned arena fits SIZE (fit-batch.ts), and the accumulation count for N.
 
 import { writeFileSync } from "node:fs";
 import type { CommandModule } from "yargs";

@@ -242,6 +242,14 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   const startSeconds = state.trainSeconds;
   const startSamples = state.samples;
   let runStart = performance.now();
+  // CPU time of this process while training (user + system), for a speed that does not depend on
+  // what else the machine runs; evaluation and saving are left out as from the wall-clock time.
+  const cpuStart = process.cpuUsage();
+  let cpuPaused = 0;
+  const cpuSeconds = (since: NodeJS.CpuUsage) => {
+    const d = process.cpuUsage(since);
+    return (d.user + d.system) / 1e6;
+  };
   const elapsed = () => startSeconds + (performance.now() - runStart) / 1000;
   let lastEval: EvalResult | undefined;
   let lastEvalStep = -1;
@@ -286,6 +294,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
       });
       if (state.update === updatesPerEpoch) {
         const pause = performance.now();
+        const pauseCpu = process.cpuUsage();
         lastEpochLoss = state.epochLossSum / state.epochLossCount;
         progress.print(`epoch ${state.epoch + 1}${config.stop.epochs !== undefined ? `/${config.stop.epochs}` : ""}: train loss ${lastEpochLoss.toFixed(4)}, step ${state.step}, ${grouped(rate)} samples/s`);
         state.epoch++;
@@ -297,11 +306,14 @@ export async function runTraining(args: TrainArgs): Promise<void> {
         save();
         lastSaveStep = state.step;
         runStart += performance.now() - pause; // evaluation and saving are not training time
+        cpuPaused += cpuSeconds(pauseCpu);
       } else if (args["save-every"] && state.step % args["save-every"] === 0) {
         const pause = performance.now();
+        const pauseCpu = process.cpuUsage();
         save();
         lastSaveStep = state.step;
         runStart += performance.now() - pause;
+        cpuPaused += cpuSeconds(pauseCpu);
       }
       if ((state.step & 7) === 0 || args["save-every"]) await new Promise((r) => setImmediate(r)); // lets SIGINT in
       if (interrupted) {
@@ -321,6 +333,8 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   // 5. The summary.
   const ranSeconds = state.trainSeconds - startSeconds;
   const samplesPerSecond = (state.samples - startSamples) / Math.max(1e-9, ranSeconds);
+  const trainCpuSeconds = cpuSeconds(cpuStart) - cpuPaused;
+  const samplesPerCpuSecond = (state.samples - startSamples) / Math.max(1e-9, trainCpuSeconds);
   const arena = arenaBreakdown(built);
   const rss = process.resourceUsage().maxRSS * 1024;
   const trainLoss = state.epochLossCount > 0 ? state.epochLossSum / state.epochLossCount : lastEpochLoss;
@@ -333,7 +347,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   say(`saved ${weightsPath} (params) and ${checkpointPath} (params, optimizer state, step ${state.step}); ${duration(state.trainSeconds)} of training in all`);
   if (args.json) {
     say(JSON.stringify({
-      step: state.step, epochs: state.step / updatesPerEpoch, updatesPerEpoch, batch, accumulate: n, samples: trainData.count, trainSeconds: ranSeconds, samplesPerSecond,
+      step: state.step, epochs: state.step / updatesPerEpoch, updatesPerEpoch, batch, accumulate: n, samples: trainData.count, trainSeconds: ranSeconds, samplesPerSecond, cpuSeconds: trainCpuSeconds, samplesPerCpuSecond,
       trainLoss, lr, eval: lastEval ?? null, arena, peakRssBytes: rss, out,
     }));
   }
