@@ -27,6 +27,13 @@ const FIRST_PROBE_SHARE = 0.5;
 const PROBE_SHARE = 0.25;
 
 /**
+ * When the goal equals the live bytes at every moment (a perfect packing: search-tight.ts), a plan
+ * at the goal is the whole point and probes above it are worth little (best fit is already about
+ * as good as they get there); the first probe gets nearly all the time.
+ */
+const TIGHT_FIRST_PROBE_SHARE = 0.9;
+
+/**
  * On large cores the search either succeeds in its first dives or, in practice, not at all before
  * the deadline; one round of the round robin (each preorder at twice the core's size in nodes)
  * bounds what a probe can waste there.
@@ -70,7 +77,7 @@ export function improveByCapacityProbes(
     if (lowestOpen > provenBound && best.arena - lowestOpen < best.arena * UNPROVEN_GAP_WORTH_PROBING) break;
     const now = clock.now();
     if (now >= searchDeadline) break;
-    const share = capacity === goal ? FIRST_PROBE_SHARE : PROBE_SHARE;
+    const share = capacity !== goal ? PROBE_SHARE : tightEverywhere(problem, goal) ? TIGHT_FIRST_PROBE_SHARE : FIRST_PROBE_SHARE;
     const probeDeadline = now + (searchDeadline - now) * share;
     const outcome = probeCapacity(problem, cores, capacity, best.arena, probeDeadline, clock);
     if (outcome.plan !== undefined && outcome.plan.arena < best.arena) best = outcome.plan;
@@ -81,6 +88,24 @@ export function improveByCapacityProbes(
     capacity = Math.max(goal, Math.floor((lowestOpen + best.arena - 1) / 2));
   }
   return { best, provenBound };
+}
+
+/**
+ * Whether `capacity` (never below the live bytes) equals the live bytes throughout the problem's
+ * time span with no padding: the buffers' area fills capacity × span.
+ */
+function tightEverywhere(problem: PlanProblem, capacity: number): boolean {
+  let first = Infinity;
+  let last = -Infinity;
+  let area = 0;
+  for (const b of problem.buffers) {
+    if (b.upper <= b.lower || b.size === 0) continue;
+    if (b.size % problem.alignment !== 0) return false;
+    first = Math.min(first, b.lower);
+    last = Math.max(last, b.upper);
+    area += b.size * (b.upper - b.lower);
+  }
+  return area > 0 && area === capacity * (last - first);
 }
 
 interface ProbeOutcome {

@@ -70,6 +70,12 @@ export interface SkylineOptions {
   readonly order?: SkylineOrder;
   /** What `deadline` is measured on (default: the wall clock). */
   readonly clock?: DeadlineClock;
+  /**
+   * Also prefer candidates that continue a chain: a buffer of the same size starts where the
+   * candidate ends (or ends where it starts), so the pair can sit side by side at one offset, as
+   * the two halves of a buffer cut in time do.
+   */
+  readonly chains?: boolean;
 }
 
 /** A perturbed run moves a random later candidate to the front at a node with this probability. */
@@ -88,7 +94,10 @@ interface Frame {
   a: number;
   b: number;
   h: number;
-  candidates: Int32Array | undefined;
+  /** Whether the node has picked its well and candidates (in the shared candidate stack). */
+  entered: boolean;
+  candidateBase: number;
+  candidateEnd: number;
   next: number;
   /** The type placed at this level (-1 while none), and the log length before it. */
   placed: number;
@@ -96,6 +105,8 @@ interface Frame {
   /** The symmetry marker at the placed type's first rank before the placement. */
   savedBelowType: number;
   savedBelowTop: number;
+  /** Where the top placements of the placed type's ranks before it were saved (topStack). */
+  topsBase: number;
   /** State hash at entry (for the memory of failures). */
   keyA: number;
   keyB: number;
@@ -168,6 +179,8 @@ export class SkylineSearch {
   private readonly typeFirst: Int32Array;
   private readonly typeLast: Int32Array;
   private readonly typeSize: Float64Array;
+  /** Lifetime length in ranks. */
+  private readonly typeWidth: Int32Array;
   private readonly typeMembers: Int32Array[];
   private readonly count: Int32Array;
   /** Types starting at each rank and ending at each rank (CSR). */
@@ -208,6 +221,7 @@ export class SkylineSearch {
     this.typeLast = Int32Array.from(members, (m) => last[m[0]]);
     this.typeSize = Float64Array.from(members, (m) => model.size[m[0]]);
     this.count = Int32Array.from(members, (m) => m.length);
+    this.typeWidth = Int32Array.from(members, (m) => last[m[0]] - first[m[0]]);
     const csr = (at: Int32Array): [Int32Array, Int32Array] => {
       const start = new Int32Array(this.ranks + 2);
       for (let t = 0; t < types; t++) start[at[t] + 1]++;
@@ -257,6 +271,7 @@ export class SkylineSearch {
   run(capacity: number, deadline: number, options: SkylineOptions = {}): SkylineRun {
     const nodeLimit = options.nodeLimit ?? Infinity;
     const widestFirst = options.order === "widest";
+    const chains = options.chains === true;
     const clock = options.clock ?? WALL_CLOCK;
     let randomState = (options.perturbSeed ?? 0) >>> 0;
     const random = (): number => {
@@ -318,23 +333,50 @@ export class SkylineSearch {
       return r;
     };
 
-    // Conflict sets: bitsets over frame depth. `blame` adds every frame on the stack below `top`
-    // whose placement covers a rank in [x, y), or placed a type starting at `s` or ending at `e`.
+    // Conflict sets: bitsets over frame depth. A failure depends on the heights it looked at and
+    // on which buffers were already used. A height is fixed by the one placement on top of its rank
+    // (its offset and size; everything under it was placed earlier, so it stays in place whatever
+    // the search returns to). `blame` adds, of the frames below `top`: the top placement of every
+    // rank in [x, y); when [x, y) reaches past the range, the placements crossing its ends (which
+    // made the range independent); and placements of a type starting at `s`, ending at `e`, or
+    // (`inner`) living inside [s, e).
     const frames: Frame[] = [];
     let depth = 0;
     const words = (): number => ((frames.length + 32) >> 5) + 1;
     const decFirst: number[] = [];
     const decLast: number[] = [];
     const decType: number[] = [];
-    const scratch: { conflict: Uint32Array } = { conflict: new Uint32Array(8) };
+    /** The frame whose placement is on top at each rank (-1: none), and a stack to restore it. */
+    const topDecision = new Int32Array(ranks).fill(-1);
+    let topStack = new Int32Array(1024);
+    let topTop = 0;
     const clear = (set: Uint32Array): void => {
-      set.fill(0);
+      for (let w = 0; w < set.length; w++) set[w] = 0;
     };
-    const blame = (set: Uint32Array, top: number, x: number, y: number, s: number, e: number): void => {
-      for (let d = 0; d < top; d++) {
-        const t = decType[d];
-        if (t < 0) continue;
-        if ((decFirst[d] < y && decLast[d] > x) || typeFirst[t] === s || typeLast[t] === e) set[d >> 5] |= 1 << (d & 31);
+    const mark = (set: Uint32Array, d: number): void => {
+      set[d >> 5] |= 1 << (d & 31);
+    };
+    /** The frames that placed a buffer starting (ending) at each rank, innermost last. */
+    const startedAt: number[][] = Array.from({ length: ranks + 1 }, () => []);
+    const endedAt: number[][] = Array.from({ length: ranks + 1 }, () => []);
+    const blame = (set: Uint32Array, top: number, x: number, y: number, s: number, e: number, inner = false): void => {
+      for (let r = Math.max(x, lo), end = Math.min(y, hi); r < end; r++) {
+        const d = topDecision[r];
+        if (d >= 0 && d < top) mark(set, d);
+      }
+      if (s >= 0) for (const d of startedAt[s]) if (d < top) mark(set, d);
+      if (e >= 0) for (const d of endedAt[e]) if (d < top) mark(set, d);
+      if (inner) {
+        for (let r = s + 1; r < e; r++) for (const d of startedAt[r]) if (d < top && decLast[d] <= e) mark(set, d);
+      }
+      if (x < lo || y > hi) {
+        // The range's ends are walls because the buffers crossing them are placed.
+        for (let d = 0; d < top; d++) {
+          if (decType[d] < 0) continue;
+          const f = decFirst[d];
+          const l = decLast[d];
+          if ((x < lo && f < lo && l > lo) || (y > hi && f < hi && l > hi)) mark(set, d);
+        }
       }
     };
     const ensure = (set: Uint32Array): Uint32Array => {
@@ -453,8 +495,27 @@ export class SkylineSearch {
      * Returns FOUND when the range is full, NOT_FOUND when some well cannot be filled (its reasons
      * then in frame.conflict), -1 to branch.
      */
-    const list: number[] = [];
+    let list: number[] = [];
     let best: number[] = [];
+    // Candidate orders: zero-waste fits first (the top meets a neighbour, so segments merge), then
+    // by size or width. The score of each candidate is computed once per node, before sorting.
+    const score = new Float64Array(types);
+    const typeWidth = this.typeWidth;
+    const largestFirst = (x: number, y: number): number =>
+      score[y] - score[x] || typeSize[y] - typeSize[x] || typeWidth[y] - typeWidth[x] || x - y;
+    const widestFirstOrder = (x: number, y: number): number =>
+      score[y] - score[x] || typeWidth[y] - typeWidth[x] || typeSize[y] - typeSize[x] || x - y;
+    // Every node's candidates, stacked: a node's lie in [candidateBase, candidateEnd).
+    let candidates = new Int32Array(1024);
+    let candidateTop = 0;
+    /** Some other unplaced buffer of t's size starts (ends) at rank r. */
+    const continues = (t: number, start: Int32Array, list: Int32Array, r: number): boolean => {
+      for (let k = start[r], end = start[r + 1]; k < end; k++) {
+        const u = list[k];
+        if (typeSize[u] === typeSize[t] && count[u] > (u === t ? 1 : 0)) return true;
+      }
+      return false;
+    };
     const enter = (frame: Frame, index: number): number => {
       let found = false;
       let a = lo;
@@ -469,7 +530,7 @@ export class SkylineSearch {
             collect(side, a, b, h, list);
             if (list.length === 0) dead = true;
             else if (!found || list.length < best.length) {
-              best = list.slice();
+              [best, list] = [list, best];
               found = true;
               frame.a = a;
               frame.b = b;
@@ -478,31 +539,38 @@ export class SkylineSearch {
           }
           if (dead) {
             // The well's shape (heights at a - 1 .. b), and the buffers that could fill it.
-            blame(frame.conflict, index, a - 1, b + 1, a, b);
+            blame(frame.conflict, index, a - 1, b + 1, a, b, true);
             return NOT_FOUND;
           }
         }
         a = b;
       }
       if (!found) return FOUND; // no well: the range is full
-      // Zero-waste fits first (the top meets a neighbour: segments merge), then by size or width.
       const left = at(frame.a - 1);
       const right = at(frame.b);
-      const score = (t: number): number => {
+      for (const t of best) {
         const top = frame.h + typeSize[t];
         const starts = typeFirst[t] === frame.a;
         const ends = typeLast[t] === frame.b;
-        return (starts && top === left ? 2 : 0) + (ends && top === right ? 2 : 0) + (starts && ends ? 1 : 0);
-      };
-      const width = (t: number) => typeLast[t] - typeFirst[t];
-      if (widestFirst) best.sort((x, y) => score(y) - score(x) || width(y) - width(x) || typeSize[y] - typeSize[x] || x - y);
-      else best.sort((x, y) => score(y) - score(x) || typeSize[y] - typeSize[x] || width(y) - width(x) || x - y);
+        score[t] = (starts && top === left ? 2 : 0) + (ends && top === right ? 2 : 0) + (starts && ends ? 1 : 0);
+        if (chains && ((starts && continues(t, startStart, starting, typeLast[t])) || (ends && continues(t, endStart, ending, typeFirst[t])))) {
+          score[t] += 1;
+        }
+      }
+      best.sort(widestFirst ? widestFirstOrder : largestFirst);
       if (randomState !== 0 && best.length > 1 && random() < PERTURB_PROBABILITY) {
         const j = 1 + Math.floor(random() * (best.length - 1));
         best.unshift(best.splice(j, 1)[0]);
       }
-      frame.candidates = Int32Array.from(best);
-      frame.next = 0;
+      if (candidateTop + best.length > candidates.length) {
+        const grown = new Int32Array(2 * (candidateTop + best.length));
+        grown.set(candidates.subarray(0, candidateTop));
+        candidates = grown;
+      }
+      frame.candidateBase = candidateTop;
+      for (const t of best) candidates[candidateTop++] = t;
+      frame.candidateEnd = candidateTop;
+      frame.next = frame.candidateBase;
       // Whatever fails below this node also depends on why its well and candidates are what they are.
       blame(frame.conflict, index, frame.a - 1, frame.b + 1, frame.a, frame.b);
       return -1;
@@ -511,8 +579,8 @@ export class SkylineSearch {
     const push = (isNode: boolean, from: number, to: number): Frame => {
       if (depth === frames.length) {
         frames.push({
-          isNode, lo: from, hi: to, a: 0, b: 0, h: 0, candidates: undefined, next: 0, placed: -1, logMark: 0,
-          savedBelowType: -1, savedBelowTop: -1, keyA: 0, keyB: 0, conflict: new Uint32Array(8), pieces: [], pieceIndex: 0,
+          isNode, lo: from, hi: to, a: 0, b: 0, h: 0, entered: false, candidateBase: 0, candidateEnd: 0, next: 0, placed: -1,
+          logMark: 0, savedBelowType: -1, savedBelowTop: -1, topsBase: 0, keyA: 0, keyB: 0, conflict: new Uint32Array(8), pieces: [], pieceIndex: 0,
         });
       }
       const frame = frames[depth];
@@ -521,7 +589,8 @@ export class SkylineSearch {
       frame.isNode = isNode;
       frame.lo = from;
       frame.hi = to;
-      frame.candidates = undefined;
+      frame.entered = false;
+      frame.candidateBase = frame.candidateEnd = frame.next = candidateTop;
       frame.placed = -1;
       frame.conflict = ensure(frame.conflict);
       clear(frame.conflict);
@@ -552,6 +621,17 @@ export class SkylineSearch {
       belowType[f] = t;
       belowTop[f] = top;
       markerIn(f, 1);
+      if (topTop + (l - f) > topStack.length) {
+        const grown = new Int32Array(2 * (topTop + (l - f)));
+        grown.set(topStack.subarray(0, topTop));
+        topStack = grown;
+      }
+      frame.topsBase = topTop;
+      topStack.set(topDecision.subarray(f, l), topTop);
+      topTop += l - f;
+      topDecision.fill(index, f, l);
+      startedAt[f].push(index);
+      endedAt[l].push(index);
       decFirst[index] = f;
       decLast[index] = l;
       decType[index] = t;
@@ -569,6 +649,10 @@ export class SkylineSearch {
       belowType[f] = frame.savedBelowType;
       belowTop[f] = frame.savedBelowTop;
       for (let r = f; r < l; r++) markerIn(r, 1);
+      topTop = frame.topsBase;
+      topDecision.set(topStack.subarray(topTop, topTop + (l - f)), f);
+      startedAt[f].pop();
+      endedAt[l].pop();
       frame.placed = -1;
       decType[index] = -1;
     };
@@ -594,7 +678,12 @@ export class SkylineSearch {
     let result = FOUND;
     let returning = false;
     // The conflict set of the failure being returned.
-    let why: Uint32Array = scratch.conflict;
+    let why: Uint32Array = new Uint32Array(8);
+    /** Pops a node frame, releasing its candidates. */
+    const popNode = (frame: Frame): void => {
+      candidateTop = frame.candidateBase;
+      depth--;
+    };
     while (depth > 0) {
       const index = depth - 1;
       const frame = frames[index];
@@ -621,7 +710,7 @@ export class SkylineSearch {
       if (returning) {
         unplace(frame, index);
         if (result === FOUND) {
-          depth--; // keep the solved piece's log entries
+          popNode(frame); // keep the solved piece's log entries
           continue;
         }
         logType.length = frame.logMark;
@@ -629,13 +718,13 @@ export class SkylineSearch {
         // Backjump: a failure that does not depend on this node's placement fails this node too.
         if ((why[index >> 5] & (1 << (index & 31))) === 0) {
           failed.add(frame.keyA, frame.keyB);
-          depth--;
+          popNode(frame);
           continue;
         }
         why[index >> 5] &= ~(1 << (index & 31));
         frame.conflict = ensure(frame.conflict);
         for (let w = 0; w < why.length && w < frame.conflict.length; w++) frame.conflict[w] |= why[w];
-      } else if (frame.candidates === undefined) {
+      } else if (!frame.entered) {
         frame.keyA = (hashA ^ Math.imul(lo + 1, 0x85ebca6b) ^ Math.imul(hi + 7, 0xc2b2ae35)) | 0;
         frame.keyB = (hashB ^ Math.imul(hi + 3, 0x27d4eb2f) ^ Math.imul(lo + 5, 0x165667b1)) | 0;
         if (failed.has(frame.keyA, frame.keyB)) {
@@ -644,10 +733,11 @@ export class SkylineSearch {
           blameAll(why, index);
           result = NOT_FOUND;
           returning = true;
-          depth--;
+          popNode(frame);
           continue;
         }
         const entered = enter(frame, index);
+        frame.entered = true;
         if (entered >= 0) {
           if (entered === NOT_FOUND) {
             failed.add(frame.keyA, frame.keyB);
@@ -657,16 +747,16 @@ export class SkylineSearch {
           }
           result = entered;
           returning = true;
-          depth--;
+          popNode(frame);
           continue;
         }
       }
       // Place the next candidate whose walls hold.
       let pushed = false;
-      while (frame.next < frame.candidates!.length) {
+      while (frame.next < frame.candidateEnd) {
         clock.tick(this.model.count);
         if (++nodes > nodeLimit || ((nodes & 255) === 0 && clock.now() > deadline)) return finish("aborted");
-        const t = frame.candidates![frame.next++];
+        const t = candidates[frame.next++];
         place(frame, index, t);
         const f = typeFirst[t];
         const l = typeLast[t];
@@ -696,7 +786,7 @@ export class SkylineSearch {
       why.set(frame.conflict.subarray(0, Math.min(why.length, frame.conflict.length)));
       result = NOT_FOUND;
       returning = true;
-      depth--;
+      popNode(frame);
     }
     return finish(result === FOUND ? "found" : "infeasible");
   }

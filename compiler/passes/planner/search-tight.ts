@@ -3,10 +3,11 @@
 // On perfect packings the skyline search usually places every buffer without a single backtrack,
 // but now and then an early choice goes wrong in a way that is only refuted far below it; its
 // running time is heavy-tailed. The cure is the usual one: several differently ordered searches,
-// run in turn under a node limit that doubles every round, so that none can stall the rest. The
+// run in turn under a node limit that grows every round, so that none can stall the rest. The
 // members search forwards and backwards in time (a reversed problem is a different search: wells
-// are entered from the other side) and order candidates largest first or widest first; after the
-// first round each run perturbs its candidate orders a little. Every member keeps the states it
+// are entered from the other side) and order candidates largest first (with or without the chain
+// preference) or widest first; after the first round each run perturbs its candidate orders a
+// little. Every member keeps the states it
 // proved dead across its runs, so a restart does not repeat them, and a member that exhausts its
 // search proves the capacity infeasible.
 
@@ -22,19 +23,26 @@ export interface TightRun {
 interface Member {
   readonly reversed: boolean;
   readonly order: SkylineOrder;
+  readonly chains: boolean;
 }
 
 const MEMBERS: readonly Member[] = [
-  { reversed: false, order: "largest" },
-  { reversed: true, order: "largest" },
-  { reversed: false, order: "widest" },
-  { reversed: true, order: "widest" },
+  { reversed: false, order: "largest", chains: false },
+  { reversed: true, order: "largest", chains: false },
+  { reversed: false, order: "largest", chains: true },
+  { reversed: true, order: "largest", chains: true },
+  { reversed: false, order: "widest", chains: false },
+  { reversed: true, order: "widest", chains: false },
 ];
 
 const WALL: DeadlineClock = { now: () => performance.now(), tick() {} };
 
-/** The first round's node limit per member, in placements per buffer; it doubles every round. */
-const FIRST_ROUND_NODES_PER_BUFFER = 4;
+/**
+ * Restarts: the first round's node limit per member, in placements per buffer, and its growth per
+ * round. Frequent short runs beat a few long ones on heavy-tailed searches.
+ */
+const FIRST_ROUND_NODES_PER_BUFFER = 2;
+const ROUND_GROWTH = 1.2;
 
 export class TightSearch {
   private readonly model: SkylineInput;
@@ -72,10 +80,11 @@ export class TightSearch {
     let limit = FIRST_ROUND_NODES_PER_BUFFER * Math.max(64, this.model.count);
     for (let round = 0; ; round++) {
       for (let m = 0; m < MEMBERS.length; m++) {
-        const { reversed, order } = MEMBERS[m];
+        const { reversed, order, chains } = MEMBERS[m];
         const run = this.searchFor(reversed).run(capacity, deadline, {
           nodeLimit: limit,
           order,
+          chains,
           perturbSeed: round === 0 ? 0 : round * MEMBERS.length + m + 1,
           ...(clock ? { clock } : {}),
         });
@@ -83,7 +92,7 @@ export class TightSearch {
         if (run.status !== "aborted") return { status: run.status, offsets: run.offsets, nodes };
         if ((clock ?? WALL).now() > deadline) return { status: "aborted", offsets: run.offsets, nodes };
       }
-      limit *= 2;
+      limit = Math.ceil(limit * ROUND_GROWTH);
     }
   }
 
