@@ -6,7 +6,7 @@
 // plan to exercise kernels before the real planner (compiler/passes/plan.ts) runs, and it is a
 // fallback when planning is switched off.
 
-import type { ArenaSlot, Graph } from "../ir/graph.ts";
+import type { ArenaSlot, Graph, Node } from "../ir/graph.ts";
 import { byteSize, type TensorType } from "../ir/types.ts";
 import type { KernelTable } from "./kernel.ts";
 import { WASM_KERNELS } from "./kernels/index.ts";
@@ -17,7 +17,10 @@ function alignUp(x: number, alignment: number): number {
 }
 
 /** `graph` with a `memory` in which every value owns a fresh `alignment`-aligned slot. */
-export function naivePlan(graph: Graph, alignment = 16, kernels: KernelTable = WASM_KERNELS): Graph {
+/** A kernel table, or a function giving a node's workspace bytes (another backend's, e.g. webgpu's). */
+export type WorkspaceSource = KernelTable | ((node: Node, operandTypes: readonly TensorType[]) => number);
+
+export function naivePlan(graph: Graph, alignment = 16, kernels: WorkspaceSource = WASM_KERNELS): Graph {
   return naivePlanAll([graph], alignment, kernels)[0];
 }
 
@@ -29,7 +32,7 @@ export function naivePlan(graph: Graph, alignment = 16, kernels: KernelTable = W
  * Slot sizes are rounded up to the alignment (the plan verifier's rule); the shared workspace
  * region comes first, at offset 0, so that every arena ends at a value's slot.
  */
-export function naivePlanAll(graphs: readonly Graph[], alignment = 16, kernels: KernelTable = WASM_KERNELS): Graph[] {
+export function naivePlanAll(graphs: readonly Graph[], alignment = 16, kernels: WorkspaceSource = WASM_KERNELS): Graph[] {
   let end = 0;
   const take = (bytes: number): ArenaSlot => {
     const slot = { offset: end, size: alignUp(bytes, alignment) };
@@ -58,10 +61,10 @@ export function naivePlanAll(graphs: readonly Graph[], alignment = 16, kernels: 
 }
 
 /** Workspace bytes of each node of `g` whose kernel asks for some. */
-function workspaceNeeds(g: Graph, kernels: KernelTable): Map<string, number> {
+function workspaceNeeds(g: Graph, kernels: WorkspaceSource): Map<string, number> {
   const types = new Map<string, TensorType>([...g.inputs, ...g.params].map((d) => [d.name, d.type]));
   const needs = new Map<string, number>();
-  const bytesOf = kernelTableWorkspaceBytes(kernels);
+  const bytesOf = typeof kernels === "function" ? kernels : kernelTableWorkspaceBytes(kernels);
   for (const n of g.nodes) {
     const bytes = bytesOf(n, n.inputs.map((v) => types.get(v)!));
     if (bytes > 0) needs.set(n.id, bytes);

@@ -1,17 +1,18 @@
 // The webgpu backend as the driver sees it (compiler/bundle/backend.ts). Its kernels need no
-// scratch in the arena (GEMM and convolution tiles live in workgroup memory), so the planner
-// reserves none for it; shaders are specialised to `target` (kernel.ts WgslTarget).
+// scratch in the arena (GEMM and convolution tiles live in workgroup memory) except an f32 copy
+// of a 16-bit result some of them stage (kernels/stage.ts), which the planner reserves as the
+// node's workspace; shaders are specialised to `target` (kernel.ts WgslTarget).
 
 import type { Backend } from "../bundle/backend.ts";
 import { writeWgslBundle } from "./bundle.ts";
 import type { WgslLayout } from "./emit.ts";
 import { DEFAULT_TARGET, type WgslTarget } from "./kernel.ts";
-import { missingKernel } from "./kernels/index.ts";
+import { missingKernel, wgslWorkspaceBytes } from "./kernels/index.ts";
 
 export function wgslBackend(target: WgslTarget = DEFAULT_TARGET): Backend<WgslLayout> {
   return {
     name: "webgpu",
-    scratchBytes: () => 0,
+    scratchBytes: wgslWorkspaceBytes,
     missingKernel: (node, operandTypes) => missingKernel(node, operandTypes),
     writeBundle: (entries, meta) => writeWgslBundle(entries, meta, target),
   };

@@ -13,7 +13,8 @@
 //
 // The plan is the one the WASM backend uses (bundleProgram / planEntries, or naivePlanAll in
 // tests), so both backends share one arena layout and one weights file. The WGSL kernels need no
-// workspace (tiles live in workgroup memory), so a plan's workspaces are simply left unused.
+// workspace (tiles live in workgroup memory) except to stage a 16-bit result in f32
+// (kernels/stage.ts): a node whose kernel declares one gets the plan's `workspaces[node.id]`.
 
 import { valueTypes, type Graph } from "../ir/graph.ts";
 import { byteSize, formatType, numel, type TensorType } from "../ir/types.ts";
@@ -108,7 +109,8 @@ function nodePasses(g: Graph, kernels: WgslKernelTable, target: WgslTarget): Wgs
     if (numel(node.type.shape) === 0) continue; // nothing to write
     const inputs = node.inputs.map(ref);
     const kernel = kernelFor(node, inputs.map((i) => i.type), kernels);
-    passes.push(...kernel({ node, inputs, output: ref(node.id), target }));
+    const workspace = planOf(g).workspaces?.[node.id]?.offset;
+    passes.push(...kernel({ node, inputs, output: ref(node.id), target, ...(workspace !== undefined ? { workspace } : {}) }));
   }
   return passes;
 }

@@ -45,6 +45,8 @@ export interface WgslKernelArgs {
   readonly inputs: readonly BufferRef[];
   readonly output: BufferRef;
   readonly target: WgslTarget;
+  /** Byte offset of the node's scratch in the arena, when its kernel declares `workspaceBytes`. */
+  readonly workspace?: number;
 }
 
 /** One dispatch: a whole shader (entry point `main`) and its workgroup counts. */
@@ -54,8 +56,15 @@ export interface WgslPass {
   readonly workgroups: readonly [number, number, number];
 }
 
-/** Emits the passes of one node, run in order (most kernels need one). */
-export type WgslKernel = (a: WgslKernelArgs) => WgslPass[];
+/**
+ * Emits the passes of one node, run in order (most kernels need one). A kernel that needs arena
+ * scratch (a 16-bit result staged in f32, kernels/stage.ts) says how much through `workspaceBytes`;
+ * the planner reserves it for the node's lifetime and passes its offset as `workspace`.
+ */
+export interface WgslKernel {
+  (a: WgslKernelArgs): WgslPass[];
+  workspaceBytes?: (node: Node, inputs: readonly TensorType[], output: TensorType) => number;
+}
 
 /** Kernels by op name, each entry with the dtype signatures it implements (ir/dtypes.ts). */
 export type WgslKernelTable = SignedTable<WgslKernel>;

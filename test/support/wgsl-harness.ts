@@ -8,6 +8,7 @@ import { naivePlanAll } from "../../compiler/codegen-wasm/naive-plan.ts";
 import { randomInputs } from "../../compiler/cli/random-inputs.ts";
 import { requestWgslDevice, type WgslDevice } from "../../compiler/codegen-wgsl/device.ts";
 import { emitWgslEntries, type WgslEntry } from "../../compiler/codegen-wgsl/emit.ts";
+import { wgslWorkspaceBytes } from "../../compiler/codegen-wgsl/kernels/index.ts";
 import { targetOf, WgslRunner } from "../../compiler/codegen-wgsl/runner.ts";
 import type { WgslTarget } from "../../compiler/codegen-wgsl/kernel.ts";
 import { GraphBuilder } from "../../compiler/ir/builder.ts";
@@ -42,7 +43,8 @@ export function wgslDevice(): Promise<WgslDevice> {
 export async function loadWgslEntries(entries: readonly WgslEntry[], target?: Partial<WgslTarget>): Promise<WgslRunner> {
   const gpu = await wgslDevice();
   const unplanned = entries.some((e) => !e.graph.memory);
-  const graphs = unplanned ? naivePlanAll(entries.map((e) => e.graph)) : entries.map((e) => e.graph);
+  // Planned with this backend's workspaces (16-bit results some kernels stage in f32).
+  const graphs = unplanned ? naivePlanAll(entries.map((e) => e.graph), 16, (n, t) => wgslWorkspaceBytes(n, t)) : entries.map((e) => e.graph);
   const program = emitWgslEntries(graphs.map((graph, i) => ({ graph, exportName: entries[i].exportName })), { target: { ...targetOf(gpu.device, gpu.features, gpu.software), ...target } });
   const runner = await WgslRunner.load(program, gpu);
   runner.fillArena(POISON);

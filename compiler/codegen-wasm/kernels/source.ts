@@ -2,6 +2,7 @@
 // axis). Both are computed from attributes alone, at every call: a const's slot may be shared
 // with other values by the planner, so it cannot be baked into the module's data once.
 
+import { roundTo } from "../../ir/dtype-round.ts";
 import { attr } from "../../ir/op-def.ts";
 import { byteSize, DTYPE_BYTES, normalizeAxis, numel, type DType } from "../../ir/types.ts";
 import { signedTable } from "../../ir/dtypes.ts";
@@ -19,8 +20,9 @@ function uniformByte(value: number, dtype: DType): number | null {
 }
 
 const constant: KernelEmitter = ({ f, node, output }) => {
-  const value = attr.num(node.attrs, "value");
   const dtype = output.type.dtype;
+  // Rounded to the dtype here (f16/bf16 values are exact f32s), not through f32 on the way.
+  const value = isFloatLane(dtype) ? roundTo(dtype, attr.num(node.attrs, "value")) : attr.num(node.attrs, "value");
   const byte = uniformByte(value, dtype);
   if (byte !== null) return [f.fill(output.offset, byte, byteSize(output.type))];
   return emitMap(f, [], output, (L) => (isFloatLane(dtype) ? L.c(value) : L.ic(value)));

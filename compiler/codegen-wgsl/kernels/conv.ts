@@ -36,10 +36,12 @@ import { int, unravel } from "./nhwc.ts";
 import { tiledGemmPass } from "./gemm-tiled.ts";
 import { epilogue } from "./matmul.ts";
 import { mathLibrary } from "./math.ts";
+import { staged } from "./stage.ts";
 
 
 /** conv2d's sum for result element i (`acc`), as WGSL statements. */
 function convSum(a: WgslKernelArgs, x: TensorType, w: TensorType, win: Window2d, xOff: number, wOff: number): string {
+  const [xd, wd] = [x.dtype, w.dtype];
   const [, inH, inW, channels] = x.shape;
   const [kh, kw, gc, outC] = w.shape;
   const groupOut = outC / attr.num(a.node.attrs, "groups");
@@ -55,7 +57,7 @@ function convSum(a: WgslKernelArgs, x: TensorType, w: TensorType, win: Window2d,
       let xb = u32(((b * ${int(inH)} + iy) * ${int(inW)} + ix) * ${int(channels)} + g * ${int(gc)});
       let wb = u32((ky * ${int(kw)} + kx) * ${int(gc * outC)} + o);
       for (var ci = 0u; ci < ${u32(gc)}; ci++) {
-        acc += ${load(xOff, "f32", "xb + ci")} * ${load(wOff, "f32", `wb + ci * ${u32(outC)}`)};
+        acc += ${load(xOff, xd, "xb + ci")} * ${load(wOff, wd, `wb + ci * ${u32(outC)}`)};
       }
     }
   }`;
@@ -78,7 +80,7 @@ function im2col(x: BufferRef, w: readonly number[], win: Window2d): string {
   let iy = oy * ${int(win.strideH)} - ${int(win.padTop)} + ky * ${int(win.dilationH)};
   let ix = ox * ${int(win.strideW)} - ${int(win.padLeft)} + kx * ${int(win.dilationW)};
   if (iy < 0i || iy >= ${int(inH)} || ix < 0i || ix >= ${int(inW)}) { return 0.0; }
-  return ${load(x.offset, "f32", `u32(((b * ${int(inH)} + iy) * ${int(inW)} + ix) * ${int(channels)} + ci)`)};
+  return ${load(x.offset, x.type.dtype, `u32(((b * ${int(inH)} + iy) * ${int(inW)} + ix) * ${int(channels)} + ci)`)};
 }
 `;
 }
@@ -97,7 +99,7 @@ function conv(a: WgslKernelArgs, epilogueText?: string) {
     const epi = epilogue(a, epilogueText);
     const code = `${mathLibrary(epi.math)}${epi.code}${im2col(x, w.type.shape, win)}
 fn a_at(batch: u32, i: u32, p: u32) -> f32 { return im2col(i, p); }
-fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(w.offset, "f32", `p * ${u32(outC)} + j`)}; }
+fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(w.offset, w.type.dtype, `p * ${u32(outC)} + j`)}; }
 `;
     const m = x.type.shape[0] * win.outH * win.outW;
     return [tiledGemmPass(a, { m, n: outC, k: kh * kw * channels, batches: 1, code, aAlongK: true, bAlongN: true })];
@@ -116,7 +118,8 @@ fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(w.offset, "f32", `p *
 
 const backpropInput: WgslKernel = (a) => {
   const [dy, w] = a.inputs;
-  const x = a.output.type;
+  // The result's shape (its dtype may be the f32 of a staged 16-bit result, stage.ts).
+  const x = { ...a.output.type, dtype: w.type.dtype };
   const { win } = convGeometry(a.node.op, x, w.type, a.node.attrs);
   if (implicitGemm(a)) {
     // dx [N*H*W, C] = G [N*H*W, kh*kw*O] x w^T [kh*kw*O, C], where G[(b,iy,ix), (ky,kx,o)] is
@@ -137,9 +140,9 @@ fn a_at(batch: u32, i: u32, p: u32) -> f32 {
   let oy = ty / ${int(win.strideH)};
   let ox = tx / ${int(win.strideW)};
   if (oy >= ${int(win.outH)} || ox >= ${int(win.outW)}) { return 0.0; }
-  return ${load(dy.offset, "f32", `u32((b * ${int(win.outH)} + oy) * ${int(win.outW)} + ox) * ${u32(outC)} + o`)};
+  return ${load(dy.offset, dy.type.dtype, `u32((b * ${int(win.outH)} + oy) * ${int(win.outW)} + ox) * ${u32(outC)} + o`)};
 }
-fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(w.offset, "f32", `((p / ${u32(outC)}) * ${u32(channels)} + j) * ${u32(outC)} + p % ${u32(outC)}`)}; }
+fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(w.offset, w.type.dtype, `((p / ${u32(outC)}) * ${u32(channels)} + j) * ${u32(outC)} + p % ${u32(outC)}`)}; }
 `;
     return [tiledGemmPass(a, { m: x.shape[0] * inH * inW, n: channels, k: kh * kw * outC, batches: 1, code, aAlongK: true, bAlongN: false })];
   }
@@ -160,7 +163,7 @@ fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(w.offset, "f32", `((p
       let db = u32(((b * ${int(win.outH)} + oy) * ${int(win.outW)} + ox) * ${int(outC)} + g * ${int(groupOut)});
       let wb = u32(((ky * ${int(kw)} + kx) * ${int(gc)} + ci) * ${int(outC)} + g * ${int(groupOut)});
       for (var o = 0u; o < ${u32(groupOut)}; o++) {
-        acc += ${load(dy.offset, "f32", "db + o")} * ${load(w.offset, "f32", "wb + o")};
+        acc += ${load(dy.offset, dy.type.dtype, "db + o")} * ${load(w.offset, w.type.dtype, "wb + o")};
       }
     }
   }
@@ -170,14 +173,14 @@ fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(w.offset, "f32", `((p
 
 const backpropFilter: WgslKernel = (a) => {
   const [x, dy] = a.inputs;
-  const w = a.output.type;
+  const w = { ...a.output.type, dtype: x.type.dtype };
   const { win } = convGeometry(a.node.op, x.type, w, a.node.attrs);
   if (implicitGemm(a)) {
     // dw [kh*kw*C, O] = im2col(x)^T [kh*kw*C, N*OH*OW] x dy [N*OH*OW, O].
     const [kh, kw, channels, outC] = w.shape;
     const code = `${epilogue(a, undefined).code}${im2col(x, w.shape, win)}
 fn a_at(batch: u32, i: u32, p: u32) -> f32 { return im2col(p, i); }
-fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(dy.offset, "f32", `p * ${u32(outC)} + j`)}; }
+fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(dy.offset, dy.type.dtype, `p * ${u32(outC)} + j`)}; }
 `;
     const pixels = x.type.shape[0] * win.outH * win.outW;
     return [tiledGemmPass(a, { m: kh * kw * channels, n: outC, k: pixels, batches: 1, code, aAlongK: false, bAlongN: true })];
@@ -198,7 +201,7 @@ fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(dy.offset, "f32", `p 
       for (var ox = 0i; ox < ${int(win.outW)}; ox++) {
         let ix = ox * ${int(win.strideW)} - ${int(win.padLeft)} + kx * ${int(win.dilationW)};
         if (ix < 0i || ix >= ${int(inW)}) { continue; }
-        acc += ${load(x.offset, "f32", `u32(((b * ${int(inH)} + iy) * ${int(inW)} + ix) * ${int(channels)} + c)`)} * ${load(dy.offset, "f32", `u32(((b * ${int(win.outH)} + oy) * ${int(win.outW)} + ox) * ${int(outC)} + o)`)};
+        acc += ${load(x.offset, x.type.dtype, `u32(((b * ${int(inH)} + iy) * ${int(inW)} + ix) * ${int(channels)} + c)`)} * ${load(dy.offset, dy.type.dtype, `u32(((b * ${int(win.outH)} + oy) * ${int(win.outW)} + ox) * ${int(outC)} + o)`)};
       }
     }
   }
@@ -206,11 +209,24 @@ fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(dy.offset, "f32", `p 
   return [elementMap(`${a.node.op} %${a.node.id}`, a.output, { body }, a.target)];
 };
 
+/**
+ * Every float dtype; the implicit GEMMs (GPUs) store C element by element from 4 x 4 blocks, so a
+ * 16-bit result goes through stage.ts there, while the direct forms (one invocation per result
+ * element, map.ts) write 16-bit words themselves.
+ */
+const gemmStaged = (kernel: WgslKernel): WgslKernel => {
+  const stagedKernel = staged(kernel);
+  const run: WgslKernel = (a) => (implicitGemm(a) ? stagedKernel(a) : kernel(a));
+  // The target is not known when the planner asks, so the scratch is reserved either way.
+  run.workspaceBytes = stagedKernel.workspaceBytes;
+  return run;
+};
+
 export const CONV_KERNELS: WgslKernelTable = signedTable("wgsl conv kernels", {
   conv: [
-    { op: "conv2d", dtypes: FLOATS, kernel: (a) => conv(a) },
-    { op: "fusedConv2d", dtypes: FLOATS, kernel: (a) => conv(a, attr.str(a.node.attrs, "epilogue")) },
-    { op: "conv2dBackpropInput", dtypes: FLOATS, kernel: backpropInput },
-    { op: "conv2dBackpropFilter", dtypes: FLOATS, kernel: backpropFilter },
+    { op: "conv2d", dtypes: FLOATS, kernel: gemmStaged((a) => conv(a)) },
+    { op: "fusedConv2d", dtypes: FLOATS, kernel: gemmStaged((a) => conv(a, attr.str(a.node.attrs, "epilogue"))) },
+    { op: "conv2dBackpropInput", dtypes: FLOATS, kernel: gemmStaged(backpropInput) },
+    { op: "conv2dBackpropFilter", dtypes: FLOATS, kernel: gemmStaged(backpropFilter) },
   ],
 });

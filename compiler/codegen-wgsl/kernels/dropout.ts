@@ -10,6 +10,7 @@ import { dropoutThreshold } from "../../ir/rng.ts";
 import { signature, signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelTable } from "../kernel.ts";
 import { f32, load, u32 } from "../wgsl.ts";
+import { FLOATS } from "./dtype-sets.ts";
 import { broadcastRead, elementMap } from "./map.ts";
 
 export const PHILOX = `
@@ -43,5 +44,5 @@ const dropout: WgslKernel = (a) => {
 };
 
 export const DROPOUT_KERNELS: WgslKernelTable = signedTable("wgsl dropout kernels", {
-  dropout: [{ op: "dropout", dtypes: signature(["f32", "i32"], "f32"), kernel: dropout }],
+  dropout: [{ op: "dropout", dtypes: FLOATS.map((t) => signature([t, "i32"], t)), kernel: dropout }],
 });

@@ -11,6 +11,7 @@
 //   maximum/minimum/relu  NaN propagates (WGSL's max/min need not), selected explicitly
 //   exp/log/tanh/sigmoid/gelu/pow  math.ts, not WGSL's builtins
 
+import { roundTo } from "../../ir/dtype-round.ts";
 import { attr } from "../../ir/op-def.ts";
 import { parseBody, type BodyArg, type BodyStep } from "../../ir/ops/fused-body.ts";
 import { stridesOf, type DType } from "../../ir/types.ts";
@@ -153,7 +154,10 @@ const cast: WgslKernel = (a) => {
 };
 
 const constant: WgslKernel = (a) => {
-  return [elementMap(`const %${a.node.id}`, a.output, { body: `  return ${literal(attr.num(a.node.attrs, "value"), a.output.type.dtype)};` }, a.target)];
+  const dtype = a.output.type.dtype;
+  // Rounded to the dtype here (f16/bf16 values are exact f32s), not through f32 on the way.
+  const value = isFloatData(dtype) ? roundTo(dtype, attr.num(a.node.attrs, "value")) : attr.num(a.node.attrs, "value");
+  return [elementMap(`const %${a.node.id}`, a.output, { body: `  return ${literal(value, dtype)};` }, a.target)];
 };
 
 const iota: WgslKernel = (a) => {

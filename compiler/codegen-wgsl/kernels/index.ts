@@ -48,3 +48,9 @@ export function missingKernel(node: Node, operandTypes: readonly TensorType[], k
   if (findKernel(node, operandTypes, kernels)) return undefined;
   return missingKernelMessage("webgpu", kernels, node, operandTypes.map((t) => t.dtype), node.type.dtype);
 }
+
+/** The workspace bytes of `node`'s kernel (0: none, or no kernel: the emitter names those). */
+export function wgslWorkspaceBytes(node: Node, operandTypes: readonly TensorType[], kernels: WgslKernelTable = WGSL_KERNELS): number {
+  const kernel = findKernel(node, operandTypes, kernels);
+  return kernel?.workspaceBytes ? kernel.workspaceBytes(node, operandTypes, node.type) : 0;
+}

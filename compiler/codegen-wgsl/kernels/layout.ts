@@ -10,7 +10,7 @@ import { attr } from "../../ir/op-def.ts";
 import { normalizeAxis, numel, stridesOf } from "../../ir/types.ts";
 import { signature, signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
-import { STORED } from "./dtype-sets.ts";
+import { FLOATS, STORED } from "./dtype-sets.ts";
 import { computeType, load, u32 } from "../wgsl.ts";
 import { broadcastRead, elementMap, stridedRead } from "./map.ts";
 
@@ -106,7 +106,7 @@ const scatterAdd: WgslKernel = (a) => {
   let base = (i / ${u32(inner * size)}) * ${u32(count * inner)} + i % ${u32(inner)};
   var total = 0.0;
   for (var k = 0u; k < ${u32(count)}; k++) {
-    if (${load(indices.offset, "i32", "k")} == s) { total += ${load(updates.offset, "f32", `base + k * ${u32(inner)}`)}; }
+    if (${load(indices.offset, "i32", "k")} == s) { total += ${load(updates.offset, updates.type.dtype, `base + k * ${u32(inner)}`)}; }
   }
   return total;`);
 };
@@ -123,6 +123,6 @@ export const LAYOUT_KERNELS: WgslKernelTable = signedTable("wgsl layout kernels"
     { op: "pad", dtypes: STORED, kernel: pad },
     { op: "gather", dtypes: STORED.map((t) => signature([t, "i32"], t)), kernel: gather },
     { op: "oneHot", dtypes: STORED.map((t) => signature(["i32"], t)), kernel: oneHot },
-    { op: "scatterAdd", dtypes: signature(["i32", "f32"], "f32"), kernel: scatterAdd },
+    { op: "scatterAdd", dtypes: FLOATS.map((t) => signature(["i32", t], t)), kernel: scatterAdd },
   ],
 });

@@ -18,11 +18,12 @@ import { numel } from "../../ir/types.ts";
 import { signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
 import { FLOATS } from "./dtype-sets.ts";
-import { baseIndex, flatLaunch, pass, stridedIndex, u32 } from "../wgsl.ts";
+import { baseIndex, flatLaunch, load, pass, stridedIndex, u32 } from "../wgsl.ts";
 import { bodyProgram } from "./elementwise.ts";
 import { broadcastRead } from "./map.ts";
 import { tiledGemmPass } from "./gemm-tiled.ts";
 import { mathLibrary } from "./math.ts";
+import { staged } from "./stage.ts";
 
 /** The epilogue function `epi(e, v)` storing element e of C after the fused body (or as is). */
 export function epilogue(a: WgslKernelArgs, text: string | undefined): { code: string; math: Set<string> } {
@@ -54,8 +55,8 @@ function gemm(a: WgslKernelArgs, epilogueText?: string) {
   const epi = epilogue(a, epilogueText);
   if (!a.target.workgroupTiles) return [registerBlocked(a, { m, n, k, batches, aBatch, bBatch, aRow, aCol, bRow, bCol }, epi)];
   const code = `${mathLibrary(epi.math)}${epi.code}
-fn a_at(batch: u32, i: u32, p: u32) -> f32 { return ld_f32(${u32(baseIndex(x.offset, "f32"))} + ${aBatch} * ${u32(m * k)} + i * ${u32(aRow)} + p * ${u32(aCol)}); }
-fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ld_f32(${u32(baseIndex(y.offset, "f32"))} + ${bBatch} * ${u32(k * n)} + p * ${u32(bRow)} + j * ${u32(bCol)}); }
+fn a_at(batch: u32, i: u32, p: u32) -> f32 { return ${load(x.offset, x.type.dtype, `${aBatch} * ${u32(m * k)} + i * ${u32(aRow)} + p * ${u32(aCol)}`)}; }
+fn b_at(batch: u32, p: u32, j: u32) -> f32 { return ${load(y.offset, y.type.dtype, `${bBatch} * ${u32(k * n)} + p * ${u32(bRow)} + j * ${u32(bCol)}`)}; }
 `;
   return [tiledGemmPass(a, { m, n, k, batches, code, aAlongK: aCol === 1, bAlongN: bCol === 1 })];
 }
@@ -86,23 +87,26 @@ function registerBlocked(a: WgslKernelArgs, g: Gemm, epi: { code: string; math: 
   const launch = flatLaunch(g.batches * blocks, a.target);
   const rowAt = (r: number) => `min(row + ${r}u, ${u32(m - 1)}) * ${u32(g.aRow)}`;
   const colAt = (c: number) => `min(col + ${c}u, ${u32(n - 1)}) * ${u32(g.bCol)}`;
+  // Operand elements by index within the tensor (load() adds its base and widens 16-bit storage).
+  const aAt = (index: string) => load(x.offset, x.type.dtype, `ap + ${index}`);
+  const bAt = (index: string) => load(y.offset, y.type.dtype, `bp + ${index}`);
   const code = `${mathLibrary(epi.math)}${epi.code}${launch.header}
   let batch = t / ${u32(blocks)};
   let block = t % ${u32(blocks)};
   let row = (block / ${u32(blocksN)}) * 4u;
   let col = (block % ${u32(blocksN)}) * 4u;
-  let a0 = ${u32(baseIndex(x.offset, "f32"))} + ${g.aBatch} * ${u32(m * k)};
-  let b0 = ${u32(baseIndex(y.offset, "f32"))} + ${g.bBatch} * ${u32(k * n)};
+  let a0 = ${g.aBatch} * ${u32(m * k)};
+  let b0 = ${g.bBatch} * ${u32(k * n)};
   let o0 = batch * ${u32(m * n)};
   var acc: array<vec4<f32>, 4>;
   for (var p = 0u; p < ${u32(k)}; p++) {
     let bp = b0 + p * ${u32(g.bRow)};
-    let b = vec4<f32>(ld_f32(bp + ${colAt(0)}), ld_f32(bp + ${colAt(1)}), ld_f32(bp + ${colAt(2)}), ld_f32(bp + ${colAt(3)}));
+    let b = vec4<f32>(${bAt(colAt(0))}, ${bAt(colAt(1))}, ${bAt(colAt(2))}, ${bAt(colAt(3))});
     let ap = a0 + p * ${u32(g.aCol)};
-    acc[0] += ld_f32(ap + ${rowAt(0)}) * b;
-    acc[1] += ld_f32(ap + ${rowAt(1)}) * b;
-    acc[2] += ld_f32(ap + ${rowAt(2)}) * b;
-    acc[3] += ld_f32(ap + ${rowAt(3)}) * b;
+    acc[0] += ${aAt(rowAt(0))} * b;
+    acc[1] += ${aAt(rowAt(1))} * b;
+    acc[2] += ${aAt(rowAt(2))} * b;
+    acc[3] += ${aAt(rowAt(3))} * b;
   }
   for (var r = 0u; r < 4u; r++) {
     for (var c = 0u; c < 4u; c++) {
@@ -116,9 +120,10 @@ function registerBlocked(a: WgslKernelArgs, g: Gemm, epi: { code: string; math: 
 
 export const matmulKernel: WgslKernel = (a) => gemm(a);
 
+/** Every float dtype; C is stored element by element from 4 x 4 blocks, so a 16-bit C is staged (stage.ts). */
 export const MATMUL_KERNELS: WgslKernelTable = signedTable("wgsl matmul kernels", {
   matmul: [
-    { op: "matmul", dtypes: FLOATS, kernel: matmulKernel },
-    { op: "fusedMatmul", dtypes: FLOATS, kernel: (a) => gemm(a, attr.str(a.node.attrs, "epilogue")) },
+    { op: "matmul", dtypes: FLOATS, kernel: staged(matmulKernel) },
+    { op: "fusedMatmul", dtypes: FLOATS, kernel: staged((a) => gemm(a, attr.str(a.node.attrs, "epilogue"))) },
   ],
 });

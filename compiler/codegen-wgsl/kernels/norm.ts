@@ -20,6 +20,7 @@ import { f32, load, u32 } from "../wgsl.ts";
 import { GROUP, MAX_F32, rowPass } from "./cooperate.ts";
 import { mathLibrary } from "./math.ts";
 import { rowsAlong } from "./reduction.ts";
+import { staged } from "./stage.ts";
 
 const loop = (body: string, len: number) => `for (var j = lid; j < ${u32(len)}; j += ${u32(GROUP)}) { ${body} }`;
 
@@ -38,11 +39,11 @@ const layerNorm: WgslKernel = (a) => {
   const axis = normalizeAxis(attr.num(a.node.attrs, "axis"), x.type.shape.length);
   const { rows, len, stride, rowBase } = rowsAlong(x.type.shape, axis);
   const at = (j: string) => `base + ${j} * ${u32(stride)}`;
-  const read = (j: string) => load(x.offset, "f32", at(j));
+  const read = (j: string) => load(x.offset, x.type.dtype, at(j));
   const body = `  let base = ${rowBase};
 ${rowStats(read, len)}
   let scale = 1.0 / sqrt(sq / ${f32(len)} + ${f32(attr.num(a.node.attrs, "eps"))});
-  ${loop(`st_f32(${u32(a.output.offset / 4)} + ${at("j")}, (${read("j")} - mean) * scale * ${load(gamma.offset, "f32", "j")} + ${load(beta.offset, "f32", "j")});`, len)}`;
+  ${loop(`st_f32(${u32(a.output.offset / 4)} + ${at("j")}, (${read("j")} - mean) * scale * ${load(gamma.offset, gamma.type.dtype, "j")} + ${load(beta.offset, beta.type.dtype, "j")});`, len)}`;
   return [rowPass(`layerNorm %${a.node.id}`, rows, body, "", a.target)];
 };
 
@@ -56,10 +57,10 @@ function channelRows(shape: readonly number[]) {
 const batchNorm: WgslKernel = (a) => {
   const [x, gamma, beta] = a.inputs;
   const { channels, n, at } = channelRows(x.type.shape);
-  const read = (j: string) => load(x.offset, "f32", at(j));
+  const read = (j: string) => load(x.offset, x.type.dtype, at(j));
   const body = `${rowStats(read, n)}
-  let scale = ${load(gamma.offset, "f32", "o")} / sqrt(sq / ${f32(n)} + ${f32(attr.num(a.node.attrs, "eps"))});
-  let shift = ${load(beta.offset, "f32", "o")};
+  let scale = ${load(gamma.offset, gamma.type.dtype, "o")} / sqrt(sq / ${f32(n)} + ${f32(attr.num(a.node.attrs, "eps"))});
+  let shift = ${load(beta.offset, beta.type.dtype, "o")};
   ${loop(`st_f32(${u32(a.output.offset / 4)} + ${at("j")}, (${read("j")} - mean) * scale + shift);`, n)}`;
   return [rowPass(`batchNorm %${a.node.id}`, channels, body, "", a.target)];
 };
@@ -69,8 +70,8 @@ const batchNormRunningStat: WgslKernel = (a) => {
   const { channels, n, at } = channelRows(x.type.shape);
   const m = attr.num(a.node.attrs, "momentum");
   const stat = attr.str(a.node.attrs, "stat") === "mean" ? "mean" : `sq / ${f32(n - 1)}`;
-  const body = `${rowStats((j) => load(x.offset, "f32", at(j)), n)}
-  if (lid == 0u) { st_f32(${u32(a.output.offset / 4)} + o, ${f32(1 - m)} * ${load(running.offset, "f32", "o")} + ${f32(m)} * ${stat}); }`;
+  const body = `${rowStats((j) => load(x.offset, x.type.dtype, at(j)), n)}
+  if (lid == 0u) { st_f32(${u32(a.output.offset / 4)} + o, ${f32(1 - m)} * ${load(running.offset, running.type.dtype, "o")} + ${f32(m)} * ${stat}); }`;
   return [rowPass(`batchNormRunningStat %${a.node.id}`, channels, body, "", a.target)];
 };
 
@@ -79,7 +80,7 @@ const softmaxCrossEntropy: WgslKernel = (a) => {
   const shape = logits.type.shape;
   const classes = shape[shape.length - 1];
   const rows = numel(labels.type.shape);
-  const x = (k: string) => load(logits.offset, "f32", `r * ${u32(classes)} + ${k}`);
+  const x = (k: string) => load(logits.offset, logits.type.dtype, `r * ${u32(classes)} + ${k}`);
   // An out-of-range label (the interpreter throws) makes the loss NaN rather than reading elsewhere.
   const body = `  var total = 0.0;
   for (var r = lid; r < ${u32(rows)}; r += ${u32(GROUP)}) {
@@ -100,7 +101,7 @@ const mse: WgslKernel = (a) => {
   const [p, q] = a.inputs;
   const n = numel(p.type.shape);
   const body = `  var acc = 0.0;
-  ${loop(`let d = ${load(p.offset, "f32", "j")} - ${load(q.offset, "f32", "j")}; acc += d * d;`, n)}
+  ${loop(`let d = ${load(p.offset, p.type.dtype, "j")} - ${load(q.offset, q.type.dtype, "j")}; acc += d * d;`, n)}
   let total = wg_sum(acc, lid);
   if (lid == 0u) { st_f32(${u32(a.output.offset / 4)}, total / ${f32(n)}); }`;
   return [rowPass(`mse %${a.node.id}`, 1, body, "", a.target)];
@@ -108,12 +109,13 @@ const mse: WgslKernel = (a) => {
 
 export const NORM_KERNELS: WgslKernelTable = signedTable("wgsl normalization kernels", {
   normalization: [
-    { op: "layerNorm", dtypes: FLOATS, kernel: layerNorm },
-    { op: "batchNorm", dtypes: FLOATS, kernel: batchNorm },
-    { op: "batchNormRunningStat", dtypes: FLOATS, kernel: batchNormRunningStat },
+    { op: "layerNorm", dtypes: FLOATS, kernel: staged(layerNorm) },
+    { op: "batchNorm", dtypes: FLOATS, kernel: staged(batchNorm) },
+    { op: "batchNormRunningStat", dtypes: FLOATS, kernel: staged(batchNormRunningStat) },
   ],
+  // Operands of every float dtype; softmaxCrossEntropy's result is f32 (the op record's rule).
   loss: [
-    { op: "softmaxCrossEntropy", dtypes: signature(["f32", "i32"], "f32"), kernel: softmaxCrossEntropy },
-    { op: "mse", dtypes: signature(["f32", "f32"], "f32"), kernel: mse },
+    { op: "softmaxCrossEntropy", dtypes: FLOATS.map((t) => signature([t, "i32"], "f32")), kernel: softmaxCrossEntropy },
+    { op: "mse", dtypes: FLOATS.map((t) => signature([t, t], t)), kernel: staged(mse) },
   ],
 });

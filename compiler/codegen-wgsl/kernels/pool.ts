@@ -62,7 +62,7 @@ const avgPool: WgslKernel = (a) => {
   return map(a, `${unravel(a.output.type.shape, ["b", "oy", "ox", "c"])}
   var s = 0.0;
   var count = 0.0;
-  ${windowLoop(x.type.shape, win, `s += ${load(x.offset, "f32", "xi")}; count += 1.0;`)}
+  ${windowLoop(x.type.shape, win, `s += ${load(x.offset, x.type.dtype, "xi")}; count += 1.0;`)}
   return s / count;`);
 };
 
@@ -90,8 +90,8 @@ const maxPoolGrad: WgslKernel = (a) => {
   // (the inner loop's iy, ix shadow this pixel's, whose index `own` keeps).
   const winner = `var best = 0xffffffffu;
       var m = 0.0;
-      ${windowLoop(shape, win, `let v = ${load(x.offset, "f32", "xi")}; if (best == 0xffffffffu || beats(v, m)) { best = xi; m = v; }`)}
-      if (best == own) { acc += ${load(dy.offset, "f32", "di")}; }`;
+      ${windowLoop(shape, win, `let v = ${load(x.offset, x.type.dtype, "xi")}; if (best == 0xffffffffu || beats(v, m)) { best = xi; m = v; }`)}
+      if (best == own) { acc += ${load(dy.offset, dy.type.dtype, "di")}; }`;
   const body = `${unravel(shape, ["b", "iy", "ix", "c"])}
   let C = ${int(shape[3])};
   let own = u32(((b * ${int(shape[1])} + iy) * ${int(shape[2])} + ix) * C + c);
@@ -111,12 +111,12 @@ const avgPoolGrad: WgslKernel = (a) => {
   const body = `${unravel(shape, ["b", "iy", "ix", "c"])}
   let C = ${int(shape[3])};
   var acc = 0.0;
-  ${coveringWindows(win, `acc += ${load(dy.offset, "f32", "di")} / (${count("oy", win.strideH, win.padTop, win.kernelH, inH)} * ${count("ox", win.strideW, win.padLeft, win.kernelW, inW)});`)}
+  ${coveringWindows(win, `acc += ${load(dy.offset, dy.type.dtype, "di")} / (${count("oy", win.strideH, win.padTop, win.kernelH, inH)} * ${count("ox", win.strideW, win.padLeft, win.kernelW, inW)});`)}
   return acc;`;
   return map(a, body);
 };
 
-/** maxPool2d compares in the compute type, so it takes every numeric dtype; the rest are f32. */
+/** maxPool2d compares in the compute type, so it takes every numeric dtype; the rest every float dtype. */
 export const POOL_KERNELS: WgslKernelTable = signedTable("wgsl pool kernels", {
   pool: [
     { op: "maxPool2d", dtypes: NUMERIC, kernel: maxPool },

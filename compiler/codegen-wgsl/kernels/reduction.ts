@@ -29,6 +29,7 @@ import { GROUP, MAX_F32, rowPass } from "./cooperate.ts";
 import { bodyProgram } from "./elementwise.ts";
 import { broadcastRead, elementMap } from "./map.ts";
 import { mathLibrary } from "./math.ts";
+import { staged } from "./stage.ts";
 
 /** How a reduction folds in its compute type. */
 interface Fold {
@@ -122,7 +123,7 @@ const softmax = (log: boolean): WgslKernel => (a) => {
   const axis = normalizeAxis(attr.num(a.node.attrs, "axis"), x.type.shape.length);
   const { rows, len, stride, rowBase } = rowsAlong(x.type.shape, axis);
   const at = (j: string) => `base + ${j} * ${u32(stride)}`;
-  const read = (j: string) => load(x.offset, "f32", at(j));
+  const read = (j: string) => load(x.offset, x.type.dtype, at(j));
   const value = log ? `${read("j")} - m - log_s` : `m_exp(${read("j")} - m) / s`;
   const body = `  let base = ${rowBase};
   var mx = ${f32(-Infinity)};
@@ -146,8 +147,8 @@ export const REDUCTION_KERNELS: WgslKernelTable = signedTable("wgsl reduction ke
     { op: "sum", dtypes: NUMERIC, kernel: axisReduction("sum") },
     { op: "mean", dtypes: FLOATS, kernel: axisReduction("mean") },
     { op: "max", dtypes: NUMERIC, kernel: axisReduction("max") },
-    { op: "softmax", dtypes: FLOATS, kernel: softmax(false) },
-    { op: "logSoftmax", dtypes: FLOATS, kernel: softmax(true) },
+    { op: "softmax", dtypes: FLOATS, kernel: staged(softmax(false)) },
+    { op: "logSoftmax", dtypes: FLOATS, kernel: staged(softmax(true)) },
     { op: "fusedReduce", dtypes: FLOATS, kernel: fusedReduce },
   ],
 });
