@@ -1,11 +1,15 @@
 import { defineConfig } from "vitest/config";
 
-// `npm run test:quick` (MLC_QUICK_TESTS=1) leaves out the end-to-end suites: every example built
-// and run on both backends, checkpointing searches, PyTorch twins, the browser, the benchmarks'
-// peers. `npm test` (what CI runs) runs everything.
+// `npm run test:quick` (MLC_QUICK_TESTS=1) leaves out the end-to-end suites: the CLI and `mlc
+// train` run as processes, every example built and run on both backends, checkpointing searches,
+// PyTorch twins, the browser, the benchmarks' peers. `npm test` (what CI runs) runs everything.
 const SLOW_SUITES = [
   "test/e2e/**",
   "test/bench/**",
+  "test/cli/**",
+  "test/train/**",
+  "test/codegen-wasm/bundle.test.ts",
+  "test/driver/ir-dumps.test.ts",
   "test/**/*-examples.test.ts",
   "test/passes/checkpoint*.test.ts",
   "test/codegen-wasm/checkpoint-*.test.ts",
