@@ -16,7 +16,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const env = { ...process.env, TMPDIR: tmp };
 
 mkdirSync(join(tmp, "data"));
-const data = writeIdx(join(tmp, "data"), syntheticImages(3200, 5), "train", false);
+const data = writeIdx(join(tmp, "data"), syntheticImages(4800, 5), "train", false);
 const evalData = writeIdx(join(tmp, "data"), syntheticImages(40, 6), "test", false);
 const flags = (out: string) => ["--data", data, "--eval", evalData, "--batch", "32", "--epochs", "3", "--lr-schedule", "warmup-cosine", "--save-every", "3", "--out", out];
 
@@ -32,6 +32,15 @@ function start(args: string[]) {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The step of the last save (undefined before the first). */
+function savedStep(run: string): number | undefined {
+  try {
+    return (JSON.parse(decodeSafetensors(readFileSync(join(run, "checkpoint.safetensors"))).metadata["mlc.train"]) as { step: number }).step;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Every file a kill may have left must load: the config, the checkpoint with its position, the weights. */
 function checkLoadable(run: string): number | undefined {
@@ -53,11 +62,13 @@ it("survives SIGKILL at random moments and resumes to the uninterrupted run's we
   const random = rng(2024);
   const steps: Array<number | undefined> = [];
   let kills = 0;
-  for (let attempt = 0; attempt < 12 && kills < 5; attempt++) {
+  for (let attempt = 0; attempt < 16 && kills < 8; attempt++) {
+    const before = savedStep(run) ?? -1;
     const p = start(existsSync(join(run, "config.json")) ? ["--resume", run] : flags(run));
-    // Wait until it trains (its first line), then kill it a random moment later.
-    while (!/^(training|resuming) /m.test(p.out()) && p.child.exitCode === null) await sleep(20);
-    await sleep(Math.floor(random() * 600));
+    // Wait until it has made progress (a save past the last one; a loaded machine can take seconds
+    // to start), then kill it a random moment later: mid-step, mid-save, mid-evaluation.
+    while ((savedStep(run) ?? -1) <= before && p.child.exitCode === null) await sleep(10);
+    await sleep(Math.floor(random() * 500));
     if (p.child.exitCode !== null) {
       expect(p.err()).toBe("");
       break; // it finished before the kill
@@ -78,7 +89,7 @@ it("survives SIGKILL at random moments and resumes to the uninterrupted run's we
 
   const a = decodeSafetensors(readFileSync(join(reference, "checkpoint.safetensors")));
   const b = decodeSafetensors(readFileSync(join(run, "checkpoint.safetensors")));
-  expect(JSON.parse(b.metadata["mlc.train"]).step).toBe(300); // 3 epochs of 3200 / 32 steps
+  expect(JSON.parse(b.metadata["mlc.train"]).step).toBe(450); // 3 epochs of 4800 / 32 steps
   for (const [name, t] of Object.entries(a.tensors)) {
     expect(Buffer.from(b.tensors[name].data.buffer, b.tensors[name].data.byteOffset, b.tensors[name].data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), name).toBe(true);
   }

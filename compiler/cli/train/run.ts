@@ -76,6 +76,8 @@ export interface RunConfig {
   stop: { epochs?: number; steps?: number; seconds?: number };
   data: string;
   eval?: string;
+  /** Saves every N steps besides each epoch's end (0: none). */
+  saveEvery: number;
   samples: number;
 }
 
@@ -134,6 +136,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
       ...(stops.length ? { stop: { [stops[0]]: args[stops[0]] } } : {}),
       ...(args.data ? { data: args.data } : {}),
       ...(args.eval ? { eval: args.eval } : {}),
+      ...(args["save-every"] !== undefined ? { saveEvery: args["save-every"] } : {}),
     };
   } else {
     if (existsSync(configPath)) throw new UsageError(`${out} already holds a run (config.json): continue it with --resume ${out}, or choose another --out`);
@@ -159,6 +162,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
       stop: stops.length ? { [stops[0]]: args[stops[0]] } : { epochs: 1 },
       data: args.data,
       ...(args.eval ? { eval: args.eval } : {}),
+      saveEvery: args["save-every"] ?? 0,
       samples: 0,
     };
   }
@@ -211,7 +215,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
     built = readBundleDir(bundleDir);
   }
   if (!args.resume) config.samples = trainData.count;
-  if (!args.resume || stops.length || args.data || args.eval) writeFileAtomic(configPath, JSON.stringify(config, null, 2) + "\n");
+  if (!args.resume || stops.length || args.data || args.eval || args["save-every"] !== undefined) writeFileAtomic(configPath, JSON.stringify(config, null, 2) + "\n");
 
   const m = await loadBundle(built);
   if (saved) m.loadWeights(saved.bytes);
@@ -231,6 +235,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   };
 
   // 4. The loop.
+  const saveEvery = config.saveEvery ?? 0;
   const progress = new Progress();
   const indices = new Float64Array(batch);
   let perm = new EpochPermutation(trainData.count, config.seed, state.epoch);
@@ -307,7 +312,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
         lastSaveStep = state.step;
         runStart += performance.now() - pause; // evaluation and saving are not training time
         cpuPaused += cpuSeconds(pauseCpu);
-      } else if (args["save-every"] && state.step % args["save-every"] === 0) {
+      } else if (saveEvery && state.step % saveEvery === 0) {
         const pause = performance.now();
         const pauseCpu = process.cpuUsage();
         save();
@@ -315,7 +320,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
         runStart += performance.now() - pause;
         cpuPaused += cpuSeconds(pauseCpu);
       }
-      if ((state.step & 7) === 0 || args["save-every"]) await new Promise((r) => setImmediate(r)); // lets SIGINT in
+      if ((state.step & 7) === 0 || saveEvery) await new Promise((r) => setImmediate(r)); // lets SIGINT in
       if (interrupted) {
         save();
         progress.clear();
