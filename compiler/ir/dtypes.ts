@@ -157,8 +157,20 @@ export function fromTypedArray(dtype: DType, data: ArrayLike<number>): Float64Ar
  */
 export interface DTypeSignature {
   readonly operands: readonly DType[];
-  readonly rest?: DType;
+  /** The dtype of every further operand, or the dtypes each of them may have. */
+  readonly rest?: DType | readonly DType[];
   readonly result: DType;
+}
+
+/** Whether `d` is a dtype `rest` allows. */
+function restAllows(rest: DType | readonly DType[] | undefined, d: DType): boolean {
+  return rest !== undefined && (typeof rest === "string" ? rest === d : rest.includes(d));
+}
+
+/** The dtypes a signature allows at operand position i (empty past its end). */
+function allowedAt(s: DTypeSignature, i: number): readonly DType[] {
+  if (i < s.operands.length) return [s.operands[i]];
+  return s.rest === undefined ? [] : typeof s.rest === "string" ? [s.rest] : s.rest;
 }
 
 /** A signature with exactly these operand dtypes. */
@@ -186,7 +198,7 @@ export function signaturesOf(spec: DTypeSpec): DTypeSignature[] {
 export function signatureMatches(s: DTypeSignature, operands: readonly DType[], result: DType): boolean {
   if (s.result !== result) return false;
   if (operands.length < s.operands.length || (s.rest === undefined && operands.length !== s.operands.length)) return false;
-  return operands.every((d, i) => d === (i < s.operands.length ? s.operands[i] : s.rest));
+  return operands.every((d, i) => (i < s.operands.length ? d === s.operands[i] : restAllows(s.rest, d)));
 }
 
 /** Whether some operand list has both signatures. */
@@ -197,7 +209,8 @@ export function signaturesOverlap(a: DTypeSignature, b: DTypeSignature): boolean
   const n = a.rest === undefined ? la : b.rest === undefined ? lb : Math.max(la, lb);
   if ((a.rest === undefined && n !== la) || (b.rest === undefined && n !== lb) || n < la || n < lb) return false;
   for (let i = 0; i < n; i++) {
-    if ((i < la ? a.operands[i] : a.rest) !== (i < lb ? b.operands[i] : b.rest)) return false;
+    const other = allowedAt(b, i);
+    if (!allowedAt(a, i).some((d) => other.includes(d))) return false;
   }
   return true;
 }
@@ -210,7 +223,7 @@ export function formatApplication(op: string, operands: readonly DType[], result
 /** `where(bool, f32, f32) -> f32`; a variadic tail as `f32...` (`concat(f32...) -> f32`: all f32). */
 export function formatSignature(op: string, s: DTypeSignature): string {
   const parts: string[] = [...s.operands];
-  if (s.rest !== undefined) parts.push(`${s.rest}...`);
+  if (s.rest !== undefined) parts.push(typeof s.rest === "string" ? `${s.rest}...` : `{${s.rest.join(",")}}...`);
   return `${op}(${parts.join(", ")}) -> ${s.result}`;
 }
 
@@ -292,4 +305,43 @@ export function missingKernelMessage<K>(
   const shown = known.slice(0, 6).map((s) => formatSignature(node.op, s)).join(", ");
   const more = known.length > 6 ? `, and ${known.length - 6} more` : "";
   return `${backend} has no kernel for ${formatApplication(node.op, operands, result)} (${where}; it has ${shown}${more})`;
+}
+
+// ---- dtype roles: which dtypes a backend's kernels of each kind register (both backends store
+// f16/bf16 in 16 bits and compute in f32, integers in i32) ----
+
+/** The 16-bit float storage dtypes. */
+export const HALVES: readonly DType[] = ["f16", "bf16"];
+/** Float dtypes (computed in f32). */
+export const FLOATS: readonly DType[] = ["f32", ...HALVES];
+/** Integer dtypes (computed in i32, truncated to their width on store). */
+export const INTS: readonly DType[] = ["i32", "i8", "u8"];
+/** Every dtype arithmetic kernels take: FLOATS and INTS. */
+export const NUMERIC: readonly DType[] = [...FLOATS, ...INTS];
+/** Every dtype data-movement kernels (layout, where, cast, const, gather) take: NUMERIC and bool. */
+export const STORED: readonly DType[] = [...NUMERIC, "bool"];
+
+/** Whether `dtype` is stored in 16 bits (f16, bf16). */
+export function isHalf(dtype: DType): boolean {
+  return HALVES.includes(dtype);
+}
+
+/**
+ * A backend's kernel lookups over its signed table (the default; a caller may pass another):
+ * `findKernel` (undefined on a miss), `kernelFor` (throws `fail(message)` naming the node, op and
+ * dtypes, and what the op does have) and `missingKernel` (that message, or undefined).
+ */
+export function kernelLookups<K>(backend: string, table: SignedTable<K>, fail: (message: string) => Error) {
+  type NodeLike = { readonly op: string; readonly id: string; readonly type: { readonly dtype: DType } };
+  type Typed = { readonly dtype: DType };
+  const findKernel = (node: NodeLike, operandTypes: readonly Typed[], kernels: SignedTable<K> = table): K | undefined =>
+    findSigned(kernels, node.op, operandTypes.map((t) => t.dtype), node.type.dtype);
+  const missingKernel = (node: NodeLike, operandTypes: readonly Typed[], kernels: SignedTable<K> = table): string | undefined =>
+    findKernel(node, operandTypes, kernels) ? undefined : missingKernelMessage(backend, kernels, node, operandTypes.map((t) => t.dtype), node.type.dtype);
+  const kernelFor = (node: NodeLike, operandTypes: readonly Typed[], kernels: SignedTable<K> = table): K => {
+    const kernel = findKernel(node, operandTypes, kernels);
+    if (kernel !== undefined) return kernel;
+    throw fail(missingKernel(node, operandTypes, kernels)!);
+  };
+  return { findKernel, kernelFor, missingKernel };
 }

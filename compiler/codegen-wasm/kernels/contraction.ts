@@ -4,7 +4,7 @@
 import { signedTable } from "../../ir/dtypes.ts";
 import type { KernelTable } from "../kernel.ts";
 import { CONV_KERNELS } from "./conv.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { FLOATS } from "../../ir/dtypes.ts";
 import { matmulKernel } from "./matmul.ts";
 import { POOL_KERNELS } from "./pool.ts";
 

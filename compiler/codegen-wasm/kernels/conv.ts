@@ -24,7 +24,7 @@ import { DTYPE_BYTES, formatType, numel, type Shape, type TensorType } from "../
 import { UnsupportedKernelError, withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import { emitDepthwise } from "./conv-depthwise.ts";
-import { FLOATS, isHalf } from "./dtype-sets.ts";
+import { FLOATS, isHalf } from "../../ir/dtypes.ts";
 import { emitDirectConv, usesDirectConv } from "./conv-direct.ts";
 import { emitCol2imAdd, emitIm2col, type BlockLocals } from "./conv-im2col.ts";
 import { columnBytes, convPlan, type ConvPlan } from "./conv-plan.ts";

@@ -11,7 +11,7 @@ import { signature, signedTable } from "../../ir/dtypes.ts";
 import type { KernelEmitter, KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { loadLanes, loadScalar, storeLanes } from "./access.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { FLOATS } from "../../ir/dtypes.ts";
 import { Lanes } from "./lanes.ts";
 import { philox4x32 } from "./philox.ts";
 

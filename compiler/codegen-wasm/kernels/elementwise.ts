@@ -17,7 +17,7 @@ import type { DType } from "../../ir/types.ts";
 import type { KernelArgs, KernelEmitter, KernelRegistration, KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { isFloatLane } from "./access.ts";
-import { FLOATS, INTS, STORED } from "./dtype-sets.ts";
+import { FLOATS, INTS, STORED } from "../../ir/dtypes.ts";
 import type { Lanes, V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
 import { callMath, callPow, type UnaryMath } from "./math.ts";

@@ -20,7 +20,7 @@ import { signedTable } from "../../ir/dtypes.ts";
 import { UnsupportedKernelError, withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter, type KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { convKernel, emitConv } from "./conv.ts";
-import { FLOATS, isHalf } from "./dtype-sets.ts";
+import { FLOATS, isHalf } from "../../ir/dtypes.ts";
 import { floatElementFunction } from "./elementwise.ts";
 import type { V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";

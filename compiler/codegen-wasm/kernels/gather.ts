@@ -12,7 +12,7 @@ import { signature } from "../../ir/dtypes.ts";
 import { withWorkspace, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import { loadLanes, storeLanes } from "./access.ts";
-import { FLOATS, STORED } from "./dtype-sets.ts";
+import { FLOATS, STORED } from "../../ir/dtypes.ts";
 import { emitMap } from "./map.ts";
 import { Lanes } from "./lanes.ts";
 import { constPtr, localPtr, loopNest, stepLoop, type Ptr } from "./reduction-loops.ts";

@@ -3,10 +3,8 @@
 // workspace sizing and the naive plan use. Adding a kernel touches its group file only; two
 // groups registering one (op, signature) is an error at load time.
 
-import { findSigned, missingKernelMessage, signedTable } from "../../ir/dtypes.ts";
-import type { Node } from "../../ir/graph.ts";
-import type { TensorType } from "../../ir/types.ts";
-import { UnsupportedKernelError, type KernelEmitter, type KernelTable } from "../kernel.ts";
+import { kernelLookups, signedTable } from "../../ir/dtypes.ts";
+import { UnsupportedKernelError, type KernelTable } from "../kernel.ts";
 import { CONTRACTION_KERNELS } from "./contraction.ts";
 import { DROPOUT_KERNELS } from "./dropout.ts";
 import { ELEMENTWISE_KERNELS } from "./elementwise.ts";
@@ -25,24 +23,10 @@ export const WASM_KERNELS: KernelTable = signedTable("wasm-simd kernels", {
   fused: FUSED_KERNELS,
 });
 
-/** The kernel of `node` for these operand types (and the node's result type), or undefined. */
-export function findKernel(node: Node, operandTypes: readonly TensorType[], kernels: KernelTable = WASM_KERNELS): KernelEmitter | undefined {
-  return findSigned(kernels, node.op, operandTypes.map((t) => t.dtype), node.type.dtype);
-}
-
 /**
- * The kernel of `node` for these operand types, or an UnsupportedKernelError naming the node, the
- * op and the dtypes ("wasm-simd has no kernel for matmul(f16, f16) -> f16 (node %3 ...)") and
- * what the op does have.
+ * The lookups by (op, operand dtypes, result dtype): `findKernel` (undefined on a miss),
+ * `kernelFor` (an UnsupportedKernelError naming the node, the op and the dtypes, e.g. "wasm-simd has
+ * no kernel for matmul(f16, f16) -> f16 (node %3 ...)", and what the op does have) and
+ * `missingKernel` (that message, or undefined when there is a kernel).
  */
-export function kernelFor(node: Node, operandTypes: readonly TensorType[], kernels: KernelTable = WASM_KERNELS): KernelEmitter {
-  const kernel = findKernel(node, operandTypes, kernels);
-  if (kernel) return kernel;
-  throw new UnsupportedKernelError(missingKernel(node, operandTypes, kernels)!);
-}
-
-/** Why `node` has no kernel for these operand types (kernelFor's message), or undefined when it has one. */
-export function missingKernel(node: Node, operandTypes: readonly TensorType[], kernels: KernelTable = WASM_KERNELS): string | undefined {
-  if (findKernel(node, operandTypes, kernels)) return undefined;
-  return missingKernelMessage("wasm-simd", kernels, node, operandTypes.map((t) => t.dtype), node.type.dtype);
-}
+export const { findKernel, kernelFor, missingKernel } = kernelLookups("wasm-simd", WASM_KERNELS, (message) => new UnsupportedKernelError(message));

@@ -14,7 +14,7 @@ import { signature, signedTable } from "../../ir/dtypes.ts";
 import type { KernelEmitter, KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { isFloatLane, storeLanes } from "./access.ts";
-import { STORED } from "./dtype-sets.ts";
+import { STORED } from "../../ir/dtypes.ts";
 import { Lanes } from "./lanes.ts";
 import { emitStridedCopy } from "./strided-copy.ts";
 

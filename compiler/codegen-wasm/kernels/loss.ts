@@ -13,7 +13,7 @@ import { DTYPE_BYTES, numel } from "../../ir/types.ts";
 import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { loadScalar, storeLanes } from "./access.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { FLOATS } from "../../ir/dtypes.ts";
 import { Lanes } from "./lanes.ts";
 import { arenaBuffer, walkAxis } from "./reduction-axis-walk.ts";
 import { foldArith } from "./reduction-fold.ts";

@@ -16,7 +16,7 @@ import type { Node } from "../../ir/graph.ts";
 import { DTYPE_BYTES, numel, stridesOf, type Shape, type TensorType } from "../../ir/types.ts";
 import { withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter } from "../kernel.ts";
 import type { Expr } from "../module.ts";
-import { isHalf } from "./dtype-sets.ts";
+import { isHalf } from "../../ir/dtypes.ts";
 import { emitGemm, gemmScratchBytes, type GemmCall, type GemmDTypes, type GemmKind } from "./gemm.ts";
 import { chunkBytes, emitChunkedGemm } from "./gemm-half.ts";
 import type { V } from "./lanes.ts";

@@ -11,7 +11,7 @@ import { attr } from "../../ir/op-def.ts";
 import { numel } from "../../ir/types.ts";
 import { resolveAxis, splitAtAxis } from "../../ir/ops/operand-checks.ts";
 import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { FLOATS } from "../../ir/dtypes.ts";
 import type { Expr } from "../module.ts";
 import { arenaBuffer, walkAxis, type AxisWalk, type Lane, type Stat, type WalkBuffer } from "./reduction-axis-walk.ts";
 import { foldArith } from "./reduction-fold.ts";

@@ -17,7 +17,7 @@ import { withWorkspace, type BufferRef, type KernelArgs, type KernelRegistration
 import { isFloatLane, loadLanes, storeLanes } from "./access.ts";
 import { emitMap } from "./map.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { FLOATS } from "../../ir/dtypes.ts";
 import { Lanes } from "./lanes.ts";
 import { forEachChannelChunk, forEachOutputPixel, forEachTap, pixelAddress, windowsOverlap, type ChannelChunk, type PixelLocals, type TapLocals, type WindowGeometry } from "./window-loops.ts";
 

@@ -12,7 +12,7 @@ import { attr } from "../../ir/op-def.ts";
 import type { Node } from "../../ir/graph.ts";
 import { DTYPE_BYTES, normalizeAxis, numel, type DType, type Shape, type TensorType } from "../../ir/types.ts";
 import { withWorkspace, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
-import { FLOATS, NUMERIC } from "./dtype-sets.ts";
+import { FLOATS, NUMERIC } from "../../ir/dtypes.ts";
 import type { Expr, FunctionBuilder } from "../module.ts";
 import { arenaBuffer, walkAxis, type WalkBuffer } from "./reduction-axis-walk.ts";
 import { foldArith, type FoldArith, type FoldKind } from "./reduction-fold.ts";

@@ -5,7 +5,7 @@
 import type { DType } from "../../ir/types.ts";
 import type { Expr, FunctionBuilder, Local, WasmType } from "../module.ts";
 import { isFloatLane } from "./access.ts";
-import { NUMERIC } from "./dtype-sets.ts";
+import { NUMERIC } from "../../ir/dtypes.ts";
 import type { Lanes } from "./lanes.ts";
 
 export type FoldKind = "sum" | "max";
@@ -23,7 +23,7 @@ export interface FoldArith {
   acrossLanes(f: FunctionBuilder, kind: FoldKind, v: Local): Expr;
 }
 
-/** The dtypes a fold computes on: f32 and the integers (dtype-sets.ts NUMERIC). */
+/** The dtypes a fold computes on: f32 and the integers (ir/dtypes.ts NUMERIC). */
 const FOLDABLE: ReadonlySet<DType> = new Set(NUMERIC);
 
 export function foldArith(dtype: DType, op: string): FoldArith {

@@ -10,7 +10,7 @@ import { attr } from "../../ir/op-def.ts";
 import { broadcastAll } from "../../ir/ops/broadcast.ts";
 import { operandLayout, reducedAxisFlags, reducesOneBlock } from "../../ir/ops/fused-reduce.ts";
 import { UnsupportedKernelError, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { FLOATS } from "../../ir/dtypes.ts";
 import type { Expr } from "../module.ts";
 import { bodyElementFunction } from "./fused.ts";
 import { reductionGroups } from "./reduction-axes.ts";

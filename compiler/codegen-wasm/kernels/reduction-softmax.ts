@@ -15,7 +15,7 @@ import { attr } from "../../ir/op-def.ts";
 import { resolveAxis, splitAtAxis } from "../../ir/ops/operand-checks.ts";
 import { DTYPE_BYTES } from "../../ir/types.ts";
 import type { KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { FLOATS } from "../../ir/dtypes.ts";
 import type { Expr } from "../module.ts";
 import type { Lanes } from "./lanes.ts";
 import { callMath } from "./math.ts";

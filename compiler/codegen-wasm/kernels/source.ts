@@ -9,7 +9,7 @@ import { signedTable } from "../../ir/dtypes.ts";
 import type { BufferRef, KernelEmitter, KernelTable } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import { isFloatLane, storeLanes } from "./access.ts";
-import { NUMERIC, STORED } from "./dtype-sets.ts";
+import { NUMERIC, STORED } from "../../ir/dtypes.ts";
 import { Lanes } from "./lanes.ts";
 import { emitMap } from "./map.ts";
 

@@ -28,7 +28,7 @@ import type { Window2d } from "../../ir/ops/window.ts";
 import type { TensorType } from "../../ir/types.ts";
 import { signedTable } from "../../ir/dtypes.ts";
 import type { BufferRef, WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { FLOATS } from "../../ir/dtypes.ts";
 import { load, u32 } from "../wgsl.ts";
 import { bodyProgram } from "./elementwise.ts";
 import { broadcastRead, elementMap } from "./map.ts";

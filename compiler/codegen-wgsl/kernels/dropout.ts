@@ -10,7 +10,7 @@ import { dropoutThreshold } from "../../ir/rng.ts";
 import { signature, signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelTable } from "../kernel.ts";
 import { f32, load, u32 } from "../wgsl.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { FLOATS } from "../../ir/dtypes.ts";
 import { broadcastRead, elementMap } from "./map.ts";
 
 export const PHILOX = `

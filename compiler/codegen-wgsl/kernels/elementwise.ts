@@ -17,7 +17,7 @@ import { parseBody, type BodyArg, type BodyStep } from "../../ir/ops/fused-body.
 import { stridesOf, type DType } from "../../ir/types.ts";
 import { signature, signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
-import { FLOATS, INTS, NUMERIC, STORED } from "./dtype-sets.ts";
+import { FLOATS, INTS, NUMERIC, STORED } from "../../ir/dtypes.ts";
 import { computeType, f32, i32, literal, u32 } from "../wgsl.ts";
 import { mathLibrary } from "./math.ts";
 import { broadcastRead, elementMap } from "./map.ts";

@@ -10,7 +10,7 @@ import { attr } from "../../ir/op-def.ts";
 import { normalizeAxis, numel, stridesOf } from "../../ir/types.ts";
 import { signature, signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
-import { FLOATS, STORED } from "./dtype-sets.ts";
+import { FLOATS, STORED } from "../../ir/dtypes.ts";
 import { computeType, load, u32 } from "../wgsl.ts";
 import { broadcastRead, elementMap, stridedRead } from "./map.ts";
 

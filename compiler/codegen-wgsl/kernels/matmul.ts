@@ -17,7 +17,7 @@ import { parseBody } from "../../ir/ops/fused-body.ts";
 import { numel } from "../../ir/types.ts";
 import { signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { FLOATS } from "../../ir/dtypes.ts";
 import { baseIndex, flatLaunch, load, pass, stridedIndex, u32 } from "../wgsl.ts";
 import { bodyProgram } from "./elementwise.ts";
 import { broadcastRead } from "./map.ts";

@@ -15,7 +15,7 @@ import { attr } from "../../ir/op-def.ts";
 import { normalizeAxis, numel } from "../../ir/types.ts";
 import { signature, signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelTable } from "../kernel.ts";
-import { FLOATS } from "./dtype-sets.ts";
+import { FLOATS } from "../../ir/dtypes.ts";
 import { f32, load, u32 } from "../wgsl.ts";
 import { GROUP, MAX_F32, rowPass } from "./cooperate.ts";
 import { mathLibrary } from "./math.ts";

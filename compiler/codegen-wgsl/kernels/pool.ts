@@ -14,7 +14,7 @@ import type { Window2d } from "../../ir/ops/window.ts";
 import { computeType, f32, i32, load } from "../wgsl.ts";
 import { signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
-import { FLOATS, NUMERIC } from "./dtype-sets.ts";
+import { FLOATS, NUMERIC } from "../../ir/dtypes.ts";
 import { elementMap } from "./map.ts";
 import { int, unravel } from "./nhwc.ts";
 

@@ -23,7 +23,7 @@ import { splitAtAxis } from "../../ir/ops/operand-checks.ts";
 import { normalizeAxis, numel, stridesOf, type DType } from "../../ir/types.ts";
 import { signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
-import { FLOATS, NUMERIC } from "./dtype-sets.ts";
+import { FLOATS, NUMERIC } from "../../ir/dtypes.ts";
 import { computeType, elementBytes, f32, i32, load, stridedIndex, u32 } from "../wgsl.ts";
 import { GROUP, MAX_F32, rowPass } from "./cooperate.ts";
 import { bodyProgram } from "./elementwise.ts";

@@ -11,7 +11,7 @@ import type { Node } from "../../ir/graph.ts";
 import { numel, type TensorType } from "../../ir/types.ts";
 import type { BufferRef, WgslKernel } from "../kernel.ts";
 import { baseIndex, u32 } from "../wgsl.ts";
-import { isHalf } from "./dtype-sets.ts";
+import { isHalf } from "../../ir/dtypes.ts";
 import { elementMap } from "./map.ts";
 
 /** `kernel` as it is for f32 results; for a 16-bit result, staged through f32 scratch (see above). */
