@@ -7,7 +7,7 @@
 // When VK_ICD_FILENAMES is unset and that manifest exists, it is pointed at SwiftShader before
 // Dawn starts Vulkan, and chromium's loader is loaded into the process first (dlopen with
 // RTLD_GLOBAL | RTLD_NODELETE) so that Dawn's own dlopen("libvulkan.so.1") finds it by its soname.
-// With VK_ICD_FILENAMES set (a real GPU, see ../shared/tools/README.md), nothing is changed.
+// With VK_ICD_FILENAMES set (a real GPU driver; docs/WGSL.md), nothing is changed.
 // Setting process.env reaches the Vulkan loader only from a process's main thread (a worker
 // thread's process.env is a copy), which is where vitest's forked test processes run.
 //
