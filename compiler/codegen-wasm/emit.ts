@@ -239,9 +239,7 @@ function emitEntry(module: WasmModule, { graph, exportName }: WasmEntry, sites: 
   }
   const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((d) => [d.name, d.type]));
   for (const n of graph.nodes) types.set(n.id, n.type);
-  const copies = updateCopies(graph, types);
-  module.func(exportName, (f) => [...calls.map((c) => f.call(c.name, c.args.map((a) => f.i32.const(a)))), ...copies.map((c) => f.copy(c.dest, c.src, c.bytes))]);
-  module.export(exportName);
+  module.entry(exportName, calls.map((c) => ({ func: c.name, args: c.args })), updateCopies(graph, types));
   return { templateCalls, specialised: calls.length - templateCalls };
 }
 

@@ -119,17 +119,55 @@ export class WasmModule {
     this.m.addFunctionExport(funcName, exportName);
   }
 
+  /**
+   * An exported entry point that only calls functions of this module in order, each with i32
+   * constant arguments (a node's kernel, with its buffers' offsets when it is a template), then
+   * copies `copies` (dest, src, bytes). It is added after the module is optimised (emit): such a
+   * body has nothing to optimise, and at one call per node it is the one function that grows
+   * with the graph.
+   */
+  entry(name: string, calls: readonly { readonly func: string; readonly args: readonly number[] }[], copies: readonly { dest: number; src: number; bytes: number }[]): void {
+    this.entries.push({ name, calls, copies });
+  }
+
+  private readonly entries: { name: string; calls: readonly { readonly func: string; readonly args: readonly number[] }[]; copies: readonly { dest: number; src: number; bytes: number }[] }[] = [];
+
+  /** Builds the entry functions (after optimisation), calling each function by the name `resolve` gives. */
+  private addEntries(resolve: (func: string) => string): void {
+    for (const e of this.entries) {
+      const f = new FunctionBuilder(this.m);
+      const body = [...e.calls.map((c) => f.call(resolve(c.func), c.args.map((a) => f.i32.const(a)))), ...e.copies.map((c) => f.copy(c.dest, c.src, c.bytes))];
+      this.m.addFunction(e.name, binaryen.none, binaryen.none, f.localTypes(), this.m.block(null, body, binaryen.none));
+      this.m.addFunctionExport(e.name, e.name);
+    }
+  }
+
   validate(): boolean {
     return Boolean(this.m.validate());
   }
 
-  /** Validates, optimises and returns the binary. Throws with binaryen's text on invalid code. */
+  /**
+   * Validates, optimises and returns the binary. Throws with binaryen's text on invalid code.
+   * The functions entry points call are exported while binaryen optimises (so it keeps them and
+   * their signatures, as it does any export), then the entry points are added calling them by
+   * the names they have after optimisation (identical functions may have been merged).
+   */
   emit(opts: EmitOptions = {}): Uint8Array {
-    if (!this.m.validate()) throw new Error(`generated wasm does not validate:\n${this.m.emitText().slice(0, 4000)}`);
+    const called = [...new Set(this.entries.flatMap((e) => e.calls.map((c) => c.func)))];
+    const exported = new Map(called.map((func, k) => [func, `__mlc_entry_call_${k}`] as const));
+    for (const [func, name] of exported) this.m.addFunctionExport(func, name);
+    const check = () => {
+      if (!this.m.validate()) throw new Error(`generated wasm does not validate:\n${this.m.emitText().slice(0, 4000)}`);
+    };
+    check();
     binaryen.setOptimizeLevel(opts.optimizeLevel ?? 3);
     binaryen.setShrinkLevel(opts.shrinkLevel ?? 1);
     binaryen.setOneCallerInlineMaxSize(opts.oneCallerInlineMaxSize ?? ONE_CALLER_INLINE_MAX_SIZE);
     this.m.optimize();
+    const resolved = new Map([...exported].map(([func, name]) => [func, binaryen.getExportInfo(this.m.getExport(name)).value] as const));
+    for (const name of exported.values()) this.m.removeExport(name);
+    this.addEntries((func) => resolved.get(func)!);
+    check();
     return this.m.emitBinary();
   }
 

@@ -13,6 +13,9 @@ export class GraphBuilder {
   readonly outputs: GraphOutput[] = [];
   readonly updates: StateUpdate[] = [];
   private readonly types = new Map<string, TensorType>();
+  /** Each node's index in `nodes`, and how many node operands read each value (so rename and isUsed need no scan). */
+  private readonly position = new Map<string, number>();
+  private readonly reads = new Map<string, number>();
   private nextId = 0;
   /** Location given to nodes added without one (autodiff sets it to the forward node's). */
   defaultLoc: SourceLoc | undefined;
@@ -76,19 +79,20 @@ export class GraphBuilder {
    * operand, output or update), so no reference can be left dangling.
    */
   rename(from: string, to: string): void {
-    const i = this.nodes.findIndex((n) => n.id === from);
-    if (i < 0) throw new ShapeError(`rename: %${from} is not a node`);
+    const i = this.position.get(from);
+    if (i === undefined || this.nodes[i]?.id !== from) throw new ShapeError(`rename: %${from} is not a node`);
     if (this.isUsed(from)) throw new ShapeError(`rename: %${from} is already used`);
     if (this.types.has(to)) throw new ShapeError(`value %${to} is defined twice`);
     this.types.set(to, this.types.get(from)!);
     this.types.delete(from);
     this.nodes[i] = { ...this.nodes[i], id: to };
+    this.position.delete(from);
+    this.position.set(to, i);
   }
 
   /** Whether anything (node operand, output, update) refers to `value` so far. */
   isUsed(value: string): boolean {
-    return this.nodes.some((n) => n.inputs.includes(value)) ||
-      this.outputs.some((o) => o.value === value) || this.updates.some((u) => u.value === value);
+    return (this.reads.get(value) ?? 0) > 0 || this.outputs.some((o) => o.value === value) || this.updates.some((u) => u.value === value);
   }
 
   output(name: string, value: string): void {
@@ -114,7 +118,9 @@ export class GraphBuilder {
 
   private addNode(n: Node): void {
     this.define(n.id, n.type);
+    this.position.set(n.id, this.nodes.length);
     this.nodes.push(n);
+    for (const v of n.inputs) this.reads.set(v, (this.reads.get(v) ?? 0) + 1);
   }
 
   private define(name: string, type: TensorType): void {

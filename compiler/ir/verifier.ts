@@ -112,20 +112,26 @@ export function graphProblems(g: Graph): string[] {
 }
 
 /**
- * Nodes found sound before, with the operand types they were checked against. Passes keep the
- * node objects they do not change (nodes are immutable), so a graph verified after every pass
- * re-derives a node's attributes and shape rule only when the node or its operands' types are new
- * objects; what a node's soundness depends on besides them (its operands defined before it) is
- * checked every time.
+ * What nodes found sound were checked against, by their attributes object: op, result type and
+ * operand types. A node's attributes and shape rule depend on nothing else, and passes copy
+ * nodes without copying those objects (nodes, attributes and types are immutable), so a graph
+ * verified after every pass re-derives them only for nodes whose attributes, type or operand
+ * types are new objects; that each operand is defined before its use is checked every time.
  */
-const soundNodes = new WeakMap<Node, readonly TensorType[]>();
+const soundNodes = new WeakMap<object, { op: string; type: TensorType; operands: readonly TensorType[] }[]>();
+const SOUND_PER_ATTRS = 4;
 
 /** Problems of one node, given the values defined before it in the schedule. */
 function nodeProblems(n: Node, defined: ReadonlyMap<string, TensorType>, definedAnywhere: ReadonlySet<string>): string[] {
-  const known = soundNodes.get(n);
-  if (known && known.length === n.inputs.length && n.inputs.every((v, i) => defined.get(v) === known[i])) return [];
+  const attrs = typeof n.attrs === "object" && n.attrs !== null ? n.attrs : undefined;
+  const seen = attrs && soundNodes.get(attrs);
+  if (seen?.some((k) => k.op === n.op && k.type === n.type && k.operands.length === n.inputs.length && n.inputs.every((v, i) => defined.get(v) === k.operands[i]))) return [];
   const problems = checkNode(n, defined, definedAnywhere);
-  if (problems.length === 0) soundNodes.set(n, n.inputs.map((v) => defined.get(v)!));
+  if (problems.length === 0 && attrs) {
+    const entry = { op: n.op, type: n.type, operands: n.inputs.map((v) => defined.get(v)!) };
+    if (seen) seen.splice(0, Math.max(0, seen.length - SOUND_PER_ATTRS + 1), entry);
+    else soundNodes.set(attrs, [entry]);
+  }
   return problems;
 }
 

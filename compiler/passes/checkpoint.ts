@@ -119,7 +119,28 @@ export function estimatedPeak(g: Graph, scheduled = false, workspaceBytes?: Work
 
 function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean, peak: PeakEstimator, spill?: number): CheckpointCandidate {
   const r = recompute(g, forwardNodes, dropped, scoped ? a.segments : undefined);
-  return { every, threshold, scoped, ...(spill !== undefined ? { spill } : {}), graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes };
+  return withPeak({ every, threshold, scoped, ...(spill !== undefined ? { spill } : {}), graph: r.graph, recomputeFlops: r.flops, recomputeNodes: r.nodes }, () => peak(r.graph, false));
+}
+
+/**
+ * A candidate whose peak is estimated when first read: the rewrite gives its recompute FLOPs at
+ * once, and the search reads the peaks of only the candidates it must compare (in budget mode,
+ * those cheaper than the one chosen and the refinements' bases), the estimate (fusing the whole
+ * rewritten step, then max-live) being most of a candidate's cost.
+ */
+function withPeak(fields: Omit<CheckpointCandidate, "peakBytes">, estimate: number | (() => number)): CheckpointCandidate {
+  if (typeof estimate === "number") return { ...fields, peakBytes: estimate };
+  let bytes: number | undefined;
+  return Object.defineProperty({ ...fields }, "peakBytes", { get: () => (bytes ??= estimate()), enumerable: true }) as CheckpointCandidate;
+}
+
+/** The candidate's fields but its peak (without estimating it). */
+function fieldsOf(c: CheckpointCandidate): Omit<CheckpointCandidate, "peakBytes"> {
+  return {
+    every: c.every, threshold: c.threshold, scoped: c.scoped,
+    ...(c.slots !== undefined ? { slots: c.slots } : {}), ...(c.tailSlots !== undefined ? { tailSlots: c.tailSlots } : {}), ...(c.spill !== undefined ? { spill: c.spill } : {}),
+    graph: c.graph, recomputeFlops: c.recomputeFlops, recomputeNodes: c.recomputeNodes,
+  };
 }
 
 /**
@@ -131,7 +152,7 @@ export const SCHEDULED_ESTIMATE_MAX_NODES = 4000;
 /** The candidate with its peak re-estimated after scheduling (on graphs small enough). */
 function scheduledPeak(c: CheckpointCandidate, peak: PeakEstimator): CheckpointCandidate {
   if (c.graph.nodes.length > SCHEDULED_ESTIMATE_MAX_NODES) return c;
-  return { ...c, peakBytes: peak(c.graph, true) };
+  return withPeak(fieldsOf(c), peak(c.graph, true));
 }
 
 /** The policies `auto` searches, each rewritten and measured (deduplicated by what they drop). */
@@ -189,10 +210,10 @@ function chainCandidate(
   g: Graph, forwardNodes: number, a: ForwardAnalysis, plan: ChainPlan, threshold: number, spilled: readonly string[], peak: PeakEstimator, capacity = false,
 ): CheckpointCandidate {
   const r = recompute(g, forwardNodes, dropSet(a, plan.kept, threshold, spilled), a.segments, (region) => plan.holds.get(region) ?? new Set());
-  return {
+  return withPeak({
     every: Infinity, threshold, scoped: true, ...(capacity ? { tailSlots: plan.slots } : { slots: plan.slots }), spill: spilled.length,
-    graph: r.graph, peakBytes: peak(r.graph, false), recomputeFlops: r.flops, recomputeNodes: r.nodes,
-  };
+    graph: r.graph, recomputeFlops: r.flops, recomputeNodes: r.nodes,
+  }, () => peak(r.graph, false));
 }
 
 /**
@@ -295,6 +316,21 @@ function fewestSpills(lo: number, hi: number, spill: (n: number) => CheckpointCa
   return found;
 }
 
+/**
+ * The candidates by recompute FLOPs, ties by peak (a stable sort), as they are read: a run of
+ * equal FLOPs is ordered by peak when reached, so the peaks of candidates after the one the
+ * caller stops at are never estimated.
+ */
+function* byFlopsThenPeak(candidates: readonly CheckpointCandidate[]): Generator<CheckpointCandidate> {
+  const sorted = [...candidates].sort((a, b) => a.recomputeFlops - b.recomputeFlops);
+  for (let i = 0; i < sorted.length; ) {
+    let j = i + 1;
+    while (j < sorted.length && sorted[j].recomputeFlops === sorted[i].recomputeFlops) j++;
+    yield* j - i === 1 ? [sorted[i]] : sorted.slice(i, j).sort((a, b) => a.peakBytes - b.peakBytes);
+    i = j;
+  }
+}
+
 /** Schedule-aware re-estimates `auto` may spend on candidates whose quick estimate misses the budget. */
 const SCHEDULED_CHECKS = 6;
 
@@ -304,7 +340,7 @@ function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis
   const byPeak = (a: CheckpointCandidate, b: CheckpointCandidate) => a.peakBytes - b.peakBytes || a.recomputeFlops - b.recomputeFlops;
   if (budget === undefined) return scheduledPeak([...candidates].sort(byPeak)[0], peak);
   // A budget the step already fits needs no recomputation at all.
-  const untouched = scheduledPeak({ every: Infinity, threshold: 0, scoped: false, graph: g, peakBytes: peak(g, false), recomputeFlops: 0, recomputeNodes: 0 }, peak);
+  const untouched = scheduledPeak(withPeak({ every: Infinity, threshold: 0, scoped: false, graph: g, recomputeFlops: 0, recomputeNodes: 0 }, () => peak(g, false)), peak);
   if (untouched.peakBytes <= budget) return untouched;
   // The quick estimate is an upper bound of the scheduled one; how much scheduling saves is
   // measured once, on the candidate that keeps every contraction, and lets candidates within that
@@ -314,7 +350,7 @@ function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis
   candidates.push(...refinements(g, forwardNodes, analysis, plans, candidates, budget, slack, peak));
   candidates.push(...capacityRefinements(g, forwardNodes, analysis, budget, peak));
   let checks = 0;
-  for (const c of [...candidates].sort((a, b) => a.recomputeFlops - b.recomputeFlops || a.peakBytes - b.peakBytes)) {
+  for (const c of byFlopsThenPeak(candidates)) {
     if (c.peakBytes <= budget) return scheduledPeak(c, peak);
     if (c.peakBytes <= budget + slack && checks < SCHEDULED_CHECKS) {
       checks++;

@@ -20,7 +20,7 @@
 // dropped and recomputed, and so is a memory plan (it would no longer match).
 
 import type { Graph, Node } from "../ir/graph.ts";
-import { bufferBytes, liveness } from "./liveness.ts";
+import { bufferBytes } from "./liveness.ts";
 import { isPureAlias, mayReuseOperand } from "../ir/aliasing.ts";
 import type { Pass } from "./pass.ts";
 
@@ -198,24 +198,38 @@ class Context {
 
   /** Stage 3, in schedule order, for the nodes stages 1 and 2 left undecided. */
   reuseDyingOperands(decisions: Map<string, string>): void {
-    const { steps, values } = liveness(this.g);
-    // Per alias-class root: the last step that reads any member (steps = read at the end, or
-    // pinned for good: inputs and params never die).
+    // Each value's buffer owner (the root of its alias class) under the decisions so far, with
+    // the paths compressed: a decision joins a class root (an undecided node) to another class.
+    const parent = new Map<string, string>();
+    const root = (v: string): string => {
+      let r = v;
+      for (let next = parent.get(r) ?? decisions.get(r); next !== undefined; next = parent.get(r) ?? decisions.get(r)) r = next;
+      for (let x = v; x !== r; ) {
+        const next = parent.get(x) ?? decisions.get(x)!;
+        parent.set(x, r);
+        x = next;
+      }
+      return r;
+    };
+    // Per alias-class root: the last step that reads any member (liveness.ts: `steps` for values
+    // read at the end or pinned for good, inputs and params never die; else the last read, or the
+    // defining step when nothing reads it).
+    const steps = Math.max(1, this.g.nodes.length);
     const classEnd = new Map<string, number>();
-    const end = (v: string) => (values.get(v)!.pinned ? steps : values.get(v)!.upper - 1);
+    const end = (v: string) => (this.readAtEnd.has(v) || !this.index.has(v) ? steps : this.lastRead.get(v) ?? this.index.get(v)!);
     for (const v of this.types.keys()) {
-      const root = this.owner(v, decisions);
-      classEnd.set(root, Math.max(classEnd.get(root) ?? -1, end(v)));
+      const r = root(v);
+      classEnd.set(r, Math.max(classEnd.get(r) ?? -1, end(v)));
     }
     this.g.nodes.forEach((n, step) => {
       if (decisions.has(n.id)) return;
       for (const [i, x] of n.inputs.entries()) {
-        const root = this.owner(x, decisions);
-        if (classEnd.get(root) !== step || !mayReuseOperand(n, i, this.types.get(x)!)) continue;
+        const r = root(x);
+        if (classEnd.get(r) !== step || !mayReuseOperand(n, i, this.types.get(x)!)) continue;
         decisions.set(n.id, x);
         const own = classEnd.get(n.id)!;
         classEnd.delete(n.id);
-        classEnd.set(root, Math.max(step, own));
+        classEnd.set(r, Math.max(step, own));
         return;
       }
     });

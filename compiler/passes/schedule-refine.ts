@@ -50,9 +50,15 @@ class OrderState {
   constructor(private readonly g: Graph, nodes: readonly Node[], aliases: ReadonlyMap<string, string>) {
     this.order = new OrderList(nodes.map((n) => n.id));
     for (const n of nodes) this.nodeOf.set(n.id, n);
+    const owners = new Map<string, string>();
     this.owner = (v: string) => {
-      for (let next = aliases.get(v); next !== undefined; next = aliases.get(v)) v = next;
-      return v;
+      let o = owners.get(v);
+      if (o === undefined) {
+        o = v;
+        for (let next = aliases.get(o); next !== undefined; next = aliases.get(o)) o = next;
+        owners.set(v, o);
+      }
+      return o;
     };
     for (const i of g.inputs) this.pinned.add(i.name);
     for (const p of g.params) this.pinned.add(p.name);
@@ -78,12 +84,12 @@ class OrderState {
 
   /** The nodes in their current order. */
   get nodes(): Node[] {
-    return this.order.ids().map((id) => this.nodeOf.get(id)!);
+    return this.order.order().map((id) => this.nodeOf.get(id)!);
   }
 
   /** A number that orders node `id` among the others (not its index); -1 for values that are not nodes. */
   private pos(id: string): number {
-    return this.order.has(id) ? this.order.label(id) : -1;
+    return this.order.label(id);
   }
 
   /**
@@ -101,14 +107,42 @@ class OrderState {
 
   /** The last reader of buffer `b` other than `except` (undefined when none). */
   private lastOtherRead(b: string, except: string): string | undefined {
-    let last: string | undefined;
-    for (const r of this.bufferReaders.get(b) ?? []) if (r !== except && (last === undefined || this.pos(r) > this.pos(last))) last = r;
-    return last;
+    const [last, second] = this.lastReaders(b);
+    return last === except ? second : last;
+  }
+
+  /**
+   * The last two readers of each buffer, kept while repair 1 runs (it only moves nodes later: a
+   * moved reader may overtake them, and no other reader moves). Built on first use.
+   */
+  private lastTwo?: Map<string, [string | undefined, string | undefined]>;
+
+  private lastReaders(b: string): [string | undefined, string | undefined] {
+    this.lastTwo ??= new Map([...this.bufferReaders].map(([buffer, readers]) => {
+      let last: string | undefined;
+      let second: string | undefined;
+      for (const r of readers) {
+        if (last === undefined || this.pos(r) > this.pos(last)) [last, second] = [r, last];
+        else if (second === undefined || this.pos(r) > this.pos(second)) second = r;
+      }
+      return [buffer, [last, second]];
+    }));
+    return this.lastTwo.get(b) ?? [undefined, undefined];
+  }
+
+  /** After reader `r` moved later: the last two readers of the buffers it reads. */
+  private movedLater(r: Node): void {
+    for (const b of new Set(r.inputs.map(this.owner))) {
+      const top = this.lastTwo?.get(b);
+      if (!top || top[0] === r.id) continue;
+      if (this.pos(r.id) > this.pos(top[0]!)) [top[0], top[1]] = [r.id, top[0]];
+      else if (top[1] !== r.id && (top[1] === undefined || this.pos(r.id) > this.pos(top[1]))) top[1] = r.id;
+    }
   }
 
   /** Repair 1, from the last node up, so consumers have settled before their producers move. */
   sinkWaitingResults(): void {
-    for (const id of this.order.ids().reverse()) {
+    for (const id of this.order.order().reverse()) {
       const p = this.pos(id);
       const n = this.nodeOf.get(id)!;
       if (n.inputs.length === 0 || isPureAlias(n.op) || this.fixed.has(n.id) || this.pinned.has(this.owner(n.id))) continue;
@@ -140,11 +174,13 @@ class OrderState {
       if (this.pos(anchor) <= p) continue;
       this.order.remove(n.id);
       this.order.insertAfter(anchor, n.id);
+      this.movedLater(n);
       for (const c of new Set(carried)) {
         this.order.remove(c);
         this.order.insertBefore(n.id, c);
       }
     }
+    this.lastTwo = undefined;
   }
 
   private isSourceReadOnlyBy(v: string, reader: string): boolean {
@@ -156,7 +192,7 @@ class OrderState {
 
   /** Repair 2. */
   consumersInInplaceOrder(): void {
-    for (const x of [...this.order.ids(), ...this.g.inputs.map((i) => i.name)]) {
+    for (const x of [...this.order.order(), ...this.g.inputs.map((i) => i.name)]) {
       const b = this.owner(x);
       if (this.pinned.has(b) || b !== x) continue;
       const readers = (this.bufferReaders.get(b) ?? []).map((r) => this.nodeOf.get(r)!);
@@ -194,77 +230,75 @@ class OrderState {
  */
 class OrderList {
   private static readonly SPACING = 2 ** 32;
-  private readonly labels = new Map<string, number>();
-  private readonly before = new Map<string, string | undefined>();
-  private readonly after = new Map<string, string | undefined>();
-  private head: string | undefined;
-  private tail: string | undefined;
+  private readonly ids: readonly string[];
+  private readonly slot = new Map<string, number>();
+  private readonly labels: Float64Array;
+  private readonly before: Int32Array;
+  private readonly after: Int32Array;
+  private head: number;
 
   constructor(ids: readonly string[]) {
-    ids.forEach((id, i) => {
-      this.before.set(id, ids[i - 1]);
-      this.after.set(id, ids[i + 1]);
-      this.labels.set(id, (i + 1) * OrderList.SPACING);
-    });
-    this.head = ids[0];
-    this.tail = ids[ids.length - 1];
+    const n = ids.length;
+    this.ids = ids;
+    ids.forEach((id, i) => this.slot.set(id, i));
+    this.labels = Float64Array.from(ids, (_, i) => (i + 1) * OrderList.SPACING);
+    this.before = Int32Array.from(ids, (_, i) => i - 1);
+    this.after = Int32Array.from(ids, (_, i) => (i + 1 < n ? i + 1 : -1));
+    this.head = n > 0 ? 0 : -1;
   }
 
-  has(id: string): boolean {
-    return this.labels.has(id);
-  }
-
+  /** The member's label (increasing along the sequence); -1 for an id that is not a member. */
   label(id: string): number {
-    return this.labels.get(id)!;
+    const i = this.slot.get(id);
+    return i === undefined ? -1 : this.labels[i];
   }
 
   prev(id: string): string | undefined {
-    return this.before.get(id);
+    const p = this.before[this.slot.get(id)!];
+    return p < 0 ? undefined : this.ids[p];
   }
 
-  ids(): string[] {
+  order(): string[] {
     const out: string[] = [];
-    for (let id = this.head; id !== undefined; id = this.after.get(id)) out.push(id);
+    for (let i = this.head; i >= 0; i = this.after[i]) out.push(this.ids[i]);
     return out;
   }
 
   remove(id: string): void {
-    const p = this.before.get(id);
-    const n = this.after.get(id);
-    if (p === undefined) this.head = n;
-    else this.after.set(p, n);
-    if (n === undefined) this.tail = p;
-    else this.before.set(n, p);
-    this.before.delete(id);
-    this.after.delete(id);
-    this.labels.delete(id);
+    const i = this.slot.get(id)!;
+    const p = this.before[i];
+    const n = this.after[i];
+    if (p < 0) this.head = n;
+    else this.after[p] = n;
+    if (n >= 0) this.before[n] = p;
   }
 
   insertAfter(anchor: string, id: string): void {
-    this.link(anchor, id, this.after.get(anchor));
+    const a = this.slot.get(anchor)!;
+    this.link(a, this.slot.get(id)!, this.after[a]);
   }
 
   insertBefore(anchor: string, id: string): void {
-    this.link(this.before.get(anchor), id, anchor);
+    const a = this.slot.get(anchor)!;
+    this.link(this.before[a], this.slot.get(id)!, a);
   }
 
-  private link(p: string | undefined, id: string, n: string | undefined): void {
-    this.before.set(id, p);
-    this.after.set(id, n);
-    if (p === undefined) this.head = id;
-    else this.after.set(p, id);
-    if (n === undefined) this.tail = id;
-    else this.before.set(n, id);
-    const lo = p === undefined ? 0 : this.labels.get(p)!;
-    const hi = n === undefined ? lo + 2 * OrderList.SPACING : this.labels.get(n)!;
+  private link(p: number, i: number, n: number): void {
+    this.before[i] = p;
+    this.after[i] = n;
+    if (p < 0) this.head = i;
+    else this.after[p] = i;
+    if (n >= 0) this.before[n] = i;
+    const lo = p < 0 ? 0 : this.labels[p];
+    const hi = n < 0 ? lo + 2 * OrderList.SPACING : this.labels[n];
     const mid = Math.floor((lo + hi) / 2);
-    if (mid > lo && mid < hi) this.labels.set(id, mid);
+    if (mid > lo && mid < hi) this.labels[i] = mid;
     else this.relabel();
   }
 
   private relabel(): void {
     let k = 1;
-    for (let id = this.head; id !== undefined; id = this.after.get(id)) this.labels.set(id, k++ * OrderList.SPACING);
+    for (let i = this.head; i >= 0; i = this.after[i]) this.labels[i] = k++ * OrderList.SPACING;
   }
 }
 
