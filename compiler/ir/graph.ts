@@ -105,10 +105,9 @@ export function valueTypes(g: Graph): Map<string, TensorType> {
 /** Number of uses of each value (node operands, outputs and updates all count). */
 export function useCounts(g: Graph): Map<string, number> {
   const uses = new Map<string, number>();
-  const bump = (v: string) => uses.set(v, (uses.get(v) ?? 0) + 1);
-  for (const n of g.nodes) n.inputs.forEach(bump);
-  for (const o of g.outputs) bump(o.value);
-  for (const u of g.updates) bump(u.value);
+  for (const n of g.nodes) for (const v of n.inputs) uses.set(v, (uses.get(v) ?? 0) + 1);
+  for (const o of g.outputs) uses.set(o.value, (uses.get(o.value) ?? 0) + 1);
+  for (const u of g.updates) uses.set(u.value, (uses.get(u.value) ?? 0) + 1);
   return uses;
 }
 

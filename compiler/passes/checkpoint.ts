@@ -24,9 +24,8 @@
 // and planning. Forward nodes are the first `forwardNodes` nodes (autodiff appends the backward).
 
 import type { Graph } from "../ir/graph.ts";
-import { inplace } from "./inplace.ts";
-import { schedule } from "./schedule.ts";
-import { ARENA_ALIGNMENT, maxLiveBytes, type WorkspaceBytes } from "./liveness.ts";
+import { schedule, scheduledPeak as orderPeak } from "./schedule.ts";
+import type { WorkspaceBytes } from "./liveness.ts";
 import { runPass, type Pass, type PassStats } from "./pass.ts";
 import { analyseForward, dropSet, everyKthCut, spillOrder, sqrtDropSet, type ForwardAnalysis } from "./checkpoint/policies.ts";
 import { recompute } from "./checkpoint/rewrite.ts";
@@ -113,8 +112,9 @@ export const checkpoint: Pass<CheckpointOptions> = {
  * with a backend's `workspaceBytes`, its kernels' scratch included.
  */
 export function estimatedPeak(g: Graph, scheduled = false, workspaceBytes?: WorkspaceBytes): number {
-  const ordered = scheduled ? runPass(schedule, g, workspaceBytes ? { workspaceBytes } : {}, { verify: false }).graph : g;
-  return maxLiveBytes(runPass(inplace, ordered, {}, { verify: false }).graph, ARENA_ALIGNMENT, workspaceBytes);
+  // schedule reports the peak of the order it keeps as inplace and maxLiveBytes measure it
+  if (scheduled) return runPass(schedule, g, workspaceBytes ? { workspaceBytes } : {}, { verify: false }).stats["peak-after-bytes"];
+  return orderPeak(g, workspaceBytes);
 }
 
 function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean, peak: PeakEstimator, spill?: number): CheckpointCandidate {

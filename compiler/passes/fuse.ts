@@ -97,13 +97,17 @@ export function fusedResult(g: Graph, nodes: readonly Node[], counts: Record<str
   const removed = g.nodes.filter((n) => !kept.has(n.id));
   const { memory: _plan, ...rest } = g;
   return {
-    graph: { ...rest, nodes: nodes.map(({ inplace: _decision, recomputeOf: _mark, ...n }) => n) },
+    graph: { ...rest, nodes: nodes.map((n) => (n.inplace === undefined && n.recomputeOf === undefined ? n : withoutMarks(n))) },
     stats: {
       ...counts,
       "removed-buffers": removed.length,
       "removed-bytes": removed.reduce((sum, n) => sum + byteSize(n.type), 0),
     },
   };
+}
+
+function withoutMarks({ inplace: _decision, recomputeOf: _mark, ...n }: Node): Node {
+  return n;
 }
 
 /**
