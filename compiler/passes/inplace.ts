@@ -60,7 +60,19 @@ export const inplace: Pass<InplaceOptions> = {
 
 /** The operand each node's result reuses, by node id, for the graph's current node order. */
 export function inplaceDecisions(g: Graph, opts: InplaceOptions = inplace.defaults): Map<string, string> {
-  const ctx = new Context(g);
+  return decide(new Context(g), opts);
+}
+
+/**
+ * inplaceDecisions for many orders of `g`'s nodes (the schedule pass measures each candidate):
+ * what does not depend on the order is worked out once.
+ */
+export function inplaceDecider(g: Graph, opts: InplaceOptions = inplace.defaults): (nodes: readonly Node[]) => Map<string, string> {
+  const base = new Context(g);
+  return (nodes) => decide(nodes === g.nodes ? base : new Context({ ...g, nodes }, base), opts);
+}
+
+function decide(ctx: Context, opts: InplaceOptions): Map<string, string> {
   const decisions = structuralDecisions(ctx, opts.persistent);
   ctx.reuseDyingOperands(decisions);
   return decisions;
@@ -98,21 +110,36 @@ function push(m: Map<string, string[]>, k: string, v: string): void {
   else m.set(k, [v]);
 }
 
-/** What the stages need to know about the graph, computed once. */
+/**
+ * What the stages need to know about the graph, computed once; `same`: a context of another
+ * order of the same nodes, whose order-independent parts are shared.
+ */
 class Context {
   readonly index = new Map<string, number>();
-  readonly nodeOf = new Map<string, Node>();
-  readonly types = new Map<string, Node["type"]>();
+  readonly nodeOf: Map<string, Node>;
+  readonly types: Map<string, Node["type"]>;
   /** Number of node operands, outputs and updates that read each value. */
-  readonly uses = new Map<string, number>();
+  readonly uses: Map<string, number>;
   /** Values read by outputs or updates (they must survive to the end of the step). */
-  readonly readAtEnd = new Set<string>();
+  readonly readAtEnd: Set<string>;
   readonly params: ReadonlySet<string>;
   readonly inputs: ReadonlySet<string>;
   /** The last step whose node reads each value (absent: no node reads it). */
   readonly lastRead = new Map<string, number>();
 
-  constructor(readonly g: Graph) {
+  constructor(readonly g: Graph, same?: Context) {
+    if (same) {
+      ({ nodeOf: this.nodeOf, types: this.types, uses: this.uses, readAtEnd: this.readAtEnd, params: this.params, inputs: this.inputs } = same);
+      g.nodes.forEach((n, i) => {
+        this.index.set(n.id, i);
+        for (const v of n.inputs) this.lastRead.set(v, i);
+      });
+      return;
+    }
+    this.nodeOf = new Map();
+    this.types = new Map();
+    this.uses = new Map();
+    this.readAtEnd = new Set();
     for (const i of g.inputs) this.types.set(i.name, i.type);
     for (const p of g.params) this.types.set(p.name, p.type);
     g.nodes.forEach((n, i) => {
@@ -122,8 +149,10 @@ class Context {
     });
     const bump = (v: string) => this.uses.set(v, (this.uses.get(v) ?? 0) + 1);
     g.nodes.forEach((n, i) => {
-      n.inputs.forEach(bump);
-      for (const v of n.inputs) this.lastRead.set(v, i);
+      for (const v of n.inputs) {
+        bump(v);
+        this.lastRead.set(v, i);
+      }
     });
     for (const o of g.outputs) {
       bump(o.value);

@@ -23,7 +23,7 @@
 import type { Graph, Node } from "../ir/graph.ts";
 import { alignUp } from "../ir/plan-problem.ts";
 import type { TensorType } from "../ir/types.ts";
-import { inplaceDecisions, stableAliases } from "./inplace.ts";
+import { inplaceDecider, stableAliases } from "./inplace.ts";
 import { ARENA_ALIGNMENT, bufferBytes, type WorkspaceBytes } from "./liveness.ts";
 import { listSchedule, type SchedulePolicy } from "./memory-list-scheduler.ts";
 import { refineOrder } from "./schedule-refine.ts";
@@ -100,8 +100,10 @@ class PeakMeter {
   private readonly pinned: Uint8Array;
   private readonly workspace = new Map<string, number>();
   private readonly inputCount: number;
+  private readonly decisions: (nodes: readonly Node[]) => Map<string, string>;
 
-  constructor(private readonly g: Graph, workspaceBytes?: WorkspaceBytes) {
+  constructor(g: Graph, workspaceBytes?: WorkspaceBytes) {
+    this.decisions = inplaceDecider(g);
     const sized: { name: string; type: TensorType }[] = [...g.inputs, ...g.params, ...g.nodes.map((n) => ({ name: n.id, type: n.type }))];
     sized.forEach((v, i) => this.index.set(v.name, i));
     this.bytes = Float64Array.from(sized, (v) => bufferBytes(v.type, ARENA_ALIGNMENT));
@@ -122,7 +124,7 @@ class PeakMeter {
 
   /** The peak of `nodes` (an order of the graph's nodes) with its in-place decisions. */
   peak(nodes: readonly Node[]): number {
-    const decisions = inplaceDecisions({ ...this.g, nodes });
+    const decisions = this.decisions(nodes);
     const values = this.bytes.length;
     const steps = Math.max(1, nodes.length);
     // Each value's class (its root's index: aliasing.ts aliasClasses), each class's interval and bytes.
