@@ -134,13 +134,15 @@ interface Row {
   what: What;
   depth: number;
   runs: OneResult[];
-  /** Set when a run was stopped at the limit. */
+  /** Set when a run was stopped at the limit, or failed (then after how long, and its error). */
   overS?: number;
+  failed?: string;
   wallS: number;
   cpuS: number;
 }
 
-function spawnOne(what: What, depth: number, root: string, limitS: number): OneResult | { overS: number } {
+function spawnOne(what: What, depth: number, root: string, limitS: number): OneResult | { overS: number } | { failed: string; afterS: number } {
+  const started = performance.now();
   const r = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--one", what, String(depth)], {
     cwd: repoRoot,
     env: { ...process.env, MLC_SCALING_ROOT: root },
@@ -149,7 +151,10 @@ function spawnOne(what: What, depth: number, root: string, limitS: number): OneR
     maxBuffer: 64 << 20,
   });
   if (r.error && (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT") return { overS: limitS };
-  if (r.status !== 0) throw new Error(`compile-scaling --one ${what} ${depth} failed:\n${r.stderr}`);
+  if (r.status !== 0) {
+    const error = r.stderr.split("\n").find((line) => /Error/.test(line)) ?? `exit status ${r.status}`;
+    return { failed: error.trim(), afterS: (performance.now() - started) / 1000 };
+  }
   return JSON.parse(r.stdout.trim().split("\n").pop()!) as OneResult;
 }
 
@@ -159,16 +164,18 @@ export async function measure(opts: { depths: number[]; whats: What[]; runs: num
     for (const depth of opts.depths) {
       const runs: OneResult[] = [];
       let overS: number | undefined;
+      let failed: string | undefined;
       for (let k = 0; k < opts.runs && overS === undefined; k++) {
         const r = spawnOne(what, depth, opts.root, opts.limitS);
-        if ("overS" in r) overS = r.overS;
+        if ("failed" in r) [overS, failed] = [r.afterS, r.failed];
+        else if ("overS" in r) overS = r.overS;
         else runs.push(r);
       }
       const row: Row = overS !== undefined
-        ? { what, depth, runs, overS, wallS: overS, cpuS: NaN }
+        ? { what, depth, runs, overS, ...(failed ? { failed } : {}), wallS: overS, cpuS: NaN }
         : { what, depth, runs, wallS: median(runs.map((r) => r.wallS)), cpuS: median(runs.map((r) => r.cpuS)) };
       rows.push(row);
-      process.stderr.write(`${what} depth ${depth}: ${overS !== undefined ? `> ${overS} s` : `${row.wallS.toFixed(2)} s wall, ${row.cpuS.toFixed(2)} s CPU`}` +
+      process.stderr.write(`${what} depth ${depth}: ${overS !== undefined ? `> ${overS.toFixed(0)} s${failed ? ` (failed: ${failed})` : ""}` : `${row.wallS.toFixed(2)} s wall, ${row.cpuS.toFixed(2)} s CPU`}` +
         (runs[0] ? `  [frontend ${runs[0].frontendS.toFixed(2)}, bundle ${runs[0].bundleS.toFixed(2)}, ${Object.entries(runs[0].passes).filter(([, s]) => s > 0.05).map(([p, s]) => `${p} ${s.toFixed(2)}`).join(", ")}]` : "") + "\n");
       // Deeper runs of a measurement already past the limit would be too.
       if (overS !== undefined) break;
