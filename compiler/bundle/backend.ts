@@ -40,6 +40,11 @@ export interface BundleLayoutSummary {
 }
 
 export interface WrittenBundle<Layout extends BundleLayoutSummary = BundleLayoutSummary> {
+  /**
+   * The stem every file name shares (`name.js`, `name.safetensors`, ...): the model's name,
+   * shortened with a hash when too long for a file name (file-names.ts). The manifest keeps the
+   * model's own name.
+   */
   readonly name: string;
   /** File name → contents. */
   readonly files: Readonly<Record<string, Uint8Array | string>>;

@@ -6,9 +6,25 @@ import { DTYPE_INFO, type DType } from "../ir/dtypes.ts";
 import type { TensorEntry } from "./manifest.ts";
 
 
-/** `mnist_mlp` → `MnistMlp`: the interface names of a bundle's .d.ts. */
-export function apiTypeName(bundleName: string): string {
-  return bundleName.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1)).join("") || "Model";
+/**
+ * Global names the generated .d.ts refers to: a model's interface named like one would shadow it
+ * (a model called `promise` would make `load()` return `Promise<Promise>`).
+ */
+const DECLARATION_GLOBALS: ReadonlySet<string> = new Set([
+  "Promise", "ArrayBuffer", "Float32Array", "Int32Array", "Int8Array", "Uint8Array", "Uint16Array",
+  "WebAssembly", "GPU", "GPUDevice", "GPUBuffer", "LoadOptions",
+]);
+
+/**
+ * `mnist_mlp` → `MnistMlp`: the interface names of a bundle's .d.ts, a valid identifier for any
+ * model name: ASCII letters and digits only, never a leading digit (`_9lives` → `Model9lives`),
+ * `Model` for a name with neither, and never one of the globals the file uses. Reserved words
+ * cannot result: they are all lower case.
+ */
+export function apiTypeName(modelName: string): string {
+  const words = modelName.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1)).join("");
+  const name = /^[A-Za-z]/.test(words) ? words : `Model${words}`;
+  return DECLARATION_GLOBALS.has(name) ? `${name}Model` : name;
 }
 
 /** The typed array a tensor of `dtype` is exposed as. */

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { manifestOfScript } from "../../bundle/script.ts";
 
 /** The part of a generated bundle's API (name.d.ts) that mlc train and eval use. */
 export interface BundleModel {
@@ -98,9 +99,9 @@ export function readBundleDir(dir: string): Omit<BuiltBundleDir, "notes"> {
 }
 
 function readManifest(script: string): BundleManifest {
-  const line = readFileSync(script, "utf8").split("\n").find((l) => l.startsWith("const MANIFEST = "));
-  if (!line) throw new Error(`${script} has no MANIFEST`);
-  return JSON.parse(line.slice("const MANIFEST = ".length).replace(/;\s*$/, "")) as BundleManifest;
+  const manifest = manifestOfScript(readFileSync(script, "utf8"));
+  if (!manifest) throw new Error(`${script} has no MANIFEST`);
+  return manifest as BundleManifest;
 }
 
 /** Imports the bundle and instantiates it (its own weights file unless `weights` is given). */
