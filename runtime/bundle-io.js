@@ -69,7 +69,8 @@ function toBytes(bytes) {
 
 /** [u64 header length][JSON header, space-padded to 8 bytes][data]; tensors in the given order. */
 function encodeSafetensors(tensors) {
-  const header = {};
+  // Null prototype: a param named `__proto__` must be a key of the header, not its prototype.
+  const header = Object.create(null);
   let end = 0;
   for (const t of tensors) {
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [end, end + t.data.byteLength] };
@@ -109,7 +110,7 @@ function decodeSafetensors(bytes) {
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") continue;
     const { dtype, shape, data_offsets: span } = entry ?? {};
-    if (!(dtype in SAFE_BYTES)) fail(`'${name}' has unknown dtype ${JSON.stringify(dtype)}`);
+    if (typeof dtype !== "string" || !Object.hasOwn(SAFE_BYTES, dtype)) fail(`'${name}' has unknown dtype ${JSON.stringify(dtype)}`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`'${name}' has a bad shape`);
     if (!Array.isArray(span) || span.length !== 2 || !span.every((d) => Number.isInteger(d) && d >= 0)) fail(`'${name}' has bad data_offsets`);
     const want = shape.reduce((a, b) => a * b, 1) * SAFE_BYTES[dtype];
@@ -124,4 +125,15 @@ function decodeSafetensors(bytes) {
   }
   if (at !== data.length) fail("the data section has trailing bytes");
   return tensors;
+}
+
+/**
+ * A frozen object of `list`'s tensors by name, `valueOf(t)` each: with a null prototype, so a
+ * tensor may be named `__proto__`, and `constructor` or `toString` is not there unless a tensor
+ * is named so (the API's inputs, outputs and params).
+ */
+function byName(list, valueOf) {
+  const out = Object.create(null);
+  for (const t of list) out[t.name] = valueOf(t);
+  return Object.freeze(out);
 }

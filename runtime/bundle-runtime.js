@@ -1,5 +1,5 @@
 // The runtime of a generated bundle (`mlc build`), inlined verbatim into `name.js` after the line
-// `const MANIFEST = {...};` that compiler/codegen-wasm/bundle.ts writes. Plain JavaScript with no
+// `const MANIFEST = JSON.parse("...");` that compiler/codegen-wasm/bundle.ts writes. Plain JavaScript with no
 // imports, so the bundle runs in Node and browsers without mlc or a bundler.
 //
 // MANIFEST: { name, files: { wasm, weights }, memoryBytes, inputs, outputs, params, loss, accumulate }
@@ -20,10 +20,9 @@ export async function load(opts = {}) {
   const exports = instance.exports;
   const memory = exports.memory;
   const view = (t) => new (typedArrayOf(t.dtype))(memory.buffer, t.offset, t.shape.reduce((a, b) => a * b, 1));
-  const named = (list) => Object.freeze(Object.fromEntries(list.map((t) => [t.name, view(t)])));
-  const inputs = named(MANIFEST.inputs);
-  const outputs = named(MANIFEST.outputs);
-  const params = named(MANIFEST.params);
+  const inputs = byName(MANIFEST.inputs, view);
+  const outputs = byName(MANIFEST.outputs, view);
+  const params = byName(MANIFEST.params, view);
   const loss = MANIFEST.loss && view({ ...MANIFEST.loss, shape: [] });
 
   const model = {

@@ -7,6 +7,9 @@
 // to the start of the data section) plus an optional "__metadata__" string map. Tensors are
 // row-major and little-endian; the data section must be covered exactly, with no holes and no
 // overlaps. We pad the header so the data section starts on an 8-byte boundary.
+//
+// Tensor names are the user's: every object keyed by them has a null prototype, so `__proto__` is
+// an ordinary key and `constructor` or `toString` is never found by inheritance.
 
 export type SafeDType = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
@@ -51,11 +54,12 @@ function viewAs(dtype: SafeDType, bytes: Uint8Array): SafeData {
 
 /** Serialises tensors (in the given order) and optional string metadata. */
 export function encodeSafetensors(tensors: Record<string, SafeTensor>, metadata?: Record<string, string>): Uint8Array {
-  const header: Record<string, unknown> = {};
+  const header: Record<string, unknown> = Object.create(null);
   if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
-    if (!(t.dtype in ELEMENT_BYTES)) throw new SafetensorsError(`tensor '${name}': unknown dtype ${t.dtype}`);
+    if (name === "__metadata__") throw new SafetensorsError("'__metadata__' is the format's metadata key, not a tensor name");
+    if (!isSafeDType(t.dtype)) throw new SafetensorsError(`tensor '${name}': unknown dtype ${t.dtype}`);
     const bytes = numelOf(t.shape) * ELEMENT_BYTES[t.dtype];
     if (t.data.byteLength !== bytes) {
       throw new SafetensorsError(
@@ -104,8 +108,8 @@ export function decodeSafetensors(bytes: Uint8Array): DecodedSafetensors {
     throw new SafetensorsError("header must be a JSON object");
   }
   const data = bytes.subarray(8 + headerLen);
-  const tensors: Record<string, SafeTensor> = {};
-  let metadata: Record<string, string> = {};
+  const tensors: Record<string, SafeTensor> = Object.create(null);
+  let metadata: Record<string, string> = Object.create(null);
   const spans: Array<[number, number, string]> = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
@@ -113,7 +117,7 @@ export function decodeSafetensors(bytes: Uint8Array): DecodedSafetensors {
       continue;
     }
     const { dtype, shape, data_offsets } = (entry ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof dtype !== "string" || !(dtype in ELEMENT_BYTES)) throw new SafetensorsError(`tensor '${name}': unsupported dtype ${JSON.stringify(dtype)}`);
+    if (!isSafeDType(dtype)) throw new SafetensorsError(`tensor '${name}': unsupported dtype ${JSON.stringify(dtype)}`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new SafetensorsError(`tensor '${name}': bad shape ${JSON.stringify(shape)}`);
     if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !data_offsets.every((d) => Number.isInteger(d) && d >= 0)) {
       throw new SafetensorsError(`tensor '${name}': bad data_offsets ${JSON.stringify(data_offsets)}`);
@@ -133,10 +137,17 @@ export function decodeSafetensors(bytes: Uint8Array): DecodedSafetensors {
 
 function checkMetadata(entry: unknown): Record<string, string> {
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw new SafetensorsError("__metadata__ must be an object of strings");
+  const metadata: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(entry)) {
     if (typeof v !== "string") throw new SafetensorsError(`__metadata__.${k} must be a string`);
+    metadata[k] = v;
   }
-  return entry as Record<string, string>;
+  return metadata;
+}
+
+/** An own key of the table: `"constructor" in ELEMENT_BYTES` is true. */
+function isSafeDType(dtype: unknown): dtype is SafeDType {
+  return typeof dtype === "string" && Object.hasOwn(ELEMENT_BYTES, dtype);
 }
 
 /** The spec forbids holes and overlaps: sorted spans must tile [0, dataLength) exactly. */

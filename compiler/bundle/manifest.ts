@@ -60,16 +60,19 @@ export function manifestTensors(layout: BundleLayout, loss: string | undefined, 
 
 /** Every param and state of every entry: given weights first, else the seeded initializer. */
 export function initialWeights(graphs: readonly Graph[], params: readonly ParamLayout[], opts: Pick<BundleMeta, "weights" | "seed">): Uint8Array {
-  const inits: Record<string, ArrayLike<number>> = {};
-  for (const g of graphs) Object.assign(inits, initParams(g, opts.seed ?? 0));
+  // Maps and null-prototype records: a param may be named `__proto__` (Object.assign onto `{}`
+  // would set the prototype and drop it) or `constructor` (which `{}` has by inheritance).
+  const inits = new Map<string, ArrayLike<number>>();
+  for (const g of graphs) for (const [name, values] of Object.entries(initParams(g, opts.seed ?? 0))) inits.set(name, values);
   const declared = params.map((p) => ({ name: p.name, type: { dtype: p.dtype, shape: p.shape } }));
   // A training checkpoint's optimizer state that these entries do not have (a forward bundle)
   // is skipped; the CLI says so (ignoredTrainingState). Any other unknown name is an error.
   const names = new Set(declared.map((d) => d.name));
-  const file = opts.weights ? Object.fromEntries(Object.entries(opts.weights.tensors).filter(([n]) => names.has(n) || !isTrainingState(n))) : {};
+  const file: Record<string, SafeTensor> = Object.create(null);
+  for (const [n, t] of Object.entries(opts.weights?.tensors ?? {})) if (names.has(n) || !isTrainingState(n)) file[n] = t;
   const given = opts.weights ? takeTensors(opts.weights.source, file, declared, "param", { requireAll: false }) : {};
-  const tensors: Record<string, SafeTensor> = {};
-  for (const { name, type } of declared) tensors[name] = toSafeTensor(type, Object.hasOwn(given, name) ? given[name] : inits[name]);
+  const tensors: Record<string, SafeTensor> = Object.create(null);
+  for (const { name, type } of declared) tensors[name] = toSafeTensor(type, Object.hasOwn(given, name) ? given[name] : inits.get(name)!);
   return encodeSafetensors(tensors);
 }
 

@@ -1,6 +1,7 @@
 // Conversion between the interpreter's tensors (float64 numbers tagged with an IR dtype) and
 // safetensors entries, with the checks users need when they hand us files: a wrong dtype or shape
-// is an error naming the tensor and what was expected.
+// is an error naming the tensor and what was expected. Records keyed by tensor names have no
+// prototype and are read by own keys only: `__proto__` or `constructor` is a name like any other.
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { DTYPE_INFO, fromTypedArray, toTypedArray } from "../ir/dtypes.ts";
@@ -56,7 +57,7 @@ export function takeTensors(
   what: string,
   { requireAll }: { requireAll: boolean },
 ): Record<string, Float64Array> {
-  const out: Record<string, Float64Array> = {};
+  const out: Record<string, Float64Array> = Object.create(null);
   const known = new Set(wanted.map((w) => w.name));
   for (const name of Object.keys(file)) {
     if (!known.has(name)) {
@@ -64,7 +65,7 @@ export function takeTensors(
     }
   }
   for (const { name, type } of wanted) {
-    const t = file[name];
+    const t = Object.hasOwn(file, name) ? file[name] : undefined;
     if (!t) {
       if (requireAll) throw new TensorIOError(`${path}: missing ${what} '${name}' (${formatType(type)})`);
       continue;

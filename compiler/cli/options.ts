@@ -4,7 +4,7 @@ import type { Argv } from "yargs";
 
 /** `--set batch=128 --set act=gelu` → { batch: "128", act: "gelu" }. */
 export function parseSetFlags(values: readonly string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   for (const kv of values ?? []) {
     const eq = kv.indexOf("=");
     if (eq <= 0) throw new UsageError(`--set expects key=value, got '${kv}'`);

@@ -30,7 +30,7 @@ export function integerRange(g: Graph, input: string): number {
 }
 
 export function randomInputs(g: Graph, seed = 0): Record<string, Float64Array> {
-  const out: Record<string, Float64Array> = {};
+  const out: Record<string, Float64Array> = Object.create(null);
   for (const inp of g.inputs) {
     const n = numel(inp.type.shape);
     const data = new Float64Array(n);

@@ -49,11 +49,11 @@ export function naivePlanAll(graphs: readonly Graph[], alignment = 16, kernels: 
   }
 
   return graphs.map((g, k) => {
-    const slots: Record<string, ArenaSlot> = {};
+    const slots: Record<string, ArenaSlot> = Object.create(null);
     for (const i of g.inputs) slots[i.name] = take(byteSize(i.type));
     for (const p of g.params) slots[p.name] = persistent.get(p.name)!;
     for (const n of g.nodes) slots[n.id] = n.inplace !== undefined ? slots[n.inplace] : take(byteSize(n.type));
-    const workspaces: Record<string, ArenaSlot> = {};
+    const workspaces: Record<string, ArenaSlot> = Object.create(null);
     for (const [id, bytes] of needs[k]) workspaces[id] = { offset: workspace.offset, size: alignUp(bytes, alignment) };
     const arena = Math.max(0, ...Object.values(slots).map((s) => s.offset + s.size));
     return { ...g, memory: { arena, alignment, slots, ...(needs[k].size > 0 ? { workspaces } : {}) } };

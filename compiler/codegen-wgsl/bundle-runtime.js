@@ -1,5 +1,5 @@
 // The runtime of a generated WebGPU bundle (`buildWgslBundle`), inlined into `name.wgsl.js` after
-// the lines `const MANIFEST = {...}; const SHADERS = [...];` that compiler/codegen-wgsl/bundle.ts
+// the lines `const MANIFEST = JSON.parse("..."); const SHADERS = ...;` that compiler/codegen-wgsl/bundle.ts
 // writes, followed by the safetensors helpers of runtime/bundle-runtime.js. Plain JavaScript with
 // no imports: it runs in browsers (navigator.gpu) and in Node with a GPU object from Dawn for Node
 // (`import { create } from "webgpu"; load({ gpu: create([]) })`).
@@ -81,8 +81,8 @@ export async function load(opts = {}) {
     staging.destroy();
     return out;
   };
-  const inputs = Object.freeze(Object.fromEntries(MANIFEST.inputs.map((t) => [t.name, new VIEW_OF[t.dtype](count(t))])));
-  const readers = (list) => Object.freeze(Object.fromEntries(list.map((t) => [t.name, () => read(t)])));
+  const inputs = byName(MANIFEST.inputs, (t) => new VIEW_OF[t.dtype](count(t)));
+  const readers = (list) => byName(list, (t) => () => read(t));
   const run = (entry) => {
     for (const t of MANIFEST.inputs) write(t, new Uint8Array(inputs[t.name].buffer));
     const encoder = device.createCommandEncoder({ label: entry });

@@ -140,9 +140,8 @@ export function isPlainData(v: Value): boolean {
 export function toPlainData(v: Value): unknown {
   if (Array.isArray(v)) return v.map(toPlainData);
   if (isPlainObject(v)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = toPlainData(x);
-    return out;
+    // Entries, not assignments: a key `__proto__` stays a key instead of setting the prototype.
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toPlainData(x)]));
   }
   return v;
 }

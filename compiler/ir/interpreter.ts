@@ -43,7 +43,8 @@ export class InterpreterError extends Error {
 
 /** The initial value of every param and state of `g`, from its initializer and `seed`. */
 export function initParams(g: Graph, seed = 0): Record<string, Float64Array> {
-  const out: Record<string, Float64Array> = {};
+  // Records keyed by the user's names have no prototype: `__proto__` and `constructor` are names.
+  const out: Record<string, Float64Array> = Object.create(null);
   for (const p of g.params) out[p.name] = initParam(p, seed);
   return out;
 }
@@ -64,9 +65,9 @@ export function interpret(g: Graph, inputs: Readonly<Record<string, ArrayLike<nu
     }
   });
 
-  const outputs: Record<string, Tensor> = {};
+  const outputs: Record<string, Tensor> = Object.create(null);
   for (const o of g.outputs) outputs[o.name] = values.get(o.value)!;
-  const updates: Record<string, Tensor> = {};
+  const updates: Record<string, Tensor> = Object.create(null);
   for (const u of g.updates) updates[u.param] = values.get(u.value)!;
   return keep ? { outputs, updates, values } : { outputs, updates };
 }

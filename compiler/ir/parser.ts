@@ -71,9 +71,9 @@ class GraphBodyParser {
   private readonly updated = new Set<string>();
   private lines = 0;
   private memory: { arena: number; alignment: number } | undefined;
-  private readonly slots: Record<string, ArenaSlot> = {};
+  private readonly slots: Record<string, ArenaSlot> = Object.create(null);
   /** Scratch slot of each node that has one. */
-  private readonly workspaces: Record<string, ArenaSlot> = {};
+  private readonly workspaces: Record<string, ArenaSlot> = Object.create(null);
   /** Reused operand of each in-place node. */
   private readonly inplace = new Map<string, string>();
   private readonly recomputes = new Map<string, string>();

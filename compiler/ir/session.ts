@@ -26,7 +26,7 @@ export class Session {
     for (const g of graphs) {
       for (const p of g.params) {
         if (this.state.has(p.name)) continue;
-        const given = opts.params?.[p.name];
+        const given = opts.params && Object.hasOwn(opts.params, p.name) ? opts.params[p.name] : undefined;
         this.state.set(p.name, given ? Float64Array.from(given) : initParam(p, opts.seed ?? 0));
       }
     }
@@ -34,7 +34,7 @@ export class Session {
 
   /** Runs `g` on `inputs`, then stores its updates; returns its outputs. */
   run(g: Graph, inputs: Readonly<Record<string, ArrayLike<number>>>): Record<string, Tensor> {
-    const params: Record<string, Float64Array> = {};
+    const params: Record<string, Float64Array> = Object.create(null);
     for (const p of g.params) params[p.name] = this.state.get(p.name)!;
     const result = interpret(g, inputs, { precision: this.precision, params });
     for (const [name, t] of Object.entries(result.updates)) this.state.set(name, t.data);

@@ -53,18 +53,18 @@ export function runInArena(g: Graph, inputs: Readonly<Record<string, ArrayLike<n
     if (!Object.hasOwn(inputs, i.name)) throw new Error(`runInArena: missing input '${i.name}'`);
     store(i.name, i.type, inputs[i.name]);
   }
-  for (const p of g.params) store(p.name, p.type, opts.params?.[p.name] ?? initParam(p, opts.seed ?? 0));
+  for (const p of g.params) store(p.name, p.type, (opts.params && Object.hasOwn(opts.params, p.name) ? opts.params[p.name] : undefined) ?? initParam(p, opts.seed ?? 0));
   for (const n of g.nodes) {
     const operands = n.inputs.map(load);
     store(n.id, n.type, getOp(n.op).interpret(operands, n.attrs, n.type));
   }
 
-  const outputs: Record<string, Tensor> = {};
+  const outputs: Record<string, Tensor> = Object.create(null);
   for (const o of g.outputs) outputs[o.name] = load(o.value);
   // The copies of a step's end happen together: read every new value, then write them all.
   const newValues = g.updates.map((u) => [u.param, load(u.value)] as const);
   for (const [param, t] of newValues) write(arena, slotOf(param), t.type, t.data);
-  const updates: Record<string, Tensor> = {};
+  const updates: Record<string, Tensor> = Object.create(null);
   for (const [param] of newValues) updates[param] = load(param);
   return { outputs, updates };
 }

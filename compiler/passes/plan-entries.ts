@@ -125,11 +125,11 @@ export const planProgram: ProgramPass<PlanProgramOptions> = {
     const slotOf = (k: number, i: number): ArenaSlot => ({ offset: solution.offsets[indexOf[k][i]], size: problems[k].problem.buffers[i].size });
     const graphs = entries.map((g, k): Graph => {
       const { bufferOf, workspaces } = problems[k];
-      const slots: Record<string, ArenaSlot> = {};
+      const slots: Record<string, ArenaSlot> = Object.create(null);
       for (const v of [...g.inputs.map((i) => i.name), ...g.params.map((p) => p.name), ...g.nodes.map((n) => n.id)]) {
         slots[v] = slotOf(k, bufferOf.get(v)!);
       }
-      const scratch: Record<string, ArenaSlot> = {};
+      const scratch: Record<string, ArenaSlot> = Object.create(null);
       for (const w of workspaces) scratch[w.node] = slotOf(k, w.buffer);
       // Each graph's arena is the end of its own buffers (the verifier's rule); the module is
       // sized to the largest, which is the combined arena.

@@ -50,7 +50,7 @@ export const plan: Pass<PlanOptions> = {
     const solution = solve(problem, { timeLimitMs: opts.timeLimitMs });
     assertPlan(problem, solution);
 
-    const slots: Record<string, ArenaSlot> = {};
+    const slots: Record<string, ArenaSlot> = Object.create(null);
     const slotOf = (v: string): ArenaSlot => {
       const b = bufferOf.get(v)!;
       return { offset: solution.offsets[b], size: problem.buffers[b].size };
@@ -58,7 +58,7 @@ export const plan: Pass<PlanOptions> = {
     for (const i of g.inputs) slots[i.name] = slotOf(i.name);
     for (const p of g.params) slots[p.name] = slotOf(p.name);
     for (const n of g.nodes) slots[n.id] = slotOf(n.id);
-    const scratch: Record<string, ArenaSlot> = {};
+    const scratch: Record<string, ArenaSlot> = Object.create(null);
     for (const w of workspaces) scratch[w.node] = { offset: solution.offsets[w.buffer], size: problem.buffers[w.buffer].size };
     const memory = { arena: solution.arena, alignment: opts.alignment, slots, ...(workspaces.length > 0 ? { workspaces: scratch } : {}) };
     const graph: Graph = { ...g, memory };

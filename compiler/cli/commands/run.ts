@@ -50,7 +50,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const result = interpret(graph, inputs, { precision: args.precision === "f64" ? "f64" : "native", params, seed: args.seed });
     if (args.out) {
       const types = valueTypes(graph);
-      const tensors: Record<string, ReturnType<typeof toSafeTensor>> = {};
+      const tensors: Record<string, ReturnType<typeof toSafeTensor>> = Object.create(null);
       for (const [name, t] of Object.entries(result.outputs)) tensors[name] = toSafeTensor(t.type, t.data);
       for (const [name, t] of Object.entries(result.updates)) tensors[`param/${name}`] = toSafeTensor(types.get(name)!, t.data);
       writeSafetensorsFile(args.out, tensors, { producer: "mlc run", model: graph.name });

@@ -343,12 +343,13 @@ function parseSafetensors(path: string, tensor: string): Omit<Source, "source" |
   } catch (e) {
     throw new DataError(`${path}: not a valid safetensors file: the header is not JSON (${(e as Error).message})`);
   }
-  const entry = header[tensor];
+  // Own keys only: an input may be named `constructor`, which every parsed object inherits.
+  const entry = Object.hasOwn(header, tensor) ? header[tensor] : undefined;
   if (!entry || tensor === "__metadata__") {
     const names = Object.keys(header).filter((n) => n !== "__metadata__");
     throw new DataError(`${path}: missing tensor '${tensor}' (the file has ${names.join(", ") || "none"})`);
   }
-  const dtype = SAFE_DTYPES[entry.dtype];
+  const dtype = Object.hasOwn(SAFE_DTYPES, entry.dtype) ? SAFE_DTYPES[entry.dtype] : undefined;
   if (!dtype) throw new DataError(`${path}: tensor '${tensor}' has dtype ${entry.dtype}, which mlc train does not read (F64, F32, I64, I32, I16, U16, I8, U8, BOOL)`);
   const [begin, end] = entry.data_offsets;
   const bytes = entry.shape.reduce((a, b) => a * b, 1) * FILE_BYTES[dtype];

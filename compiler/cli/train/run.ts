@@ -228,7 +228,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
     `${updatesPerEpoch} steps per epoch (last partial batch dropped), ${stopText(config.stop)}, lr ${config.lr} ${config.schedule.kind}`);
 
   const save = () => {
-    const tensors: Record<string, SafeTensor> = {};
+    const tensors: Record<string, SafeTensor> = Object.create(null);
     for (const p of manifest.params) tensors[p.name] = { dtype: SAFE_OF[p.dtype], shape: [...p.shape], data: m.params[p.name] as SafeTensor["data"] };
     writeFileAtomic(checkpointPath, encodeSafetensors(tensors, { [RUN_STATE_KEY]: JSON.stringify(state) }));
     writeFileAtomic(weightsPath, m.saveWeights({ only: "params" }));
