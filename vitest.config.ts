@@ -9,6 +9,7 @@ const SLOW_SUITES = [
   "test/cli/**",
   "test/train/**",
   "test/codegen-wasm/bundle.test.ts",
+  "test/bundle/hostile-names.test.ts",
   "test/driver/ir-dumps.test.ts",
   "test/**/*-examples.test.ts",
   "test/passes/checkpoint*.test.ts",

@@ -47,7 +47,7 @@ describe("the mnist-mlp WebGPU bundle", () => {
   it("builds, and loads from its folder with nothing but a device", async () => {
     const gpu = await wgslDevice();
     const bundle = build(model.graph, { backend: wgslBackend(targetOf(gpu.device, gpu.features, gpu.software)), training });
-    expect(Object.keys(bundle.files).sort()).toEqual(["mnist_mlp.d.ts", "mnist_mlp.plan.json", "mnist_mlp.safetensors", "mnist_mlp.wgsl.js"].map((f) => f.replace("mnist_mlp", bundle.name)).sort());
+    expect(Object.keys(bundle.files).sort()).toEqual(["mnist_mlp.wgsl.d.ts", "mnist_mlp.plan.json", "mnist_mlp.safetensors", "mnist_mlp.wgsl.js"].map((f) => f.replace("mnist_mlp", bundle.name)).sort());
     for (const [file, contents] of Object.entries(bundle.files)) writeFileSync(join(root, file), contents);
     const script = readFileSync(join(root, `${bundle.name}.wgsl.js`), "utf8");
     expect(script).not.toMatch(/^import /m);

@@ -90,6 +90,29 @@ describe("safetensors", () => {
   it("refuses to write data whose size does not match the shape", () => {
     expect(() => encodeSafetensors({ t: { dtype: "F32", shape: [3], data: new Float32Array(2) } })).toThrow(/needs 12 bytes, data has 8/);
   });
+
+  it("writes and reads tensors named __proto__, constructor and toString as ordinary names", () => {
+    const tensors: Record<string, SafeTensor> = Object.create(null);
+    tensors["__proto__"] = { dtype: "F32", shape: [2], data: Float32Array.of(1.5, -2) };
+    tensors["constructor"] = { dtype: "I32", shape: [], data: Int32Array.of(7) };
+    const bytes = encodeSafetensors(tensors, { toString: "kept" });
+    const header = new TextDecoder().decode(bytes.subarray(8, 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true))));
+    expect(header).toContain('"__proto__":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}');
+    const { tensors: read, metadata } = decodeSafetensors(bytes);
+    expect(Object.keys(read)).toEqual(["__proto__", "constructor"]);
+    expect([...read["__proto__"].data]).toEqual([1.5, -2]);
+    expect([...read["constructor"].data]).toEqual([7]);
+    // Nothing is found by inheritance: a name the file lacks is absent.
+    expect(read["toString"]).toBeUndefined();
+    expect(metadata["toString"]).toBe("kept");
+    expect(metadata["constructor"]).toBeUndefined();
+  });
+
+  it("refuses a dtype or tensor name that only exists by inheritance or is the format's own key", () => {
+    expect(() => decodeSafetensors(handMade({ t: { dtype: "constructor", shape: [], data_offsets: [0, 0] } }, []))).toThrow("tensor 't': unsupported dtype \"constructor\"");
+    expect(() => encodeSafetensors({ t: { dtype: "toString" as never, shape: [], data: new Uint8Array(0) } })).toThrow("tensor 't': unknown dtype toString");
+    expect(() => encodeSafetensors({ __metadata__: { dtype: "F32", shape: [], data: new Float32Array(1) } })).toThrow("'__metadata__' is the format's metadata key, not a tensor name");
+  });
 });
 
 describe("16-bit floats", () => {
