@@ -7,7 +7,8 @@
 // loadWeights, and mlc's own safetensors reader reads it back; an inputs file without the input
 // `constructor` is "missing input", not a crash. The WebGPU bundle of the same hostile model
 // type-checks, passes `node --check` and keeps `__proto__` through its weights on the tests'
-// device (Dawn over SwiftShader on a machine without a GPU).
+// device (Dawn over SwiftShader on a machine without a GPU). `mlc train` reads inputs named so from
+// a data file and keeps the param `__proto__` in its weights and checkpoint.
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -25,7 +26,7 @@ import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { readSafetensorsFile, takeTensors } from "../../compiler/bundle/tensor-io.ts";
 import { manifestOfScript } from "../../compiler/bundle/script.ts";
 import { MAX_STEM_BYTES } from "../../compiler/bundle/file-names.ts";
-import { decodeSafetensors, encodeSafetensors } from "../../runtime/safetensors.ts";
+import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
 import { wgslDevice } from "../support/wgsl-harness.ts";
 
 const root = mkdtempSync(join(tmpdir(), "mlc-hostile-names-"));
@@ -316,4 +317,50 @@ console.log(await proto, await ctor, x);
     m.loadWeights(encodeSafetensors({ ["__proto__"]: { dtype: "F32", shape: [3, 4], data: new Float32Array(12).fill(0.5) } }));
     expect([...(await m.params["__proto__"]())]).toEqual(new Array(12).fill(0.5));
   }, 60_000);
+});
+
+describe("mlc train on hostile tensor names", () => {
+  const MODEL = `import { input, param, matmul, add, softmaxCrossEntropy } from "mlc";
+export const config = { batch: 2 };
+export default function hostile_train() {
+  const a = input("hasOwnProperty", [config.batch, 3]);
+  const c = input("constructor", [config.batch, 3]);
+  const labels = input("toString", [config.batch], "i32");
+  const w = param("__proto__", [3, 4], { init: "glorot_uniform" });
+  const logits = matmul(add(a, c), w);
+  return { logits, loss: softmaxCrossEntropy(logits, labels) };
+}
+export const train = { loss: "loss", optimizer: { kind: "adam", lr: 0.01 } };
+`;
+  const data = (without?: string): string => {
+    const tensors: Record<string, SafeTensor> = Object.create(null);
+    tensors["hasOwnProperty"] = { dtype: "F32", shape: [8, 3], data: Float32Array.from({ length: 24 }, (_, i) => Math.sin(i)) };
+    tensors["constructor"] = { dtype: "F32", shape: [8, 3], data: Float32Array.from({ length: 24 }, (_, i) => Math.cos(i)) };
+    tensors["toString"] = { dtype: "I32", shape: [8], data: Int32Array.from({ length: 8 }, (_, i) => i % 4) };
+    if (without) delete tensors[without];
+    const file = join(root, `train-data-${without ?? "all"}.safetensors`);
+    writeFileSync(file, encodeSafetensors(tensors));
+    return file;
+  };
+  const train = (file: string, out: string) =>
+    spawnSync(process.execPath, ["bin/mlc.js", "train", join(root, "models", "hostile_train.ts"), "--data", file, "--epochs", "1", "--out", out], { encoding: "utf8" });
+
+  it("trains, and its checkpoint keeps the param __proto__", () => {
+    writeModel("hostile_train.ts", MODEL);
+    const out = join(root, "train-run");
+    const r = train(data(), out);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const weights = decodeSafetensors(readFileSync(join(out, "weights.safetensors"))).tensors;
+    expect(Object.keys(weights)).toEqual(["__proto__"]);
+    expect((weights["__proto__"].data as Float32Array).some((v) => v !== 0)).toBe(true);
+    expect(Object.keys(decodeSafetensors(readFileSync(join(out, "checkpoint.safetensors"))).tensors)).toContain("__proto__");
+  }, 120_000);
+
+  it("says which input a data file lacks when it is `constructor`", () => {
+    const file = data("constructor");
+    const r = train(file, join(root, "train-missing"));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`error: ${file}: missing tensor 'constructor' (the file has hasOwnProperty, toString)\n`);
+  }, 120_000);
 });
