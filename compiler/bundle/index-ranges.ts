@@ -69,3 +69,21 @@ function rangesOf(g: Graph): Map<string, { size: number; what: string }> {
   }
   return found;
 }
+
+/**
+ * The first value of index input `name` outside `range`, described as a bundle's runtime does
+ * (runtime/bundle-io.js checkIndexInputs), or undefined when every value is inside.
+ */
+export function indexRangeViolation(name: string, type: { dtype: string; shape: readonly number[] }, data: ArrayLike<number>, range: IndexRange): string | undefined {
+  for (let k = 0; k < data.length; k++) {
+    const v = data[k];
+    if (v >= range.lo && v < range.hi) continue;
+    const index: number[] = [];
+    for (let d = type.shape.length - 1, rest = k; d >= 0; d--) {
+      index.unshift(rest % type.shape[d]);
+      rest = Math.floor(rest / type.shape[d]);
+    }
+    return `input '${name}' holds ${v} at element ${k} (index [${index.join(", ")}] of ${type.dtype}[${type.shape.join(",")}]), outside its valid range [${range.lo}, ${range.hi}) (${range.what})`;
+  }
+  return undefined;
+}

@@ -90,3 +90,16 @@ export function ignoredTrainingState(weights: Readonly<Record<string, unknown>>,
   const have = new Set(params);
   return Object.keys(weights).filter((n) => !have.has(n) && isTrainingState(n));
 }
+
+/**
+ * The params (not optimizer state: a fresh one is the usual case) that a weights file leaves at
+ * their seeded initial values: what `--weights` notes, as a bundle's load() warns.
+ */
+export function paramsLeftInitial(weights: Readonly<Record<string, unknown>>, params: Iterable<string>): string[] {
+  return [...params].filter((n) => !Object.hasOwn(weights, n) && !isTrainingState(n));
+}
+
+/** The note `--weights` prints for paramsLeftInitial's names. */
+export function leftInitialNote(file: string, names: readonly string[]): string {
+  return `note: ${file}: ${names.length} param${names.length > 1 ? "s" : ""} not in the file keep${names.length > 1 ? "" : "s"} the seeded initial value${names.length > 1 ? "s" : ""}: ${names.join(", ")}`;
+}
