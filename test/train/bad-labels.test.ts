@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeSafetensors } from "../../runtime/safetensors.ts";
+import { decodeSafetensors, encodeSafetensors } from "../../runtime/safetensors.ts";
 import { npyBytes, syntheticImages, writeIdx } from "../support/train-data.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mlc-bad-labels-"));
@@ -56,6 +56,22 @@ describe("mlc train with a label out of range", () => {
     expect(r.stderr).toBe(message(file, 5, -1));
     expect(r.status).toBe(1);
     expect(existsSync(join(out, "checkpoint.safetensors"))).toBe(false);
+  }, 60_000);
+
+  it("--resume refuses a checkpoint holding NaN, naming it, the tensor and the element", () => {
+    const path = join(run, "checkpoint.safetensors");
+    const original = readFileSync(path);
+    const { tensors, metadata } = decodeSafetensors(original);
+    const data = Float32Array.from(tensors["fc.b"].data as Float32Array);
+    data[3] = NaN;
+    writeFileSync(path, encodeSafetensors({ ...tensors, "fc.b": { ...tensors["fc.b"], data } }, metadata));
+    try {
+      const r = mlc("train", "examples/cnn/model.ts", "--resume", run, "--epochs", "2");
+      expect(r.stderr).toBe(`error: ${path}: weights: 'fc.b' holds NaN at element 3 (index [3] of f32[10]); non-finite weights are rejected unless loaded with { allowNonFinite: true }\n`);
+      expect(r.status).toBe(1);
+    } finally {
+      writeFileSync(path, original);
+    }
   }, 60_000);
 
   it("mlc eval names the bad sample of its data (2^31-1)", () => {
