@@ -3,7 +3,8 @@
 // imports, so the bundle runs in Node and browsers without mlc or a bundler.
 //
 // MANIFEST: { name, files: { wasm, weights }, memoryBytes, inputs, outputs, params, loss, accumulate }
-//   inputs/outputs/params: [{ name, dtype, shape, offset }] (params also `trainable`);
+//   inputs/outputs/params: [{ name, dtype, shape, offset }] (params also `trainable`; inputs a
+//     kernel reads as indices also `indexRange: { lo, hi, entries, what }`, checked before a call);
 //   loss: the train step's loss slot { dtype, offset }, or null without --train;
 //   accumulate: micro-batches per update (> 1: the module exports apply_update).
 //

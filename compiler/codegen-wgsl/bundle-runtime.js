@@ -4,7 +4,8 @@
 // no imports: it runs in browsers (navigator.gpu) and in Node with a GPU object from Dawn for Node
 // (`import { create } from "webgpu"; load({ gpu: create([]) })`).
 //
-// MANIFEST: { name, files: { weights }, arenaBytes, features, inputs, outputs, params, loss,
+// MANIFEST (inputs[].indexRange as in runtime/bundle-runtime.js):
+//           { name, files: { weights }, arenaBytes, features, inputs, outputs, params, loss,
 //             accumulate, entries: { forward: [[shader, x, y, z], ...], train_step: [...], ... } }
 //   features: device features the shaders need ("subgroups" when built for a target with them).
 //
