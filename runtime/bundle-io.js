@@ -20,10 +20,13 @@ function typedArrayOf(dtype) {
 }
 
 /**
- * The tensors of a safetensors file with the params they fill; each must be a param of this
- * model with its exact dtype and shape, all checked before the caller writes any.
+ * The tensors of a safetensors file with the params they fill, all checked before the caller
+ * writes any: each must be a param of this model with its exact dtype and shape, and finite
+ * (unless `opts.allowNonFinite`); a file that fills no param is an error. Returns the writes and
+ * the report loadWeights() returns: `loaded` (params the file fills), `missing` (params it does
+ * not name: they keep their values) and `skipped` (training state this bundle does not have).
  */
-function checkedWeights(bytes) {
+function checkedWeights(bytes, opts = {}) {
   const tensors = decodeSafetensors(toBytes(bytes));
   const byName = new Map(MANIFEST.params.map((p) => [p.name, p]));
   const skipped = tensors.filter((t) => !byName.has(t.name) && isTrainingState(t.name));
@@ -39,7 +42,117 @@ function checkedWeights(bytes) {
       throw new Error(`weights: '${t.name}' must be ${p.dtype}[${p.shape.join(",")}] (safetensors ${SAFE_OF[p.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`);
     }
   }
-  return tensors.filter((t) => byName.has(t.name)).map((t) => ({ param: byName.get(t.name), bytes: t.bytes }));
+  const writes = tensors.filter((t) => byName.has(t.name)).map((t) => ({ param: byName.get(t.name), bytes: t.bytes }));
+  if (writes.length === 0) {
+    throw new Error(tensors.length === 0
+      ? `weights: the file has no tensors: it would leave every param of ${MANIFEST.name} unset`
+      : `weights: none of the file's ${tensors.length} tensors is a param of ${MANIFEST.name} (only training state it does not have: ${skipped.slice(0, 3).map((t) => t.name).join(", ")}${skipped.length > 3 ? ", ..." : ""})`);
+  }
+  if (!opts.allowNonFinite) for (const w of writes) checkFinite(w.param, w.bytes);
+  const loaded = new Set(writes.map((w) => w.param.name));
+  return {
+    writes,
+    loaded: [...loaded],
+    missing: MANIFEST.params.filter((p) => !loaded.has(p.name)).map((p) => p.name),
+    skipped: skipped.map((t) => t.name),
+  };
+}
+
+/**
+ * Per float dtype: its element bytes and, from its raw little-endian bits, the name of a
+ * non-finite value ("NaN", "Infinity", "-Infinity") or undefined for a finite one.
+ */
+const NON_FINITE = {
+  f32: [4, (v, k) => { const x = v.getFloat32(k * 4, true); return Number.isFinite(x) ? undefined : String(x); }],
+  f16: [2, (v, k) => halfNonFinite(v.getUint16(k * 2, true), 0x7c00)],
+  bf16: [2, (v, k) => halfNonFinite(v.getUint16(k * 2, true), 0x7f80)],
+};
+
+/** A 16-bit float's non-finite name: exponent all ones (`exponent`), then the mantissa says NaN or ±Inf. */
+function halfNonFinite(bits, exponent) {
+  if ((bits & exponent) !== exponent) return undefined;
+  if (bits & (0x7fff & ~exponent)) return "NaN";
+  return bits & 0x8000 ? "-Infinity" : "Infinity";
+}
+
+/** Throws, naming the param and its first bad element, when a float param's bytes hold NaN or ±Inf. */
+function checkFinite(param, bytes) {
+  const rule = NON_FINITE[param.dtype];
+  if (!rule) return;
+  const [size, nonFinite] = rule;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = bytes.byteLength / size;
+  // Aligned f32 data (the usual case) is scanned as floats first, then element by element from the first bad one.
+  const from = param.dtype === "f32" && bytes.byteOffset % 4 === 0 ? finitePrefix(new Float32Array(bytes.buffer, bytes.byteOffset, n)) : 0;
+  for (let k = from; k < n; k++) {
+    const word = nonFinite(view, k);
+    if (word === undefined) continue;
+    throw new Error(`weights: '${param.name}' holds ${word} at element ${k} (index [${unravel(k, param.shape).join(", ")}] of ${param.dtype}[${param.shape.join(",")}]); non-finite weights are rejected unless loaded with { allowNonFinite: true }`);
+  }
+}
+
+/** How many leading elements of `floats` are finite (x - x is 0 exactly for finite x). */
+function finitePrefix(floats) {
+  const n = floats.length;
+  let k = 0;
+  while (k < n && floats[k] - floats[k] === 0) k++;
+  return k;
+}
+
+/** The multi-dimensional index of flat element `k` of a row-major tensor of `shape`. */
+function unravel(k, shape) {
+  const index = new Array(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    index[d] = k % shape[d];
+    k = Math.floor(k / shape[d]);
+  }
+  return index;
+}
+
+/**
+ * Throws before entry `entry` runs (called as `call`, e.g. "trainStep") when an input its kernels
+ * read as indices (MANIFEST inputs[].indexRange, derived by compiler/bundle/index-ranges.ts) holds
+ * a value outside [lo, hi): a WASM kernel would trap half way through the call and a WGSL one read
+ * 0. Nothing has run then, so the model's params and optimizer state are as before the call.
+ * `arrayOf(input)`: the input's host array.
+ */
+function checkIndexInputs(entry, call, arrayOf) {
+  for (const input of MANIFEST.inputs) {
+    const range = input.indexRange;
+    if (!range || !range.entries.includes(entry)) continue;
+    const data = arrayOf(input);
+    const { lo, hi } = range;
+    for (let k = 0; k < data.length; k++) {
+      const v = data[k];
+      if (v >= lo && v < hi) continue;
+      const at = `element ${k} (index [${unravel(k, input.shape).join(", ")}] of ${input.dtype}[${input.shape.join(",")}])`;
+      throw new RangeError(`${MANIFEST.name}.${call}(): input '${input.name}' holds ${v} at ${at}, outside its valid range [${lo}, ${hi}) (${range.what}); nothing ran and the model's state is unchanged`);
+    }
+  }
+}
+
+/**
+ * load()'s weights: `opts.weights` when given, else the bundle's own file. Params a given file
+ * does not name take their initial values from the bundle's own file (read only then), so none
+ * is left zero; a warning lists the model's params among them (fresh optimizer state, opt/* and
+ * acc/*, is the usual case and goes unsaid). `opts.allowNonFinite` as in loadWeights().
+ */
+async function loadInitialWeights(model, opts) {
+  const loadOpts = { allowNonFinite: opts.allowNonFinite === true };
+  if (opts.weights === undefined) return model.loadWeights(await readNextToBundle(MANIFEST.files.weights), loadOpts);
+  const given = checkedWeights(opts.weights, loadOpts);
+  if (given.missing.length > 0) {
+    let initial;
+    try {
+      initial = await readNextToBundle(MANIFEST.files.weights);
+    } catch (e) {
+      throw new Error(`weights: the given file leaves ${given.missing.length} params unset (${given.missing.slice(0, 5).join(", ")}${given.missing.length > 5 ? ", ..." : ""}) and their initial values (${MANIFEST.files.weights} next to the bundle) cannot be read: ${e.message}`);
+    }
+    model.loadWeights(initial, loadOpts);
+    const params = given.missing.filter((name) => !isTrainingState(name));
+    if (params.length > 0) console.warn(`${MANIFEST.name}: weights: ${params.length} params are not in the given file and keep their initial values: ${params.join(", ")}`);
+  }
+  return model.loadWeights(opts.weights, loadOpts);
 }
 
 /** Optimizer state and gradient accumulators (opt/*, acc/*): in a training checkpoint, not in a forward bundle. */

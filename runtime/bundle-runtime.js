@@ -3,7 +3,8 @@
 // imports, so the bundle runs in Node and browsers without mlc or a bundler.
 //
 // MANIFEST: { name, files: { wasm, weights }, memoryBytes, inputs, outputs, params, loss, accumulate }
-//   inputs/outputs/params: [{ name, dtype, shape, offset }] (params also `trainable`);
+//   inputs/outputs/params: [{ name, dtype, shape, offset }] (params also `trainable`; inputs a
+//     kernel reads as indices also `indexRange: { lo, hi, entries, what }`, checked before a call);
 //   loss: the train step's loss slot { dtype, offset }, or null without --train;
 //   accumulate: micro-batches per update (> 1: the module exports apply_update).
 //
@@ -13,7 +14,10 @@
 
 const SAFE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
-/** Instantiates the module and fills its params: from `opts.weights`, else from the file next to this one. */
+/**
+ * Instantiates the module and fills its params: from `opts.weights`, else from the file next to
+ * this one (loadInitialWeights in bundle-io.js says how a partial `opts.weights` is completed).
+ */
 export async function load(opts = {}) {
   const wasm = opts.wasm ?? (await readNextToBundle(MANIFEST.files.wasm));
   const { instance } = await WebAssembly.instantiate(wasm, {});
@@ -33,6 +37,7 @@ export async function load(opts = {}) {
     params,
     /** Runs the forward pass on `inputs`; results are in `outputs` until the next call. */
     forward() {
+      checkIndexInputs("forward", "forward", (t) => inputs[t.name]);
       exports.forward();
     },
     /**
@@ -41,12 +46,14 @@ export async function load(opts = {}) {
      */
     trainStep() {
       if (!loss) throw new Error(`${MANIFEST.name} was built without --train: it has no trainStep`);
+      checkIndexInputs("train_step", "trainStep", (t) => inputs[t.name]);
       exports.train_step();
       return loss[0];
     },
     /** Built with accumulation: the optimizer step on the mean accumulated gradient, accumulators zeroed. */
     applyUpdate() {
       if (MANIFEST.accumulate <= 1) throw new Error(`${MANIFEST.name} was built without --accumulate: trainStep updates the params itself`);
+      checkIndexInputs("apply_update", "applyUpdate", (t) => inputs[t.name]);
       exports.apply_update();
     },
     /**
@@ -67,14 +74,19 @@ export async function load(opts = {}) {
     },
     /**
      * Copies the tensors of a safetensors file into the params; each must be a param of this
-     * model with its exact dtype and shape (checked for all before any is written). Params the
-     * file does not name keep their values; training-only state this bundle lacks (a training
-     * checkpoint's opt/*, acc/* in a forward bundle) is skipped, with one warning.
+     * model with its exact dtype and shape and finite (NaN/±Inf rejected unless
+     * `{ allowNonFinite: true }`), all checked before any is written; a file that fills no param
+     * is an error. Params the file does not name keep their values; training-only state this
+     * bundle lacks (a training checkpoint's opt/*, acc/* in a forward bundle) is skipped, with one
+     * warning. Returns { loaded, missing, skipped }: the param names written, those left as they
+     * were, and the skipped tensors.
      */
-    loadWeights(bytes) {
-      for (const { param, bytes: data } of checkedWeights(bytes)) new Uint8Array(memory.buffer, param.offset, data.length).set(data);
+    loadWeights(bytes, loadOpts = {}) {
+      const checked = checkedWeights(bytes, loadOpts);
+      for (const { param, bytes: data } of checked.writes) new Uint8Array(memory.buffer, param.offset, data.length).set(data);
+      return { loaded: checked.loaded, missing: checked.missing, skipped: checked.skipped };
     },
   };
-  model.loadWeights(opts.weights ?? (await readNextToBundle(MANIFEST.files.weights)));
+  await loadInitialWeights(model, opts);
   return Object.freeze(model);
 }

@@ -3,7 +3,7 @@
 // bundle's views are synchronous typed arrays, the WebGPU bundle's read-backs are promises).
 
 import { DTYPE_INFO, type DType } from "../ir/dtypes.ts";
-import type { TensorEntry } from "./manifest.ts";
+import type { InputEntry } from "./manifest.ts";
 
 
 /**
@@ -36,8 +36,10 @@ export function arrayTypeOf(dtype: DType): string {
  * One readonly field per tensor, its dtype and shape in the doc comment; `type` gives the field's
  * type from the tensor's typed array name (e.g. a promise of it for GPU read-backs).
  */
-export function tensorFields(list: readonly (TensorEntry & { trainable?: boolean })[], what: string, type: (array: string) => string = (a) => a): string {
+export function tensorFields(list: readonly (InputEntry & { trainable?: boolean })[], what: string, type: (array: string) => string = (a) => a): string {
+  // An input read as indices also says its valid range (checked before each call that reads it).
+  const range = (t: InputEntry) => (t.indexRange ? `, each in [${t.indexRange.lo}, ${t.indexRange.hi}) (${t.indexRange.what})` : "");
   return list
-    .map((t) => `  /** ${t.trainable === false ? "state" : what}: ${t.dtype}[${t.shape.join(", ")}] */\n  readonly ${JSON.stringify(t.name)}: ${type(arrayTypeOf(t.dtype))};`)
+    .map((t) => `  /** ${t.trainable === false ? "state" : what}: ${t.dtype}[${t.shape.join(", ")}]${range(t)} */\n  readonly ${JSON.stringify(t.name)}: ${type(arrayTypeOf(t.dtype))};`)
     .join("\n");
 }

@@ -11,6 +11,7 @@ import type { DType } from "../ir/types.ts";
 import { encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
 import { takeTensors, toSafeTensor } from "./tensor-io.ts";
 import type { BundleMeta } from "./backend.ts";
+import type { IndexRange } from "./index-ranges.ts";
 
 export interface TensorEntry {
   name: string;
@@ -19,9 +20,14 @@ export interface TensorEntry {
   offset: number;
 }
 
+/** An input; one that kernels read as indices carries its valid range, checked before a call. */
+export interface InputEntry extends TensorEntry {
+  indexRange?: IndexRange;
+}
+
 /** The manifest fields every bundle runtime reads. */
 export interface ManifestTensors {
-  inputs: TensorEntry[];
+  inputs: InputEntry[];
   outputs: TensorEntry[];
   params: (TensorEntry & { trainable: boolean })[];
   loss: { dtype: DType; offset: number } | null;
@@ -35,7 +41,8 @@ export interface BundleLayout {
   readonly entries: Readonly<Record<string, EntryLayout>>;
 }
 
-export function manifestTensors(layout: BundleLayout, loss: string | undefined, accumulate: number, fail: (message: string) => Error): ManifestTensors {
+/** `ranges`: the index ranges of integer inputs (index-ranges.ts), put on their inputs. */
+export function manifestTensors(layout: BundleLayout, loss: string | undefined, accumulate: number, fail: (message: string) => Error, ranges: ReadonlyMap<string, IndexRange> = new Map()): ManifestTensors {
   const entry = (b: BufferLayout): TensorEntry => ({ name: b.name, dtype: b.dtype, shape: [...b.shape], offset: b.offset });
   // Entries were planned together, so an input shared by name has one offset; check, not trust.
   const inputs = new Map<string, TensorEntry>();
@@ -50,7 +57,7 @@ export function manifestTensors(layout: BundleLayout, loss: string | undefined, 
   const lossLayout = train && train.outputs.find((o) => o.name === loss);
   if (train && !lossLayout) throw fail(`the train step has no output '${loss}' to return as its loss`);
   return {
-    inputs: [...inputs.values()],
+    inputs: [...inputs.values()].map((i) => (ranges.has(i.name) ? { ...i, indexRange: ranges.get(i.name)! } : i)),
     outputs: layout.entries["forward"].outputs.map(entry),
     params: layout.params.map((p) => ({ ...entry(p), trainable: p.trainable })),
     loss: lossLayout ? { dtype: lossLayout.dtype, offset: lossLayout.offset } : null,
@@ -85,4 +92,17 @@ export function isTrainingState(name: string): boolean {
 export function ignoredTrainingState(weights: Readonly<Record<string, unknown>>, params: Iterable<string>): string[] {
   const have = new Set(params);
   return Object.keys(weights).filter((n) => !have.has(n) && isTrainingState(n));
+}
+
+/**
+ * The params (not optimizer state: a fresh one is the usual case) that a weights file leaves at
+ * their seeded initial values: what `--weights` notes, as a bundle's load() warns.
+ */
+export function paramsLeftInitial(weights: Readonly<Record<string, unknown>>, params: Iterable<string>): string[] {
+  return [...params].filter((n) => !Object.hasOwn(weights, n) && !isTrainingState(n));
+}
+
+/** The note `--weights` prints for paramsLeftInitial's names. */
+export function leftInitialNote(file: string, names: readonly string[]): string {
+  return `note: ${file}: ${names.length} param${names.length > 1 ? "s" : ""} not in the file keep${names.length > 1 ? "" : "s"} the seeded initial value${names.length > 1 ? "s" : ""}: ${names.join(", ")}`;
 }

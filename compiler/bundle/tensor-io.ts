@@ -42,6 +42,54 @@ export function readSafetensorsFile(path: string): Record<string, SafeTensor> {
   }
 }
 
+/**
+ * A weights file handed to a command (`--weights`): read, holding at least one tensor, and with
+ * no NaN/±Inf in a float tensor unless `allowNonFinite` (the bundles' loadWeights() refuses them
+ * the same way): a poisoned file would silently turn every later result NaN.
+ */
+export function readWeightsFile(path: string, { allowNonFinite = false }: { allowNonFinite?: boolean } = {}): Record<string, SafeTensor> {
+  const tensors = readSafetensorsFile(path);
+  if (Object.keys(tensors).length === 0) throw new TensorIOError(`${path}: the file has no tensors (a weights file holds the params it sets)`);
+  if (!allowNonFinite) {
+    for (const [name, t] of Object.entries(tensors)) {
+      const bad = firstNonFinite(t);
+      if (bad) {
+        throw new TensorIOError(
+          `${path}: '${name}' holds ${bad.value} at element ${bad.at} (index [${unravel(bad.at, t.shape).join(", ")}] of ${t.dtype}[${t.shape.join(",")}]); ` +
+            "pass --allow-nonfinite-weights to load it anyway",
+        );
+      }
+    }
+  }
+  return tensors;
+}
+
+/** The first NaN/±Inf of a float tensor (16-bit ones decoded from their bit patterns), if any. */
+function firstNonFinite(t: SafeTensor): { at: number; value: string } | undefined {
+  const exponent = t.dtype === "F16" ? 0x7c00 : t.dtype === "BF16" ? 0x7f80 : 0;
+  if (t.dtype === "F32" || t.dtype === "F64") {
+    const data = t.data as Float32Array | Float64Array;
+    for (let k = 0; k < data.length; k++) if (!Number.isFinite(data[k])) return { at: k, value: String(data[k]) };
+  } else if (exponent) {
+    const bits = t.data as Uint16Array;
+    for (let k = 0; k < bits.length; k++) {
+      if ((bits[k] & exponent) !== exponent) continue;
+      return { at: k, value: bits[k] & (0x7fff & ~exponent) ? "NaN" : bits[k] & 0x8000 ? "-Infinity" : "Infinity" };
+    }
+  }
+  return undefined;
+}
+
+/** The multi-dimensional index of flat element `k` of a row-major tensor of `shape`. */
+function unravel(k: number, shape: readonly number[]): number[] {
+  const index = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    index[d] = k % shape[d];
+    k = Math.floor(k / shape[d]);
+  }
+  return index;
+}
+
 export function writeSafetensorsFile(path: string, tensors: Record<string, SafeTensor>, metadata?: Record<string, string>): void {
   writeFileSync(path, encodeSafetensors(tensors, metadata));
 }

@@ -17,6 +17,8 @@
 
 import type { BundleMeta, ProgramEntry, WrittenBundle } from "../bundle/backend.ts";
 import { apiTypeName, tensorFields } from "../bundle/declarations.ts";
+import { INDEX_CHECK_DOC, LOAD_WEIGHTS_DOC, LOAD_WEIGHTS_FILE_DOC, WEIGHTS_TYPES } from "../bundle/weights-declarations.ts";
+import { indexRanges, type IndexRange } from "../bundle/index-ranges.ts";
 import { initialWeights, manifestTensors, type ManifestTensors } from "../bundle/manifest.ts";
 import { planFile } from "../bundle/plan-file.ts";
 import { bundleScript } from "../bundle/script.ts";
@@ -37,7 +39,7 @@ export function writeWasmBundle(entries: readonly ProgramEntry[], meta: BundleMe
   const { name } = meta;
   const stem = bundleFileStem(name);
   const { wasm, layout } = emitWasmEntries(entries);
-  const manifest = manifestOf(name, stem, layout, meta.loss, meta.accumulate);
+  const manifest = manifestOf(name, stem, layout, meta.loss, meta.accumulate, indexRanges(entries));
   const weights = initialWeights(entries.map((e) => e.graph), layout.params, meta);
   return {
     name: stem,
@@ -52,12 +54,12 @@ export function writeWasmBundle(entries: readonly ProgramEntry[], meta: BundleMe
   };
 }
 
-function manifestOf(name: string, stem: string, layout: WasmLayout, loss: string | undefined, accumulate: number): Manifest {
+function manifestOf(name: string, stem: string, layout: WasmLayout, loss: string | undefined, accumulate: number, ranges: ReadonlyMap<string, IndexRange>): Manifest {
   return {
     name,
     files: { wasm: `${stem}.wasm`, weights: `${stem}.safetensors` },
     memoryBytes: layout.memoryBytes,
-    ...manifestTensors(layout, loss, accumulate, (message) => new WasmPlanError(message)),
+    ...manifestTensors(layout, loss, accumulate, (message) => new WasmPlanError(message), ranges),
   };
 }
 
@@ -87,11 +89,11 @@ export interface ${type} {
   readonly inputs: ${type}Inputs;
   readonly outputs: ${type}Outputs;
   readonly params: ${type}Params;
-  /** Runs the forward pass on \`inputs\`, writing \`outputs\`. */
+  /** Runs the forward pass on \`inputs\`, writing \`outputs\`.${INDEX_CHECK_DOC} */
   forward(): void;
   /** ${m.accumulate > 1
     ? `One micro-batch: forward and backward, gradients added into the accumulators; returns the loss. Call applyUpdate() after every ${m.accumulate}.`
-    : `One training step in place (forward, backward, optimizer); returns the loss.${m.loss ? "" : " Throws: built without --train."}`} */
+    : `One training step in place (forward, backward, optimizer); returns the loss.${m.loss ? "" : " Throws: built without --train."}`}${INDEX_CHECK_DOC} */
   trainStep(): number;
   /** ${m.accumulate > 1
     ? `Applies the optimizer to the mean of the ${m.accumulate} accumulated micro-batch gradients and zeroes the accumulators.`
@@ -101,15 +103,19 @@ export interface ${type} {
   setLearningRate(lr: number): void;
   /** Every param and state tensor as safetensors bytes; \`{ only: "params" }\` leaves out the optimizer state (opt/*, acc/*). */
   saveWeights(opts?: { only?: "params" }): Uint8Array;
-  /** Loads params from safetensors bytes; every tensor must be a param with its exact dtype and shape (a training checkpoint's optimizer state that this bundle lacks is skipped). */
-  loadWeights(bytes: Uint8Array | ArrayBuffer): void;
+  /** Loads params from safetensors bytes; every tensor must be a param with its exact dtype and shape (a training checkpoint's optimizer state that this bundle lacks is skipped).${LOAD_WEIGHTS_DOC} */
+  loadWeights(bytes: Uint8Array | ArrayBuffer, opts?: WeightsOptions): WeightsReport;
 }
+
+${WEIGHTS_TYPES}
 
 export interface LoadOptions {
   /** The module's bytes; by default ${m.files.wasm} next to this file. */
   wasm?: Uint8Array | ArrayBuffer;
-  /** Initial weights (safetensors); by default ${m.files.weights} next to this file. */
+  /** Initial weights (safetensors); by default ${m.files.weights} next to this file.${LOAD_WEIGHTS_FILE_DOC} */
   weights?: Uint8Array;
+  /** Accept NaN/±Inf in the weights (rejected by default, naming the tensor). */
+  allowNonFinite?: boolean;
 }
 
 export declare function load(opts?: LoadOptions): Promise<${type}>;

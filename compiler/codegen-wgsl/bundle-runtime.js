@@ -4,7 +4,8 @@
 // no imports: it runs in browsers (navigator.gpu) and in Node with a GPU object from Dawn for Node
 // (`import { create } from "webgpu"; load({ gpu: create([]) })`).
 //
-// MANIFEST: { name, files: { weights }, arenaBytes, features, inputs, outputs, params, loss,
+// MANIFEST (inputs[].indexRange as in runtime/bundle-runtime.js):
+//           { name, files: { weights }, arenaBytes, features, inputs, outputs, params, loss,
 //             accumulate, entries: { forward: [[shader, x, y, z], ...], train_step: [...], ... } }
 //   features: device features the shaders need ("subgroups" when built for a target with them).
 //
@@ -16,6 +17,7 @@
 //   await m.params.w()         reads a param back
 //   await m.saveWeights()      safetensors bytes of every param and state
 //   m.loadWeights(bytes)       writes params (checked first, like the WASM bundle)
+//   inputs read as indices     range-checked before a call, as in the WASM bundle
 
 const VIEW_OF = { f32: Float32Array, i32: Int32Array, i8: Int8Array, u8: Uint8Array, bool: Uint8Array };
 const SAFE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
@@ -83,7 +85,9 @@ export async function load(opts = {}) {
   };
   const inputs = byName(MANIFEST.inputs, (t) => new VIEW_OF[t.dtype](count(t)));
   const readers = (list) => byName(list, (t) => () => read(t));
-  const run = (entry) => {
+  // `call`: the API method, for the index check's message (bundle-io.js checkIndexInputs).
+  const run = (entry, call) => {
+    checkIndexInputs(entry, call, (t) => inputs[t.name]);
     for (const t of MANIFEST.inputs) write(t, new Uint8Array(inputs[t.name].buffer));
     const encoder = device.createCommandEncoder({ label: entry });
     const pass = encoder.beginComputePass({ label: entry });
@@ -108,33 +112,39 @@ export async function load(opts = {}) {
     params: readers(MANIFEST.params),
     /** Runs the forward pass on `inputs` (submitted; read outputs with `await m.outputs.name()`). */
     forward() {
-      run("forward");
+      run("forward", "forward");
     },
     /** One training step on `inputs`; resolves to the loss. Built with accumulation: one micro-batch. */
     async trainStep() {
       if (!MANIFEST.loss) throw new Error(`${MANIFEST.name} was built without --train: it has no trainStep`);
-      run("train_step");
+      run("train_step", "trainStep");
       return (await read({ ...MANIFEST.loss, shape: [] }))[0];
     },
     /** Built with accumulation: the optimizer step on the mean accumulated gradient. */
     applyUpdate() {
       if (MANIFEST.accumulate <= 1) throw new Error(`${MANIFEST.name} was built without --accumulate: trainStep updates the params itself`);
-      run("apply_update");
+      run("apply_update", "applyUpdate");
     },
     /** Every param and state tensor as safetensors bytes (read back from the device). */
     async saveWeights() {
       const data = await Promise.all(MANIFEST.params.map((p) => read(p)));
       return encodeSafetensors(MANIFEST.params.map((p, k) => ({ name: p.name, dtype: SAFE_OF[p.dtype], shape: p.shape, data: data[k] })));
     },
-    /** Writes the tensors of a safetensors file into the params, after checking them all. */
-    loadWeights(bytes) {
-      for (const { param, bytes: data } of checkedWeights(bytes)) write(param, data);
+    /**
+     * Writes the tensors of a safetensors file into the params after checking them all (as the
+     * WASM bundle: exact dtype and shape, finite unless { allowNonFinite: true }, not empty);
+     * returns { loaded, missing, skipped }.
+     */
+    loadWeights(bytes, loadOpts = {}) {
+      const checked = checkedWeights(bytes, loadOpts);
+      for (const { param, bytes: data } of checked.writes) write(param, data);
+      return { loaded: checked.loaded, missing: checked.missing, skipped: checked.skipped };
     },
     /** Waits until the device has finished every submitted call. */
     finished() {
       return device.queue.onSubmittedWorkDone();
     },
   };
-  model.loadWeights(opts.weights ?? (await readNextToBundle(MANIFEST.files.weights)));
+  await loadInitialWeights(model, opts);
   return Object.freeze(model);
 }

@@ -92,7 +92,24 @@ export interface OpDef {
    * pass that creates new ones must give them fresh seeds.
    */
   readonly random?: boolean;
+  /**
+   * The operands this op reads as indices into an axis (class labels, gathered rows), each element
+   * valid in [0, size): the WASM kernels trap outside it and the WGSL ones read 0, so a bundle
+   * checks the inputs that reach these operands at its API (compiler/bundle/index-ranges.ts).
+   * Absent: the op reads no operand as an index (oneHot is not one: out of range is a zero row).
+   */
+  readonly indexOperands?: IndexOperandsRule;
 }
+
+/** An operand read as indices into an axis of `size` entries; `what` says which, for messages. */
+export interface IndexOperand {
+  readonly operand: number;
+  readonly size: number;
+  readonly what: string;
+}
+
+/** See `OpDef.indexOperands`. */
+export type IndexOperandsRule = (node: Node, operandTypes: readonly TensorType[]) => readonly IndexOperand[];
 
 /** FLOPs of `node`, given its operands' types (in operand order). */
 export type FlopsRule = (node: Node, operandTypes: readonly TensorType[]) => number;

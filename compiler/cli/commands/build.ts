@@ -19,13 +19,13 @@ import { compileModelFile } from "../../frontend/index.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
 import { parseSetFlags, withModelOptions } from "../options.ts";
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
-import { readSafetensorsFile } from "../../bundle/tensor-io.ts";
+import { readWeightsFile } from "../../bundle/tensor-io.ts";
 import { precisionOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
-import { ignoredTrainingState } from "../../bundle/manifest.ts";
+import { ignoredTrainingState, leftInitialNote, paramsLeftInitial } from "../../bundle/manifest.ts";
 import { decodeSafetensors } from "../../../runtime/safetensors.ts";
 
 interface BuildArgs extends TrainArgs, PipelineArgs {
-  model: string; set?: string[]; out: string; weights?: string; seed: number; outputs?: string;
+  model: string; set?: string[]; out: string; weights?: string; "allow-nonfinite-weights": boolean; seed: number; outputs?: string;
 }
 
 export const buildCommand: CommandModule<object, BuildArgs> = {
@@ -35,6 +35,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     withPipelineOptions(withTrainOptions(withModelOptions(y)))
       .option("out", { type: "string", demandOption: true, describe: "directory to write the bundle into (created if missing)" })
       .option("weights", { type: "string", describe: "safetensors file with initial params (others keep their seeded init)" })
+      .option("allow-nonfinite-weights", { type: "boolean", default: false, describe: "accept NaN/Inf in --weights (refused by default, naming the tensor)" })
       .option("seed", { type: "number", default: 0, describe: "seed for the params' initializers" })
       .option("outputs", { type: "string", describe: "without --train: the forward outputs to keep, comma-separated, or 'all' (default: those that read no label input)" }) as never,
   handler: async (args) => {
@@ -45,7 +46,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     const dumps = irDumps(args);
     // Checked by the bundle writer against every param and state of the built entries (with
     // --train that includes optimizer state, e.g. from a bundle's saveWeights()).
-    const weights = args.weights ? { source: args.weights, tensors: readSafetensorsFile(args.weights) } : undefined;
+    const weights = args.weights ? { source: args.weights, tensors: readWeightsFile(args.weights, { allowNonFinite: args["allow-nonfinite-weights"] }) } : undefined;
     const bundle = build(graph, {
       backend: await loadBackend(args.target),
       seed: args.seed,
@@ -62,6 +63,8 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       const declared = Object.keys(decodeSafetensors(bundle.files[`${bundle.name}.safetensors`] as Uint8Array).tensors);
       const ignored = ignoredTrainingState(weights.tensors, declared);
       if (ignored.length > 0) process.stdout.write(`note: ${args.weights}: ignored ${ignored.length} training-state tensor${ignored.length > 1 ? "s" : ""} (${ignored.slice(0, 2).join(", ")}${ignored.length > 2 ? ", ..." : ""}) that this bundle does not have\n`);
+      const initial = paramsLeftInitial(weights.tensors, declared);
+      if (initial.length > 0) process.stdout.write(leftInitialNote(args.weights!, initial) + "\n");
     }
     mkdirSync(args.out, { recursive: true });
     for (const [file, contents] of Object.entries(bundle.files)) writeFileSync(join(args.out, file), contents);

@@ -15,6 +15,7 @@ interface EvalArgs {
   model: string;
   set?: string[];
   weights: string;
+  "allow-nonfinite-weights": boolean;
   data: string;
   batch?: number;
   "scale-u8"?: boolean;
@@ -30,6 +31,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .positional("model", { type: "string", demandOption: true, describe: "path to model.ts" })
       .option("set", { type: "string", array: true, describe: "override a config constant: --set width=16" })
       .option("weights", { type: "string", demandOption: true, describe: "safetensors weights: RUN/weights.safetensors, a checkpoint, or a bundle's saveWeights()" })
+      .option("allow-nonfinite-weights", { type: "boolean", default: false, describe: "accept NaN/Inf in --weights (refused by default, naming the tensor)" })
       .option("data", { type: "string", demandOption: true, describe: "a .safetensors file, a directory of NAME.npy, or INPUT=FILE,... (.npy, IDX, safetensors; .gz too)" })
       .option("batch", { type: "number", describe: "batch size of the evaluation bundle (sets config.batch)" })
       .option("scale-u8", { type: "boolean", describe: "u8 data for f32 inputs is divided by 255 (default true)" })
@@ -43,7 +45,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       set.batch = String(args.batch);
     }
     const built = await buildInChild(args.model, [
-      "--target", "wasm-simd", "--outputs", "all", "--weights", args.weights,
+      "--target", "wasm-simd", "--outputs", "all", "--weights", args.weights, ...(args["allow-nonfinite-weights"] ? ["--allow-nonfinite-weights"] : []),
       ...Object.entries(set).flatMap(([k, v]) => ["--set", `${k}=${v}`]),
     ]);
     try {

@@ -12,13 +12,15 @@ import { printGraph } from "../../ir/printer.ts";
 import { formatType } from "../../ir/types.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
 import { randomInputs } from "../random-inputs.ts";
-import { readSafetensorsFile, takeTensors, toSafeTensor, writeSafetensorsFile } from "../../bundle/tensor-io.ts";
+import { readSafetensorsFile, readWeightsFile, takeTensors, TensorIOError, toSafeTensor, writeSafetensorsFile } from "../../bundle/tensor-io.ts";
+import { leftInitialNote, paramsLeftInitial } from "../../bundle/manifest.ts";
+import { indexRanges, indexRangeViolation } from "../../bundle/index-ranges.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { precisionOptions, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { compile } from "../../driver/index.ts";
 
 interface RunArgs extends TrainArgs {
-  model: string; set?: string[]; inputs?: string; "random-inputs": boolean; weights?: string;
+  model: string; set?: string[]; inputs?: string; "random-inputs": boolean; weights?: string; "allow-nonfinite-weights": boolean;
   out?: string; seed: number; precision: Precision | "f16" | "bf16"; "print-ir": boolean;
 }
 
@@ -30,6 +32,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("inputs", { type: "string", describe: "safetensors file with every model input" })
       .option("random-inputs", { type: "boolean", default: false, describe: "use seeded random inputs instead of --inputs" })
       .option("weights", { type: "string", describe: "safetensors file with params (others keep their seeded init)" })
+      .option("allow-nonfinite-weights", { type: "boolean", default: false, describe: "accept NaN/Inf in --weights (refused by default, naming the tensor)" })
       .option("out", { type: "string", describe: "write outputs (and updated state as param/<name>) to this safetensors file" })
       .option("seed", { type: "number", default: 0, describe: "seed for param inits and random inputs" })
       .option("precision", { choices: ["native", "f64", "f16", "bf16"] as const, default: "native" as const, describe: "native dtypes, float64 throughout, or f16/bf16 storage (the precision pass, then native)" })
@@ -44,9 +47,17 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const graph = entries.find((e) => e.exportName === (training ? "train_step" : "forward"))!.graph;
     if (args["print-ir"]) process.stdout.write(printGraph(graph) + "\n");
     const inputs = loadInputs(graph, args);
-    const params = args.weights
-      ? takeTensors(args.weights, readSafetensorsFile(args.weights), trainableAndState(graph), "param", { requireAll: false })
-      : {};
+    // An index out of range would stop the interpreter at the op that reads it; the check names
+    // the input and the file, as the bundles and mlc train do.
+    for (const [name, range] of indexRanges([{ exportName: "run", graph }])) {
+      const decl = graph.inputs.find((i) => i.name === name)!;
+      const bad = indexRangeViolation(name, decl.type, inputs[name], range);
+      if (bad) throw new TensorIOError(`${args.inputs ?? "--random-inputs"}: ${bad}`);
+    }
+    const weightsFile = args.weights ? readWeightsFile(args.weights, { allowNonFinite: args["allow-nonfinite-weights"] }) : undefined;
+    const params = args.weights && weightsFile ? takeTensors(args.weights, weightsFile, trainableAndState(graph), "param", { requireAll: false }) : {};
+    const initial = weightsFile ? paramsLeftInitial(weightsFile, graph.params.map((p) => p.name)) : [];
+    if (initial.length > 0) process.stdout.write(leftInitialNote(args.weights!, initial) + "\n");
     const result = interpret(graph, inputs, { precision: args.precision === "f64" ? "f64" : "native", params, seed: args.seed });
     if (args.out) {
       const types = valueTypes(graph);

@@ -33,7 +33,8 @@ export interface ManifestTensor {
 /** The MANIFEST constant a generated bundle script starts with (compiler/bundle/manifest.ts). */
 export interface BundleManifest {
   readonly name: string;
-  readonly inputs: readonly ManifestTensor[];
+  /** Inputs read as indices carry their valid range (compiler/bundle/index-ranges.ts). */
+  readonly inputs: readonly (ManifestTensor & { readonly indexRange?: { readonly lo: number; readonly hi: number; readonly what: string } })[];
   readonly outputs: readonly ManifestTensor[];
   readonly params: readonly (ManifestTensor & { trainable: boolean })[];
   readonly loss: { dtype: string; offset: number } | null;

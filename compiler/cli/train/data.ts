@@ -36,6 +36,8 @@ export interface InputSpec {
   readonly dtype: string;
   /** The input's full shape; shape[0] is the batch. */
   readonly shape: readonly number[];
+  /** Inputs the bundle reads as indices: their valid range (compiler/bundle/index-ranges.ts). */
+  readonly indexRange?: { readonly lo: number; readonly hi: number; readonly what: string };
 }
 
 /** Element types a data file may hold. */
@@ -133,6 +135,7 @@ export class Dataset {
       const view = views[col.input.name];
       if (!view) throw new DataError(`the bundle has no input '${col.input.name}'`);
       convert(col, buf, rows * col.sampleElements, view, this.scale);
+      if (col.input.indexRange) checkIndices(col, view, rows, indices);
       if (rows * col.sampleElements < view.length) view.fill(0, rows * col.sampleElements);
     }
   }
@@ -140,6 +143,23 @@ export class Dataset {
   close(): void {
     for (const fd of this.fds) closeSync(fd);
     this.fds.length = 0;
+  }
+}
+
+/**
+ * An index input's values must lie in its range before the bundle sees them (the bundle would
+ * refuse the batch too, but could not name the file and the sample): the first one outside is an
+ * error naming the file, the tensor, the sample, the element within it and the value.
+ */
+function checkIndices(col: Column, view: InputViews[string], rows: number, indices: ArrayLike<number>): void {
+  const { lo, hi, what } = col.input.indexRange!;
+  const n = rows * col.sampleElements;
+  for (let k = 0; k < n; k++) {
+    const v = view[k];
+    if (v >= lo && v < hi) continue;
+    const sample = indices[Math.floor(k / col.sampleElements)];
+    const within = col.sampleElements > 1 ? ` (element ${k % col.sampleElements} of the sample)` : "";
+    throw new DataError(`${col.source}: sample ${sample} of '${col.input.name}' holds ${v}${within}, outside [${lo}, ${hi}), the valid range of input '${col.input.name}' (${what})`);
   }
 }
 

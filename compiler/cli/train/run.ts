@@ -218,7 +218,15 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   if (!args.resume || stops.length || args.data || args.eval || args["save-every"] !== undefined) writeFileAtomic(configPath, JSON.stringify(config, null, 2) + "\n");
 
   const m = await loadBundle(built);
-  if (saved) m.loadWeights(saved.bytes);
+  if (saved) {
+    // The bundle checks the checkpoint (params of its dtypes and shapes, finite values): a
+    // refusal is about the file, so it names it.
+    try {
+      m.loadWeights(saved.bytes);
+    } catch (e) {
+      throw new TrainError(`${checkpointPath}: ${(e as Error).message}`);
+    }
+  }
   const state: RunState = saved?.state ?? { step: 0, epoch: 0, update: 0, samples: 0, trainSeconds: 0, epochLossSum: 0, epochLossCount: 0 };
 
   const say = (s: string) => process.stdout.write(s + "\n");

@@ -109,6 +109,10 @@ const scatterAdd: OpDef = {
     }
     return res;
   },
+  indexOperands: (node) => {
+    const size = attr.num(node.attrs, "size");
+    return [{ operand: 0, size, what: `indices of scatterAdd along axis ${normalizeAxis(attr.num(node.attrs, "axis"), node.type.shape.length)} of size ${size}` }];
+  },
   // Linear in updates; its transpose reads each row back out of the table's cotangent.
   vjp: ({ b, node, dy, needs }) => [null, needs[1] ? b.op("gather", [dy, node.inputs[0]], { axis: attr.num(node.attrs, "axis") }) : null],
 };

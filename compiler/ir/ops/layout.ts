@@ -269,6 +269,10 @@ const gather: OpDef = {
     }
     return res;
   },
+  indexOperands: (node, [table]) => {
+    const axis = normalizeAxis(attr.num(node.attrs, "axis"), table.shape.length);
+    return [{ operand: 1, size: table.shape[axis], what: `indices of gather along axis ${axis} of ${formatType(table)}` }];
+  },
   // Every picked row sends its cotangent back to the row it came from, summing over repeats.
   vjp: linearVjp(({ b, node, dy }) => {
     const table = b.typeOf(node.inputs[0]);

@@ -47,6 +47,10 @@ const softmaxCrossEntropy: OpDef = {
     }
     return Float64Array.of(total / rows); // NaN when there are no positions, like a mean over nothing
   },
+  indexOperands: (_node, [logits]) => {
+    const classes = logits.shape[logits.shape.length - 1];
+    return [{ operand: 1, size: classes, what: `class labels of softmaxCrossEntropy over ${classes} classes` }];
+  },
   // d/dlogits = (softmax(logits) - oneHot(labels)) * dy / N over the N leading positions; class
   // indices take no cotangent.
   vjp({ b, node, dy, needs }) {
