@@ -70,20 +70,22 @@ function debugProbe(table, bundleName) {
     const [, , offset, , slot] = entry.values[v];
     return at >= offset && at < offset + slot;
   };
-  /** Kernels that ran after kernel `since` (-1: the call's start), nearest to byte `at` first. */
+  /** Kernels that ran after kernel `since` (-1: the call's start), the one whose buffers are nearest byte `at` first. */
   const suspects = (since, at) => {
     const distance = ([offset, size]) => (at < offset ? offset - at : at >= offset + size ? at - (offset + size) + 1 : 0);
+    const where = ([offset, size]) => (at < offset ? `[${offset}, ${offset + size}) start ${offset - at} bytes after it` : `[${offset}, ${offset + size}) end ${at - (offset + size)} bytes before it`);
     const ran = [];
     for (let k = since + 1; k <= lastKernel; k++) {
       const [, , , output, ws] = entry.kernels[k];
       const [, , offset, , slot] = entry.values[output];
-      ran.push({ k, d: Math.min(distance([offset, slot]), ws ? distance(ws) : Infinity) });
+      for (const span of ws ? [[offset, slot], ws] : [[offset, slot]]) ran.push({ k, d: distance(span), span });
     }
     ran.sort((a, b) => a.d - b.d || b.k - a.k);
     if (ran.length === 0) return "no kernel ran since";
-    const [first, ...rest] = ran;
-    return `the nearest kernel that ran since is ${kernelName(first.k)}, its buffers ${first.d} bytes away` +
-      (rest.length > 0 ? `; others: ${rest.slice(0, 3).map((s) => kernelName(s.k)).join(", ")}${rest.length > 3 ? ", ..." : ""}` : "");
+    const [first] = ran;
+    const others = [...new Set(ran.map((s) => s.k))].filter((k) => k !== first.k);
+    return `the nearest kernel that ran since is ${kernelName(first.k)}, whose buffer ${where(first.span)}` +
+      (others.length > 0 ? `; others: ${others.slice(0, 3).map(kernelName).join(", ")}${others.length > 3 ? ", ..." : ""}` : "");
   };
   const releasedWhen = (at) => {
     const j = releasedAfter[at >> 4];
