@@ -1,9 +1,10 @@
 // Debug bundles (`mlc build --debug`, codegen-wasm/debug.ts + runtime/bundle-debug.js): every
 // example's bundle runs its checks without a complaint and computes exactly what the normal bundle
-// computes (forward, train step, an --accumulate and a --checkpoint sqrt build); a plan that
-// overlaps two live values and a kernel that writes past its buffer fail loudly, naming the
-// entry, the kernel, the values and their arena bytes; the normal bundle stays as it was (no
-// imports, no debug table); other targets refuse --debug.
+// computes (inference forward, forward + train step, an --accumulate, a --checkpoint sqrt and a
+// --mixed f16 build); a plan that overlaps two live values, a kernel that writes past its slot and
+// one that leaves its result unwritten fail loudly, naming the entry, the kernel, the values and
+// their arena bytes; the normal bundle stays as it was (no imports, no debug table, the other
+// files equal); other targets refuse --debug.
 
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -16,6 +17,7 @@ import { writeWasmBundle } from "../../compiler/codegen-wasm/bundle.ts";
 import { emitWasmEntries } from "../../compiler/codegen-wasm/emit.ts";
 import { withWorkspace, type KernelArgs, type KernelTable } from "../../compiler/codegen-wasm/kernel.ts";
 import { WASM_KERNELS } from "../../compiler/codegen-wasm/kernels/index.ts";
+import type { Expr } from "../../compiler/codegen-wasm/module.ts";
 import type { ProgramEntry } from "../../compiler/bundle/backend.ts";
 import { compile, type CompileOptions } from "../../compiler/driver/compile.ts";
 import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
@@ -24,7 +26,7 @@ import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { aliasClasses } from "../../compiler/ir/aliasing.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
 import { liveness } from "../../compiler/ir/liveness.ts";
-import { byteSize } from "../../compiler/ir/types.ts";
+import { byteSize, formatType } from "../../compiler/ir/types.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { EXAMPLES } from "../support/example-graphs.ts";
 
@@ -125,6 +127,12 @@ describe("debug bundles of other training builds", () => {
   }, 60_000);
 });
 
+describe("debug bundles with 16-bit storage", () => {
+  it("--mixed f16 (loss scale and skipped-step state read before written) matches the normal bundle", async () => {
+    await sameAsNormal(planned("cnn", { mixed: { dtype: "f16", lossScale: {} } }), 3);
+  }, 60_000);
+});
+
 describe("debug builds leave normal builds alone", () => {
   it("the normal module imports nothing and its script has no debug table; the debug module imports the probe", () => {
     const p = planned("mnist-mlp", {});
@@ -161,6 +169,17 @@ function overlapPair(g: Graph): { v: string; w: string } {
   throw new Error("no pair of values to overlap");
 }
 
+/** The wasm kernels, with node `id`'s (an `op`) body rewritten by `change`. */
+function withBrokenKernel(id: string, op: string, change: (a: KernelArgs, body: Expr[]) => Expr[]): KernelTable {
+  const broken = new Map(WASM_KERNELS);
+  broken.set(op, WASM_KERNELS.get(op)!.map((entry) => {
+    const emit = entry.kernel;
+    const kernel = (a: KernelArgs) => (a.node.id === id ? change(a, emit(a)) : emit(a));
+    return { ...entry, kernel: emit.workspaceBytes ? withWorkspace(kernel, emit.workspaceBytes) : kernel };
+  }));
+  return broken;
+}
+
 describe("a wrong plan or kernel fails loudly in debug mode", () => {
   it("two live values planned over each other: the train step names the entry, the kernel, both values and their bytes", async () => {
     const p = planned("mnist-mlp", {});
@@ -195,18 +214,8 @@ describe("a wrong plan or kernel fails loudly in debug mode", () => {
     const culprit = g.nodes.find((n) => byteSize(n.type) >= 16)!;
     const slotEnd = g.memory!.slots[culprit.id].offset + g.memory!.slots[culprit.id].size;
     // The culprit's kernel, then one more f32 just past its slot (a bounds bug).
-    const original = WASM_KERNELS.get(culprit.op)!;
-    const broken = new Map(WASM_KERNELS);
-    broken.set(culprit.op, original.map((entry) => {
-      const emit = entry.kernel;
-      const kernel = (a: KernelArgs) => {
-        const body = emit(a);
-        return a.node.id === culprit.id ? [...body, a.f.storeF32(a.f.i32.const(slotEnd), a.f.f32.const(1.5))] : body;
-      };
-      return { ...entry, kernel: emit.workspaceBytes ? withWorkspace(kernel, emit.workspaceBytes) : kernel };
-    }));
+    const table = withBrokenKernel(culprit.id, culprit.op, (a, body) => [...body, a.f.storeF32(a.f.i32.const(slotEnd), a.f.f32.const(1.5))]);
     const bundle = write(p, true);
-    const table: KernelTable = broken;
     const wasm = emitWasmEntries(p.entries, { debug: true, kernels: table, templates: "never" }).wasm;
     const mod = await importBundle(bundle.files, p.name);
     const weights = bundle.files[`${p.name}.safetensors`] as Uint8Array;
@@ -216,6 +225,21 @@ describe("a wrong plan or kernel fails loudly in debug mode", () => {
     const quiet = emitWasmEntries(p.entries, { kernels: table, templates: "never" }).wasm;
     const n = await mod.load({ wasm: quiet, weights });
     expect(() => n.forward()).not.toThrow();
+  }, 60_000);
+});
+
+describe("a kernel that leaves its result unwritten", () => {
+  it("is named after it runs, with the poisoned bytes", async () => {
+    const p = planned("mnist-mlp");
+    const g = p.entries[0].graph;
+    const culprit = g.nodes.find((n) => byteSize(n.type) >= 16 && n.inplace === undefined)!;
+    const slot = g.memory!.slots[culprit.id];
+    const table = withBrokenKernel(culprit.id, culprit.op, () => []);
+    const bundle = write(p, true);
+    const mod = await importBundle(bundle.files, p.name);
+    const m = await mod.load({ wasm: emitWasmEntries(p.entries, { debug: true, kernels: table, templates: "never" }).wasm, weights: bundle.files[`${p.name}.safetensors`] as Uint8Array });
+    expect(() => m.forward()).toThrow(`mlc debug check failed in mnistMlp.forward, after kernel 0 (${culprit.op} %${culprit.id}, step 0`);
+    expect(() => m.forward()).toThrow(`its result %${culprit.id} (${formatType(culprit.type)}, arena bytes [${slot.offset}, ${slot.offset + byteSize(culprit.type)})) still holds the poison word at bytes [${slot.offset}, ${slot.offset + byteSize(culprit.type)}): the kernel left part of its result unwritten`);
   }, 60_000);
 });
 
