@@ -2,11 +2,12 @@
 // `const MANIFEST = JSON.parse("...");` that compiler/codegen-wasm/bundle.ts writes. Plain JavaScript with no
 // imports, so the bundle runs in Node and browsers without mlc or a bundler.
 //
-// MANIFEST: { name, files: { wasm, weights }, memoryBytes, inputs, outputs, params, loss, accumulate }
+// MANIFEST: { name, files: { wasm, weights }, memoryBytes, inputs, outputs, params, loss, accumulate, debug? }
 //   inputs/outputs/params: [{ name, dtype, shape, offset }] (params also `trainable`; inputs a
 //     kernel reads as indices also `indexRange: { lo, hi, entries, what }`, checked before a call);
 //   loss: the train step's loss slot { dtype, offset }, or null without --train;
-//   accumulate: micro-batches per update (> 1: the module exports apply_update).
+//   accumulate: micro-batches per update (> 1: the module exports apply_update);
+//   debug: true in a debug build, whose name.js also holds MLC_DEBUG and runtime/bundle-debug.js.
 //
 // The module owns one memory that never grows, so typed views made once stay valid. Weights are
 // safetensors, written and checked here; each dtype's typed array and safetensors code come from
@@ -20,9 +21,12 @@ const SAFE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8
  */
 export async function load(opts = {}) {
   const wasm = opts.wasm ?? (await readNextToBundle(MANIFEST.files.wasm));
-  const { instance } = await WebAssembly.instantiate(wasm, {});
+  // A debug build (`mlc build --debug`) imports the checks of runtime/bundle-debug.js.
+  const debug = MANIFEST.debug ? debugProbe(MLC_DEBUG, MANIFEST.name) : null;
+  const { instance } = await WebAssembly.instantiate(wasm, debug ? debug.imports : {});
   const exports = instance.exports;
   const memory = exports.memory;
+  debug?.attach(memory);
   const view = (t) => new (typedArrayOf(t.dtype))(memory.buffer, t.offset, t.shape.reduce((a, b) => a * b, 1));
   const inputs = byName(MANIFEST.inputs, view);
   const outputs = byName(MANIFEST.outputs, view);

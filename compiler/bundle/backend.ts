@@ -30,6 +30,8 @@ export interface BundleMeta {
   readonly weights?: { readonly source: string; readonly tensors: Readonly<Record<string, SafeTensor>> };
   /** Seed of the params' initializers. */
   readonly seed: number;
+  /** A debug build (`--debug`): only for a backend with `debugBuild`. */
+  readonly debug?: boolean;
 }
 
 /** The layout facts every bundle reports (`mlc build` prints them; tests compare them). */
@@ -61,6 +63,11 @@ export interface Backend<Layout extends BundleLayoutSummary = BundleLayoutSummar
    * when it can. The driver asks before emitting so the message names every missing kernel.
    */
   missingKernel(node: Node, operandTypes: readonly TensorType[]): string | undefined;
+  /**
+   * Whether it writes debug bundles (`mlc build --debug`: dead arena bytes poisoned, every read
+   * checked; docs/MEMORY.md "Debug builds"). The driver refuses `debug` for a backend without.
+   */
+  readonly debugBuild?: boolean;
   /** Emits the planned entries (one arena) and writes the bundle's files. */
   writeBundle(entries: readonly ProgramEntry[], meta: BundleMeta): WrittenBundle<Layout>;
 }

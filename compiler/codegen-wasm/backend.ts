@@ -1,6 +1,6 @@
 // The wasm-simd backend as the driver sees it (compiler/bundle/backend.ts): its kernels' scratch
 // bytes (GEMM panel packs, conv column blocks), which nodes it has kernels for, and the bundle
-// writer (bundle.ts).
+// writer (bundle.ts), which also writes debug bundles (debug.ts).
 
 import type { Backend } from "../bundle/backend.ts";
 import { writeWasmBundle } from "./bundle.ts";
@@ -12,5 +12,6 @@ export const wasmBackend: Backend<WasmLayout> = {
   name: "wasm-simd",
   scratchBytes: wasmWorkspaceBytes,
   missingKernel: (node, operandTypes) => missingKernel(node, operandTypes),
+  debugBuild: true,
   writeBundle: writeWasmBundle,
 };

@@ -28,6 +28,7 @@ import { arenaLayouts, overlaps, region } from "../ir/arena-layout.ts";
 import { kernelWorkspaceBytes, UnsupportedKernelError, type BufferRef, type KernelArgs, type KernelEmitter, type KernelTable } from "./kernel.ts";
 import { kernelFor, WASM_KERNELS } from "./kernels/index.ts";
 import { WasmModule, type EmitOptions } from "./module.ts";
+import { debugTable, type DebugTable } from "./debug.ts";
 
 /** A graph and the name its entry point is exported under. */
 export interface WasmEntry {
@@ -46,6 +47,11 @@ export interface EmitWasmOptions extends EmitOptions {
    * ("always"), or none, each node getting a function specialised to its offsets ("never").
    */
   readonly templates?: "shared" | "always" | "never";
+  /**
+   * A debug module (debug.ts): every entry calls the imported probe around each kernel, and the
+   * result carries the table of checks the bundle's runtime runs. Off: the module is unchanged.
+   */
+  readonly debug?: boolean;
 }
 
 import type { EntryLayout, ParamLayout } from "../ir/arena-layout.ts";
@@ -65,6 +71,8 @@ export interface EmittedWasm {
   readonly layout: WasmLayout;
   /** Kernel functions emitted: templates (with the nodes calling them) and functions specialised to one node. */
   readonly kernels: { readonly templates: number; readonly templateCalls: number; readonly specialised: number };
+  /** With `debug`: the checks the probe runs (debug.ts). */
+  readonly debug?: DebugTable;
 }
 
 /** A plan that a kernel cannot run under (missing slot, overlap, disagreeing entries). */
@@ -110,14 +118,15 @@ export function emitWasmEntries(entries: readonly WasmEntry[], opts: EmitWasmOpt
     const templates = new Templates(module, helper, (key) => (opts.templates === "always" ? true : opts.templates === "never" ? false : (uses.get(key) ?? 0) > 1));
     const counts = { templates: 0, templateCalls: 0, specialised: 0 };
     entries.forEach((e, k) => {
-      const c = emitEntry(module, e, sites[k], templates, helper);
+      const c = emitEntry(module, e, sites[k], templates, helper, opts.debug ? k : undefined);
       counts.templateCalls += c.templateCalls;
       counts.specialised += c.specialised;
       layouts[e.exportName] = entryLayout(e.graph);
     });
     counts.templates = templates.count;
     const wasm = module.emit(opts);
-    return { wasm, layout: { arena, memoryBytes: module.memoryBytes, alignment, params, entries: layouts }, kernels: counts };
+    const debug = opts.debug ? { debug: debugTable(entries.map((e, k) => ({ ...e, kernelNodes: sites[k].map((s) => s.index) })), module.memoryBytes) } : {};
+    return { wasm, layout: { arena, memoryBytes: module.memoryBytes, alignment, params, entries: layouts }, kernels: counts, ...debug };
   } finally {
     module.dispose();
   }
@@ -222,7 +231,7 @@ class Templates {
   }
 }
 
-function emitEntry(module: WasmModule, { graph, exportName }: WasmEntry, sites: readonly KernelSite[], templates: Templates, helper: KernelArgs["helper"]) {
+function emitEntry(module: WasmModule, { graph, exportName }: WasmEntry, sites: readonly KernelSite[], templates: Templates, helper: KernelArgs["helper"], probe: number | undefined) {
   const calls: { name: string; args: readonly number[] }[] = [];
   let templateCalls = 0;
   for (const site of sites) {
@@ -239,7 +248,7 @@ function emitEntry(module: WasmModule, { graph, exportName }: WasmEntry, sites: 
   }
   const types = new Map<string, TensorType>([...graph.inputs, ...graph.params].map((d) => [d.name, d.type]));
   for (const n of graph.nodes) types.set(n.id, n.type);
-  module.entry(exportName, calls.map((c) => ({ func: c.name, args: c.args })), updateCopies(graph, types));
+  module.entry(exportName, calls.map((c) => ({ func: c.name, args: c.args })), updateCopies(graph, types), probe);
   return { templateCalls, specialised: calls.length - templateCalls };
 }
 

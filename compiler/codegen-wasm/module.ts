@@ -7,6 +7,7 @@
 // offset immediate.
 
 import binaryen from "binaryen";
+import { DEBUG_IMPORT } from "./debug.ts";
 
 export type Expr = binaryen.ExpressionRef;
 export type WasmType = "i32" | "i64" | "f32" | "f64" | "v128";
@@ -16,6 +17,20 @@ const TYPES: Record<WasmType, binaryen.Type> = {
 };
 
 export const PAGE_BYTES = 65536;
+
+/** A call of an entry point (WasmModule.entry) and an end-of-step copy. */
+export interface EntryCall {
+  readonly func: string;
+  readonly args: readonly number[];
+}
+export interface EntryCopy {
+  readonly dest: number;
+  readonly src: number;
+  readonly bytes: number;
+}
+
+/** The debug probe's internal name (debug.ts). */
+const PROBE = "__mlc_debug_probe";
 
 /** A local variable of the function being built. */
 export interface Local {
@@ -124,19 +139,30 @@ export class WasmModule {
    * constant arguments (a node's kernel, with its buffers' offsets when it is a template), then
    * copies `copies` (dest, src, bytes). It is added after the module is optimised (emit): such a
    * body has nothing to optimise, and at one call per node it is the one function that grows
-   * with the graph.
+   * with the graph. With `probe` (a debug build, debug.ts) it also calls the imported
+   * `mlc_debug.probe(probe, event)` before the first call (event 0), after call k (event k + 1)
+   * and after the copies.
    */
-  entry(name: string, calls: readonly { readonly func: string; readonly args: readonly number[] }[], copies: readonly { dest: number; src: number; bytes: number }[]): void {
-    this.entries.push({ name, calls, copies });
+  entry(name: string, calls: readonly EntryCall[], copies: readonly EntryCopy[], probe?: number): void {
+    this.entries.push({ name, calls, copies, ...(probe === undefined ? {} : { probe }) });
   }
 
-  private readonly entries: { name: string; calls: readonly { readonly func: string; readonly args: readonly number[] }[]; copies: readonly { dest: number; src: number; bytes: number }[] }[] = [];
+  private readonly entries: { name: string; calls: readonly EntryCall[]; copies: readonly EntryCopy[]; probe?: number }[] = [];
 
   /** Builds the entry functions (after optimisation), calling each function by the name `resolve` gives. */
   private addEntries(resolve: (func: string) => string): void {
+    if (this.entries.some((e) => e.probe !== undefined)) {
+      this.m.addFunctionImport(PROBE, DEBUG_IMPORT.module, DEBUG_IMPORT.base, binaryen.createType([binaryen.i32, binaryen.i32]), binaryen.none);
+    }
     for (const e of this.entries) {
       const f = new FunctionBuilder(this.m);
-      const body = [...e.calls.map((c) => f.call(resolve(c.func), c.args.map((a) => f.i32.const(a)))), ...e.copies.map((c) => f.copy(c.dest, c.src, c.bytes))];
+      const probe = (event: number) => (e.probe === undefined ? [] : [f.call(PROBE, [f.i32.const(e.probe), f.i32.const(event)])]);
+      const body = [
+        ...probe(0),
+        ...e.calls.flatMap((c, k) => [f.call(resolve(c.func), c.args.map((a) => f.i32.const(a))), ...probe(k + 1)]),
+        ...e.copies.map((c) => f.copy(c.dest, c.src, c.bytes)),
+        ...probe(e.calls.length + 1),
+      ];
       this.m.addFunction(e.name, binaryen.none, binaryen.none, f.localTypes(), this.m.block(null, body, binaryen.none));
       this.m.addFunctionExport(e.name, e.name);
     }

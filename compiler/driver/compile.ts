@@ -67,6 +67,8 @@ export interface BuildOptions<Layout extends BundleLayoutSummary> extends Compil
   readonly weights?: BundleMeta["weights"];
   /** Seed of the params' initializers (default 0). */
   readonly seed?: number;
+  /** A debug bundle (Backend.debugBuild; docs/MEMORY.md "Debug builds"). */
+  readonly debug?: boolean;
 }
 
 export interface BuiltBundle<Layout extends BundleLayoutSummary> extends WrittenBundle<Layout> {
@@ -77,6 +79,9 @@ export interface BuiltBundle<Layout extends BundleLayoutSummary> extends Written
 
 /** compile, then the backend's bundle: what `mlc build` writes. */
 export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: BuildOptions<Layout>): BuiltBundle<Layout> {
+  if (opts.debug && !opts.backend.debugBuild) {
+    throw new UnsupportedTargetError(`--debug: the ${opts.backend.name} target has no debug build (poisoned arena checks run between kernels on the host; docs/MEMORY.md "Debug builds"); build it for --target wasm-simd`);
+  }
   const program = compile(forward, opts);
   requireKernels(opts.backend, program.entries);
   const meta: BundleMeta = {
@@ -85,6 +90,7 @@ export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: 
     seed: opts.seed ?? 0,
     ...(opts.training ? { loss: opts.training.loss } : {}),
     ...(opts.weights ? { weights: opts.weights } : {}),
+    ...(opts.debug ? { debug: true } : {}),
   };
   const bundle = opts.backend.writeBundle(program.entries, meta);
   return { ...bundle, program, trainingStats: program.trainingStats };

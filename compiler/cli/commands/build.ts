@@ -25,7 +25,7 @@ import { ignoredTrainingState, leftInitialNote, paramsLeftInitial } from "../../
 import { decodeSafetensors } from "../../../runtime/safetensors.ts";
 
 interface BuildArgs extends TrainArgs, PipelineArgs {
-  model: string; set?: string[]; out: string; weights?: string; "allow-nonfinite-weights": boolean; seed: number; outputs?: string;
+  model: string; set?: string[]; out: string; weights?: string; "allow-nonfinite-weights": boolean; seed: number; outputs?: string; debug: boolean;
 }
 
 export const buildCommand: CommandModule<object, BuildArgs> = {
@@ -37,7 +37,8 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       .option("weights", { type: "string", describe: "safetensors file with initial params (others keep their seeded init)" })
       .option("allow-nonfinite-weights", { type: "boolean", default: false, describe: "accept NaN/Inf in --weights (refused by default, naming the tensor)" })
       .option("seed", { type: "number", default: 0, describe: "seed for the params' initializers" })
-      .option("outputs", { type: "string", describe: "without --train: the forward outputs to keep, comma-separated, or 'all' (default: those that read no label input)" }) as never,
+      .option("outputs", { type: "string", describe: "without --train: the forward outputs to keep, comma-separated, or 'all' (default: those that read no label input)" })
+      .option("debug", { type: "boolean", default: false, describe: "debug bundle: dead arena bytes poisoned, every read checked between kernels (wasm-simd; docs/MEMORY.md)" }) as never,
   handler: async (args) => {
     const model = compileModelFile(args.model, { set: parseSetFlags(args.set) });
     verifyGraph(model.graph);
@@ -54,6 +55,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       ...precisionOptions(args),
       ...(weights ? { weights } : {}),
       ...(dumps ? { dumps } : {}),
+      ...(args.debug ? { debug: true } : {}),
     });
     if (selected && selected.dropped.outputs.length > 0) {
       const inputs = selected.dropped.inputs;
