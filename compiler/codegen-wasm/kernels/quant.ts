@@ -11,7 +11,7 @@
 
 import { DTYPE_BYTES, numel, type DType } from "../../ir/types.ts";
 import { attr } from "../../ir/op-def.ts";
-import { signature } from "../../ir/dtypes.ts";
+import { FLOATS, signature } from "../../ir/dtypes.ts";
 import { ROUNDED_LIMIT, QUANT_RANGES } from "../../ir/ops/quant-kit.ts";
 import { resolveAxis } from "../../ir/ops/operand-checks.ts";
 import type { BufferRef, KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
@@ -122,10 +122,10 @@ const matmulInteger: KernelEmitter = ({ f, inputs: [a, w], output }: KernelArgs)
 const Q = ["i8", "u8"] as const;
 
 export const QUANT_KERNELS: readonly KernelRegistration[] = [
-  { op: "quantize", dtypes: Q.map((d) => signature(["f32", "f32", "i32"], d)), kernel: quantize },
-  { op: "requantize", dtypes: Q.map((d) => signature(["i32", "f32", "i32"], d)), kernel: requantize },
-  { op: "dequantize", dtypes: (["i8", "u8", "i32"] as const).map((d) => signature([d, "f32", "i32"], "f32")), kernel: dequantize },
-  { op: "fakeQuant", dtypes: signature(["f32", "f32", "i32"], "f32"), kernel: fakeQuant },
-  { op: "fakeQuantGrad", dtypes: signature(["f32", "f32", "f32", "i32"], "f32"), kernel: fakeQuantGrad },
+  { op: "quantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature([f, f, "i32"], d))), kernel: quantize },
+  { op: "requantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature(["i32", f, "i32"], d))), kernel: requantize },
+  { op: "dequantize", dtypes: FLOATS.flatMap((f) => (["i8", "u8", "i32"] as const).map((d) => signature([d, f, "i32"], f))), kernel: dequantize },
+  { op: "fakeQuant", dtypes: FLOATS.map((f) => signature([f, f, "i32"], f)), kernel: fakeQuant },
+  { op: "fakeQuantGrad", dtypes: FLOATS.map((f) => signature([f, f, f, "i32"], f)), kernel: fakeQuantGrad },
   { op: "matmulInteger", dtypes: Q.flatMap((x) => Q.map((y) => signature([x, y], "i32"))), kernel: matmulInteger },
 ];

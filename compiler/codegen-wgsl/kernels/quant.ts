@@ -12,7 +12,7 @@
 // correct, not fast (dot4I8Packed tiles are a later piece of issue 15).
 
 import { attr } from "../../ir/op-def.ts";
-import { signature } from "../../ir/dtypes.ts";
+import { FLOATS, signature } from "../../ir/dtypes.ts";
 import { QUANT_RANGES, ROUNDED_LIMIT } from "../../ir/ops/quant-kit.ts";
 import { resolveAxis } from "../../ir/ops/operand-checks.ts";
 import type { BufferRef, WgslKernel, WgslKernelArgs, WgslKernelRegistration } from "../kernel.ts";
@@ -82,10 +82,10 @@ const matmulInteger: WgslKernel = (a) => {
 const Q = ["i8", "u8"] as const;
 
 export const QUANT_KERNELS: readonly WgslKernelRegistration[] = [
-  { op: "quantize", dtypes: Q.map((d) => signature(["f32", "f32", "i32"], d)), kernel: quantize },
-  { op: "requantize", dtypes: Q.map((d) => signature(["i32", "f32", "i32"], d)), kernel: requantize },
-  { op: "dequantize", dtypes: (["i8", "u8", "i32"] as const).map((d) => signature([d, "f32", "i32"], "f32")), kernel: dequantize },
-  { op: "fakeQuant", dtypes: signature(["f32", "f32", "i32"], "f32"), kernel: fakeQuant },
-  { op: "fakeQuantGrad", dtypes: signature(["f32", "f32", "f32", "i32"], "f32"), kernel: fakeQuantGrad },
+  { op: "quantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature([f, f, "i32"], d))), kernel: quantize },
+  { op: "requantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature(["i32", f, "i32"], d))), kernel: requantize },
+  { op: "dequantize", dtypes: FLOATS.flatMap((f) => (["i8", "u8", "i32"] as const).map((d) => signature([d, f, "i32"], f))), kernel: dequantize },
+  { op: "fakeQuant", dtypes: FLOATS.map((f) => signature([f, f, "i32"], f)), kernel: fakeQuant },
+  { op: "fakeQuantGrad", dtypes: FLOATS.map((f) => signature([f, f, f, "i32"], f)), kernel: fakeQuantGrad },
   { op: "matmulInteger", dtypes: Q.flatMap((x) => Q.map((y) => signature([x, y], "i32"))), kernel: matmulInteger },
 ];

@@ -3,7 +3,8 @@
 //
 // Affine quantization maps a real x to an integer q = clamp(round(x / scale) + zeroPoint, qmin,
 // qmax) and back to (q - zeroPoint) * scale; the exact f32 formulas (PyTorch's) are in
-// quant-kit.ts. `scale` (f32) and `zeroPoint` (i32) are tensors of one shape: per tensor (attribute
+// quant-kit.ts. `scale` (a float of x's dtype; f32 but for 16-bit storage, where every kernel
+// still computes in f32) and `zeroPoint` (i32) are tensors of one shape: per tensor (attribute
 // `axis` null) they hold one element (shape [] or [1]); per channel they are [C] with C the size
 // of x's axis `axis`, and element i of x uses the parameters of its index along that axis.
 //
@@ -20,7 +21,8 @@
 import type { Attrs } from "../graph.ts";
 import { attr, type AttrSpec, type OpDef, type Tensor, type VjpContext } from "../op-def.ts";
 import { formatType, numel, ShapeError, type DType, type TensorType } from "../types.ts";
-import { resolveAxis, splitAtAxis } from "./operand-checks.ts";
+import { FLOATS } from "../dtypes.ts";
+import { requireSameDtype, resolveAxis, splitAtAxis } from "./operand-checks.ts";
 import {
   clampTo, dequantizeValue, isQuantDType, QUANT_RANGES, roundedProduct, roundedQuotient,
 } from "./quant-kit.ts";
@@ -47,7 +49,7 @@ function requireDType(op: string, what: string, t: TensorType, allowed: readonly
  * returns the resolved axis (null per tensor).
  */
 export function checkQuantParams(op: string, data: TensorType, scale: TensorType, zeroPoint: TensorType, attrs: Attrs, scaleName = "scale"): number | null {
-  requireDType(op, scaleName, scale, ["f32"]);
+  requireDType(op, scaleName, scale, FLOATS);
   requireDType(op, "zeroPoint", zeroPoint, ["i32"]);
   const given = attrs.axis as number | null;
   const shapes = `${scaleName} is ${formatType(scale)}, zeroPoint is ${formatType(zeroPoint)}`;
@@ -105,14 +107,15 @@ function perElement(data: Tensor, scale: Tensor, zeroPoint: Tensor, attrs: Attrs
 
 const quantize: OpDef = {
   name: "quantize",
-  summary: "x (f32) to i8/u8: clamp(round_half_even(x * (1/scale)) + zeroPoint), per tensor or per channel along axis",
+  summary: "x (float) to i8/u8: clamp(round_half_even(x * (1/scale)) + zeroPoint), per tensor or per channel along axis",
   kind: "elementwise",
   operands: ["x", "scale", "zeroPoint"],
   attrs: { axis: AXIS, dtype: QDTYPE },
   tolerance: 0,
   infer([x, scale, zeroPoint], attrs) {
-    requireDType("quantize", "x", x, ["f32"]);
+    requireDType("quantize", "x", x, FLOATS);
     checkQuantParams("quantize", x, scale, zeroPoint, attrs);
+    requireSameDtype("quantize", ["x", "scale"], [x, scale]);
     return { dtype: quantDType("quantize", attrs), shape: x.shape };
   },
   interpret([x, scale, zeroPoint], attrs, out) {
@@ -124,7 +127,7 @@ const quantize: OpDef = {
 
 const dequantize: OpDef = {
   name: "dequantize",
-  summary: "q (i8/u8/i32) to f32: (q - zeroPoint) * scale, per tensor or per channel along axis",
+  summary: "q (i8/u8/i32) to scale's float dtype: (q - zeroPoint) * scale, per tensor or per channel along axis",
   kind: "elementwise",
   operands: ["q", "scale", "zeroPoint"],
   attrs: { axis: AXIS },
@@ -132,7 +135,7 @@ const dequantize: OpDef = {
   infer([q, scale, zeroPoint], attrs) {
     requireDType("dequantize", "q", q, ["i8", "u8", "i32"]);
     checkQuantParams("dequantize", q, scale, zeroPoint, attrs);
-    return { dtype: "f32", shape: q.shape };
+    return { dtype: scale.dtype, shape: q.shape };
   },
   interpret([q, scale, zeroPoint], attrs) {
     return perElement(q, scale, zeroPoint, attrs, (v, s, z) => dequantizeValue(v, z, s));
@@ -143,7 +146,7 @@ const dequantize: OpDef = {
     if (!needs[1]) return [null, null, null];
     const [q, scale, zeroPoint] = node.inputs;
     const scaleShape = b.typeOf(scale).shape;
-    const ones = b.op("const", [], { value: 1, dtype: "f32", shape: [...scaleShape] });
+    const ones = b.op("const", [], { value: 1, dtype: b.typeOf(scale).dtype, shape: [...scaleShape] });
     const centered = b.op("dequantize", [q, ones, zeroPoint], { axis: node.attrs.axis });
     const product = b.op("mul", [dy, centered]);
     const rank = b.typeOf(q).shape.length;
@@ -185,8 +188,9 @@ const fakeQuant: OpDef = {
   attrs: FAKE_ATTRS,
   tolerance: 0,
   infer([x, scale, zeroPoint], attrs) {
-    requireDType("fakeQuant", "x", x, ["f32"]);
+    requireDType("fakeQuant", "x", x, FLOATS);
     checkQuantParams("fakeQuant", x, scale, zeroPoint, attrs);
+    requireSameDtype("fakeQuant", ["x", "scale"], [x, scale]);
     qRange("fakeQuant", attrs);
     return x;
   },
@@ -211,8 +215,8 @@ const fakeQuantGrad: OpDef = {
   attrs: FAKE_ATTRS,
   tolerance: 0,
   infer([dy, x, scale, zeroPoint], attrs) {
-    requireDType("fakeQuantGrad", "dy", dy, ["f32"]);
-    requireDType("fakeQuantGrad", "x", x, ["f32"]);
+    requireDType("fakeQuantGrad", "dy", dy, FLOATS);
+    requireSameDtype("fakeQuantGrad", ["dy", "x", "scale"], [dy, x, scale]);
     if (dy.shape.length !== x.shape.length || dy.shape.some((d, i) => d !== x.shape[i])) {
       throw new ShapeError(`fakeQuantGrad: dy and x must have one shape, got ${formatType(dy)} and ${formatType(x)}`);
     }
