@@ -3,7 +3,7 @@
 // reproduce bit for bit, in the order PyTorch (fbgemm) uses:
 //
 //   quantize    q = clamp(rne(fl(x * fl(1 / scale))) + zeroPoint, qmin, qmax)
-//   dequantize  y = fl(fl(q - zeroPoint) * scale)
+//   dequantize  y = fl(fl(q - zeroPoint) * scale)   (the outer fl: the interpreter's storage rounding)
 //   requantize  q = clamp(rne(fl(fl(acc) * multiplier)) + zeroPoint, qmin, qmax)
 //
 // fl() rounds to f32, rne() rounds half to even (WASM `nearest`, WGSL `round`, C `nearbyint`).
@@ -56,7 +56,11 @@ export function clampTo(v: number, lo: number, hi: number): number {
   return Math.min(Math.max(v, lo), hi);
 }
 
-/** fl(fl(q - zeroPoint) * scale). */
+/**
+ * fl(q - zeroPoint) * scale: the difference as the kernels' i32 -> f32 conversion gives it (exact
+ * below 2^24; an i32 accumulator may pass it). The product is left to the interpreter's rounding
+ * to the result's dtype, so float64 runs (gradient checks) see dequantize as linear in scale.
+ */
 export function dequantizeValue(q: number, zeroPoint: number, scale: number): number {
-  return Math.fround(Math.fround(q - zeroPoint) * scale);
+  return Math.fround(q - zeroPoint) * scale;
 }
