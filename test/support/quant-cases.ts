@@ -169,7 +169,7 @@ export function matmulIntegerCases(): QuantGraph {
     for (const [ad, wd] of [["i8", "i8"], ["u8", "i8"], ["u8", "u8"], ["i8", "u8"]] as const) {
       cases.push({
         types: [{ dtype: ad, shape: as }, { dtype: wd, shape: ws }],
-        data: [ints(numel(as), 600 + k, ...range[ad]), ints(numel(ws), 700 + k, ...range[wd])],
+        data: [ints(numel(as), 600 + k, range[ad][0], range[ad][1]), ints(numel(ws), 700 + k, range[wd][0], range[wd][1])],
         attrs: {},
       });
     }
