@@ -88,10 +88,31 @@ describe("dequantize: gradient of the scale (finite differences)", () => {
   }
 });
 
-describe("rules", () => {
-  it("the integer-valued ops and fakeQuantGrad have none (autodiff carries no cotangent through integers)", () => {
-    for (const name of ["quantize", "requantize", "matmulInteger", "fakeQuantGrad"]) expect(getOp(name).vjp, name).toBeUndefined();
-    expect(getOp("fakeQuant").vjp).toBeDefined();
-    expect(getOp("dequantize").vjp).toBeDefined();
+describe("fakeQuantGrad: linear in dy (finite differences)", () => {
+  // x sits between rounding boundaries, so the mask does not change under the perturbation.
+  const fixed = (dtype: "f32" | "i32", shape: number[], values: number[]): Operand => ({ type: { dtype, shape }, values, differentiable: false });
+  it("masks dy's cotangent like dy", () => {
+    const operands: Operand[] = [{ type: { dtype: "f32", shape: [6] } }, fixed("f32", [6], [-3.2, -1.1, 0.2, 1.4, 2.9, 5.3]), fixed("f32", [], [1]), fixed("i32", [], [0])];
+    const { worst, details } = gradCheck("fakeQuantGrad", operands, { qmin: -2, qmax: 2 });
+    expect(worst, details.join("\n")).toBeLessThan(1e-6);
+  });
+});
+
+describe("rules of the integer-valued ops", () => {
+  it("pass nothing back (autodiff carries no cotangent through integers, as for cast)", () => {
+    for (const name of ["quantize", "requantize", "matmulInteger"]) expect(getOp(name).vjp, name).toBeDefined();
+    const b = new GraphBuilder("q");
+    const x = b.addParam({ name: "x", type: { dtype: "f32", shape: [1, 2] }, init: "zeros", trainable: true });
+    const s = b.op("const", [], { value: 0.5, dtype: "f32", shape: [] });
+    const z = b.op("const", [], { value: 0, dtype: "i32", shape: [] });
+    const w = b.op("const", [], { value: 1, dtype: "i8", shape: [2, 1] });
+    const acc = b.op("matmulInteger", [b.op("quantize", [x, s, z], { dtype: "i8" }), w]);
+    const y = b.op("dequantize", [b.op("requantize", [acc, s, z]), s, z]);
+    const c = b.op("const", [], { value: 3, dtype: "f32", shape: [1, 2] });
+    const direct = b.op("sum", [b.op("mul", [x, c])], { axes: [0, 1] });
+    b.output("loss", b.op("add", [b.op("sum", [y], { axes: [0, 1] }), direct]));
+    const { graph } = runPass(autodiff, b.build(), { loss: "loss", exposeGradients: true });
+    const out = interpret(graph, {}, { params: { x: [0.7, -1.2] } });
+    expect(Array.from(out.outputs["grad/x"].data)).toEqual([3, 3]); // only the direct path
   });
 });

@@ -22,6 +22,7 @@ import type { Attrs } from "../graph.ts";
 import { attr, type AttrSpec, type OpDef, type Tensor, type VjpContext } from "../op-def.ts";
 import { formatType, numel, ShapeError, type DType, type TensorType } from "../types.ts";
 import { FLOATS } from "../dtypes.ts";
+import { noCotangents } from "../vjp-kit.ts";
 import { requireSameDtype, resolveAxis, splitAtAxis } from "./operand-checks.ts";
 import {
   clampTo, dequantizeValue, isQuantDType, QUANT_RANGES, roundedProduct, roundedQuotient,
@@ -122,6 +123,8 @@ const quantize: OpDef = {
     const [lo, hi] = QUANT_RANGES[out.dtype as "i8" | "u8"];
     return perElement(x, scale, zeroPoint, attrs, (v, s, z) => clampTo(roundedQuotient(v, s) + z, lo, hi));
   },
+  // An integer result carries no cotangent (as cast to an integer): QAT differentiates fakeQuant.
+  vjp: noCotangents,
   inplace: "overwrite",
 };
 
@@ -175,6 +178,7 @@ const requantize: OpDef = {
     const [lo, hi] = QUANT_RANGES[out.dtype as "i8" | "u8"];
     return perElement(acc, multiplier, zeroPoint, attrs, (v, m, z) => clampTo(roundedProduct(v, m) + z, lo, hi));
   },
+  vjp: noCotangents,
   inplace: "overwrite",
 };
 
@@ -232,6 +236,9 @@ const fakeQuantGrad: OpDef = {
     });
     return inRange.map((keep, i) => (keep ? dy.data[i] : 0));
   },
+  // Linear in dy (a mask): its cotangent is masked the same way; x, scale, zeroPoint take none
+  // (the mask is piecewise constant in them).
+  vjp: ({ b, node, dy, needs }: VjpContext) => [needs[0] ? b.op("fakeQuantGrad", [dy, ...node.inputs.slice(1)], { ...node.attrs }) : null, null, null, null],
   inplace: "overwrite",
 };
 
@@ -266,6 +273,7 @@ const matmulInteger: OpDef = {
     }
     return result;
   },
+  vjp: noCotangents,
   // 2 per multiply-add, as matmul.
   flops(node, [a]) {
     return 2 * numel(node.type.shape) * a.shape[a.shape.length - 1];
