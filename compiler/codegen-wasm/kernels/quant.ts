@@ -4,7 +4,8 @@
 // are passed as views of shape [C, 1, ..., 1], so broadcasting walks them along `axis`. Every
 // step is an f32 or i32 operation the interpreter's formula names (f32.div for the reciprocal,
 // f32.mul, f32.nearest = round half to even, trunc_sat after clamping to +-2^24), so results are
-// bit-identical to the interpreter.
+// bit-identical to the interpreter. f16/bf16 data and scales are widened to f32 on load and float
+// results rounded once on store (access.ts), the backends' 16-bit contract.
 //
 // matmulInteger is a plain triple loop with i32 accumulation: correct over every shape, not fast
 // (the SIMD i8 GEMM with i32x4.dot_i16x8_s is a later piece of issue 15).
