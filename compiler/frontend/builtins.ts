@@ -166,6 +166,38 @@ define("matmul", true, (a) => {
   return a.graph.op("matmul", [x, w], { transposeA: opts.bool("transposeA", false), transposeB: opts.bool("transposeB", false) }, a.site.loc);
 });
 
+// ---- quantization -----------------------------------------------------------------------------
+
+/** The data, scale and zero point operands and the `axis` attribute (null: per tensor). */
+function quantOperands(a: OpArgs, names: readonly [string, string, string], known: readonly string[], minArity = 3) {
+  a.arity(minArity, 4);
+  const operands = names.map((name, i) => a.tensor(i, name));
+  const opts = a.options(3, known);
+  return { operands, opts, axis: opts.has("axis") ? opts.int("axis") : null };
+}
+
+for (const [op, names] of [["quantize", ["x", "scale", "zeroPoint"]], ["requantize", ["acc", "multiplier", "zeroPoint"]]] as const) {
+  define(op, true, (a) => {
+    const { operands, opts, axis } = quantOperands(a, names, ["axis", "dtype"]);
+    return a.graph.op(op, operands, { axis, dtype: opts.oneOf("dtype", ["i8", "u8"], "i8") }, a.site.loc);
+  });
+}
+
+define("dequantize", true, (a) => {
+  const { operands, axis } = quantOperands(a, ["q", "scale", "zeroPoint"], ["axis"]);
+  return a.graph.op("dequantize", operands, { axis }, a.site.loc);
+});
+
+define("fakeQuant", true, (a) => {
+  const { operands, opts, axis } = quantOperands(a, ["x", "scale", "zeroPoint"], ["axis", "qmin", "qmax"], 4);
+  return a.graph.op("fakeQuant", operands, { axis, qmin: opts.int("qmin"), qmax: opts.int("qmax") }, a.site.loc);
+});
+
+define("matmulInteger", true, (a) => {
+  a.arity(2);
+  return a.graph.op("matmulInteger", [a.tensor(0, "a"), a.tensor(1, "w")], {}, a.site.loc);
+});
+
 /** DSL padding → the IR's `padding` + `pads` attributes. */
 function paddingAttrs(opts: OpOptions, allowFourSides: boolean): { padding: string; pads?: number[] } {
   const p = opts.raw("padding");

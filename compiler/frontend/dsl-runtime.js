@@ -48,6 +48,12 @@ export const conv2d = compiledOnly("conv2d");
 export const maxPool2d = compiledOnly("maxPool2d");
 export const avgPool2d = compiledOnly("avgPool2d");
 
+export const quantize = compiledOnly("quantize");
+export const dequantize = compiledOnly("dequantize");
+export const requantize = compiledOnly("requantize");
+export const fakeQuant = compiledOnly("fakeQuant");
+export const matmulInteger = compiledOnly("matmulInteger");
+
 export const sum = compiledOnly("sum");
 export const mean = compiledOnly("mean");
 export const max = compiledOnly("max");

@@ -68,6 +68,27 @@ export interface Pool2dOptions {
   padding?: "same" | "valid" | number;
 }
 
+/** Quantization parameters per tensor (no `axis`: scale and zeroPoint hold one element) or per channel. */
+export interface QuantizeOptions {
+  /** The axis of the data whose index picks the scale and zero point (`[C]` tensors). */
+  axis?: number;
+  /** Default `"i8"`. */
+  dtype?: "i8" | "u8";
+}
+
+export interface DequantizeOptions {
+  /** As in QuantizeOptions. */
+  axis?: number;
+}
+
+export interface FakeQuantOptions {
+  /** As in QuantizeOptions. */
+  axis?: number;
+  /** The quantized range, e.g. -128 and 127, or 0 and 255. */
+  qmin: number;
+  qmax: number;
+}
+
 export interface LayerNormOptions {
   /** Axis normalized over; default -1. */
   axis?: number;
@@ -139,6 +160,12 @@ export interface Tensor {
   softmaxCrossEntropy(labels: Tensor): Tensor;
   mse(b: Tensor): Tensor;
   dropout(rate: number): Tensor;
+
+  quantize(scale: Tensor, zeroPoint: Tensor, opts?: QuantizeOptions): Tensor;
+  dequantize(scale: Tensor, zeroPoint: Tensor, opts?: DequantizeOptions): Tensor;
+  requantize(multiplier: Tensor, zeroPoint: Tensor, opts?: QuantizeOptions): Tensor;
+  fakeQuant(scale: Tensor, zeroPoint: Tensor, opts: FakeQuantOptions): Tensor;
+  matmulInteger(w: Tensor): Tensor;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,6 +231,21 @@ export declare function matmul(a: Tensor, b: Tensor, opts?: MatmulOptions): Tens
 export declare function conv2d(x: Tensor, w: Tensor, opts?: Conv2dOptions): Tensor;
 export declare function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor;
 export declare function avgPool2d(x: Tensor, opts: Pool2dOptions): Tensor;
+
+// ---------------------------------------------------------------------------------------------
+// Quantization (docs/IR.md "Quantization"): scale is a float tensor, zeroPoint an i32 tensor of
+// the same shape ([] or [1] per tensor, [C] per channel along `axis`)
+
+/** x to i8/u8: clamp(round_half_even(x * (1/scale)) + zeroPoint) (PyTorch's quantize_per_tensor/_per_channel). */
+export declare function quantize(x: Tensor, scale: Tensor, zeroPoint: Tensor, opts?: QuantizeOptions): Tensor;
+/** q (i8/u8/i32) to scale's float dtype: (q - zeroPoint) * scale. */
+export declare function dequantize(q: Tensor, scale: Tensor, zeroPoint: Tensor, opts?: DequantizeOptions): Tensor;
+/** An i32 accumulator to i8/u8: clamp(round_half_even(acc * multiplier) + zeroPoint). */
+export declare function requantize(acc: Tensor, multiplier: Tensor, zeroPoint: Tensor, opts?: QuantizeOptions): Tensor;
+/** Quantize-dequantize in float over [qmin, qmax]; gradient: straight through inside the range, 0 outside. */
+export declare function fakeQuant(x: Tensor, scale: Tensor, zeroPoint: Tensor, opts: FakeQuantOptions): Tensor;
+/** a [..., M, K] (i8/u8) times w [K, N] (i8/u8) with exact i32 accumulation. */
+export declare function matmulInteger(a: Tensor, w: Tensor): Tensor;
 
 // ---------------------------------------------------------------------------------------------
 // Reductions, normalization, losses

@@ -214,6 +214,42 @@ describe("contractions and pooling", () => {
   });
 });
 
+describe("quantization", () => {
+  it("maps quantize, dequantize, requantize, fakeQuant and matmulInteger with axis null unless given", () => {
+    const body = `const x = input("x", [2, 3]); const s = input("s", []); const z = input("z", [], "i32");
+  const sc = input("sc", [3]); const zc = input("zc", [3], "i32"); const w = input("w", [3, 4], "i8");
+  const q = quantize(x, s, z);
+  const qc = x.quantize(sc, zc, { axis: 1, dtype: "u8" });
+  const acc = matmulInteger(q, w);
+  return {
+    a: dequantize(qc, sc, zc, { axis: -1 }), b: acc.requantize(s, z, { dtype: "u8" }), c: acc.dequantize(s, z),
+    d: fakeQuant(x, sc, zc, { axis: 1, qmin: -8, qmax: 7 }), e: x.fakeQuant(s, z, { qmin: 0, qmax: 255 }),
+  };`;
+    expect(lines(body)).toEqual([
+      '%0:i8[2,3] = quantize %x, %s, %z {axis=null, dtype="i8"}',
+      '%1:u8[2,3] = quantize %x, %sc, %zc {axis=1, dtype="u8"}',
+      "%2:i32[2,4] = matmulInteger %0, %w",
+      "%3:f32[2,3] = dequantize %1, %sc, %zc {axis=-1}",
+      '%4:u8[2,4] = requantize %2, %s, %z {axis=null, dtype="u8"}',
+      "%5:f32[2,4] = dequantize %2, %s, %z {axis=null}",
+      "%6:f32[2,3] = fakeQuant %x, %sc, %zc {axis=1, qmin=-8, qmax=7}",
+      "%7:f32[2,3] = fakeQuant %x, %s, %z {axis=null, qmin=0, qmax=255}",
+    ]);
+  });
+
+  it("quantizes and dequantizes as the hand computation says", () => {
+    const m = model(`const x = input("x", [4]); const s = full([], 0.5); const z = full([], 1, "i32");
+  return dequantize(quantize(x, s, z), s, z);`);
+    const { outputs } = interpret(m.graph, { x: [0.25, 0.75, -100, 1.2] });
+    expect([...outputs.out.data]).toEqual([0, 1, -64.5, 1]);
+  });
+
+  it("requires fakeQuant's range and reports the op's shape errors at the call", () => {
+    expect(() => model(`return fakeQuant(input("x", [2]), input("s", []), input("z", [], "i32"));`)).toThrow(/fakeQuant: takes 4 arguments, got 3/);
+    expect(() => model(`return quantize(input("x", [2]), input("s", [2]), input("z", [2], "i32"));`)).toThrow(/MLC201.*per-tensor scale and zeroPoint must hold one element/s);
+  });
+});
+
 describe("reductions, normalization, losses", () => {
   it("reduces over all axes by default, a number axis, or an axis list, with keepDims", () => {
     const body = `const x = input("x", [2, 3, 4]);

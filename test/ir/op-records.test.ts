@@ -39,6 +39,11 @@ describe("flops", () => {
   output z = %1
   output e = %2`)).toEqual({ 0: 2 * 24 * 5, 1: 2 * 24 * 5, 2: 2 * 24 * 5 });
     expect(flopsOf(`
+  input %a: i8[2,3,5]
+  input %w: i8[5,4]
+  %0:i32[2,3,4] = matmulInteger %a, %w
+  output y = %0`)).toEqual({ 0: 2 * 24 * 5 });
+    expect(flopsOf(`
   input %x: f32[1,6,6,4]
   input %w: f32[3,3,2,8]
   input %dy: f32[1,6,6,8]
@@ -71,7 +76,7 @@ describe("flops", () => {
 
   it("states the default rule only where a record gives its own reason", () => {
     expect(opsWhere((op) => op.flops !== undefined)).toEqual(
-      ["conv2d", "conv2dBackpropFilter", "conv2dBackpropInput", "fused", "fusedConv2d", "fusedMatmul", "fusedReduce", "matmul"],
+      ["conv2d", "conv2dBackpropFilter", "conv2dBackpropInput", "fused", "fusedConv2d", "fusedMatmul", "fusedReduce", "matmul", "matmulInteger"],
     );
     expect(OPS.get("fused")!.flops).toBe(elementFlops);
   });

@@ -13,6 +13,7 @@ type Sample = (b: GraphBuilder, loc: { file: string; line: number; col: number }
 
 const inp = (b: GraphBuilder, name: string, dtype: DType, shape: number[]) => b.addInput({ name, type: { dtype, shape } });
 const x23 = (b: GraphBuilder, name = "x") => inp(b, name, "f32", [2, 3]);
+const qconst = (b: GraphBuilder, dtype: DType, shape: number[], value: number) => b.op("const", [], { value, dtype, shape });
 
 export const SAMPLES: Readonly<Record<string, Sample>> = {
   where: (b, loc) => {
@@ -61,6 +62,15 @@ export const SAMPLES: Readonly<Record<string, Sample>> = {
   fused: (b, loc) => b.op("fused", [x23(b, "a"), inp(b, "s", "f32", [])], { body: "mul(x0, x1); add(t0, 0.5); gelu[tanh](t1)" }, loc),
   avgPool2d: (b, loc) =>
     b.op("avgPool2d", [inp(b, "x", "f32", [1, 4, 4, 2])], { size: [3, 3], stride: [1, 1], padding: "same" }, loc),
+  // Quantization parameters are constants (as after calibration): scales must be positive.
+  quantize: (b, loc) => b.op("quantize", [x23(b), qconst(b, "f32", [3], 0.05), qconst(b, "i32", [3], 3)], { axis: 1, dtype: "i8" }, loc),
+  dequantize: (b, loc) => b.op("dequantize", [inp(b, "q", "i8", [2, 3]), qconst(b, "f32", [], 0.25), qconst(b, "i32", [], -2)], {}, loc),
+  requantize: (b, loc) =>
+    b.op("requantize", [inp(b, "acc", "i32", [2, 3]), qconst(b, "f32", [3], 0.01), qconst(b, "i32", [3], 5)], { axis: 1, dtype: "u8" }, loc),
+  fakeQuant: (b, loc) => b.op("fakeQuant", [x23(b), qconst(b, "f32", [], 0.1), qconst(b, "i32", [], 0)], { qmin: -8, qmax: 7 }, loc),
+  fakeQuantGrad: (b, loc) =>
+    b.op("fakeQuantGrad", [x23(b, "dy"), x23(b), qconst(b, "f32", [3], 0.1), qconst(b, "i32", [3], 1)], { axis: -1, qmin: -8, qmax: 7 }, loc),
+  matmulInteger: (b, loc) => b.op("matmulInteger", [inp(b, "a", "i8", [2, 3]), inp(b, "w", "i8", [3, 4])], {}, loc),
 };
 
 /** Operands f32[2,3], default attributes: enough for most elementwise ops and `mse`. */

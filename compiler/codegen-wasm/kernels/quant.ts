@@ -1,0 +1,132 @@
+// Kernels of the quantization ops (compiler/ir/ops/quant.ts; formulas in ops/quant-kit.ts).
+// quantize, dequantize, requantize, fakeQuant and fakeQuantGrad are element functions run by
+// map.ts's broadcasting loop nest, four lanes at a time: the per-channel scale and zero point
+// are passed as views of shape [C, 1, ..., 1], so broadcasting walks them along `axis`. Every
+// step is an f32 or i32 operation the interpreter's formula names (f32.div for the reciprocal,
+// f32.mul, f32.nearest = round half to even, trunc_sat after clamping to +-2^24), so results are
+// bit-identical to the interpreter. f16/bf16 data and scales are widened to f32 on load and float
+// results rounded once on store (access.ts), the backends' 16-bit contract.
+//
+// matmulInteger is a plain triple loop with i32 accumulation: correct over every shape, not fast
+// (the SIMD i8 GEMM with i32x4.dot_i16x8_s is a later piece of issue 15).
+
+import { DTYPE_BYTES, numel, type DType } from "../../ir/types.ts";
+import { attr } from "../../ir/op-def.ts";
+import { FLOATS, signature } from "../../ir/dtypes.ts";
+import { ROUNDED_LIMIT, QUANT_RANGES } from "../../ir/ops/quant-kit.ts";
+import { resolveAxis } from "../../ir/ops/operand-checks.ts";
+import type { BufferRef, KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
+import type { Expr } from "../module.ts";
+import { loadScalar } from "./access.ts";
+import { Lanes, type V } from "./lanes.ts";
+import { emitMap, type ElementFn } from "./map.ts";
+
+/**
+ * The operands with the scale and zero point (operands `first` and `first + 1`) reshaped to
+ * broadcast along the node's `axis` of the data operand `data`.
+ */
+function perChannelViews(a: KernelArgs, data: number, first: number): BufferRef[] {
+  const axisAttr = a.node.attrs.axis;
+  if (axisAttr === null || axisAttr === undefined) return [...a.inputs];
+  const shape = a.inputs[data].type.shape;
+  const axis = resolveAxis(a.node.op, attr.num(a.node.attrs, "axis"), a.inputs[data].type);
+  const view = [shape[axis], ...new Array<number>(shape.length - 1 - axis).fill(1)];
+  return a.inputs.map((x, k) => (k === first || k === first + 1 ? { offset: x.offset, type: { dtype: x.type.dtype, shape: view } } : x));
+}
+
+/** rne(x) clamped to +-2^24 and converted to i32 (NaN -> 0), then plus the zero point. */
+function roundedPlusZeroPoint(L: Lanes, real: Expr, zeroPoint: V): V {
+  const rounded = L.letF(L.nearest(real));
+  const limited = L.min(L.max(rounded(), L.c(-ROUNDED_LIMIT)), L.c(ROUNDED_LIMIT));
+  return L.letI(L.iadd(L.truncSat(limited), zeroPoint()));
+}
+
+/** fl(x * fl(1 / scale)): the real value quantize rounds. */
+function scaled(L: Lanes, x: V, scale: V): Expr {
+  return L.mul(x(), L.div(L.c(1), scale()));
+}
+
+function clampInt(L: Lanes, q: V, lo: number, hi: number): Expr {
+  const low = L.letI(L.imax(q, () => L.ic(lo)));
+  return L.imin(low, () => L.ic(hi));
+}
+
+/** fl(fl(q - zeroPoint) * scale). */
+function dequantized(L: Lanes, q: V, zeroPoint: V, scale: V): Expr {
+  return L.mul(L.toFloat(L.isub(q(), zeroPoint())), scale());
+}
+
+function mapKernel(fn: (a: KernelArgs) => ElementFn, data = 0, first = 1): KernelEmitter {
+  return (a) => emitMap(a.f, perChannelViews(a, data, first), a.output, fn(a));
+}
+
+const quantize = mapKernel((a) => {
+  const [lo, hi] = QUANT_RANGES[a.output.type.dtype as "i8" | "u8"];
+  return (L, [x, s, z]) => clampInt(L, roundedPlusZeroPoint(L, scaled(L, x, s), z), lo, hi);
+});
+
+const requantize = mapKernel((a) => {
+  const [lo, hi] = QUANT_RANGES[a.output.type.dtype as "i8" | "u8"];
+  return (L, [acc, m, z]) => clampInt(L, roundedPlusZeroPoint(L, L.mul(L.toFloat(acc()), m()), z), lo, hi);
+});
+
+const dequantize = mapKernel(() => (L, [q, s, z]) => dequantized(L, q, z, s));
+
+const fakeQuant = mapKernel((a) => {
+  const lo = attr.num(a.node.attrs, "qmin");
+  const hi = attr.num(a.node.attrs, "qmax");
+  return (L, [x, s, z]) => {
+    const q = L.letI(clampInt(L, roundedPlusZeroPoint(L, scaled(L, x, s), z), lo, hi));
+    return dequantized(L, q, z, s);
+  };
+});
+
+const fakeQuantGrad = mapKernel((a) => {
+  const lo = attr.num(a.node.attrs, "qmin");
+  const hi = attr.num(a.node.attrs, "qmax");
+  return (L, [dy, x, s, z]) => {
+    const q = roundedPlusZeroPoint(L, scaled(L, x, s), z);
+    const inside = L.maskAnd(L.maskNot(L.ilt(q(), L.ic(lo))), L.maskNot(L.igt(q(), L.ic(hi))));
+    return L.select(inside, dy(), L.c(0));
+  };
+}, 1, 2);
+
+/** out[i, j] = sum_p a[i, p] * w[p, j] in i32, a [rows, K] and w [K, N] (leading axes of a flattened). */
+const matmulInteger: KernelEmitter = ({ f, inputs: [a, w], output }: KernelArgs): Expr[] => {
+  const [k, n] = w.type.shape;
+  const rows = numel(a.type.shape.slice(0, -1));
+  if (rows * n === 0) return [];
+  const L = new Lanes(f, 1);
+  const [aBytes, wBytes] = [DTYPE_BYTES[a.type.dtype], DTYPE_BYTES[w.type.dtype]];
+  const [i, j, p] = [f.local("i32"), f.local("i32"), f.local("i32")];
+  const [aRow, pa, pw, acc] = [f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32")];
+  const load = (dtype: DType, addr: Expr) => loadScalar(L, dtype, addr);
+  const outAddr = f.i32.add(f.i32.const(output.offset), f.i32.shl(f.i32.add(f.i32.mul(f.get(i), f.i32.const(n)), f.get(j)), f.i32.const(2)));
+  return [
+    f.forRange(i, 0, rows, 1, [
+      f.set(aRow, f.i32.add(f.i32.const(a.offset), f.i32.mul(f.get(i), f.i32.const(k * aBytes)))),
+      f.forRange(j, 0, n, 1, [
+        f.set(acc, f.i32.const(0)),
+        f.set(pa, f.get(aRow)),
+        f.set(pw, f.i32.add(f.i32.const(w.offset), f.i32.mul(f.get(j), f.i32.const(wBytes)))),
+        f.forRange(p, 0, k, 1, [
+          f.set(acc, f.i32.add(f.get(acc), f.i32.mul(load(a.type.dtype, f.get(pa)), load(w.type.dtype, f.get(pw))))),
+          f.set(pa, f.i32.add(f.get(pa), f.i32.const(aBytes))),
+          f.set(pw, f.i32.add(f.get(pw), f.i32.const(n * wBytes))),
+        ]),
+        f.storeI32(outAddr, f.get(acc)),
+      ]),
+    ]),
+  ];
+};
+
+const Q = ["i8", "u8"] as const;
+
+export const QUANT_KERNELS: readonly KernelRegistration[] = [
+  { op: "quantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature([f, f, "i32"], d))), kernel: quantize },
+  { op: "requantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature(["i32", f, "i32"], d))), kernel: requantize },
+  { op: "dequantize", dtypes: FLOATS.flatMap((f) => (["i8", "u8", "i32"] as const).map((d) => signature([d, f, "i32"], f))), kernel: dequantize },
+  { op: "fakeQuant", dtypes: FLOATS.map((f) => signature([f, f, "i32"], f)), kernel: fakeQuant },
+  { op: "fakeQuantGrad", dtypes: FLOATS.map((f) => signature([f, f, f, "i32"], f)), kernel: fakeQuantGrad },
+  { op: "matmulInteger", dtypes: Q.flatMap((x) => Q.map((y) => signature([x, y], "i32"))), kernel: matmulInteger },
+];

@@ -1,0 +1,91 @@
+// Kernels of the quantization ops (compiler/ir/ops/quant.ts; formulas in ops/quant-kit.ts), as
+// the WASM ones: the elementwise ops through map.ts's elementMap with the per-channel scale and
+// zero point read as [C, 1, ..., 1] views broadcast along `axis`; `round` is WGSL's round half
+// to even; a NaN rounds to 0 explicitly (WGSL's clamp and i32() leave NaN unspecified).
+//
+// WGSL allows its f32 division 2.5 ULP, so on a GPU whose division is not correctly rounded the
+// reciprocal 1/scale may differ from the interpreter's in its last bit, and an x whose x/scale
+// lies within a few ULP of a rounding boundary may then quantize one step apart. SwiftShader
+// (the tests) divides exactly and matches bit for bit.
+//
+// matmulInteger: one invocation per result element, a loop over K with i32 accumulation —
+// correct, not fast (dot4I8Packed tiles are a later piece of issue 15).
+
+import { attr } from "../../ir/op-def.ts";
+import { FLOATS, signature } from "../../ir/dtypes.ts";
+import { QUANT_RANGES, ROUNDED_LIMIT } from "../../ir/ops/quant-kit.ts";
+import { resolveAxis } from "../../ir/ops/operand-checks.ts";
+import type { BufferRef, WgslKernel, WgslKernelArgs, WgslKernelRegistration } from "../kernel.ts";
+import { f32, i32, load, u32 } from "../wgsl.ts";
+import { broadcastRead, elementMap } from "./map.ts";
+
+/** The operands, with the scale and zero point (operands `first`, `first + 1`) viewed along `axis`. */
+function perChannelViews(a: WgslKernelArgs, data: number, first: number): BufferRef[] {
+  const axisAttr = a.node.attrs.axis;
+  if (axisAttr === null || axisAttr === undefined) return [...a.inputs];
+  const shape = a.inputs[data].type.shape;
+  const axis = resolveAxis(a.node.op, attr.num(a.node.attrs, "axis"), a.inputs[data].type);
+  const view = [shape[axis], ...new Array<number>(shape.length - 1 - axis).fill(1)];
+  return a.inputs.map((x, k) => (k === first || k === first + 1 ? { offset: x.offset, type: { dtype: x.type.dtype, shape: view } } : x));
+}
+
+/** WGSL statements defining `q`: rne(real) limited to +-2^24 (NaN -> 0) plus the zero point `z`. */
+function roundedPlusZeroPoint(real: string, z: string): string {
+  return [
+    `  let t = round(${real});`,
+    `  let r = select(clamp(t, ${f32(-ROUNDED_LIMIT)}, ${f32(ROUNDED_LIMIT)}), 0.0, is_nan(t));`,
+    `  let q = i32(r) + ${z};`,
+  ].join("\n");
+}
+
+/** An elementwise kernel: `body(xs)` returns statements ending in `return ...;` over x0, x1, .... */
+function mapKernel(body: (a: WgslKernelArgs) => string, data = 0, first = 1): WgslKernel {
+  return (a) => {
+    const reads = perChannelViews(a, data, first).map((x) => broadcastRead(x, a.output.type.shape));
+    const lets = reads.map((x, k) => `  let x${k} = ${x};`).join("\n");
+    return [elementMap(`${a.node.op} %${a.node.id}`, a.output, { body: `${lets}\n${body(a)}` }, a.target)];
+  };
+}
+
+const range = (a: WgslKernelArgs): readonly [number, number] => QUANT_RANGES[a.output.type.dtype as "i8" | "u8"];
+const fakeRange = (a: WgslKernelArgs): readonly [number, number] => [attr.num(a.node.attrs, "qmin"), attr.num(a.node.attrs, "qmax")];
+const clampQ = ([lo, hi]: readonly [number, number]) => `clamp(q, ${i32(lo)}, ${i32(hi)})`;
+
+const quantize = mapKernel((a) => `${roundedPlusZeroPoint("x0 * (1.0 / x1)", "x2")}\n  return ${clampQ(range(a))};`);
+
+const requantize = mapKernel((a) => `${roundedPlusZeroPoint("f32(x0) * x1", "x2")}\n  return ${clampQ(range(a))};`);
+
+const dequantize = mapKernel(() => "  return f32(x0 - x2) * x1;");
+
+const fakeQuant = mapKernel((a) => `${roundedPlusZeroPoint("x0 * (1.0 / x1)", "x2")}\n  return f32(${clampQ(fakeRange(a))} - x2) * x1;`);
+
+const fakeQuantGrad = mapKernel((a) => {
+  const [lo, hi] = fakeRange(a);
+  return `${roundedPlusZeroPoint("x1 * (1.0 / x2)", "x3")}\n  return select(0.0, x0, q >= ${i32(lo)} && q <= ${i32(hi)});`;
+}, 1, 2);
+
+const matmulInteger: WgslKernel = (a) => {
+  const [x, w] = a.inputs;
+  const [k, n] = w.type.shape;
+  const body = [
+    `  let row = i / ${u32(n)};`,
+    `  let col = i % ${u32(n)};`,
+    "  var acc = 0i;",
+    `  for (var p = 0u; p < ${u32(k)}; p++) {`,
+    `    acc += ${load(x.offset, x.type.dtype, `row * ${u32(k)} + p`)} * ${load(w.offset, w.type.dtype, `p * ${u32(n)} + col`)};`,
+    "  }",
+    "  return acc;",
+  ].join("\n");
+  return [elementMap(`matmulInteger %${a.node.id}`, a.output, { body }, a.target)];
+};
+
+const Q = ["i8", "u8"] as const;
+
+export const QUANT_KERNELS: readonly WgslKernelRegistration[] = [
+  { op: "quantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature([f, f, "i32"], d))), kernel: quantize },
+  { op: "requantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature(["i32", f, "i32"], d))), kernel: requantize },
+  { op: "dequantize", dtypes: FLOATS.flatMap((f) => (["i8", "u8", "i32"] as const).map((d) => signature([d, f, "i32"], f))), kernel: dequantize },
+  { op: "fakeQuant", dtypes: FLOATS.map((f) => signature([f, f, "i32"], f)), kernel: fakeQuant },
+  { op: "fakeQuantGrad", dtypes: FLOATS.map((f) => signature([f, f, f, "i32"], f)), kernel: fakeQuantGrad },
+  { op: "matmulInteger", dtypes: Q.flatMap((x) => Q.map((y) => signature([x, y], "i32"))), kernel: matmulInteger },
+];
