@@ -59,7 +59,8 @@ export function verifyPlan(problem: PlanProblem, solution: PlanSolution, capacit
     const bad = (kind: PlanViolationKind, why: string) =>
       violations.push({ kind, buffers: [i], message: `buffer '${id}' has offset ${offset}${why}` });
     if (!Number.isSafeInteger(offset)) {
-      bad("offset", ", which is not an integer");
+      // Past 2^53 doubles skip integers: the model's buffers are larger than any arena can be.
+      bad("offset", Math.abs(offset) > Number.MAX_SAFE_INTEGER ? ", past 2^53 bytes: the buffers are too large for any arena (make the model's tensors smaller)" : ", which is not an integer");
       offsetsAreIntegers = false;
       continue;
     }

@@ -110,6 +110,10 @@ export const memCommand: CommandModule<object, MemArgs> = {
       process.stdout.write(formatTable(`${graphName}, ${what}`, reports));
       for (const r of reports) if (r.checkpoint) process.stdout.write("\n" + formatCheckpointing(r.checkpoint, r.batch));
     }
+    // What `mlc build` would refuse (driver/compile.ts): said here too, so the report is not a surprise.
+    const limit = backend.maxArenaBytes;
+    const over = limit === undefined ? [] : reports.filter((r) => r.arena > limit);
+    for (const r of over) process.stderr.write(`note: ${r.batch !== undefined ? `at batch ${r.batch}, ` : ""}the planned arena (${formatBytes(r.arena)}) is more than ${args.target} can address (${formatBytes(limit!)}): mlc build refuses it\n`);
   },
 };
 
