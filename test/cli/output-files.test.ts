@@ -212,3 +212,13 @@ export default function huge() {
     }
   }, 120_000);
 });
+
+describe("mlc train's run directory", () => {
+  it("an --out that cannot be created is one line, exit code 1", async () => {
+    const { good, mlc: train, tmp: trainTmp } = await import("../support/train-errors.ts");
+    const r = train("train", "examples/cnn/model.ts", "--data", good, "--batch", "16", "--steps", "1", "--out", "/proc/mlc-run");
+    expect(r.stderr).toBe("error: cannot create the directory /proc/mlc-run: ENOENT (no such file or directory)\n");
+    expect(r.status).toBe(1);
+    expect(readdirSync(trainTmp).filter((f) => f.startsWith("mlc-train-bundle-"))).toEqual([]);
+  }, 120_000);
+});

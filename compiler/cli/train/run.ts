@@ -207,7 +207,12 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   const totalSteps = config.stop.epochs !== undefined ? config.stop.epochs * updatesPerEpoch : config.stop.steps;
 
   // 3. RUN/: the config and the bundle.
-  ensureDirectory(out);
+  try {
+    ensureDirectory(out);
+  } catch (e) {
+    if (fresh) rmSync(fresh.dir, { recursive: true, force: true });
+    throw e;
+  }
   if (fresh) {
     if (Number.isNaN(config.lr)) config.lr = initialLearningRate(fresh);
     config.schedule = { ...config.schedule, lr: config.lr };
