@@ -16,7 +16,7 @@
 // disk, a file-size limit) are OutputErrors: user errors with one clear line (cli/errors.ts).
 
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 
 export class OutputError extends Error {
@@ -38,15 +38,15 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
  * the renames no target is touched and no temp file is left.
  */
 export function writeFilesAtomic(files: readonly OutputFile[]): void {
-  for (const f of files) requireWritableTarget(f.path);
+  const modes = files.map((f) => existingMode(f.path));
   removeStaleTemps(files.map((f) => f.path));
   const written: { tmp: string; path: string }[] = [];
   try {
-    for (const f of files) {
+    files.forEach((f, i) => {
       const tmp = tempPath(f.path);
       written.push({ tmp, path: f.path });
-      writeAndSync(tmp, typeof f.data === "string" ? Buffer.from(f.data, "utf8") : f.data);
-    }
+      writeAndSync(tmp, typeof f.data === "string" ? Buffer.from(f.data, "utf8") : f.data, modes[i]);
+    });
   } catch (e) {
     for (const w of written) removeQuietly(w.tmp);
     throw asOutputError(e, `cannot write ${written.at(-1)?.path ?? files[0]?.path}`, files.length > 1 ? "; none of the files was replaced" : "; nothing was replaced");
@@ -70,6 +70,7 @@ export function ensureDirectory(dir: string): string | undefined {
   // One level at a time from the nearest existing ancestor: Node's mkdirSync({ recursive }) never
   // returns where the file system refuses every new entry (it retries /proc/x forever).
   const missing: string[] = [];
+  let created: string | undefined;
   for (let d = resolve(dir); !existsAsAnything(d); d = dirname(d)) {
     missing.unshift(d);
     if (dirname(d) === d) break;
@@ -87,13 +88,14 @@ export function ensureDirectory(dir: string): string | undefined {
   for (const d of missing) {
     try {
       mkdirSync(d);
+      created ??= d;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EEXIST" && existsAsDirectory(d)) continue; // made meanwhile
-      removeCreatedDirectory(missing[0] === d ? undefined : missing[0]);
+      if ((e as NodeJS.ErrnoException).code === "EEXIST" && existsAsDirectory(d)) continue; // made meanwhile, by another
+      removeCreatedDirectory(created);
       throw asOutputError(e, `cannot create the directory ${dir}`);
     }
   }
-  return missing[0];
+  return created;
 }
 
 function existsAsDirectory(path: string): boolean {
@@ -147,17 +149,21 @@ function tempPrefix(name: string): string {
   return `.mlc-${createHash("sha256").update(name).digest("hex").slice(0, 16)}${TEMP_SUFFIX}`;
 }
 
-/** A target that exists and is not a file (a directory, a device) would fail at the rename: say so first. */
-function requireWritableTarget(path: string): void {
-  let kind: string | undefined;
+/**
+ * The permission bits of the file `path` replaces (kept by the new one), or undefined when there
+ * is none. A target that exists and is not a file (a directory, a device) would fail at the
+ * rename: said here, before anything is written.
+ */
+function existingMode(path: string): number | undefined {
+  let st;
   try {
-    const st = lstatSync(path);
-    if (st.isDirectory()) kind = "a directory";
-    else if (!st.isFile() && !st.isSymbolicLink()) kind = "not a regular file";
+    st = lstatSync(path);
   } catch {
-    return; // missing (to be created) or unreadable: the write itself will say what is wrong
+    return undefined; // missing (to be created) or unreachable: the write itself will say what is wrong
   }
-  if (kind) throw new OutputError(`cannot write ${path}: it is ${kind}`);
+  if (st.isDirectory()) throw new OutputError(`cannot write ${path}: it is a directory`);
+  if (!st.isFile() && !st.isSymbolicLink()) throw new OutputError(`cannot write ${path}: it is not a regular file`);
+  return st.isFile() ? st.mode & 0o7777 : undefined;
 }
 
 /** Temp files of these targets left by processes that no longer run (killed mid-write). */
@@ -190,9 +196,10 @@ function isRunning(pid: number): boolean {
   }
 }
 
-function writeAndSync(path: string, bytes: Uint8Array): void {
+function writeAndSync(path: string, bytes: Uint8Array, mode: number | undefined): void {
   const fd = openSync(path, "w");
   try {
+    if (mode !== undefined) fchmodSync(fd, mode);
     let at = 0;
     while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
     fsyncSync(fd);

@@ -1,7 +1,7 @@
 // The one writer of every file mlc writes (compiler/cli/atomic-write.ts): a set of files all or
 // none, temp files removed on failure and after a killed writer, failures of the destination as
 // OutputErrors (user errors), names too long for a temp suffix handled.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -68,6 +68,16 @@ describe("writeFilesAtomic", () => {
     for (const f of [dead, alive, other]) writeFileSync(f, "partial");
     writeFileAtomic(join(dir, "w.bin"), "whole");
     expect(readdirSync(dir).sort()).toEqual([alive, other, join(dir, "w.bin")].map((p) => p.slice(dir.length + 1)).sort());
+  });
+
+  it("keeps the permission bits of the file it replaces", () => {
+    const dir = fresh("mode");
+    const path = join(dir, "secret.safetensors");
+    writeFileSync(path, "old");
+    chmodSync(path, 0o600);
+    writeFileAtomic(path, "new");
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(readFileSync(path, "utf8")).toBe("new");
   });
 
   it("writes a file whose name leaves no room for a temp suffix", () => {
