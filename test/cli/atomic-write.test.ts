@@ -118,4 +118,12 @@ describe("downstream errors that are the user's", () => {
     const [v] = verifyPlan(problem, { offsets: [4e18], arena: 4e18 + 8 });
     expect(v.message).toBe("buffer 'w' has offset 4000000000000000000, past 2^53 bytes: the buffers are too large for any arena (make the model's tensors smaller)");
   });
+
+  it("any other violation of a plan mlc made is named as mlc's bug in the message", () => {
+    const problem = { buffers: [{ id: "a", lower: 0, upper: 2, size: 8 }, { id: "b", lower: 1, upper: 3, size: 8 }], alignment: 1 };
+    const tooLarge = new PlanVerifyError(verifyPlan(problem, { offsets: [4e18, 8e18], arena: 8e18 + 8 }));
+    expect(tooLarge.message).not.toContain("bug in mlc");
+    const overlap = new PlanVerifyError(verifyPlan(problem, { offsets: [0, 4], arena: 12 }));
+    expect(overlap.message).toMatch(/overlap\n  \(mlc verifies every plan it makes: unless this plan came from you, this is a bug in mlc, please report it\)$/);
+  });
 });
