@@ -59,6 +59,11 @@ export interface Backend<Layout extends BundleLayoutSummary = BundleLayoutSummar
   /** Scratch bytes per node, which the memory passes plan as workspaces. */
   readonly scratchBytes: NodeScratchBytes;
   /**
+   * The largest arena the target can address, bytes (wasm32: 4 GiB of linear memory); the driver
+   * refuses a larger plan before emitting. Undefined: no fixed limit (checked where it runs).
+   */
+  readonly maxArenaBytes?: number;
+  /**
    * Why the backend cannot emit `node` (no kernel for its op and operand dtypes), or undefined
    * when it can. The driver asks before emitting so the message names every missing kernel.
    */

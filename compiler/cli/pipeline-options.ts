@@ -2,13 +2,13 @@
 // (--target) and the IR dumps (--print-ir-after-all, --print-ir-after=NAME[,NAME],
 // --print-ir-before=NAME, --dump-dir DIR).
 
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Argv } from "yargs";
 import { checkPassNames } from "../driver/pipeline.ts";
 import type { IrDumpOptions } from "../driver/pass-runner.ts";
 import { TARGETS, type Target } from "../driver/backends.ts";
 import { UsageError } from "./options.ts";
+import { ensureDirectory, writeFileAtomic } from "./atomic-write.ts";
 
 export interface PipelineArgs {
   target: Target;
@@ -38,13 +38,13 @@ export function irDumps(args: PipelineArgs): IrDumpOptions | undefined {
     return undefined;
   }
   const dir = args["dump-dir"];
-  if (dir !== undefined) mkdirSync(dir, { recursive: true });
+  if (dir !== undefined) ensureDirectory(dir);
   return {
     after: args["print-ir-after-all"] ? "all" : after,
     before,
     write: (s) => {
       if (dir === undefined) process.stderr.write(s.text.endsWith("\n") ? s.text : s.text + "\n");
-      else writeFileSync(join(dir, `${String(s.index).padStart(2, "0")}-${s.when}-${s.pass}.ir`), s.text);
+      else writeFileAtomic(join(dir, `${String(s.index).padStart(2, "0")}-${s.when}-${s.pass}.ir`), s.text);
     },
   };
 }

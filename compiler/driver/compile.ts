@@ -83,6 +83,7 @@ export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: 
     throw new UnsupportedTargetError(`--debug: the ${opts.backend.name} target has no debug build (poisoned arena checks run between kernels on the host; docs/MEMORY.md "Debug builds"); build it for --target wasm-simd`);
   }
   const program = compile(forward, opts);
+  requireAddressableArena(opts.backend, program.arena!);
   requireKernels(opts.backend, program.entries);
   const meta: BundleMeta = {
     name: bundleName(forward.name),
@@ -99,6 +100,22 @@ export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: 
 /** The peak of a training graph as `backend`'s pipeline will plan it: fused, with its workspaces. */
 export function backendPeak(backend: Backend): (g: Graph, scheduled: boolean) => number {
   return (g, scheduled) => estimatedPeak(fuseGraph(g, { verify: false }).graph, scheduled, backend.scratchBytes);
+}
+
+/** A planned arena larger than the target can address: the model is too large for it. */
+export class ArenaTooLargeError extends Error {
+  override name = "ArenaTooLargeError";
+}
+
+/** Refuses, before anything is emitted or allocated, an arena past the backend's limit. */
+function requireAddressableArena(backend: Backend, arena: number): void {
+  const limit = backend.maxArenaBytes;
+  if (limit === undefined || arena <= limit) return;
+  const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+  throw new ArenaTooLargeError(
+    `the planned arena is ${arena} bytes (${gib(arena)}), more than ${backend.name} can address (${limit} bytes, ${gib(limit)}): ` +
+      `make the model smaller (smaller params or batch), or see \`mlc mem\` for what takes the memory (--checkpoint reduces a training step's activations)`,
+  );
 }
 
 /** Every node the backend has no kernel for, named in one error. */

@@ -31,10 +31,17 @@ export interface PlanViolation {
 /** A plan where everything overlaps has n²/2 overlapping pairs; past this many we stop listing. */
 export const MAX_REPORTED_OVERLAPS = 100;
 
+const PAST_2_53 = "past 2^53 bytes: the buffers are too large for any arena (make the model's tensors smaller)";
+
 export class PlanVerifyError extends Error {
   override name = "PlanVerifyError";
   constructor(readonly violations: readonly PlanViolation[]) {
-    super(`invalid memory plan (${violations.length} violation${violations.length === 1 ? "" : "s"}):\n` + violations.map((v) => `  - ${v.message}`).join("\n"));
+    super(
+      `invalid memory plan (${violations.length} violation${violations.length === 1 ? "" : "s"}):\n` + violations.map((v) => `  - ${v.message}`).join("\n") +
+        // The CLI reports this as the user's error (a model too large to address); any other
+        // violation of a plan mlc made is its own bug, and the message says so.
+        (violations.every((v) => v.message.includes(PAST_2_53)) ? "" : "\n  (mlc verifies every plan it makes: unless this plan came from you, this is a bug in mlc, please report it)"),
+    );
   }
 }
 
@@ -59,7 +66,8 @@ export function verifyPlan(problem: PlanProblem, solution: PlanSolution, capacit
     const bad = (kind: PlanViolationKind, why: string) =>
       violations.push({ kind, buffers: [i], message: `buffer '${id}' has offset ${offset}${why}` });
     if (!Number.isSafeInteger(offset)) {
-      bad("offset", ", which is not an integer");
+      // Past 2^53 doubles skip integers: the model's buffers are larger than any arena can be.
+      bad("offset", Math.abs(offset) > Number.MAX_SAFE_INTEGER ? `, ${PAST_2_53}` : ", which is not an integer");
       offsetsAreIntegers = false;
       continue;
     }

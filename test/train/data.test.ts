@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Dataset, DataError, type InputSpec } from "../../compiler/cli/train/data.ts";
 import { EpochPermutation } from "../../compiler/cli/train/permutation.ts";
 import { learningRate } from "../../compiler/cli/train/schedule.ts";
-import { writeFileAtomic } from "../../compiler/cli/train/atomic.ts";
+import { writeFileAtomic } from "../../compiler/cli/atomic-write.ts";
 import { npyBytes, syntheticImages, writeIdx, writeSafetensorsSet } from "../support/train-data.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mlc-train-data-"));

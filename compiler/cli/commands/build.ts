@@ -10,8 +10,11 @@
 // ones `--outputs` names. `--weights` takes a training checkpoint too (RUN/checkpoint.safetensors
 // of `mlc train`, a bundle's saveWeights()): optimizer state the bundle has no use for is skipped,
 // with a note.
+//
+// The files are written all or none (atomic-write.ts: temp files, then renames). A weights file
+// already in --out that holds what the new one would not (trained weights) is kept and the build
+// refuses, unless --force (keep-weights.ts).
 
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CommandModule } from "yargs";
 import { build, loadBackend } from "../../driver/index.ts";
@@ -23,9 +26,11 @@ import { readWeightsFile } from "../../bundle/tensor-io.ts";
 import { precisionOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { ignoredTrainingState, leftInitialNote, paramsLeftInitial } from "../../bundle/manifest.ts";
 import { decodeSafetensors } from "../../../runtime/safetensors.ts";
+import { ensureDirectory, removeCreatedDirectory, writeFilesAtomic } from "../atomic-write.ts";
+import { refuseToReplaceWeights } from "../keep-weights.ts";
 
 interface BuildArgs extends TrainArgs, PipelineArgs {
-  model: string; set?: string[]; out: string; weights?: string; "allow-nonfinite-weights": boolean; seed: number; outputs?: string; debug: boolean;
+  model: string; set?: string[]; out: string; weights?: string; "allow-nonfinite-weights": boolean; seed: number; outputs?: string; debug: boolean; force: boolean;
 }
 
 export const buildCommand: CommandModule<object, BuildArgs> = {
@@ -37,6 +42,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       .option("weights", { type: "string", describe: "safetensors file with initial params (others keep their seeded init)" })
       .option("allow-nonfinite-weights", { type: "boolean", default: false, describe: "accept NaN/Inf in --weights (refused by default, naming the tensor)" })
       .option("seed", { type: "number", default: 0, describe: "seed for the params' initializers" })
+      .option("force", { type: "boolean", default: false, describe: "replace a weights file in --out that holds other weights (e.g. trained ones) with the initial weights" })
       .option("outputs", { type: "string", describe: "without --train: the forward outputs to keep, comma-separated, or 'all' (default: those that read no label input)" })
       .option("debug", { type: "boolean", default: false, describe: "debug bundle: dead arena bytes poisoned, every read checked between kernels (wasm-simd; docs/MEMORY.md)" }) as never,
   handler: async (args) => {
@@ -61,15 +67,23 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       const inputs = selected.dropped.inputs;
       process.stdout.write(`note: inference bundle: output${selected.dropped.outputs.length > 1 ? "s" : ""} ${selected.dropped.outputs.join(", ")} dropped${inputs.length ? `, so ${inputs.join(", ")} ${inputs.length > 1 ? "are not inputs" : "is not an input"}` : ""} (--outputs all keeps every output)\n`);
     }
-    if (weights) {
-      const declared = Object.keys(decodeSafetensors(bundle.files[`${bundle.name}.safetensors`] as Uint8Array).tensors);
+    // The weights file is the one .safetensors of the map, whatever the writer named it.
+    const weightsFile = Object.keys(bundle.files).find((f) => f.endsWith(".safetensors"));
+    if (weights && weightsFile) {
+      const declared = Object.keys(decodeSafetensors(bundle.files[weightsFile] as Uint8Array).tensors);
       const ignored = ignoredTrainingState(weights.tensors, declared);
       if (ignored.length > 0) process.stdout.write(`note: ${args.weights}: ignored ${ignored.length} training-state tensor${ignored.length > 1 ? "s" : ""} (${ignored.slice(0, 2).join(", ")}${ignored.length > 2 ? ", ..." : ""}) that this bundle does not have\n`);
       const initial = paramsLeftInitial(weights.tensors, declared);
       if (initial.length > 0) process.stdout.write(leftInitialNote(args.weights!, initial) + "\n");
     }
-    mkdirSync(args.out, { recursive: true });
-    for (const [file, contents] of Object.entries(bundle.files)) writeFileSync(join(args.out, file), contents);
+    if (weightsFile && !args.force) refuseToReplaceWeights(join(args.out, weightsFile), bundle.files[weightsFile] as Uint8Array);
+    const created = ensureDirectory(args.out);
+    try {
+      writeFilesAtomic(Object.entries(bundle.files).map(([file, data]) => ({ path: join(args.out, file), data })));
+    } catch (e) {
+      removeCreatedDirectory(created);
+      throw e;
+    }
     const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
     process.stdout.write(
       `wrote ${Object.keys(bundle.files).map((f) => join(args.out, f)).join(", ")}\n` +

@@ -3,7 +3,9 @@
 import type { CommandModule } from "yargs";
 import { compileModelFile } from "../../frontend/index.ts";
 import { initParams } from "../../ir/interpreter.ts";
-import { toSafeTensor, writeSafetensorsFile } from "../../bundle/tensor-io.ts";
+import { toSafeTensor } from "../../bundle/tensor-io.ts";
+import { encodeSafetensors } from "../../../runtime/safetensors.ts";
+import { writeFileAtomic } from "../atomic-write.ts";
 import { parseSetFlags, withModelOptions } from "../options.ts";
 
 interface InitArgs { model: string; set?: string[]; out: string; seed: number }
@@ -19,7 +21,7 @@ export const initWeightsCommand: CommandModule<object, InitArgs> = {
     const { graph } = compileModelFile(args.model, { set: parseSetFlags(args.set) });
     const values = initParams(graph, args.seed);
     const tensors = Object.fromEntries(graph.params.map((p) => [p.name, toSafeTensor(p.type, values[p.name])]));
-    writeSafetensorsFile(args.out, tensors, { producer: "mlc init-weights", model: graph.name, seed: String(args.seed) });
+    writeFileAtomic(args.out, encodeSafetensors(tensors, { producer: "mlc init-weights", model: graph.name, seed: String(args.seed) }));
     process.stdout.write(`wrote ${graph.params.length} params to ${args.out}\n`);
   },
 };

@@ -13,7 +13,6 @@
 // `--train --fit SIZE [--effective-batch N]` prints instead, per checkpoint mode, the largest
 // config.batch whose planned arena fits SIZE (fit-batch.ts), and the accumulation count for N.
 
-import { writeFileSync } from "node:fs";
 import type { CommandModule } from "yargs";
 import { compile, loadBackend } from "../../driver/index.ts";
 import { compileModelFile } from "../../frontend/index.ts";
@@ -27,6 +26,7 @@ import { checkpointOptions, precisionOptions, programForward, trainingOptions, w
 import { tradeoffSvg } from "../tradeoff-svg.ts";
 import { accumulationFor, fitBatch, formatFit } from "../fit-batch.ts";
 import { parseByteSize } from "../byte-size.ts";
+import { writeFileAtomic } from "../atomic-write.ts";
 
 interface MemArgs extends TrainArgs, PipelineArgs {
   model: string;
@@ -99,7 +99,7 @@ export const memCommand: CommandModule<object, MemArgs> = {
         const file = batches.length > 1 ? args.svg.replace(/(\.svg)?$/i, `.b${batch}.svg`) : args.svg;
         const subtitle = `${args.train ? "training step" : "forward pass"}${configBatch !== undefined ? `, batch ${configBatch}` : ""}`;
         const tradeoff = report.checkpoint?.tradeoff;
-        writeFileSync(file, tradeoff ? tradeoffSvg(tradeoff, { title: `${planned.name}: memory versus recomputation (--checkpoint auto)`, subtitle, stepFlops: report.checkpoint!.stepFlops }) : timelineSvg(planned, { categoryOf: categorize(planned, forwardIds), subtitle, workspaceBytes: backend.scratchBytes }));
+        writeFileAtomic(file, tradeoff ? tradeoffSvg(tradeoff, { title: `${planned.name}: memory versus recomputation (--checkpoint auto)`, subtitle, stepFlops: report.checkpoint!.stepFlops }) : timelineSvg(planned, { categoryOf: categorize(planned, forwardIds), subtitle, workspaceBytes: backend.scratchBytes }));
         process.stderr.write(`wrote ${file}\n`);
       }
     }
@@ -110,6 +110,10 @@ export const memCommand: CommandModule<object, MemArgs> = {
       process.stdout.write(formatTable(`${graphName}, ${what}`, reports));
       for (const r of reports) if (r.checkpoint) process.stdout.write("\n" + formatCheckpointing(r.checkpoint, r.batch));
     }
+    // What `mlc build` would refuse (driver/compile.ts): said here too, so the report is not a surprise.
+    const limit = backend.maxArenaBytes;
+    const over = limit === undefined ? [] : reports.filter((r) => r.arena > limit);
+    for (const r of over) process.stderr.write(`note: ${r.batch !== undefined ? `at batch ${r.batch}, ` : ""}the planned arena (${formatBytes(r.arena)}) is more than ${args.target} can address (${formatBytes(limit!)}): mlc build refuses it\n`);
   },
 };
 

@@ -6,7 +6,6 @@
 // A plan is always verified before it is written; an invalid one is never printed. The last line
 // of output is machine-readable: `arena=<bytes> lower_bound=<bytes> ratio=<x.xxxx> ms=<elapsed>`.
 
-import { writeFileSync } from "node:fs";
 import type { CommandModule } from "yargs";
 import { formatPlanCsv, readPlanCsvFile } from "../../passes/planner/csv.ts";
 import { maxLiveLowerBound } from "../../passes/planner/lower-bound.ts";
@@ -14,6 +13,7 @@ import type { PlanProblem, PlanSolution } from "../../passes/planner/problem.ts"
 import { solve } from "../../passes/planner/solve.ts";
 import { verifyPlan, type PlanViolation } from "../../passes/planner/verify.ts";
 import { UsageError } from "../options.ts";
+import { writeFileAtomic } from "../atomic-write.ts";
 
 interface PlanArgs { problem: string; out?: string; timeLimit: number; alignment: number; check: boolean }
 
@@ -52,7 +52,7 @@ export const planCommand: CommandModule<object, PlanArgs> = {
     if (violations.length > 0) throwInvalidPlan(args.check ? args.problem : "the planner (a bug in mlc)", violations);
 
     if (args.out !== undefined) {
-      writeFileSync(args.out, formatPlanCsv(problem, solution.offsets));
+      writeFileAtomic(args.out, formatPlanCsv(problem, solution.offsets));
       process.stdout.write(`wrote ${args.out}\n`);
     }
     process.stdout.write(planSummary(solution.arena, maxLiveLowerBound(problem), elapsedMs) + "\n");

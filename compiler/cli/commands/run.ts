@@ -12,9 +12,11 @@ import { printGraph } from "../../ir/printer.ts";
 import { formatType } from "../../ir/types.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
 import { randomInputs } from "../random-inputs.ts";
-import { readSafetensorsFile, readWeightsFile, takeTensors, TensorIOError, toSafeTensor, writeSafetensorsFile } from "../../bundle/tensor-io.ts";
+import { readSafetensorsFile, readWeightsFile, takeTensors, TensorIOError, toSafeTensor } from "../../bundle/tensor-io.ts";
 import { leftInitialNote, paramsLeftInitial } from "../../bundle/manifest.ts";
 import { indexRanges, indexRangeViolation } from "../../bundle/index-ranges.ts";
+import { encodeSafetensors } from "../../../runtime/safetensors.ts";
+import { writeFileAtomic } from "../atomic-write.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { precisionOptions, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { compile } from "../../driver/index.ts";
@@ -64,7 +66,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const tensors: Record<string, ReturnType<typeof toSafeTensor>> = Object.create(null);
       for (const [name, t] of Object.entries(result.outputs)) tensors[name] = toSafeTensor(t.type, t.data);
       for (const [name, t] of Object.entries(result.updates)) tensors[`param/${name}`] = toSafeTensor(types.get(name)!, t.data);
-      writeSafetensorsFile(args.out, tensors, { producer: "mlc run", model: graph.name });
+      writeFileAtomic(args.out, encodeSafetensors(tensors, { producer: "mlc run", model: graph.name }));
       process.stdout.write(`wrote ${Object.keys(tensors).length} tensors to ${args.out}\n`);
     }
     for (const [name, t] of Object.entries(result.outputs)) process.stdout.write(summarize(name, t) + "\n");

@@ -3,7 +3,8 @@
 // the data buffers and Node itself), then imported and driven through its own API, as an app would.
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { writeFileAtomic } from "../atomic-write.ts";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -109,7 +110,7 @@ function readManifest(script: string): BundleManifest {
 export async function loadBundle(b: Omit<BuiltBundleDir, "notes">, weights?: Uint8Array): Promise<BundleModel> {
   // The bundle script is an ES module; say so to Node (and loaders) in its folder.
   const pkg = join(b.dir, "package.json");
-  if (!existsSync(pkg)) writeFileSync(pkg, '{ "type": "module" }\n');
+  if (!existsSync(pkg)) writeFileAtomic(pkg, '{ "type": "module" }\n');
   const module = (await import(pathToFileURL(join(b.dir, `${b.name}.js`)).href)) as { load(opts?: { weights?: Uint8Array }): Promise<BundleModel> };
   return module.load(weights ? { weights } : {});
 }

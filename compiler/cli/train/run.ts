@@ -13,17 +13,17 @@
 //    end, and on SIGINT (then exit code 130). A save writes RUN/checkpoint.safetensors (every
 //    param and state tensor — optimizer state, `opt/lr`, RNG counters — plus the position in
 //    __metadata__) and RUN/weights.safetensors (the params a forward bundle loads), each
-//    atomically (train/atomic.ts), so a kill at any moment leaves loadable files.
+//    atomically (cli/atomic-write.ts), so a kill at any moment leaves loadable files.
 // 5. `--resume RUN/` reads RUN/config.json (the run's settings; flags that would change the
 //    result must agree) and the checkpoint, and continues to the same weights an uninterrupted
 //    run reaches, bit for bit.
 
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { decodeSafetensors, encodeSafetensors, type SafeDType, type SafeTensor } from "../../../runtime/safetensors.ts";
 import { parseSetFlags, UsageError } from "../options.ts";
-import { writeFileAtomic } from "./atomic.ts";
+import { ensureDirectory, writeFileAtomic } from "../atomic-write.ts";
 import { arenaBreakdown, buildInChild, formatArena, loadBundle, readBundleDir, type BuiltBundleDir } from "./bundle.ts";
 import { Dataset, DataError } from "./data.ts";
 import { evaluate, formatEval, type EvalResult } from "./evaluate.ts";
@@ -207,7 +207,12 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   const totalSteps = config.stop.epochs !== undefined ? config.stop.epochs * updatesPerEpoch : config.stop.steps;
 
   // 3. RUN/: the config and the bundle.
-  mkdirSync(out, { recursive: true });
+  try {
+    ensureDirectory(out);
+  } catch (e) {
+    if (fresh) rmSync(fresh.dir, { recursive: true, force: true });
+    throw e;
+  }
   if (fresh) {
     if (Number.isNaN(config.lr)) config.lr = initialLearningRate(fresh);
     config.schedule = { ...config.schedule, lr: config.lr };
@@ -417,7 +422,7 @@ function shortestF32(x: number): number {
 /** Moves a freshly built bundle into RUN/bundle/, its build.json written last. */
 function installBundle(b: BuiltBundleDir, dir: string, key: string): void {
   rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  ensureDirectory(dir);
   for (const f of readdirSync(b.dir)) copyFileSync(join(b.dir, f), join(dir, f));
   writeFileAtomic(join(dir, "build.json"), JSON.stringify({ key }) + "\n");
   rmSync(b.dir, { recursive: true, force: true });
