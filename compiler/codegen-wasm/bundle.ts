@@ -16,7 +16,7 @@
 // files above.
 
 import type { BundleMeta, ProgramEntry, WrittenBundle } from "../bundle/backend.ts";
-import { apiTypeName, tensorFields } from "../bundle/declarations.ts";
+import { apiTypeName, skipDeclarations, tensorFields } from "../bundle/declarations.ts";
 import { initialWeights, manifestTensors, type ManifestTensors } from "../bundle/manifest.ts";
 import { planFile } from "../bundle/plan-file.ts";
 import { bundleScript } from "../bundle/script.ts";
@@ -91,6 +91,7 @@ export interface ${type} {
     ? `One micro-batch: forward and backward, gradients added into the accumulators; returns the loss. Call applyUpdate() after every ${m.accumulate}.`
     : `One training step in place (forward, backward, optimizer); returns the loss.${m.loss ? "" : " Throws: built without --train."}`} */
   trainStep(): number;
+${skipDeclarations(m.params, "")}
   /** ${m.accumulate > 1
     ? `Applies the optimizer to the mean of the ${m.accumulate} accumulated micro-batch gradients and zeroes the accumulators.`
     : "Throws: built without --accumulate (trainStep updates the params itself)."} */

@@ -5,11 +5,20 @@
 // builds the separate entry point the app calls every N micro-batches: it averages the
 // accumulators (so N micro-batches of a mean loss equal one step on the N-times batch), runs the
 // optimizer pass on that, and zeroes the accumulators.
+//
+// With the non-finite guard (nonfinite-guard.ts), a micro-batch whose loss or gradients are
+// NaN/Inf is not added, and the state `opt/accepted_micro_batches` counts those that were: the
+// update then averages over the accepted micro-batches (dividing by N would shrink the step as if
+// the skipped ones had a zero gradient), skips itself when none was accepted (params and optimizer
+// state as they were: Adam would still move on its momentum and advance its counters), and resets
+// that count with the accumulators.
 
 import { GraphBuilder } from "../ir/builder.ts";
 import type { Graph } from "../ir/graph.ts";
 import { scalar, zeros } from "../ir/vjp-kit.ts";
 import { gradName } from "./autodiff.ts";
+import { gateUpdates } from "./finite-gate.ts";
+import { ACCEPTED_MICRO_BATCHES } from "./nonfinite-guard.ts";
 import { optimizer, type OptimizerOptions } from "./optimizer.ts";
 import type { Pass } from "./pass.ts";
 
@@ -45,10 +54,25 @@ export function applyUpdateGraph(step: Graph, microBatches: number, opt: Optimiz
   const b = new GraphBuilder(`${step.name}_apply_update`);
   const trainable = step.params.filter((p) => p.trainable && step.params.some((q) => q.name === accName(p.name)));
   for (const p of trainable) b.addParam(p);
+  // Guarded: the mean over the accepted micro-batches, 1 / max(accepted, 1).
+  const accepted = step.params.find((q) => q.name === ACCEPTED_MICRO_BATCHES);
+  if (accepted) b.addParam(accepted);
+  const inverse = accepted ? b.op("div", [scalar(b, 1, "f32"), b.op("maximum", [accepted.name, scalar(b, 1, "f32")])]) : "";
+  const resets: { param: string; value: string }[] = [];
   for (const p of trainable) {
     const acc = b.addParam(step.params.find((q) => q.name === accName(p.name))!);
-    b.op("mul", [acc, scalar(b, 1 / microBatches, p.type.dtype)], {}, p.loc, gradName(p.name));
-    b.update(acc, zeros(b, p.type.shape, p.type.dtype));
+    const factor = !accepted ? scalar(b, 1 / microBatches, p.type.dtype) : p.type.dtype === "f32" ? inverse : b.op("cast", [inverse], { dtype: p.type.dtype });
+    b.op("mul", [acc, factor], {}, p.loc, gradName(p.name));
+    resets.push({ param: acc, value: zeros(b, p.type.shape, p.type.dtype) });
   }
-  return optimizer.run(b.build(), opt).graph;
+  if (!accepted) {
+    for (const r of resets) b.update(r.param, r.value);
+    return optimizer.run(b.build(), opt).graph;
+  }
+  const stepped = GraphBuilder.from(optimizer.run(b.build(), opt).graph);
+  const updates = stepped.updates.splice(0);
+  gateUpdates(stepped, stepped.op("greater", [accepted.name, scalar(stepped, 0, "f32")], {}, undefined, "step/any_accepted"), updates);
+  for (const r of resets) stepped.update(r.param, r.value);
+  stepped.update(accepted.name, scalar(stepped, 0, "f32"));
+  return stepped.build();
 }
