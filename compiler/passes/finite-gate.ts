@@ -39,8 +39,3 @@ export function allFinite(b: GraphBuilder, values: readonly string[], id = FINIT
 export function gateUpdates(b: GraphBuilder, ok: string, updates: readonly StateUpdate[]): void {
   for (const u of updates) b.update(u.param, b.op("where", [ok, u.value, u.param]));
 }
-
-/** Both of `a` and `b` (bools): where(a, b, a). */
-export function both(b: GraphBuilder, x: string, y: string, id?: string): string {
-  return b.op("where", [x, y, x], {}, undefined, id);
-}

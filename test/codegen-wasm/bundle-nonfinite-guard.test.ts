@@ -43,9 +43,9 @@ async function bundle(extra: Partial<TrainingOptions> = {}): Promise<{ m: Loaded
   return { m: await load(), dts: String(built.files[`${built.name}.d.ts`]) };
 }
 
-const clean = (seed: number) => randomInputs(model.graph, seed) as Record<string, Float32Array | Int32Array>;
+const clean = (seed: number): Record<string, ArrayLike<number>> => randomInputs(model.graph, seed);
 
-function feed(m: Loaded, batch: Record<string, Float32Array | Int32Array>, bad?: number) {
+function feed(m: Loaded, batch: Record<string, ArrayLike<number>>, bad?: number) {
   for (const [k, v] of Object.entries(batch)) m.inputs[k].set(v);
   if (bad !== undefined) m.inputs.x[300] = bad;
 }
