@@ -1,7 +1,7 @@
 // The pipeline's phases, each a short run of registered passes (pipeline.ts lists them in order):
 //
-//   training  [precision] → autodiff → optimizer | accumulate     forward → train_step (+ apply_update)
-//             [→ loss-scale] [→ nonfinite-guard]                  (--mixed: forward retyped first; f16 scaled;
+//   training  [precision] → autodiff → [loss-scale]               forward → train_step (+ apply_update)
+//             → [nonfinite-guard] → optimizer | accumulate        (--mixed: forward retyped first; f16 scaled;
 //                                                                  the guard unless --no-nonfinite-guard)
 //   cleanup   dce → cse → fold-constants                          every entry
 //   precision precision (inference --precision)                   every entry
@@ -23,6 +23,7 @@ import { fuseReductions } from "../passes/fuse-reductions.ts";
 import { inplace } from "../passes/inplace.ts";
 import { lossScale, LOSS_SCALE, type LossScaleOptions } from "../passes/loss-scale.ts";
 import { nonfiniteGuard } from "../passes/nonfinite-guard.ts";
+import { FINITE } from "../passes/finite-gate.ts";
 import { precision, type HalfDType } from "../passes/precision.ts";
 import type { WorkspaceBytes } from "../passes/liveness.ts";
 import { optimizer, type OptimizerOptions } from "../passes/optimizer.ts";
@@ -75,7 +76,7 @@ export interface TrainingProgram {
 
 /**
  * The training phase and the clean-up phase, for the entries a training program has: autodiff →
- * optimizer (or accumulate, with the apply_update entry) → [loss-scale] → [nonfinite-guard] on the train step, dce → cse →
+ * [loss-scale] → [nonfinite-guard] → optimizer (or accumulate, with the apply_update entry) on the train step, dce → cse →
  * fold-constants on every entry, then checkpoint on the train step when asked. Checkpointing
  * comes after the clean-up so its cost model and peak estimates see the graph the backend will
  * get (and so cse never meets its recompute nodes).
@@ -99,9 +100,13 @@ export function trainingEntries(source: Graph, opts: TrainingOptions | undefined
     ? runner.one(precision, "forward", source, { dtype: opts.mixed.dtype, mode: "mixed", lossScale: scale?.init ?? 0 })
     : source;
   const withGrads = runner.one(autodiff, entry, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false, ...(scale ? { seed: LOSS_SCALE } : {}) });
-  let step = n <= 1 ? runner.one(optimizer, entry, withGrads, opts.optimizer) : runner.one(accumulate, entry, withGrads, { microBatches: n });
+  // The finite check (loss-scale's, shared with the guard) comes before the update, which the
+  // optimizer or accumulate pass gates by it (finite-gate.ts).
+  let step = withGrads;
   if (scale) step = runner.one(lossScale, entry, step, scale);
   if (guard) step = runner.one(nonfiniteGuard, entry, step, { loss: opts.loss, microBatches: n });
+  const gate = scale || guard ? { gate: FINITE } : {};
+  step = n <= 1 ? runner.one(optimizer, entry, step, { ...opts.optimizer, ...gate }) : runner.one(accumulate, entry, step, { microBatches: n, ...gate });
   const named: NamedGraph[] = [{ exportName: "forward", graph: forward }, { exportName: entry, graph: step }];
   if (n > 1) {
     const applyUpdate = applyUpdateGraph(step, n, opts.optimizer);

@@ -6,8 +6,9 @@
 // accumulators (so N micro-batches of a mean loss equal one step on the N-times batch), runs the
 // optimizer pass on that, and zeroes the accumulators.
 //
-// With the non-finite guard (nonfinite-guard.ts), a micro-batch whose loss or gradients are
-// NaN/Inf is not added, and the state `opt/accepted_micro_batches` counts those that were: the
+// With the non-finite guard (nonfinite-guard.ts; `gate` is its `step/finite`), a micro-batch whose
+// loss or gradients are NaN/Inf is not added (acc + where(ok, g, -0): x + -0 is x for every x, so
+// the accumulators stay bit for bit), and the state `opt/accepted_micro_batches` counts those that were: the
 // update then averages over the accepted micro-batches (dividing by N would shrink the step as if
 // the skipped ones had a zero gradient), skips itself when none was accepted (params and optimizer
 // state as they were: Adam would still move on its momentum and advance its counters), and resets
@@ -17,7 +18,7 @@ import { GraphBuilder } from "../ir/builder.ts";
 import type { Graph } from "../ir/graph.ts";
 import { scalar, zeros } from "../ir/vjp-kit.ts";
 import { gradName } from "./autodiff.ts";
-import { gateUpdates } from "./finite-gate.ts";
+import { gated } from "./finite-gate.ts";
 import { ACCEPTED_MICRO_BATCHES } from "./nonfinite-guard.ts";
 import { optimizer, type OptimizerOptions } from "./optimizer.ts";
 import type { Pass } from "./pass.ts";
@@ -25,6 +26,8 @@ import type { Pass } from "./pass.ts";
 export interface AccumulateOptions {
   /** Micro-batches per update (N >= 1). */
   microBatches: number;
+  /** Set by the driver: the bool[] value (step/finite) that, when false, leaves the accumulators as they are. */
+  gate?: string;
 }
 
 export const accName = (param: string) => `acc/${param}`;
@@ -40,7 +43,8 @@ export const accumulate: Pass<AccumulateOptions> = {
     const targets = g.params.filter((p) => p.trainable && b.has(gradName(p.name)));
     for (const p of targets) {
       const acc = b.addParam({ name: accName(p.name), type: p.type, init: "zeros", trainable: false, ...(p.loc ? { loc: p.loc } : {}) });
-      b.update(acc, b.op("add", [acc, gradName(p.name)], {}, p.loc));
+      const grad = opts.gate ? gated(b, opts.gate, gradName(p.name), -0) : gradName(p.name);
+      b.update(acc, b.op("add", [acc, grad], {}, p.loc));
     }
     return { graph: b.build(), stats: { accumulators: targets.length } };
   },
@@ -65,14 +69,10 @@ export function applyUpdateGraph(step: Graph, microBatches: number, opt: Optimiz
     b.op("mul", [acc, factor], {}, p.loc, gradName(p.name));
     resets.push({ param: acc, value: zeros(b, p.type.shape, p.type.dtype) });
   }
-  if (!accepted) {
-    for (const r of resets) b.update(r.param, r.value);
-    return optimizer.run(b.build(), opt).graph;
-  }
-  const stepped = GraphBuilder.from(optimizer.run(b.build(), opt).graph);
-  const updates = stepped.updates.splice(0);
-  gateUpdates(stepped, stepped.op("greater", [accepted.name, scalar(stepped, 0, "f32")], {}, undefined, "step/any_accepted"), updates);
-  for (const r of resets) stepped.update(r.param, r.value);
-  stepped.update(accepted.name, scalar(stepped, 0, "f32"));
-  return stepped.build();
+  for (const r of resets) b.update(r.param, r.value);
+  if (!accepted) return optimizer.run(b.build(), opt).graph;
+  // None accepted: the optimizer's gate makes its update an identity.
+  const any = b.op("greater", [accepted.name, scalar(b, 0, "f32")], {}, undefined, "step/any_accepted");
+  b.update(accepted.name, scalar(b, 0, "f32"));
+  return optimizer.run(b.build(), { ...opt, gate: any }).graph;
 }

@@ -42,3 +42,14 @@ export function allFinite(b: GraphBuilder, values: readonly string[], id = FINIT
 export function gateUpdates(b: GraphBuilder, ok: string, updates: readonly StateUpdate[]): void {
   for (const u of updates) b.update(u.param, b.op("where", [ok, u.value, u.param]));
 }
+
+/**
+ * `where(ok, value, otherwise)`: the value on a finite step, else a constant of its dtype. The
+ * optimizer gates what enters its update rules this way (the effective gradient to 0, the
+ * learning rate to 0, decay and moment factors to 1), so a skipped step is an identity that still
+ * runs in place over its state: gating each update's result instead would keep every new value
+ * in a buffer of its own until `ok` is known, after the last gradient.
+ */
+export function gated(b: GraphBuilder, ok: string, value: string, otherwise: number): string {
+  return b.op("where", [ok, value, scalar(b, otherwise, b.typeOf(value).dtype)]);
+}

@@ -5,16 +5,17 @@
 // backward pass. The backward pass therefore starts from the loss's cotangent multiplied by a
 // scale S (autodiff's `seed` is the state `amp/loss_scale`, which the precision pass declares),
 // so every gradient is S times larger while it is 16-bit; this pass, run on the train step after
-// the optimizer, undoes that and keeps S right:
+// autodiff and before the optimizer, undoes that and keeps S right:
 //
 //   unscale  each `grad/<p>` (f32 after the widening cast) becomes grad/<p>/scaled * (1/S), so the
 //            optimizer (and an exposed gradient) sees the true gradient
 //   check    ok = every scaled gradient finite (and the loss, when `loss` names it: the driver
 //            does so when the non-finite guard is on, which then reuses this check): false when
 //            one overflowed (inf) or is NaN — finite-gate.ts's `allFinite`, the node `step/finite`
-//   skip     every update of the step (params, optimizer state, step counters, running statistics)
-//            becomes where(ok, new, old) (finite-gate.ts's `gateUpdates`): an overflowing step
-//            changes nothing but the scale
+//   skip     the updates already in the step (running statistics, RNG counters) become
+//            where(ok, new, old) (finite-gate.ts's `gateUpdates`), and the driver gives `step/finite`
+//            to the optimizer as its gate, which makes the parameter update an identity: an
+//            overflowing step changes nothing but the scale (and the guard's count)
 //   adjust   ok: after `growthInterval` good steps in a row S *= factor (and the count restarts);
 //            not ok: S /= factor and the count restarts. The count is the state `amp/good_steps`.
 //

@@ -2,17 +2,17 @@
 // poisoning every param for good (one batch with a NaN pixel makes every gradient NaN, the
 // optimizer writes NaN into every param and moment, and no later batch can recover).
 //
-// Runs on the train step after the optimizer (or accumulate) and after loss-scale:
+// Runs on the train step after autodiff (and loss-scale), before the optimizer or accumulate:
 //
 //   check    ok = the loss and every grad/<param> finite (finite-gate.ts's `allFinite`, the node
 //            `step/finite`). When loss-scale already built that check (--mixed f16; the driver
-//            asks it to include the loss) it is reused as it is: one check per step, and its
-//            gate already covers every update.
-//   skip     every update of the step — params, optimizer moments, the step counter and Adam's
-//            bias corrections, running statistics, RNG counters, and with --accumulate the
-//            accumulators — becomes where(ok, new, old): a skipped step leaves all of it bit for
-//            bit as it was, so the next clean step computes what it would have without the bad
-//            batch.
+//            asks it to include the loss) it is reused as it is: one check per step.
+//   skip     the updates already in the step (running statistics, RNG counters) become
+//            where(ok, new, old); the driver gives `step/finite` to the optimizer (or accumulate)
+//            pass as its gate, which turns the update of params, moments, the step counter and
+//            Adam's bias corrections (or the accumulators) into an identity that still runs in
+//            place (optimizer.ts): a skipped step leaves all of it bit for bit as it was, so the
+//            next clean step computes what it would have without the bad batch.
 //   count    the state `opt/skipped_steps` (f32[], saved in checkpoints like the rest of `opt/*`)
 //            counts the skipped steps (micro-batches, with --accumulate); the step also outputs
 //            `skipped_step` (1 when this step was skipped, else 0).
@@ -53,7 +53,7 @@ export const nonfiniteGuard: Pass<NonfiniteGuardOptions> = {
   defaults: { loss: "loss", microBatches: 1 },
   statistics: {
     "values-checked": "loss and grad/<param> values checked (0 when loss-scale's check is reused)",
-    "updates-gated": "state updates skipped on a non-finite step (0 when loss-scale already gates them)",
+    "updates-gated": "updates already in the step (running statistics, RNG counters) gated by where (0 when loss-scale did it); the optimizer gates its own",
   },
   run(g, opts) {
     const b = GraphBuilder.from(g);
