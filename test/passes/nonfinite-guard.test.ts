@@ -69,6 +69,25 @@ describe("nonfinite-guard (interpreter)", () => {
     expect([...guarded.state.get("fc256.w")!].every(Number.isFinite)).toBe(true);
   });
 
+  // The optimizer gates what enters its rules (optimizer.ts); every rule must come out an identity.
+  it.each([
+    ["adamw", { kind: "adamw", lr: 1e-3, weightDecay: 0.05 }],
+    ["adam + L2", { kind: "adam", lr: 1e-3, weightDecay: 0.01 }],
+    ["sgd nesterov + L2", { kind: "sgd", lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 1e-4 }],
+    ["plain sgd", { kind: "sgd", lr: 0.01 }],
+  ])("%s: a NaN batch changes nothing, the next clean step equals a run without it", (_, optimizer) => {
+    const p = buildTrainingProgram(model.graph, trainingSpec({ loss: "loss", optimizer }));
+    const guarded = new Session([p.trainStep], { seed: 6 });
+    const clean = new Session([p.trainStep], { seed: 6 });
+    for (const s of [guarded, clean]) s.run(p.trainStep, batch(1));
+    const before = snapshot(guarded);
+    guarded.run(p.trainStep, poisoned(2, -Infinity));
+    expectSameState(before, guarded.state, [SKIPPED_STEPS]);
+    guarded.run(p.trainStep, batch(3));
+    clean.run(p.trainStep, batch(3));
+    expectSameState(clean.state, guarded.state, [SKIPPED_STEPS]);
+  });
+
   it("SGD with momentum: the momentum buffers are untouched too", () => {
     const p = buildTrainingProgram(model.graph, trainingSpec({ loss: "loss", optimizer: { kind: "sgd", lr: 0.01, momentum: 0.9 } }));
     const s = new Session([p.trainStep], { seed: 4 });
