@@ -138,6 +138,16 @@ describe("nonfinite-guard (interpreter)", () => {
     expect(s.state.get(SKIPPED_STEPS)![0]).toBe(5);
   });
 
+  it("--mixed bf16 (no loss scaling): the guard's own check over bf16 activations' f32 master gradients", () => {
+    const p = program({ mixed: { dtype: "bf16" } });
+    const s = new Session([p.trainStep], { seed: 1 });
+    s.run(p.trainStep, batch(1));
+    const before = snapshot(s);
+    expect(s.run(p.trainStep, poisoned(2, NaN))[SKIPPED_OUTPUT].data[0]).toBe(1);
+    expectSameState(before, s.state, [SKIPPED_STEPS]);
+    expect(s.run(p.trainStep, batch(3))[SKIPPED_OUTPUT].data[0]).toBe(0);
+  });
+
   it("with f16 loss scaling the guard reuses loss-scale's one finite check, which then covers the loss", () => {
     const p = program({ mixed: { dtype: "f16" } });
     const finiteChecks = p.trainStep.nodes.filter((n) => n.id === FINITE);
