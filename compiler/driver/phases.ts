@@ -1,7 +1,7 @@
 // The pipeline's phases, each a short run of registered passes (pipeline.ts lists them in order):
 //
 //   training  [precision] → autodiff → [loss-scale]               forward → train_step (+ apply_update)
-//             → [nonfinite-guard] → optimizer | accumulate        (--mixed: forward retyped first; f16 scaled;
+//             → optimizer | accumulate → [nonfinite-guard]        (--mixed: forward retyped first; f16 scaled;
 //                                                                  the guard unless --no-nonfinite-guard)
 //   cleanup   dce → cse → fold-constants                          every entry
 //   precision precision (inference --precision)                   every entry
@@ -76,7 +76,7 @@ export interface TrainingProgram {
 
 /**
  * The training phase and the clean-up phase, for the entries a training program has: autodiff →
- * [loss-scale] → [nonfinite-guard] → optimizer (or accumulate, with the apply_update entry) on the train step, dce → cse →
+ * [loss-scale] → optimizer (or accumulate, with the apply_update entry) → [nonfinite-guard] on the train step, dce → cse →
  * fold-constants on every entry, then checkpoint on the train step when asked. Checkpointing
  * comes after the clean-up so its cost model and peak estimates see the graph the backend will
  * get (and so cse never meets its recompute nodes).
@@ -102,11 +102,13 @@ export function trainingEntries(source: Graph, opts: TrainingOptions | undefined
   const withGrads = runner.one(autodiff, entry, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false, ...(scale ? { seed: LOSS_SCALE } : {}) });
   // The finite check (loss-scale's, shared with the guard) comes before the update, which the
   // optimizer or accumulate pass gates by it (finite-gate.ts).
-  let step = withGrads;
-  if (scale) step = runner.one(lossScale, entry, step, scale);
-  if (guard) step = runner.one(nonfiniteGuard, entry, step, { loss: opts.loss, microBatches: n });
-  const gate = scale || guard ? { gate: FINITE } : {};
+  // With loss scaling its check of every gradient comes first and gates the whole update; the
+  // guard alone gates each param's update by the loss and its own gradient, so no gradient waits
+  // for the others (optimizer.ts). The guard then counts the steps that step/finite skipped.
+  let step = scale ? runner.one(lossScale, entry, withGrads, scale) : withGrads;
+  const gate = scale ? { gate: FINITE } : guard ? { guardLoss: opts.loss } : {};
   step = n <= 1 ? runner.one(optimizer, entry, step, { ...opts.optimizer, ...gate }) : runner.one(accumulate, entry, step, { microBatches: n, ...gate });
+  if (guard) step = runner.one(nonfiniteGuard, entry, step, { loss: opts.loss, microBatches: n });
   const named: NamedGraph[] = [{ exportName: "forward", graph: forward }, { exportName: entry, graph: step }];
   if (n > 1) {
     const applyUpdate = applyUpdateGraph(step, n, opts.optimizer);

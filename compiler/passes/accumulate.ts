@@ -18,7 +18,7 @@ import { GraphBuilder } from "../ir/builder.ts";
 import type { Graph } from "../ir/graph.ts";
 import { scalar, zeros } from "../ir/vjp-kit.ts";
 import { gradName } from "./autodiff.ts";
-import { gated } from "./finite-gate.ts";
+import { allFinite, FINITE, gated, gateUpdates } from "./finite-gate.ts";
 import { ACCEPTED_MICRO_BATCHES } from "./nonfinite-guard.ts";
 import { optimizer, type OptimizerOptions } from "./optimizer.ts";
 import type { Pass } from "./pass.ts";
@@ -28,6 +28,8 @@ export interface AccumulateOptions {
   microBatches: number;
   /** Set by the driver: the bool[] value (step/finite) that, when false, leaves the accumulators as they are. */
   gate?: string;
+  /** The non-finite guard without loss scaling: the loss output; each accumulator is gated as in optimizer.ts. */
+  guardLoss?: string;
 }
 
 export const accName = (param: string) => `acc/${param}`;
@@ -41,10 +43,27 @@ export const accumulate: Pass<AccumulateOptions> = {
     if (!Number.isInteger(opts.microBatches) || opts.microBatches < 1) throw new Error(`accumulate: micro-batches must be a positive integer, got ${opts.microBatches}`);
     const b = GraphBuilder.from(g);
     const targets = g.params.filter((p) => p.trainable && b.has(gradName(p.name)));
+    // Guarded by the loss: each accumulator's gate is "the loss and this gradient are finite"
+    // (optimizer.ts says why); step/finite is all of them; the loss's gates the updates already in
+    // the step (running statistics).
+    const lossValue = opts.guardLoss === undefined ? undefined : g.outputs.find((o) => o.name === opts.guardLoss)?.value;
+    if (opts.guardLoss !== undefined && lossValue === undefined) throw new Error(`accumulate: the graph has no output '${opts.guardLoss}'`);
+    const lossOk = lossValue === undefined ? undefined : allFinite(b, [lossValue], "step/loss_finite");
+    const earlier = lossOk ? b.updates.splice(0) : [];
+    let everything = lossOk;
     for (const p of targets) {
       const acc = b.addParam({ name: accName(p.name), type: p.type, init: "zeros", trainable: false, ...(p.loc ? { loc: p.loc } : {}) });
-      const grad = opts.gate ? gated(b, opts.gate, gradName(p.name), -0) : gradName(p.name);
+      let ok = opts.gate;
+      if (lossOk) {
+        ok = b.op("where", [lossOk, allFinite(b, [gradName(p.name)], `step/finite/${p.name}`), lossOk]);
+        everything = everything === lossOk ? ok : b.op("where", [everything!, ok, everything!]);
+      }
+      const grad = ok ? gated(b, ok, gradName(p.name), -0) : gradName(p.name);
       b.update(acc, b.op("add", [acc, grad], {}, p.loc));
+    }
+    if (lossOk) {
+      b.op("where", [lossOk, everything!, lossOk], {}, undefined, FINITE);
+      gateUpdates(b, lossOk, earlier);
     }
     return { graph: b.build(), stats: { accumulators: targets.length } };
   },

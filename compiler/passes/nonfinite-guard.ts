@@ -2,17 +2,18 @@
 // poisoning every param for good (one batch with a NaN pixel makes every gradient NaN, the
 // optimizer writes NaN into every param and moment, and no later batch can recover).
 //
-// Runs on the train step after autodiff (and loss-scale), before the optimizer or accumulate:
+// Runs on the train step last, after the optimizer (or accumulate), which the driver gives the
+// loss to guard by (`guardLoss`) or, with loss scaling, loss-scale's check of every gradient:
 //
-//   check    ok = the loss and every grad/<param> finite (finite-gate.ts's `allFinite`, the node
-//            `step/finite`). When loss-scale already built that check (--mixed f16; the driver
-//            asks it to include the loss) it is reused as it is: one check per step.
-//   skip     the updates already in the step (running statistics, RNG counters) become
-//            where(ok, new, old); the driver gives `step/finite` to the optimizer (or accumulate)
-//            pass as its gate, which turns the update of params, moments, the step counter and
-//            Adam's bias corrections (or the accumulators) into an identity that still runs in
-//            place (optimizer.ts): a skipped step leaves all of it bit for bit as it was, so the
-//            next clean step computes what it would have without the bad batch.
+//   check    the loss, and each gradient as soon as it is computed (finite-gate.ts's
+//            `allFinite`); the optimizer gates each param's update by "the loss and this
+//            gradient are finite", so it runs in place as before, an identity when skipped
+//            (optimizer.ts), and `step/finite` is all of them. A NaN/Inf batch makes the loss
+//            non-finite: params, moments, the step counter and Adam's bias corrections (or the
+//            accumulators) stay bit for bit as they were, so the next clean step computes what
+//            it would have without the bad batch.
+//   skip     when the optimizer left no `step/finite` (this pass on its own), it checks the loss
+//            and every gradient itself and gates every update with where(ok, new, old).
 //   count    the state `opt/skipped_steps` (f32[], saved in checkpoints like the rest of `opt/*`)
 //            counts the skipped steps (micro-batches, with --accumulate); the step also outputs
 //            `skipped_step` (1 when this step was skipped, else 0).

@@ -10,6 +10,7 @@ import { Session } from "../../compiler/ir/session.ts";
 import { ACCEPTED_MICRO_BATCHES, SKIPPED_OUTPUT, SKIPPED_STEPS } from "../../compiler/passes/nonfinite-guard.ts";
 import { FINITE } from "../../compiler/passes/finite-gate.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
+import { GraphBuilder } from "../../compiler/ir/builder.ts";
 
 const BATCH = 4;
 const model = compileModelFile("examples/mnist-mlp/model.ts", { set: { batch: String(BATCH) } });
@@ -146,6 +147,26 @@ describe("nonfinite-guard (interpreter)", () => {
     expect(s.run(p.trainStep, poisoned(2, NaN))[SKIPPED_OUTPUT].data[0]).toBe(1);
     expectSameState(before, s.state, [SKIPPED_STEPS]);
     expect(s.run(p.trainStep, batch(3))[SKIPPED_OUTPUT].data[0]).toBe(0);
+  });
+
+  it("a finite loss with one non-finite gradient: that param's update is skipped, the others go ahead, the step is counted", () => {
+    // loss = sum(sqrt(a)) + sum(c * x) with a = 0: d loss / d a = 1 / (2 sqrt(0)) = inf.
+    const b = new GraphBuilder("partial");
+    const x = b.addInput({ name: "x", type: { dtype: "f32", shape: [2] } });
+    const a = b.addParam({ name: "a", type: { dtype: "f32", shape: [2] }, init: "zeros", trainable: true });
+    const c = b.addParam({ name: "c", type: { dtype: "f32", shape: [2] }, init: "fill(1)", trainable: true });
+    b.output("loss", b.op("add", [b.op("sum", [b.op("sqrt", [a])], { axes: [0] }), b.op("sum", [b.op("mul", [c, x])], { axes: [0] })]));
+    const p = buildTrainingProgram(b.build(), trainingSpec({ loss: "loss", optimizer: { kind: "adam", lr: 0.1 } }));
+    const s = new Session([p.trainStep], { seed: 0 });
+    const out = s.run(p.trainStep, { x: [1, 2] });
+    expect(Number.isFinite(out.loss.data[0])).toBe(true);
+    expect(out[SKIPPED_OUTPUT].data[0]).toBe(1);
+    expect([...s.state.get("a")!]).toEqual([0, 0]);
+    expect([...s.state.get("opt/a/m")!]).toEqual([0, 0]);
+    expect([...s.state.get("c")!].every((v) => v < 1)).toBe(true);
+    expect([...s.state.get("opt/c/m")!].every((v) => v > 0)).toBe(true);
+    expect(s.state.get(SKIPPED_STEPS)![0]).toBe(1);
+    expect(s.state.get("opt/step")![0]).toBe(0);
   });
 
   it("with f16 loss scaling the guard reuses loss-scale's one finite check, which then covers the loss", () => {
