@@ -32,6 +32,10 @@ export async function load(opts = {}) {
   const outputs = byName(MANIFEST.outputs, view);
   const params = byName(MANIFEST.params, view);
   const loss = MANIFEST.loss && view({ ...MANIFEST.loss, shape: [] });
+  // The non-finite guard's count of skipped steps (state `opt/skipped_steps`; absent when built
+  // with --no-nonfinite-guard). A step skipped itself when the count moved during it.
+  const skipped = MANIFEST.params.some((p) => p.name === "opt/skipped_steps") ? params["opt/skipped_steps"] : null;
+  let lastStepSkipped = false;
 
   const model = {
     name: MANIFEST.name,
@@ -47,12 +51,24 @@ export async function load(opts = {}) {
     /**
      * One training step on `inputs` (forward, backward, optimizer, in place); returns the loss.
      * Built with accumulation: one micro-batch, its gradients added into the accumulators.
+     * When the loss or a gradient is NaN/Inf the update is skipped (params and optimizer state
+     * as they were), `lastStepSkipped` is true and `skippedSteps` counts it.
      */
     trainStep() {
       if (!loss) throw new Error(`${MANIFEST.name} was built without --train: it has no trainStep`);
       checkIndexInputs("train_step", "trainStep", (t) => inputs[t.name]);
+      const before = skipped ? skipped[0] : 0;
       exports.train_step();
+      lastStepSkipped = skipped !== null && skipped[0] !== before;
       return loss[0];
+    },
+    /** Whether the last trainStep() was skipped for a NaN/Inf loss or gradient. */
+    get lastStepSkipped() {
+      return lastStepSkipped;
+    },
+    /** Steps skipped for a NaN/Inf loss or gradient, over the training so far (saved with the weights). */
+    get skippedSteps() {
+      return skipped ? skipped[0] : 0;
     },
     /** Built with accumulation: the optimizer step on the mean accumulated gradient, accumulators zeroed. */
     applyUpdate() {

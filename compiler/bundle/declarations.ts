@@ -43,3 +43,17 @@ export function tensorFields(list: readonly (InputEntry & { trainable?: boolean 
     .map((t) => `  /** ${t.trainable === false ? "state" : what}: ${t.dtype}[${t.shape.join(", ")}]${range(t)} */\n  readonly ${JSON.stringify(t.name)}: ${type(arrayTypeOf(t.dtype))};`)
     .join("\n");
 }
+
+/**
+ * The non-finite guard's report on the bundle's API (nonfinite-guard.ts): `lastStepSkipped` and
+ * `skippedSteps`, documented for a bundle built with the guard (`params` has opt/skipped_steps)
+ * or as always false and 0 without it. `when` says how current the count is.
+ */
+export function skipDeclarations(params: readonly { readonly name: string }[], when: string): string {
+  const guarded = params.some((p) => p.name === "opt/skipped_steps");
+  const off = guarded ? "" : " Always false: built without the guard (--no-nonfinite-guard, or without --train).";
+  return `  /** Whether the last trainStep() skipped its update because the loss or a gradient was NaN/Inf (params and optimizer state left as they were).${off} */
+  readonly lastStepSkipped: boolean;
+  /** Training steps skipped for a NaN/Inf loss or gradient so far${when}: the state \`opt/skipped_steps\`, saved with the weights.${guarded ? "" : " Always 0: built without the guard."} */
+  readonly skippedSteps: number;`;
+}

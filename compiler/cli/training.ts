@@ -22,6 +22,8 @@ export interface TrainArgs {
   /** 16-bit storage for inference (`mlc run` also takes native|f64 here: the interpreter's precision). */
   precision?: string;
   ioPrecision: "f32" | "f16" | "bf16";
+  /** false with --no-nonfinite-guard. */
+  nonfiniteGuard: boolean;
 }
 
 export function withTrainOptions<T>(y: Argv<T>) {
@@ -35,6 +37,7 @@ export function withTrainOptions<T>(y: Argv<T>) {
     .option("mixed", { choices: ["bf16", "f16"] as const, describe: "with --train: mixed precision, 16-bit activations and gradients, f32 master weights and optimizer state (f16: dynamic loss scaling)" })
     .option("loss-scale", { type: "number", describe: "with --mixed f16: the initial loss scale (default 65536); 0 turns loss scaling off" })
     .option("precision", { choices: ["f32", "f16", "bf16"], default: "f32", describe: "inference: store weights and activations as f16/bf16 (f32 compute in each kernel)" })
+    .option("nonfinite-guard", { type: "boolean", default: true, describe: "with --train: skip (and count) a step whose loss or gradients hold NaN/Inf; --no-nonfinite-guard builds the step without the check" })
     .option("io-precision", { choices: ["f32", "f16", "bf16"] as const, default: "f32" as const, describe: "with --precision: the dtype of float inputs and outputs at the bundle's API" });
 }
 
@@ -57,10 +60,11 @@ export function trainingOptions(model: CompiledModel, args: TrainArgs, exposeGra
     if (args.accumulate !== 1) throw new UsageError("--accumulate needs --train");
     if (args.checkpoint !== "none") throw new UsageError("--checkpoint needs --train");
     if (args.mixed !== undefined) throw new UsageError("--mixed needs --train (for inference: --precision f16|bf16)");
+    if (args.nonfiniteGuard === false) throw new UsageError("--no-nonfinite-guard needs --train");
     return undefined;
   }
   const spec = trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr });
-  return { ...spec, accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args), ...mixedOptions(args) };
+  return { ...spec, accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args), ...mixedOptions(args), nonfiniteGuard: args.nonfiniteGuard !== false };
 }
 
 /** --mixed and --loss-scale, checked together. */

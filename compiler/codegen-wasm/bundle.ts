@@ -17,7 +17,7 @@
 
 import { readFileSync } from "node:fs";
 import type { BundleMeta, ProgramEntry, WrittenBundle } from "../bundle/backend.ts";
-import { apiTypeName, tensorFields } from "../bundle/declarations.ts";
+import { apiTypeName, skipDeclarations, tensorFields } from "../bundle/declarations.ts";
 import { INDEX_CHECK_DOC, LOAD_WEIGHTS_DOC, LOAD_WEIGHTS_FILE_DOC, WEIGHTS_TYPES } from "../bundle/weights-declarations.ts";
 import { indexRanges, type IndexRange } from "../bundle/index-ranges.ts";
 import { initialWeights, manifestTensors, type ManifestTensors } from "../bundle/manifest.ts";
@@ -104,6 +104,7 @@ export interface ${type} {
     ? `One micro-batch: forward and backward, gradients added into the accumulators; returns the loss. Call applyUpdate() after every ${m.accumulate}.`
     : `One training step in place (forward, backward, optimizer); returns the loss.${m.loss ? "" : " Throws: built without --train."}`}${INDEX_CHECK_DOC} */
   trainStep(): number;
+${skipDeclarations(m.params, "")}
   /** ${m.accumulate > 1
     ? `Applies the optimizer to the mean of the ${m.accumulate} accumulated micro-batch gradients and zeroes the accumulators.`
     : "Throws: built without --accumulate (trainStep updates the params itself)."} */

@@ -14,6 +14,8 @@
 //   m.forward()                one command encoder, every dispatch of the entry, one submit
 //   await m.outputs.logits()   reads an output back (a fresh typed array)
 //   await m.trainStep()        one training step; resolves to the loss (read back)
+//   m.lastStepSkipped          after it: whether the non-finite guard skipped it; m.skippedSteps
+//                              the count so far (read back with the loss)
 //   await m.params.w()         reads a param back
 //   await m.saveWeights()      safetensors bytes of every param and state
 //   m.loadWeights(bytes)       writes params (checked first, like the WASM bundle)
@@ -83,6 +85,11 @@ export async function load(opts = {}) {
     staging.destroy();
     return out;
   };
+  // The non-finite guard's count of skipped steps (state `opt/skipped_steps`; absent when built
+  // with --no-nonfinite-guard), as of the last read-back; a step skipped itself when it moved.
+  const skippedTensor = MANIFEST.params.find((p) => p.name === "opt/skipped_steps") ?? null;
+  let skippedSteps = 0;
+  let lastStepSkipped = false;
   const inputs = byName(MANIFEST.inputs, (t) => new VIEW_OF[t.dtype](count(t)));
   const readers = (list) => byName(list, (t) => () => read(t));
   // `call`: the API method, for the index check's message (bundle-io.js checkIndexInputs).
@@ -114,11 +121,25 @@ export async function load(opts = {}) {
     forward() {
       run("forward", "forward");
     },
-    /** One training step on `inputs`; resolves to the loss. Built with accumulation: one micro-batch. */
+    /**
+     * One training step on `inputs`; resolves to the loss. Built with accumulation: one micro-batch.
+     * A NaN/Inf loss or gradient skips the update; then `lastStepSkipped` is true.
+     */
     async trainStep() {
       if (!MANIFEST.loss) throw new Error(`${MANIFEST.name} was built without --train: it has no trainStep`);
       run("train_step", "trainStep");
-      return (await read({ ...MANIFEST.loss, shape: [] }))[0];
+      const [lossValue, count] = await Promise.all([read({ ...MANIFEST.loss, shape: [] }), skippedTensor ? read(skippedTensor) : null]);
+      lastStepSkipped = count !== null && count[0] !== skippedSteps;
+      if (count !== null) skippedSteps = count[0];
+      return lossValue[0];
+    },
+    /** Whether the last trainStep() was skipped for a NaN/Inf loss or gradient. */
+    get lastStepSkipped() {
+      return lastStepSkipped;
+    },
+    /** Steps skipped for a NaN/Inf loss or gradient so far (as of the last trainStep or loadWeights). */
+    get skippedSteps() {
+      return skippedSteps;
     },
     /** Built with accumulation: the optimizer step on the mean accumulated gradient. */
     applyUpdate() {
@@ -137,7 +158,10 @@ export async function load(opts = {}) {
      */
     loadWeights(bytes, loadOpts = {}) {
       const checked = checkedWeights(bytes, loadOpts);
-      for (const { param, bytes: data } of checked.writes) write(param, data);
+      for (const { param, bytes: data } of checked.writes) {
+        write(param, data);
+        if (param.name === "opt/skipped_steps") skippedSteps = new Float32Array(data.slice().buffer, 0, 1)[0];
+      }
       return { loaded: checked.loaded, missing: checked.missing, skipped: checked.skipped };
     },
     /** Waits until the device has finished every submitted call. */

@@ -16,7 +16,7 @@
 // one (workgroup-tiled GEMMs); `target` picks another, e.g. SwiftShader's.
 
 import type { BundleMeta, ProgramEntry, WrittenBundle } from "../bundle/backend.ts";
-import { apiTypeName, tensorFields } from "../bundle/declarations.ts";
+import { apiTypeName, skipDeclarations, tensorFields } from "../bundle/declarations.ts";
 import { INDEX_CHECK_DOC, LOAD_WEIGHTS_DOC, LOAD_WEIGHTS_FILE_DOC, WEIGHTS_TYPES } from "../bundle/weights-declarations.ts";
 import { indexRanges, type IndexRange } from "../bundle/index-ranges.ts";
 import { initialWeights, manifestTensors, type ManifestTensors } from "../bundle/manifest.ts";
@@ -111,6 +111,7 @@ export interface ${type} {
   forward(): void;
   /** One training step in place; resolves to the loss.${m.loss ? "" : " Throws: built without --train."}${INDEX_CHECK_DOC} The promise rejects then. */
   trainStep(): Promise<number>;
+${skipDeclarations(m.params, " (as of the last trainStep or loadWeights: it is read back with the loss)")}
   /** ${m.accumulate > 1 ? `Applies the mean of the ${m.accumulate} accumulated micro-batch gradients.` : "Throws: built without --accumulate."} */
   applyUpdate(): void;
   /** Every param and state tensor as safetensors bytes. */

@@ -1,7 +1,8 @@
 // The pipeline's phases, each a short run of registered passes (pipeline.ts lists them in order):
 //
-//   training  [precision] → autodiff → optimizer | accumulate     forward → train_step (+ apply_update)
-//             [→ loss-scale]                                      (--mixed: forward retyped first; f16 scaled)
+//   training  [precision] → autodiff → [loss-scale]               forward → train_step (+ apply_update)
+//             → optimizer | accumulate → [nonfinite-guard]        (--mixed: forward retyped first; f16 scaled;
+//                                                                  the guard unless --no-nonfinite-guard)
 //   cleanup   dce → cse → fold-constants                          every entry
 //   precision precision (inference --precision)                   every entry
 //   training  checkpoint (when asked)                             train_step
@@ -21,6 +22,8 @@ import { fuseEpilogues } from "../passes/fuse-epilogues.ts";
 import { fuseReductions } from "../passes/fuse-reductions.ts";
 import { inplace } from "../passes/inplace.ts";
 import { lossScale, LOSS_SCALE, type LossScaleOptions } from "../passes/loss-scale.ts";
+import { nonfiniteGuard } from "../passes/nonfinite-guard.ts";
+import { FINITE } from "../passes/finite-gate.ts";
 import { precision, type HalfDType } from "../passes/precision.ts";
 import type { WorkspaceBytes } from "../passes/liveness.ts";
 import { optimizer, type OptimizerOptions } from "../passes/optimizer.ts";
@@ -46,6 +49,11 @@ export interface TrainingOptions {
    * unless `lossScale` is false.
    */
   mixed?: { dtype: HalfDType; lossScale?: Partial<LossScaleOptions> | false };
+  /**
+   * Skip the update of a step whose loss or gradients hold NaN/Inf and count it
+   * (nonfinite-guard.ts); default true, false with --no-nonfinite-guard.
+   */
+  nonfiniteGuard?: boolean;
 }
 
 /** Inference with 16-bit storage (--precision, --io-precision): precision.ts, mode "inference". */
@@ -68,7 +76,7 @@ export interface TrainingProgram {
 
 /**
  * The training phase and the clean-up phase, for the entries a training program has: autodiff →
- * optimizer (or accumulate, with the apply_update entry) on the train step, dce → cse →
+ * [loss-scale] → optimizer (or accumulate, with the apply_update entry) → [nonfinite-guard] on the train step, dce → cse →
  * fold-constants on every entry, then checkpoint on the train step when asked. Checkpointing
  * comes after the clean-up so its cost model and peak estimates see the graph the backend will
  * get (and so cse never meets its recompute nodes).
@@ -83,15 +91,24 @@ export function trainingEntries(source: Graph, opts: TrainingOptions | undefined
   const n = opts.accumulate ?? 1;
   const scaling = opts.mixed && (opts.mixed.lossScale ?? (opts.mixed.dtype === "f16" ? {} : false));
   if (scaling && n > 1) throw new Error("--mixed f16 with loss scaling does not combine with --accumulate yet");
-  const scale = scaling ? { ...lossScale.defaults, ...scaling } : undefined;
+  const guard = opts.nonfiniteGuard ?? true;
+  // With both, loss-scale's one finite check covers the loss too and the guard reuses it.
+  const scale = scaling ? { ...lossScale.defaults, ...scaling, ...(guard ? { loss: opts.loss } : {}) } : undefined;
   // Mixed precision retypes the forward pass before autodiff, so the backward pass is derived in
   // 16 bits and the master weights' gradients come out f32 (the VJP of their casts).
   const forward = opts.mixed
     ? runner.one(precision, "forward", source, { dtype: opts.mixed.dtype, mode: "mixed", lossScale: scale?.init ?? 0 })
     : source;
   const withGrads = runner.one(autodiff, entry, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false, ...(scale ? { seed: LOSS_SCALE } : {}) });
-  let step = n <= 1 ? runner.one(optimizer, entry, withGrads, opts.optimizer) : runner.one(accumulate, entry, withGrads, { microBatches: n });
-  if (scale) step = runner.one(lossScale, entry, step, scale);
+  // The finite check (loss-scale's, shared with the guard) comes before the update, which the
+  // optimizer or accumulate pass gates by it (finite-gate.ts).
+  // With loss scaling its check of every gradient comes first and gates the whole update; the
+  // guard alone gates each param's update by the loss and its own gradient, so no gradient waits
+  // for the others (optimizer.ts). The guard then counts the steps that step/finite skipped.
+  let step = scale ? runner.one(lossScale, entry, withGrads, scale) : withGrads;
+  const gate = scale ? { gate: FINITE } : guard ? { guardLoss: opts.loss } : {};
+  step = n <= 1 ? runner.one(optimizer, entry, step, { ...opts.optimizer, ...gate }) : runner.one(accumulate, entry, step, { microBatches: n, ...gate });
+  if (guard) step = runner.one(nonfiniteGuard, entry, step, { loss: opts.loss, microBatches: n });
   const named: NamedGraph[] = [{ exportName: "forward", graph: forward }, { exportName: entry, graph: step }];
   if (n > 1) {
     const applyUpdate = applyUpdateGraph(step, n, opts.optimizer);

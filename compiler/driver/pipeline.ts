@@ -14,6 +14,7 @@ import { fuseEpilogues } from "../passes/fuse-epilogues.ts";
 import { fuseReductions } from "../passes/fuse-reductions.ts";
 import { inplace } from "../passes/inplace.ts";
 import { lossScale } from "../passes/loss-scale.ts";
+import { nonfiniteGuard } from "../passes/nonfinite-guard.ts";
 import { optimizer } from "../passes/optimizer.ts";
 import type { PassInfo } from "../passes/pass.ts";
 import { planProgram } from "../passes/plan-entries.ts";
@@ -37,9 +38,10 @@ export const CLEANUP_PASSES = [dce, cse, foldConstants] as const;
 export const PIPELINE: readonly RegisteredPass[] = [
   { pass: precision, phase: "precision", scope: "forward", when: "--train --mixed bf16|f16: the forward pass before autodiff (f32 master weights); inference --precision f16|bf16: every entry after the clean-up" },
   { pass: autodiff, phase: "training", scope: "train_step", when: "--train" },
+  { pass: lossScale, phase: "training", scope: "train_step", when: "--train --mixed f16 (dynamic loss scaling)" },
   { pass: optimizer, phase: "training", scope: "train_step", when: "--train without --accumulate" },
   { pass: accumulate, phase: "training", scope: "train_step", when: "--train --accumulate N (N > 1; adds the apply_update entry)" },
-  { pass: lossScale, phase: "training", scope: "train_step", when: "--train --mixed f16 (dynamic loss scaling)" },
+  { pass: nonfiniteGuard, phase: "training", scope: "train_step", when: "--train, unless --no-nonfinite-guard (on by default)" },
   ...CLEANUP_PASSES.map((pass): RegisteredPass => ({ pass, phase: "cleanup", scope: "each entry", when: "always" })),
   { pass: checkpoint, phase: "training", scope: "train_step", when: "--train --checkpoint sqrt|auto (after the clean-up, which must not merge its recomputations)" },
   { pass: fuse, phase: "fusion", scope: "each entry", when: "for a backend (build, mem)" },

@@ -5,14 +5,17 @@
 // backward pass. The backward pass therefore starts from the loss's cotangent multiplied by a
 // scale S (autodiff's `seed` is the state `amp/loss_scale`, which the precision pass declares),
 // so every gradient is S times larger while it is 16-bit; this pass, run on the train step after
-// the optimizer, undoes that and keeps S right:
+// autodiff and before the optimizer, undoes that and keeps S right:
 //
 //   unscale  each `grad/<p>` (f32 after the widening cast) becomes grad/<p>/scaled * (1/S), so the
 //            optimizer (and an exposed gradient) sees the true gradient
-//   check    ok = |sum of every scaled gradient| < f32 max: false when one overflowed (inf) or is
-//            NaN, since either makes the sum inf or NaN
-//   skip     every update of the step (params, optimizer state, step counters, running statistics)
-//            becomes where(ok, new, old): an overflowing step changes nothing but the scale
+//   check    ok = every scaled gradient finite (and the loss, when `loss` names it: the driver
+//            does so when the non-finite guard is on, which then reuses this check): false when
+//            one overflowed (inf) or is NaN — finite-gate.ts's `allFinite`, the node `step/finite`
+//   skip     the updates already in the step (running statistics, RNG counters) become
+//            where(ok, new, old) (finite-gate.ts's `gateUpdates`), and the driver gives `step/finite`
+//            to the optimizer as its gate, which makes the parameter update an identity: an
+//            overflowing step changes nothing but the scale (and the guard's count)
 //   adjust   ok: after `growthInterval` good steps in a row S *= factor (and the count restarts);
 //            not ok: S /= factor and the count restarts. The count is the state `amp/good_steps`.
 //
@@ -23,6 +26,7 @@
 import { GraphBuilder } from "../ir/builder.ts";
 import { isFloat, type DType } from "../ir/types.ts";
 import { gradName } from "./autodiff.ts";
+import { allFinite, gateUpdates } from "./finite-gate.ts";
 import type { Pass } from "./pass.ts";
 
 export interface LossScaleOptions {
@@ -32,6 +36,8 @@ export interface LossScaleOptions {
   growthInterval: number;
   /** What the scale is multiplied by to grow and divided by on an overflow. */
   factor: number;
+  /** The loss output, checked with the gradients (the non-finite guard's request); none by default. */
+  loss?: string;
 }
 
 export const LOSS_SCALE_DEFAULTS: LossScaleOptions = { init: 2 ** 16, growthInterval: 2000, factor: 2 };
@@ -41,8 +47,6 @@ export const LOSS_SCALE = "amp/loss_scale";
 export const GOOD_STEPS = "amp/good_steps";
 /** The train step's output holding the scale of the next step. */
 export const LOSS_SCALE_OUTPUT = "loss_scale";
-
-const F32_MAX = 3.4028234663852886e38;
 
 export const lossScale: Pass<LossScaleOptions> = {
   name: "loss-scale",
@@ -82,16 +86,10 @@ export const lossScale: Pass<LossScaleOptions> = {
       b.op("mul", [raw, inverseAs(b.typeOf(raw).dtype)], {}, n.loc, n.id);
     }
 
-    // ok: every scaled gradient finite (their sum is, in f32, unless one is inf or NaN).
-    const sums = scaled.map((v) => {
-      const rank = b.typeOf(v).shape.length;
-      const s = b.op("sum", [v], { axes: Array.from({ length: rank }, (_, i) => i) });
-      return b.typeOf(s).dtype === "f32" ? s : b.op("cast", [s], { dtype: "f32" });
-    });
-    const total = sums.length === 0 ? c(0) : sums.reduce((acc, s) => b.op("add", [acc, s]));
-    const ok = b.op("less", [b.op("abs", [total]), c(F32_MAX)], {}, undefined, "amp/finite");
-
-    for (const u of g.updates) b.update(u.param, b.op("where", [ok, u.value, u.param]));
+    const lossValue = opts.loss === undefined ? undefined : g.outputs.find((o) => o.name === opts.loss)?.value;
+    if (opts.loss !== undefined && lossValue === undefined) throw new Error(`loss-scale: the graph has no output '${opts.loss}'`);
+    const ok = allFinite(b, lossValue === undefined ? scaled : [lossValue, ...scaled]);
+    gateUpdates(b, ok, g.updates);
 
     const good = b.op("add", [GOOD_STEPS, c(1)]);
     const grow = b.op("greater", [good, c(opts.growthInterval - 0.5)]);

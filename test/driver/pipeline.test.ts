@@ -41,7 +41,7 @@ describe("the pass registry", () => {
     const model = compileModelFile("examples/mnist-mlp/model.ts", { set: { batch: "8" } });
     const program = compile(model.graph, { training: trainingSpec(model.train) });
     expect(program.arena).toBeUndefined();
-    expect([...new Set(program.records.map((r) => r.pass))]).toEqual(["autodiff", "optimizer", "dce", "cse", "fold-constants"]);
+    expect([...new Set(program.records.map((r) => r.pass))]).toEqual(["autodiff", "optimizer", "nonfinite-guard", "dce", "cse", "fold-constants"]);
     expect(program.entries.map((e) => e.exportName)).toEqual(["forward", "train_step"]);
   });
 });

@@ -60,7 +60,7 @@ describe("a forward bundle from a training checkpoint", () => {
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("note: inference bundle: output loss dropped, so labels is not an input (--outputs all keeps every output)\n");
-    expect(r.stdout).toContain(`note: ${join(run, "checkpoint.safetensors")}: ignored 7 training-state tensors (opt/lr, opt/conv1.w/momentum, ...) that this bundle does not have\n`);
+    expect(r.stdout).toContain(`note: ${join(run, "checkpoint.safetensors")}: ignored 8 training-state tensors (opt/lr, opt/conv1.w/momentum, ...) that this bundle does not have\n`);
   }, 60_000);
 
   it("classifies one image without labels, as the training bundle does in a batch", () => {
@@ -79,7 +79,7 @@ describe("a forward bundle from a training checkpoint", () => {
 
   it("loads the checkpoint with loadWeights too, warning once that optimizer state is skipped", () => {
     const again = forwardIn(one, "cnn.js", join(run, "checkpoint.safetensors"));
-    expect(again.stderr).toBe("cnn: weights: ignoring 7 training-state tensors (opt/lr, ...) that this bundle does not have\n");
+    expect(again.stderr).toBe("cnn: weights: ignoring 8 training-state tensors (opt/lr, ...) that this bundle does not have\n");
     expect(again.logits).toEqual(forwardIn(one, "cnn.js").logits);
   });
 

@@ -18,6 +18,9 @@ export interface BundleModel {
   readonly params: Readonly<Record<string, Float32Array | Int32Array | Uint8Array | Int8Array | Uint16Array>>;
   forward(): void;
   trainStep(): number;
+  /** The non-finite guard's report (absent from bundles built before it). */
+  readonly lastStepSkipped?: boolean;
+  readonly skippedSteps?: number;
   applyUpdate(): void;
   setLearningRate(lr: number): void;
   saveWeights(opts?: { only?: "params" }): Uint8Array;

@@ -14,6 +14,8 @@ export interface ProgressState {
   /** Seconds left, when known. */
   etaSeconds?: number;
   lr: number;
+  /** Steps (micro-batches) the non-finite guard skipped so far, in the whole run. */
+  skipped?: number;
 }
 
 export class Progress {
@@ -58,7 +60,8 @@ function line(s: ProgressState): string {
   const step = s.totalSteps ? `step ${String(s.step).padStart(String(s.totalSteps).length)}/${s.totalSteps}` : `step ${s.step}`;
   const epoch = s.epochs ? `epoch ${s.epoch + 1}/${s.epochs}` : `epoch ${s.epoch + 1}`;
   const eta = s.etaSeconds !== undefined && Number.isFinite(s.etaSeconds) ? `  ETA ${duration(s.etaSeconds)}` : "";
-  return `${epoch}  ${step}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toPrecision(3)}  ${grouped(s.samplesPerSecond)} samples/s${eta}`;
+  const skipped = s.skipped ? `  skipped ${grouped(s.skipped)}` : "";
+  return `${epoch}  ${step}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toPrecision(3)}${skipped}  ${grouped(s.samplesPerSecond)} samples/s${eta}`;
 }
 
 export function duration(seconds: number): string {

@@ -14,6 +14,10 @@
 //    param and state tensor — optimizer state, `opt/lr`, RNG counters — plus the position in
 //    __metadata__) and RUN/weights.safetensors (the params a forward bundle loads), each
 //    atomically (cli/atomic-write.ts), so a kill at any moment leaves loadable files.
+//    A step whose loss or gradients hold NaN/Inf (a bad sample) is skipped by the bundle's
+//    non-finite guard (params and optimizer state untouched) and counted: the run says so once,
+//    shows the count in its progress, epoch lines and summary, and keeps going. Built with
+//    --no-nonfinite-guard, a non-finite loss ends the run ("training diverged").
 // 5. `--resume RUN/` reads RUN/config.json (the run's settings; flags that would change the
 //    result must agree) and the checkpoint, and continues to the same weights an uninterrupted
 //    run reaches, bit for bit.
@@ -55,6 +59,7 @@ export interface TrainArgs {
   checkpoint?: string;
   "memory-budget"?: string;
   "scale-u8"?: boolean;
+  "nonfinite-guard"?: boolean;
   "cache-dir"?: string;
   json: boolean;
 }
@@ -73,6 +78,8 @@ export interface RunConfig {
   checkpoint: string;
   memoryBudget?: string;
   scaleU8: boolean;
+  /** false: built with --no-nonfinite-guard (absent: the guard is on). */
+  nonfiniteGuard?: boolean;
   stop: { epochs?: number; steps?: number; seconds?: number };
   data: string;
   eval?: string;
@@ -159,6 +166,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
       checkpoint: args.checkpoint ?? "none",
       ...(args["memory-budget"] ? { memoryBudget: args["memory-budget"] } : {}),
       scaleU8: args["scale-u8"] ?? true,
+      ...(args["nonfinite-guard"] === false ? { nonfiniteGuard: false } : {}),
       stop: stops.length ? { [stops[0]]: args[stops[0]] } : { epochs: 1 },
       data: args.data,
       ...(args.eval ? { eval: args.eval } : {}),
@@ -274,6 +282,9 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   let lastSaveStep = saved ? state.step : -1;
   let lastEpochLoss = NaN;
   let lr = config.lr;
+  let warnedSkip = false;
+  const skippedAtStart = m.skippedSteps ?? 0;
+  const skippedText = () => ((m.skippedSteps ?? 0) > 0 ? `, ${grouped(m.skippedSteps!)} step${m.skippedSteps === 1 ? "" : "s"} skipped (NaN/Inf)` : "");
   const finished = () =>
     (config.stop.epochs !== undefined && state.epoch >= config.stop.epochs) ||
     (config.stop.steps !== undefined && state.step >= config.stop.steps) ||
@@ -289,32 +300,41 @@ export async function runTraining(args: TrainArgs): Promise<void> {
       lr = learningRate(config.schedule, state.step, totalSteps);
       m.setLearningRate(lr);
       let loss = 0;
+      let accepted = 0;
       for (let k = 0; k < n; k++) {
         const base = (state.update * n + k) * batch;
         for (let r = 0; r < batch; r++) indices[r] = perm.at(base + r);
         trainData.read(indices, batch, m.inputs);
         const l = m.trainStep();
+        if (m.lastStepSkipped) {
+          if (!warnedSkip) progress.print(`step ${state.step + 1} (epoch ${state.epoch + 1}): the loss or a gradient is ${Number.isFinite(l) ? "NaN/Inf" : l}; the update was skipped (params and optimizer state kept) and training goes on; skipped steps are counted`);
+          warnedSkip = true;
+          continue;
+        }
         if (!Number.isFinite(l)) throw new TrainError(`training diverged: the loss is ${l} at step ${state.step + 1} (epoch ${state.epoch + 1}); the last save is in ${out}`);
         loss += l;
+        accepted++;
       }
       if (n > 1) m.applyUpdate();
       state.step++;
       state.update++;
       state.samples += batch * n;
-      state.epochLossSum += loss / n;
-      state.epochLossCount++;
+      if (accepted > 0) {
+        state.epochLossSum += loss / accepted;
+        state.epochLossCount++;
+      }
       state.trainSeconds = elapsed();
       const rate = (state.samples - startSamples) / Math.max(1e-9, state.trainSeconds - startSeconds);
       const eta = totalSteps !== undefined ? ((totalSteps - state.step) * batch * n) / rate : config.stop.seconds! - state.trainSeconds;
       progress.update({
         step: state.step, ...(totalSteps !== undefined ? { totalSteps } : {}), epoch: state.epoch, ...(config.stop.epochs !== undefined ? { epochs: config.stop.epochs } : {}),
-        loss: state.epochLossSum / state.epochLossCount, samplesPerSecond: rate, etaSeconds: eta, lr,
+        loss: state.epochLossSum / state.epochLossCount, samplesPerSecond: rate, etaSeconds: eta, lr, skipped: m.skippedSteps ?? 0,
       });
       if (state.update === updatesPerEpoch) {
         const pause = performance.now();
         const pauseCpu = process.cpuUsage();
         lastEpochLoss = state.epochLossSum / state.epochLossCount;
-        progress.print(`epoch ${state.epoch + 1}${config.stop.epochs !== undefined ? `/${config.stop.epochs}` : ""}: train loss ${lastEpochLoss.toFixed(4)}, step ${state.step}, ${grouped(rate)} samples/s`);
+        progress.print(`epoch ${state.epoch + 1}${config.stop.epochs !== undefined ? `/${config.stop.epochs}` : ""}: train loss ${lastEpochLoss.toFixed(4)}, step ${state.step}${skippedText()}, ${grouped(rate)} samples/s`);
         state.epoch++;
         state.update = 0;
         state.epochLossSum = 0;
@@ -359,6 +379,10 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   progress.clear();
   say(`trained to step ${state.step} (${(state.step / updatesPerEpoch).toFixed(2)} epochs): ${ranSeconds.toFixed(1)} s of training in this run, ` +
     `${grouped(samplesPerSecond)} samples/s; ${state.epochLossCount > 0 ? "this epoch's" : "the last epoch's"} mean train loss ${trainLoss.toFixed(4)}`);
+  const skippedSteps = m.skippedSteps ?? 0;
+  if (skippedSteps > 0) {
+    say(`skipped ${grouped(skippedSteps)} step${skippedSteps === 1 ? "" : "s"}${n > 1 ? " (micro-batches)" : ""} whose loss or gradients were NaN/Inf (${grouped(skippedSteps - skippedAtStart)} in this run); their updates were not applied`);
+  }
   if (lastEval) say(`eval (${config.eval}): ${formatEval(lastEval)}`);
   say(formatArena(arena));
   say(`peak RSS ${(rss / 2 ** 20).toFixed(1)} MiB (this process; the compiler ran in a child mlc build)`);
@@ -366,7 +390,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   if (args.json) {
     say(JSON.stringify({
       step: state.step, epochs: state.step / updatesPerEpoch, updatesPerEpoch, batch, accumulate: n, samples: trainData.count, trainSeconds: ranSeconds, samplesPerSecond, cpuSeconds: trainCpuSeconds, samplesPerCpuSecond,
-      trainLoss, lr, eval: lastEval ?? null, arena, peakRssBytes: rss, out,
+      trainLoss, lr, skippedSteps, eval: lastEval ?? null, arena, peakRssBytes: rss, out,
     }));
   }
 }
@@ -393,6 +417,7 @@ function buildArgsOf(c: RunConfig): string[] {
     "--accumulate", String(c.accumulate),
     "--checkpoint", c.checkpoint,
     ...(c.memoryBudget ? ["--memory-budget", c.memoryBudget] : []),
+    ...(c.nonfiniteGuard === false ? ["--no-nonfinite-guard"] : []),
   ];
 }
 
@@ -499,6 +524,7 @@ function checkResumeFlags(c: RunConfig, args: TrainArgs, modelPath: string, mode
   check("checkpoint", args.checkpoint, c.checkpoint);
   check("memory-budget", args["memory-budget"], c.memoryBudget);
   check("scale-u8", args["scale-u8"], c.scaleU8);
+  check("nonfinite-guard", args["nonfinite-guard"], c.nonfiniteGuard ?? true);
   if (args.set) {
     const set = parseSetFlags(args.set);
     for (const [k, v] of Object.entries(set)) check(`set ${k}`, v, c.set[k]);
