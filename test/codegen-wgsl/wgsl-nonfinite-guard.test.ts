@@ -36,7 +36,7 @@ describe("the mnist-mlp WebGPU bundle with the non-finite guard", () => {
   it("skips, reports and counts a NaN and an Inf batch; clean batches then train with finite params", async () => {
     const gpu = await wgslDevice();
     const bundle = build(model.graph, { backend: wgslBackend(targetOf(gpu.device, gpu.features, gpu.software)), training: trainingSpec(model.train), seed: 2 });
-    expect(String(bundle.files[`${bundle.name}.d.ts`])).toContain("readonly lastStepSkipped: boolean;");
+    expect(String(bundle.files[`${bundle.name}.wgsl.d.ts`])).toContain("readonly lastStepSkipped: boolean;");
     for (const [file, contents] of Object.entries(bundle.files)) writeFileSync(join(root, file), contents);
     const { load } = (await import(pathToFileURL(join(root, `${bundle.name}.wgsl.js`)).href)) as { load(o: object): Promise<Bundle> };
     const m = await load({ device: gpu.device });
