@@ -58,7 +58,7 @@ export function evaluateExpression(ev: Evaluator, node: Expression, env: Env): V
   if (Node.isTemplateExpression(node)) {
     let text = node.getHead().getLiteralText();
     for (const span of node.getTemplateSpans()) {
-      text += templatePiece(ev.evalExpr(span.getExpression(), env), span.getExpression());
+      text += templatePiece(ev, ev.evalExpr(span.getExpression(), env), span.getExpression());
       text += span.getLiteral().getLiteralText();
     }
     return text;
@@ -104,9 +104,15 @@ export function evaluateExpression(ev: Evaluator, node: Expression, env: Env): V
 
 // ---- literals ---------------------------------------------------------------------------------
 
-function templatePiece(v: Value, node: Node): string {
+function templatePiece(ev: Evaluator, v: Value, node: Node): string {
   if (v === null || typeof v !== "object") return String(v);
-  if (Array.isArray(v)) return v.map((x) => (x === undefined || x === null ? "" : templatePiece(x, node))).join(",");
+  if (Array.isArray(v)) {
+    // Paid per element: an array holding itself twice, doubled 40 times, has 2^40 leaves.
+    ev.charge(node, v.length);
+    const text = v.map((x) => (x === undefined || x === null ? "" : templatePiece(ev, x, node))).join(",");
+    if (text.length > ev.limits.maxValueSize) throw ev.tooLarge("string", text.length, node);
+    return text;
+  }
   const hint = v instanceof TensorValue ? "; use its shape or dtype" : "";
   throw new FrontendError(CODES.badArgument, `cannot put ${describe(v)} into a string${hint}`, node);
 }
@@ -114,14 +120,16 @@ function templatePiece(v: Value, node: Node): string {
 function arrayLiteral(ev: Evaluator, elements: readonly Expression[], env: Env): Value[] {
   const out: Value[] = [];
   for (const e of elements) {
-    if (Node.isSpreadElement(e)) out.push(...spreadItems(ev.evalExpr(e.getExpression(), env), e));
+    if (Node.isSpreadElement(e)) out.push(...spreadItems(ev, ev.evalExpr(e.getExpression(), env), e));
     else if (Node.isOmittedExpression(e)) out.push(undefined);
     else out.push(ev.evalExpr(e, env));
   }
   return out;
 }
 
-function spreadItems(v: Value, node: Node): Value[] {
+/** The items of `...v`; copying them is paid for, so `[...a, ...a]` doubling in a loop stays bounded. */
+function spreadItems(ev: Evaluator, v: Value, node: Node): Value[] {
+  if (Array.isArray(v) || typeof v === "string") ev.charge(node, v.length);
   if (Array.isArray(v)) return v;
   if (typeof v === "string") return [...v];
   throw new FrontendError(CODES.badArgument, `cannot spread ${describe(v)} into a list`, node);
@@ -136,6 +144,8 @@ function objectLiteral(ev: Evaluator, node: ObjectLiteralExpression, env: Env): 
       out[prop.getName()] = ev.lookup(prop, env);
     } else if (Node.isSpreadAssignment(prop)) {
       const v = ev.evalExpr(prop.getExpression(), env);
+      if (Array.isArray(v)) ev.charge(prop, v.length);
+      else if (isPlainObject(v)) ev.charge(prop, Object.keys(v).length);
       if (isPlainObject(v) || Array.isArray(v)) Object.assign(out, v);
       else if (v !== undefined && v !== null) throw new FrontendError(CODES.badArgument, `cannot spread ${describe(v)} into an object`, prop);
     } else if (Node.isMethodDeclaration(prop)) {
@@ -205,7 +215,7 @@ function callArguments(ev: Evaluator, args: readonly Expression[], env: Env): { 
   const nodes: Node[] = [];
   for (const a of args) {
     if (Node.isSpreadElement(a)) {
-      const items = spreadItems(ev.evalExpr(a.getExpression(), env), a);
+      const items = spreadItems(ev, ev.evalExpr(a.getExpression(), env), a);
       values.push(...items);
       nodes.push(...items.map(() => a));
     } else {
