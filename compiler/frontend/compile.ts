@@ -25,13 +25,6 @@ export interface CompileOptions {
   limits?: Partial<EvalLimits>;
 }
 
-/** Limits that every compilation in this process starts from (the CLI's `--limit` sets them). */
-let processLimits: Partial<EvalLimits> = {};
-
-/** Sets the limits every later compileModelFile starts from; its own `limits` still win. */
-export function setDefaultLimits(limits: Partial<EvalLimits>): void {
-  processLimits = { ...limits };
-}
 
 export interface CompiledModel {
   graph: Graph;
@@ -45,7 +38,7 @@ export interface CompiledModel {
 
 export function compileModelFile(file: string, opts: CompileOptions = {}): CompiledModel {
   const absPath = path.resolve(file);
-  const limits = withLimits({ ...processLimits, ...opts.limits });
+  const limits = withLimits(opts.limits);
   const program = loadChecked(absPath, limits);
   try {
     const model = evaluateModel(program, absPath, opts, limits);

@@ -5,7 +5,7 @@
 // Problems are thrown as a CompileError whose `diagnostics` carry stable codes (docs/DSL.md) and
 // whose message is the rustc-style rendering with code frames.
 
-export { compileModelFile, setDefaultLimits, type CompileOptions, type CompiledModel } from "./compile.ts";
+export { compileModelFile, type CompileOptions, type CompiledModel } from "./compile.ts";
 export { CODES, CompileError, formatDiagnostic, type Diagnostic } from "./diagnostics.ts";
-export { DEFAULT_LIMITS, LIMIT_KEYS, parseLimitSpec, type EvalLimits } from "./limits.ts";
+export { DEFAULT_LIMITS, LIMIT_KEYS, parseLimitSpec, setDefaultLimits, type EvalLimits } from "./limits.ts";
 export { DSL_PATH } from "./project.ts";

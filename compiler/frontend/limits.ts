@@ -99,9 +99,17 @@ export function parseLimitSpec(spec: string): Partial<Record<keyof EvalLimits, n
   return out;
 }
 
-/** The defaults with `overrides` applied. */
+/** Limits every compilation in this process starts from (the CLI's `--limit` sets them). */
+let processLimits: Partial<EvalLimits> = {};
+
+/** Sets the limits every later compileModelFile starts from; its own `limits` option still wins. */
+export function setDefaultLimits(limits: Partial<EvalLimits>): void {
+  processLimits = { ...limits };
+}
+
+/** The defaults, then the process's (`--limit`), then `overrides`. */
 export function withLimits(overrides: Partial<EvalLimits> | undefined): EvalLimits {
-  return { ...DEFAULT_LIMITS, ...overrides };
+  return { ...DEFAULT_LIMITS, ...processLimits, ...overrides };
 }
 
 /** Checks one tensor type against the tensor limits; the error names `what` (e.g. "param 'w'"). */
