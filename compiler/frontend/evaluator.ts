@@ -65,6 +65,7 @@ export class Evaluator {
   private readonly symbols = new Map<ts.Node, ts.Symbol | undefined>();
   private readonly modules = new Map<SourceFile, ModuleRecord>();
   private callDepth = 0;
+  private readonly locations = new Map<Node, SourceLoc>();
   /** Steps taken so far against `limits.maxSteps`. */
   private steps = 0;
 
@@ -267,9 +268,15 @@ export class Evaluator {
 
   /** Location of IR nodes made at `node`. */
   locationOf(node: Node): SourceLoc {
-    const sf = node.getSourceFile();
-    const { line, column } = sf.getLineAndColumnAtPos(node.getStart());
-    return { file: displayPath(sf.getFilePath()), line, col: column };
+    // Memoised: a loop calls the same op many times, and finding a line is dear.
+    let loc = this.locations.get(node);
+    if (!loc) {
+      const sf = node.getSourceFile();
+      const { line, column } = sf.getLineAndColumnAtPos(node.getStart());
+      loc = { file: displayPath(sf.getFilePath()), line, col: column };
+      this.locations.set(node, loc);
+    }
+    return loc;
   }
 
   // ---- calls ----------------------------------------------------------------------------------
@@ -293,7 +300,7 @@ export class Evaluator {
     const invoke = (fn: Value, fnArgs: Value[], dataArgs?: number): Value => {
       const isOp = fn instanceof BuiltinRef || fn instanceof BoundMethod;
       try {
-        return this.call(fn, isOp && dataArgs !== undefined ? fnArgs.slice(0, dataArgs) : fnArgs, { ...site, argNodes: [] });
+        return this.call(fn, isOp && dataArgs !== undefined ? fnArgs.slice(0, dataArgs) : fnArgs, { node: site.node, start: site.start, argNodes: [], get loc() { return site.loc; } });
       } catch (e) {
         failedInCallback = true;
         throw e;

@@ -9,6 +9,7 @@ import {
   type ElementAccessExpression,
   type Expression,
   type NewExpression,
+  type NumericLiteral,
   type ObjectLiteralExpression,
   type PropertyAccessExpression,
 } from "ts-morph";
@@ -49,6 +50,21 @@ const UNSUPPORTED: Partial<Record<SyntaxKind, string>> = {
 };
 
 export function evaluateExpression(ev: Evaluator, node: Expression, env: Env): Value {
+  // The commonest kinds first, by one kind read (each Node.isX below reads it again).
+  switch (node.getKind()) {
+    case SyntaxKind.Identifier:
+      return ev.lookup(node, env);
+    case SyntaxKind.NumericLiteral:
+      return (node as NumericLiteral).getLiteralValue();
+    case SyntaxKind.BinaryExpression:
+      return binary(ev, node as BinaryExpression, env);
+    case SyntaxKind.PropertyAccessExpression:
+    case SyntaxKind.ElementAccessExpression:
+    case SyntaxKind.CallExpression: {
+      const v = chainPart(ev, node, env);
+      return v === SHORT_CIRCUIT ? undefined : v;
+    }
+  }
   if (Node.isNumericLiteral(node)) return node.getLiteralValue();
   if (Node.isStringLiteral(node) || Node.isNoSubstitutionTemplateLiteral(node)) return node.getLiteralValue();
   if (Node.isTrueLiteral(node)) return true;
@@ -206,7 +222,15 @@ function call(ev: Evaluator, node: CallExpression, env: Env): ChainResult {
   const nameNode = Node.isPropertyAccessExpression(calleeNode) ? calleeNode.getNameNode() : calleeNode;
   // A method's receiver is the op's first operand: blame the receiver expression for it.
   const argNodes = callee instanceof BoundMethod && Node.isPropertyAccessExpression(calleeNode) ? [calleeNode.getExpression(), ...nodes] : nodes;
-  const site: CallSite = { node, start: nameNode.getStart(), argNodes, loc: ev.locationOf(nameNode) };
+  // The location is only needed when the call makes IR nodes: computed on first use.
+  const site: CallSite = {
+    node,
+    start: nameNode.getStart(),
+    argNodes,
+    get loc() {
+      return ev.locationOf(nameNode);
+    },
+  };
   return ev.call(callee, values, site);
 }
 

@@ -12,7 +12,7 @@ const { values } = parseArgs({
     count: { type: "string", default: "1000" },
     seed: { type: "string", default: "1" },
     jobs: { type: "string", default: String(Math.max(1, availableParallelism() - 1)) },
-    timeout: { type: "string", default: "30000" },
+    timeout: { type: "string", default: "60000" },
     out: { type: "string", default: join(tmpdir(), "mlc-fuzz") },
     quiet: { type: "boolean", default: false },
   },
