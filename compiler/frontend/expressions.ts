@@ -136,7 +136,8 @@ function templatePiece(ev: Evaluator, v: Value, node: Node): string {
 function arrayLiteral(ev: Evaluator, elements: readonly Expression[], env: Env): Value[] {
   const out: Value[] = [];
   for (const e of elements) {
-    if (Node.isSpreadElement(e)) out.push(...spreadItems(ev, ev.evalExpr(e.getExpression(), env), e));
+    // Item by item: push(...items) overflows the stack past about 100,000 items.
+    if (Node.isSpreadElement(e)) for (const item of spreadItems(ev, ev.evalExpr(e.getExpression(), env), e)) out.push(item);
     else if (Node.isOmittedExpression(e)) out.push(undefined);
     else out.push(ev.evalExpr(e, env));
   }
@@ -240,8 +241,10 @@ function callArguments(ev: Evaluator, args: readonly Expression[], env: Env): { 
   for (const a of args) {
     if (Node.isSpreadElement(a)) {
       const items = spreadItems(ev, ev.evalExpr(a.getExpression(), env), a);
-      values.push(...items);
-      nodes.push(...items.map(() => a));
+      for (const item of items) {
+        values.push(item);
+        nodes.push(a);
+      }
     } else {
       values.push(ev.evalExpr(a, env));
       nodes.push(a);
