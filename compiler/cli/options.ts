@@ -43,10 +43,8 @@ export function withModelOptions<T>(y: Argv<T>) {
       type: "string",
       array: true,
       describe: "raise a compile-time evaluation limit: --limit steps=10000000,depth=800 (keys: steps, loop, calls, value, depth, tensor-elements, tensor-bytes, total-bytes)",
-      // Applied as the command line is parsed, so every compilation the command makes uses them.
-      coerce: (values: string[]) => {
-        applyLimitFlags(values);
-        return values;
-      },
-    });
+    })
+    // Applied before the command runs, so every compilation it makes uses them. A middleware, not
+    // a coerce: yargs wraps a coerce's error in its own, which would read as an internal error.
+    .middleware((argv) => applyLimitFlags(argv.limit as string[] | undefined));
 }

@@ -174,8 +174,9 @@ function loop(ev: Evaluator, s: LoopStatement, env: Env, labels: readonly string
     if (init && Node.isVariableDeclarationList(init)) declareVariables(ev, init, scope);
     else if (init) ev.evalExpr(init, scope);
     for (;;) {
-      tick();
+      // Iterations are bodies run: a loop of exactly the limit's iterations is within it.
       if (!condition(s.getCondition(), scope, "the condition of 'for'")) return NORMAL;
+      tick();
       const next = afterBody(executeStatement(ev, s.getStatement(), scope, []));
       if (next !== "next") return next;
       scope = scope.copyFrame();
@@ -203,9 +204,9 @@ function loop(ev: Evaluator, s: LoopStatement, env: Env, labels: readonly string
   const what = Node.isWhileStatement(s) ? "the condition of 'while'" : "the condition of 'do ... while'";
   let first = Node.isDoStatement(s);
   for (;;) {
-    tick();
     if (!first && !condition(cond, env, what)) return NORMAL;
     first = false;
+    tick();
     const next = afterBody(executeStatement(ev, s.getStatement(), env, []));
     if (next !== "next") return next;
   }

@@ -120,6 +120,14 @@ describe("huge shapes and runaway evaluation (MLC206, MLC112)", () => {
 });
 
 describe("the limits' settings", () => {
+  it("a loop of exactly the loop limit's iterations is within it (for, while, do-while)", () => {
+    const limits = { maxLoopIterations: 10 };
+    for (const loop of ["for (let i = 0; i < 10; i++) {}", "let i = 0; while (i < 10) i++;", "let i = 0; do { i++; } while (i < 10);"]) {
+      expect(compileSource(model(loop), { limits }).graph.inputs.length).toBe(1);
+      expect(compileError(model(loop.replace("10)", "11)").replace("< 10", "< 11")), { limits }).diagnostics[0]!.code).toBe("MLC107");
+    }
+  });
+
   it("--limit specs parse to limits; unknown keys and bad values are errors naming them", () => {
     expect(parseLimitSpec("steps=1e7, depth=800,tensor-bytes=2**32")).toEqual({ maxSteps: 1e7, maxNesting: 800, maxTensorBytes: 2 ** 32 });
     expect(() => parseLimitSpec("stepz=1")).toThrow(/unknown limit 'stepz' \(limits: steps, loop, calls, value, depth, tensor-elements, tensor-bytes, total-bytes\)/);
