@@ -32,6 +32,8 @@ export interface FuzzReport {
   codes: Record<string, number>;
   reproducers: string[];
   seconds: number;
+  /** The case that took longest (wall time, including waiting for a core) and how long. */
+  slowest: { index: number; ms: number };
 }
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -57,6 +59,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const counts: Record<Outcome, number> = { compiled: 0, diagnostic: 0, hang: 0, crash: 0, internal: 0 };
   const codes: Record<string, number> = {};
   const reproducers: string[] = [];
+  const slowest = { index: -1, ms: 0 };
   let next = 0;
 
   const record = (index: number, result: CaseResult, c: ReturnType<typeof mutateCase>) => {
@@ -79,6 +82,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         const index = next++;
         const c = mutateCase(examples, opts.seed, index);
         const w = worker;
+        const caseStart = performance.now();
         const result = await new Promise<CaseResult>((resolve) => {
           const done = (r: CaseResult, broken: boolean) => {
             clearTimeout(timer);
@@ -95,6 +99,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
           w.once("exit", (code) => done({ id: index, outcome: "crash", message: `worker exited with code ${code}` }, true));
           w.postMessage({ id: index, src: c.src });
         });
+        const ms = performance.now() - caseStart;
+        if (ms > slowest.ms) Object.assign(slowest, { index, ms });
         record(index, result, c);
       }
     } finally {
@@ -102,5 +108,5 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.jobs) }, slot));
-  return { counts, codes, reproducers, seconds: (performance.now() - started) / 1000 };
+  return { counts, codes, reproducers, seconds: (performance.now() - started) / 1000, slowest };
 }

@@ -43,6 +43,7 @@ const report = await runFuzz({
 const c = report.counts;
 process.stdout.write(
   `${count} cases in ${report.seconds.toFixed(1)} s: ${c.compiled} compiled, ${c.diagnostic} diagnostic, ${c.hang} hang, ${c.crash} crash, ${c.internal} internal error\n` +
+    `slowest case: ${report.slowest.index} (${(report.slowest.ms / 1000).toFixed(1)} s)\n` +
     `diagnostic codes: ${Object.entries(report.codes).sort().map(([k, n]) => `${k} ${n}`).join(", ")}\n` +
     (report.reproducers.length ? `reproducers in ${values.out}\n` : ""),
 );
