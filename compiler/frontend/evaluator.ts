@@ -38,8 +38,8 @@ import {
 
 export { DEFAULT_LIMITS, type EvalLimits } from "./limits.ts";
 
-/** What a graph op costs against the step budget: a node is far dearer than an expression. */
-const OP_STEPS = 16;
+/** What a graph op costs against the step budget: a node (shape rule, checks) is about 30 expressions. */
+const OP_STEPS = 32;
 
 /** How a call is written: diagnostics about argument i point at `argNodes[i]`. */
 export interface CallSite {

@@ -5,7 +5,7 @@
 // param of 10^18 elements. Each limit turns one of these into a located diagnostic with its own
 // code (docs/DSL.md "Limits") instead of a hang, an out-of-memory abort, a stack overflow or an
 // internal error downstream. The defaults are far above what any example needs (resnet at
-// depth 256 uses 12% of the step budget) and every one can be raised with `--limit`.
+// depth 256 uses 19% of the step budget) and every one can be raised with `--limit`.
 
 import { DTYPE_INFO } from "../ir/dtypes.ts";
 import type { TensorType } from "../ir/types.ts";
@@ -35,8 +35,8 @@ const GiB = 2 ** 30;
 export const DEFAULT_LIMITS: EvalLimits = {
   maxLoopIterations: 100_000,
   maxCallDepth: 200,
-  // About 1 s of evaluation (a step is under 1 µs): 8 times what resnet at depth 256 takes
-  // (122,000 steps), and a runaway ends soon.
+  // About 1 s of evaluation (a step is under 1 µs, an op 32 steps): 5 times what resnet at
+  // depth 256 takes (192,000 steps), and a runaway ends soon.
   maxSteps: 1_000_000,
   maxValueSize: 1 << 20,
   // The TypeScript parser itself overflows Node's stack below 1,000 nested parentheses.
