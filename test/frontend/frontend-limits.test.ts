@@ -23,7 +23,8 @@ describe("hangs: the step budget (MLC111)", () => {
 
   it("10^6 chained h = h.add(1) ends at the step budget (ops cost more than expressions)", () => {
     const err = compileError(model("let h = x; for (let i = 0; i < 1000; i++) for (let j = 0; j < 1000; j++) h = h.add(1);"));
-    expectDiagnostic(err, { code: "MLC111", line: 4, col: 76, message: "steps" });
+    // Located at the op call that ran the budget out, `h.add(1)`.
+    expectDiagnostic(err, { code: "MLC111", line: 4, col: 80, message: "steps" });
   });
 
   it("array elements count: Array.from({ length: 1e7 }) with the value limit raised is refused before it is made", () => {
