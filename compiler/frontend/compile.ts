@@ -5,22 +5,26 @@
 // which builds the graph; turn the returned tensor(s) into outputs; finally require the files to
 // type-check. The first problem stops compilation and is reported as a CompileError.
 
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { Node, SyntaxKind, type SourceFile } from "ts-morph";
 import type { Graph } from "../ir/graph.ts";
 import { applyConfigOverrides, type SetOverrides } from "./config.ts";
 import { CODES, CompileError, diagnosticAt, displayPath, FrontendError, type Diagnostic } from "./diagnostics.ts";
-import { DEFAULT_LIMITS, Evaluator, type EvalLimits } from "./evaluator.ts";
+import { Evaluator, valueLimitMessage } from "./evaluator.ts";
 import { GraphContext } from "./graph-context.ts";
+import { withLimits, type EvalLimits } from "./limits.ts";
+import { bracketNesting, isStackOverflow, stackOverflow, syntaxNesting } from "./nesting.ts";
 import { loadModelProgram, typeDiagnostics, type ModelProgram } from "./project.ts";
-import { Closure, describe, isPlainData, isPlainObject, TensorValue, toPlainData, type Value } from "./values.ts";
+import { Closure, dataSize, describe, isPlainData, isPlainObject, TensorValue, toPlainData, type Value } from "./values.ts";
 
 export interface CompileOptions {
   /** `--set key=value` overrides of top-level config keys; values are parsed as JSON when possible. */
   set?: SetOverrides;
-  /** Evaluation limits (tests lower them). */
-  limits?: EvalLimits;
+  /** Evaluation limits (docs/DSL.md "Limits"); those left out keep their defaults (`--limit`). */
+  limits?: Partial<EvalLimits>;
 }
+
 
 export interface CompiledModel {
   graph: Graph;
@@ -34,26 +38,57 @@ export interface CompiledModel {
 
 export function compileModelFile(file: string, opts: CompileOptions = {}): CompiledModel {
   const absPath = path.resolve(file);
-  const { program, diagnostics } = loadModelProgram(absPath);
-  if (!program) throw new CompileError(diagnostics);
-  if (diagnostics.length) throw new CompileError(diagnostics, sourcesOf(program));
+  const limits = withLimits(opts.limits);
+  const program = loadChecked(absPath, limits);
   try {
-    const model = evaluateModel(program, absPath, opts);
+    const model = evaluateModel(program, absPath, opts, limits);
     const typeErrors = typeDiagnostics(program);
     if (typeErrors.length) throw new CompileError(typeErrors, sourcesOf(program));
     return model;
   } catch (e) {
     if (e instanceof CompileError) throw e;
+    if (isStackOverflow(e)) throw new CompileError([stackOverflow(program.entry.getFilePath(), program.entry.getFullText(), limits)], sourcesOf(program));
     throw new CompileError([toDiagnostic(e, program.entry)], sourcesOf(program));
   }
 }
 
-function evaluateModel(program: ModelProgram, absPath: string, opts: CompileOptions): CompiledModel {
+/** Loads the model and its imports; syntax errors and the nesting limit are CompileErrors. */
+function loadChecked(absPath: string, limits: EvalLimits): ModelProgram {
+  // Brackets are counted before parsing: TypeScript's parser overflows the stack on deep nesting.
+  const text = fs.existsSync(absPath) && fs.statSync(absPath).isFile() ? fs.readFileSync(absPath, "utf8") : undefined;
+  const deep = text === undefined ? undefined : bracketNesting(absPath, text, limits);
+  if (deep) throw new CompileError([deep], new Map([[deep.file, text!]]));
+  let loaded: ReturnType<typeof loadModelProgram>;
+  try {
+    loaded = loadModelProgram(absPath);
+  } catch (e) {
+    // An imported file nests too deeply for the parser.
+    if (isStackOverflow(e)) throw new CompileError([stackOverflow(absPath, text ?? "", limits)]);
+    throw e;
+  }
+  const { program, diagnostics } = loaded;
+  if (!program) throw new CompileError(diagnostics);
+  if (diagnostics.length) throw new CompileError(diagnostics, sourcesOf(program));
+  for (const sf of program.userFiles) {
+    const tooDeep = syntaxNesting(sf.compilerNode, limits);
+    if (tooDeep) throw new CompileError([tooDeep], sourcesOf(program));
+  }
+  return program;
+}
+
+/** Plain data past the value limit (counting shared parts once per use) is a diagnostic at `node`. */
+function checkDataSize(v: Value, node: Node, limits: EvalLimits): void {
+  const size = dataSize(v, limits.maxValueSize);
+  if (size > limits.maxValueSize) throw new FrontendError(CODES.valueLimit, valueLimitMessage("value", size, limits), node);
+}
+
+function evaluateModel(program: ModelProgram, absPath: string, opts: CompileOptions, limits: EvalLimits): CompiledModel {
   const overrides = opts.set ?? {};
-  const graph = new GraphContext(path.basename(absPath).replace(/\.(m|c)?tsx?$/, ""));
+  const graph = new GraphContext(path.basename(absPath).replace(/\.(m|c)?tsx?$/, ""), limits);
   let config: Value = undefined;
   let train: { value: Value; node: Node } | undefined;
-  const ev = new Evaluator(program, graph, opts.limits ?? DEFAULT_LIMITS, (name, binding, declaration) => {
+  const ev = new Evaluator(program, graph, limits, (name, binding, declaration) => {
+    if (name === "config" || name === "train") checkDataSize(binding.value, declaration, limits);
     if (name === "config") config = binding.value = applyConfigOverrides(binding.value, overrides, declaration);
     if (name === "train") train = { value: binding.value, node: declaration };
   });

@@ -16,6 +16,7 @@ import { ShapeError } from "../ir/types.ts";
 import { BUILTINS, callBuiltin } from "./builtins.ts";
 import { CODES, displayPath, FrontendError, HostError } from "./diagnostics.ts";
 import { Env, type Binding } from "./env.ts";
+import { DEFAULT_LIMITS, LimitError, raiseHint, type EvalLimits } from "./limits.ts";
 import { evaluateExpression } from "./expressions.ts";
 import type { GraphContext } from "./graph-context.ts";
 import { bindParameters } from "./patterns.ts";
@@ -31,17 +32,14 @@ import {
   NamespaceValue,
   newObject,
   type FunctionNode,
+  type HostContext,
   type Value,
 } from "./values.ts";
 
-export interface EvalLimits {
-  /** Iterations one execution of one loop may take before it is reported as unbounded. */
-  readonly maxLoopIterations: number;
-  /** Nesting of inlined calls before recursion is reported as unbounded. */
-  readonly maxCallDepth: number;
-}
+export { DEFAULT_LIMITS, type EvalLimits } from "./limits.ts";
 
-export const DEFAULT_LIMITS: EvalLimits = { maxLoopIterations: 100_000, maxCallDepth: 200 };
+/** What a graph op costs against the step budget: a node (shape rule, checks) is about 30 expressions. */
+const OP_STEPS = 32;
 
 /** How a call is written: diagnostics about argument i point at `argNodes[i]`. */
 export interface CallSite {
@@ -67,6 +65,9 @@ export class Evaluator {
   private readonly symbols = new Map<ts.Node, ts.Symbol | undefined>();
   private readonly modules = new Map<SourceFile, ModuleRecord>();
   private callDepth = 0;
+  private readonly locations = new Map<Node, SourceLoc>();
+  /** Steps taken so far against `limits.maxSteps`. */
+  private steps = 0;
 
   constructor(
     readonly program: ModelProgram,
@@ -221,7 +222,35 @@ export class Evaluator {
   // ---- evaluation -----------------------------------------------------------------------------
 
   evalExpr(node: Expression, env: Env): Value {
-    return evaluateExpression(this, node, env);
+    if (++this.steps > this.limits.maxSteps) this.outOfSteps(node);
+    const v = evaluateExpression(this, node, env);
+    if ((typeof v === "string" || Array.isArray(v)) && v.length > this.limits.maxValueSize) throw this.tooLarge(typeof v === "string" ? "string" : "array", v.length, node);
+    return v;
+  }
+
+  /** Counts `n` steps (a statement, or the elements of an array made at once) against the budget. */
+  charge(node: Node, n = 1): void {
+    this.steps += n;
+    if (this.steps > this.limits.maxSteps) this.outOfSteps(node);
+  }
+
+  /** Steps taken so far (tests and the fuzzer read it). */
+  get stepsTaken(): number {
+    return this.steps;
+  }
+
+  private outOfSteps(node: Node): never {
+    const max = this.limits.maxSteps;
+    throw new FrontendError(
+      CODES.stepLimit,
+      `compile-time evaluation takes more than ${max.toLocaleString("en-US")} steps (statements, expressions, calls and array elements); a model's compile-time work must be bounded (${raiseHint("maxSteps", max)})`,
+      node,
+    );
+  }
+
+  /** The diagnostic for a string or array past `maxValueSize`. */
+  tooLarge(kind: "string" | "array", length: number, node: Node): FrontendError {
+    return new FrontendError(CODES.valueLimit, valueLimitMessage(kind, length, this.limits), node);
   }
 
   execStatements(statements: readonly Statement[], env: Env): Completion {
@@ -239,9 +268,15 @@ export class Evaluator {
 
   /** Location of IR nodes made at `node`. */
   locationOf(node: Node): SourceLoc {
-    const sf = node.getSourceFile();
-    const { line, column } = sf.getLineAndColumnAtPos(node.getStart());
-    return { file: displayPath(sf.getFilePath()), line, col: column };
+    // Memoised: a loop calls the same op many times, and finding a line is dear.
+    let loc = this.locations.get(node);
+    if (!loc) {
+      const sf = node.getSourceFile();
+      const { line, column } = sf.getLineAndColumnAtPos(node.getStart());
+      loc = { file: displayPath(sf.getFilePath()), line, col: column };
+      this.locations.set(node, loc);
+    }
+    return loc;
   }
 
   // ---- calls ----------------------------------------------------------------------------------
@@ -260,20 +295,37 @@ export class Evaluator {
   }
 
   private callHost(callee: HostFunction, args: Value[], site: CallSite): Value {
+    this.charge(site.node);
     let failedInCallback = false;
     const invoke = (fn: Value, fnArgs: Value[], dataArgs?: number): Value => {
       const isOp = fn instanceof BuiltinRef || fn instanceof BoundMethod;
       try {
-        return this.call(fn, isOp && dataArgs !== undefined ? fnArgs.slice(0, dataArgs) : fnArgs, { ...site, argNodes: [] });
+        return this.call(fn, isOp && dataArgs !== undefined ? fnArgs.slice(0, dataArgs) : fnArgs, { node: site.node, start: site.start, argNodes: [], get loc() { return site.loc; } });
       } catch (e) {
         failedInCallback = true;
         throw e;
       }
     };
+    const limits = this.limits;
+    const context: HostContext = {
+      limits,
+      charge: (n) => {
+        this.steps += n;
+        if (this.steps > limits.maxSteps) this.outOfSteps(site.node);
+      },
+      size: (n, what) => {
+        if (!(n <= limits.maxValueSize)) throw new HostError(CODES.valueLimit, valueLimitMessage(what, n, limits));
+      },
+    };
     try {
-      return callee.call(args, invoke);
+      const result = callee.call(args, invoke, context);
+      // What a library function makes is paid for by its size (Array.from, split, Object.keys, ...).
+      if (Array.isArray(result)) context.charge(result.length);
+      else if (typeof result === "string") context.charge(result.length >> 4);
+      return result;
     } catch (e) {
       if (failedInCallback) throw e;
+      if (e instanceof FrontendError) throw e;
       if (e instanceof HostError) throw new FrontendError(e.code, `${callee.name}: ${e.message}`, site.node, site.start);
       // JavaScript's own errors from library functions ("ab".repeat(-1)) are the model's mistakes.
       if (e instanceof RangeError || e instanceof TypeError) throw new FrontendError(CODES.evaluation, `${callee.name}: ${e.message}`, site.node, site.start);
@@ -282,19 +334,22 @@ export class Evaluator {
   }
 
   private callOp(name: string, args: Value[], site: CallSite): Value {
+    this.charge(site.node, OP_STEPS);
     try {
       return callBuiltin(name, args, site, this);
     } catch (e) {
       if (e instanceof ShapeError) throw new FrontendError(CODES.shape, e.message, site.node, site.start);
+      if (e instanceof LimitError) throw new FrontendError(e.code, e.message, site.node, site.start);
       throw e;
     }
   }
 
   private callClosure(closure: Closure, args: Value[], site: CallSite): Value {
+    this.charge(site.node);
     if (this.callDepth >= this.limits.maxCallDepth) {
       throw new FrontendError(
         CODES.recursionLimit,
-        `calls nest deeper than ${this.limits.maxCallDepth} levels (calling ${closure.name}); does the recursion have a compile-time base case?`,
+        `calls nest deeper than ${this.limits.maxCallDepth} levels (calling ${closure.name}); does the recursion have a compile-time base case? (${raiseHint("maxCallDepth", this.limits.maxCallDepth)})`,
         site.node,
         site.start,
       );
@@ -337,4 +392,10 @@ function nameOfArrow(node: Node): string {
   if (parent && Node.isVariableDeclaration(parent)) return parent.getName();
   if (parent && Node.isPropertyAssignment(parent)) return parent.getName();
   return "<arrow function>";
+}
+
+export function valueLimitMessage(what: string, size: number, limits: EvalLimits): string {
+  const unit = what === "string" ? "characters" : "elements";
+  const n = Number.isSafeInteger(size) ? size.toLocaleString("en-US") : String(size);
+  return `a compile-time ${what} of ${n} ${unit} is larger than the limit of ${limits.maxValueSize.toLocaleString("en-US")} (${raiseHint("maxValueSize", limits.maxValueSize)})`;
 }

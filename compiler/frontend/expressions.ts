@@ -9,6 +9,7 @@ import {
   type ElementAccessExpression,
   type Expression,
   type NewExpression,
+  type NumericLiteral,
   type ObjectLiteralExpression,
   type PropertyAccessExpression,
 } from "ts-morph";
@@ -49,6 +50,21 @@ const UNSUPPORTED: Partial<Record<SyntaxKind, string>> = {
 };
 
 export function evaluateExpression(ev: Evaluator, node: Expression, env: Env): Value {
+  // The commonest kinds first, by one kind read (each Node.isX below reads it again).
+  switch (node.getKind()) {
+    case SyntaxKind.Identifier:
+      return ev.lookup(node, env);
+    case SyntaxKind.NumericLiteral:
+      return (node as NumericLiteral).getLiteralValue();
+    case SyntaxKind.BinaryExpression:
+      return binary(ev, node as BinaryExpression, env);
+    case SyntaxKind.PropertyAccessExpression:
+    case SyntaxKind.ElementAccessExpression:
+    case SyntaxKind.CallExpression: {
+      const v = chainPart(ev, node, env);
+      return v === SHORT_CIRCUIT ? undefined : v;
+    }
+  }
   if (Node.isNumericLiteral(node)) return node.getLiteralValue();
   if (Node.isStringLiteral(node) || Node.isNoSubstitutionTemplateLiteral(node)) return node.getLiteralValue();
   if (Node.isTrueLiteral(node)) return true;
@@ -58,7 +74,7 @@ export function evaluateExpression(ev: Evaluator, node: Expression, env: Env): V
   if (Node.isTemplateExpression(node)) {
     let text = node.getHead().getLiteralText();
     for (const span of node.getTemplateSpans()) {
-      text += templatePiece(ev.evalExpr(span.getExpression(), env), span.getExpression());
+      text += templatePiece(ev, ev.evalExpr(span.getExpression(), env), span.getExpression());
       text += span.getLiteral().getLiteralText();
     }
     return text;
@@ -104,9 +120,15 @@ export function evaluateExpression(ev: Evaluator, node: Expression, env: Env): V
 
 // ---- literals ---------------------------------------------------------------------------------
 
-function templatePiece(v: Value, node: Node): string {
+function templatePiece(ev: Evaluator, v: Value, node: Node): string {
   if (v === null || typeof v !== "object") return String(v);
-  if (Array.isArray(v)) return v.map((x) => (x === undefined || x === null ? "" : templatePiece(x, node))).join(",");
+  if (Array.isArray(v)) {
+    // Paid per element: an array holding itself twice, doubled 40 times, has 2^40 leaves.
+    ev.charge(node, v.length);
+    const text = v.map((x) => (x === undefined || x === null ? "" : templatePiece(ev, x, node))).join(",");
+    if (text.length > ev.limits.maxValueSize) throw ev.tooLarge("string", text.length, node);
+    return text;
+  }
   const hint = v instanceof TensorValue ? "; use its shape or dtype" : "";
   throw new FrontendError(CODES.badArgument, `cannot put ${describe(v)} into a string${hint}`, node);
 }
@@ -114,14 +136,17 @@ function templatePiece(v: Value, node: Node): string {
 function arrayLiteral(ev: Evaluator, elements: readonly Expression[], env: Env): Value[] {
   const out: Value[] = [];
   for (const e of elements) {
-    if (Node.isSpreadElement(e)) out.push(...spreadItems(ev.evalExpr(e.getExpression(), env), e));
+    // Item by item: push(...items) overflows the stack past about 100,000 items.
+    if (Node.isSpreadElement(e)) for (const item of spreadItems(ev, ev.evalExpr(e.getExpression(), env), e)) out.push(item);
     else if (Node.isOmittedExpression(e)) out.push(undefined);
     else out.push(ev.evalExpr(e, env));
   }
   return out;
 }
 
-function spreadItems(v: Value, node: Node): Value[] {
+/** The items of `...v`; copying them is paid for, so `[...a, ...a]` doubling in a loop stays bounded. */
+function spreadItems(ev: Evaluator, v: Value, node: Node): Value[] {
+  if (Array.isArray(v) || typeof v === "string") ev.charge(node, v.length);
   if (Array.isArray(v)) return v;
   if (typeof v === "string") return [...v];
   throw new FrontendError(CODES.badArgument, `cannot spread ${describe(v)} into a list`, node);
@@ -136,6 +161,8 @@ function objectLiteral(ev: Evaluator, node: ObjectLiteralExpression, env: Env): 
       out[prop.getName()] = ev.lookup(prop, env);
     } else if (Node.isSpreadAssignment(prop)) {
       const v = ev.evalExpr(prop.getExpression(), env);
+      if (Array.isArray(v)) ev.charge(prop, v.length);
+      else if (isPlainObject(v)) ev.charge(prop, Object.keys(v).length);
       if (isPlainObject(v) || Array.isArray(v)) Object.assign(out, v);
       else if (v !== undefined && v !== null) throw new FrontendError(CODES.badArgument, `cannot spread ${describe(v)} into an object`, prop);
     } else if (Node.isMethodDeclaration(prop)) {
@@ -196,7 +223,15 @@ function call(ev: Evaluator, node: CallExpression, env: Env): ChainResult {
   const nameNode = Node.isPropertyAccessExpression(calleeNode) ? calleeNode.getNameNode() : calleeNode;
   // A method's receiver is the op's first operand: blame the receiver expression for it.
   const argNodes = callee instanceof BoundMethod && Node.isPropertyAccessExpression(calleeNode) ? [calleeNode.getExpression(), ...nodes] : nodes;
-  const site: CallSite = { node, start: nameNode.getStart(), argNodes, loc: ev.locationOf(nameNode) };
+  // The location is only needed when the call makes IR nodes: computed on first use.
+  const site: CallSite = {
+    node,
+    start: nameNode.getStart(),
+    argNodes,
+    get loc() {
+      return ev.locationOf(nameNode);
+    },
+  };
   return ev.call(callee, values, site);
 }
 
@@ -205,9 +240,11 @@ function callArguments(ev: Evaluator, args: readonly Expression[], env: Env): { 
   const nodes: Node[] = [];
   for (const a of args) {
     if (Node.isSpreadElement(a)) {
-      const items = spreadItems(ev.evalExpr(a.getExpression(), env), a);
-      values.push(...items);
-      nodes.push(...items.map(() => a));
+      const items = spreadItems(ev, ev.evalExpr(a.getExpression(), env), a);
+      for (const item of items) {
+        values.push(item);
+        nodes.push(a);
+      }
     } else {
       values.push(ev.evalExpr(a, env));
       nodes.push(a);

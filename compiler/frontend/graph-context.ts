@@ -8,7 +8,9 @@ import { GraphBuilder } from "../ir/builder.ts";
 import type { SourceLoc } from "../ir/graph.ts";
 import type { AttrValue } from "../ir/op-def.ts";
 import { formatType, ShapeError, type DType, type TensorType } from "../ir/types.ts";
+import { bytesText, checkTensorSize, DEFAULT_LIMITS, LimitError, raiseHint, tensorBytes, type EvalLimits } from "./limits.ts";
 import { TensorValue } from "./values.ts";
+import { CODES } from "./diagnostics.ts";
 
 /** Name of the i32 scalar state that counts steps for dropout's counter-based RNG. */
 export const RNG_STEP = "rng.step";
@@ -21,9 +23,27 @@ export class GraphContext {
   private readonly constants = new Map<string, TensorValue>();
   private rngStep: TensorValue | undefined;
   private dropouts = 0;
+  /** Bytes of the inputs and params declared so far, against `limits.maxDeclaredBytes`. */
+  private declaredBytes = 0;
 
-  constructor(name: string) {
+  constructor(
+    name: string,
+    readonly limits: EvalLimits = DEFAULT_LIMITS,
+  ) {
     this.builder = new GraphBuilder(name);
+  }
+
+  /** Tensor limits for an input or param about to be declared (LimitError names which). */
+  private checkDeclared(what: string, type: TensorType): void {
+    checkTensorSize(type, this.limits, what);
+    const total = this.declaredBytes + tensorBytes(type);
+    if (total > this.limits.maxDeclaredBytes) {
+      throw new LimitError(
+        CODES.tensorLimit,
+        `${what} brings the inputs and params to ${bytesText(total)}, more than the limit of ${bytesText(this.limits.maxDeclaredBytes)} (wasm32 addresses 4 GiB in all; ${raiseHint("maxDeclaredBytes", this.limits.maxDeclaredBytes)})`,
+      );
+    }
+    this.declaredBytes = total;
   }
 
   isDeclared(name: string): boolean {
@@ -36,12 +56,14 @@ export class GraphContext {
   }
 
   input(name: string, type: TensorType, loc: SourceLoc): TensorValue {
+    this.checkDeclared(`input '${name}'`, type);
     this.declared.set(name, loc);
     this.builder.addInput({ name, type, loc });
     return new TensorValue(name, type);
   }
 
   param(name: string, type: TensorType, init: string, trainable: boolean, loc: SourceLoc | undefined): TensorValue {
+    this.checkDeclared(`${trainable ? "param" : "state"} '${name}'`, type);
     this.declared.set(name, loc);
     this.builder.addParam({ name, type, init, trainable, ...(loc ? { loc } : {}) });
     return new TensorValue(name, type);
@@ -59,7 +81,9 @@ export class GraphContext {
   op(op: string, inputs: readonly TensorValue[], attrs: Record<string, AttrValue | undefined>, loc?: SourceLoc): TensorValue {
     try {
       const id = this.builder.op(op, inputs.map((t) => t.name), attrs, loc);
-      return new TensorValue(id, this.builder.typeOf(id));
+      const type = this.builder.typeOf(id);
+      checkTensorSize(type, this.limits, `${op}: the result`);
+      return new TensorValue(id, type);
     } catch (e) {
       if (!(e instanceof ShapeError)) throw e;
       const operands = inputs.map((t) => formatType(t.type)).join(", ");

@@ -7,5 +7,5 @@
 
 export { compileModelFile, type CompileOptions, type CompiledModel } from "./compile.ts";
 export { CODES, CompileError, formatDiagnostic, type Diagnostic } from "./diagnostics.ts";
-export { DEFAULT_LIMITS, type EvalLimits } from "./evaluator.ts";
+export { DEFAULT_LIMITS, LIMIT_KEYS, parseLimitSpec, setDefaultLimits, type EvalLimits } from "./limits.ts";
 export { DSL_PATH } from "./project.ts";

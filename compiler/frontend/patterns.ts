@@ -58,12 +58,12 @@ export function assignTarget(ev: Evaluator, target: Expression, value: Value, en
   }
   if (Node.isIdentifier(target)) return ev.assign(target, value, env);
   if (Node.isPropertyAccessExpression(target)) {
-    return setProperty(ev.evalExpr(target.getExpression(), env), target.getName(), value, target);
+    return setProperty(ev, ev.evalExpr(target.getExpression(), env), target.getName(), value, target);
   }
   if (Node.isElementAccessExpression(target)) {
     const obj = ev.evalExpr(target.getExpression(), env);
     const key = ev.evalExpr(target.getArgumentExpressionOrThrow(), env);
-    return setProperty(obj, keyOf(key, target), value, target);
+    return setProperty(ev, obj, keyOf(key, target), value, target);
   }
   if (Node.isArrayLiteralExpression(target)) {
     const items = iterableItems(value, target);

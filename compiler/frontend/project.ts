@@ -43,17 +43,38 @@ const COMPILER_OPTIONS: ts.CompilerOptions = {
   paths: { mlc: [DSL_PATH] },
 };
 
+/**
+ * One Project per process, emptied of the previous model's files before each load. TypeScript's
+ * standard library declarations are parsed and bound once instead of at every compilation, which
+ * was most of a small model's compile time (commands and the fuzzer compile many models in one
+ * process). The model's own files are always read afresh from disk.
+ */
+let shared: Project | undefined;
+
+function reusableProject(): Project {
+  shared ??= new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true });
+  // dsl.ts stays: it is part of mlc, not of the model.
+  for (const sf of shared.getSourceFiles()) if (path.resolve(sf.getFilePath()) !== path.resolve(DSL_PATH)) shared.removeSourceFile(sf);
+  return shared;
+}
+
 /** Reads `absPath` and what it imports; returns the program and its syntax errors (if any). */
 export function loadModelProgram(absPath: string): { program?: ModelProgram; diagnostics: Diagnostic[] } {
   if (!fs.existsSync(absPath) || !fs.statSync(absPath).isFile()) {
     return { diagnostics: [{ code: CODES.readFile, message: `cannot read model file ${absPath}`, file: displayPath(absPath), line: 1, col: 1 }] };
   }
-  const project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true });
+  const project = reusableProject();
   const entry = project.addSourceFileAtPath(absPath);
   project.resolveSourceFileDependencies();
   const dslPath = path.resolve(DSL_PATH);
   const tsProgram = project.getProgram().compilerObject;
-  const isDslFile = (sf: ts.SourceFile) => path.resolve(sf.fileName) === dslPath;
+  // Asked at every name the evaluator looks up: memoised per file.
+  const dslFiles = new WeakMap<ts.SourceFile, boolean>();
+  const isDslFile = (sf: ts.SourceFile) => {
+    let is = dslFiles.get(sf);
+    if (is === undefined) dslFiles.set(sf, (is = path.resolve(sf.fileName) === dslPath));
+    return is;
+  };
   const isLibFile = (sf: ts.SourceFile) => tsProgram.isSourceFileDefaultLibrary(sf) || sf.isDeclarationFile;
   const userFiles = project
     .getSourceFiles()

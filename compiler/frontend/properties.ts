@@ -59,7 +59,7 @@ export function getProperty(ev: Evaluator, obj: Value, key: string | number, nod
 }
 
 /** `obj[key] = value` on plain objects and arrays (tensors and strings are immutable). */
-export function setProperty(obj: Value, key: string | number, value: Value, node: Node): void {
+export function setProperty(ev: Evaluator, obj: Value, key: string | number, value: Value, node: Node): void {
   const name = String(key);
   if (isPlainObject(obj)) {
     obj[name] = value;
@@ -67,10 +67,13 @@ export function setProperty(obj: Value, key: string | number, value: Value, node
   }
   if (Array.isArray(obj)) {
     if (isIndex(name)) {
+      // `a[1e9] = 0` would make an array of a billion holes.
+      if (Number(name) >= ev.limits.maxValueSize) throw ev.tooLarge("array", Number(name) + 1, node);
       obj[Number(name)] = value;
       return;
     }
     if (name === "length" && typeof value === "number") {
+      if (value > ev.limits.maxValueSize) throw ev.tooLarge("array", value, node);
       obj.length = value;
       return;
     }

@@ -18,6 +18,7 @@ import {
 import { CODES, FrontendError } from "./diagnostics.ts";
 import { Env } from "./env.ts";
 import type { Evaluator } from "./evaluator.ts";
+import { raiseHint } from "./limits.ts";
 import { strictEquals, truthy } from "./operators.ts";
 import { assignTarget, bindPattern } from "./patterns.ts";
 import { describe, isPlainObject, type Value } from "./values.ts";
@@ -45,7 +46,11 @@ export function executeStatements(ev: Evaluator, statements: readonly Statement[
     } catch (e) {
       if (e instanceof FrontendError) throw e;
       if (e instanceof RangeError && /call stack/i.test(e.message)) {
-        throw new FrontendError(CODES.recursionLimit, "evaluation nests too deeply (runaway recursion?)", s);
+        throw new FrontendError(CODES.recursionLimit, "evaluation nests too deeply for the compiler's stack (runaway recursion, or calls and expressions nested too deep?)", s);
+      }
+      // A value JavaScript itself cannot hold is past any size limit too.
+      if (e instanceof RangeError && /invalid (string|array) length/i.test(e.message)) {
+        throw new FrontendError(CODES.valueLimit, `a compile-time value is too large (${e.message}); the limit is ${ev.limits.maxValueSize.toLocaleString("en-US")} elements or characters`, s);
       }
       // A bug in the compiler still gets a location instead of a stack trace.
       throw new FrontendError(CODES.internal, `internal compiler error: ${e instanceof Error ? e.message : String(e)}`, s);
@@ -67,6 +72,7 @@ const UNSUPPORTED: Partial<Record<SyntaxKind, string>> = {
 };
 
 function executeStatement(ev: Evaluator, s: Statement, env: Env, labels: readonly string[]): Completion {
+  ev.charge(s);
   if (Node.isExpressionStatement(s)) {
     ev.evalExpr(s.getExpression(), env);
     return NORMAL;
@@ -146,7 +152,7 @@ function loop(ev: Evaluator, s: LoopStatement, env: Env, labels: readonly string
     if (++iterations > ev.limits.maxLoopIterations) {
       throw new FrontendError(
         CODES.loopLimit,
-        `loop runs more than ${ev.limits.maxLoopIterations} iterations; loops in models must have compile-time bounds`,
+        `loop runs more than ${ev.limits.maxLoopIterations} iterations; loops in models must have compile-time bounds (${raiseHint("maxLoopIterations", ev.limits.maxLoopIterations)})`,
         s,
       );
     }
@@ -168,8 +174,9 @@ function loop(ev: Evaluator, s: LoopStatement, env: Env, labels: readonly string
     if (init && Node.isVariableDeclarationList(init)) declareVariables(ev, init, scope);
     else if (init) ev.evalExpr(init, scope);
     for (;;) {
-      tick();
+      // Iterations are bodies run: a loop of exactly the limit's iterations is within it.
       if (!condition(s.getCondition(), scope, "the condition of 'for'")) return NORMAL;
+      tick();
       const next = afterBody(executeStatement(ev, s.getStatement(), scope, []));
       if (next !== "next") return next;
       scope = scope.copyFrame();
@@ -197,9 +204,9 @@ function loop(ev: Evaluator, s: LoopStatement, env: Env, labels: readonly string
   const what = Node.isWhileStatement(s) ? "the condition of 'while'" : "the condition of 'do ... while'";
   let first = Node.isDoStatement(s);
   for (;;) {
-    tick();
     if (!first && !condition(cond, env, what)) return NORMAL;
     first = false;
+    tick();
     const next = afterBody(executeStatement(ev, s.getStatement(), env, []));
     if (next !== "next") return next;
   }

@@ -14,6 +14,7 @@ import {
   isPlainObject,
   newObject,
   TensorValue,
+  type HostContext,
   type Invoke,
   type PlainObject,
   type Value,
@@ -35,7 +36,7 @@ function arr(v: Value, what: string): Value[] {
   return Array.isArray(v) ? v : fail(`${what} must be an array, got ${describe(v)}`);
 }
 
-function fn(name: string, call: (args: Value[], invoke: Invoke) => Value): HostFunction {
+function fn(name: string, call: (args: Value[], invoke: Invoke, context: HostContext) => Value): HostFunction {
   return new HostFunction(name, call);
 }
 
@@ -87,12 +88,18 @@ const numberFunction = withStatics(fn("Number", ([v]) => Number(primitive(v, "Nu
 });
 
 /** `Array.from(arrayOrString, fn?)` and `Array.from({ length: n }, fn?)`. */
-function arrayFrom([source, map]: Value[], invoke: Invoke): Value {
+function arrayFrom([source, map]: Value[], invoke: Invoke, context: HostContext): Value {
   let items: Value[];
   if (Array.isArray(source)) items = [...source];
   else if (typeof source === "string") items = [...source];
-  else if (isPlainObject(source) && typeof source.length === "number") items = new Array<Value>(source.length).fill(undefined);
-  else return fail(`Array.from needs an array, a string or { length: n }, got ${describe(source)}`);
+  else if (isPlainObject(source) && typeof source.length === "number") {
+    const n = source.length;
+    if (!Number.isInteger(n) || n < 0) return fail(`Array.from: length must be a non-negative integer, got ${n}`);
+    // Refused or paid for before anything is made: { length: 1e9 } must not allocate.
+    context.size(n, "array");
+    context.charge(n);
+    items = new Array<Value>(n).fill(undefined);
+  } else return fail(`Array.from needs an array, a string or { length: n }, got ${describe(source)}`);
   return map === undefined ? items : items.map((x, i) => invoke(map, [x, i], 1));
 }
 
@@ -151,7 +158,7 @@ export const GLOBALS: ReadonlyMap<string, Value> = new Map<string, Value>([
   ["Boolean", fn("Boolean", ([v]) => Boolean(v))],
   ["Array", arrayFunction],
   ["Object", objectStatics],
-  ["JSON", new HostObject("JSON", new Map([["stringify", fn("JSON.stringify", ([v]) => stringify(v))]]))],
+  ["JSON", new HostObject("JSON", new Map([["stringify", fn("JSON.stringify", ([v], _, context) => stringify(v, context))]]))],
   ["isFinite", fn("isFinite", ([v]) => Number.isFinite(v))],
   ["isNaN", fn("isNaN", ([v]) => Number.isNaN(num(v, "isNaN's argument")))],
   ["parseInt", numberFunction.statics.get("parseInt")],
@@ -159,8 +166,10 @@ export const GLOBALS: ReadonlyMap<string, Value> = new Map<string, Value>([
   ...[...ERROR_CONSTRUCTORS].map((name): [string, Value] => [name, errorConstructor(name)]),
 ]);
 
-function stringify(v: Value): string {
+function stringify(v: Value, context: HostContext): string {
+  // Each node visited is paid for: an array holding itself twice, doubled 40 times, is 2^40 nodes.
   const plain = (x: Value): unknown => {
+    context.charge(1);
     if (Array.isArray(x)) return x.map(plain);
     if (isPlainObject(x)) return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, plain(y)]));
     if (x !== null && typeof x === "object") return fail(`JSON.stringify needs plain data, got ${describe(x)}`);
@@ -179,20 +188,35 @@ function indexOf(items: readonly Value[], target: Value, from = 0): number {
 /** Array methods, bound to their receiver. Mutating ones (push, fill, ...) mutate it, as in JS. */
 export function arrayMethod(a: Value[], name: string): HostFunction | undefined {
   const each = (f: Value, invoke: Invoke) => (x: Value, i: number) => invoke(f, [x, i, a], 1);
-  const m: Record<string, (args: Value[], invoke: Invoke) => Value> = {
+  const m: Record<string, (args: Value[], invoke: Invoke, context: HostContext) => Value> = {
     at: ([i]) => a.at(num(i, "the index")),
-    concat: (args) => a.concat(...args.map((x) => (Array.isArray(x) ? x : [x]))),
+    concat: (args, _, context) => {
+      context.size(args.reduce((n: number, x) => n + (Array.isArray(x) ? x.length : 1), a.length), "array");
+      return a.concat(...args.map((x) => (Array.isArray(x) ? x : [x])));
+    },
     every: ([f], inv) => a.every((x, i) => Boolean(each(f, inv)(x, i))),
     some: ([f], inv) => a.some((x, i) => Boolean(each(f, inv)(x, i))),
     filter: ([f], inv) => a.filter((x, i) => Boolean(each(f, inv)(x, i))),
     find: ([f], inv) => a.find((x, i) => Boolean(each(f, inv)(x, i))),
     findIndex: ([f], inv) => a.findIndex((x, i) => Boolean(each(f, inv)(x, i))),
-    flat: () => a.flat() as Value[],
-    flatMap: ([f], inv) => a.flatMap((x, i) => each(f, inv)(x, i) as Value),
+    flat: (_, __, context) => {
+      context.size(a.reduce((n: number, x) => n + (Array.isArray(x) ? x.length : 1), 0), "array");
+      return a.flat() as Value[];
+    },
+    flatMap: ([f], inv, context) => {
+      const parts = a.map((x, i) => each(f, inv)(x, i));
+      context.size(parts.reduce((n: number, x) => n + (Array.isArray(x) ? x.length : 1), 0), "array");
+      return parts.flat() as Value[];
+    },
     forEach: ([f], inv) => void a.forEach((x, i) => each(f, inv)(x, i)),
     includes: ([v]) => indexOf(a, v) >= 0,
     indexOf: ([v, from]) => indexOf(a, v, from === undefined ? 0 : num(from, "fromIndex")),
-    join: ([sep]) => a.map((x) => (x === undefined || x === null ? "" : String(primitive(x, "join")))).join(sep === undefined ? "," : String(sep)),
+    join: ([sep], _, context) => {
+      const parts = a.map((x) => (x === undefined || x === null ? "" : String(primitive(x, "join"))));
+      const separator = sep === undefined ? "," : String(primitive(sep, "join"));
+      context.size(parts.reduce((n, p) => n + p.length, Math.max(0, parts.length - 1) * separator.length), "string");
+      return parts.join(separator);
+    },
     map: ([f], inv) => a.map((x, i) => each(f, inv)(x, i)),
     reduce: (args, inv) => {
       const [f] = args;
@@ -203,7 +227,10 @@ export function arrayMethod(a: Value[], name: string): HostFunction | undefined 
     },
     slice: ([s, e]) => a.slice(s === undefined ? undefined : num(s, "start"), e === undefined ? undefined : num(e, "end")),
     fill: ([v, s, e]) => a.fill(v, s === undefined ? undefined : num(s, "start"), e === undefined ? undefined : num(e, "end")),
-    push: (args) => a.push(...args),
+    push: (args, _, context) => {
+      context.size(a.length + args.length, "array");
+      return a.push(...args);
+    },
     pop: () => a.pop(),
     reverse: () => a.reverse(),
     keys: () => [...a.keys()],
@@ -216,17 +243,38 @@ export function arrayMethod(a: Value[], name: string): HostFunction | undefined 
 export function stringMethod(s: string, name: string): HostFunction | undefined {
   const str = (v: Value, what: string) => String(primitive(v, what));
   const opt = (v: Value, what: string) => (v === undefined ? undefined : num(v, what));
-  const m: Record<string, (args: Value[]) => Value> = {
+  const m: Record<string, (args: Value[], invoke: Invoke, context: HostContext) => Value> = {
     at: ([i]) => s.at(num(i, "the index")),
     charAt: ([i]) => s.charAt(num(i, "the index")),
-    concat: (args) => s.concat(...args.map((x) => str(x, "concat"))),
+    concat: (args, _, context) => {
+      const parts = args.map((x) => str(x, "concat"));
+      context.size(parts.reduce((n, p) => n + p.length, s.length), "string");
+      return s.concat(...parts);
+    },
     endsWith: ([x]) => s.endsWith(str(x, "endsWith")),
     includes: ([x]) => s.includes(str(x, "includes")),
     indexOf: ([x]) => s.indexOf(str(x, "indexOf")),
-    padEnd: ([n, f]) => s.padEnd(num(n, "the length"), f === undefined ? undefined : str(f, "padEnd")),
-    padStart: ([n, f]) => s.padStart(num(n, "the length"), f === undefined ? undefined : str(f, "padStart")),
-    repeat: ([n]) => s.repeat(num(n, "the count")),
-    replaceAll: ([a, b]) => s.replaceAll(str(a, "replaceAll"), str(b, "replaceAll")),
+    padEnd: ([n, f], _, context) => {
+      context.size(num(n, "the length"), "string");
+      return s.padEnd(num(n, "the length"), f === undefined ? undefined : str(f, "padEnd"));
+    },
+    padStart: ([n, f], _, context) => {
+      context.size(num(n, "the length"), "string");
+      return s.padStart(num(n, "the length"), f === undefined ? undefined : str(f, "padStart"));
+    },
+    repeat: ([n], _, context) => {
+      const count = num(n, "the count");
+      // Checked before repeating: 'x'.repeat(2 ** 28) must not be built first.
+      if (count > 0 && s.length > 0) context.size(count * s.length, "string");
+      return s.repeat(count);
+    },
+    replaceAll: ([a, b], _, context) => {
+      const from = str(a, "replaceAll");
+      const to = str(b, "replaceAll");
+      const hits = from === "" ? s.length + 1 : s.split(from).length - 1;
+      context.size(s.length + hits * (to.length - from.length), "string");
+      return s.replaceAll(from, to);
+    },
     slice: ([a, b]) => s.slice(opt(a, "start"), opt(b, "end")),
     split: ([sep]) => s.split(str(sep, "split")),
     startsWith: ([x]) => s.startsWith(str(x, "startsWith")),

@@ -72,6 +72,17 @@ export class BoundMethod {
 export type Invoke = (fn: Value, args: Value[], dataArgs?: number) => Value;
 
 /**
+ * What a host function may ask of the evaluator: the limits, `charge(n)` to pay for n elements it
+ * is about to make, and `size(n, what)` to refuse a value of n elements or characters before
+ * making it (both throw the limit's diagnostic).
+ */
+export interface HostContext {
+  readonly limits: { readonly maxValueSize: number };
+  charge(n: number): void;
+  size(n: number, what: "array" | "string"): void;
+}
+
+/**
  * A function of the compile-time standard library (Math.*, array methods). `call` receives the
  * evaluated arguments and a callback that invokes function values; `statics` are its properties
  * (`Number.isInteger`, `Array.from`).
@@ -79,7 +90,7 @@ export type Invoke = (fn: Value, args: Value[], dataArgs?: number) => Value;
 export class HostFunction {
   constructor(
     readonly name: string,
-    readonly call: (args: Value[], invoke: Invoke) => Value,
+    readonly call: (args: Value[], invoke: Invoke, context: HostContext) => Value,
     readonly statics: ReadonlyMap<string, Value> = new Map(),
   ) {}
 }
@@ -155,4 +166,20 @@ export function fromPlainData(v: unknown): Value {
     return out;
   }
   return v as Value;
+}
+
+/**
+ * Parts of a value counted as a copy would have them (a shared array counts at each use), up to
+ * just past `max`: an array that holds itself twice, doubled 40 times, is 2^40 parts to copy.
+ */
+export function dataSize(v: Value, max: number): number {
+  let count = 0;
+  const stack: Value[] = [v];
+  while (stack.length && count <= max) {
+    const x = stack.pop();
+    count++;
+    if (Array.isArray(x)) for (const y of x) stack.push(y);
+    else if (isPlainObject(x)) for (const y of Object.values(x)) stack.push(y);
+  }
+  return count;
 }
