@@ -78,9 +78,9 @@ describe("matmulInteger's kernel is the packed int8 GEMM", () => {
     const graph = b.build();
     const node = graph.nodes[0];
     const bytes = wasmWorkspaceBytes(node, [graph.inputs[0].type, graph.inputs[1].type]);
-    // edge tile 128 + B 24 columns x 17 pairs x 2 + A 32 rows x 17 pairs x 4, rounded to 16
+    // edge tile 128 + B 24 columns x 17 pairs x 2 i16 + A 32 rows x 17 pairs x 4, rounded to 16
     expect(bytes).toBe(int8GemmWorkspaceBytes(30, 20, 33));
-    expect(bytes).toBe(Math.ceil((128 + 24 * 17 * 2 + 32 * 17 * 4) / 16) * 16);
+    expect(bytes).toBe(Math.ceil((128 + 24 * 17 * 4 + 32 * 17 * 4) / 16) * 16);
     const { wasm } = emitWasm(naivePlan(graph));
     // 0xfd 0xba 0x01: the SIMD prefix and LEB128 opcode 186, i32x4.dot_i16x8_s.
     const hex = Buffer.from(wasm).toString("hex");

@@ -31,9 +31,12 @@ import { transpose4x4 } from "./gemm-pack.ts";
 
 export const INT8_TILE = { mr: 4, nr: 8, mc: 64 } as const;
 const { mr: MR, nr: NR, mc: MC } = INT8_TILE;
-/** Bytes per k pair of a packed A panel (MR i32 words) and of a packed B panel (2·NR bytes): equal, so one induction variable walks both. */
+/** Bytes per k pair of a packed A panel (MR i32 words) and of a packed B panel (2·NR i16). */
 const PAIR_BYTES = MR * 4;
-if (NR * 2 !== PAIR_BYTES) throw new Error("gemm-int8: the A and B panels must advance alike per k pair");
+const B_PAIR_BYTES = NR * 4;
+/** The B panel advances B_SCALE times as fast as the A panel: one induction variable walks both. */
+const B_SCALE = B_PAIR_BYTES / PAIR_BYTES;
+if (!Number.isInteger(B_SCALE)) throw new Error("gemm-int8: the B panel's pair must be a multiple of the A panel's");
 
 const roundUp = (x: number, to: number) => Math.ceil(x / to) * to;
 const TILE_BYTES = MR * NR * 4;
@@ -42,7 +45,7 @@ const TILE_BYTES = MR * NR * 4;
 export function int8GemmWorkspaceBytes(m: number, n: number, k: number): number {
   if (m === 0 || n === 0 || k === 0) return 0;
   const pairs = Math.ceil(k / 2);
-  return roundUp(TILE_BYTES + roundUp(n, NR) * pairs * 2 + roundUp(Math.min(MC, m), MR) * pairs * 4, 16);
+  return roundUp(TILE_BYTES + roundUp(n, NR) * pairs * 4 + roundUp(Math.min(MC, m), MR) * pairs * 4, 16);
 }
 
 type Helper = (name: string, define: (w: import("../module.ts").WasmModule) => void) => string;
@@ -63,16 +66,16 @@ export function callInt8Gemm(
 ): Expr {
   const I32 = "i32" as const;
   const packA = helper(`qgemm_pack_a_${aType}`, (w) => w.funcWithParams(`qgemm_pack_a_${aType}`, Array(4).fill(I32), "none", (g) => packABody(g, aType)));
-  const packB = helper("qgemm_pack_b", (w) => w.funcWithParams("qgemm_pack_b", Array(4).fill(I32), "none", (g) => packBBody(g)));
-  const micro = helper(`qgemm_micro_${bType}`, (w) => w.funcWithParams(`qgemm_micro_${bType}`, Array(5).fill(I32), "none", (g) => microBody(g, bType)));
-  const macro = helper(`qgemm_macro_${bType}`, (w) => w.funcWithParams(`qgemm_macro_${bType}`, Array(8).fill(I32), "none", (g) => macroBody(g, micro)));
+  const packB = helper(`qgemm_pack_b_${bType}`, (w) => w.funcWithParams(`qgemm_pack_b_${bType}`, Array(4).fill(I32), "none", (g) => packBBody(g, bType)));
+  const micro = helper("qgemm_micro", (w) => w.funcWithParams("qgemm_micro", Array(5).fill(I32), "none", (g) => microBody(g)));
+  const macro = helper("qgemm_macro", (w) => w.funcWithParams("qgemm_macro", Array(8).fill(I32), "none", (g) => macroBody(g, micro)));
   const driverName = `qgemm_${aType}_${bType}`;
   const driver = helper(driverName, (w) => w.funcWithParams(driverName, Array(7).fill(I32), "none", (g) => driverBody(g, packA, packB, macro)));
   return f.call(driver, [at.a, at.b, at.c, at.m, at.n, at.k, at.workspace].map((v) => f.i32.const(v)));
 }
 
 /** micro(pa, pb, pairs, c, ldc): C[MR×NR] = Apanel · Bpanel over pairs ≥ 1 k pairs. */
-function microBody(f: FunctionBuilder, bType: DType): Expr[] {
+function microBody(f: FunctionBuilder): Expr[] {
   const [pa, pb, pairs, c, ldc] = f.params;
   const vectors = NR / 4;
   const acc = Array.from({ length: MR }, () => Array.from({ length: vectors }, () => f.local("v128")));
@@ -81,8 +84,8 @@ function microBody(f: FunctionBuilder, bType: DType): Expr[] {
   const i = f.local("i32");
   const n = f.local("i32");
   const row = f.local("i32");
-  const loadB = (offset: number) => (signed(bType) ? f.v128.load8x8_s(offset, 1, add(f, f.get(pb), f.get(i))) : f.v128.load8x8_u(offset, 1, add(f, f.get(pb), f.get(i))));
-  const step: Expr[] = bv.map((b, q) => f.set(b, loadB(8 * q)));
+  const bAt = () => add(f, f.get(pb), B_SCALE === 1 ? f.get(i) : mul(f, f.get(i), i32(f, B_SCALE)));
+  const step: Expr[] = bv.map((b, q) => f.set(b, f.v128.load(16 * q, 4, bAt())));
   for (let r = 0; r < MR; r++) {
     step.push(f.set(av, f.v128.load32_splat(4 * r, 4, add(f, f.get(pa), f.get(i)))));
     for (let q = 0; q < vectors; q++) step.push(f.set(acc[r][q], f.i32x4.add(f.get(acc[r][q]), f.i32x4.dot_i16x8_s(f.get(av), f.get(bv[q])))));
@@ -106,6 +109,7 @@ function macroBody(f: FunctionBuilder, micro: string): Expr[] {
   const [ap, bp, mc, n, pairs, c, ldc, tile] = f.params;
   const [jr, ir, pa, pb, cp, rows, cols, r, dst, src, j] = Array.from({ length: 11 }, () => f.local("i32"));
   const panelBytes = () => mul(f, f.get(pairs), i32(f, PAIR_BYTES));
+  const bPanelBytes = () => mul(f, f.get(pairs), i32(f, B_PAIR_BYTES));
   const edgeTile: Expr[] = [
     f.call(micro, [f.get(pa), f.get(pb), f.get(pairs), f.get(tile), i32(f, NR * 4)]),
     f.forDynamic(r, i32(f, 0), f.get(rows), i32(f, 1), [
@@ -133,7 +137,7 @@ function macroBody(f: FunctionBuilder, micro: string): Expr[] {
         f.set(pa, add(f, f.get(pa), panelBytes())),
         f.set(cp, add(f, f.get(cp), mul(f, f.get(ldc), i32(f, MR)))),
       ]),
-      f.set(pb, add(f, f.get(pb), panelBytes())),
+      f.set(pb, add(f, f.get(pb), bPanelBytes())),
     ]),
   ];
 }
@@ -149,7 +153,7 @@ function driverBody(f: FunctionBuilder, packA: string, packB: string, macro: str
     // Workspace: [edge tile][packed B][packed A block] (as int8GemmWorkspaceBytes).
     f.set(pairs, f.i32.shr_u(add(f, f.get(k), i32(f, 1)), i32(f, 1))),
     f.set(bp, add(f, f.get(ws), i32(f, TILE_BYTES))),
-    f.set(ap, add(f, f.get(bp), mul(f, f.i32.and(add(f, f.get(n), i32(f, NR - 1)), i32(f, -NR)), f.i32.shl(f.get(pairs), i32(f, 1))))),
+    f.set(ap, add(f, f.get(bp), mul(f, f.i32.and(add(f, f.get(n), i32(f, NR - 1)), i32(f, -NR)), f.i32.shl(f.get(pairs), i32(f, 2))))),
     f.call(packB, [f.get(b), f.get(n), f.get(k), f.get(bp)]),
     f.forDynamic(ic, i32(f, 0), f.get(m), i32(f, MC), [
       f.set(mc, f.i32.sub(f.get(m), f.get(ic))),
@@ -165,12 +169,19 @@ function driverBody(f: FunctionBuilder, packA: string, packB: string, macro: str
  * interleave rows 2q and 2q+1 with one shuffle per pair (an odd K's last row with zeros); the
  * partial last panel is zero-filled and gathered byte by byte.
  */
-function packBBody(f: FunctionBuilder): Expr[] {
+function packBBody(f: FunctionBuilder, bType: DType): Expr[] {
   const [b, n, k, dst] = f.params;
   const [j, s, d, q, p, cols, col, full] = Array.from({ length: 8 }, () => f.local("i32"));
   const interleave = Array.from({ length: 8 }, (_, x) => [x, 16 + x]).flat();
   const zero = () => f.v128.const(new Array(16).fill(0));
   const pairBytes = () => f.i32.shl(f.get(n), i32(f, 1));
+  const v = f.local("v128");
+  // The 16 interleaved bytes of one pair (NR = 8 columns), widened to i16 in two vectors.
+  const storeWidened = (): Expr[] => [
+    f.v128.store(0, 4, f.get(d), signed(bType) ? f.i16x8.extend_low_i8x16_s(f.get(v)) : f.i16x8.extend_low_i8x16_u(f.get(v))),
+    f.v128.store(16, 4, f.get(d), signed(bType) ? f.i16x8.extend_high_i8x16_s(f.get(v)) : f.i16x8.extend_high_i8x16_u(f.get(v))),
+    f.set(d, add(f, f.get(d), i32(f, B_PAIR_BYTES))),
+  ];
   return [
     f.set(d, f.get(dst)),
     f.set(full, f.i32.shr_u(f.get(k), i32(f, 1))),
@@ -181,22 +192,22 @@ function packBBody(f: FunctionBuilder): Expr[] {
         f.if(f.get(full), [
           f.set(q, f.get(full)),
           f.countDown(q, [
-            f.v128.store(0, 1, f.get(d), f.i8x16.shuffle(f.v128.load64_zero(0, 1, f.get(s)), f.v128.load64_zero(0, 1, add(f, f.get(s), f.get(n))), interleave)),
+            f.set(v, f.i8x16.shuffle(f.v128.load64_zero(0, 1, f.get(s)), f.v128.load64_zero(0, 1, add(f, f.get(s), f.get(n))), interleave)),
+            ...storeWidened(),
             f.set(s, add(f, f.get(s), pairBytes())),
-            f.set(d, add(f, f.get(d), i32(f, PAIR_BYTES))),
           ]),
         ]),
         f.if(f.i32.and(f.get(k), i32(f, 1)), [
-          f.v128.store(0, 1, f.get(d), f.i8x16.shuffle(f.v128.load64_zero(0, 1, f.get(s)), zero(), interleave)),
-          f.set(d, add(f, f.get(d), i32(f, PAIR_BYTES))),
+          f.set(v, f.i8x16.shuffle(f.v128.load64_zero(0, 1, f.get(s)), zero(), interleave)),
+          ...storeWidened(),
         ]),
       ], [
-        f.fillAt(f.get(d), i32(f, 0), f.i32.shl(f.i32.shr_u(add(f, f.get(k), i32(f, 1)), i32(f, 1)), i32(f, 4))),
+        f.fillAt(f.get(d), i32(f, 0), mul(f, f.i32.shr_u(add(f, f.get(k), i32(f, 1)), i32(f, 1)), i32(f, B_PAIR_BYTES))),
         f.forDynamic(p, i32(f, 0), f.get(k), i32(f, 1), [
           f.forDynamic(col, i32(f, 0), f.get(cols), i32(f, 1), [
-            f.i32.store8(0, 1,
-              add(f, f.get(d), add(f, f.i32.shl(f.i32.shr_u(f.get(p), i32(f, 1)), i32(f, 4)), add(f, f.i32.shl(f.get(col), i32(f, 1)), f.i32.and(f.get(p), i32(f, 1))))),
-              f.loadU8(add(f, f.get(s), add(f, mul(f, f.get(p), f.get(n)), f.get(col)))),
+            f.i32.store16(0, 2,
+              add(f, f.get(d), add(f, mul(f, f.i32.shr_u(f.get(p), i32(f, 1)), i32(f, B_PAIR_BYTES)), add(f, f.i32.shl(f.get(col), i32(f, 2)), f.i32.shl(f.i32.and(f.get(p), i32(f, 1)), i32(f, 1))))),
+              (signed(bType) ? f.loadI8 : f.loadU8).call(f, add(f, f.get(s), add(f, mul(f, f.get(p), f.get(n)), f.get(col)))),
             ),
           ]),
         ]),
