@@ -7,10 +7,10 @@
 // accumulation (only past 2^31 / 2^16 ≈ 32768 products of ±255·255, far beyond real layers).
 //
 // Layout, in the GotoBLAS/BLIS style of the f32 GEMM (gemm-core.ts) with k counted in pairs:
-//   packed B  all of B, in NR-column panels; a panel holds, per k pair q, 2·NR bytes
-//             [b(2q,j) b(2q+1,j)] for j = 0..NR-1 (bytes as stored, widened when loaded by
-//             `i16x8.load8x8_s/u`, one instruction per 4 columns). Packed once per call: B is a
-//             param (a run-time value), and at K·N bytes the copy costs ~1/M of the product.
+//   packed B  all of B, in NR-column panels; a panel holds, per k pair q, 2·NR i16
+//             [b(2q,j) b(2q+1,j)] for j = 0..NR-1, widened once by the packing (widening in the
+//             micro-kernel with `load8x8` cost a shuffle per load). Packed once per call: B is a
+//             param (a run-time value), and at K·N elements the copy costs ~1/M of the product.
 //   packed A  MC rows at a time, in MR-row panels; per k pair q, MR i32 words, word r = the i16
 //             pair (a(r,2q), a(r,2q+1)) already widened, so the micro-kernel splats it with one
 //             `v128.load32_splat`. 4 rows × 8 k widen with `load8x8` and interleave with a 4×4
@@ -18,7 +18,10 @@
 //   micro     MR×NR = 4×8 accumulators (8 i32x4), per k pair: 2 B loads, 4 A splats, 8 dot + 8
 //             add, i.e. 64 multiply-adds in 22 instructions where the f32 micro-kernel does 32.
 //             As in gemm-core.ts it is not unrolled and both panels advance by ONE induction
-//             variable from 0 (16 bytes per pair for A and for B with this tile).
+//             variable from 0. Any even MR works (packing: 4-row groups, a last 2-row one); 6×8
+//             (15 live v128) measured 1.2-1.5x f32 against 4×8's ~2x on the bench machine (spills).
+//             The ceiling: the f32 kernel's mul and add go to different FP pipes while pmaddwd
+//             shares the multiply pipes, so 8 products per dot make int8 at most ~2x f32 per cycle.
 //   macro     B panels outside (one stays in L1), A panels of the block inside (in L2); edge
 //             tiles through a scratch tile.
 // An odd K pads the last pair with a zero k step on both sides; partial panels are zero-padded.
@@ -31,12 +34,15 @@ import { transpose4x4 } from "./gemm-pack.ts";
 
 export const INT8_TILE = { mr: 4, nr: 8, mc: 64 } as const;
 const { mr: MR, nr: NR, mc: MC } = INT8_TILE;
+if (MR % 2 !== 0 || MC % MR !== 0) throw new Error("gemm-int8: MR must be even and divide MC");
 /** Bytes per k pair of a packed A panel (MR i32 words) and of a packed B panel (2·NR i16). */
 const PAIR_BYTES = MR * 4;
 const B_PAIR_BYTES = NR * 4;
-/** The B panel advances B_SCALE times as fast as the A panel: one induction variable walks both. */
-const B_SCALE = B_PAIR_BYTES / PAIR_BYTES;
-if (!Number.isInteger(B_SCALE)) throw new Error("gemm-int8: the B panel's pair must be a multiple of the A panel's");
+/** One induction variable walks both panels in steps of STEP bytes: A at i·A_SCALE, B at i·B_SCALE. */
+const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
+const STEP = gcd(PAIR_BYTES, B_PAIR_BYTES);
+const A_SCALE = PAIR_BYTES / STEP;
+const B_SCALE = B_PAIR_BYTES / STEP;
 
 const roundUp = (x: number, to: number) => Math.ceil(x / to) * to;
 const TILE_BYTES = MR * NR * 4;
@@ -84,10 +90,11 @@ function microBody(f: FunctionBuilder): Expr[] {
   const i = f.local("i32");
   const n = f.local("i32");
   const row = f.local("i32");
-  const bAt = () => add(f, f.get(pb), B_SCALE === 1 ? f.get(i) : mul(f, f.get(i), i32(f, B_SCALE)));
+  const scaled = (x: number) => (x === 1 ? f.get(i) : mul(f, f.get(i), i32(f, x)));
+  const bAt = () => add(f, f.get(pb), scaled(B_SCALE));
   const step: Expr[] = bv.map((b, q) => f.set(b, f.v128.load(16 * q, 4, bAt())));
   for (let r = 0; r < MR; r++) {
-    step.push(f.set(av, f.v128.load32_splat(4 * r, 4, add(f, f.get(pa), f.get(i)))));
+    step.push(f.set(av, f.v128.load32_splat(4 * r, 4, add(f, f.get(pa), scaled(A_SCALE)))));
     for (let q = 0; q < vectors; q++) step.push(f.set(acc[r][q], f.i32x4.add(f.get(acc[r][q]), f.i32x4.dot_i16x8_s(f.get(av), f.get(bv[q])))));
   }
   const stores: Expr[] = [f.set(row, f.get(c))];
@@ -99,7 +106,7 @@ function microBody(f: FunctionBuilder): Expr[] {
     ...acc.flat().map((a) => f.set(a, f.v128.const(new Array(16).fill(0)))),
     f.set(i, i32(f, 0)),
     f.set(n, f.get(pairs)),
-    f.countDown(n, [...step, f.set(i, add(f, f.get(i), i32(f, PAIR_BYTES)))]),
+    f.countDown(n, [...step, f.set(i, add(f, f.get(i), i32(f, STEP)))]),
     ...stores,
   ];
 }
@@ -232,17 +239,21 @@ function packABody(f: FunctionBuilder, aType: DType): Expr[] {
   const scalar = (from: Expr, lanes: Expr): Expr => f.forDynamic(r, i32(f, 0), lanes, i32(f, 1), [
     f.forDynamic(p, from, f.get(k), i32(f, 1), [
       f.i32.store16(0, 2,
-        add(f, f.get(d), add(f, f.i32.shl(f.i32.shr_u(f.get(p), i32(f, 1)), i32(f, 4)), add(f, f.i32.shl(f.get(r), i32(f, 2)), f.i32.shl(f.i32.and(f.get(p), i32(f, 1)), i32(f, 1))))),
+        add(f, f.get(d), add(f, mul(f, f.i32.shr_u(f.get(p), i32(f, 1)), i32(f, PAIR_BYTES)), add(f, f.i32.shl(f.get(r), i32(f, 2)), f.i32.shl(f.i32.and(f.get(p), i32(f, 1)), i32(f, 1))))),
         load1(add(f, f.get(s), add(f, mul(f, f.get(r), f.get(k)), f.get(p)))),
       ),
     ]),
   ]);
-  const groupBody: Expr[] = [
-    ...v.map((x, row) => f.set(x, widen8(add(f, add(f, f.get(s), f.get(g)), mul(f, f.get(k), i32(f, row)))))),
-    ...transpose4x4(f, v),
-    ...v.map((x, q) => f.v128.store(q * PAIR_BYTES, 4, f.get(d), f.get(x))),
-    f.set(d, add(f, f.get(d), i32(f, 4 * PAIR_BYTES))),
-  ];
+  // Rows r0 + 4h .. of 8 k steps: 4 rows (or 2 and two zero rows) widened and transposed, so
+  // vector q holds pair q's words of those rows.
+  const groupBody: Expr[] = [];
+  for (let h = 0; h < MR; h += 4) {
+    const count = Math.min(4, MR - h);
+    groupBody.push(...v.map((x, row) => f.set(x, row < count ? widen8(add(f, add(f, f.get(s), f.get(g)), mul(f, f.get(k), i32(f, h + row)))) : f.v128.const(new Array(16).fill(0)))));
+    groupBody.push(...transpose4x4(f, v));
+    groupBody.push(...v.map((x, q) => (count === 4 ? f.v128.store(q * PAIR_BYTES + 4 * h, 4, f.get(d), f.get(x)) : f.v128.store64_lane(q * PAIR_BYTES + 4 * h, 4, 0, f.get(d), f.get(x)))));
+  }
+  groupBody.push(f.set(d, add(f, f.get(d), i32(f, 4 * PAIR_BYTES))));
   return [
     f.set(d, f.get(dst)),
     f.forDynamic(r0, i32(f, 0), f.get(rows), i32(f, MR), [
