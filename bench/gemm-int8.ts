@@ -11,6 +11,7 @@
 //   npx tsx bench/gemm-int8.ts      prints the table and the JSON
 //   npm run bench -- gemm-int8      also writes bench/results/gemm-int8.json and its section of docs/BENCHMARKS.md
 
+import { cpus, loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
 import { emitWasm } from "../compiler/codegen-wasm/emit.ts";
 import { naivePlan } from "../compiler/codegen-wasm/naive-plan.ts";
@@ -105,7 +106,14 @@ async function measureSize(n: number): Promise<Int8GemmRow> {
   return { n, gops, int8OverF32: gops[MLC_INT8].median / gops[MLC_F32].median, int8OverOrt: gops[MLC_INT8].median / gops[ORT_INT8].median, identicalToOrt };
 }
 
-function markdown(rows: readonly Int8GemmRow[]): string {
+/** The host's 1-minute load average before and after the run, against its core count. */
+interface HostLoad {
+  readonly before: number;
+  readonly after: number;
+  readonly cores: number;
+}
+
+function markdown(rows: readonly Int8GemmRow[], load: HostLoad): string {
   const names = [MLC_INT8, MLC_F32, ORT_INT8];
   const head = `| n | ${names.map((x) => `${x} GOP/s`).join(" | ")} | int8 vs f32 | int8 vs ORT |`;
   const rule = `|${"---|".repeat(names.length + 3)}`;
@@ -121,16 +129,22 @@ function markdown(rows: readonly Int8GemmRow[]): string {
     head, rule, ...body,
     "",
     same ? "mlc's and ORT-web's i32 products are identical at every size." : "mlc's and ORT-web's i32 products DIFFER at some size (see the JSON).",
+    "",
+    `The host's 1-minute load average was ${load.before.toFixed(1)} before and ${load.after.toFixed(1)} after the run on ` +
+      `${load.cores} cores${load.before > load.cores || load.after > load.cores ? " (a loaded, shared host)" : ""}: the absolute figures move ` +
+      "with the load; the side-by-side ratios are what the run shows.",
   ].join("\n");
 }
 
 export async function run(): Promise<BenchReport> {
+  const before = loadavg()[0];
   const rows: Int8GemmRow[] = [];
   for (const n of SIZES) {
     rows.push(await measureSize(n));
     process.stderr.write(`gemm-int8: n=${n} done\n`);
   }
-  return { name: "gemm-int8", title: "int8 GEMM (single thread)", results: { sizes: SIZES, rounds: ROUNDS, timingMs: TIMING_MS, rows }, markdown: markdown(rows) };
+  const load: HostLoad = { before, after: loadavg()[0], cores: cpus().length };
+  return { name: "gemm-int8", title: "int8 GEMM (single thread)", results: { sizes: SIZES, rounds: ROUNDS, timingMs: TIMING_MS, load, rows }, markdown: markdown(rows, load) };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
