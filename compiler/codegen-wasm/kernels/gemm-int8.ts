@@ -20,6 +20,8 @@
 //             As in gemm-core.ts it is not unrolled and both panels advance by ONE induction
 //             variable from 0. Any even MR works (packing: 4-row groups, a last 2-row one); 6×8
 //             (15 live v128) measured 1.2-1.5x f32 against 4×8's ~2x on the bench machine (spills).
+//             Unrolling two pairs per pass (panels padded to an even pair count) measured slower
+//             too (1.5-1.9x against 1.6-2.0x, interleaved runs).
 //             The ceiling: the f32 kernel's mul and add go to different FP pipes while pmaddwd
 //             shares the multiply pipes, so 8 products per dot make int8 at most ~2x f32 per cycle.
 //   macro     B panels outside (one stays in L1), A panels of the block inside (in L2); edge
