@@ -3,8 +3,9 @@
 // (sign- or zero-extended by their dtype), so each i32 lane gets a[p]·b[p] + a[p+1]·b[p+1], pairs
 // of k steps at once. Widened to i16 every dtype pair is exact: |products| ≤ 255·255 and a pair
 // sum ≤ 130050 are computed in i32 by the instruction, so i8×i8, u8×i8, i8×u8 and u8×u8 all run
-// this one kernel at the same speed, and sums wrap modulo 2^32 exactly as the interpreter's Math.imul
-// accumulation (only past 2^31 / 2^16 ≈ 32768 products of ±255·255, far beyond real layers).
+// this one kernel at the same speed. Sums are exact while they fit i32 (K ≤ 33025 even with
+// 255·255 everywhere); past that the i32 lanes wrap modulo 2^32, where the interpreter's exact
+// sum would not fit the result type either — far beyond real layers.
 //
 // Layout, in the GotoBLAS/BLIS style of the f32 GEMM (gemm-core.ts) with k counted in pairs:
 //   packed B  all of B, in NR-column panels; a panel holds, per k pair q, 2·NR i16
