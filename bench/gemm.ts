@@ -22,7 +22,7 @@ const ROUNDS = 7;
 const TIMING_MS = 300;
 const WARMUP_MS = 1000;
 
-interface Contender {
+export interface Contender {
   readonly name: string;
   /** One product; resolves when the result is available to JavaScript. */
   readonly run: () => unknown;
@@ -31,7 +31,7 @@ interface Contender {
   readonly dispose?: () => void;
 }
 
-const WebAssemblyApi = (globalThis as unknown as {
+export const WebAssemblyApi = (globalThis as unknown as {
   WebAssembly: { instantiate(b: Uint8Array): Promise<{ instance: { exports: Record<string, unknown> } }> };
 }).WebAssembly;
 
@@ -91,7 +91,7 @@ async function ortContender(n: number, a: Float32Array, b: Float32Array): Promis
 }
 
 /** Milliseconds per call, over as many calls as fit in `ms` (at least one). */
-async function timePerCall(run: () => unknown, ms: number): Promise<number> {
+export async function timePerCall(run: () => unknown, ms: number): Promise<number> {
   const start = performance.now();
   let calls = 0;
   let now = start;
@@ -103,7 +103,7 @@ async function timePerCall(run: () => unknown, ms: number): Promise<number> {
   return (now - start) / calls;
 }
 
-const median = (xs: readonly number[]) => [...xs].sort((p, q) => p - q)[xs.length >> 1];
+export const median = (xs: readonly number[]) => [...xs].sort((p, q) => p - q)[xs.length >> 1];
 
 export interface GemmRow {
   readonly n: number;
@@ -115,7 +115,7 @@ export interface GemmRow {
   readonly maxDifference: Record<string, number>;
 }
 
-function randomMatrix(n: number, seed: number): Float32Array {
+export function randomMatrix(n: number, seed: number): Float32Array {
   let s = seed;
   return Float32Array.from({ length: n * n }, () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;

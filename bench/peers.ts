@@ -72,14 +72,18 @@ export const intField = (field: number, value: number) => [...varint(field << 3)
 export const stringField = (field: number, s: string) => bytesField(field, new TextEncoder().encode(s));
 
 const ONNX_FLOAT = 1;
+/** TensorProto.DataType codes of the element types the benchmarks use (float when absent). */
+export const ONNX_TYPES = { float32: 1, uint8: 2, int8: 3, int32: 6 } as const;
 
 export interface OnnxTensorInfo {
   readonly name: string;
   readonly shape: readonly number[];
+  /** Element type (float32 when absent): the int8 GEMM benchmark's MatMulInteger model has u8/i8 inputs and an i32 output. */
+  readonly elemType?: keyof typeof ONNX_TYPES;
 }
 
 export interface OnnxInitializer extends OnnxTensorInfo {
-  readonly data: Float32Array;
+  readonly data: Float32Array | Int8Array | Uint8Array;
 }
 
 export interface OnnxNode {
@@ -98,9 +102,9 @@ export interface OnnxGraph {
   readonly opset?: number;
 }
 
-function valueInfo({ name, shape }: OnnxTensorInfo): number[] {
+function valueInfo({ name, shape, elemType }: OnnxTensorInfo): number[] {
   const dims = shape.flatMap((d) => bytesField(1, intField(1, d))); // TensorShapeProto.dim { dim_value }
-  const tensorType = [...intField(1, ONNX_FLOAT), ...bytesField(2, dims)]; // elem_type, shape
+  const tensorType = [...intField(1, elemType ? ONNX_TYPES[elemType] : ONNX_FLOAT), ...bytesField(2, dims)]; // elem_type, shape
   return [...stringField(1, name), ...bytesField(2, bytesField(1, tensorType))]; // name, type { tensor_type }
 }
 
@@ -127,13 +131,13 @@ function node(n: OnnxNode, index: number): number[] {
 function initializer(t: OnnxInitializer): number[] {
   return [
     ...t.shape.flatMap((d) => intField(1, d)),
-    ...intField(2, ONNX_FLOAT),
+    ...intField(2, t.elemType ? ONNX_TYPES[t.elemType] : ONNX_FLOAT),
     ...stringField(8, t.name),
     ...bytesField(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)), // raw_data, little-endian
   ];
 }
 
-/** The serialized ModelProto (IR version 8) of a float32 graph. */
+/** The serialized ModelProto (IR version 8) of a graph (float32 unless its tensors say otherwise). */
 export function onnxModel(g: OnnxGraph): Uint8Array {
   const graph = [
     ...g.nodes.flatMap((n, i) => bytesField(1, node(n, i))),

@@ -7,17 +7,17 @@
 // bit-identical to the interpreter. f16/bf16 data and scales are widened to f32 on load and float
 // results rounded once on store (access.ts), the backends' 16-bit contract.
 //
-// matmulInteger is a plain triple loop with i32 accumulation: correct over every shape, not fast
-// (the SIMD i8 GEMM with i32x4.dot_i16x8_s is a later piece of issue 15).
+// matmulInteger runs the blocked int8 GEMM (gemm-int8.ts: i32x4.dot_i16x8_s on operands widened
+// to i16, exact for every i8/u8 pair), with its packed operands in the node's workspace.
 
-import { DTYPE_BYTES, numel, type DType } from "../../ir/types.ts";
+import { numel, type TensorType } from "../../ir/types.ts";
 import { attr } from "../../ir/op-def.ts";
 import { FLOATS, signature } from "../../ir/dtypes.ts";
 import { ROUNDED_LIMIT, QUANT_RANGES } from "../../ir/ops/quant-kit.ts";
 import { resolveAxis } from "../../ir/ops/operand-checks.ts";
-import type { BufferRef, KernelArgs, KernelEmitter, KernelRegistration } from "../kernel.ts";
+import { withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
 import type { Expr } from "../module.ts";
-import { loadScalar } from "./access.ts";
+import { callInt8Gemm, int8GemmWorkspaceBytes } from "./gemm-int8.ts";
 import { Lanes, type V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
 
@@ -91,34 +91,25 @@ const fakeQuantGrad = mapKernel((a) => {
   };
 }, 1, 2);
 
-/** out[i, j] = sum_p a[i, p] * w[p, j] in i32, a [rows, K] and w [K, N] (leading axes of a flattened). */
-const matmulInteger: KernelEmitter = ({ f, inputs: [a, w], output }: KernelArgs): Expr[] => {
-  const [k, n] = w.type.shape;
-  const rows = numel(a.type.shape.slice(0, -1));
-  if (rows * n === 0) return [];
-  const L = new Lanes(f, 1);
-  const [aBytes, wBytes] = [DTYPE_BYTES[a.type.dtype], DTYPE_BYTES[w.type.dtype]];
-  const [i, j, p] = [f.local("i32"), f.local("i32"), f.local("i32")];
-  const [aRow, pa, pw, acc] = [f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32")];
-  const load = (dtype: DType, addr: Expr) => loadScalar(L, dtype, addr);
-  const outAddr = f.i32.add(f.i32.const(output.offset), f.i32.shl(f.i32.add(f.i32.mul(f.get(i), f.i32.const(n)), f.get(j)), f.i32.const(2)));
-  return [
-    f.forRange(i, 0, rows, 1, [
-      f.set(aRow, f.i32.add(f.i32.const(a.offset), f.i32.mul(f.get(i), f.i32.const(k * aBytes)))),
-      f.forRange(j, 0, n, 1, [
-        f.set(acc, f.i32.const(0)),
-        f.set(pa, f.get(aRow)),
-        f.set(pw, f.i32.add(f.i32.const(w.offset), f.i32.mul(f.get(j), f.i32.const(wBytes)))),
-        f.forRange(p, 0, k, 1, [
-          f.set(acc, f.i32.add(f.get(acc), f.i32.mul(load(a.type.dtype, f.get(pa)), load(w.type.dtype, f.get(pw))))),
-          f.set(pa, f.i32.add(f.get(pa), f.i32.const(aBytes))),
-          f.set(pw, f.i32.add(f.get(pw), f.i32.const(n * wBytes))),
-        ]),
-        f.storeI32(outAddr, f.get(acc)),
-      ]),
-    ]),
-  ];
-};
+/** out = a · w in i32: a [rows, K] (leading axes folded into rows) and w [K, N], by the int8 GEMM. */
+const matmulInteger: KernelEmitter = withWorkspace(
+  ({ f, node, inputs: [a, w], output, helper, workspace }: KernelArgs): Expr[] => {
+    const shape = matmulIntegerShape(a.type, w.type);
+    if (shape.m * shape.n === 0) return [];
+    if (shape.k === 0) return [f.fill(output.offset, 0, shape.m * shape.n * 4)];
+    if (workspace === undefined) throw new Error(`matmulInteger %${node.id} needs a workspace and the plan gave none`);
+    return [callInt8Gemm(f, helper, a.type.dtype, w.type.dtype, { a: a.offset, b: w.offset, c: output.offset, workspace, ...shape })];
+  },
+  (_node, [a, w]) => {
+    const { m, n, k } = matmulIntegerShape(a, w);
+    return int8GemmWorkspaceBytes(m, n, k);
+  },
+);
+
+function matmulIntegerShape(a: TensorType, w: TensorType): { m: number; n: number; k: number } {
+  const [k, n] = w.shape;
+  return { m: numel(a.shape.slice(0, -1)), n, k };
+}
 
 const Q = ["i8", "u8"] as const;
 
