@@ -18,7 +18,7 @@ import { GraphBuilder } from "../ir/builder.ts";
 import type { Graph } from "../ir/graph.ts";
 import { scalar, zeros } from "../ir/vjp-kit.ts";
 import { gradName } from "./autodiff.ts";
-import { allFinite, FINITE, gated, gateUpdates } from "./finite-gate.ts";
+import { allFinite, FINITE, gated, gateForwardUpdates } from "./finite-gate.ts";
 import { ACCEPTED_MICRO_BATCHES } from "./nonfinite-guard.ts";
 import { optimizer, type OptimizerOptions } from "./optimizer.ts";
 import type { Pass } from "./pass.ts";
@@ -44,8 +44,8 @@ export const accumulate: Pass<AccumulateOptions> = {
     const b = GraphBuilder.from(g);
     const targets = g.params.filter((p) => p.trainable && b.has(gradName(p.name)));
     // Guarded by the loss: each accumulator's gate is "the loss and this gradient are finite"
-    // (optimizer.ts says why); step/finite is all of them; the loss's gates the updates already in
-    // the step (running statistics).
+    // (optimizer.ts says why); step/finite is all of them; the updates already in the step are
+    // gated as in optimizer.ts (running statistics by their own check, the RNG counter by the loss).
     const lossValue = opts.guardLoss === undefined ? undefined : g.outputs.find((o) => o.name === opts.guardLoss)?.value;
     if (opts.guardLoss !== undefined && lossValue === undefined) throw new Error(`accumulate: the graph has no output '${opts.guardLoss}'`);
     const lossOk = lossValue === undefined ? undefined : allFinite(b, [lossValue], "step/loss_finite");
@@ -63,7 +63,7 @@ export const accumulate: Pass<AccumulateOptions> = {
     }
     if (lossOk) {
       b.op("where", [lossOk, everything!, lossOk], {}, undefined, FINITE);
-      gateUpdates(b, lossOk, earlier);
+      gateForwardUpdates(b, lossOk, earlier);
     }
     return { graph: b.build(), stats: { accumulators: targets.length } };
   },

@@ -12,9 +12,13 @@
 //          non-finite too: a step that large is skipped as well.
 //   gate   each state update `p <- new` becomes `p <- where(ok, new, p)`: a skipped step writes
 //          every state back bit for bit as it was.
+//   local  the updates the forward pass itself makes (batch norm's running statistics) are gated
+//          by their own new value's check instead of the step's (`gateForwardUpdates`): waiting
+//          for the loss would tie every one of them to the end of the forward pass.
 
 import type { GraphBuilder } from "../ir/builder.ts";
 import type { StateUpdate } from "../ir/graph.ts";
+import { isFloat } from "../ir/types.ts";
 import { scalar } from "../ir/vjp-kit.ts";
 
 /** The id of the bool[] node that is true when every checked value is finite. */
@@ -52,4 +56,20 @@ export function gateUpdates(b: GraphBuilder, ok: string, updates: readonly State
  */
 export function gated(b: GraphBuilder, ok: string, value: string, otherwise: number): string {
   return b.op("where", [ok, value, scalar(b, otherwise, b.typeOf(value).dtype)]);
+}
+
+/**
+ * Gates the updates already in a train step before the optimizer adds its own: each float state
+ * (batch norm's running statistics) by the check of its own new value, `where(finite(new), new,
+ * old)`, so it keeps no activation waiting for the loss (a running statistic folds in its batch's
+ * mean or variance, which a non-finite value in the batch makes non-finite, so it is never
+ * poisoned; a NaN that arises only after it leaves it updated with finite values); every other
+ * state (the dropout counter `rng.step`, an integer) by `ok`, so a skipped step draws no mask.
+ * The check of a float state is named `<state>/finite`.
+ */
+export function gateForwardUpdates(b: GraphBuilder, ok: string, updates: readonly StateUpdate[]): void {
+  for (const u of updates) {
+    const own = isFloat(b.typeOf(u.value).dtype) ? allFinite(b, [u.value], `${u.param}/finite`) : ok;
+    b.update(u.param, b.op("where", [own, u.value, u.param]));
+  }
 }

@@ -29,14 +29,15 @@
 // cannot lower). A NaN/Inf batch makes the loss non-finite and skips everything; a finite loss
 // with a non-finite gradient (an overflow in the backward pass) skips that param's update only.
 // The scalar state (opt/step, bias corrections) advances only when everything was finite:
-// `step/finite`, the guard's count; the updates already in the step (running statistics, RNG
-// counters) when the loss was.
+// `step/finite`, the guard's count. The updates already in the step: each running statistic
+// when its own new value is finite (a NaN/Inf pixel makes it non-finite; one that arises only
+// after that batch norm, e.g. in the loss, leaves it updated), the RNG counter when the loss was.
 
 import { GraphBuilder } from "../ir/builder.ts";
 import type { DType } from "../ir/types.ts";
 import { scalar } from "../ir/vjp-kit.ts";
 import { gradName } from "./autodiff.ts";
-import { allFinite, FINITE, gated, gateUpdates } from "./finite-gate.ts";
+import { allFinite, FINITE, gated, gateForwardUpdates, gateUpdates } from "./finite-gate.ts";
 import type { Pass } from "./pass.ts";
 
 export type OptimizerKind = "sgd" | "adam" | "adamw";
@@ -140,9 +141,9 @@ export const optimizer: Pass<OptimizerOptions> = {
     const all = lossOk ? b.op("where", [lossOk, everything!, lossOk], {}, undefined, FINITE) : opts.gate;
     if (all) gateUpdates(b, all, scalarUpdates);
     else for (const u of scalarUpdates) b.update(u.param, u.value);
-    // Running statistics and RNG counters: by the loss, known after the forward pass (by the
-    // end-of-step step/finite they would be held through the backward pass).
-    if (lossOk) gateUpdates(b, lossOk, earlier);
+    // The forward pass's own updates: running statistics by their own check, so none waits for
+    // the loss; the RNG counter by the loss (finite-gate.ts's gateForwardUpdates).
+    if (lossOk) gateForwardUpdates(b, lossOk, earlier);
     return { graph: b.build(), stats: { "params-updated": targets.length, "optimizer-nodes": b.nodes.length - g.nodes.length } };
   },
 };

@@ -1,6 +1,7 @@
 // Which forward values to keep for the backward pass (the rest are recomputed; rewrite.ts).
 //
-//   droppable  forward values except those an output or update reads (live to the end anyway):
+//   droppable  forward values except those an output or update reads (live to the end anyway;
+//              also through a gate appended after the backward, endOfStepValues):
 //              the backward's own uses and, through them, the recompute chains read them
 //   cuts       the chain structure of the forward pass: values that are the ONLY forward value
 //              live across their position (a layer's output in an MLP, a residual block's output,
@@ -37,7 +38,7 @@ export function analyseForward(g: Graph, forwardCount: number): ForwardAnalysis 
   const types = valueTypes(g);
   const typeOf = (v: string): TensorType => types.get(v)!;
   const index = new Map(forward.map((n, i) => [n.id, i] as const));
-  const endOfStep = new Set([...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]);
+  const endOfStep = endOfStepValues(g, forwardCount);
   const droppable = forward
     .filter((n) => !endOfStep.has(n.id))
     .map((n) => ({ id: n.id, flopsPerByte: nodeFlops(n, typeOf) / Math.max(1, byteSize(n.type)) }));
@@ -74,6 +75,24 @@ export function analyseForward(g: Graph, forwardCount: number): ForwardAnalysis 
   }
   const costliest = droppable.reduce((most, d) => Math.max(most, d.flopsPerByte), -Infinity);
   return { droppable, cuts, segments, users, costliest };
+}
+
+/**
+ * The forward values read at the end of the step: those an output or update reads, and the new
+ * value of a gated update `where(ok, new, state)` (finite-gate.ts: a running statistic skipped
+ * when non-finite), whose gate is appended after the backward pass yet is as much the end of the
+ * step as the update itself. Dropping one would recompute its forward chain (a batch norm's
+ * input) for a value the step keeps anyway.
+ */
+function endOfStepValues(g: Graph, forwardCount: number): Set<string> {
+  const ends = new Set([...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]);
+  const forward = new Set(g.nodes.slice(0, forwardCount).map((n) => n.id));
+  const byId = new Map(g.nodes.map((n) => [n.id, n] as const));
+  for (const u of g.updates) {
+    const n = byId.get(u.value);
+    if (n?.op === "where" && n.inputs[2] === u.param && forward.has(n.inputs[1])) ends.add(n.inputs[1]);
+  }
+  return ends;
 }
 
 /** Every k-th cut (k = Infinity: none). */
