@@ -148,11 +148,14 @@ describe("state updates in place", () => {
     const model = compileModelFile("docs/examples/two-layer-mlp.ts");
     const program = buildTrainingProgram(model.graph, trainingSpec(model.train));
     const { graph, stats } = runPass(inplace, program.trainStep);
-    expect(stats["inplace-updates"]).toBe(8); // 4 momentum buffers, 4 params
+    expect(stats["inplace-updates"]).toBe(9); // 4 momentum buffers, 4 params, the non-finite guard's opt/skipped_steps
     const text = printGraph(graph, { locations: false });
-    expect(text).toContain("%22:f32[3,5] = mul %opt/w1/momentum, %21 inplace(%opt/w1/momentum)");
-    expect(text).toContain("%23:f32[3,5] = add %22, %grad/w1 inplace(%22)");
-    expect(text).toContain("%25:f32[3,5] = sub %w1, %24 inplace(%w1)"); // %24 = buf * %opt/lr
+    // The non-finite guard gates what enters the update (%28: the gradient, or 0 on a skipped step).
+    expect(text).toContain("%28:f32[3,5] = where %25, %grad/w1, %17 inplace(%grad/w1)");
+    expect(text).toContain("%32:f32[3,5] = mul %opt/w1/momentum, %31 inplace(%opt/w1/momentum)");
+    expect(text).toContain("%33:f32[3,5] = add %32, %28 inplace(%32)");
+    expect(text).toContain("%35:f32[3,5] = sub %w1, %34 inplace(%w1)"); // %34 = buf * %opt/lr
+    expect(text).toContain("%71:f32[] = add %opt/skipped_steps, %step/skipped inplace(%opt/skipped_steps)");
     expect(text).toContain("%2:f32[4,5] = relu %1\n"); // %1 is read again by the backward pass
   });
 });
