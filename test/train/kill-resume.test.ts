@@ -48,7 +48,7 @@ function checkLoadable(run: string): number | undefined {
   if (existsSync(join(run, "weights.safetensors"))) expect(Object.keys(decodeSafetensors(readFileSync(join(run, "weights.safetensors"))).tensors)).toHaveLength(6);
   if (!existsSync(join(run, "checkpoint.safetensors"))) return undefined;
   const saved = decodeSafetensors(readFileSync(join(run, "checkpoint.safetensors")));
-  expect(Object.keys(saved.tensors)).toHaveLength(13); // 6 params, 6 momentum buffers, opt/lr
+  expect(Object.keys(saved.tensors)).toHaveLength(14); // 6 params, 6 momentum buffers, opt/lr, opt/skipped_steps
   return (JSON.parse(saved.metadata["mlc.train"]) as { step: number }).step;
 }
 
