@@ -12,8 +12,7 @@
 
 import { numel, type TensorType } from "../../ir/types.ts";
 import { attr } from "../../ir/op-def.ts";
-import { FLOATS, signature } from "../../ir/dtypes.ts";
-import { ROUNDED_LIMIT, QUANT_RANGES } from "../../ir/ops/quant-kit.ts";
+import { ROUNDED_LIMIT, QUANT_RANGES, QUANT_SIGNATURES } from "../../ir/ops/quant-kit.ts";
 import { resolveAxis } from "../../ir/ops/operand-checks.ts";
 import { withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
 import type { Expr } from "../module.ts";
@@ -111,13 +110,11 @@ function matmulIntegerShape(a: TensorType, w: TensorType): { m: number; n: numbe
   return { m: numel(a.shape.slice(0, -1)), n, k };
 }
 
-const Q = ["i8", "u8"] as const;
-
 export const QUANT_KERNELS: readonly KernelRegistration[] = [
-  { op: "quantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature([f, f, "i32"], d))), kernel: quantize },
-  { op: "requantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature(["i32", f, "i32"], d))), kernel: requantize },
-  { op: "dequantize", dtypes: FLOATS.flatMap((f) => (["i8", "u8", "i32"] as const).map((d) => signature([d, f, "i32"], f))), kernel: dequantize },
-  { op: "fakeQuant", dtypes: FLOATS.map((f) => signature([f, f, "i32"], f)), kernel: fakeQuant },
-  { op: "fakeQuantGrad", dtypes: FLOATS.map((f) => signature([f, f, f, "i32"], f)), kernel: fakeQuantGrad },
-  { op: "matmulInteger", dtypes: Q.flatMap((x) => Q.map((y) => signature([x, y], "i32"))), kernel: matmulInteger },
+  { op: "quantize", dtypes: QUANT_SIGNATURES.quantize, kernel: quantize },
+  { op: "requantize", dtypes: QUANT_SIGNATURES.requantize, kernel: requantize },
+  { op: "dequantize", dtypes: QUANT_SIGNATURES.dequantize, kernel: dequantize },
+  { op: "fakeQuant", dtypes: QUANT_SIGNATURES.fakeQuant, kernel: fakeQuant },
+  { op: "fakeQuantGrad", dtypes: QUANT_SIGNATURES.fakeQuantGrad, kernel: fakeQuantGrad },
+  { op: "matmulInteger", dtypes: QUANT_SIGNATURES.matmulInteger, kernel: matmulInteger },
 ];

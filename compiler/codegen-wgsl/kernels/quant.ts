@@ -12,8 +12,7 @@
 // correct, not fast (dot4I8Packed tiles are a later piece of issue 15).
 
 import { attr } from "../../ir/op-def.ts";
-import { FLOATS, signature } from "../../ir/dtypes.ts";
-import { QUANT_RANGES, ROUNDED_LIMIT } from "../../ir/ops/quant-kit.ts";
+import { QUANT_RANGES, ROUNDED_LIMIT, QUANT_SIGNATURES } from "../../ir/ops/quant-kit.ts";
 import { resolveAxis } from "../../ir/ops/operand-checks.ts";
 import type { BufferRef, WgslKernel, WgslKernelArgs, WgslKernelRegistration } from "../kernel.ts";
 import { f32, i32, load, u32 } from "../wgsl.ts";
@@ -79,13 +78,11 @@ const matmulInteger: WgslKernel = (a) => {
   return [elementMap(`matmulInteger %${a.node.id}`, a.output, { body }, a.target)];
 };
 
-const Q = ["i8", "u8"] as const;
-
 export const QUANT_KERNELS: readonly WgslKernelRegistration[] = [
-  { op: "quantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature([f, f, "i32"], d))), kernel: quantize },
-  { op: "requantize", dtypes: FLOATS.flatMap((f) => Q.map((d) => signature(["i32", f, "i32"], d))), kernel: requantize },
-  { op: "dequantize", dtypes: FLOATS.flatMap((f) => (["i8", "u8", "i32"] as const).map((d) => signature([d, f, "i32"], f))), kernel: dequantize },
-  { op: "fakeQuant", dtypes: FLOATS.map((f) => signature([f, f, "i32"], f)), kernel: fakeQuant },
-  { op: "fakeQuantGrad", dtypes: FLOATS.map((f) => signature([f, f, f, "i32"], f)), kernel: fakeQuantGrad },
-  { op: "matmulInteger", dtypes: Q.flatMap((x) => Q.map((y) => signature([x, y], "i32"))), kernel: matmulInteger },
+  { op: "quantize", dtypes: QUANT_SIGNATURES.quantize, kernel: quantize },
+  { op: "requantize", dtypes: QUANT_SIGNATURES.requantize, kernel: requantize },
+  { op: "dequantize", dtypes: QUANT_SIGNATURES.dequantize, kernel: dequantize },
+  { op: "fakeQuant", dtypes: QUANT_SIGNATURES.fakeQuant, kernel: fakeQuant },
+  { op: "fakeQuantGrad", dtypes: QUANT_SIGNATURES.fakeQuantGrad, kernel: fakeQuantGrad },
+  { op: "matmulInteger", dtypes: QUANT_SIGNATURES.matmulInteger, kernel: matmulInteger },
 ];

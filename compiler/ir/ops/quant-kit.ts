@@ -16,6 +16,7 @@
 // to clamp(zeroPoint), an infinity to qmin or qmax, and results equal the exact formula for every
 // zero point within +-2^24 - 2^16.
 
+import { FLOATS, signature, type DTypeSignature } from "../dtypes.ts";
 import type { DType } from "../types.ts";
 
 /** The integer dtypes a tensor may be quantized to, and their inclusive ranges. */
@@ -64,3 +65,19 @@ export function clampTo(v: number, lo: number, hi: number): number {
 export function dequantizeValue(q: number, zeroPoint: number, scale: number): number {
   return Math.fround(q - zeroPoint) * scale;
 }
+
+const Q = ["i8", "u8"] as const;
+
+/**
+ * The dtype signatures of the quantization ops, for both backends' kernel tables (each pairs
+ * them with its own kernel): float data in any float dtype with i32 zero points; integer data
+ * i8/u8 (dequantize also takes an i32 accumulator).
+ */
+export const QUANT_SIGNATURES: Readonly<Record<"quantize" | "requantize" | "dequantize" | "fakeQuant" | "fakeQuantGrad" | "matmulInteger", readonly DTypeSignature[]>> = {
+  quantize: FLOATS.flatMap((f) => Q.map((d) => signature([f, f, "i32"], d))),
+  requantize: FLOATS.flatMap((f) => Q.map((d) => signature(["i32", f, "i32"], d))),
+  dequantize: FLOATS.flatMap((f) => (["i8", "u8", "i32"] as const).map((d) => signature([d, f, "i32"], f))),
+  fakeQuant: FLOATS.map((f) => signature([f, f, "i32"], f)),
+  fakeQuantGrad: FLOATS.map((f) => signature([f, f, f, "i32"], f)),
+  matmulInteger: Q.flatMap((x) => Q.map((y) => signature([x, y], "i32"))),
+};
