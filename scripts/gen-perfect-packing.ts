@@ -21,6 +21,7 @@ import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { formatPlanCsv } from "../compiler/passes/planner/csv.ts";
 import type { PlanProblem } from "../compiler/passes/planner/problem.ts";
+import { rng } from "../test/support/seeded-random.ts";
 
 export interface PerfectPackingOptions {
   readonly buffers: number;
@@ -53,17 +54,8 @@ interface Rect {
   top: number;
 }
 
-/** mulberry32: small, fast and reproducible across platforms. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (test/support/seeded-random.ts): small, fast and reproducible across platforms. */
+export const seededRandom = rng;
 
 /**
  * Cuts the box until it holds `buffers` rectangles. "balanced" (the default) picks a rectangle

@@ -6,6 +6,7 @@ import { expect } from "vitest";
 import type { Attrs } from "../../compiler/ir/graph.ts";
 import { completeAttrs, type AttrValue, type OpDef, type Tensor } from "../../compiler/ir/op-def.ts";
 import { numel, type DType, type TensorType } from "../../compiler/ir/types.ts";
+import { rng } from "./seeded-random.ts";
 
 export interface FixtureTensor {
   readonly dtype: DType;
@@ -89,14 +90,6 @@ export function checkFixture(table: readonly OpDef[], c: FixtureCase): void {
 
 /** Deterministic uniform values in [-1, 1) (mulberry32), for tests that only need "some data". */
 export function randomData(n: number, seed: number): Float64Array {
-  let s = seed >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
+  const random = rng(seed);
+  return Float64Array.from({ length: n }, () => random() * 2 - 1);
 }
