@@ -12,26 +12,12 @@
 
 import { numel, type TensorType } from "../../ir/types.ts";
 import { attr } from "../../ir/op-def.ts";
-import { ROUNDED_LIMIT, QUANT_RANGES, QUANT_SIGNATURES } from "../../ir/ops/quant-kit.ts";
-import { resolveAxis } from "../../ir/ops/operand-checks.ts";
-import { withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
+import { ROUNDED_LIMIT, QUANT_RANGES, QUANT_SIGNATURES, perChannelViews } from "../../ir/ops/quant-kit.ts";
+import { withWorkspace, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { callInt8Gemm, int8GemmWorkspaceBytes } from "./gemm-int8.ts";
 import { Lanes, type V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
-
-/**
- * The operands with the scale and zero point (operands `first` and `first + 1`) reshaped to
- * broadcast along the node's `axis` of the data operand `data`.
- */
-function perChannelViews(a: KernelArgs, data: number, first: number): BufferRef[] {
-  const axisAttr = a.node.attrs.axis;
-  if (axisAttr === null || axisAttr === undefined) return [...a.inputs];
-  const shape = a.inputs[data].type.shape;
-  const axis = resolveAxis(a.node.op, attr.num(a.node.attrs, "axis"), a.inputs[data].type);
-  const view = [shape[axis], ...new Array<number>(shape.length - 1 - axis).fill(1)];
-  return a.inputs.map((x, k) => (k === first || k === first + 1 ? { offset: x.offset, type: { dtype: x.type.dtype, shape: view } } : x));
-}
 
 /** rne(x) clamped to +-2^24 and converted to i32 (NaN -> 0), then plus the zero point. */
 function roundedPlusZeroPoint(L: Lanes, real: Expr, zeroPoint: V): V {
@@ -56,7 +42,7 @@ function dequantized(L: Lanes, q: V, zeroPoint: V, scale: V): Expr {
 }
 
 function mapKernel(fn: (a: KernelArgs) => ElementFn, data = 0, first = 1): KernelEmitter {
-  return (a) => emitMap(a.f, perChannelViews(a, data, first), a.output, fn(a));
+  return (a) => emitMap(a.f, perChannelViews(a.node, a.inputs, data, first), a.output, fn(a));
 }
 
 const quantize = mapKernel((a) => {

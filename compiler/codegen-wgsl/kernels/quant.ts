@@ -12,21 +12,10 @@
 // correct, not fast (dot4I8Packed tiles are a later piece of issue 15).
 
 import { attr } from "../../ir/op-def.ts";
-import { QUANT_RANGES, ROUNDED_LIMIT, QUANT_SIGNATURES } from "../../ir/ops/quant-kit.ts";
-import { resolveAxis } from "../../ir/ops/operand-checks.ts";
-import type { BufferRef, WgslKernel, WgslKernelArgs, WgslKernelRegistration } from "../kernel.ts";
+import { QUANT_RANGES, ROUNDED_LIMIT, QUANT_SIGNATURES, perChannelViews } from "../../ir/ops/quant-kit.ts";
+import type { WgslKernel, WgslKernelArgs, WgslKernelRegistration } from "../kernel.ts";
 import { f32, i32, load, u32 } from "../wgsl.ts";
 import { broadcastRead, elementMap } from "./map.ts";
-
-/** The operands, with the scale and zero point (operands `first`, `first + 1`) viewed along `axis`. */
-function perChannelViews(a: WgslKernelArgs, data: number, first: number): BufferRef[] {
-  const axisAttr = a.node.attrs.axis;
-  if (axisAttr === null || axisAttr === undefined) return [...a.inputs];
-  const shape = a.inputs[data].type.shape;
-  const axis = resolveAxis(a.node.op, attr.num(a.node.attrs, "axis"), a.inputs[data].type);
-  const view = [shape[axis], ...new Array<number>(shape.length - 1 - axis).fill(1)];
-  return a.inputs.map((x, k) => (k === first || k === first + 1 ? { offset: x.offset, type: { dtype: x.type.dtype, shape: view } } : x));
-}
 
 /** WGSL statements defining `q`: rne(real) limited to +-2^24 (NaN -> 0) plus the zero point `z`. */
 function roundedPlusZeroPoint(real: string, z: string): string {
@@ -40,7 +29,7 @@ function roundedPlusZeroPoint(real: string, z: string): string {
 /** An elementwise kernel: `body(xs)` returns statements ending in `return ...;` over x0, x1, .... */
 function mapKernel(body: (a: WgslKernelArgs) => string, data = 0, first = 1): WgslKernel {
   return (a) => {
-    const reads = perChannelViews(a, data, first).map((x) => broadcastRead(x, a.output.type.shape));
+    const reads = perChannelViews(a.node, a.inputs, data, first).map((x) => broadcastRead(x, a.output.type.shape));
     const lets = reads.map((x, k) => `  let x${k} = ${x};`).join("\n");
     return [elementMap(`${a.node.op} %${a.node.id}`, a.output, { body: `${lets}\n${body(a)}` }, a.target)];
   };

@@ -17,7 +17,10 @@
 // zero point within +-2^24 - 2^16.
 
 import { FLOATS, signature, type DTypeSignature } from "../dtypes.ts";
-import type { DType } from "../types.ts";
+import type { Node } from "../graph.ts";
+import { attr } from "../op-def.ts";
+import type { DType, TensorType } from "../types.ts";
+import { resolveAxis } from "./operand-checks.ts";
 
 /** The integer dtypes a tensor may be quantized to, and their inclusive ranges. */
 export const QUANT_RANGES: Readonly<Record<"i8" | "u8", readonly [number, number]>> = { i8: [-128, 127], u8: [0, 255] };
@@ -81,3 +84,18 @@ export const QUANT_SIGNATURES: Readonly<Record<"quantize" | "requantize" | "dequ
   fakeQuantGrad: FLOATS.map((f) => signature([f, f, f, "i32"], f)),
   matmulInteger: Q.flatMap((x) => Q.map((y) => signature([x, y], "i32"))),
 };
+
+/**
+ * A quantization node's operands for a broadcasting elementwise kernel: per-channel (the node's
+ * `axis` set), the scale and zero point (operands `first`, `first + 1`) are viewed as
+ * [channels, 1, ..., 1] so they broadcast along `axis` of the data operand `data`. Both backends'
+ * buffer references ({ offset, type }) pass through.
+ */
+export function perChannelViews<B extends { readonly offset: number; readonly type: TensorType }>(node: Node, inputs: readonly B[], data: number, first: number): B[] {
+  const axisAttr = node.attrs.axis;
+  if (axisAttr === null || axisAttr === undefined) return [...inputs];
+  const shape = inputs[data].type.shape;
+  const axis = resolveAxis(node.op, attr.num(node.attrs, "axis"), inputs[data].type);
+  const view = [shape[axis], ...new Array<number>(shape.length - 1 - axis).fill(1)];
+  return inputs.map((x, k) => (k === first || k === first + 1 ? { ...x, type: { dtype: x.type.dtype, shape: view } } : x));
+}
