@@ -48,6 +48,8 @@ export const fuseEpilogues: Pass<FuseEpiloguesOptions> = {
     for (const consumer of g.nodes) {
       if (consumer.op !== "fused" && !isFusable(consumer, types)) continue;
       if (consumer.op === "fused" && !isFloat(consumer.type.dtype)) continue;
+      // One dtype throughout (a fused node may read 16-bit operands into an f32 body: not here).
+      if (consumer.inputs.some((v) => types.get(v)!.dtype !== consumer.type.dtype)) continue;
       const slot = consumer.inputs.findIndex((v) => {
         const h = nodeOf.get(v);
         return h !== undefined && opts.heads.includes(h.op) && epilogueOpOf(h.op) !== undefined && !absorbed.has(v) &&

@@ -49,7 +49,9 @@ export const fuseReductions: Pass<FuseReductionsOptions> = {
     for (const r of g.nodes) {
       if (!opts.reductions.includes(r.op) || !getOp(r.op).fusion?.reduceHead || !isFloat(r.type.dtype)) continue;
       const p = nodeOf.get(r.inputs[0]);
-      if (!p || uses.get(p.id) !== 1 || absorbed.has(p.id) || p.type.dtype !== r.type.dtype || !(p.op === "fused" || isFusable(p, types))) continue;
+      if (!p || uses.get(p.id) !== 1 || absorbed.has(p.id) || !(p.op === "fused" || isFusable(p, types))) continue;
+      // One dtype throughout (a fused node may read 16-bit operands into an f32 body: not here).
+      if ([p.id, ...p.inputs].some((v) => types.get(v)!.dtype !== r.type.dtype)) continue;
       const shape = p.type.shape;
       const reduced = reducedAxisFlags(shape, attr.ints(r.attrs, "axes"));
       if (!reducesOneBlock(shape, reduced)) continue;

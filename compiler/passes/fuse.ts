@@ -62,7 +62,7 @@ export const FUSION_STATISTICS = {
 
 export const fuse: Pass<FuseOptions> = {
   name: "fuse",
-  summary: "collapse chains of f32 elementwise ops into single fused nodes without intermediate buffers",
+  summary: "collapse chains of float elementwise ops into single fused nodes without intermediate buffers",
   statistics: { "fused-nodes": "elementwise nodes absorbed into fused chains", ...FUSION_STATISTICS },
   defaults: { maxOperands: 4, maxDyingOperands: 2 },
   run(g, opts) {
@@ -71,13 +71,15 @@ export const fuse: Pass<FuseOptions> = {
     const groups = findGroups(g, types, nodeOf, opts.maxOperands, opts.maxDyingOperands);
     const replaced = new Map<string, Node>();
     const absorbed = new Set<string>();
+    // Constants turned into literals and widening casts read through: removed once unused.
     const inlined = new Set<string>();
-    for (const members of groups) {
-      const fused = fusedNode(members, types, nodeOf);
+    for (const { members, casts } of groups) {
+      const fused = fusedNode(members, types, nodeOf, casts);
       if (!fused) continue;
       replaced.set(fused.node.id, fused.node);
       for (const m of members) if (m.id !== fused.node.id) absorbed.add(m.id);
       fused.inlined.forEach((c) => inlined.add(c));
+      casts.forEach((c) => inlined.add(c));
     }
     let nodes = g.nodes.filter((n) => !absorbed.has(n.id)).map((n) => replaced.get(n.id) ?? n);
     const uses = useCounts({ ...g, nodes });
@@ -129,11 +131,27 @@ export function isFusable(n: Node, types: ReadonlyMap<string, TensorType>): bool
   return OPS.get(n.op)?.fusion?.chain === true && isFloat(dtype) && n.inputs.every((v) => types.get(v)!.dtype === dtype);
 }
 
-/** Stage 1: the groups of two or more nodes, each listed root first. */
-function findGroups(g: Graph, types: ReadonlyMap<string, TensorType>, nodeOf: ReadonlyMap<string, Node>, maxOperands: number, maxDyingOperands: number): Node[][] {
+/**
+ * A cast of a 16-bit float to f32: exact, so an f32 group reads the 16-bit value itself and the
+ * f32 copy needs no buffer (mixed precision's weight gradients on their way to the optimizer).
+ */
+function isWidening(n: Node, types: ReadonlyMap<string, TensorType>): boolean {
+  if (n.op !== "cast" || n.type.dtype !== "f32") return false;
+  const from = types.get(n.inputs[0])!.dtype;
+  return from === "f16" || from === "bf16";
+}
+
+/** A group: its members (root first) and the widening casts its members read through. */
+interface Group {
+  readonly members: Node[];
+  readonly casts: ReadonlySet<string>;
+}
+
+/** Stage 1: the groups of two or more nodes (or one that reads through a widening cast), each listed root first. */
+function findGroups(g: Graph, types: ReadonlyMap<string, TensorType>, nodeOf: ReadonlyMap<string, Node>, maxOperands: number, maxDyingOperands: number): Group[] {
   const uses = useCounts(g);
   const taken = new Set<string>();
-  const groups: Node[][] = [];
+  const groups: Group[] = [];
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const root = g.nodes[i];
     if (taken.has(root.id) || !isFusable(root, types)) continue;
@@ -160,16 +178,25 @@ function findGroups(g: Graph, types: ReadonlyMap<string, TensorType>, nodeOf: Re
         taken.add(v);
       }
     }
-    if (members.length > 1) groups.push(members);
+    // Widening casts the members read (any number of uses: the cast stays while others need it),
+    // kept as they are when the group would then have no f32 operand (its value type is f32).
+    const casts = new Set<string>();
+    if (root.type.dtype === "f32") {
+      for (const m of members) for (const v of m.inputs) if (nodeOf.has(v) && isWidening(nodeOf.get(v)!, types)) casts.add(v);
+      const reads = new Set(members.flatMap((m) => m.inputs).filter((v) => !members.some((m) => m.id === v)).map((v) => (casts.has(v) ? nodeOf.get(v)!.inputs[0] : v)));
+      const widths = [...reads].filter(isOperand).map((v) => types.get(v)!.dtype);
+      if (!widths.includes("f32") || reads.size > maxOperands) casts.clear();
+    }
+    if (members.length > 1 || casts.size > 0) groups.push({ members, casts });
   }
   return groups;
 }
 
 /** Stage 2: the fused node of one group, or undefined when its operands cannot give its shape. */
-function fusedNode(members: readonly Node[], types: ReadonlyMap<string, TensorType>, nodeOf: ReadonlyMap<string, Node>) {
+function fusedNode(members: readonly Node[], types: ReadonlyMap<string, TensorType>, nodeOf: ReadonlyMap<string, Node>, casts: ReadonlySet<string>) {
   const root = members[0];
   for (const inlineConsts of [true, false]) {
-    const built = buildBody(members, nodeOf, inlineConsts);
+    const built = buildBody(members, nodeOf, inlineConsts, casts);
     const shapes = built.operands.map((v) => types.get(v)!.shape);
     if (shapes.length === 0 || !sameShape(broadcastAll(shapes), root.type.shape)) continue;
     const node: Node = {
@@ -185,7 +212,7 @@ function fusedNode(members: readonly Node[], types: ReadonlyMap<string, TensorTy
   return undefined;
 }
 
-function buildBody(members: readonly Node[], nodeOf: ReadonlyMap<string, Node>, inlineConsts: boolean) {
+function buildBody(members: readonly Node[], nodeOf: ReadonlyMap<string, Node>, inlineConsts: boolean, casts: ReadonlySet<string> = new Set()) {
   const inGroup = new Set(members.map((m) => m.id));
   const operands: string[] = [];
   const inlined: string[] = [];
@@ -193,6 +220,8 @@ function buildBody(members: readonly Node[], nodeOf: ReadonlyMap<string, Node>, 
   const argOf = (v: string): BodyArg => {
     const n = nodeOf.get(v);
     if (n && inGroup.has(v)) return { kind: "temp", index: emit(n) };
+    // A widening cast: the body reads the 16-bit value (widened exactly on load).
+    if (n && casts.has(v)) return argOf(n.inputs[0]);
     const literal = inlineConsts && n ? constLiteral(n) : undefined;
     if (literal !== undefined) {
       inlined.push(v);

@@ -20,7 +20,7 @@ import { signedTable } from "../../ir/dtypes.ts";
 import { UnsupportedKernelError, withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter, type KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { convKernel, emitConv } from "./conv.ts";
-import { FLOATS, isHalf } from "../../ir/dtypes.ts";
+import { FLOATS, HALVES, isHalf } from "../../ir/dtypes.ts";
 import { floatElementFunction } from "./elementwise.ts";
 import type { V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
@@ -89,7 +89,8 @@ function withEpilogue(headOp: string, head: KernelEmitter, headWithEpilogue: (a:
  */
 export const FUSED_KERNELS: KernelTable = signedTable("wasm fused kernels", {
   fused: [
-    { op: "fused", dtypes: FLOATS, kernel: fused },
+    // f32 bodies may read 16-bit operands (widening casts the fuse pass absorbed); 16-bit bodies read their own dtype.
+    { op: "fused", dtypes: [{ operands: [], rest: FLOATS, result: "f32" }, ...HALVES], kernel: fused },
     { op: "fusedMatmul", dtypes: FLOATS, kernel: withEpilogue("matmul", matmulKernel, (a, e) => emitMatmul(a, e)) },
     { op: "fusedConv2d", dtypes: FLOATS, kernel: withEpilogue("conv2d", convKernel.conv2d, (a, e) => emitConv("conv2d", a, e)) },
   ],

@@ -17,7 +17,7 @@ import { parseBody, type BodyArg, type BodyStep } from "../../ir/ops/fused-body.
 import { stridesOf, type DType } from "../../ir/types.ts";
 import { signature, signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
-import { FLOATS, INTS, NUMERIC, STORED } from "../../ir/dtypes.ts";
+import { FLOATS, HALVES, INTS, NUMERIC, STORED } from "../../ir/dtypes.ts";
 import { computeType, f32, i32, literal, u32 } from "../wgsl.ts";
 import { mathLibrary } from "./math.ts";
 import { broadcastRead, elementMap } from "./map.ts";
@@ -198,5 +198,6 @@ export const ELEMENTWISE_KERNELS: WgslKernelTable = signedTable("wgsl elementwis
     { op: "const", dtypes: STORED, kernel: constant },
     { op: "iota", dtypes: NUMERIC, kernel: iota },
   ],
-  fused: [{ op: "fused", dtypes: FLOATS, kernel: fused }],
+  // f32 bodies may read 16-bit operands (widening casts the fuse pass absorbed); 16-bit bodies read their own dtype.
+  fused: [{ op: "fused", dtypes: [{ operands: [], rest: FLOATS, result: "f32" }, ...HALVES], kernel: fused }],
 });

@@ -39,13 +39,19 @@ const fused: OpDef = {
   inplace: "overwrite",
 };
 
-/** The type of a body's values (fused, fusedReduce): the operands' one float dtype, their broadcast shape. */
+/**
+ * The type of a body's values (fused, fusedReduce): their broadcast shape, and the operands' one
+ * float dtype; or f32 when operands are f32 and 16-bit floats (the `fuse` pass absorbs the
+ * widening casts of 16-bit values into f32 chains: widening is exact, so the body reads the
+ * 16-bit operand itself). f16 beside bf16 without f32 has no common dtype.
+ */
 export function bodyValueType(op: string, inputs: readonly TensorType[]): TensorType {
-  const dtype = inputs[0].dtype;
-  if (!isFloat(dtype) || inputs.some((t) => t.dtype !== dtype)) {
-    throw new ShapeError(`${op}: operands must share one float dtype, got ${inputs.map(formatType).join(", ")}`);
+  const dtypes = new Set(inputs.map((t) => t.dtype));
+  const mixed = dtypes.size > 1;
+  if (![...dtypes].every(isFloat) || (mixed && !dtypes.has("f32"))) {
+    throw new ShapeError(`${op}: operands must share one float dtype, or be f32 and 16-bit floats, got ${inputs.map(formatType).join(", ")}`);
   }
-  return { dtype, shape: broadcastFor(op, inputs) };
+  return { dtype: mixed ? "f32" : inputs[0].dtype, shape: broadcastFor(op, inputs) };
 }
 
 /** A body's value in float64 at every element of `type`, the operands broadcast to its shape. */
