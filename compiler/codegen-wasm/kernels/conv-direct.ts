@@ -9,7 +9,10 @@
 // Measured on the CNN example's first layer (1 -> 8 channels, 28x28, batch 32): see
 // docs/BENCHMARKS.md (forward latency).
 
+import { DTYPE_BYTES } from "../../ir/types.ts";
 import type { KernelArgs } from "../kernel.ts";
+import { loadScalar } from "./access.ts";
+import { Lanes } from "./lanes.ts";
 import type { Expr, Local } from "../module.ts";
 import type { ConvPlan } from "./conv-plan.ts";
 import { forEachOutputPixel, forEachTap } from "./window-loops.ts";
@@ -23,8 +26,22 @@ export function usesDirectConv(p: ConvPlan): boolean {
   return p.groups === 1 && p.channels <= DIRECT_MAX_CHANNELS && p.outChannels % 4 === 0 && p.outChannels <= DIRECT_MAX_OUT_CHANNELS && p.pixels > 0;
 }
 
-export function emitDirectConv({ f, inputs, output }: KernelArgs, p: ConvPlan): Expr[] {
-  const [x, w] = inputs;
+/**
+ * For 16-bit storage: `w` is read from an f32 copy at `wOffset` (widened once per call by the
+ * caller), x elements are widened as they are splatted, and each pixel's output channels go
+ * through `storePixel` (which may write them to f32 scratch and round them, after an epilogue,
+ * into the output) instead of straight into the output.
+ */
+export interface DirectHalf {
+  readonly wOffset: number;
+  readonly storePixel: (pixel: () => Expr, acc: readonly Local[]) => Expr[];
+}
+
+export function emitDirectConv({ f, inputs, output }: KernelArgs, p: ConvPlan, half?: DirectHalf): Expr[] {
+  const [x, wRef] = inputs;
+  const w = half ? { offset: half.wOffset } : wRef;
+  const xd = x.type.dtype;
+  const xb = DTYPE_BYTES[xd];
   const C = p.channels;
   const O = p.outChannels;
   const c = (v: number) => f.i32.const(v);
@@ -40,13 +57,19 @@ export function emitDirectConv({ f, inputs, output }: KernelArgs, p: ConvPlan): 
         f.set(wRow, f.i32.add(c(w.offset), f.i32.mul(f.i32.add(f.i32.mul(f.get(tap.ky), c(p.kernelW)), f.get(tap.kx)), c(4 * C * O)))),
       ];
       for (let ch = 0; ch < C; ch++) {
-        perChannel.push(f.set(xv, f.v128.load32_splat(x.offset + 4 * ch, 4, f.i32.mul(f.get(tap.inPixel), c(4 * C)))));
+        if (xb === 4) {
+          perChannel.push(f.set(xv, f.v128.load32_splat(x.offset + 4 * ch, 4, f.i32.mul(f.get(tap.inPixel), c(4 * C)))));
+        } else {
+          const L = new Lanes(f, 1);
+          const value = loadScalar(L, xd, f.i32.add(f.i32.mul(f.get(tap.inPixel), c(xb * C)), c(x.offset + xb * ch)));
+          perChannel.push(...L.body, f.set(xv, f.f32x4.splat(value)));
+        }
         acc.forEach((r, q) => perChannel.push(
           f.set(r, f.f32x4.add(f.get(r), f.f32x4.mul(f.get(xv), f.v128.load(4 * (ch * O + 4 * q), 4, f.get(wRow))))),
         ));
       }
       return perChannel;
     }),
-    ...acc.map((r, q) => f.v128.store(output.offset + 16 * q, 4, f.i32.mul(f.get(px.pixel), c(4 * O)), f.get(r))),
+    ...(half ? half.storePixel(() => f.get(px.pixel), acc) : acc.map((r, q) => f.v128.store(output.offset + 16 * q, 4, f.i32.mul(f.get(px.pixel), c(4 * O)), f.get(r)))),
   ])];
 }

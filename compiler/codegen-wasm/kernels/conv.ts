@@ -81,7 +81,13 @@ const align = (n: number) => Math.ceil(n / 16) * 16;
 function layoutOf(op: ConvOp, node: Node, inputs: readonly TensorType[], output: TensorType) {
   const p = planOf(op, node, inputs, output);
   const none = { p, columns: 0, gemm: 0, extra: 0, total: 0 };
-  if (p.strategy === "depthwise" || p.pixels === 0 || (op === "conv2d" && usesDirectConv(p) && !anyHalf(inputs, output))) return none;
+  if (p.strategy === "depthwise" || p.pixels === 0) return none;
+  if (op === "conv2d" && usesDirectConv(p)) {
+    // 16-bit storage: an f32 copy of w, and one pixel's output channels in f32 (directHalf).
+    if (!anyHalf(inputs, output)) return none;
+    const extra = align(numel(inputs[1].shape) * 4);
+    return { p, columns: 0, gemm: 0, extra, total: extra + align(p.outChannels * 4) };
+  }
   const dtypes = gemmDTypes(op, inputs, p);
   const half = isHalf(output.dtype);
   if (p.strategy === "pointwise") {
@@ -111,7 +117,10 @@ export function emitConv(op: ConvOp, args: KernelArgs, epilogue?: Epilogue): Exp
   const layout = layoutOf(op, node, types, output.type);
   const { p } = layout;
   if (p.strategy === "depthwise") return emitDepthwise(op === "conv2d" ? "forward" : op === "conv2dBackpropInput" ? "input" : "filter", args, p);
-  if (op === "conv2d" && usesDirectConv(p) && !anyHalf(types, output.type)) return emitDirectConv(args, p);
+  if (op === "conv2d" && usesDirectConv(p)) {
+    if (!anyHalf(types, output.type)) return emitDirectConv(args, p);
+    return directHalf(args, p, layout.extra, epilogue);
+  }
   const outBytes = DTYPE_BYTES[output.type.dtype];
   if (p.pixels === 0) return [f.fill(output.offset, 0, outBytes * numel(output.type.shape))];
   if (layout.total > 0 && workspace === undefined) throw new Error(`${op} %${node.id} needs a ${layout.total}-byte workspace and the plan gave none`);
@@ -211,6 +220,39 @@ export function emitConv(op: ConvOp, args: KernelArgs, epilogue?: Epilogue): Exp
     ]),
     ...(half && op !== "conv2d" ? roundSum() : []),
   ];
+}
+
+/**
+ * The direct convolution with 16-bit storage: w widened once into f32 scratch, then per pixel
+ * the output channels (f32 registers) written to an f32 row of scratch and rounded into the
+ * output by a map over the row, after the epilogue of a fusedConv2d.
+ */
+function directHalf(args: KernelArgs, p: ConvPlan, wBytes: number, epilogue?: Epilogue): Expr[] {
+  const { f, inputs, output, workspace } = args;
+  if (workspace === undefined) throw new Error(`conv2d %${args.node.id} needs a workspace and the plan gave none`);
+  const w = inputs[1];
+  const wOffset = workspace;
+  const row = workspace + wBytes;
+  const O = p.outChannels;
+  const c = (v: number) => f.i32.const(v);
+  const widenW = emitMap(f, [w], { offset: wOffset, type: { dtype: "f32", shape: w.type.shape } }, (_L, [v]) => v());
+  const extras = (epilogue?.extras ?? []).map((e) => extraView(e, output.type));
+  const eb = (b: BufferRef) => DTYPE_BYTES[b.type.dtype];
+  const storePixel = (pixel: () => Expr, acc: readonly Local[]): Expr[] => {
+    const at = (b: BufferRef, rowStride: number): (() => Expr) => () => f.i32.add(c(b.offset), f.i32.mul(pixel(), c(rowStride * eb(b))));
+    return [
+      ...acc.map((r, q) => f.v128.store(16 * q, 4, c(row), f.get(r))),
+      ...emitMapAxes(
+        f,
+        [{ size: 1, strides: [0, ...extras.map(() => 0), 0] }, { size: O, strides: [1, ...extras.map((e) => e.col), 1] }],
+        ["f32", ...extras.map((e) => e.ref.type.dtype), output.type.dtype],
+        [() => c(row), ...extras.map((e) => at(e.ref, e.row)), at(output, O)],
+        epilogue?.fn ?? ((_L, [v]) => v()),
+        { vector: epilogue?.vector ?? true },
+      ),
+    ];
+  };
+  return [...widenW, ...emitDirectConv(args, p, { wOffset, storePixel })];
 }
 
 /**
