@@ -24,7 +24,7 @@ import { inplace } from "../passes/inplace.ts";
 import { lossScale, LOSS_SCALE, type LossScaleOptions } from "../passes/loss-scale.ts";
 import { nonfiniteGuard } from "../passes/nonfinite-guard.ts";
 import { FINITE } from "../passes/finite-gate.ts";
-import { precision, type HalfDType } from "../passes/precision.ts";
+import { MIXED_F32_OPS, precision, type HalfDType } from "../passes/precision.ts";
 import type { WorkspaceBytes } from "../passes/liveness.ts";
 import { optimizer, type OptimizerOptions } from "../passes/optimizer.ts";
 import type { Pass, PassStats } from "../passes/pass.ts";
@@ -97,7 +97,7 @@ export function trainingEntries(source: Graph, opts: TrainingOptions | undefined
   // Mixed precision retypes the forward pass before autodiff, so the backward pass is derived in
   // 16 bits and the master weights' gradients come out f32 (the VJP of their casts).
   const forward = opts.mixed
-    ? runner.one(precision, "forward", source, { dtype: opts.mixed.dtype, mode: "mixed", lossScale: scale?.init ?? 0 })
+    ? runner.one(precision, "forward", source, { dtype: opts.mixed.dtype, mode: "mixed", lossScale: scale?.init ?? 0, keepF32: MIXED_F32_OPS })
     : source;
   const withGrads = runner.one(autodiff, entry, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false, ...(scale ? { seed: LOSS_SCALE } : {}) });
   // The finite check (loss-scale's, shared with the guard) comes before the update, which the

@@ -51,6 +51,13 @@ export interface PrecisionOptions {
 /** The loss ops: their value (a mean over the batch) and its gradient seed stay f32. */
 export const LOSS_OPS: readonly string[] = ["softmaxCrossEntropy", "mse"];
 
+/**
+ * Mixed precision computes these in f32 too: `gather` reads the f32 master table itself (the
+ * rows it picks are cast to 16 bits after), so its VJP, the embedding gradient `scatterAdd`, sums
+ * straight into an f32 gradient, rather than into f32 scratch and a 16-bit result widened again.
+ */
+export const MIXED_F32_OPS: readonly string[] = [...LOSS_OPS, "gather"];
+
 /** The name of the cast of `value` to `dtype`. */
 export const castName = (dtype: DType, value: string) => `${dtype}/${value}`;
 
