@@ -127,6 +127,12 @@ export interface OpFusion {
    */
   readonly chain?: boolean;
   /**
+   * The operand that is a bool condition, the others being of the result's float dtype (where's
+   * 0). Only `fuse` takes such a step into a body (the condition becomes a bool operand of the
+   * fused node); `fuseReductions` and `fuseEpilogues` leave it out, their kernels read floats only.
+   */
+  readonly condition?: number;
+  /**
    * As a body step, has a scalar element function only (no SIMD form): `fuseReductions` keeps
    * bodies with such a step out of a `fusedReduce`, whose kernel walks SIMD lanes (pow).
    */

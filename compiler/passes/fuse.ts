@@ -4,7 +4,8 @@
 //
 // Stages:
 // 1. Groups, from the last node back. A fusable node (an op whose record says `fusion.chain`: the
-//    unary math ops, gelu, add sub mul div pow maximum minimum; result and operands of one float dtype) not yet
+//    unary math ops, gelu, add sub mul div pow maximum minimum, and where, whose bool condition
+//    becomes a bool operand of the fused node; result and operands of one float dtype) not yet
 //    taken is a group's root. An operand joins the root's group when it is a fusable node of the
 //    root's shape (no intermediate is broadcast up: the loop computes each element once) whose
 //    ONLY use is that one operand slot of a member. A value read by an output or an update has another use, so it
@@ -124,11 +125,15 @@ export function withoutInlinedConstants(g: Graph, nodes: readonly Node[], uses: 
 /**
  * A node that may be a step of a fused body: its op record says `fusion.chain`, and its result and
  * operands are of one float dtype (f32, or f16/bf16: the kernels compute the body in f32 and
- * round once).
+ * round once). With `conditions`, also an op with a bool condition operand (where: its record's
+ * `fusion.condition`), which only `fuse`'s `fused` nodes take; the other fusion passes' kernels
+ * read floats only.
  */
-export function isFusable(n: Node, types: ReadonlyMap<string, TensorType>): boolean {
+export function isFusable(n: Node, types: ReadonlyMap<string, TensorType>, conditions = false): boolean {
   const dtype = n.type.dtype;
-  return OPS.get(n.op)?.fusion?.chain === true && isFloat(dtype) && n.inputs.every((v) => types.get(v)!.dtype === dtype);
+  const fusion = OPS.get(n.op)?.fusion;
+  if (fusion?.chain !== true || !isFloat(dtype) || (fusion.condition !== undefined && !conditions)) return false;
+  return n.inputs.every((v, k) => types.get(v)!.dtype === (k === fusion.condition ? "bool" : dtype));
 }
 
 /**
@@ -154,7 +159,7 @@ function findGroups(g: Graph, types: ReadonlyMap<string, TensorType>, nodeOf: Re
   const groups: Group[] = [];
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const root = g.nodes[i];
-    if (taken.has(root.id) || !isFusable(root, types)) continue;
+    if (taken.has(root.id) || !isFusable(root, types, true)) continue;
     const members = [root];
     taken.add(root.id);
     // The group's external operands so far (constants that become literals do not count).
@@ -166,7 +171,7 @@ function findGroups(g: Graph, types: ReadonlyMap<string, TensorType>, nodeOf: Re
     for (let k = 0; k < members.length; k++) {
       for (const v of members[k].inputs) {
         const n = nodeOf.get(v);
-        if (!n || taken.has(v) || uses.get(v) !== 1 || !isFusable(n, types) || !sameShape(n.type.shape, root.type.shape)) continue;
+        if (!n || taken.has(v) || uses.get(v) !== 1 || !isFusable(n, types, true) || !sameShape(n.type.shape, root.type.shape)) continue;
         const widened = new Set([...external].filter((x) => x !== v));
         for (const x of n.inputs) if (isOperand(x)) widened.add(x);
         if (widened.size > maxOperands) continue;
@@ -198,7 +203,8 @@ function fusedNode(members: readonly Node[], types: ReadonlyMap<string, TensorTy
   for (const inlineConsts of [true, false]) {
     const built = buildBody(members, nodeOf, inlineConsts, casts);
     const shapes = built.operands.map((v) => types.get(v)!.shape);
-    if (shapes.length === 0 || !sameShape(broadcastAll(shapes), root.type.shape)) continue;
+    // A body needs a float operand for its dtype (not only bool conditions).
+    if (built.operands.every((v) => types.get(v)!.dtype === "bool") || !sameShape(broadcastAll(shapes), root.type.shape)) continue;
     const node: Node = {
       id: root.id,
       op: "fused",

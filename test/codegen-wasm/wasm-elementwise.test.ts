@@ -138,6 +138,26 @@ describe("comparisons and where", () => {
     ]);
     await expectMatchesInterpreter(g);
   });
+
+  it("where inside a fused body: bool conditions (per element, broadcast, scalar) select float branches, NaN in the branch not taken", async () => {
+    const b = new GraphBuilder("fused-where");
+    const cases: { types: TensorType[]; body: string }[] = [
+      { types: [t("bool", 37), f32(37), f32(37)], body: "mul(x1, 2); where(x0, t0, x2); add(t1, 0.5)" },
+      { types: [t("bool"), f32(6, 33), f32(6, 33)], body: "where(x0, x1, 0); mul(t0, x2)" },
+      { types: [t("bool", 6, 1), f32(6, 33), f32(33)], body: "relu(x1); where(x0, x2, t0)" },
+      { types: [f32(5), t("bool", 5), t("bool")], body: "where(x1, x0, 1); where(x2, t0, -0)" },
+    ];
+    const inputs: Record<string, Float64Array> = {};
+    cases.forEach(({ types, body }, k) => {
+      const xs = types.map((type, i) => {
+        const n = type.shape.reduce((p, d) => p * d, 1);
+        inputs[`x${k}_${i}`] = type.dtype === "bool" ? Float64Array.from({ length: n }, (_, j) => ((j * (k + 3)) >> 1) & 1) : Float64Array.from(specials(n), (v, j) => (j % 11 === 5 ? NaN : v));
+        return b.addInput({ name: `x${k}_${i}`, type });
+      });
+      b.output(`y${k}`, b.op("fused", xs, { body }));
+    });
+    await expectMatchesInterpreter(b.build(), inputs);
+  });
 });
 
 describe("cast", () => {

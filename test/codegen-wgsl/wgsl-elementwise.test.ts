@@ -180,6 +180,17 @@ describe("sources and fused bodies", () => {
     const { graph, inputs } = batchedCases("fused", cases);
     await expectWgslMatchesInterpreter(graph, inputs);
   });
+
+  it("fused bodies with where: bool conditions per element, broadcast and scalar", async () => {
+    const bool = (...shape: number[]): TensorType => ({ dtype: "bool", shape });
+    const cases: OpCase[] = [
+      { op: "fused", types: [bool(6, 33), f32(6, 33), f32(33)], attrs: { body: "mul(x1, 2); where(x0, t0, x2); add(t1, 0.5)" } },
+      { op: "fused", types: [bool(), f32(6, 33), f32(6, 33)], attrs: { body: "where(x0, x1, 0); mul(t0, x2)" } },
+      { op: "fused", types: [bool(6, 1), f32(6, 33), f32(33)], attrs: { body: "relu(x1); where(x0, x2, t0)" } },
+    ];
+    const { graph, inputs } = batchedCases("fused", cases);
+    await expectWgslMatchesInterpreter(graph, inputs);
+  });
 });
 
 describe("dropout", () => {

@@ -8,7 +8,7 @@ import { mayReuseOperand } from "../../compiler/ir/aliasing.ts";
 import { valueTypes } from "../../compiler/ir/graph.ts";
 import { elementFlops, operandCount, type OpDef } from "../../compiler/ir/op-def.ts";
 import { OPS } from "../../compiler/ir/ops.ts";
-import { ELEMENTWISE_OPS, FLOAT_BINARY_FUNCTIONS, FLOAT_UNARY_FUNCTIONS } from "../../compiler/ir/ops/elementwise.ts";
+import { ELEMENTWISE_OPS, FLOAT_BINARY_FUNCTIONS, FLOAT_TERNARY_FUNCTIONS, FLOAT_UNARY_FUNCTIONS } from "../../compiler/ir/ops/elementwise.ts";
 import { bodyOpArity } from "../../compiler/ir/ops/fused-body.ts";
 import { EPILOGUE_OPS } from "../../compiler/ir/ops/fused-contraction.ts";
 import { FUSED_REDUCTIONS } from "../../compiler/ir/ops/fused-reduce.ts";
@@ -120,13 +120,16 @@ describe("buffer sharing", () => {
 describe("fusion roles", () => {
   it("chains exactly the ops the fused body can evaluate, with their arity", () => {
     const chain = opsWhere((op) => op.fusion?.chain);
-    expect(chain).toEqual([...Object.keys(FLOAT_UNARY_FUNCTIONS), ...Object.keys(FLOAT_BINARY_FUNCTIONS), "gelu"].sort());
+    expect(chain).toEqual([...Object.keys(FLOAT_UNARY_FUNCTIONS), ...Object.keys(FLOAT_BINARY_FUNCTIONS), ...Object.keys(FLOAT_TERNARY_FUNCTIONS), "gelu"].sort());
     for (const name of chain) {
       const op = OPS.get(name)!;
       expect(ELEMENTWISE_OPS, name).toContain(op);
       expect(bodyOpArity(name), name).toBe(operandCount(op).min);
     }
-    expect(bodyOpArity("where")).toBeUndefined();
+    expect(bodyOpArity("select")).toBeUndefined();
+    // where's condition is its bool operand 0; no other chain op reads a bool.
+    expect(opsWhere((op) => op.fusion?.condition !== undefined)).toEqual(["where"]);
+    expect(OPS.get("where")!.fusion?.condition).toBe(0);
     expect(opsWhere((op) => op.fusion?.scalarOnly)).toEqual(["pow"]);
   });
 

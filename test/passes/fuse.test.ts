@@ -107,6 +107,53 @@ describe("fuse pass on hand-written IR", () => {
     expect(stats["fused-nodes"]).toBe(0);
   });
 
+  it("takes where into a chain, its bool condition an operand of the fused node (relu's backward into a sum)", () => {
+    const { text, stats } = fused(`  input %m: bool[4,8]
+  input %dy: f32[4,8]
+  input %r: f32[4,8]
+  %0:f32[] = const {value=0, dtype="f32", shape=[]}
+  %1:f32[4,8] = add %dy, %r
+  %2:f32[4,8] = where %m, %1, %0
+  %3:f32[4,8] = mul %2, %dy
+  output y = %3`);
+    expect(text).toBe(`  input %m: bool[4,8]
+  input %dy: f32[4,8]
+  input %r: f32[4,8]
+  %3:f32[4,8] = fused %m, %dy, %r {body="add(x1, x2); where(x0, t0, 0); mul(t1, x1)"}
+  output y = %3`);
+    expect(stats["fused-nodes"]).toBe(1);
+  });
+
+  it("leaves a where with integer branches, and one whose branches are only literals, unfused", () => {
+    const body = `  input %c: bool[6]
+  input %i: i32[6]
+  %0:f32[] = const {value=1, dtype="f32", shape=[]}
+  %1:f32[] = const {value=2, dtype="f32", shape=[]}
+  %2:i32[6] = where %c, %i, %i
+  %3:i32[6] = neg %2
+  %4:f32[6] = where %c, %0, %1
+  %5:f32[6] = exp %4
+  output k = %3
+  output y = %5`;
+    const { text } = fused(body);
+    expect(text).toContain("%2:i32[6] = where %c, %i, %i");
+    expect(text).toContain(`%5:f32[6] = fused %c, %0, %1 {body="where(x0, x1, x2); exp(t0)"}`);
+  });
+
+  it("a body reads bool operands only as where's condition, and where's condition only from a bool operand", () => {
+    const check = (types: string, body: string) => () => verifyGraph(parse(`${types}
+  %0:f32[6] = fused ${types.split("\n").map((l) => l.trim().split(" ")[1].replace(":", "")).join(", ")} {body="${body}"}
+  output y = %0`));
+    const types = `  input %c: bool[6]
+  input %x: f32[6]`;
+    expect(check(types, "where(x0, x1, 0)")).not.toThrow();
+    expect(check(types, "where(x1, x0, 0)")).toThrow(/x1 is a condition and must be bool/);
+    expect(check(types, "add(x0, x1)")).toThrow(/bool operand x0 is read as a number/);
+    expect(check(types, "exp(x1); where(t0, x1, 0)")).toThrow(/condition from a bool operand, not t0/);
+    expect(check(`  input %c: bool[6]
+  input %d: bool[6]`, "where(x0, 1, 2)")).toThrow(/besides bool conditions/);
+  });
+
   it("stops a group where it would read more than maxOperands values", () => {
     const body = `  input %a: f32[4]
   input %b: f32[4]

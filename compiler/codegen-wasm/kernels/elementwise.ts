@@ -103,7 +103,8 @@ const BINARY: Record<string, Variants> = {
  * whether it has a four-lane form; undefined for ops without one. The fused kernel chains these.
  */
 export function floatElementFunction(op: string, c: ElementContext): { fn: ElementFn; vector: boolean } | undefined {
-  const variant = (Object.hasOwn(UNARY, op) ? UNARY[op] : Object.hasOwn(BINARY, op) ? BINARY[op] : undefined)?.float;
+  const table = [UNARY, BINARY, SELECT].find((t) => Object.hasOwn(t, op));
+  const variant = table?.[op].float;
   return variant && { fn: variant.fn(c), vector: variant.vector ?? true };
 }
 
@@ -114,7 +115,9 @@ const COMPARISON: Record<string, Variants> = {
 };
 
 const pick: ElementFn = (L, [cond, a, b]) => L.select(L.nonzero(cond()), a(), b());
-const where: KernelEmitter = elementwise({ float: same(pick), int: same(pick) }, 1);
+/** Ops with a bool condition: its lanes are integers (0 or 1), the others of the data's kind. */
+const SELECT: Record<string, Variants> = { where: { float: same(pick), int: same(pick) } };
+const where: KernelEmitter = elementwise(SELECT.where, 1);
 
 /** Inclusive ranges that float -> integer casts saturate to. */
 const SATURATE: Partial<Record<DType, readonly [number, number]>> = { i8: [-128, 127], u8: [0, 255] };

@@ -14,13 +14,14 @@
 import type { Node } from "../../ir/graph.ts";
 import { attr } from "../../ir/op-def.ts";
 import { parseBody, type BodyArg } from "../../ir/ops/fused-body.ts";
+import { FUSED_SIGNATURES } from "../../ir/ops/fused.ts";
 import { headAttrs } from "../../ir/ops/fused-contraction.ts";
 import type { TensorType } from "../../ir/types.ts";
 import { signedTable } from "../../ir/dtypes.ts";
 import { UnsupportedKernelError, withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter, type KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { convKernel, emitConv } from "./conv.ts";
-import { FLOATS, HALVES, isHalf } from "../../ir/dtypes.ts";
+import { FLOATS, isHalf } from "../../ir/dtypes.ts";
 import { floatElementFunction } from "./elementwise.ts";
 import type { V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
@@ -89,8 +90,7 @@ function withEpilogue(headOp: string, head: KernelEmitter, headWithEpilogue: (a:
  */
 export const FUSED_KERNELS: KernelTable = signedTable("wasm fused kernels", {
   fused: [
-    // f32 bodies may read 16-bit operands (widening casts the fuse pass absorbed); 16-bit bodies read their own dtype.
-    { op: "fused", dtypes: [{ operands: [], rest: FLOATS, result: "f32" }, ...HALVES], kernel: fused },
+    { op: "fused", dtypes: FUSED_SIGNATURES, kernel: fused },
     { op: "fusedMatmul", dtypes: FLOATS, kernel: withEpilogue("matmul", matmulKernel, (a, e) => emitMatmul(a, e)) },
     { op: "fusedConv2d", dtypes: FLOATS, kernel: withEpilogue("conv2d", convKernel.conv2d, (a, e) => emitConv("conv2d", a, e)) },
   ],

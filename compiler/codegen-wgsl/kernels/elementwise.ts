@@ -14,10 +14,11 @@
 import { roundTo } from "../../ir/dtype-round.ts";
 import { attr } from "../../ir/op-def.ts";
 import { parseBody, type BodyArg, type BodyStep } from "../../ir/ops/fused-body.ts";
+import { FUSED_SIGNATURES } from "../../ir/ops/fused.ts";
 import { stridesOf, type DType } from "../../ir/types.ts";
 import { signature, signedTable } from "../../ir/dtypes.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelTable } from "../kernel.ts";
-import { FLOATS, HALVES, INTS, NUMERIC, STORED } from "../../ir/dtypes.ts";
+import { FLOATS, INTS, NUMERIC, STORED } from "../../ir/dtypes.ts";
 import { computeType, f32, i32, literal, u32 } from "../wgsl.ts";
 import { mathLibrary } from "./math.ts";
 import { broadcastRead, elementMap } from "./map.ts";
@@ -63,6 +64,11 @@ const INT_BINARY: Readonly<Record<string, Expr2>> = {
   minimum: (a, b) => `min(${a}, ${b})`,
 };
 
+/** Body steps with a bool condition (read as i32 0 or 1) and float branches. */
+const FLOAT_SELECT: Readonly<Record<string, (c: string, a: string, b: string) => string>> = {
+  where: (c, a, b) => `select(${b}, ${a}, ${c} != 0i)`,
+};
+
 const COMPARE: Readonly<Record<string, string>> = { less: "<", greater: ">", equal: "==" };
 
 /** Comparisons that also take bool operands (the op record's `accepts: "any"`). */
@@ -70,6 +76,7 @@ const BOOL_COMPARABLE: ReadonlySet<string> = new Set(["equal"]);
 
 /** The f32 expression of one body step (an arithmetic op or gelu) and the math it needs. */
 export function floatStep(op: string, approximate: string | undefined, args: readonly string[]): { expr: string; math?: string } {
+  if (Object.hasOwn(FLOAT_SELECT, op) && args.length === 3) return { expr: FLOAT_SELECT[op](args[0], args[1], args[2]) };
   if (op === "gelu") return approximate === "tanh" ? { expr: `m_gelu_tanh(${args[0]})`, math: "gelu" } : { expr: `m_gelu(${args[0]})`, math: "gelu" };
   if (Object.hasOwn(FLOAT_UNARY, op) && args.length === 1) return { expr: FLOAT_UNARY[op].fn(args[0]), math: FLOAT_UNARY[op].math };
   if (Object.hasOwn(FLOAT_BINARY, op) && args.length === 2) return { expr: FLOAT_BINARY[op].fn(args[0], args[1]), math: FLOAT_BINARY[op].math };
@@ -133,7 +140,7 @@ const compareKernel = (op: string): WgslKernel => (a) => {
 };
 
 const where: WgslKernel = (a) => {
-  return mapKernel(a, ([c, x, y]) => `select(${y}, ${x}, ${c} != 0i)`);
+  return mapKernel(a, ([c, x, y]) => FLOAT_SELECT.where(c, x, y));
 };
 
 /** Inclusive ranges float -> integer casts saturate to. */
@@ -199,5 +206,5 @@ export const ELEMENTWISE_KERNELS: WgslKernelTable = signedTable("wgsl elementwis
     { op: "iota", dtypes: NUMERIC, kernel: iota },
   ],
   // f32 bodies may read 16-bit operands (widening casts the fuse pass absorbed); 16-bit bodies read their own dtype.
-  fused: [{ op: "fused", dtypes: [{ operands: [], rest: FLOATS, result: "f32" }, ...HALVES], kernel: fused }],
+  fused: [{ op: "fused", dtypes: FUSED_SIGNATURES, kernel: fused }],
 });

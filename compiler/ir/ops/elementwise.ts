@@ -125,6 +125,11 @@ export const FLOAT_UNARY_FUNCTIONS: Readonly<Record<string, Unary>> = {
   relu: (x) => Math.max(x, 0),
 };
 
+/** Ternary element functions of body steps: where's condition is its bool operand as 0 or 1. */
+export const FLOAT_TERNARY_FUNCTIONS: Readonly<Record<string, (c: number, a: number, b: number) => number>> = {
+  where: (c, a, b) => (c !== 0 ? a : b),
+};
+
 /** gelu's element function by its `approximate` attribute. */
 export const GELU_FUNCTIONS: Readonly<Record<string, Unary>> = { none: geluExact, tanh: geluTanh };
 
@@ -233,6 +238,7 @@ const where: OpDef = {
   operands: ["cond", "a", "b"],
   attrs: {},
   tolerance: 0,
+  fusion: { chain: true, condition: 0 },
   infer([cond, a, b]) {
     if (cond.dtype !== "bool") throw new ShapeError(`where: condition must be bool, got ${formatType(cond)}`);
     checkSameDType("where", a, b);
@@ -243,7 +249,7 @@ const where: OpDef = {
     const av = expandTo(a.data, a.type.shape, out.shape);
     const bv = expandTo(b.data, b.type.shape, out.shape);
     const res = new Float64Array(c.length);
-    for (let i = 0; i < res.length; i++) res[i] = c[i] !== 0 ? av[i] : bv[i];
+    for (let i = 0; i < res.length; i++) res[i] = FLOAT_TERNARY_FUNCTIONS.where(c[i], av[i], bv[i]);
     return res;
   },
   // operands = [cond, a, b]: the cotangent goes to the branch each element was taken from.

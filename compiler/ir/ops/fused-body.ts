@@ -12,7 +12,7 @@
 
 import { operandCount } from "../op-def.ts";
 import { ShapeError } from "../types.ts";
-import { ELEMENTWISE_OPS, FLOAT_BINARY_FUNCTIONS, FLOAT_UNARY_FUNCTIONS, GELU_FUNCTIONS } from "./elementwise.ts";
+import { ELEMENTWISE_OPS, FLOAT_BINARY_FUNCTIONS, FLOAT_TERNARY_FUNCTIONS, FLOAT_UNARY_FUNCTIONS, GELU_FUNCTIONS } from "./elementwise.ts";
 
 export type BodyArg =
   | { readonly kind: "operand"; readonly index: number }
@@ -25,6 +25,34 @@ export interface BodyStep {
   /** gelu's `approximate` attribute ("none" or "tanh"); absent for every other op. */
   readonly approximate?: string;
   readonly args: readonly BodyArg[];
+}
+
+/** The argument slot of `op` that is a bool condition (where's 0), per its record's `fusion.condition`. */
+const CONDITIONS: ReadonlyMap<string, number> = new Map(
+  ELEMENTWISE_OPS.flatMap((op) => (op.fusion?.chain && op.fusion.condition !== undefined ? [[op.name, op.fusion.condition] as const] : [])),
+);
+
+/**
+ * The operands a body reads as conditions. Each must be a bool operand read only as a condition,
+ * and each condition an operand (not a temporary or a literal): a body computes floats only, so a
+ * bool value enters it where it selects and nowhere else. ShapeError otherwise.
+ */
+export function conditionOperands(op: string, steps: readonly BodyStep[], operandIsBool: (index: number) => boolean): Set<number> {
+  const conditions = new Set<number>();
+  const floats = new Set<number>();
+  steps.forEach((s, k) => {
+    s.args.forEach((a, slot) => {
+      const isCondition = CONDITIONS.get(s.op) === slot;
+      if (isCondition && a.kind !== "operand") throw new ShapeError(`${op}: body step ${k} (${s.op}) takes its condition from a bool operand, not ${a.kind === "temp" ? `t${a.index}` : "a literal"}`);
+      if (a.kind === "operand") (isCondition ? conditions : floats).add(a.index);
+    });
+  });
+  for (const i of conditions) {
+    if (!operandIsBool(i)) throw new ShapeError(`${op}: operand x${i} is a condition and must be bool`);
+    if (floats.has(i)) throw new ShapeError(`${op}: bool operand x${i} is read as a number`);
+  }
+  for (const i of floats) if (operandIsBool(i)) throw new ShapeError(`${op}: bool operand x${i} is read as a number`);
+  return conditions;
 }
 
 /** The ops a body may use (records with `fusion.chain`) and their arity. */
@@ -104,6 +132,7 @@ export function evaluateBody(steps: readonly BodyStep[], operands: readonly numb
   steps.forEach((s, k) => {
     if (s.op === "gelu") temps[k] = GELU_FUNCTIONS[s.approximate ?? "none"](value(s.args[0]));
     else if (s.args.length === 1) temps[k] = FLOAT_UNARY_FUNCTIONS[s.op](value(s.args[0]));
+    else if (s.args.length === 3) temps[k] = FLOAT_TERNARY_FUNCTIONS[s.op](value(s.args[0]), value(s.args[1]), value(s.args[2]));
     else temps[k] = FLOAT_BINARY_FUNCTIONS[s.op](value(s.args[0]), value(s.args[1]));
   });
   return temps[steps.length - 1];

@@ -13,9 +13,10 @@
 import type { OpDef, Tensor } from "../op-def.ts";
 import { attr, elementFlops } from "../op-def.ts";
 import { formatType, isFloat, numel, ShapeError, type TensorType } from "../types.ts";
+import { FLOATS, HALVES, type DTypeSignature, type DTypeSpec } from "../dtypes.ts";
 import { expandTo } from "./broadcast.ts";
 import { broadcastFor } from "./elementwise-kit.ts";
-import { evaluateBody, parseBody } from "./fused-body.ts";
+import { conditionOperands, evaluateBody, parseBody } from "./fused-body.ts";
 
 const fused: OpDef = {
   name: "fused",
@@ -27,8 +28,8 @@ const fused: OpDef = {
   },
   tolerance: 1e-5,
   infer(inputs, a) {
-    parseBody(attr.str(a, "body"), inputs.length);
-    return bodyValueType("fused", inputs);
+    const steps = parseBody(attr.str(a, "body"), inputs.length);
+    return bodyValueType("fused", inputs, conditionOperands("fused", steps, (i) => inputs[i].dtype === "bool"));
   },
   interpret(inputs, a, out) {
     return bodyValues(attr.str(a, "body"), inputs, out);
@@ -43,15 +44,17 @@ const fused: OpDef = {
  * The type of a body's values (fused, fusedReduce): their broadcast shape, and the operands' one
  * float dtype; or f32 when operands are f32 and 16-bit floats (the `fuse` pass absorbs the
  * widening casts of 16-bit values into f32 chains: widening is exact, so the body reads the
- * 16-bit operand itself). f16 beside bf16 without f32 has no common dtype.
+ * 16-bit operand itself). f16 beside bf16 without f32 has no common dtype. `conditions`: the
+ * operands the body reads as bool conditions (where's), which take no part in the dtype.
  */
-export function bodyValueType(op: string, inputs: readonly TensorType[]): TensorType {
-  const dtypes = new Set(inputs.map((t) => t.dtype));
+export function bodyValueType(op: string, inputs: readonly TensorType[], conditions: ReadonlySet<number> = new Set()): TensorType {
+  const values = inputs.filter((_, i) => !conditions.has(i));
+  const dtypes = new Set(values.map((t) => t.dtype));
   const mixed = dtypes.size > 1;
-  if (![...dtypes].every(isFloat) || (mixed && !dtypes.has("f32"))) {
-    throw new ShapeError(`${op}: operands must share one float dtype, or be f32 and 16-bit floats, got ${inputs.map(formatType).join(", ")}`);
+  if (values.length === 0 || ![...dtypes].every(isFloat) || (mixed && !dtypes.has("f32"))) {
+    throw new ShapeError(`${op}: operands must share one float dtype, or be f32 and 16-bit floats (besides bool conditions), got ${inputs.map(formatType).join(", ")}`);
   }
-  return { dtype: mixed ? "f32" : inputs[0].dtype, shape: broadcastFor(op, inputs) };
+  return { dtype: mixed ? "f32" : values[0].dtype, shape: broadcastFor(op, inputs) };
 }
 
 /** A body's value in float64 at every element of `type`, the operands broadcast to its shape. */
@@ -68,3 +71,13 @@ export function bodyValues(body: string, inputs: readonly Tensor[], type: Tensor
 }
 
 export const FUSED_OPS: readonly OpDef[] = [fused];
+
+/**
+ * The dtypes both backends' `fused` kernels take: f32 bodies may read 16-bit operands (widening
+ * casts the fuse pass absorbed), 16-bit bodies read their own dtype, and either may read bool
+ * conditions (where's).
+ */
+export const FUSED_SIGNATURES: DTypeSpec = [
+  { operands: [], rest: [...FLOATS, "bool"], result: "f32" },
+  ...HALVES.map((h): DTypeSignature => ({ operands: [], rest: [h, "bool"], result: h })),
+];
