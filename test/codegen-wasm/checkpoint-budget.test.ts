@@ -8,7 +8,8 @@
 // by its own value, and checkpointing keeps a gated update's value like any update's: 33% before);
 // what remains is the optimizer's gating of its inputs (where(ok, grad, 0), the gated momentum and
 // learning rate per param: with those left out the guarded build recomputes 14.7%), which moves
-// the capacity refinement's scheduled peak by 35 KB at 6 spills (docs/AUTODIFF.md "A NaN batch").
+// the capacity refinement's scheduled peak by 35 KB at 6 spills (docs/AUTODIFF.md "A NaN batch");
+// fusing those where nodes into the update chains leaves it at 16.7%.
 import { describe, expect, it } from "vitest";
 import { pinnedBytes } from "../../compiler/cli/memory-report.ts";
 import { compile } from "../../compiler/driver/compile.ts";
