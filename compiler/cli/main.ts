@@ -30,6 +30,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { command: "build <model>", describe: "compile a model into an embeddable bundle (.wasm + .js + .d.ts + weights + plan)", load: () => import("./commands/build.ts") },
   { command: "passes", describe: "list the compiler's passes in pipeline order", load: () => import("./commands/passes.ts") },
   { command: "train <model>", describe: "train a model on data streamed from disk (resumable runs, evaluation, checkpoints)", load: () => import("./commands/train.ts") },
+  { command: "prune <model>", describe: "zero the smallest weights of a trained weights file (element, channel, block or N:M magnitude pruning)", load: () => import("./commands/prune.ts") },
   { command: "eval <model>", describe: "evaluate a model's weights on a dataset (loss, and accuracy for classifiers)", load: () => import("./commands/eval.ts") },
 ];
 
