@@ -33,6 +33,7 @@ import { trainingSpec } from "../compiler/passes/train-options.ts";
 import { loadMnist } from "../examples/mnist-mlp/data.ts";
 import { loadBundle, timingSummary } from "./bundle-kit.ts";
 import type { BenchReport } from "./run.ts";
+import { rng } from "../test/support/seeded-random.ts";
 
 const EPOCHS = Number(process.env.MLC_BENCH_PRECISION_EPOCHS ?? 3);
 const FASHION = "/usr/share/datasets/fashion-mnist";
@@ -71,17 +72,6 @@ interface Task {
   readonly test: Data;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function permutation(n: number, random: () => number): Uint32Array {
   const order = Uint32Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
@@ -107,7 +97,7 @@ function fashion(part: "train" | "t10k"): Data {
 
 /** Sequences of `seq` tokens following t -> (5t + 3) mod vocab from random starts; labels: the next token. */
 function sequences(count: number, seq: number, vocab: number, seed: number): Data {
-  const random = mulberry32(seed);
+  const random = rng(seed);
   const x = new Int32Array(count * seq);
   const y = new Int32Array(count * seq);
   for (let s = 0; s < count; s++) {
@@ -193,7 +183,7 @@ async function trainTask(t: Task, dir: string): Promise<TrainRow> {
   const runs = await Promise.all(VARIANTS.map((v) => trainingBundle(t.example, v, dir)));
   const batch = runs[0].batch;
   const steps = Math.floor(t.train.count / batch);
-  const order = (epoch: number) => permutation(t.train.count, mulberry32(1000 + epoch));
+  const order = (epoch: number) => permutation(t.train.count, rng(1000 + epoch));
   const finalLoss = {} as Record<Variant, number>;
   for (let e = 0; e < EPOCHS; e++) {
     const perm = order(e);
