@@ -101,7 +101,8 @@ async function measureOne(what: What, depth: number, root: string): Promise<OneR
     addRecords(program.records);
     addRecords(unscheduled.records);
     report.memoryReport(program, unscheduled, { forwardIds: new Set(model.graph.nodes.map((n) => n.id)), backend });
-    report.checkpointComparison(model.graph, { training, backend });
+    // as `mlc mem` does: the report's own program is the comparison's none row
+    report.checkpointComparison(model.graph, { training, backend, compiled: { checkpoint: options.training.checkpoint, program } });
     nodes = program.entries.reduce((t, e) => t + e.graph.nodes.length, 0);
   }
   const wallS = (performance.now() - t0) / 1000;

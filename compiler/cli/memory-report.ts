@@ -260,6 +260,12 @@ export interface ComparisonOptions {
   /** Also compute the tradeoff curve over this many evenly spaced budgets (plus sqrt's peak). */
   tradeoffBudgets?: number;
   timeLimitMs?: number;
+  /**
+   * A program the caller already compiled from the same forward graph with these training
+   * options and one of the policies (`mlc mem`'s own): that policy's row is read from it instead
+   * of being compiled again.
+   */
+  compiled?: { checkpoint: { mode: CheckpointMode; budgetBytes?: number }; program: CompiledProgram };
 }
 
 /** Compiles and plans the training program of `forward` with each checkpoint policy. */
@@ -268,12 +274,26 @@ export function checkpointComparison(forward: Graph, opts: ComparisonOptions): C
   const none = buildTrainingProgram(forward, opts.training).trainStep;
   const stepFlops = graphFlops(none);
   const pinned = pinnedBytes(none);
+  const programs = new Map<string, CompiledProgram>();
+  const keyOf = (mode: CheckpointMode, budgetBytes?: number) => `${mode} ${budgetBytes ?? ""}`;
+  if (opts.compiled) programs.set(keyOf(opts.compiled.checkpoint.mode, opts.compiled.checkpoint.budgetBytes), opts.compiled.program);
+  const programOf = (mode: CheckpointMode, budgetBytes?: number): CompiledProgram => {
+    const key = keyOf(mode, budgetBytes);
+    let program = programs.get(key);
+    if (!program) {
+      const checkpoint = { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}) };
+      program = compile(forward, { backend: opts.backend, training: { ...opts.training, checkpoint }, ...timing });
+      programs.set(key, program);
+    }
+    return program;
+  };
   // The pass runs last on the whole step and reports its choice's scheduled estimate: the
-  // un-checkpointed peak in the same terms is the plain step's scheduled estimate.
-  const uncheckpointedPeak = backendPeak(opts.backend)(none, true);
+  // un-checkpointed peak in the same terms is the plain step's scheduled estimate, which is what
+  // the memory phase's schedule pass measured on the fused plain step (backendPeak(none, true)).
+  const uncheckpointedPeak = programOf("none").records.find((r) => r.pass === "schedule" && r.entry === "train_step")?.stats["peak-after-bytes"]
+    ?? backendPeak(opts.backend)(none, true);
   const row = (mode: CheckpointMode, budgetBytes?: number): CheckpointRow => {
-    const checkpoint = { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}) };
-    const program = compile(forward, { backend: opts.backend, training: { ...opts.training, checkpoint }, ...timing });
+    const program = programOf(mode, budgetBytes);
     const arena = program.arena!;
     const stats = program.trainingStats.checkpoint ?? {};
     const recomputedFlops = stats["recomputed-flops"] ?? 0;
@@ -292,7 +312,7 @@ export function checkpointComparison(forward: Graph, opts: ComparisonOptions): C
   const out: CheckpointComparison = { stepFlops, pinned, modes };
   if (opts.tradeoffBudgets !== undefined) {
     const sqrt = modes[1];
-    const leastPeak = (opts.budgetBytes === undefined ? modes[2] : row("auto")).estimatedPeak;
+    const leastPeak = row("auto").estimatedPeak;
     const n = Math.max(2, opts.tradeoffBudgets);
     const budgets = new Set<number>();
     for (let i = 0; i < n; i++) budgets.add(Math.round(leastPeak + ((uncheckpointedPeak - leastPeak) * i) / (n - 1)));

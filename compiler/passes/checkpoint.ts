@@ -92,7 +92,7 @@ export const checkpoint: Pass<CheckpointOptions> = {
     const peak = opts.peakOf ?? estimatedPeak;
     const chosen = opts.mode === "sqrt"
       ? scheduledPeak(evaluate(g, opts.forwardNodes, analysis, sqrtDropSet(analysis), Math.max(1, Math.round(Math.sqrt(analysis.cuts.length))), Infinity, false, peak), peak)
-      : autoCandidate(g, opts.forwardNodes, analysis, opts.budgetBytes, peak);
+      : autoCandidate(g, opts.forwardNodes, analysis, opts.budgetBytes, sharedPeaks(peak, opts.forwardNodes));
     return {
       graph: chosen.graph,
       stats: {
@@ -115,6 +115,37 @@ export function estimatedPeak(g: Graph, scheduled = false, workspaceBytes?: Work
   // schedule reports the peak of the order it keeps as inplace and maxLiveBytes measure it
   if (scheduled) return runPass(schedule, g, workspaceBytes ? { workspaceBytes } : {}, { verify: false }).stats["peak-after-bytes"];
   return orderPeak(g, workspaceBytes);
+}
+
+/**
+ * `peak` measuring each distinct rewritten step once: different policies often rewrite the step
+ * alike (scoped copies that never meet a region switch; a chain plan keeping what every k-th cut
+ * keeps), and the estimate (fusion, then max-live) costs far more than comparing the steps. Steps
+ * are compared by their nodes after the forward pass (ids, operands, recompute marks), which is
+ * all that differs between candidates of one step.
+ */
+function sharedPeaks(peak: PeakEstimator, forwardNodes: number): PeakEstimator {
+  // By node count: the steps measured, with their peaks (quick, scheduled).
+  const known = new Map<number, { graph: Graph; bytes: [number | undefined, number | undefined] }[]>();
+  return (g, scheduled) => {
+    const same = known.get(g.nodes.length) ?? known.set(g.nodes.length, []).get(g.nodes.length)!;
+    let entry = same.find((e) => sameStep(e.graph, g, forwardNodes));
+    if (!entry) same.push((entry = { graph: g, bytes: [undefined, undefined] }));
+    const i = scheduled ? 1 : 0;
+    return (entry.bytes[i] ??= peak(g, scheduled));
+  };
+}
+
+/** Whether two rewrites of one step (same forward, same node count) have the same nodes after the forward. */
+function sameStep(a: Graph, b: Graph, forwardNodes: number): boolean {
+  for (let i = forwardNodes; i < a.nodes.length; i++) {
+    const x = a.nodes[i];
+    const y = b.nodes[i];
+    if (x === y) continue;
+    if (x.id !== y.id || x.recomputeOf !== y.recomputeOf || x.inputs.length !== y.inputs.length) return false;
+    for (let k = 0; k < x.inputs.length; k++) if (x.inputs[k] !== y.inputs[k]) return false;
+  }
+  return true;
 }
 
 function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean, peak: PeakEstimator, spill?: number): CheckpointCandidate {

@@ -83,8 +83,8 @@ export const fuse: Pass<FuseOptions> = {
       casts.forEach((c) => inlined.add(c));
     }
     let nodes = g.nodes.filter((n) => !absorbed.has(n.id)).map((n) => replaced.get(n.id) ?? n);
-    const uses = useCounts({ ...g, nodes });
-    nodes = nodes.filter((n) => !(inlined.has(n.id) && !uses.has(n.id)));
+    const stillRead = readAmong(g, nodes, inlined);
+    nodes = nodes.filter((n) => !(inlined.has(n.id) && !stillRead.has(n.id)));
     return fusedResult(g, nodes, { "fused-nodes": replaced.size });
   },
 };
@@ -118,8 +118,20 @@ function withoutMarks({ inplace: _decision, recomputeOf: _mark, ...n }: Node): N
  * reads any more (`uses`: the use counts before fusion; constants unused before stay).
  */
 export function withoutInlinedConstants(g: Graph, nodes: readonly Node[], uses: ReadonlyMap<string, number>): Node[] {
-  const left = useCounts({ ...g, nodes });
-  return nodes.filter((n) => !(n.op === "const" && constLiteral(n) !== undefined && !left.has(n.id) && uses.has(n.id)));
+  const literals = new Set<string>();
+  for (const n of nodes) if (n.op === "const" && uses.has(n.id) && constLiteral(n) !== undefined) literals.add(n.id);
+  const left = readAmong(g, nodes, literals);
+  return nodes.filter((n) => !(literals.has(n.id) && !left.has(n.id)));
+}
+
+/** Which of `values` the graph `g` with `nodes` reads (an operand, output or update). */
+function readAmong(g: Graph, nodes: readonly Node[], values: ReadonlySet<string>): Set<string> {
+  const read = new Set<string>();
+  if (values.size === 0) return read;
+  for (const n of nodes) for (const v of n.inputs) if (values.has(v)) read.add(v);
+  for (const o of g.outputs) if (values.has(o.value)) read.add(o.value);
+  for (const u of g.updates) if (values.has(u.value)) read.add(u.value);
+  return read;
 }
 
 /**

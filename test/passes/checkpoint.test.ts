@@ -10,7 +10,9 @@ import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { initParams, interpret } from "../../compiler/ir/interpreter.ts";
 import { printGraph } from "../../compiler/ir/printer.ts";
 import { verifyGraph } from "../../compiler/ir/verifier.ts";
-import { estimatedPeak } from "../../compiler/passes/checkpoint.ts";
+import type { Graph } from "../../compiler/ir/graph.ts";
+import { checkpoint, estimatedPeak } from "../../compiler/passes/checkpoint.ts";
+import { runPass } from "../../compiler/passes/pass.ts";
 import { analyseForward } from "../../compiler/passes/checkpoint/policies.ts";
 import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
@@ -70,6 +72,23 @@ describe("checkpoint pass", () => {
     const auto = program("resnet", { mode: "auto", budgetBytes: budget });
     expect(auto.stats.checkpoint["estimated-peak"]).toBeLessThanOrEqual(budget);
     expect(auto.stats.checkpoint["recomputed-flops"]).toBeLessThan(0.05 * sqrt.stats.checkpoint["recomputed-flops"]);
+  }, 60_000);
+
+  it("auto estimates the peak of each distinct rewritten step once (policies that rewrite alike share it)", () => {
+    const model = compileModelFile("examples/resnet/model.ts");
+    const plain = program("resnet");
+    const forwardIds = new Set(model.graph.nodes.map((n) => n.id));
+    const forwardNodes = plain.trainStep.nodes.findIndex((n) => !forwardIds.has(n.id));
+    const measured: string[] = [];
+    const peakOf = (g: Graph, scheduled: boolean) => {
+      measured.push(`${scheduled}\n${printGraph(g, { locations: false })}`);
+      return estimatedPeak(g, scheduled);
+    };
+    const { stats } = runPass(checkpoint, plain.trainStep, { mode: "auto", forwardNodes, peakOf });
+    // the same choice as with the pass's own estimator
+    expect(stats).toEqual(program("resnet", { mode: "auto" }).stats.checkpoint);
+    expect(measured.length).toBeGreaterThan(10);
+    expect(new Set(measured).size).toBe(measured.length);
   }, 60_000);
 
   it("reports an infeasible budget with the least peak it can reach", () => {

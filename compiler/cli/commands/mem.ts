@@ -84,10 +84,12 @@ export const memCommand: CommandModule<object, MemArgs> = {
       const configBatch = typeof model.config.batch === "number" ? model.config.batch : undefined;
       const report = memoryReport(program, unscheduled, { forwardIds, backend, ...(configBatch !== undefined ? { batch: configBatch } : {}) });
       if (training) {
-        const { checkpoint: _mode, ...plain } = training;
+        const { checkpoint, ...plain } = training;
         report.checkpoint = checkpointComparison(model.graph, {
           training: plain,
           backend,
+          // The report's own program is one of the comparison's rows (the policy asked for).
+          ...(checkpoint ? { compiled: { checkpoint, program } } : {}),
           ...(budgetBytes !== undefined ? { budgetBytes } : {}),
           ...(args.tradeoff ? { tradeoffBudgets: TRADEOFF_BUDGETS } : {}),
           ...timing,
