@@ -28,7 +28,7 @@ import { isPureAlias } from "../ir/aliasing.ts";
 export type SchedulePolicy = "greedy" | "eager";
 
 export function listSchedule(g: Graph, aliases: ReadonlyMap<string, string>, policy: SchedulePolicy, lookahead: number): Node[] {
-  const s = new SchedulerState(g, aliases);
+  const s = new SchedulerState(problemOf(g, aliases));
   const order: number[] = [];
   // Every step picks the ready node of the best score (ties: the first in the original order), or
   // under `eager` the first ready node when no score is positive. A score is a function of the
@@ -179,6 +179,114 @@ const ALLOCATED = 1;
 const WAITING = 2;
 const REMAINING = 3;
 
+/**
+ * What list scheduling needs to know about a graph that no order changes: buffers (sizes, pins,
+ * which each node writes and reads), dependency edges, consumers and the initial counters. The
+ * schedule pass runs several policies on one graph: it is built once for them (problemOf).
+ */
+class ScheduleProblem {
+  readonly nodes: number;
+  readonly bufferOfNode: Int32Array;
+  readonly operandBuffers: Int32Array[];
+  /** Each node's own buffer and its distinct operand buffers: those placing it may free. */
+  readonly touchedBuffers: Int32Array[];
+  readonly size: Float64Array;
+  readonly pinned: Uint8Array;
+  /** Initially: inputs' and params' buffers. */
+  readonly allocated: Uint8Array;
+  /** Reads of each buffer's members. */
+  readonly remaining: Int32Array;
+  /** Producers and predecessors (non-source) of each node. */
+  readonly waiting: Int32Array;
+  readonly successors: number[][];
+  /** Node indices that read each node's value (distinct, non-source). */
+  readonly consumers: number[][];
+  /** Source nodes each node reads (placed lazily with it). */
+  readonly sourceOperands: number[][];
+  readonly isSource: Uint8Array;
+
+  constructor(g: Graph, aliases: ReadonlyMap<string, string>) {
+    const n = (this.nodes = g.nodes.length);
+    const index = new Map<string, number>();
+    g.nodes.forEach((node, i) => index.set(node.id, i));
+    const bufferIndex = new Map<string, number>();
+    const bufferOfValue = new Map<string, number>();
+    const sizes: number[] = [];
+    const pinnedList: number[] = [];
+    const bufferOf = (v: string) => {
+      let b = bufferOfValue.get(v);
+      if (b !== undefined) return b;
+      let o = v;
+      for (let next = aliases.get(o); next !== undefined; next = aliases.get(o)) o = next;
+      b = bufferIndex.get(o);
+      if (b === undefined) {
+        b = sizes.length;
+        bufferIndex.set(o, b);
+        sizes.push(0);
+        pinnedList.push(index.has(o) ? 0 : 1); // inputs and params
+      }
+      bufferOfValue.set(v, b);
+      return b;
+    };
+    for (const i of g.inputs) sizes[bufferOf(i.name)] = bufferBytes(i.type);
+    for (const p of g.params) sizes[bufferOf(p.name)] = bufferBytes(p.type);
+    this.bufferOfNode = Int32Array.from(g.nodes, (node) => bufferOf(node.id));
+    g.nodes.forEach((node, i) => {
+      const b = this.bufferOfNode[i];
+      sizes[b] = Math.max(sizes[b], bufferBytes(node.type));
+    });
+    for (const v of [...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]) pinnedList[bufferOf(v)] = 1;
+
+    this.size = Float64Array.from(sizes);
+    this.pinned = Uint8Array.from(pinnedList);
+    this.allocated = new Uint8Array(sizes.length);
+    for (const i of g.inputs) this.allocated[bufferOf(i.name)] = 1;
+    for (const p of g.params) this.allocated[bufferOf(p.name)] = 1;
+    this.remaining = new Int32Array(sizes.length);
+    this.operandBuffers = g.nodes.map((node) => Int32Array.from(node.inputs, (v) => bufferOf(v)));
+    for (const bs of this.operandBuffers) for (const b of bs) this.remaining[b]++;
+    this.touchedBuffers = g.nodes.map((_, i) => Int32Array.from(new Set([this.bufferOfNode[i], ...this.operandBuffers[i]])));
+
+    const isSource = (this.isSource = Uint8Array.from(g.nodes, (node) => (node.inputs.length === 0 ? 1 : 0)));
+    this.successors = g.nodes.map(() => []);
+    this.consumers = g.nodes.map(() => []);
+    this.sourceOperands = g.nodes.map(() => []);
+    this.waiting = new Int32Array(n);
+    // The last node each node was found an operand of: an operand read twice counts once.
+    const seenBy = new Int32Array(n).fill(-1);
+    g.nodes.forEach((node, i) => {
+      for (const v of node.inputs) {
+        const p = index.get(v);
+        if (p === undefined || seenBy[p] === i) continue;
+        seenBy[p] = i;
+        this.consumers[p].push(i);
+        if (isSource[p]) {
+          this.sourceOperands[i].push(p);
+        } else if (p !== i) {
+          this.successors[p].push(i);
+          this.waiting[i]++;
+        }
+      }
+    });
+    for (const [reader, writer] of stateWriteOrder(g, aliases, index)) {
+      if (isSource[reader] || reader === writer || this.successors[reader].includes(writer)) continue;
+      this.successors[reader].push(writer);
+      this.waiting[writer]++;
+    }
+  }
+}
+
+const problems = new WeakMap<Graph, { aliases: ReadonlyMap<string, string>; problem: ScheduleProblem }>();
+
+/** The graph's ScheduleProblem under `aliases`, built once while both are the same objects. */
+function problemOf(g: Graph, aliases: ReadonlyMap<string, string>): ScheduleProblem {
+  const known = problems.get(g);
+  if (known && known.aliases === aliases) return known.problem;
+  const problem = new ScheduleProblem(g, aliases);
+  problems.set(g, { aliases, problem });
+  return problem;
+}
+
 /** Scheduling state with an undo journal, so scores can be computed by trying moves. */
 class SchedulerState {
   readonly ready = new Set<number>();
@@ -189,7 +297,6 @@ class SchedulerState {
   readonly sourceOperands: number[][];
   private readonly bufferOfNode: Int32Array;
   private readonly operandBuffers: Int32Array[];
-  /** Each node's own buffer and its distinct operand buffers: those placing it may free. */
   private readonly touchedBuffers: Int32Array[];
   private readonly size: Float64Array;
   private readonly pinned: Uint8Array;
@@ -199,81 +306,27 @@ class SchedulerState {
   /** Producers and predecessors (non-source) not placed yet. */
   private readonly waiting: Int32Array;
   private readonly successors: number[][];
-  /** Node indices that read each node's value (distinct, non-source). */
   private readonly consumers: number[][];
   /** Indexed by EMITTED, ALLOCATED, WAITING, REMAINING. */
   private readonly arrays: readonly (Int32Array | Uint8Array)[];
   /** (kind, index, old value) triples of every write since the last commit. */
   private journal: number[] = [];
-  private readonly isSource: boolean[];
   private readonly dependents = new ScoreDependents();
   /** Per counter key (nodes, then buffers): a trial's decrements (score's scratch, zero between). */
   private readonly decrements: Int32Array;
   /** While scoring: (kind, index) pairs of the state read. */
   private reads: number[] | undefined;
 
-  constructor(g: Graph, aliases: ReadonlyMap<string, string>) {
-    const n = g.nodes.length;
-    const index = new Map(g.nodes.map((node, i) => [node.id, i] as const));
-    const owner = (v: string) => {
-      for (let next = aliases.get(v); next !== undefined; next = aliases.get(v)) v = next;
-      return v;
-    };
-    const bufferIndex = new Map<string, number>();
-    const sizes: number[] = [];
-    const pinnedList: number[] = [];
-    const bufferOf = (v: string) => {
-      const o = owner(v);
-      let b = bufferIndex.get(o);
-      if (b === undefined) {
-        b = sizes.length;
-        bufferIndex.set(o, b);
-        sizes.push(0);
-        pinnedList.push(index.has(o) ? 0 : 1); // inputs and params
-      }
-      return b;
-    };
-    for (const i of g.inputs) sizes[bufferOf(i.name)] = bufferBytes(i.type);
-    for (const p of g.params) sizes[bufferOf(p.name)] = bufferBytes(p.type);
-    for (const node of g.nodes) sizes[bufferOf(node.id)] = Math.max(sizes[bufferOf(node.id)], bufferBytes(node.type));
-    for (const v of [...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]) pinnedList[bufferOf(v)] = 1;
-
-    this.size = Float64Array.from(sizes);
-    this.pinned = Uint8Array.from(pinnedList);
-    this.allocated = new Uint8Array(sizes.length);
-    for (const i of g.inputs) this.allocated[bufferOf(i.name)] = 1;
-    for (const p of g.params) this.allocated[bufferOf(p.name)] = 1;
-    this.remaining = new Int32Array(sizes.length);
-    this.bufferOfNode = Int32Array.from(g.nodes, (node) => bufferOf(node.id));
-    this.operandBuffers = g.nodes.map((node) => Int32Array.from(node.inputs, (v) => bufferOf(v)));
-    for (const bs of this.operandBuffers) for (const b of bs) this.remaining[b]++;
-    this.touchedBuffers = g.nodes.map((_, i) => Int32Array.from(new Set([this.bufferOfNode[i], ...this.operandBuffers[i]])));
-
-    this.isSource = g.nodes.map((node) => node.inputs.length === 0);
-    this.emitted = new Uint8Array(n);
-    this.sourceOperands = g.nodes.map((node) => [...new Set(node.inputs.map((v) => index.get(v)).filter((p) => p !== undefined && this.isSource[p]))] as number[]);
-    this.successors = g.nodes.map(() => []);
-    this.consumers = g.nodes.map(() => []);
-    this.waiting = new Int32Array(n);
-    const edge = (from: number, to: number) => {
-      if (this.isSource[from] || from === to || this.successors[from].includes(to)) return;
-      this.successors[from].push(to);
-      this.waiting[to]++;
-    };
-    g.nodes.forEach((node, i) => {
-      for (const v of node.inputs) {
-        const p = index.get(v);
-        if (p === undefined) continue;
-        edge(p, i);
-        if (!this.consumers[p].includes(i)) this.consumers[p].push(i);
-      }
-    });
-    for (const [reader, writer] of stateWriteOrder(g, aliases, index)) edge(reader, writer);
-    g.nodes.forEach((_, i) => {
-      if (!this.isSource[i] && this.waiting[i] === 0) this.ready.add(i);
-    });
+  constructor(p: ScheduleProblem) {
+    ({ sourceOperands: this.sourceOperands, bufferOfNode: this.bufferOfNode, operandBuffers: this.operandBuffers, touchedBuffers: this.touchedBuffers } = p);
+    ({ size: this.size, pinned: this.pinned, successors: this.successors, consumers: this.consumers } = p);
+    this.allocated = p.allocated.slice();
+    this.remaining = p.remaining.slice();
+    this.waiting = p.waiting.slice();
+    this.emitted = new Uint8Array(p.nodes);
+    for (let i = 0; i < p.nodes; i++) if (!p.isSource[i] && this.waiting[i] === 0) this.ready.add(i);
     this.arrays = [this.emitted, this.allocated, this.waiting, this.remaining];
-    this.decrements = new Int32Array(n + sizes.length);
+    this.decrements = new Int32Array(p.nodes + p.size.length);
   }
 
   /** Flags and counters share one key space each: nodes first, then buffers. */
