@@ -19,8 +19,8 @@
 //
 //   MLC_BENCH_COMPILE_RUNS=3          runs per command (start-up and examples)
 //   MLC_BENCH_COMPILE_DEPTH_RUNS=3    runs per resnet depth and command
-//   MLC_BENCH_COMPILE_DEPTHS=8,16,32,64
-//   MLC_BENCH_COMPILE_MORE_DEPTHS=128,256
+//   MLC_BENCH_COMPILE_DEPTHS=8,16,32,64,128,256
+//   MLC_BENCH_COMPILE_MORE_DEPTHS=512
 //   MLC_BENCH_COMPILE_LIMIT_S=60      longest predicted run of a MORE_DEPTHS depth that is measured
 //   MLC_BENCH_COMPILE_EXAMPLES=cnn,lstm   only these examples (default: all)
 //   MLC_BENCH_COMPILE_BEFORE=/path    a checkout of the old CLI (e.g. `git worktree add /tmp/before
@@ -43,9 +43,11 @@ const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const intList = (text: string) => text.split(",").map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
 const RUNS = Math.max(1, Number(process.env.MLC_BENCH_COMPILE_RUNS ?? 3));
 const DEPTH_RUNS = Math.max(1, Number(process.env.MLC_BENCH_COMPILE_DEPTH_RUNS ?? 3));
-const DEPTHS = intList(process.env.MLC_BENCH_COMPILE_DEPTHS ?? "8,16,32,64");
-const MORE_DEPTHS = intList(process.env.MLC_BENCH_COMPILE_MORE_DEPTHS ?? "128,256");
+const DEPTHS = intList(process.env.MLC_BENCH_COMPILE_DEPTHS ?? "8,16,32,64,128,256");
+const MORE_DEPTHS = intList(process.env.MLC_BENCH_COMPILE_MORE_DEPTHS ?? "512");
 const LIMIT_S = Number(process.env.MLC_BENCH_COMPILE_LIMIT_S ?? 60);
+/** The shallowest depth the fitted exponent is computed from. */
+const FIT_FROM_DEPTH = 32;
 const EXAMPLES_FILTER = process.env.MLC_BENCH_COMPILE_EXAMPLES?.split(",").map((s) => s.trim());
 const BEFORE_DIR = process.env.MLC_BENCH_COMPILE_BEFORE;
 
@@ -229,9 +231,13 @@ export async function run(): Promise<BenchReport> {
       depthRows.push({ depth, build: build!, mem: mem! });
       process.stderr.write(`  depth ${depth}: build ${build!.wallS.toFixed(1)} s, mem ${mem!.wallS.toFixed(1)} s\n`);
     }
+    // The exponent is fitted from depth 32 on (fixed costs such as binaryen's optimisation of the
+    // kernels weigh on the shallow nets), or over every depth when fewer than two reach 32.
+    const deep = depthRows.filter((r) => r.depth >= FIT_FROM_DEPTH);
+    const fitted = deep.length >= 2 ? deep : depthRows;
     const fit = (pick: (r: DepthRow) => number) =>
-      depthRows.length >= 2 ? fitExponent(depthRows.map((r) => r.depth), depthRows.map(pick)) : null;
-    const cpuFit = (pick: (r: DepthRow) => number | null) => (depthRows.every((r) => pick(r) !== null) ? fit((r) => pick(r)!) : null);
+      fitted.length >= 2 ? fitExponent(fitted.map((r) => r.depth), fitted.map(pick)) : null;
+    const cpuFit = (pick: (r: DepthRow) => number | null) => (fitted.every((r) => pick(r) !== null) ? fit((r) => pick(r)!) : null);
     const exponents = {
       build: fit((r) => r.build.wallS),
       mem: fit((r) => r.mem.wallS),
@@ -329,9 +335,10 @@ export function markdown(r: Results): string {
     );
   });
   const exp = (b: number | null) => (b === null ? "–" : b.toFixed(2));
+  const deep = rows.filter((x) => x.depth >= FIT_FROM_DEPTH);
   lines.push(
     "",
-    `Fitted exponent b of wall time ≈ a·depth^b (least squares, log-log, depths ${rows.map((x) => x.depth).join(", ")}): build --train ${exp(r.resnet.exponents.build)}, mem --train ${exp(r.resnet.exponents.mem)}` +
+    `Fitted exponent b of wall time ≈ a·depth^b (least squares, log-log, depths ${(deep.length >= 2 ? deep : rows).map((x) => x.depth).join(", ")}): build --train ${exp(r.resnet.exponents.build)}, mem --train ${exp(r.resnet.exponents.mem)}` +
       ` (of CPU time: ${exp(r.resnet.exponents.buildCpu)} and ${exp(r.resnet.exponents.memCpu)}).` +
       " The fixed start-up cost (loading ts-morph and binaryen, the stem and the head) pulls b below the growth of the per-block work; the Δ columns show that growth.",
   );

@@ -5,7 +5,7 @@
 // are the same bytes.
 
 import type { Graph } from "../ir/graph.ts";
-import { initParams } from "../ir/interpreter.ts";
+import { initParam } from "../ir/init.ts";
 import type { BufferLayout, EntryLayout, ParamLayout } from "../ir/arena-layout.ts";
 import type { DType } from "../ir/types.ts";
 import { encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
@@ -69,8 +69,11 @@ export function manifestTensors(layout: BundleLayout, loss: string | undefined, 
 export function initialWeights(graphs: readonly Graph[], params: readonly ParamLayout[], opts: Pick<BundleMeta, "weights" | "seed">): Uint8Array {
   // Maps and null-prototype records: a param may be named `__proto__` (Object.assign onto `{}`
   // would set the prototype and drop it) or `constructor` (which `{}` has by inheritance).
+  // Entries share their params: each is initialised once, from the last entry declaring it.
   const inits = new Map<string, ArrayLike<number>>();
-  for (const g of graphs) for (const [name, values] of Object.entries(initParams(g, opts.seed ?? 0))) inits.set(name, values);
+  for (const g of [...graphs].reverse()) {
+    for (const p of g.params) if (!inits.has(p.name)) inits.set(p.name, initParam(p, opts.seed ?? 0));
+  }
   const declared = params.map((p) => ({ name: p.name, type: { dtype: p.dtype, shape: p.shape } }));
   // A training checkpoint's optimizer state that these entries do not have (a forward bundle)
   // is skipped; the CLI says so (ignoredTrainingState). Any other unknown name is an error.

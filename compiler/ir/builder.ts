@@ -90,6 +90,11 @@ export class GraphBuilder {
     this.position.set(to, i);
   }
 
+  /** Whether a node of the graph so far defines `value`. */
+  isNode(value: string): boolean {
+    return this.position.has(value);
+  }
+
   /** Whether anything (node operand, output, update) refers to `value` so far. */
   isUsed(value: string): boolean {
     return (this.reads.get(value) ?? 0) > 0 || this.outputs.some((o) => o.value === value) || this.updates.some((u) => u.value === value);

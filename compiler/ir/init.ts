@@ -19,7 +19,7 @@
 // compiler), so the backends never need to reproduce it.
 
 import type { ParamDecl } from "./graph.ts";
-import { hashName, philox4x32, uniform01x53 } from "./rng.ts";
+import { hashName, philox4x32Blocks, uniform01x53 } from "./rng.ts";
 import { isFloat, numel, type Shape } from "./types.ts";
 
 export const INIT_KINDS = ["zeros", "ones", "normal", "uniform", "he_normal", "glorot_uniform", "fill"] as const;
@@ -101,28 +101,41 @@ export function initParam(decl: ParamDecl, seed = 0): Float64Array {
   }
 }
 
-/** The four Philox words of element pair `pair`. */
-function pairBits(pair: number, key: readonly number[]): number[] {
-  return philox4x32([pair % 2 ** 32, Math.floor(pair / 2 ** 32), 0, 0], key);
+/** Pairs whose Philox words are drawn at once (the words of a chunk fit a small buffer). */
+const PAIRS_PER_CHUNK = 4096;
+
+/**
+ * Calls `each(pair, w0, w1, w2, w3)` with the four Philox words of every element pair of an
+ * `elements`-long tensor (counter [pair mod 2^32, floor(pair / 2^32), 0, 0]), in order.
+ */
+function forEachPair(elements: number, key: readonly number[], each: (pair: number, w0: number, w1: number, w2: number, w3: number) => void): void {
+  const pairs = Math.ceil(elements / 2);
+  const words = new Uint32Array(4 * Math.min(pairs, PAIRS_PER_CHUNK));
+  for (let start = 0; start < pairs; ) {
+    // A chunk never crosses a multiple of 2^32 pairs, so its counters' high words agree.
+    const low = start % 2 ** 32;
+    const count = Math.min(pairs - start, PAIRS_PER_CHUNK, 2 ** 32 - low);
+    philox4x32Blocks(low, Math.floor(start / 2 ** 32), count, key, words);
+    for (let b = 0; b < count; b++) each(start + b, words[4 * b], words[4 * b + 1], words[4 * b + 2], words[4 * b + 3]);
+    start += count;
+  }
 }
 
 function fillUniform(out: Float64Array, key: readonly number[], limit: number): Float64Array {
-  for (let pair = 0; 2 * pair < out.length; pair++) {
-    const [w0, w1, w2, w3] = pairBits(pair, key);
+  forEachPair(out.length, key, (pair, w0, w1, w2, w3) => {
     out[2 * pair] = limit * (2 * uniform01x53(w0, w1) - 1);
     if (2 * pair + 1 < out.length) out[2 * pair + 1] = limit * (2 * uniform01x53(w2, w3) - 1);
-  }
+  });
   return out;
 }
 
 function fillNormal(out: Float64Array, key: readonly number[], std: number): Float64Array {
-  for (let pair = 0; 2 * pair < out.length; pair++) {
-    const [w0, w1, w2, w3] = pairBits(pair, key);
+  forEachPair(out.length, key, (pair, w0, w1, w2, w3) => {
     // 1 - u lies in (0, 1], so the log is finite.
     const radius = std * Math.sqrt(-2 * Math.log(1 - uniform01x53(w0, w1)));
     const angle = 2 * Math.PI * uniform01x53(w2, w3);
     out[2 * pair] = radius * Math.cos(angle);
     if (2 * pair + 1 < out.length) out[2 * pair + 1] = radius * Math.sin(angle);
-  }
+  });
   return out;
 }

@@ -52,34 +52,38 @@ export function graphProblems(g: Graph): string[] {
   const problems: string[] = [];
   if (typeof g.name !== "string" || g.name.length === 0) problems.push("the graph has no name");
 
-  // Everything that is defined anywhere, to tell "used too early" from "never defined".
-  const definedAnywhere = new Set<string>([
-    ...g.inputs.map((i) => i.name),
-    ...g.params.map((p) => p.name),
-    ...g.nodes.map((n) => n.id),
-  ]);
+  // Everything that is defined anywhere, to tell "used too early" from "never defined" (only
+  // asked when a node uses a value not defined before it).
+  let anywhere: Set<string> | undefined;
+  const definedAnywhere = () =>
+    (anywhere ??= new Set<string>([...g.inputs.map((i) => i.name), ...g.params.map((p) => p.name), ...g.nodes.map((n) => n.id)]));
   const defined = new Map<string, TensorType>();
-  const define = (name: string, type: TensorType, what: string) => {
-    if (!isValidName(name)) problems.push(`${what}: invalid name ${JSON.stringify(name)} (letters, digits and _ . / - only)`);
-    if (defined.has(name)) problems.push(`${what}: value %${name} is defined twice`);
+  // `what` names the value in a problem: built only when there is one.
+  const define = (name: string, type: TensorType, what: () => string) => {
+    if (!isValidName(name)) problems.push(`${what()}: invalid name ${JSON.stringify(name)} (letters, digits and _ . / - only)`);
+    if (defined.has(name)) problems.push(`${what()}: value %${name} is defined twice`);
+    else defined.set(name, type);
     const typeProblem = typeProblemOf(type);
-    if (typeProblem) problems.push(`${what}: ${typeProblem}`);
-    if (!defined.has(name)) defined.set(name, type);
+    if (typeProblem) problems.push(`${what()}: ${typeProblem}`);
   };
 
-  for (const i of g.inputs) define(i.name, i.type, `input %${i.name}`);
+  for (const i of g.inputs) define(i.name, i.type, () => `input %${i.name}`);
   for (const p of g.params) {
-    const what = `${p.trainable ? "param" : "state"} %${p.name}`;
+    const what = () => `${p.trainable ? "param" : "state"} %${p.name}`;
     define(p.name, p.type, what);
     const initProblem = initProblemOf(p);
-    if (initProblem) problems.push(`${what}: ${initProblem}`);
+    if (initProblem) problems.push(`${what()}: ${initProblem}`);
   }
   // A recompute may be scheduled anywhere relative to its original (they share no data).
-  const nodeById = new Map(g.nodes.map((n) => [n.id, n] as const));
+  let nodeById: Map<string, Node> | undefined;
   for (const n of g.nodes) {
-    problems.push(...nodeProblems(n, defined, definedAnywhere));
-    if (n.recomputeOf !== undefined) problems.push(...recomputeProblems(n, nodeById.get(n.recomputeOf)));
-    define(n.id, n.type, describeNode(n));
+    const nodeProblemList = nodeProblems(n, defined, definedAnywhere);
+    if (nodeProblemList.length > 0) problems.push(...nodeProblemList);
+    if (n.recomputeOf !== undefined) {
+      nodeById ??= new Map(g.nodes.map((m) => [m.id, m] as const));
+      problems.push(...recomputeProblems(n, nodeById.get(n.recomputeOf)));
+    }
+    define(n.id, n.type, () => describeNode(n));
   }
 
   const outputNames = new Set<string>();
@@ -122,7 +126,7 @@ const soundNodes = new WeakMap<object, { op: string; type: TensorType; operands:
 const SOUND_PER_ATTRS = 4;
 
 /** Problems of one node, given the values defined before it in the schedule. */
-function nodeProblems(n: Node, defined: ReadonlyMap<string, TensorType>, definedAnywhere: ReadonlySet<string>): string[] {
+function nodeProblems(n: Node, defined: ReadonlyMap<string, TensorType>, definedAnywhere: () => ReadonlySet<string>): string[] {
   const attrs = typeof n.attrs === "object" && n.attrs !== null ? n.attrs : undefined;
   const seen = attrs && soundNodes.get(attrs);
   if (seen?.some((k) => k.op === n.op && k.type === n.type && k.operands.length === n.inputs.length && n.inputs.every((v, i) => defined.get(v) === k.operands[i]))) return [];
@@ -135,7 +139,7 @@ function nodeProblems(n: Node, defined: ReadonlyMap<string, TensorType>, defined
   return problems;
 }
 
-function checkNode(n: Node, defined: ReadonlyMap<string, TensorType>, definedAnywhere: ReadonlySet<string>): string[] {
+function checkNode(n: Node, defined: ReadonlyMap<string, TensorType>, definedAnywhere: () => ReadonlySet<string>): string[] {
   const what = describeNode(n);
   const problems: string[] = [];
   const def = OPS.get(n.op);
@@ -154,7 +158,7 @@ function checkNode(n: Node, defined: ReadonlyMap<string, TensorType>, definedAny
     problems.push(
       v === n.id
         ? `${what}: uses its own result %${v}`
-        : definedAnywhere.has(v)
+        : definedAnywhere().has(v)
           ? `${what}: uses %${v} before its definition`
           : `${what}: uses undefined value %${v}`,
     );
@@ -210,11 +214,16 @@ function initProblemOf(p: ParamDecl): string | undefined {
   return undefined;
 }
 
+/** Types found sound (types are immutable and shared between a graph's copies). */
+const soundTypes = new WeakSet<TensorType>();
+
 function typeProblemOf(t: TensorType): string | undefined {
+  if (typeof t === "object" && t !== null && soundTypes.has(t)) return undefined;
   if (!t || !isDType(t.dtype)) return `unknown dtype ${JSON.stringify(t?.dtype)}`;
   if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) {
     return `bad shape ${JSON.stringify(t.shape)} (dimensions must be non-negative integers)`;
   }
+  soundTypes.add(t);
   return undefined;
 }
 

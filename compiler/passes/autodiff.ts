@@ -83,8 +83,10 @@ export const autodiff: Pass<AutodiffOptions> = {
       return cotangents.has(p) ? total(p) : zeros(b, type.shape, type.dtype);
     });
     const forward = new Set(g.nodes.map((n) => n.id));
+    const gradUses = new Map<string, number>();
+    for (const v of grads) gradUses.set(v, (gradUses.get(v) ?? 0) + 1);
     wrt.forEach((p, i) => {
-      const shared = grads.filter((v) => v === grads[i]).length > 1;
+      const shared = gradUses.get(grads[i])! > 1;
       nameValue(b, grads[i], gradName(p), forward, shared);
       if (opts.exposeGradients) b.output(gradName(p), gradName(p));
     });
@@ -111,7 +113,7 @@ function sumAll(b: GraphBuilder, values: readonly string[]): string {
  * otherwise defines `name` as a copy (e.g. when add's VJP hands one cotangent to two params).
  */
 function nameValue(b: GraphBuilder, value: string, name: string, forward: Set<string>, shared: boolean): void {
-  const fresh = !shared && !forward.has(value) && b.nodes.some((n) => n.id === value) && !b.isUsed(value);
+  const fresh = !shared && !forward.has(value) && b.isNode(value) && !b.isUsed(value);
   if (fresh) b.rename(value, name);
   else b.op("copy", [value], {}, undefined, name);
 }

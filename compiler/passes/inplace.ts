@@ -110,60 +110,70 @@ function push(m: Map<string, string[]>, k: string, v: string): void {
   else m.set(k, [v]);
 }
 
-/**
- * What the stages need to know about the graph, computed once; `same`: a context of another
- * order of the same nodes, whose order-independent parts are shared.
- */
-class Context {
-  readonly index = new Map<string, number>();
-  readonly nodeOf: Map<string, Node>;
-  readonly types: Map<string, Node["type"]>;
+/** What the stages need to know about a graph that no order changes (Context's `base`). */
+class GraphFacts {
+  /** Values (inputs, params, then nodes in the first order seen) -> index. */
+  readonly valueIndex = new Map<string, number>();
+  readonly nodeOf = new Map<string, Node>();
+  readonly types: Node["type"][] = [];
   /** Number of node operands, outputs and updates that read each value. */
-  readonly uses: Map<string, number>;
-  /** Values read by outputs or updates (they must survive to the end of the step). */
-  readonly readAtEnd: Set<string>;
+  readonly uses = new Map<string, number>();
+  /** Values read by outputs or updates (they must survive to the end of the step), by index. */
+  readonly readAtEnd: Uint8Array;
+  readonly readAtEndNames = new Set<string>();
   readonly params: ReadonlySet<string>;
-  readonly inputs: ReadonlySet<string>;
-  /** The last step whose node reads each value (absent: no node reads it). */
-  readonly lastRead = new Map<string, number>();
+  /** Each node's operands as value indices, by the node's value index. */
+  readonly operands: Int32Array[] = [];
+  /** Values that are not nodes (inputs, params) come first: indices below this. */
+  readonly firstNode: number;
 
-  constructor(readonly g: Graph, same?: Context) {
-    if (same) {
-      ({ nodeOf: this.nodeOf, types: this.types, uses: this.uses, readAtEnd: this.readAtEnd, params: this.params, inputs: this.inputs } = same);
-      g.nodes.forEach((n, i) => {
-        this.index.set(n.id, i);
-        for (const v of n.inputs) this.lastRead.set(v, i);
-      });
-      return;
-    }
-    this.nodeOf = new Map();
-    this.types = new Map();
-    this.uses = new Map();
-    this.readAtEnd = new Set();
-    for (const i of g.inputs) this.types.set(i.name, i.type);
-    for (const p of g.params) this.types.set(p.name, p.type);
-    g.nodes.forEach((n, i) => {
-      this.index.set(n.id, i);
+  constructor(g: Graph) {
+    const add = (name: string, type: Node["type"]) => {
+      this.valueIndex.set(name, this.types.length);
+      this.types.push(type);
+    };
+    for (const i of g.inputs) add(i.name, i.type);
+    for (const p of g.params) add(p.name, p.type);
+    this.firstNode = this.types.length;
+    for (const n of g.nodes) {
+      add(n.id, n.type);
       this.nodeOf.set(n.id, n);
-      this.types.set(n.id, n.type);
-    });
-    const bump = (v: string) => this.uses.set(v, (this.uses.get(v) ?? 0) + 1);
-    g.nodes.forEach((n, i) => {
-      for (const v of n.inputs) {
-        bump(v);
-        this.lastRead.set(v, i);
-      }
-    });
-    for (const o of g.outputs) {
-      bump(o.value);
-      this.readAtEnd.add(o.value);
     }
-    for (const u of g.updates) {
-      bump(u.value);
-      this.readAtEnd.add(u.value);
+    for (const n of g.nodes) {
+      this.operands.push(Int32Array.from(n.inputs, (v) => this.valueIndex.get(v) ?? -1));
+      for (const v of n.inputs) this.uses.set(v, (this.uses.get(v) ?? 0) + 1);
+    }
+    this.readAtEnd = new Uint8Array(this.types.length);
+    for (const v of [...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]) {
+      this.uses.set(v, (this.uses.get(v) ?? 0) + 1);
+      this.readAtEndNames.add(v);
+      const i = this.valueIndex.get(v);
+      if (i !== undefined) this.readAtEnd[i] = 1;
     }
     this.params = new Set(g.params.map((p) => p.name));
-    this.inputs = new Set(g.inputs.map((i) => i.name));
+  }
+}
+
+/**
+ * What the stages need to know about the graph in its order: the order-independent facts
+ * (shared with the contexts of other orders of the same nodes, `same`), each node's step and each
+ * value's last read.
+ */
+class Context {
+  readonly facts: GraphFacts;
+  /** Each value's step (by value index; -1: not a node). */
+  private readonly step: Int32Array;
+  /** The last step whose node reads each value (by value index; -1: no node reads it). */
+  private readonly lastReadAt: Int32Array;
+
+  constructor(readonly g: Graph, same?: Context) {
+    const f = (this.facts = same?.facts ?? new GraphFacts(g));
+    this.step = new Int32Array(f.types.length).fill(-1);
+    this.lastReadAt = new Int32Array(f.types.length).fill(-1);
+    g.nodes.forEach((n, i) => {
+      this.step[f.valueIndex.get(n.id)!] = i;
+      for (const v of f.operands[f.valueIndex.get(n.id)! - f.firstNode]) if (v >= 0) this.lastReadAt[v] = i;
+    });
   }
 
   /** The value that owns `v`'s buffer under the decisions so far. */
@@ -177,7 +187,8 @@ class Context {
    * undefined when there is none or it would clobber a value still to be read.
    */
   persistentChain(param: string, value: string, decisions: ReadonlyMap<string, string>, sharers: ReadonlyMap<string, readonly string[]>): Array<[string, string]> | undefined {
-    if (!this.params.has(param) || !this.nodeOf.has(value)) return undefined;
+    const f = this.facts;
+    if (!f.params.has(param) || !f.nodeOf.has(value)) return undefined;
     if (this.owner(value, decisions) === param) return []; // already p's bytes (a pure alias of p)
     if (!this.isUnplaced(value, decisions)) return undefined;
     const chain: Array<[string, string]> = [];
@@ -188,9 +199,9 @@ class Context {
     // p's old bytes are the values whose owner is p: p and those deciding into it, transitively.
     const old = [param];
     for (let k = 0; k < old.length; k++) old.push(...(sharers.get(old[k]) ?? []));
-    for (const v of old) if (this.readAtEnd.has(v)) return undefined;
-    const start = this.index.get(chain[0][0])!;
-    for (const v of old) if ((this.lastRead.get(v) ?? -1) > start) return undefined;
+    for (const v of old) if (f.readAtEndNames.has(v)) return undefined;
+    const start = this.step[f.valueIndex.get(chain[0][0])!];
+    for (const v of old) if (this.lastReadAt[f.valueIndex.get(v)!] > start) return undefined;
     return chain;
   }
 
@@ -200,12 +211,13 @@ class Context {
    * buffer already.
    */
   private findChain(param: string, v: string, decisions: ReadonlyMap<string, string>, chain: Array<[string, string]>): boolean {
-    const node = this.nodeOf.get(v)!;
-    if (bufferBytes(node.type) !== bufferBytes(this.types.get(param)!)) return false;
+    const f = this.facts;
+    const node = f.nodeOf.get(v)!;
+    if (bufferBytes(node.type) !== bufferBytes(f.types[f.valueIndex.get(param)!])) return false;
     const candidates = isPureAlias(node.op) ? [0] : node.inputs.map((_, i) => i);
     for (const i of candidates) {
       const x = node.inputs[i];
-      if (!mayReuseOperand(node, i, this.types.get(x)!)) continue;
+      if (!mayReuseOperand(node, i, f.types[f.valueIndex.get(x)!])) continue;
       const mark = chain.length;
       if (!isPureAlias(node.op)) chain.push([node.id, x]);
       if (this.owner(x, decisions) === param) return true;
@@ -217,25 +229,30 @@ class Context {
 
   /** A node value read exactly once (by the next link), not at the end, and not placed yet. */
   private isChainLink(x: string, decisions: ReadonlyMap<string, string>): boolean {
-    return this.nodeOf.has(x) && this.uses.get(x) === 1 && !this.readAtEnd.has(x) && this.isUnplaced(x, decisions);
+    const f = this.facts;
+    return f.nodeOf.has(x) && f.uses.get(x) === 1 && !f.readAtEndNames.has(x) && this.isUnplaced(x, decisions);
   }
 
   /** Not sharing a buffer yet, except as a pure alias (which the chain may pass through). */
   private isUnplaced(x: string, decisions: ReadonlyMap<string, string>): boolean {
-    return !decisions.has(x) || isPureAlias(this.nodeOf.get(x)!.op);
+    return !decisions.has(x) || isPureAlias(this.facts.nodeOf.get(x)!.op);
   }
 
   /** Stage 3, in schedule order, for the nodes stages 1 and 2 left undecided. */
   reuseDyingOperands(decisions: Map<string, string>): void {
+    const f = this.facts;
+    const values = f.types.length;
     // Each value's buffer owner (the root of its alias class) under the decisions so far, with
     // the paths compressed: a decision joins a class root (an undecided node) to another class.
-    const parent = new Map<string, string>();
-    const root = (v: string): string => {
+    const into = new Int32Array(values).fill(-1);
+    for (const [id, operand] of decisions) into[f.valueIndex.get(id)!] = f.valueIndex.get(operand)!;
+    const parent = new Int32Array(values).fill(-1);
+    const root = (v: number): number => {
       let r = v;
-      for (let next = parent.get(r) ?? decisions.get(r); next !== undefined; next = parent.get(r) ?? decisions.get(r)) r = next;
+      for (let next = parent[r] >= 0 ? parent[r] : into[r]; next >= 0; next = parent[r] >= 0 ? parent[r] : into[r]) r = next;
       for (let x = v; x !== r; ) {
-        const next = parent.get(x) ?? decisions.get(x)!;
-        parent.set(x, r);
+        const next = parent[x] >= 0 ? parent[x] : into[x];
+        parent[x] = r;
         x = next;
       }
       return r;
@@ -244,21 +261,25 @@ class Context {
     // read at the end or pinned for good, inputs and params never die; else the last read, or the
     // defining step when nothing reads it).
     const steps = Math.max(1, this.g.nodes.length);
-    const classEnd = new Map<string, number>();
-    const end = (v: string) => (this.readAtEnd.has(v) || !this.index.has(v) ? steps : this.lastRead.get(v) ?? this.index.get(v)!);
-    for (const v of this.types.keys()) {
+    const classEnd = new Float64Array(values).fill(-1);
+    for (let v = 0; v < values; v++) {
+      const end = f.readAtEnd[v] || this.step[v] < 0 ? steps : this.lastReadAt[v] >= 0 ? this.lastReadAt[v] : this.step[v];
       const r = root(v);
-      classEnd.set(r, Math.max(classEnd.get(r) ?? -1, end(v)));
+      classEnd[r] = Math.max(classEnd[r], end);
     }
     this.g.nodes.forEach((n, step) => {
-      if (decisions.has(n.id)) return;
-      for (const [i, x] of n.inputs.entries()) {
+      const self = f.valueIndex.get(n.id)!;
+      if (into[self] >= 0) return;
+      const operands = f.operands[self - f.firstNode];
+      for (let i = 0; i < operands.length; i++) {
+        const x = operands[i];
         const r = root(x);
-        if (classEnd.get(r) !== step || !mayReuseOperand(n, i, this.types.get(x)!)) continue;
-        decisions.set(n.id, x);
-        const own = classEnd.get(n.id)!;
-        classEnd.delete(n.id);
-        classEnd.set(r, Math.max(step, own));
+        if (classEnd[r] !== step || !mayReuseOperand(n, i, f.types[x])) continue;
+        decisions.set(n.id, n.inputs[i]);
+        into[self] = x;
+        const own = classEnd[self];
+        classEnd[self] = -1;
+        classEnd[r] = Math.max(step, own);
         return;
       }
     });

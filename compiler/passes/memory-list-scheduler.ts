@@ -28,38 +28,32 @@ import { isPureAlias } from "../ir/aliasing.ts";
 export type SchedulePolicy = "greedy" | "eager";
 
 export function listSchedule(g: Graph, aliases: ReadonlyMap<string, string>, policy: SchedulePolicy, lookahead: number): Node[] {
-  const s = new SchedulerState(g, aliases);
+  const s = new SchedulerState(problemOf(g, aliases));
   const order: number[] = [];
   // Every step picks the ready node of the best score (ties: the first in the original order), or
   // under `eager` the first ready node when no score is positive. A score is a function of the
   // state a trial placement reads (score's `deps`), so it is kept until one of those parts of the
-  // state changes (commit's changed keys) and the choice is a heap's top, not a scan of every
-  // ready node.
+  // state changes in a way that can change it (commit's stale scores) and the choice is a heap's
+  // top, not a scan of every ready node.
   const n = g.nodes.length;
   const version = new Int32Array(n);
-  const dependents: number[][] = [];
   const dirty: number[] = [...s.ready];
   const isDirty = new Uint8Array(n);
   for (const i of dirty) isDirty[i] = 1;
   const best = new Heap<{ score: number; node: number; version: number }>((a, b) => a.score > b.score || (a.score === b.score && a.node < b.node));
   const first = new Heap<number>((a, b) => a < b);
   for (const i of s.ready) first.push(i);
+  const stale = (j: number, v: number) => {
+    if (v === version[j] && !isDirty[j] && s.ready.has(j)) {
+      isDirty[j] = 1;
+      dirty.push(j);
+    }
+  };
   const place = (i: number) => {
     for (const src of s.sourceOperands[i]) if (!s.emitted[src]) order.push(src);
     order.push(i);
     version[i]++;
-    for (const key of s.commit(i)) {
-      const waiting = dependents[key];
-      if (waiting === undefined) continue;
-      for (let k = 0; k < waiting.length; k += 2) {
-        const j = waiting[k];
-        if (waiting[k + 1] === version[j] && !isDirty[j] && s.ready.has(j)) {
-          isDirty[j] = 1;
-          dirty.push(j);
-        }
-      }
-      dependents[key] = [];
-    }
+    s.commit(i, stale);
     for (const next of s.newlyReady) {
       first.push(next);
       if (!isDirty[next]) {
@@ -68,16 +62,13 @@ export function listSchedule(g: Graph, aliases: ReadonlyMap<string, string>, pol
       }
     }
   };
-  const deps: number[] = [];
   while (s.ready.size > 0) {
     for (const j of dirty) {
       isDirty[j] = 0;
       if (!s.ready.has(j)) continue;
-      deps.length = 0;
-      const score = s.score(j, lookahead, deps);
       version[j]++;
+      const score = s.score(j, lookahead, version[j]);
       best.push({ score, node: j, version: version[j] });
-      for (const key of deps) (dependents[key] ??= []).push(j, version[j]);
     }
     dirty.length = 0;
     while (best.top!.version !== version[best.top!.node]) best.pop();
@@ -135,6 +126,167 @@ class Heap<T> {
   }
 }
 
+/**
+ * Which scores (a ready node and its score's version) read which part of the scheduler's state,
+ * so that placing a node marks stale only the scores it can change. The state is flags (a node
+ * placed, a buffer allocated), which change once, and counters (a node's producers not placed, a
+ * buffer's reads not placed), which only go down. A score reads a counter only through whether
+ * the trial's own decrements bring it to zero, so it is stale once the counter is at most that
+ * many, not at every decrement: a constant or a guard node shared by hundreds of ready nodes
+ * would otherwise make all their scores stale at each of its reads (quadratic in the net's depth).
+ */
+class ScoreDependents {
+  /** Flag key -> (node, version) pairs. */
+  private readonly onFlag: number[][] = [];
+  /** Counter key -> the largest value that makes them stale -> (node, version) pairs. */
+  private readonly onCounter: Map<number, number[]>[] = [];
+
+  flag(key: number, node: number, version: number): void {
+    (this.onFlag[key] ??= []).push(node, version);
+  }
+
+  /** A score that decremented counter `key` (now `value`) `decrements` times and read it. */
+  counter(key: number, value: number, decrements: number, node: number, version: number): void {
+    // Every pair kept has a threshold below the counter's value: a decrement to v fires exactly v's.
+    const threshold = Math.min(decrements, value - 1);
+    if (threshold < 0) return;
+    const byThreshold = (this.onCounter[key] ??= new Map());
+    const pairs = byThreshold.get(threshold);
+    if (pairs) pairs.push(node, version);
+    else byThreshold.set(threshold, [node, version]);
+  }
+
+  flagSet(key: number, stale: (node: number, version: number) => void): void {
+    const pairs = this.onFlag[key];
+    if (pairs === undefined) return;
+    for (let k = 0; k < pairs.length; k += 2) stale(pairs[k], pairs[k + 1]);
+    this.onFlag[key] = [];
+  }
+
+  /** Counter `key` went from `from` to from - 1. */
+  counterDecremented(key: number, from: number, stale: (node: number, version: number) => void): void {
+    const byThreshold = this.onCounter[key];
+    const pairs = byThreshold?.get(from - 1);
+    if (pairs === undefined) return;
+    for (let k = 0; k < pairs.length; k += 2) stale(pairs[k], pairs[k + 1]);
+    byThreshold!.delete(from - 1);
+  }
+}
+
+/** The journal's kinds of state: flags, then counters (SchedulerState.arrays). */
+const EMITTED = 0;
+const ALLOCATED = 1;
+const WAITING = 2;
+const REMAINING = 3;
+
+/**
+ * What list scheduling needs to know about a graph that no order changes: buffers (sizes, pins,
+ * which each node writes and reads), dependency edges, consumers and the initial counters. The
+ * schedule pass runs several policies on one graph: it is built once for them (problemOf).
+ */
+class ScheduleProblem {
+  readonly nodes: number;
+  readonly bufferOfNode: Int32Array;
+  readonly operandBuffers: Int32Array[];
+  /** Each node's own buffer and its distinct operand buffers: those placing it may free. */
+  readonly touchedBuffers: Int32Array[];
+  readonly size: Float64Array;
+  readonly pinned: Uint8Array;
+  /** Initially: inputs' and params' buffers. */
+  readonly allocated: Uint8Array;
+  /** Reads of each buffer's members. */
+  readonly remaining: Int32Array;
+  /** Producers and predecessors (non-source) of each node. */
+  readonly waiting: Int32Array;
+  readonly successors: number[][];
+  /** Node indices that read each node's value (distinct, non-source). */
+  readonly consumers: number[][];
+  /** Source nodes each node reads (placed lazily with it). */
+  readonly sourceOperands: number[][];
+  readonly isSource: Uint8Array;
+
+  constructor(g: Graph, aliases: ReadonlyMap<string, string>) {
+    const n = (this.nodes = g.nodes.length);
+    const index = new Map<string, number>();
+    g.nodes.forEach((node, i) => index.set(node.id, i));
+    const bufferIndex = new Map<string, number>();
+    const bufferOfValue = new Map<string, number>();
+    const sizes: number[] = [];
+    const pinnedList: number[] = [];
+    const bufferOf = (v: string) => {
+      let b = bufferOfValue.get(v);
+      if (b !== undefined) return b;
+      let o = v;
+      for (let next = aliases.get(o); next !== undefined; next = aliases.get(o)) o = next;
+      b = bufferIndex.get(o);
+      if (b === undefined) {
+        b = sizes.length;
+        bufferIndex.set(o, b);
+        sizes.push(0);
+        pinnedList.push(index.has(o) ? 0 : 1); // inputs and params
+      }
+      bufferOfValue.set(v, b);
+      return b;
+    };
+    for (const i of g.inputs) sizes[bufferOf(i.name)] = bufferBytes(i.type);
+    for (const p of g.params) sizes[bufferOf(p.name)] = bufferBytes(p.type);
+    this.bufferOfNode = Int32Array.from(g.nodes, (node) => bufferOf(node.id));
+    g.nodes.forEach((node, i) => {
+      const b = this.bufferOfNode[i];
+      sizes[b] = Math.max(sizes[b], bufferBytes(node.type));
+    });
+    for (const v of [...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]) pinnedList[bufferOf(v)] = 1;
+
+    this.size = Float64Array.from(sizes);
+    this.pinned = Uint8Array.from(pinnedList);
+    this.allocated = new Uint8Array(sizes.length);
+    for (const i of g.inputs) this.allocated[bufferOf(i.name)] = 1;
+    for (const p of g.params) this.allocated[bufferOf(p.name)] = 1;
+    this.remaining = new Int32Array(sizes.length);
+    this.operandBuffers = g.nodes.map((node) => Int32Array.from(node.inputs, (v) => bufferOf(v)));
+    for (const bs of this.operandBuffers) for (const b of bs) this.remaining[b]++;
+    this.touchedBuffers = g.nodes.map((_, i) => Int32Array.from(new Set([this.bufferOfNode[i], ...this.operandBuffers[i]])));
+
+    const isSource = (this.isSource = Uint8Array.from(g.nodes, (node) => (node.inputs.length === 0 ? 1 : 0)));
+    this.successors = g.nodes.map(() => []);
+    this.consumers = g.nodes.map(() => []);
+    this.sourceOperands = g.nodes.map(() => []);
+    this.waiting = new Int32Array(n);
+    // The last node each node was found an operand of: an operand read twice counts once.
+    const seenBy = new Int32Array(n).fill(-1);
+    g.nodes.forEach((node, i) => {
+      for (const v of node.inputs) {
+        const p = index.get(v);
+        if (p === undefined || seenBy[p] === i) continue;
+        seenBy[p] = i;
+        this.consumers[p].push(i);
+        if (isSource[p]) {
+          this.sourceOperands[i].push(p);
+        } else if (p !== i) {
+          this.successors[p].push(i);
+          this.waiting[i]++;
+        }
+      }
+    });
+    for (const [reader, writer] of stateWriteOrder(g, aliases, index)) {
+      if (isSource[reader] || reader === writer || this.successors[reader].includes(writer)) continue;
+      this.successors[reader].push(writer);
+      this.waiting[writer]++;
+    }
+  }
+}
+
+const problems = new WeakMap<Graph, { aliases: ReadonlyMap<string, string>; problem: ScheduleProblem }>();
+
+/** The graph's ScheduleProblem under `aliases`, built once while both are the same objects. */
+function problemOf(g: Graph, aliases: ReadonlyMap<string, string>): ScheduleProblem {
+  const known = problems.get(g);
+  if (known && known.aliases === aliases) return known.problem;
+  const problem = new ScheduleProblem(g, aliases);
+  problems.set(g, { aliases, problem });
+  return problem;
+}
+
 /** Scheduling state with an undo journal, so scores can be computed by trying moves. */
 class SchedulerState {
   readonly ready = new Set<number>();
@@ -145,6 +297,7 @@ class SchedulerState {
   readonly sourceOperands: number[][];
   private readonly bufferOfNode: Int32Array;
   private readonly operandBuffers: Int32Array[];
+  private readonly touchedBuffers: Int32Array[];
   private readonly size: Float64Array;
   private readonly pinned: Uint8Array;
   private readonly allocated: Uint8Array;
@@ -153,79 +306,41 @@ class SchedulerState {
   /** Producers and predecessors (non-source) not placed yet. */
   private readonly waiting: Int32Array;
   private readonly successors: number[][];
-  /** Node indices that read each node's value (distinct, non-source). */
   private readonly consumers: number[][];
-  private journal: Array<[Int32Array | Uint8Array, number, number]> = [];
-  private readonly isSource: boolean[];
+  /** Indexed by EMITTED, ALLOCATED, WAITING, REMAINING. */
+  private readonly arrays: readonly (Int32Array | Uint8Array)[];
+  /** (kind, index, old value) triples of every write since the last commit. */
+  private journal: number[] = [];
+  private readonly dependents = new ScoreDependents();
+  /** Per counter key (nodes, then buffers): a trial's decrements (score's scratch, zero between). */
+  private readonly decrements: Int32Array;
+  /** While scoring: (kind, index) pairs of the state read. */
+  private reads: number[] | undefined;
 
-  constructor(g: Graph, aliases: ReadonlyMap<string, string>) {
-    const n = g.nodes.length;
-    const index = new Map(g.nodes.map((node, i) => [node.id, i] as const));
-    const owner = (v: string) => {
-      for (let next = aliases.get(v); next !== undefined; next = aliases.get(v)) v = next;
-      return v;
-    };
-    const bufferIndex = new Map<string, number>();
-    const sizes: number[] = [];
-    const pinnedList: number[] = [];
-    const bufferOf = (v: string) => {
-      const o = owner(v);
-      let b = bufferIndex.get(o);
-      if (b === undefined) {
-        b = sizes.length;
-        bufferIndex.set(o, b);
-        sizes.push(0);
-        pinnedList.push(index.has(o) ? 0 : 1); // inputs and params
-      }
-      return b;
-    };
-    for (const i of g.inputs) sizes[bufferOf(i.name)] = bufferBytes(i.type);
-    for (const p of g.params) sizes[bufferOf(p.name)] = bufferBytes(p.type);
-    for (const node of g.nodes) sizes[bufferOf(node.id)] = Math.max(sizes[bufferOf(node.id)], bufferBytes(node.type));
-    for (const v of [...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]) pinnedList[bufferOf(v)] = 1;
+  constructor(p: ScheduleProblem) {
+    ({ sourceOperands: this.sourceOperands, bufferOfNode: this.bufferOfNode, operandBuffers: this.operandBuffers, touchedBuffers: this.touchedBuffers } = p);
+    ({ size: this.size, pinned: this.pinned, successors: this.successors, consumers: this.consumers } = p);
+    this.allocated = p.allocated.slice();
+    this.remaining = p.remaining.slice();
+    this.waiting = p.waiting.slice();
+    this.emitted = new Uint8Array(p.nodes);
+    for (let i = 0; i < p.nodes; i++) if (!p.isSource[i] && this.waiting[i] === 0) this.ready.add(i);
+    this.arrays = [this.emitted, this.allocated, this.waiting, this.remaining];
+    this.decrements = new Int32Array(p.nodes + p.size.length);
+  }
 
-    this.size = Float64Array.from(sizes);
-    this.pinned = Uint8Array.from(pinnedList);
-    this.allocated = new Uint8Array(sizes.length);
-    for (const i of g.inputs) this.allocated[bufferOf(i.name)] = 1;
-    for (const p of g.params) this.allocated[bufferOf(p.name)] = 1;
-    this.remaining = new Int32Array(sizes.length);
-    this.bufferOfNode = Int32Array.from(g.nodes, (node) => bufferOf(node.id));
-    this.operandBuffers = g.nodes.map((node) => Int32Array.from(node.inputs, (v) => bufferOf(v)));
-    for (const bs of this.operandBuffers) for (const b of bs) this.remaining[b]++;
-
-    this.isSource = g.nodes.map((node) => node.inputs.length === 0);
-    this.emitted = new Uint8Array(n);
-    this.sourceOperands = g.nodes.map((node) => [...new Set(node.inputs.map((v) => index.get(v)).filter((p) => p !== undefined && this.isSource[p]))] as number[]);
-    this.successors = g.nodes.map(() => []);
-    this.consumers = g.nodes.map(() => []);
-    this.waiting = new Int32Array(n);
-    const edge = (from: number, to: number) => {
-      if (this.isSource[from] || from === to || this.successors[from].includes(to)) return;
-      this.successors[from].push(to);
-      this.waiting[to]++;
-    };
-    g.nodes.forEach((node, i) => {
-      for (const v of node.inputs) {
-        const p = index.get(v);
-        if (p === undefined) continue;
-        edge(p, i);
-        if (!this.consumers[p].includes(i)) this.consumers[p].push(i);
-      }
-    });
-    for (const [reader, writer] of stateWriteOrder(g, aliases, index)) edge(reader, writer);
-    g.nodes.forEach((_, i) => {
-      if (!this.isSource[i] && this.waiting[i] === 0) this.ready.add(i);
-    });
+  /** Flags and counters share one key space each: nodes first, then buffers. */
+  private key(kind: number, at: number): number {
+    return kind === EMITTED || kind === WAITING ? at : this.emitted.length + at;
   }
 
   /**
-   * Places node i for good (with its unplaced source operands). Returns the keys (stateKey) of
-   * the state that changed: scores that read them are stale.
+   * Places node i for good (with its unplaced source operands), and calls `stale` with every
+   * (node, version) whose score read state that changed so that the score may differ.
    */
-  commit(i: number): number[] {
+  commit(i: number, stale: (node: number, version: number) => void): void {
     this.advance(i);
-    const changed = this.journal.map(([array, at]) => this.stateKey(array, at)).filter((key) => key >= 0);
+    const journal = this.journal;
     this.journal = [];
     this.ready.delete(i);
     this.newlyReady.length = 0;
@@ -235,87 +350,111 @@ class SchedulerState {
         this.newlyReady.push(next);
       }
     }
-    return changed;
-  }
-
-  /**
-   * Scores read two kinds of state: per node (emitted, waiting), keyed by its index, and per
-   * buffer (allocated, remaining), keyed by nodes + its index. A pinned buffer's remaining reads
-   * never matter (it is never freed): -1, no key.
-   */
-  private stateKey(array: Int32Array | Uint8Array, at: number): number {
-    if (array === this.emitted || array === this.waiting) return at;
-    if (array === this.remaining && this.pinned[at]) return -1;
-    return this.emitted.length + at;
+    for (let k = 0; k < journal.length; k += 3) {
+      const kind = journal[k];
+      const at = journal[k + 1];
+      if (kind === EMITTED || kind === ALLOCATED) this.dependents.flagSet(this.key(kind, at), stale);
+      else if (kind === WAITING || !this.pinned[at]) this.dependents.counterDecremented(this.key(kind, at), journal[k + 2], stale);
+    }
   }
 
   /** Places node i (and its unplaced source operands); returns the change in live bytes after it. */
   private advance(i: number): number {
     let delta = 0;
-    for (const src of this.sourceOperands[i]) if (!this.emitted[src]) delta += this.place(src);
+    for (const src of this.sourceOperands[i]) {
+      this.reads?.push(EMITTED, src);
+      if (!this.emitted[src]) delta += this.place(src);
+    }
     delta += this.place(i);
-    for (const next of this.successors[i]) this.set(this.waiting, next, this.waiting[next] - 1);
+    for (const next of this.successors[i]) this.decrement(WAITING, next);
     return delta;
   }
 
   /**
    * Bytes freed minus allocated by placing node i, then, up to `lookahead` times, the single
    * consumer of the last node placed when it becomes ready; the best running total counts, so a
-   * node that allocates a buffer its consumer frees right away is not penalised.
+   * node that allocates a buffer its consumer frees right away is not penalised. With `version`,
+   * the score is recorded as (i, version) against the state it read (commit's `stale`).
    */
-  score(i: number, lookahead: number, deps?: number[]): number {
+  score(i: number, lookahead: number, version?: number): number {
     const mark = this.journal.length;
-    this.reads = deps;
+    const reads: number[] | undefined = (this.reads = version === undefined ? undefined : []);
     let total = -this.advance(i);
     let best = total;
     for (let k = 0, cur = i; k < lookahead; k++) {
       const next = this.consumers[cur];
-      if (next.length === 1) deps?.push(next[0]);
-      if (next.length !== 1 || this.emitted[next[0]] || this.waiting[next[0]] !== 0) break;
+      if (next.length !== 1) break;
+      reads?.push(EMITTED, next[0], WAITING, next[0]);
+      if (this.emitted[next[0]] || this.waiting[next[0]] !== 0) break;
       cur = next[0];
       total -= this.advance(cur);
       best = Math.max(best, total);
     }
     this.reads = undefined;
-    if (deps) for (let k = mark; k < this.journal.length; k++) {
-      const [array, at] = this.journal[k];
-      const key = this.stateKey(array, at);
-      if (key >= 0) deps.push(key);
+    if (reads) {
+      const journal = this.journal;
+      const decremented: number[] = [];
+      for (let k = mark; k < journal.length; k += 3) {
+        if (journal[k] < WAITING) continue;
+        const key = this.key(journal[k], journal[k + 1]);
+        if (this.decrements[key]++ === 0) decremented.push(key);
+      }
+      this.undo(mark);
+      for (let k = 0; k < reads.length; k += 2) {
+        const kind = reads[k];
+        const at = reads[k + 1];
+        const key = this.key(kind, at);
+        const value = this.arrays[kind][at];
+        if (kind === EMITTED || kind === ALLOCATED) {
+          if (value === 0) this.dependents.flag(key, i, version!);
+        } else if (this.decrements[key] >= 0) {
+          this.dependents.counter(key, value, this.decrements[key], i, version!);
+          if (this.decrements[key] === 0) decremented.push(key);
+          this.decrements[key] = -1; // registered once
+        }
+      }
+      for (const key of decremented) this.decrements[key] = 0;
+    } else {
+      this.undo(mark);
     }
-    this.undo(mark);
     return best;
   }
 
-  /** While scoring with `deps`: the state keys read besides those written (the journal's). */
-  private reads: number[] | undefined;
-
   private place(i: number): number {
-    this.set(this.emitted, i, 1);
+    this.set(EMITTED, i, 1);
     let delta = 0;
     const own = this.bufferOfNode[i];
+    this.reads?.push(ALLOCATED, own);
     if (!this.allocated[own]) {
-      this.set(this.allocated, own, 1);
+      this.set(ALLOCATED, own, 1);
       delta += this.size[own];
     }
-    if (this.reads && !this.pinned[own]) this.reads.push(this.emitted.length + own);
-    const touched = new Set<number>([own]);
-    for (const b of this.operandBuffers[i]) {
-      this.set(this.remaining, b, this.remaining[b] - 1);
-      touched.add(b);
+    for (const b of this.operandBuffers[i]) this.decrement(REMAINING, b);
+    for (const b of this.touchedBuffers[i]) {
+      if (this.pinned[b]) continue;
+      this.reads?.push(REMAINING, b);
+      if (this.remaining[b] === 0) delta -= this.size[b];
     }
-    for (const b of touched) if (this.remaining[b] === 0 && !this.pinned[b]) delta -= this.size[b];
     return delta;
   }
 
-  private set(array: Int32Array | Uint8Array, i: number, value: number): void {
-    this.journal.push([array, i, array[i]]);
+  private set(kind: number, i: number, value: number): void {
+    const array = this.arrays[kind];
+    this.journal.push(kind, i, array[i]);
     array[i] = value;
   }
 
+  private decrement(kind: number, i: number): void {
+    this.set(kind, i, this.arrays[kind][i] - 1);
+  }
+
   private undo(mark: number): void {
-    while (this.journal.length > mark) {
-      const [array, i, old] = this.journal.pop()!;
-      array[i] = old;
+    const journal = this.journal;
+    while (journal.length > mark) {
+      const old = journal.pop()!;
+      const i = journal.pop()!;
+      const kind = journal.pop()!;
+      this.arrays[kind][i] = old;
     }
   }
 }

@@ -32,24 +32,26 @@ export function refineOrder(g: Graph, nodes: readonly Node[], aliases: ReadonlyM
   return order.nodes;
 }
 
-class OrderState {
-  private readonly order: OrderList;
-  private readonly nodeOf = new Map<string, Node>();
-  private readonly owner: (v: string) => string;
+/**
+ * What the repairs read that no order changes: nodes by id, buffers (alias-class owners), pins,
+ * readers, types and fixed nodes. The schedule pass repairs several orders of one graph: it is
+ * built once for them (contextOf).
+ */
+class RefineContext {
+  readonly nodeOf = new Map<string, Node>();
+  readonly owner: (v: string) => string;
   /** Buffers (alias-class owners) live to the end: inputs, params, outputs, update values. */
-  private readonly pinned = new Set<string>();
+  readonly pinned = new Set<string>();
   /** Node ids reading each buffer (any member), and reading each value directly. */
-  private readonly bufferReaders = new Map<string, string[]>();
-  private readonly valueReaders = new Map<string, string[]>();
-  /** Param buffer -> the node that first overwrites it in place (a state-update chain's start). */
-  private readonly writerOf = new Map<string, string>();
-  private readonly types = new Map<string, Node["type"]>();
+  readonly bufferReaders = new Map<string, string[]>();
+  readonly valueReaders = new Map<string, string[]>();
+  readonly types = new Map<string, Node["type"]>();
+  readonly params: ReadonlySet<string>;
   /** Links of state-update chains stay where they are: moving one could put it before a reader of the old bytes. */
-  private readonly fixed: ReadonlySet<string>;
+  readonly fixed: ReadonlySet<string>;
 
-  constructor(private readonly g: Graph, nodes: readonly Node[], aliases: ReadonlyMap<string, string>) {
-    this.order = new OrderList(nodes.map((n) => n.id));
-    for (const n of nodes) this.nodeOf.set(n.id, n);
+  constructor(g: Graph, aliases: ReadonlyMap<string, string>) {
+    for (const n of g.nodes) this.nodeOf.set(n.id, n);
     const owners = new Map<string, string>();
     this.owner = (v: string) => {
       let o = owners.get(v);
@@ -70,16 +72,46 @@ class OrderState {
         push(this.bufferReaders, this.owner(v), n.id);
       }
     }
-    const params = new Set(g.params.map((p) => p.name));
+    this.params = new Set(g.params.map((p) => p.name));
+    this.fixed = new Set([...g.nodes.filter((n) => aliases.has(n.id) && !isPureAlias(n.op)).map((n) => n.id)]);
+  }
+}
+
+const contexts = new WeakMap<Graph, { aliases: ReadonlyMap<string, string>; context: RefineContext }>();
+
+/** The graph's RefineContext under `aliases`, built once while both are the same objects. */
+function contextOf(g: Graph, aliases: ReadonlyMap<string, string>): RefineContext {
+  const known = contexts.get(g);
+  if (known && known.aliases === aliases) return known.context;
+  const context = new RefineContext(g, aliases);
+  contexts.set(g, { aliases, context });
+  return context;
+}
+
+class OrderState {
+  private readonly order: OrderList;
+  private readonly nodeOf: ReadonlyMap<string, Node>;
+  private readonly owner: (v: string) => string;
+  private readonly pinned: ReadonlySet<string>;
+  private readonly bufferReaders: ReadonlyMap<string, readonly string[]>;
+  private readonly valueReaders: ReadonlyMap<string, readonly string[]>;
+  /** Param buffer -> the node that first overwrites it in place (a state-update chain's start). */
+  private readonly writerOf = new Map<string, string>();
+  private readonly types: ReadonlyMap<string, Node["type"]>;
+  private readonly fixed: ReadonlySet<string>;
+
+  constructor(private readonly g: Graph, nodes: readonly Node[], aliases: ReadonlyMap<string, string>) {
+    const c = contextOf(g, aliases);
+    ({ nodeOf: this.nodeOf, owner: this.owner, pinned: this.pinned, bufferReaders: this.bufferReaders, valueReaders: this.valueReaders, types: this.types, fixed: this.fixed } = c);
+    this.order = new OrderList(nodes.map((n) => n.id));
     for (const n of nodes) {
       const x = aliases.get(n.id);
       if (x === undefined || isPureAlias(n.op)) continue;
       const param = this.owner(x);
-      if (!params.has(param)) continue;
+      if (!c.params.has(param)) continue;
       const known = this.writerOf.get(param);
       if (known === undefined || this.pos(n.id) < this.pos(known)) this.writerOf.set(param, n.id);
     }
-    this.fixed = new Set([...g.nodes.filter((n) => aliases.has(n.id) && !isPureAlias(n.op)).map((n) => n.id)]);
   }
 
   /** The nodes in their current order. */

@@ -54,12 +54,11 @@ export const schedule: Pass<ScheduleOptions> = {
       for (const lookahead of new Set([0, opts.lookahead])) orders.push(listSchedule(base, aliases, policy, lookahead));
     }
     // An order met before has the peak measured then (and a tie never replaces the best).
-    const seen = new Set<string>([orderKey(base.nodes)]);
+    const seen: (readonly Node[])[] = [base.nodes];
     for (const order of orders) {
       for (const nodes of [order, refineOrder(base, order, aliases)]) {
-        const key = orderKey(nodes);
-        if (seen.has(key)) continue;
-        seen.add(key);
+        if (seen.some((other) => sameOrder(other, nodes))) continue;
+        seen.push(nodes);
         const peak = meter.peak(nodes);
         if (peak < best.peak) best = { nodes, peak };
       }
@@ -80,8 +79,11 @@ export function scheduledPeak(g: Graph, workspaceBytes?: WorkspaceBytes): number
   return new PeakMeter(withoutMemoryDecisions(g), workspaceBytes).peak(g.nodes);
 }
 
-function orderKey(nodes: readonly Node[]): string {
-  return nodes.map((n) => n.id).join(" ");
+/** Whether two orders of one graph's nodes are the same (node objects compared). */
+function sameOrder(a: readonly Node[], b: readonly Node[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import type { ParamDecl } from "../../compiler/ir/graph.ts";
 import { fans, INIT_KINDS, initParam, parseInit } from "../../compiler/ir/init.ts";
-import { dropoutMask, dropoutThreshold, hashName, mulhi32, philox4x32, uniform01, uniform01x53 } from "../../compiler/ir/rng.ts";
+import { dropoutMask, dropoutThreshold, hashName, mulhi32, philox4x32, philox4x32Blocks, uniform01, uniform01x53 } from "../../compiler/ir/rng.ts";
 import type { DType, Shape } from "../../compiler/ir/types.ts";
 import { sequence } from "../support/kernel-harness.ts";
 
@@ -26,6 +26,13 @@ describe("philox4x32-10", () => {
       for (const b of [...words, ...randomWords.slice(100, 110)]) {
         expect(mulhi32(a, b)).toBe(Number((BigInt(a) * BigInt(b)) >> 32n));
       }
+    }
+  });
+
+  it("philox4x32Blocks gives philox4x32's words for consecutive counters, up to the last u32 counter", () => {
+    for (const [first, high, key] of [[0, 0, [0, 0]], [0xfffffff0, 7, [0xffffffff, 0xffffffff]], [0x243f6a88, 0x85a308d3, [0xa4093822, 0x299f31d0]]] as const) {
+      const words = philox4x32Blocks(first, high, 16, key, new Uint32Array(64));
+      for (let b = 0; b < 16; b++) expect([...words.subarray(4 * b, 4 * b + 4)]).toEqual(philox4x32([first + b, high, 0, 0], key));
     }
   });
 
@@ -250,6 +257,19 @@ describe("initParam", () => {
     const differs = (b: Float64Array) => b.filter((x, i) => x !== a[i]).length;
     expect(differs(initParam(decl("layer.b", [1000], "normal(1)")))).toBe(1000);
     expect(differs(initParam(decl("layer.w", [1000], "normal(1)"), 1))).toBe(1000);
+  });
+
+  it("follows the stream past the pairs drawn at once (4096), for odd lengths too", () => {
+    const n = 2 * 4096 + 3;
+    const v = initParam(decl("long", [n], "normal(1)"), 2);
+    const u = initParam(decl("long", [n], "uniform(1)"), 2);
+    for (const pair of [0, 4095, 4096, 4097]) {
+      const [w0, w1, w2, w3] = philox4x32([pair, 0, 0, 0], [hashName("long"), 2]);
+      const radius = Math.sqrt(-2 * Math.log(1 - uniform01x53(w0, w1)));
+      expect(v[2 * pair]).toBe(radius * Math.cos(2 * Math.PI * uniform01x53(w2, w3)));
+      if (2 * pair + 1 < n) expect(v[2 * pair + 1]).toBe(radius * Math.sin(2 * Math.PI * uniform01x53(w2, w3)));
+      expect(u[2 * pair]).toBe(2 * uniform01x53(w0, w1) - 1);
+    }
   });
 
   it("follows the documented stream: Box-Muller on Philox pair p with key [hashName(name), seed]", () => {
