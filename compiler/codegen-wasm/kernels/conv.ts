@@ -26,6 +26,7 @@ import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import { emitDepthwise } from "./conv-depthwise.ts";
 import { FLOATS, isHalf } from "../../ir/dtypes.ts";
 import { emitDirectConv, usesDirectConv } from "./conv-direct.ts";
+import { emitPaddedConv, paddedWorkspaceBytes, usesPaddedConv } from "./conv-padded.ts";
 import { emitCol2imAdd, emitIm2col, type BlockLocals } from "./conv-im2col.ts";
 import { columnBytes, convPlan, type ConvPlan } from "./conv-plan.ts";
 import { emitGemm, gemmScratchBytes, type GemmCall, type GemmDTypes, type GemmKind } from "./gemm.ts";
@@ -81,6 +82,7 @@ const align = (n: number) => Math.ceil(n / 16) * 16;
 function layoutOf(op: ConvOp, node: Node, inputs: readonly TensorType[], output: TensorType) {
   const p = planOf(op, node, inputs, output);
   const none = { p, columns: 0, gemm: 0, extra: 0, total: 0 };
+  if (!anyHalf(inputs, output) && usesPaddedConv(op, p)) return { ...none, total: paddedWorkspaceBytes(op, p) };
   if (p.strategy === "depthwise" || p.pixels === 0 || (op === "conv2d" && usesDirectConv(p) && !anyHalf(inputs, output))) return none;
   const dtypes = gemmDTypes(op, inputs, p);
   const half = isHalf(output.dtype);
@@ -110,6 +112,7 @@ export function emitConv(op: ConvOp, args: KernelArgs, epilogue?: Epilogue): Exp
   const types = inputs.map((i) => i.type);
   const layout = layoutOf(op, node, types, output.type);
   const { p } = layout;
+  if (!anyHalf(types, output.type) && usesPaddedConv(op, p)) return emitPaddedConv(op, args, p);
   if (p.strategy === "depthwise") return emitDepthwise(op === "conv2d" ? "forward" : op === "conv2dBackpropInput" ? "input" : "filter", args, p);
   if (op === "conv2d" && usesDirectConv(p) && !anyHalf(types, output.type)) return emitDirectConv(args, p);
   const outBytes = DTYPE_BYTES[output.type.dtype];
