@@ -12,10 +12,12 @@
 import { describe, expect, it } from "vitest";
 import { usesDirectConv } from "../../compiler/codegen-wasm/kernels/conv-direct.ts";
 import { convPlan, type ConvStrategy } from "../../compiler/codegen-wasm/kernels/conv-plan.ts";
-import { usesPaddedConv, type PaddedConvOp } from "../../compiler/codegen-wasm/kernels/conv-padded.ts";
+import { registerEpilogue, usesPaddedConv, type PaddedConvOp } from "../../compiler/codegen-wasm/kernels/conv-padded.ts";
 import { completeAttrs, type AttrValue } from "../../compiler/ir/op-def.ts";
 import { getOp } from "../../compiler/ir/ops.ts";
-import { expectKernelsMatch } from "../support/wasm-contraction-harness.ts";
+import { expectKernelsMatch, runOnDirtyMemory } from "../support/wasm-contraction-harness.ts";
+import { GraphBuilder } from "../../compiler/ir/builder.ts";
+import { randomInputs } from "../../compiler/cli/random-inputs.ts";
 import { f32, opGraph } from "../support/wasm-reduction-kit.ts";
 
 interface ConvCase {
@@ -117,4 +119,38 @@ describe("convolutions on the WASM backend", () => {
     const { actual } = await expectKernelsMatch(g, { x: [], dy: [] });
     expect([...actual.y.data]).toEqual(new Array(54).fill(0));
   });
+
+  // A fusedConv2d that the padded kernel runs applies a bias-like epilogue to its registers before
+  // storing (conv-padded.ts): the same f32 operations as conv2d, then the epilogue's ops, each
+  // rounded as the unfused kernels round. An epilogue operand of another shape (a residual) runs
+  // as its own pass over the output, and so does a conv the padded kernel does not take.
+  for (const c of [
+    { name: "a bias and relu (in registers)", x: [2, 9, 7, 8], w: [3, 3, 8, 16], extra: [16], body: "add(x0, x1); relu(t0)" },
+    { name: "a [1,1,1,O] scale and a scalar shift (in registers)", x: [1, 6, 5, 3], w: [3, 3, 3, 8], extra: [1, 1, 1, 8], body: "mul(x0, x1); add(t0, 0.5)" },
+    { name: "a residual of the output's shape (its own pass)", x: [2, 5, 6, 4], w: [3, 3, 4, 4], extra: [2, 5, 6, 4], body: "add(x0, x1); relu(t0)" },
+    { name: "a bias on a strided conv (im2col, its own pass)", x: [1, 8, 8, 4], w: [3, 3, 4, 8], extra: [8], body: "add(x0, x1)", stride: [2, 2] },
+  ]) {
+    it(`fusedConv2d with ${c.name}: the unfused kernels' result, bit for bit`, async () => {
+      const attrs = { padding: "same", ...(c.stride ? { stride: c.stride } : {}) };
+      const operands = { x: f32(...c.x), w: f32(...c.w), e: f32(...c.extra) };
+      const fused = opGraph("fusedConv2d", operands, { ...attrs, epilogue: c.body });
+      const b = new GraphBuilder("unfused");
+      for (const [name, type] of Object.entries(operands)) b.addInput({ name, type });
+      const conv = b.op("conv2d", ["x", "w"], attrs);
+      const [first, second] = c.body.split("; ");
+      const t0 = first.startsWith("add") ? b.op("add", [conv, "e"]) : b.op("mul", [conv, "e"]);
+      const half = () => b.op("const", [], { value: 0.5, dtype: "f32", shape: [] });
+      b.output("y", second === undefined ? t0 : second.startsWith("relu") ? b.op("relu", [t0]) : b.op("add", [t0, half()]));
+      const unfused = b.build();
+      const plan = convPlan(c.x, c.w, completeAttrs(getOp("conv2d"), attrs));
+      const out = { dtype: "f32" as const, shape: convOutShape({ name: c.name, x: c.x, w: c.w, attrs, strategy: "im2col" }) };
+      const inRegisters = usesPaddedConv("conv2d", plan) && registerEpilogue({ fn: () => 0, vector: true, extras: [{ offset: 0, type: operands.e }] }, out) !== undefined;
+      expect(inRegisters).toBe(c.name.endsWith("(in registers)"));
+      const inputs = randomInputs(fused, 3);
+      const a = await runOnDirtyMemory(fused, inputs, {});
+      const u = await runOnDirtyMemory(unfused, inputs, {});
+      expect(Array.from(a.y.data)).toEqual(Array.from(u.y.data));
+      await expectKernelsMatch(fused, inputs, { floor: Math.sqrt(c.w[0] * c.w[1] * c.w[2]) });
+    });
+  }
 });

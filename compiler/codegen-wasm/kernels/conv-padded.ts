@@ -16,15 +16,21 @@
 //   conv2dBackpropFilter  dw[ky, (kx,c), o] += sum_px xp[px + (ky, kx), c] dy[px, o]
 //                         MR taps (kx, c) x up to 16 output channels, over every pixel of the image
 //
+// A fusedConv2d's epilogue whose extra operands are per-channel vectors or scalars (a bias add)
+// runs on the accumulators before they are stored (registerEpilogue): the same f32 operations on
+// the same rounded product as the separate pass over the output, without that pass.
+//
 // Why: with depth kh*kw*C of 9..72 and 8..16 output channels the im2col GEMM spends more time
 // building and packing the column buffer than multiplying, and its 4 x 8 tiles leave 16 output
 // channels in two tiles' edge handling; here each operand is read from where it lies and the
 // padded image of a 28x28 or 14x14 layer stays in L1.
 
-import { DTYPE_BYTES, numel } from "../../ir/types.ts";
+import { DTYPE_BYTES, numel, type TensorType } from "../../ir/types.ts";
 import type { BufferRef, KernelArgs } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import type { ConvPlan } from "./conv-plan.ts";
+import { Lanes } from "./lanes.ts";
+import type { Epilogue } from "./matmul.ts";
 
 export type PaddedConvOp = "conv2d" | "conv2dBackpropInput" | "conv2dBackpropFilter";
 
@@ -100,6 +106,29 @@ export function paddedWorkspaceBytes(op: PaddedConvOp, p: ConvPlan): number {
   return align16(imageBytes(geometry(op, p))) + align16(flippedBytes(op, p));
 }
 
+/** An extra operand of an epilogue that the registers can read: one value per channel, or one value. */
+type ExtraRead = { readonly ref: BufferRef; readonly perChannel: boolean };
+
+/**
+ * How conv2d's `epilogue` reads its extra operands in registers: each must be f32 and either a
+ * scalar or vary along the channel axis only (a bias, [O] or [1, 1, 1, O]); undefined otherwise
+ * (or for a scalar-only body), and the epilogue then runs as its own pass.
+ */
+export function registerEpilogue(epilogue: Epilogue, out: TensorType): readonly ExtraRead[] | undefined {
+  if (!epilogue.vector) return undefined;
+  const O = out.shape[out.shape.length - 1];
+  const reads: ExtraRead[] = [];
+  for (const e of epilogue.extras) {
+    if (e.type.dtype !== "f32") return undefined;
+    const n = numel(e.type.shape);
+    const last = e.type.shape.length ? e.type.shape[e.type.shape.length - 1] : 1;
+    if (n === 1) reads.push({ ref: e, perChannel: false });
+    else if (n === O && last === O) reads.push({ ref: e, perChannel: true });
+    else return undefined;
+  }
+  return reads;
+}
+
 /** Rows of a micro-kernel for `vectors` f32x4 columns: as many as the accumulators allow. */
 const rowsFor = (vectors: number) => Math.max(1, Math.floor(ACCUMULATORS / vectors));
 
@@ -110,7 +139,8 @@ function chunks(channels: number): [number, number][] {
   return out;
 }
 
-export function emitPaddedConv(op: PaddedConvOp, args: KernelArgs, p: ConvPlan): Expr[] {
+/** The kernel; for conv2d `epilogue` (a fusedConv2d's, which registerEpilogue accepts) runs before each store. */
+export function emitPaddedConv(op: PaddedConvOp, args: KernelArgs, p: ConvPlan, epilogue?: Epilogue): Expr[] {
   const { f, inputs, output } = args;
   if (paddedWorkspaceBytes(op, p) > 0 && args.workspace === undefined) throw new Error(`${op} %${args.node.id}: the padded kernel needs a workspace and the plan gave none`);
   const ws = args.workspace ?? 0;
@@ -137,7 +167,7 @@ export function emitPaddedConv(op: PaddedConvOp, args: KernelArgs, p: ConvPlan):
   const filter = op === "conv2d" ? second.offset : flipped;
   return [
     ...(op === "conv2dBackpropInput" ? flipFilter(f, p, second, flipped) : []),
-    perImage(slidingProduct(f, g, img, filter, output, n)),
+    perImage(slidingProduct(f, g, img, filter, output, n, epilogue && { epilogue, reads: registerEpilogue(epilogue, output.type)! })),
   ];
 }
 
@@ -185,7 +215,7 @@ function flipFilter(f: FunctionBuilder, p: ConvPlan, w: BufferRef, dest: number)
  * conv2d (and the input gradient): every output row of image `n` in blocks of MR adjacent
  * pixels (a static tail block for the rest), each block times every chunk of output channels.
  */
-function slidingProduct(f: FunctionBuilder, g: PaddedGeometry, img: Local, filter: number, out: BufferRef, n: Local): Expr[] {
+function slidingProduct(f: FunctionBuilder, g: PaddedGeometry, img: Local, filter: number, out: BufferRef, n: Local, epi?: StoreEpilogue): Expr[] {
   const C4 = g.srcC * 4;
   const O = g.outC;
   const oy = f.local("i32");
@@ -200,7 +230,7 @@ function slidingProduct(f: FunctionBuilder, g: PaddedGeometry, img: Local, filte
     const rest = g.outW - full * mr;
     // `px()`: the block's first pixel in the row (a fresh expression per use).
     const micro = (rows: number, px: () => Expr) => productMicro(f, g, rows, vectors, f.i32.add(f.get(rowA), f.i32.mul(px(), c(C4))), filter + 4 * c0,
-      f.i32.add(f.get(rowOut), f.i32.add(f.i32.mul(px(), c(4 * O)), c(4 * c0))));
+      f.i32.add(f.get(rowOut), f.i32.add(f.i32.mul(px(), c(4 * O)), c(4 * c0))), epi && { ...epi, c0 });
     if (full > 0) body.push(f.forRange(block, 0, full, 1, micro(mr, () => f.i32.mul(f.get(block), c(mr)))));
     if (rest > 0) body.push(...micro(rest, () => c(full * mr)));
   }
@@ -217,7 +247,7 @@ function slidingProduct(f: FunctionBuilder, g: PaddedGeometry, img: Local, filte
  * (row ky at + ky * kw * C * O floats, rows O floats apart). One induction variable `i` (bytes
  * into the A run, starting at 0) addresses both operands, as in gemm-core.ts's micro-kernel.
  */
-function productMicro(f: FunctionBuilder, g: PaddedGeometry, rows: number, vectors: number, aStart: Expr, bStart: number, outAt: Expr): Expr[] {
+function productMicro(f: FunctionBuilder, g: PaddedGeometry, rows: number, vectors: number, aStart: Expr, bStart: number, outAt: Expr, epi?: StoreEpilogue & { c0: number }): Expr[] {
   const C4 = g.srcC * 4;
   const O = g.outC;
   const acc = Array.from({ length: rows }, () => Array.from({ length: vectors }, () => f.local("v128")));
@@ -248,8 +278,22 @@ function productMicro(f: FunctionBuilder, g: PaddedGeometry, rows: number, vecto
       f.set(b, f.i32.add(f.get(b), c(g.kw * g.srcC * O * 4))),
     ]),
     f.set(dst, outAt),
-    ...acc.flatMap((row, r) => row.map((v, q) => f.v128.store(r * O * 4 + 16 * q, 4, f.get(dst), f.get(v)))),
+    ...acc.flatMap((row, r) => row.flatMap((v, q) => {
+      if (!epi) return [f.v128.store(r * O * 4 + 16 * q, 4, f.get(dst), f.get(v))];
+      const L = new Lanes(f, 4);
+      const extras = epi.reads.map((e) => () => e.perChannel
+        ? f.v128.load(e.ref.offset + 4 * (epi.c0 + 4 * q), 4, c(0))
+        : f.v128.load32_splat(e.ref.offset, 4, c(0)));
+      const value = epi.epilogue.fn(L, [() => f.get(v), ...extras]);
+      return [...L.body.splice(0), f.v128.store(r * O * 4 + 16 * q, 4, f.get(dst), value)];
+    })),
   ];
+}
+
+/** A fusedConv2d's epilogue run on the accumulators, and how it reads its extra operands. */
+interface StoreEpilogue {
+  readonly epilogue: Epilogue;
+  readonly reads: readonly ExtraRead[];
 }
 
 /**

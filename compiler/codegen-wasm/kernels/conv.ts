@@ -26,7 +26,7 @@ import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import { emitDepthwise } from "./conv-depthwise.ts";
 import { FLOATS, isHalf } from "../../ir/dtypes.ts";
 import { emitDirectConv, usesDirectConv } from "./conv-direct.ts";
-import { emitPaddedConv, paddedWorkspaceBytes, usesPaddedConv } from "./conv-padded.ts";
+import { emitPaddedConv, paddedWorkspaceBytes, registerEpilogue, usesPaddedConv } from "./conv-padded.ts";
 import { emitCol2imAdd, emitIm2col, type BlockLocals } from "./conv-im2col.ts";
 import { columnBytes, convPlan, type ConvPlan } from "./conv-plan.ts";
 import { emitGemm, gemmScratchBytes, type GemmCall, type GemmDTypes, type GemmKind } from "./gemm.ts";
@@ -302,6 +302,18 @@ function pointwiseHalf(
     dtypes, kind, workspace: ws, chunk,
     flush: (row0, rows) => flush(g.n, g.width, row0, rows),
   });
+}
+
+/**
+ * A fusedConv2d with an f32 result computed with its epilogue in registers, when the padded direct
+ * kernel runs it and can read the epilogue's operands (conv-padded.ts); undefined otherwise.
+ */
+export function emitConvWithEpilogueInRegisters(args: KernelArgs, epilogue: Epilogue): Expr[] | undefined {
+  const types = args.inputs.map((i) => i.type);
+  if (anyHalf(types, args.output.type)) return undefined;
+  const p = planOf("conv2d", args.node, types, args.output.type);
+  if (!usesPaddedConv("conv2d", p) || !registerEpilogue(epilogue, args.output.type)) return undefined;
+  return emitPaddedConv("conv2d", args, p, epilogue);
 }
 
 /** The three convolutions' kernels (f32 GEMMs and column buffers throughout; 16-bit operands widened, results rounded once). */
