@@ -1,6 +1,7 @@
 // The WASM convolution kernels (kernels/conv*.ts) against the reference interpreter: conv2d,
 // conv2dBackpropInput and conv2dBackpropFilter over every strategy of conv-plan.ts (pointwise
-// GEMM, im2col + GEMM, direct depthwise, direct forward for few input channels) and the attributes the reference tests use: "valid",
+// GEMM, im2col + GEMM, direct depthwise, direct forward for few input channels, padded direct for
+// stride-1 convolutions with few channels) and the attributes the reference tests use: "valid",
 // "same" (odd padding at the end) and explicit pads, strides, dilation, groups, depthwise with
 // and without a channel multiplier, non-square kernels, and images big enough to need several
 // column-buffer blocks.
@@ -11,9 +12,12 @@
 import { describe, expect, it } from "vitest";
 import { usesDirectConv } from "../../compiler/codegen-wasm/kernels/conv-direct.ts";
 import { convPlan, type ConvStrategy } from "../../compiler/codegen-wasm/kernels/conv-plan.ts";
+import { registerEpilogue, usesPaddedConv, type PaddedConvOp } from "../../compiler/codegen-wasm/kernels/conv-padded.ts";
 import { completeAttrs, type AttrValue } from "../../compiler/ir/op-def.ts";
 import { getOp } from "../../compiler/ir/ops.ts";
-import { expectKernelsMatch } from "../support/wasm-contraction-harness.ts";
+import { expectKernelsMatch, runOnDirtyMemory } from "../support/wasm-contraction-harness.ts";
+import { GraphBuilder } from "../../compiler/ir/builder.ts";
+import { randomInputs } from "../../compiler/cli/random-inputs.ts";
 import { f32, opGraph } from "../support/wasm-reduction-kit.ts";
 
 interface ConvCase {
@@ -49,10 +53,30 @@ const CASES: ConvCase[] = [
   { name: "direct: 3 -> 16 channels, stride 2 same on an even size", x: [2, 8, 10, 3], w: [3, 3, 3, 16], attrs: { stride: [2, 2], padding: "same" }, strategy: "im2col" },
   { name: "direct: 4 -> 32 channels, dilated 5x3 valid", x: [1, 11, 9, 4], w: [5, 3, 4, 32], attrs: { dilation: [2, 1] }, strategy: "im2col" },
   { name: "direct: 2 -> 4 channels, explicit pads", x: [2, 5, 6, 2], w: [2, 3, 2, 4], attrs: { padding: "explicit", pads: [1, 0, 2, 1] }, strategy: "im2col" },
+  // Padded direct kernels (conv-padded.ts): stride 1, undilated, one group, few channels.
+  { name: "padded: 8 -> 16 channels, 3x3 same (the CNN's second layer)", x: [2, 14, 14, 8], w: [3, 3, 8, 16], attrs: { padding: "same" }, strategy: "im2col" },
+  { name: "padded: 4 -> 20 channels, 3x3 same (two channel chunks, a 5-pixel row)", x: [1, 5, 5, 4], w: [3, 3, 4, 20], attrs: { padding: "same" }, strategy: "im2col" },
+  { name: "padded: 12 -> 32 channels, 5x3 explicit pads", x: [2, 6, 9, 12], w: [5, 3, 12, 32], attrs: { padding: "explicit", pads: [2, 1, 0, 2] }, strategy: "im2col" },
+  { name: "padded: 3 -> 8 channels, 2x2 valid (read in place)", x: [1, 5, 6, 3], w: [2, 2, 3, 8], attrs: {}, strategy: "im2col" },
+  { name: "padded: 16 -> 4 channels, 3x3 same (8-pixel blocks and a tail)", x: [1, 4, 11, 16], w: [3, 3, 16, 4], attrs: { padding: "same" }, strategy: "im2col" },
 ];
 
-/** The cases whose forward conv2d runs the direct kernel (checked below against usesDirectConv). */
-const DIRECT = new Set(["explicit pads", "dilation 2", "several column blocks (one channel)", ...CASES.filter((c) => c.name.startsWith("direct:")).map((c) => c.name)]);
+/** Which ops of a case run the padded direct kernel (the rest: the strategies above). */
+const PADDED: Record<string, readonly PaddedConvOp[]> = {
+  "3x3 valid, 16 channels (whole kernel rows copied at once)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "several column blocks (one channel)": ["conv2d", "conv2dBackpropFilter"],
+  "direct: 1 -> 8 channels, 3x3 same (the CNN's first layer)": ["conv2d", "conv2dBackpropFilter"],
+  "direct: 2 -> 4 channels, explicit pads": ["conv2d", "conv2dBackpropFilter"],
+  "padded: 8 -> 16 channels, 3x3 same (the CNN's second layer)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "padded: 4 -> 20 channels, 3x3 same (two channel chunks, a 5-pixel row)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "padded: 12 -> 32 channels, 5x3 explicit pads": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "padded: 3 -> 8 channels, 2x2 valid (read in place)": ["conv2d", "conv2dBackpropFilter"],
+  "padded: 16 -> 4 channels, 3x3 same (8-pixel blocks and a tail)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+};
+
+/** The cases whose forward conv2d fits the direct kernel (checked below against usesDirectConv; the padded kernel goes first where it applies). */
+const DIRECT = new Set(["explicit pads", "dilation 2", "several column blocks (one channel)",
+  "padded: 4 -> 20 channels, 3x3 same (two channel chunks, a 5-pixel row)", "padded: 3 -> 8 channels, 2x2 valid (read in place)", ...CASES.filter((c) => c.name.startsWith("direct:")).map((c) => c.name)]);
 
 function convOutShape(c: ConvCase): number[] {
   const op = getOp("conv2d");
@@ -68,6 +92,8 @@ describe("convolutions on the WASM backend", () => {
       const plan = convPlan(c.x, c.w, completeAttrs(getOp("conv2d"), c.attrs));
       expect(plan.strategy).toBe(c.strategy);
       expect(usesDirectConv(plan)).toBe(DIRECT.has(c.name));
+      const ops: PaddedConvOp[] = ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"];
+      expect(ops.filter((op) => usesPaddedConv(op, plan))).toEqual(PADDED[c.name] ?? []);
     });
     it(`conv2d: ${c.name}`, async () => {
       await expectKernelsMatch(opGraph("conv2d", { x: f32(...c.x), w: f32(...c.w) }, c.attrs), undefined, { floor: Math.sqrt(depth) });
@@ -93,4 +119,38 @@ describe("convolutions on the WASM backend", () => {
     const { actual } = await expectKernelsMatch(g, { x: [], dy: [] });
     expect([...actual.y.data]).toEqual(new Array(54).fill(0));
   });
+
+  // A fusedConv2d that the padded kernel runs applies a bias-like epilogue to its registers before
+  // storing (conv-padded.ts): the same f32 operations as conv2d, then the epilogue's ops, each
+  // rounded as the unfused kernels round. An epilogue operand of another shape (a residual) runs
+  // as its own pass over the output, and so does a conv the padded kernel does not take.
+  for (const c of [
+    { name: "a bias and relu (in registers)", x: [2, 9, 7, 8], w: [3, 3, 8, 16], extra: [16], body: "add(x0, x1); relu(t0)" },
+    { name: "a [1,1,1,O] scale and a scalar shift (in registers)", x: [1, 6, 5, 3], w: [3, 3, 3, 8], extra: [1, 1, 1, 8], body: "mul(x0, x1); add(t0, 0.5)" },
+    { name: "a residual of the output's shape (its own pass)", x: [2, 5, 6, 4], w: [3, 3, 4, 4], extra: [2, 5, 6, 4], body: "add(x0, x1); relu(t0)" },
+    { name: "a bias on a strided conv (im2col, its own pass)", x: [1, 8, 8, 4], w: [3, 3, 4, 8], extra: [8], body: "add(x0, x1)", stride: [2, 2] },
+  ]) {
+    it(`fusedConv2d with ${c.name}: the unfused kernels' result, bit for bit`, async () => {
+      const attrs = { padding: "same", ...(c.stride ? { stride: c.stride } : {}) };
+      const operands = { x: f32(...c.x), w: f32(...c.w), e: f32(...c.extra) };
+      const fused = opGraph("fusedConv2d", operands, { ...attrs, epilogue: c.body });
+      const b = new GraphBuilder("unfused");
+      for (const [name, type] of Object.entries(operands)) b.addInput({ name, type });
+      const conv = b.op("conv2d", ["x", "w"], attrs);
+      const [first, second] = c.body.split("; ");
+      const t0 = first.startsWith("add") ? b.op("add", [conv, "e"]) : b.op("mul", [conv, "e"]);
+      const half = () => b.op("const", [], { value: 0.5, dtype: "f32", shape: [] });
+      b.output("y", second === undefined ? t0 : second.startsWith("relu") ? b.op("relu", [t0]) : b.op("add", [t0, half()]));
+      const unfused = b.build();
+      const plan = convPlan(c.x, c.w, completeAttrs(getOp("conv2d"), attrs));
+      const out = { dtype: "f32" as const, shape: convOutShape({ name: c.name, x: c.x, w: c.w, attrs, strategy: "im2col" }) };
+      const inRegisters = usesPaddedConv("conv2d", plan) && registerEpilogue({ fn: () => 0, vector: true, extras: [{ offset: 0, type: operands.e }] }, out) !== undefined;
+      expect(inRegisters).toBe(c.name.endsWith("(in registers)"));
+      const inputs = randomInputs(fused, 3);
+      const a = await runOnDirtyMemory(fused, inputs, {});
+      const u = await runOnDirtyMemory(unfused, inputs, {});
+      expect(Array.from(a.y.data)).toEqual(Array.from(u.y.data));
+      await expectKernelsMatch(fused, inputs, { floor: Math.sqrt(c.w[0] * c.w[1] * c.w[2]) });
+    });
+  }
 });

@@ -2,7 +2,8 @@
 // pooling and their gradients over the window shapes, strides and paddings the reference tests
 // use (2x2/2, 3x3/1 "same", explicit pads, overlapping and non-square windows, "same" with a
 // stride that leaves an odd pixel), with channel counts that exercise every chunk of the channel
-// loop (1, 3, 4, 5, 16, 21, 37: scalar lanes, one f32x4, 16-channel runs and tails).
+// loop (1, 3, 4, 5, 16, 21, 37: scalar lanes, one f32x4, 16-channel runs and tails), and max
+// pooling over windows that tile the input (pool-tiled.ts).
 
 import { describe, expect, it } from "vitest";
 import type { AttrValue } from "../../compiler/ir/op-def.ts";
@@ -29,6 +30,10 @@ const CASES: PoolCase[] = [
   { name: "overlapping 3x3 stride 1 valid", x: [1, 6, 6, 4], attrs: { size: [3, 3], stride: [1, 1] } },
   { name: "a 1x4 window", x: [1, 3, 9, 5], attrs: { size: [1, 4], stride: [1, 3] } },
   { name: "global pooling", x: [3, 4, 4, 16], attrs: { size: [4, 4], stride: [1, 1] } },
+  // Windows that tile the input, f32 with channels a multiple of 4 (pool-tiled.ts).
+  { name: "tiled: 2x2 stride 2, 8 channels", x: [2, 6, 6, 8], attrs: { size: [2, 2], stride: [2, 2] } },
+  { name: "tiled: 2x2 stride 2 on an odd size, 20 channels (the last row and column get no window)", x: [1, 7, 5, 20], attrs: { size: [2, 2], stride: [2, 2] } },
+  { name: "tiled: 3x2 stride 3x2, 4 channels", x: [2, 6, 4, 4], attrs: { size: [3, 2], stride: [3, 2] } },
 ];
 
 const FLOOR = { floor: 1 }; // values are O(1); the sums of the average can cancel toward zero
@@ -63,18 +68,21 @@ describe("pooling on the WASM backend", () => {
       { x: integers(x, -1000, 1000, 3) });
   });
 
-  it("propagates NaN through the max and routes the gradient to the first NaN", async () => {
-    const shape = [1, 4, 4, 5];
-    const x = uniform(shape, -1, 1, 4);
-    x[5] = NaN; // pixel (0,1), channel 0
-    x[6 * 5 + 2] = NaN; // pixel (1,2), channel 2
-    x[7 * 5 + 2] = NaN; // pixel (1,3), channel 2: a second NaN in the same window loses
-    x[0] = -Infinity;
-    const attrs = { size: [2, 2], stride: [2, 2] };
-    const { actual } = await expectKernelsMatch(opGraph("maxPool2d", { x: f32(...shape) }, attrs), { x });
-    expect(Number.isNaN(actual.y.data[0])).toBe(true);
-    await expectKernelsMatch(opGraph("maxPool2dGrad", { x: f32(...shape), dy: f32(1, 2, 2, 5) }, attrs), { x, dy: uniform([1, 2, 2, 5], 1, 2, 5) });
-  });
+  // 5 channels: the general kernel; 8: the tiled one.
+  for (const C of [5, 8]) {
+    it(`propagates NaN through the max and routes the gradient to the first NaN (${C} channels)`, async () => {
+      const shape = [1, 4, 4, C];
+      const x = uniform(shape, -1, 1, 4);
+      x[C] = NaN; // pixel (0,1), channel 0
+      x[6 * C + 2] = NaN; // pixel (1,2), channel 2
+      x[7 * C + 2] = NaN; // pixel (1,3), channel 2: a second NaN in the same window loses
+      x[0] = -Infinity;
+      const attrs = { size: [2, 2], stride: [2, 2] };
+      const { actual } = await expectKernelsMatch(opGraph("maxPool2d", { x: f32(...shape) }, attrs), { x });
+      expect(Number.isNaN(actual.y.data[0])).toBe(true);
+      await expectKernelsMatch(opGraph("maxPool2dGrad", { x: f32(...shape), dy: f32(1, 2, 2, C) }, attrs), { x, dy: uniform([1, 2, 2, C], 1, 2, 5) });
+    });
+  }
 
   it("sends the gradient of an all -inf window to its first pixel", async () => {
     const shape = [1, 2, 2, 4];

@@ -9,7 +9,8 @@
 // into the output buffer, then the epilogue program runs over it in place, as a map whose operand
 // x0 is the output itself and x1, x2, ... the extra operands. The output is written once by the
 // GEMM and updated once while still in cache; the product needs no buffer of its own. The fused
-// node takes the head's workspace.
+// node takes the head's workspace. The padded direct convolution (conv-padded.ts) applies a bias-
+// like epilogue to its accumulators before storing them instead, with no pass of its own.
 
 import type { Node } from "../../ir/graph.ts";
 import { attr } from "../../ir/op-def.ts";
@@ -20,7 +21,7 @@ import type { TensorType } from "../../ir/types.ts";
 import { signedTable } from "../../ir/dtypes.ts";
 import { UnsupportedKernelError, withWorkspace, type BufferRef, type KernelArgs, type KernelEmitter, type KernelTable } from "../kernel.ts";
 import type { Expr } from "../module.ts";
-import { convKernel, emitConv } from "./conv.ts";
+import { convKernel, emitConv, emitConvWithEpilogueInRegisters } from "./conv.ts";
 import { FLOATS, isHalf } from "../../ir/dtypes.ts";
 import { floatElementFunction } from "./elementwise.ts";
 import type { V } from "./lanes.ts";
@@ -66,14 +67,24 @@ function headNode(node: Node, headOp: string): Node {
 /**
  * `head` computes the product into the output and the epilogue then runs over it in place; a
  * 16-bit output instead goes to `headWithEpilogue`, which applies the epilogue to the f32 product
- * as it stores it (so the result is rounded once, not once for the product and again after).
+ * as it stores it (so the result is rounded once, not once for the product and again after). An
+ * f32 output goes to `inRegisters` first, when given: a head that can apply the epilogue before
+ * its stores (the padded direct convolution) returns its kernel, else undefined.
  */
-function withEpilogue(headOp: string, head: KernelEmitter, headWithEpilogue: (a: KernelArgs, e: Epilogue) => Expr[]): KernelEmitter {
+function withEpilogue(
+  headOp: string, head: KernelEmitter, headWithEpilogue: (a: KernelArgs, e: Epilogue) => Expr[],
+  inRegisters?: (a: KernelArgs, e: Epilogue) => Expr[] | undefined,
+): KernelEmitter {
   const emit = (a: KernelArgs): Expr[] => {
     const args = { ...a, node: headNode(a.node, headOp), inputs: a.inputs.slice(0, 2) };
     if (isHalf(a.output.type.dtype)) {
       const { fn, vector } = bodyElementFunction(a, attr.str(a.node.attrs, "epilogue"), a.inputs.length - 1);
       return headWithEpilogue(args, { fn, vector, extras: a.inputs.slice(2) });
+    }
+    if (inRegisters) {
+      const { fn, vector } = bodyElementFunction(a, attr.str(a.node.attrs, "epilogue"), a.inputs.length - 1);
+      const fusedStore = inRegisters(args, { fn, vector, extras: a.inputs.slice(2) });
+      if (fusedStore) return fusedStore;
     }
     const product = head(args);
     const epilogue = emitBodyMap(a, attr.str(a.node.attrs, "epilogue"), [a.output, ...a.inputs.slice(2)], a.output);
@@ -92,6 +103,6 @@ export const FUSED_KERNELS: KernelTable = signedTable("wasm fused kernels", {
   fused: [
     { op: "fused", dtypes: FUSED_SIGNATURES, kernel: fused },
     { op: "fusedMatmul", dtypes: FLOATS, kernel: withEpilogue("matmul", matmulKernel, (a, e) => emitMatmul(a, e)) },
-    { op: "fusedConv2d", dtypes: FLOATS, kernel: withEpilogue("conv2d", convKernel.conv2d, (a, e) => emitConv("conv2d", a, e)) },
+    { op: "fusedConv2d", dtypes: FLOATS, kernel: withEpilogue("conv2d", convKernel.conv2d, (a, e) => emitConv("conv2d", a, e), emitConvWithEpilogueInRegisters) },
   ],
 });

@@ -8,7 +8,8 @@
 //   maxPool2dGrad  pass 1 finds each lane's winner (first maximum in window order, NaN wins, as
 //                  the reference's beatsMax); pass 2 adds dy into the winner's dx lanes only
 //   avgPool2dGrad  dy / count added to every tap's dx
-// Both gradients zero dx first: overlapping windows accumulate.
+// Both gradients zero dx first: overlapping windows accumulate. Max pooling over windows that tile
+// the input (f32, channels a multiple of 4) runs pool-tiled.ts's unrolled kernels instead.
 
 import { poolWindow } from "../../ir/ops/nn.ts";
 import type { Window2d } from "../../ir/ops/window.ts";
@@ -19,6 +20,7 @@ import { emitMap } from "./map.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import { FLOATS } from "../../ir/dtypes.ts";
 import { Lanes } from "./lanes.ts";
+import { emitTiledMaxPool, emitTiledMaxPoolGrad, usesTiledPool } from "./pool-tiled.ts";
 import { forEachChannelChunk, forEachOutputPixel, forEachTap, pixelAddress, windowsOverlap, type ChannelChunk, type PixelLocals, type TapLocals, type WindowGeometry } from "./window-loops.ts";
 
 function geometryOf(op: string, node: KernelArgs["node"], x: readonly number[]): WindowGeometry {
@@ -83,7 +85,9 @@ function countTaps(f: FunctionBuilder, g: WindowGeometry, px: PixelLocals, count
 
 // ---- forward ---------------------------------------------------------------------------------
 
-function emitMaxPool({ f, node, inputs: [xRef], output: outRef }: KernelArgs): Expr[] {
+function emitMaxPool(a: KernelArgs): Expr[] {
+  const { f, node, inputs: [xRef], output: outRef } = a;
+  if (usesTiledPool("maxPool2d", a, xRef.type.shape)) return emitTiledMaxPool(a);
   const x = bufOf(xRef);
   const output = bufOf(outRef);
   const int = x.dtype === "i32";
@@ -159,6 +163,7 @@ function gradScratchBytes(op: string, shapeOf: (inputs: readonly TensorType[], o
 
 function emitMaxPoolGrad(a: KernelArgs): Expr[] {
   const { f, node, inputs: [xRef, dyRef] } = a;
+  if (usesTiledPool("maxPool2dGrad", a, xRef.type.shape)) return emitTiledMaxPoolGrad(a);
   const x = bufOf(xRef);
   const dy = bufOf(dyRef);
   const g = geometryOf("maxPool2dGrad", node, xRef.type.shape);
