@@ -9,7 +9,7 @@ import type { Graph } from "../ir/graph.ts";
 import { formatType } from "../ir/types.ts";
 import { DTYPE_INFO, fromTypedArray } from "../ir/dtypes.ts";
 import { OBSERVERS, type ObserverKind } from "../passes/quantize/observers.ts";
-import { readSafetensorsFile, takeTensors, TensorIOError } from "../bundle/tensor-io.ts";
+import { readSafetensorsFile, readWeightsFile, takeTensors, TensorIOError } from "../bundle/tensor-io.ts";
 import type { SafeTensor } from "../../runtime/safetensors.ts";
 import { UsageError } from "./options.ts";
 
@@ -26,6 +26,11 @@ export function withQuantizeOptions<T>(y: Argv<T>) {
     .option("calibrate", { type: "string", describe: "with --quantize: safetensors file of calibration inputs, samples in the leading axis" })
     .option("observer", { choices: OBSERVERS, describe: "with --quantize: how activation ranges are chosen (default minmax)" })
     .option("quantize-skip", { type: "string", describe: "with --quantize: params to keep f32, comma-separated (e.g. out.w)" });
+}
+
+/** A --weights file of `mlc ir`/`mem` (commands that otherwise take none) read for calibration. */
+export function quantizeWeightsOption(path: string | undefined): { source: string; tensors: Record<string, SafeTensor> } | undefined {
+  return path === undefined ? undefined : { source: path, tensors: readWeightsFile(path) };
 }
 
 /** Whether the flags ask for quantization (checked: every related flag needs --quantize). */

@@ -31,6 +31,8 @@ export interface QuantizeSpec {
   readonly seed?: number;
   /** Measure each layer's error alone (one more sweep per layer; default true). */
   readonly perLayerErrors?: boolean;
+  /** A calibration of this same graph and spec made before (mlc mem compiles twice): reused. */
+  readonly result?: Quantization;
 }
 
 /** The output error of a quantized graph against the f32 one over the calibration set. */

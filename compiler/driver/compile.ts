@@ -70,7 +70,7 @@ export function compile(forward: Graph, opts: CompileOptions = {}): CompiledProg
   let quantization: Quantization | undefined;
   if (opts.quantize) {
     if (opts.training || opts.precision) throw new Error("int8 quantization is for f32 inference programs (not with training or --precision)");
-    quantization = quantizeModel(entries[0].graph, opts.quantize);
+    quantization = opts.quantize.result ?? quantizeModel(entries[0].graph, opts.quantize);
     const layers = quantization.layers;
     entries = runner.each(quantizeDense, entries, () => ({ layers }));
   }
