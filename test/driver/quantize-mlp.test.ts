@@ -13,7 +13,7 @@ import { build, compile, formatQuantizationReport } from "../../compiler/driver/
 import { programForward } from "../../compiler/cli/training.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { interpret } from "../../compiler/ir/interpreter.ts";
-import { decodeSafetensors } from "../../runtime/safetensors.ts";
+import { decodeSafetensors, encodeSafetensors } from "../../runtime/safetensors.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mlc-quantize-mlp-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -40,7 +40,7 @@ describe("the quantized MNIST MLP on wasm-simd", () => {
     const { mkdirSync } = await import("node:fs");
     mkdirSync(dir);
     for (const [file, data] of Object.entries(bundle.files)) writeFileSync(join(dir, file), data);
-    const m = (await import(pathToFileURL(join(dir, `${bundle.name}.js`)).href)) as { load(): Promise<{ inputs: Record<string, Float32Array>; outputs: Record<string, Float32Array>; forward(): void }> };
+    const m = (await import(pathToFileURL(join(dir, `${bundle.name}.js`)).href)) as { load(): Promise<{ inputs: Record<string, Float32Array>; outputs: Record<string, Float32Array>; forward(): void; loadWeights(bytes: Uint8Array): unknown }> };
     const bundleModel = await m.load();
     const params = Object.fromEntries(Object.entries(q.tensors).map(([n, t]) => [n, t.data]));
     // Test inputs beyond the calibration range too (clamped by quantize).
@@ -64,6 +64,12 @@ describe("the quantized MNIST MLP on wasm-simd", () => {
     const f32 = build(graph, { backend: wasmBackend, seed: 3, timeLimitMs: 100 });
     const size = (b: typeof f32) => (b.files[`${b.name}.safetensors`] as Uint8Array).byteLength;
     expect(size(f32) / size(bundle)).toBeGreaterThan(3.8);
+    // The bundle (loaded from a folder outside the repo) refuses a weights file whose quantized
+    // weight is f32, or whose scales have the wrong length, naming the tensor.
+    const wrongDtype = encodeSafetensors({ "fc256.w/q": { dtype: "F32", shape: [784, 256], data: new Float32Array(784 * 256) } });
+    expect(() => bundleModel.loadWeights(wrongDtype)).toThrow(/'fc256\.w\/q' must be i8\[784,256\]/);
+    const wrongScale = encodeSafetensors({ "out.w/scale": { dtype: "F32", shape: [9], data: new Float32Array(9) } });
+    expect(() => bundleModel.loadWeights(wrongScale)).toThrow(/'out\.w\/scale' must be f32\[10\]/);
     const dts = bundle.files[`${bundle.name}.d.ts`] as string;
     expect(dts).toMatch(/readonly "x": Float32Array;/);
     expect(dts).toMatch(/readonly "logits": Float32Array;/);
