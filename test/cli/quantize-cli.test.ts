@@ -75,6 +75,18 @@ describe("mlc build --quantize int8", () => {
   }, 90_000);
 });
 
+describe("models with convolutions", () => {
+  it("the CNN's dense layer is quantized, its conv2d weights stay f32 and are listed as kept", () => {
+    const images = file("images.safetensors", { images: { dtype: "F32", shape: [6, 28, 28, 1], data: pixels(6) } });
+    const r = mlc("ir", "examples/cnn/model.ts", "--set", "batch=4", "--quantize", "int8", "--calibrate", images);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/\n  fc\.w \(\+ fc\.b\) \[784,10\] i8 per column/);
+    expect(r.stderr).toMatch(/\n  kept f32: conv1\.w \(conv2d weight: int8 convolution is not built yet, it stays f32\)\n  kept f32: conv2\.w \(conv2d weight/);
+    expect(r.stdout).toMatch(/ = conv2d /);
+    expect(r.stdout).toMatch(/ = matmulInteger /);
+  }, 60_000);
+});
+
 describe("refused calibration files and flags", () => {
   const cases: Array<[string, string[], string]> = [
     ["a wrong name", ["--calibrate", file("name.safetensors", { x: { dtype: "F32", shape: [4, 784], data: pixels(4) }, pixels: { dtype: "F32", shape: [1], data: new Float32Array(1) } })],
