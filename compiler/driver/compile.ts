@@ -14,6 +14,10 @@ import type { PassStats } from "../passes/pass.ts";
 import { UnsupportedTargetError, bundleName, type Backend, type BundleMeta, type BundleLayoutSummary, type ProgramEntry, type WrittenBundle } from "../bundle/backend.ts";
 import { PassRunner, type IrDumpOptions, type PassRecord } from "./pass-runner.ts";
 import { fuseGraph, fusionPhase, memoryPhase, trainingEntries, type PrecisionSpec, type TrainingOptions } from "./phases.ts";
+import { quantizeModel, type Quantization, type QuantizeSpec } from "./calibrate.ts";
+import { quantizeDense } from "../passes/quantize-dense.ts";
+import { toSafeTensor } from "../bundle/tensor-io.ts";
+import type { SafeTensor } from "../../runtime/safetensors.ts";
 
 export interface CompileOptions<Layout extends BundleLayoutSummary = BundleLayoutSummary> {
   /**
@@ -25,6 +29,11 @@ export interface CompileOptions<Layout extends BundleLayoutSummary = BundleLayou
   readonly training?: TrainingOptions;
   /** Inference with 16-bit weights and activations (the precision pass after the clean-up). */
   readonly precision?: PrecisionSpec;
+  /**
+   * Post-training int8 quantization of an inference program (--quantize int8): calibration
+   * (calibrate.ts), then the quantize-dense pass after the clean-up.
+   */
+  readonly quantize?: QuantizeSpec;
   /** Memory-aware scheduling (default true; `mlc mem` also plans without it, for comparison). */
   readonly schedule?: boolean;
   /**
@@ -46,6 +55,8 @@ export interface CompiledProgram {
   readonly records: readonly PassRecord[];
   /** Statistics of the training passes on the train step, by pass name (empty without training). */
   readonly trainingStats: Readonly<Record<string, PassStats>>;
+  /** With `quantize`: the quantized params' values and the report. */
+  readonly quantization?: Quantization;
 }
 
 export function compile(forward: Graph, opts: CompileOptions = {}): CompiledProgram {
@@ -56,10 +67,30 @@ export function compile(forward: Graph, opts: CompileOptions = {}): CompiledProg
     : opts.training;
   let entries: ProgramEntry[] = trainingEntries(forward, training, runner, opts.precision);
   const trainingStats = Object.fromEntries(runner.records.filter((r) => r.entry === "train_step").map((r) => [r.pass, r.stats]));
-  if (!backend) return { entries, records: runner.records, trainingStats };
+  let quantization: Quantization | undefined;
+  if (opts.quantize) {
+    if (opts.training || opts.precision) throw new Error("int8 quantization is for f32 inference programs (not with training or --precision)");
+    quantization = opts.quantize.result ?? quantizeModel(entries[0].graph, opts.quantize);
+    const layers = quantization.layers;
+    entries = runner.each(quantizeDense, entries, () => ({ layers }));
+  }
+  const q = quantization ? { quantization } : {};
+  if (!backend) return { entries, records: runner.records, trainingStats, ...q };
   entries = fusionPhase(entries, runner);
   entries = memoryPhase(entries, { schedule: opts.schedule, timeLimitMs: opts.timeLimitMs, workspaceBytes: backend.scratchBytes }, runner);
-  return { entries, arena: runner.statsOf("plan", "*")!["arena-bytes"], records: runner.records, trainingStats };
+  return { entries, arena: runner.statsOf("plan", "*")!["arena-bytes"], records: runner.records, trainingStats, ...q };
+}
+
+/**
+ * The weights of a quantized bundle: the given file's tensors less the params quantization
+ * removed (f32 weights and folded biases), plus the quantized ones (W/q, W/scale, W/bias).
+ */
+export function quantizedWeights(weights: BundleMeta["weights"], quantization: Quantization): NonNullable<BundleMeta["weights"]> {
+  const removed = new Set(quantization.removed);
+  const tensors: Record<string, SafeTensor> = Object.create(null);
+  for (const [name, t] of Object.entries(weights?.tensors ?? {})) if (!removed.has(name)) tensors[name] = t;
+  for (const [name, t] of Object.entries(quantization.tensors)) tensors[name] = toSafeTensor(t.type, t.data);
+  return { source: weights?.source ?? "the quantized weights", tensors };
 }
 
 export interface BuildOptions<Layout extends BundleLayoutSummary> extends CompileOptions<Layout> {
@@ -90,7 +121,7 @@ export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: 
     accumulate: opts.training?.accumulate ?? 1,
     seed: opts.seed ?? 0,
     ...(opts.training ? { loss: opts.training.loss } : {}),
-    ...(opts.weights ? { weights: opts.weights } : {}),
+    ...(program.quantization ? { weights: quantizedWeights(opts.weights, program.quantization) } : opts.weights ? { weights: opts.weights } : {}),
     ...(opts.debug ? { debug: true } : {}),
   };
   const bundle = opts.backend.writeBundle(program.entries, meta);

@@ -47,6 +47,8 @@ const SHAPES: readonly (readonly [number[], number[]])[] = [
   [[4, 8], [8, 8]], [[4, 16], [16, 16]], [[1, 1], [1, 1]], [[3, 1], [1, 9]], [[5, 3], [3, 7]],
   [[7, 15], [15, 17]], [[8, 9], [9, 8]], [[9, 33], [33, 23]], [[13, 64], [64, 31]],
   [[70, 19], [19, 12]], [[131, 40], [40, 40]], [[2, 3, 5, 21], [21, 10]], [[2, 2, 6], [6, 16]],
+  // Fewer rows than a tile (the unpacked path): 8-column blocks with tails, odd and even K.
+  [[1, 37], [37, 19]], [[2, 16], [16, 24]], [[3, 9], [9, 8]], [[1, 2], [2, 7]], [[1, 1], [1, 8]], [[1, 3, 20], [20, 33]],
 ];
 
 describe("matmulInteger's int8 GEMM on wasm-simd matches the interpreter exactly", () => {
@@ -59,8 +61,9 @@ describe("matmulInteger's int8 GEMM on wasm-simd matches the interpreter exactly
     it(`${pair[0]} x ${pair[1]}: extreme values everywhere (both ends), sums near 2^31`, async () => {
       // K = 33025: 255·255·K = 2147450625, just below 2^31; -128·-128 and -128·255 sums likewise large.
       const long: [number[], number[]] = [[5, 33025], [33025, 9]];
+      const longRow: [number[], number[]] = [[1, 33025], [33025, 9]];
       for (const end of [0, 1] as const) {
-        const { graph, inputs } = graphOf([[[6, 37], [37, 11]], long], pair, (dtype, operand) => RANGE[dtype][(end + operand) % 2 === 0 ? 0 : 1]);
+        const { graph, inputs } = graphOf([[[6, 37], [37, 11]], long, longRow], pair, (dtype, operand) => RANGE[dtype][(end + operand) % 2 === 0 ? 0 : 1]);
         await expectMatchesInterpreter(graph, inputs, { tolerance: 0 });
       }
       const { graph, inputs } = graphOf([long], pair, (dtype) => RANGE[dtype][dtype === "u8" ? 1 : 0]);
@@ -85,5 +88,10 @@ describe("matmulInteger's kernel is the packed int8 GEMM", () => {
     // 0xfd 0xba 0x01: the SIMD prefix and LEB128 opcode 186, i32x4.dot_i16x8_s.
     const hex = Buffer.from(wasm).toString("hex");
     expect(hex).toContain("fdba01");
+  });
+
+  it("with fewer rows than a tile, packs nothing: the workspace holds one row's k pairs", () => {
+    expect(int8GemmWorkspaceBytes(1, 256, 784)).toBe(392 * 4);
+    expect(int8GemmWorkspaceBytes(3, 10, 33)).toBe(Math.ceil((17 * 4) / 16) * 16);
   });
 });

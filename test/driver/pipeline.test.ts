@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
 import { compile } from "../../compiler/driver/compile.ts";
+import { inferenceGraph } from "../../compiler/driver/inference.ts";
 import { PASS_NAMES, PIPELINE } from "../../compiler/driver/pipeline.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
@@ -24,9 +25,11 @@ describe("the pass registry", () => {
     const plain = compile(model.graph, { backend: wasmBackend, training: spec, timeLimitMs: 100 });
     const other = compile(model.graph, { backend: wasmBackend, training: { ...spec, accumulate: 2, checkpoint: { mode: "sqrt" } }, timeLimitMs: 100 });
     const mixed = compile(model.graph, { backend: wasmBackend, training: { ...spec, mixed: { dtype: "f16" } }, timeLimitMs: 100 });
+    const calibration = { x: new Float64Array(8 * 784).fill(0.5) };
+    const quantized = compile(inferenceGraph(model.graph, { loss: "loss" }).graph, { backend: wasmBackend, quantize: { observer: "minmax", calibration, samples: 8, perLayerErrors: false }, timeLimitMs: 100 });
     const declared = new Map(PIPELINE.map(({ pass }) => [pass.name, new Set(Object.keys(pass.statistics))]));
     const ran = new Set<string>();
-    for (const program of [plain, other, mixed]) {
+    for (const program of [plain, other, mixed, quantized]) {
       const order = program.records.map((r) => PASS_NAMES.indexOf(r.pass));
       expect(order.every((k, i) => k >= 0 && (i === 0 || k >= order[i - 1])), program.records.map((r) => r.pass).join(" ")).toBe(true);
       for (const r of program.records) {

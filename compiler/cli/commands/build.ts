@@ -17,7 +17,7 @@
 
 import { join } from "node:path";
 import type { CommandModule } from "yargs";
-import { build, loadBackend } from "../../driver/index.ts";
+import { build, formatQuantizationReport, loadBackend, quantizedWeights } from "../../driver/index.ts";
 import { compileModelFile } from "../../frontend/index.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
 import { parseSetFlags, withModelOptions } from "../options.ts";
@@ -28,8 +28,9 @@ import { ignoredTrainingState, leftInitialNote, paramsLeftInitial } from "../../
 import { decodeSafetensors } from "../../../runtime/safetensors.ts";
 import { ensureDirectory, removeCreatedDirectory, writeFilesAtomic } from "../atomic-write.ts";
 import { refuseToReplaceWeights } from "../keep-weights.ts";
+import { quantizeSpec, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
 
-interface BuildArgs extends TrainArgs, PipelineArgs {
+interface BuildArgs extends TrainArgs, PipelineArgs, QuantizeArgs {
   model: string; set?: string[]; out: string; weights?: string; "allow-nonfinite-weights": boolean; seed: number; outputs?: string; debug: boolean; force: boolean;
 }
 
@@ -37,7 +38,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
   command: "build <model>",
   describe: "compile a model into an embeddable bundle (.wasm + .js + .d.ts + weights + plan)",
   builder: (y) =>
-    withPipelineOptions(withTrainOptions(withModelOptions(y)))
+    withQuantizeOptions(withPipelineOptions(withTrainOptions(withModelOptions(y))))
       .option("out", { type: "string", demandOption: true, describe: "directory to write the bundle into (created if missing)" })
       .option("weights", { type: "string", describe: "safetensors file with initial params (others keep their seeded init)" })
       .option("allow-nonfinite-weights", { type: "boolean", default: false, describe: "accept NaN/Inf in --weights (refused by default, naming the tensor)" })
@@ -54,8 +55,10 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     // Checked by the bundle writer against every param and state of the built entries (with
     // --train that includes optimizer state, e.g. from a bundle's saveWeights()).
     const weights = args.weights ? { source: args.weights, tensors: readWeightsFile(args.weights, { allowNonFinite: args["allow-nonfinite-weights"] }) } : undefined;
+    const quantize = wantsQuantization(args) ? quantizeSpec(args, graph, model.graph.inputs.map((i) => i.name), weights, args.seed) : undefined;
     const bundle = build(graph, {
       backend: await loadBackend(args.target),
+      ...(quantize ? { quantize } : {}),
       seed: args.seed,
       ...(training ? { training } : {}),
       ...precisionOptions(args),
@@ -69,11 +72,13 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     }
     // The weights file is the one .safetensors of the map, whatever the writer named it.
     const weightsFile = Object.keys(bundle.files).find((f) => f.endsWith(".safetensors"));
+    const quantization = bundle.program.quantization;
+    if (quantization) process.stdout.write(formatQuantizationReport(quantization.report) + "\n");
     if (weights && weightsFile) {
       const declared = Object.keys(decodeSafetensors(bundle.files[weightsFile] as Uint8Array).tensors);
       const ignored = ignoredTrainingState(weights.tensors, declared);
       if (ignored.length > 0) process.stdout.write(`note: ${args.weights}: ignored ${ignored.length} training-state tensor${ignored.length > 1 ? "s" : ""} (${ignored.slice(0, 2).join(", ")}${ignored.length > 2 ? ", ..." : ""}) that this bundle does not have\n`);
-      const initial = paramsLeftInitial(weights.tensors, declared);
+      const initial = paramsLeftInitial(quantization ? quantizedWeights(weights, quantization).tensors : weights.tensors, declared);
       if (initial.length > 0) process.stdout.write(leftInitialNote(args.weights!, initial) + "\n");
     }
     if (weightsFile && !args.force) refuseToReplaceWeights(join(args.out, weightsFile), bundle.files[weightsFile] as Uint8Array);

@@ -8,28 +8,39 @@ import { compile, loadBackend } from "../../driver/index.ts";
 import { compileModelFile } from "../../frontend/index.ts";
 import { printGraph } from "../../ir/printer.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
-import { parseSetFlags, withModelOptions } from "../options.ts";
+import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
-import { precisionOptions, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
+import { precisionOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
+import { quantizeSpec, wantsQuantization, withQuantizeOptions, quantizeWeightsOption, type QuantizeArgs } from "../quantize-options.ts";
+import { formatQuantizationReport } from "../../driver/index.ts";
 
-interface IrArgs extends TrainArgs, PipelineArgs { model: string; set?: string[]; locations: boolean }
+interface IrArgs extends TrainArgs, PipelineArgs, QuantizeArgs { model: string; set?: string[]; locations: boolean; weights?: string }
 
 export const irCommand: CommandModule<object, IrArgs> = {
   command: "ir <model>",
   describe: "compile a model and print its IR",
   builder: (y) =>
-    withPipelineOptions(withTrainOptions(withModelOptions(y))).option("locations", { type: "boolean", default: true, describe: "print source locations" }) as never,
+    withQuantizeOptions(withPipelineOptions(withTrainOptions(withModelOptions(y))))
+      .option("weights", { type: "string", describe: "with --quantize: safetensors file of the params to quantize (others keep their seeded init)" })
+      .option("locations", { type: "boolean", default: true, describe: "print source locations" }) as never,
   handler: async (args) => {
     const model = compileModelFile(args.model, { set: parseSetFlags(args.set) });
     verifyGraph(model.graph);
     const training = trainingOptions(model, args);
     const dumps = irDumps(args);
-    const program = compile(model.graph, {
+    // Quantization is of the inference program (`mlc build`'s forward pass, no loss or labels).
+    const quantizing = wantsQuantization(args);
+    const graph = quantizing ? programForward(model, undefined).graph : model.graph;
+    const quantize = quantizing ? quantizeSpec(args, graph, model.graph.inputs.map((i) => i.name), quantizeWeightsOption(args.weights), 0) : undefined;
+    if (args.weights !== undefined && !quantizing) throw new UsageError("mlc ir: --weights is for --quantize (the params calibration quantizes)");
+    const program = compile(graph, {
+      ...(quantize ? { quantize } : {}),
       ...(training ? { training } : {}),
       ...precisionOptions(args),
       // Dumps show every pass, so they run the backend's whole pipeline.
       ...(dumps ? { dumps, backend: await loadBackend(args.target) } : {}),
     });
+    if (program.quantization) process.stderr.write(formatQuantizationReport(program.quantization.report) + "\n");
     if (dumps) return;
     const shown = program.entries.filter((e) => !training || e.exportName !== "forward");
     process.stdout.write(shown.map((e) => printGraph(e.graph, { locations: args.locations })).join("\n"));

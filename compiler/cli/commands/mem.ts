@@ -27,9 +27,12 @@ import { tradeoffSvg } from "../tradeoff-svg.ts";
 import { accumulationFor, fitBatch, formatFit } from "../fit-batch.ts";
 import { parseByteSize } from "../byte-size.ts";
 import { writeFileAtomic } from "../atomic-write.ts";
+import { quantizeSpec, quantizeWeightsOption, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
+import { formatQuantizationReport, type QuantizationReport } from "../../driver/index.ts";
 
-interface MemArgs extends TrainArgs, PipelineArgs {
+interface MemArgs extends TrainArgs, PipelineArgs, QuantizeArgs {
   model: string;
+  weights?: string;
   set?: string[];
   batch?: string;
   svg?: string;
@@ -48,7 +51,8 @@ export const memCommand: CommandModule<object, MemArgs> = {
   command: "mem <model>",
   describe: "plan a model's arena and report its memory (by category, vs naive and the lower bound)",
   builder: (y) =>
-    withPipelineOptions(withTrainOptions(withModelOptions(y)))
+    withQuantizeOptions(withPipelineOptions(withTrainOptions(withModelOptions(y))))
+      .option("weights", { type: "string", describe: "with --quantize: safetensors file of the params to quantize (others keep their seeded init)" })
       .option("batch", { type: "string", describe: "batch sizes to plan, comma-separated (sets config.batch): --batch 16,32,64" })
       .option("svg", { type: "string", describe: "write the arena timeline as SVG (one file per batch size: name.b<batch>.svg when several)" })
       .option("json", { type: "boolean", default: false, describe: "print the report as JSON" })
@@ -59,6 +63,7 @@ export const memCommand: CommandModule<object, MemArgs> = {
       .option("effective-batch", { type: "number", describe: "with --fit: the accumulation count that reaches this batch" }) as never,
   handler: async (args) => {
     const set = parseSetFlags(args.set);
+    if (args.fit !== undefined && args.quantize !== undefined) throw new UsageError("--fit is for training steps; --quantize is for inference");
     if (args.fit !== undefined) return memFit(args, set);
     if (args.tradeoff && !args.train) throw new UsageError("--tradeoff needs --train (it plans the training step under a range of checkpoint budgets)");
     const { budgetBytes } = checkpointOptions(args);
@@ -68,6 +73,10 @@ export const memCommand: CommandModule<object, MemArgs> = {
     const dumps = irDumps(args);
     const timing = args["time-limit"] !== undefined ? { timeLimitMs: args["time-limit"] } : {};
     const reports: MemoryReport[] = [];
+    const quantizing = wantsQuantization(args);
+    if (args.weights !== undefined && !quantizing) throw new UsageError("mlc mem: --weights is for --quantize (the params calibration quantizes)");
+    const quantWeights = quantizing ? quantizeWeightsOption(args.weights) : undefined;
+    const quantReports: QuantizationReport[] = [];
     let graphName = "";
     for (const batch of batches) {
       const model = compileModelFile(args.model, { set: batch === undefined ? set : { ...set, batch: String(batch) } });
@@ -76,8 +85,11 @@ export const memCommand: CommandModule<object, MemArgs> = {
       const options = { backend, ...(training ? { training } : {}), ...precisionOptions(args), ...timing };
       // Without --train, the inference forward pass `mlc build` writes (no loss, no labels).
       const { graph: forward } = programForward(model, training);
-      const program = compile(forward, { ...options, ...(dumps ? { dumps } : {}) });
-      const unscheduled = compile(forward, { ...options, schedule: false });
+      const quantize = quantizing ? quantizeSpec(args, forward, model.graph.inputs.map((i) => i.name), quantWeights, 0) : undefined;
+      const program = compile(forward, { ...options, ...(quantize ? { quantize } : {}), ...(dumps ? { dumps } : {}) });
+      // The same calibration, reused: only the schedule differs.
+      const unscheduled = compile(forward, { ...options, ...(quantize ? { quantize: { ...quantize, result: program.quantization } } : {}), schedule: false });
+      if (program.quantization) quantReports.push(program.quantization.report);
       const planned = mainEntry(program);
       graphName = planned.name;
       const forwardIds = new Set(model.graph.nodes.map((n) => n.id));
@@ -107,9 +119,10 @@ export const memCommand: CommandModule<object, MemArgs> = {
     }
     const what = args.train ? "training step" : "forward pass";
     if (args.json) {
-      process.stdout.write(JSON.stringify({ model: args.model, target: args.target, graph: graphName, step: args.train ? "train" : "forward", batches: reports }, null, 2) + "\n");
+      process.stdout.write(JSON.stringify({ model: args.model, target: args.target, graph: graphName, step: args.train ? "train" : "forward", batches: reports, ...(quantizing ? { quantization: quantReports } : {}) }, null, 2) + "\n");
     } else {
-      process.stdout.write(formatTable(`${graphName}, ${what}`, reports));
+      process.stdout.write(formatTable(`${graphName}, ${what}${quantizing ? " (int8)" : ""}`, reports));
+      for (const q of quantReports) process.stdout.write("\n" + formatQuantizationReport(q) + "\n");
       for (const r of reports) if (r.checkpoint) process.stdout.write("\n" + formatCheckpointing(r.checkpoint, r.batch));
     }
     // What `mlc build` would refuse (driver/compile.ts): said here too, so the report is not a surprise.

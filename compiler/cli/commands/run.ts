@@ -18,10 +18,11 @@ import { indexRanges, indexRangeViolation } from "../../bundle/index-ranges.ts";
 import { encodeSafetensors } from "../../../runtime/safetensors.ts";
 import { writeFileAtomic } from "../atomic-write.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
-import { precisionOptions, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
-import { compile } from "../../driver/index.ts";
+import { precisionOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
+import { compile, formatQuantizationReport, quantizedWeights } from "../../driver/index.ts";
+import { quantizeSpec, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
 
-interface RunArgs extends TrainArgs {
+interface RunArgs extends TrainArgs, QuantizeArgs {
   model: string; set?: string[]; inputs?: string; "random-inputs": boolean; weights?: string; "allow-nonfinite-weights": boolean;
   out?: string; seed: number; precision: Precision | "f16" | "bf16"; "print-ir": boolean;
 }
@@ -30,7 +31,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   command: "run <model>",
   describe: "run a model's forward pass in the reference interpreter",
   builder: (y) =>
-    withTrainOptions(withModelOptions(y))
+    withQuantizeOptions(withTrainOptions(withModelOptions(y)))
       .option("inputs", { type: "string", describe: "safetensors file with every model input" })
       .option("random-inputs", { type: "boolean", default: false, describe: "use seeded random inputs instead of --inputs" })
       .option("weights", { type: "string", describe: "safetensors file with params (others keep their seeded init)" })
@@ -45,7 +46,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (args.train && args.accumulate !== 1) throw new UsageError("mlc run --train runs one plain step; --accumulate applies to built bundles");
     const training = trainingOptions(model, args, true);
     const half = args.precision === "f16" || args.precision === "bf16";
-    const entries = compile(model.graph, { ...(training ? { training } : {}), ...(half ? precisionOptions(args) : {}) }).entries;
+    // --quantize runs the inference program (`mlc build`'s forward pass: no loss or labels).
+    const quantizing = wantsQuantization(args);
+    const source = quantizing ? programForward(model, undefined).graph : model.graph;
+    const weightsFile = args.weights ? readWeightsFile(args.weights, { allowNonFinite: args["allow-nonfinite-weights"] }) : undefined;
+    const given = args.weights && weightsFile ? { source: args.weights, tensors: weightsFile } : undefined;
+    const quantize = quantizing ? quantizeSpec(args, source, model.graph.inputs.map((i) => i.name), given, args.seed) : undefined;
+    const program = compile(source, { ...(training ? { training } : {}), ...(half ? precisionOptions(args) : {}), ...(quantize ? { quantize } : {}) });
+    const entries = program.entries;
+    if (program.quantization) process.stdout.write(formatQuantizationReport(program.quantization.report) + "\n");
     const graph = entries.find((e) => e.exportName === (training ? "train_step" : "forward"))!.graph;
     if (args["print-ir"]) process.stdout.write(printGraph(graph) + "\n");
     const inputs = loadInputs(graph, args);
@@ -56,9 +65,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const bad = indexRangeViolation(name, decl.type, inputs[name], range);
       if (bad) throw new TensorIOError(`${args.inputs ?? "--random-inputs"}: ${bad}`);
     }
-    const weightsFile = args.weights ? readWeightsFile(args.weights, { allowNonFinite: args["allow-nonfinite-weights"] }) : undefined;
-    const params = args.weights && weightsFile ? takeTensors(args.weights, weightsFile, trainableAndState(graph), "param", { requireAll: false }) : {};
-    const initial = weightsFile ? paramsLeftInitial(weightsFile, graph.params.map((p) => p.name)) : [];
+    // Quantized: the file's params less those quantized away, plus the quantized ones.
+    const tensors = program.quantization ? quantizedWeights(given, program.quantization) : given;
+    const params = tensors ? takeTensors(tensors.source, tensors.tensors, trainableAndState(graph), "param", { requireAll: false }) : {};
+    const initial = weightsFile && tensors ? paramsLeftInitial(tensors.tensors, graph.params.map((p) => p.name)) : [];
     if (initial.length > 0) process.stdout.write(leftInitialNote(args.weights!, initial) + "\n");
     const result = interpret(graph, inputs, { precision: args.precision === "f64" ? "f64" : "native", params, seed: args.seed });
     if (args.out) {

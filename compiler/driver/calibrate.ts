@@ -1,0 +1,235 @@
+// Post-training quantization for the driver (`--quantize int8 --calibrate FILE`, docs/IR.md
+// "Post-training quantization"): runs the cleaned f32 inference graph in the reference
+// interpreter over the calibration samples, batch by batch, to observe the input range of every
+// dense layer (passes/quantize/observers.ts), quantizes the weights per output channel
+// (passes/quantize/int8-params.ts), and measures what each quantized layer costs: the error of
+// the outputs on the calibration set with that layer alone quantized, then with all of them.
+//
+// Calibration inputs hold any number of samples S in the leading axis; the graph takes batches
+// of B. The last, partial batch is padded with the set's first samples, and only the rows of
+// real samples are observed and measured (values whose leading axis is B; other values are
+// observed whole).
+
+import type { Graph } from "../ir/graph.ts";
+import { initParam } from "../ir/init.ts";
+import { interpret } from "../ir/interpreter.ts";
+import type { Tensor } from "../ir/op-def.ts";
+import { numel, type TensorType } from "../ir/types.ts";
+import { denseLayers, quantizeDense, quantParamNames, type DenseLayer, type KeptWeight } from "../passes/quantize-dense.ts";
+import { activationParams, layerTensors, quantizeWeight, type ActivationParams } from "../passes/quantize/int8-params.ts";
+import { Histogram, MinMax, observedRange, type ObserverKind } from "../passes/quantize/observers.ts";
+
+export interface QuantizeSpec {
+  readonly observer: ObserverKind;
+  /** Params to keep f32 (--quantize-skip). */
+  readonly skip?: readonly string[];
+  /** Calibration samples per graph input, [S, ...the input's shape after its batch axis]. */
+  readonly calibration: Readonly<Record<string, ArrayLike<number>>>;
+  readonly samples: number;
+  /** Values of the graph's f32 params (a weights file's); the others take their seeded init. */
+  readonly params?: Readonly<Record<string, ArrayLike<number>>>;
+  readonly seed?: number;
+  /** Measure each layer's error alone (one more sweep per layer; default true). */
+  readonly perLayerErrors?: boolean;
+  /** A calibration of this same graph and spec made before (mlc mem compiles twice): reused. */
+  readonly result?: Quantization;
+}
+
+/** The output error of a quantized graph against the f32 one over the calibration set. */
+export interface OutputError {
+  /** sqrt(sum (q - f)^2 / sum f^2) over every float output. */
+  readonly relativeRms: number;
+  readonly maxAbs: number;
+  /** For rank-2 outputs: the fraction of rows whose argmax is unchanged (classifiers). */
+  readonly argmaxAgreement?: number;
+}
+
+export interface QuantizedTensorReport {
+  readonly weight: string;
+  readonly bias?: string;
+  readonly shape: readonly number[];
+  /** The per-output-channel weight scales' range. */
+  readonly weightScale: readonly [number, number];
+  readonly activation: ActivationParams;
+  /** The outputs' error with this layer alone quantized (absent when not measured). */
+  readonly error?: OutputError;
+}
+
+export interface QuantizationReport {
+  readonly observer: ObserverKind;
+  readonly samples: number;
+  readonly quantized: readonly QuantizedTensorReport[];
+  readonly kept: readonly KeptWeight[];
+  /** The outputs' error with every listed layer quantized. */
+  readonly error: OutputError;
+  /** Param bytes of the f32 graph and of the quantized one. */
+  readonly paramBytes: { readonly f32: number; readonly quantized: number };
+}
+
+export interface Quantization {
+  /** The quantize-dense pass's options. */
+  readonly layers: Readonly<Record<string, ActivationParams>>;
+  /** The new params' values (W/q, W/scale, W/bias), by name, with their types. */
+  readonly tensors: Readonly<Record<string, { type: TensorType; data: ArrayLike<number> }>>;
+  /** The params the pass removes (quantized weights and folded biases). */
+  readonly removed: readonly string[];
+  readonly report: QuantizationReport;
+}
+
+/** Calibrates `graph` (a cleaned f32 inference graph) and quantizes its dense layers. */
+export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
+  const { layers: dense, kept } = denseLayers(graph, spec.skip ?? []);
+  const params = paramValues(graph, spec);
+  const sweep = (g: Graph, ps: Readonly<Record<string, ArrayLike<number>>>, visit: Visit, keep: boolean) =>
+    runBatches(g, ps, spec, visit, keep);
+
+  // Observe: the minmax range of every layer's input, then (percentile, mse) its histogram.
+  const ranges = new Map(dense.map((l) => [l.matmul, new MinMax()]));
+  const observe = (into: (l: DenseLayer, data: Float64Array, count: number) => void) =>
+    sweep(graph, params, (values, rows, batch) => {
+      for (const l of dense) {
+        const t = values.get(l.x)!;
+        into(l, t.data, t.type.shape[0] === batch ? (t.data.length / batch) * rows : t.data.length);
+      }
+    }, true);
+  observe((l, data, count) => ranges.get(l.matmul)!.observe(data, 0, count));
+  let histograms: Map<string, Histogram> | undefined;
+  if (spec.observer !== "minmax") {
+    histograms = new Map(dense.map((l) => [l.matmul, new Histogram(Math.min(ranges.get(l.matmul)!.min, 0), Math.max(ranges.get(l.matmul)!.max, 0))]));
+    observe((l, data, count) => histograms!.get(l.matmul)!.observe(data, 0, count));
+  }
+
+  const layers: Record<string, ActivationParams> = Object.create(null);
+  const tensors: Record<string, { type: TensorType; data: ArrayLike<number> }> = Object.create(null);
+  const reports: Omit<QuantizedTensorReport, "error">[] = [];
+  for (const l of dense) {
+    const act = activationParams(...observedRange(spec.observer, ranges.get(l.matmul)!, histograms?.get(l.matmul)));
+    const w = quantizeWeight(params[l.weight], l.k, l.n);
+    const t = layerTensors(w, l.k, act, l.bias ? params[l.bias] : undefined);
+    const names = quantParamNames(l.weight);
+    tensors[names.q] = { type: { dtype: "i8", shape: [l.k, l.n] }, data: w.q };
+    tensors[names.scale] = { type: { dtype: "f32", shape: [l.n] }, data: t.scale };
+    tensors[names.bias] = { type: { dtype: "i32", shape: [l.n] }, data: t.bias };
+    layers[l.weight] = act;
+    reports.push({ weight: l.weight, ...(l.bias ? { bias: l.bias } : {}), shape: [l.k, l.n], weightScale: [Math.min(...w.scales), Math.max(...w.scales)], activation: act });
+  }
+  const removed = dense.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight]));
+
+  // Measure: the f32 outputs, then each layer alone and all of them quantized.
+  const reference: Tensor[][] = [];
+  sweep(graph, params, (_v, _r, _b, outputs) => reference.push(floatOutputs(graph, outputs)), false);
+  const errorOf = (only: Record<string, ActivationParams>): OutputError => {
+    const g = quantizeDense.run(graph, { layers: only }).graph;
+    const gone = new Set(dense.filter((l) => Object.hasOwn(only, l.weight)).flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight])));
+    const ps: Record<string, ArrayLike<number>> = Object.create(null);
+    for (const p of g.params) ps[p.name] = Object.hasOwn(params, p.name) && !gone.has(p.name) ? params[p.name] : tensors[p.name].data;
+    const acc = new ErrorAccumulator();
+    let index = 0;
+    sweep(g, ps, (_v, rows, batch, outputs) => acc.add(reference[index++], floatOutputs(g, outputs), rows, batch), false);
+    return acc.result();
+  };
+  const perLayer = spec.perLayerErrors ?? true;
+  const quantized = reports.map((r) => (perLayer && dense.length > 1 ? { ...r, error: errorOf({ [r.weight]: layers[r.weight] }) } : r));
+  const error = errorOf(layers);
+  const full = dense.length === 1 ? quantized.map((r) => ({ ...r, error })) : quantized;
+  const f32Bytes = graph.params.reduce((s, p) => s + bytesOf(p.type), 0);
+  const quantBytes = f32Bytes - removed.reduce((s, n) => s + bytesOf(graph.params.find((p) => p.name === n)!.type), 0) + Object.values(tensors).reduce((s, t) => s + bytesOf(t.type), 0);
+  return { layers, tensors, removed, report: { observer: spec.observer, samples: spec.samples, quantized: full, kept, error, paramBytes: { f32: f32Bytes, quantized: quantBytes } } };
+}
+
+const BYTES: Readonly<Record<string, number>> = { f32: 4, i32: 4, f16: 2, bf16: 2, i8: 1, u8: 1, bool: 1 };
+function bytesOf(t: TensorType): number {
+  return numel(t.shape) * BYTES[t.dtype];
+}
+
+/** Every param's value: the given one, else its seeded initializer's. */
+function paramValues(graph: Graph, spec: QuantizeSpec): Record<string, ArrayLike<number>> {
+  const out: Record<string, ArrayLike<number>> = Object.create(null);
+  for (const p of graph.params) out[p.name] = spec.params && Object.hasOwn(spec.params, p.name) ? spec.params[p.name] : initParam(p, spec.seed ?? 0);
+  return out;
+}
+
+/** Runs `g` over the calibration set in batches of its inputs' leading axis (see the header). */
+function runBatches(g: Graph, params: Readonly<Record<string, ArrayLike<number>>>, spec: QuantizeSpec, visit: Visit, keepValues: boolean): void {
+  const batch = g.inputs[0]?.type.shape[0] ?? 1;
+  for (let start = 0; start < spec.samples; start += batch) {
+    const rows = Math.min(batch, spec.samples - start);
+    const inputs: Record<string, Float64Array> = Object.create(null);
+    for (const i of g.inputs) {
+      const per = numel(i.type.shape) / batch;
+      const src = spec.calibration[i.name];
+      const data = new Float64Array(per * batch);
+      for (let r = 0; r < batch; r++) {
+        const s = (start + r) % spec.samples;
+        for (let e = 0; e < per; e++) data[r * per + e] = src[s * per + e];
+      }
+      inputs[i.name] = data;
+    }
+    const result = interpret(g, inputs, { params, keepValues });
+    visit(result.values ?? new Map(), rows, batch, result.outputs);
+  }
+}
+
+type Visit = (values: ReadonlyMap<string, Tensor>, rows: number, batch: number, outputs: Readonly<Record<string, Tensor>>) => void;
+
+function floatOutputs(g: Graph, outputs: Readonly<Record<string, Tensor>>): Tensor[] {
+  return g.outputs.map((o) => outputs[o.name]).filter((t) => t.type.dtype === "f32" || t.type.dtype === "f16" || t.type.dtype === "bf16");
+}
+
+class ErrorAccumulator {
+  private sq = 0;
+  private ref = 0;
+  private maxAbs = 0;
+  private agree = 0;
+  private rowsSeen = 0;
+  private hasRank2 = false;
+  add(reference: readonly Tensor[], quantized: readonly Tensor[], rows: number, batch: number): void {
+    reference.forEach((f, k) => {
+      const q = quantized[k];
+      const count = f.type.shape[0] === batch ? (f.data.length / batch) * rows : f.data.length;
+      for (let i = 0; i < count; i++) {
+        const d = q.data[i] - f.data[i];
+        this.sq += d * d;
+        this.ref += f.data[i] * f.data[i];
+        this.maxAbs = Math.max(this.maxAbs, Math.abs(d));
+      }
+      if (f.type.shape.length === 2 && f.type.shape[0] === batch) {
+        this.hasRank2 = true;
+        const width = f.type.shape[1];
+        for (let r = 0; r < rows; r++) {
+          if (argmax(f.data, r * width, width) === argmax(q.data, r * width, width)) this.agree++;
+          this.rowsSeen++;
+        }
+      }
+    });
+  }
+  result(): OutputError {
+    const relativeRms = this.ref > 0 ? Math.sqrt(this.sq / this.ref) : Math.sqrt(this.sq);
+    return { relativeRms, maxAbs: this.maxAbs, ...(this.hasRank2 ? { argmaxAgreement: this.agree / this.rowsSeen } : {}) };
+  }
+}
+
+function argmax(data: ArrayLike<number>, from: number, width: number): number {
+  let best = 0;
+  for (let j = 1; j < width; j++) if (data[from + j] > data[from + best]) best = j;
+  return best;
+}
+
+/** A report as text lines: one per quantized tensor, the kept ones, and the total. */
+export function formatQuantizationReport(r: QuantizationReport): string {
+  const g = (x: number) => Number(x.toPrecision(3)).toString();
+  const err = (e?: OutputError) => (e ? `rel. RMS error ${g(e.relativeRms)}, max abs ${g(e.maxAbs)}${e.argmaxAgreement !== undefined ? `, argmax agreement ${(100 * e.argmaxAgreement).toFixed(2)}%` : ""}` : "");
+  const lines = [`int8 quantization (observer ${r.observer}, ${r.samples} calibration sample${r.samples === 1 ? "" : "s"}):`];
+  for (const q of r.quantized) {
+    lines.push(
+      `  ${q.weight}${q.bias ? ` (+ ${q.bias})` : ""} [${q.shape.join(",")}] i8 per column, scale ${g(q.weightScale[0])}..${g(q.weightScale[1])}; ` +
+        `input u8 scale ${g(q.activation.scale)} zero point ${q.activation.zeroPoint} (range ${g(q.activation.lo)}..${g(q.activation.hi)})` +
+        (q.error ? `; alone: ${err(q.error)}` : ""),
+    );
+  }
+  for (const k of r.kept) lines.push(`  kept f32: ${k.param} (${k.reason})`);
+  lines.push(`  all quantized: ${err(r.error)}`);
+  const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+  lines.push(`  params ${kib(r.paramBytes.f32)} f32 -> ${kib(r.paramBytes.quantized)} (${(r.paramBytes.f32 / r.paramBytes.quantized).toFixed(2)}x smaller)`);
+  return lines.join("\n");
+}

@@ -1,0 +1,152 @@
+// quantize-dense — post-training int8 quantization of dense layers (docs/IR.md "Post-training
+// quantization"). Runs on an inference graph after the clean-up; the ranges come from
+// calibration (driver/calibrate.ts), which runs the f32 graph this pass is given.
+//
+// A dense layer is `matmul(x, W)` with W an f32 [K, N] param that nothing else reads (no
+// transposes), optionally followed by `add(·, b)` with b an f32 [N] param read only there. It
+// becomes
+//
+//   %xq:u8   = quantize %x, <sx>, <zx> {dtype=u8}          per tensor, asymmetric (activations)
+//   %acc:i32 = matmulInteger %xq, %W/q                       W/q: i8 [K,N], per-column symmetric
+//   %acc2    = add %acc, %W/bias                              W/bias: i32 [N], b and -zx*colsum(Wq)
+//   %y:f32   = dequantize %acc2, %W/scale, <0> {axis=-1}     W/scale: f32 [N] = sx * sw[n]
+//
+// where %y keeps the id of the layer's last node (the add, else the matmul), so its readers are
+// unchanged and activations between layers stay f32 (a ReLU between two layers runs in f32 on
+// the dequantized value; the next layer quantizes it with its own calibrated range). W and b
+// leave the graph; W/q, W/scale and W/bias replace W in the param list. Their `init` is "zeros":
+// their values are the calibration's (int8-params.ts), which the driver hands to the bundle's
+// weights file or to the interpreter.
+//
+// Left as they are (reported by denseLayers as kept, with why): weights named in `skip`, conv2d
+// weights (int8 convolution is a later step), weights read by anything but one matmul as its
+// right operand, transposed or batched matmuls, and 16-bit graphs. Batch norm is not folded:
+// mlc's batchNorm normalizes with the batch's statistics even in an inference bundle, so there
+// is no constant affine map to fold into W and b (a dense layer before one is quantized and the
+// batch norm runs in f32 on its dequantized output).
+
+import { GraphBuilder } from "../ir/builder.ts";
+import { useCounts, type Graph, type Node } from "../ir/graph.ts";
+import type { ActivationParams } from "./quantize/int8-params.ts";
+import type { Pass } from "./pass.ts";
+
+export interface DenseLayer {
+  /** The matmul's id and its activation operand. */
+  readonly matmul: string;
+  readonly x: string;
+  readonly weight: string;
+  readonly bias?: string;
+  /** The add of the bias, when one is folded. */
+  readonly biasAdd?: string;
+  readonly k: number;
+  readonly n: number;
+}
+
+export interface KeptWeight {
+  readonly param: string;
+  readonly reason: string;
+}
+
+export interface QuantizeDenseOptions {
+  /** The activation parameters of each layer to quantize, by its weight's name. */
+  layers: Readonly<Record<string, ActivationParams>>;
+}
+
+/** The names of a quantized layer's params (the weight `w`'s). */
+export const quantParamNames = (w: string) => ({ q: `${w}/q`, scale: `${w}/scale`, bias: `${w}/bias` });
+
+/** The dense layers of `g` this pass can quantize, and the weights it leaves f32 with why. */
+export function denseLayers(g: Graph, skip: readonly string[] = []): { layers: DenseLayer[]; kept: KeptWeight[] } {
+  const uses = useCounts(g);
+  const params = new Map(g.params.map((p) => [p.name, p]));
+  const readers = new Map<string, Node[]>();
+  for (const n of g.nodes) for (const v of n.inputs) readers.set(v, [...(readers.get(v) ?? []), n]);
+  const layers: DenseLayer[] = [];
+  const kept: KeptWeight[] = [];
+  const seen = new Set<string>();
+  for (const n of g.nodes) {
+    if (n.op === "conv2d" && params.has(n.inputs[1]) && !seen.has(n.inputs[1])) {
+      seen.add(n.inputs[1]);
+      kept.push({ param: n.inputs[1], reason: "conv2d weight: int8 convolution is not built yet, it stays f32" });
+      continue;
+    }
+    if (n.op !== "matmul") continue;
+    const [x, w] = n.inputs;
+    const p = params.get(w);
+    if (!p || seen.has(w)) continue;
+    seen.add(w);
+    const why = (reason: string) => kept.push({ param: w, reason });
+    if (skip.includes(w)) { why("--quantize-skip"); continue; }
+    if (p.type.dtype !== "f32") { why(`${p.type.dtype} weight: only f32 graphs are quantized`); continue; }
+    if (p.type.shape.length !== 2 || n.attrs.transposeA || n.attrs.transposeB) { why("not a [K, N] weight of an untransposed matmul"); continue; }
+    if ((uses.get(w) ?? 0) !== 1) { why("read by more than one node"); continue; }
+    if (n.type.shape.length < 2) { why("not a dense layer"); continue; }
+    const [k, nOut] = p.type.shape;
+    const after = readers.get(n.id) ?? [];
+    let bias: string | undefined;
+    let biasAdd: string | undefined;
+    if (after.length === 1 && (uses.get(n.id) ?? 0) === 1 && after[0].op === "add") {
+      const add = after[0];
+      const other = add.inputs[0] === n.id ? add.inputs[1] : add.inputs[0];
+      const b = params.get(other);
+      if (b && add.inputs[0] !== add.inputs[1] && b.type.dtype === "f32" && b.type.shape.length === 1 && b.type.shape[0] === nOut
+        && (uses.get(other) ?? 0) === 1 && !skip.includes(other)) {
+        bias = other;
+        biasAdd = add.id;
+      }
+    }
+    layers.push({ matmul: n.id, x, weight: w, k, n: nOut, ...(bias ? { bias, biasAdd } : {}) });
+  }
+  return { layers, kept };
+}
+
+export const quantizeDense: Pass<QuantizeDenseOptions> = {
+  name: "quantize-dense",
+  summary: "dense layers to int8: u8 activations per tensor, i8 weights per output channel, i32 accumulation, f32 results",
+  defaults: { layers: {} },
+  statistics: {
+    "layers-quantized": "matmuls (with their bias add) rewritten to quantize → matmulInteger → add → dequantize",
+    "param-bytes-saved": "bytes of params removed (f32 W and b) minus those added (i8 W/q, f32 W/scale, i32 W/bias)",
+  },
+  run(g, opts) {
+    const chosen = denseLayers(g).layers.filter((l) => Object.hasOwn(opts.layers, l.weight));
+    if (chosen.length === 0) return { graph: g, stats: { "layers-quantized": 0, "param-bytes-saved": 0 } };
+    const byMatmul = new Map(chosen.map((l) => [l.matmul, l]));
+    const folded = new Set(chosen.flatMap((l) => (l.biasAdd ? [l.biasAdd] : [])));
+    const removed = new Set(chosen.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight])));
+    const b = new GraphBuilder(g.name);
+    for (const i of g.inputs) b.addInput(i);
+    let saved = 0;
+    for (const p of g.params) {
+      if (!removed.has(p.name)) { b.addParam(p); continue; }
+      saved += p.type.shape.reduce((s, d) => s * d, 1) * 4;
+      const layer = chosen.find((l) => l.weight === p.name);
+      if (!layer) continue;
+      const names = quantParamNames(p.name);
+      b.addParam({ name: names.q, type: { dtype: "i8", shape: [layer.k, layer.n] }, init: "zeros", trainable: false, ...(p.loc ? { loc: p.loc } : {}) });
+      b.addParam({ name: names.scale, type: { dtype: "f32", shape: [layer.n] }, init: "zeros", trainable: false });
+      b.addParam({ name: names.bias, type: { dtype: "i32", shape: [layer.n] }, init: "zeros", trainable: false });
+      saved -= layer.k * layer.n + 8 * layer.n;
+    }
+    for (const n of g.nodes) {
+      if (folded.has(n.id)) continue;
+      const layer = byMatmul.get(n.id);
+      if (!layer) { b.op(n.op, n.inputs, n.attrs, n.loc, n.id); continue; }
+      const act = opts.layers[layer.weight];
+      const names = quantParamNames(layer.weight);
+      const rank = n.type.shape.length;
+      // Named after the weight: fresh integer ids could take one a later node of `g` has.
+      const id = (what: string) => `${layer.weight}/${what}`;
+      const sx = b.op("const", [], { value: act.scale, dtype: "f32", shape: [] }, n.loc, id("x_scale"));
+      const zx = b.op("const", [], { value: act.zeroPoint, dtype: "i32", shape: [] }, n.loc, id("x_zero_point"));
+      const xq = b.op("quantize", [layer.x, sx, zx], { axis: null, dtype: act.dtype }, n.loc, id("xq"));
+      const acc = b.op("matmulInteger", [xq, names.q], {}, n.loc, id("acc"));
+      const withBias = b.op("add", [acc, names.bias], {}, n.loc, id("acc_bias"));
+      const zero = b.op("const", [], { value: 0, dtype: "i32", shape: [layer.n] }, n.loc, id("zero"));
+      b.op("dequantize", [withBias, names.scale, zero], { axis: rank - 1 }, n.loc, layer.biasAdd ?? n.id);
+    }
+    for (const o of g.outputs) b.output(o.name, o.value);
+    for (const u of g.updates) b.update(u.param, u.value);
+    return { graph: b.build(), stats: { "layers-quantized": chosen.length, "param-bytes-saved": saved } };
+  },
+};
