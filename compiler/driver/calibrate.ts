@@ -152,6 +152,8 @@ function paramValues(graph: Graph, spec: QuantizeSpec): Record<string, ArrayLike
 /** Runs `g` over the calibration set in batches of its inputs' leading axis (see the header). */
 function runBatches(g: Graph, params: Readonly<Record<string, ArrayLike<number>>>, spec: QuantizeSpec, visit: Visit, keepValues: boolean): void {
   const batch = g.inputs[0]?.type.shape[0] ?? 1;
+  const unbatched = g.inputs.find((i) => i.type.shape[0] !== batch);
+  if (unbatched) throw new Error(`calibration: input '${unbatched.name}' does not lead with the batch axis of size ${batch} that '${g.inputs[0].name}' has`);
   for (let start = 0; start < spec.samples; start += batch) {
     const rows = Math.min(batch, spec.samples - start);
     const inputs: Record<string, Float64Array> = Object.create(null);
