@@ -114,6 +114,10 @@ async function measure(tmp: string): Promise<BenchReport> {
     "| variant | test accuracy | vs f32 (points) | predictions equal to f32 | weights file |",
     "|---|---:|---:|---:|---:|",
     ...rows.map((r) => `| ${r.variant} | ${pct(r.accuracy)}% | ${r.variant === "f32" ? "" : (100 * (r.accuracy - f32Acc)).toFixed(2)} | ${pct(r.agreesWithF32)}% | ${Number.isNaN(r.weightsBytes) ? "" : `${(r.weightsBytes / 1024).toFixed(1)} KiB`} |`),
+    "",
+    `Changed predictions (of ${test.count} test digits) against f32: ` +
+      rows.slice(1).map((r) => `${r.variant} ${Math.round((1 - r.agreesWithF32) * test.count)}`).join(", ") +
+      ". How far a quantization moves the model from f32 is what it decides; which of two variants that each flip a handful of digits scores higher is within a few digits of chance.",
     ...(torch ? [] : ["", "PyTorch's PTQ did not run (no /usr/bin/python3 with torch)."]),
     "",
     "Forward latency (wasm-simd, one thread; median ms per call over interleaved rounds, CPU ms per call beside it):",

@@ -77,7 +77,11 @@ export function readCalibration(path: string, graph: Graph, modelInputs: readonl
   }
   const inputs: Record<string, Float64Array> = Object.create(null);
   let samples: { count: number; from: string } | undefined;
+  const batch = graph.inputs[0]?.type.shape[0];
   for (const i of graph.inputs) {
+    if (i.type.shape.length === 0 || i.type.shape[0] !== batch) {
+      throw new UsageError(`--calibrate: every input must have the batch axis first, of one size (${graph.inputs.map((x) => `${x.name}: ${formatType(x.type)}`).join(", ")})`);
+    }
     const rest = i.type.shape.slice(1);
     const expected = `${DTYPE_INFO[i.type.dtype].safetensors}[S${rest.map((d) => `,${d}`).join("")}]`;
     const what = `calibration input '${i.name}' must be ${expected} (any number S of samples, then the input ${formatType(i.type)} after its batch axis)`;

@@ -15,7 +15,7 @@ import { initParam } from "../ir/init.ts";
 import { interpret } from "../ir/interpreter.ts";
 import type { Tensor } from "../ir/op-def.ts";
 import { numel, type TensorType } from "../ir/types.ts";
-import { denseLayers, quantizeDense, quantParamNames, type DenseLayer, type KeptWeight } from "../passes/quantize-dense.ts";
+import { denseLayers, quantizeDense, quantParamNames, requantizeLinks, type DenseLayer, type KeptWeight } from "../passes/quantize-dense.ts";
 import { activationParams, layerTensors, quantizeWeight, type ActivationParams } from "../passes/quantize/int8-params.ts";
 import { Histogram, MinMax, observedRange, type ObserverKind } from "../passes/quantize/observers.ts";
 
@@ -100,19 +100,33 @@ export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
   }
 
   const layers: Record<string, ActivationParams> = Object.create(null);
-  const tensors: Record<string, { type: TensorType; data: ArrayLike<number> }> = Object.create(null);
   const reports: Omit<QuantizedTensorReport, "error">[] = [];
+  const made = new Map<string, { w: ReturnType<typeof quantizeWeight>; t: ReturnType<typeof layerTensors> }>();
   for (const l of dense) {
     const act = activationParams(...observedRange(spec.observer, ranges.get(l.matmul)!, histograms?.get(l.matmul)));
     const w = quantizeWeight(params[l.weight], l.k, l.n);
-    const t = layerTensors(w, l.k, act, l.bias ? params[l.bias] : undefined);
-    const names = quantParamNames(l.weight);
-    tensors[names.q] = { type: { dtype: "i8", shape: [l.k, l.n] }, data: w.q };
-    tensors[names.scale] = { type: { dtype: "f32", shape: [l.n] }, data: t.scale };
-    tensors[names.bias] = { type: { dtype: "i32", shape: [l.n] }, data: t.bias };
+    made.set(l.weight, { w, t: layerTensors(w, l.k, act, l.bias ? params[l.bias] : undefined) });
     layers[l.weight] = act;
     reports.push({ weight: l.weight, ...(l.bias ? { bias: l.bias } : {}), shape: [l.k, l.n], weightScale: [Math.min(...w.scales), Math.max(...w.scales)], activation: act });
   }
+  // The params of the layers in `only`: W/scale is the dequantize scale, or, for a layer that
+  // requantizes into the next one (quantize-dense.ts), that scale over the next input's scale.
+  const tensorsFor = (only: Readonly<Record<string, ActivationParams>>) => {
+    const chosen = dense.filter((l) => Object.hasOwn(only, l.weight));
+    const links = requantizeLinks(graph, chosen, only);
+    const out: Record<string, { type: TensorType; data: ArrayLike<number> }> = Object.create(null);
+    for (const l of chosen) {
+      const { w, t } = made.get(l.weight)!;
+      const names = quantParamNames(l.weight);
+      const link = links.get(l.weight);
+      const scale = link ? t.scale.map((s) => Math.fround(s / only[link.next.weight].scale)) : t.scale;
+      out[names.q] = { type: { dtype: "i8", shape: [l.k, l.n] }, data: w.q };
+      out[names.scale] = { type: { dtype: "f32", shape: [l.n] }, data: scale };
+      out[names.bias] = { type: { dtype: "i32", shape: [l.n] }, data: t.bias };
+    }
+    return out;
+  };
+  const tensors = tensorsFor(layers);
   const removed = dense.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight]));
 
   // Measure: the f32 outputs, then each layer alone and all of them quantized.
@@ -121,8 +135,9 @@ export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
   const errorOf = (only: Record<string, ActivationParams>): OutputError => {
     const g = quantizeDense.run(graph, { layers: only }).graph;
     const gone = new Set(dense.filter((l) => Object.hasOwn(only, l.weight)).flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight])));
+    const own = tensorsFor(only);
     const ps: Record<string, ArrayLike<number>> = Object.create(null);
-    for (const p of g.params) ps[p.name] = Object.hasOwn(params, p.name) && !gone.has(p.name) ? params[p.name] : tensors[p.name].data;
+    for (const p of g.params) ps[p.name] = Object.hasOwn(params, p.name) && !gone.has(p.name) ? params[p.name] : own[p.name].data;
     const acc = new ErrorAccumulator();
     let index = 0;
     sweep(g, ps, (_v, rows, batch, outputs) => acc.add(reference[index++], floatOutputs(g, outputs), rows, batch), false);
@@ -152,6 +167,8 @@ function paramValues(graph: Graph, spec: QuantizeSpec): Record<string, ArrayLike
 /** Runs `g` over the calibration set in batches of its inputs' leading axis (see the header). */
 function runBatches(g: Graph, params: Readonly<Record<string, ArrayLike<number>>>, spec: QuantizeSpec, visit: Visit, keepValues: boolean): void {
   const batch = g.inputs[0]?.type.shape[0] ?? 1;
+  const unbatched = g.inputs.find((i) => i.type.shape[0] !== batch);
+  if (unbatched) throw new Error(`calibration: input '${unbatched.name}' does not lead with the batch axis of size ${batch} that '${g.inputs[0].name}' has`);
   for (let start = 0; start < spec.samples; start += batch) {
     const rows = Math.min(batch, spec.samples - start);
     const inputs: Record<string, Float64Array> = Object.create(null);

@@ -12,8 +12,14 @@
 //   %y:f32   = dequantize %acc2, %W/scale, <0> {axis=-1}     W/scale: f32 [N] = sx * sw[n]
 //
 // where %y keeps the id of the layer's last node (the add, else the matmul), so its readers are
-// unchanged and activations between layers stay f32 (a ReLU between two layers runs in f32 on
-// the dequantized value; the next layer quantizes it with its own calibrated range). W and b
+// unchanged. Where a layer's result goes only into the next quantized layer, directly or through
+// a ReLU read only there, the dequantize (and the ReLU) and the next layer's quantize become one
+//
+//   %V/xq:u8 = requantize %acc2, %W/scale, <zv> {axis=-1, dtype=u8}   W/scale = fl(sx * sw[n]) / sv
+//
+// (V the next layer's weight): its clamp to [0, 255] around the next layer's zero point is the
+// ReLU when that zero point is 0, which a ReLU's calibrated range always gives; with a ReLU and
+// another zero point the layers stay apart. Elsewhere activations between layers stay f32. W and b
 // leave the graph; W/q, W/scale and W/bias replace W in the param list. Their `init` is "zeros":
 // their values are the calibration's (int8-params.ts), which the driver hands to the bundle's
 // weights file or to the interpreter.
@@ -50,6 +56,37 @@ export interface KeptWeight {
 export interface QuantizeDenseOptions {
   /** The activation parameters of each layer to quantize, by its weight's name. */
   layers: Readonly<Record<string, ActivationParams>>;
+}
+
+/** A layer whose result requantizes straight into `next`'s input (`relu`: the ReLU between). */
+export interface RequantizeLink {
+  readonly next: DenseLayer;
+  readonly relu?: string;
+}
+
+/**
+ * The layers (by weight) among `layers` whose result feeds only the next one's input, directly or
+ * through a ReLU read only there (then only when that input's zero point is 0): see the header.
+ */
+export function requantizeLinks(g: Graph, layers: readonly DenseLayer[], acts: Readonly<Record<string, ActivationParams>>): Map<string, RequantizeLink> {
+  const uses = useCounts(g);
+  const readerOf = new Map<string, Node>();
+  for (const n of g.nodes) for (const v of n.inputs) readerOf.set(v, n);
+  const byMatmul = new Map(layers.map((l) => [l.matmul, l]));
+  const links = new Map<string, RequantizeLink>();
+  for (const l of layers) {
+    const out = l.biasAdd ?? l.matmul;
+    if (uses.get(out) !== 1) continue;
+    const r = readerOf.get(out);
+    if (!r) continue;
+    const direct = byMatmul.get(r.id);
+    if (direct && direct.x === out) { links.set(l.weight, { next: direct }); continue; }
+    if (r.op !== "relu" || uses.get(r.id) !== 1) continue;
+    const after = readerOf.get(r.id);
+    const next = after && byMatmul.get(after.id);
+    if (next && next.x === r.id && acts[next.weight]?.zeroPoint === 0) links.set(l.weight, { next, relu: r.id });
+  }
+  return links;
 }
 
 /** The names of a quantized layer's params (the weight `w`'s). */
@@ -102,15 +139,16 @@ export function denseLayers(g: Graph, skip: readonly string[] = []): { layers: D
 
 export const quantizeDense: Pass<QuantizeDenseOptions> = {
   name: "quantize-dense",
-  summary: "dense layers to int8: u8 activations per tensor, i8 weights per output channel, i32 accumulation, f32 results",
+  summary: "dense layers to int8: u8 activations per tensor, i8 weights per output channel, i32 accumulation, requantized from layer to layer, f32 results",
   defaults: { layers: {} },
   statistics: {
     "layers-quantized": "matmuls (with their bias add) rewritten to quantize → matmulInteger → add → dequantize",
+    "layers-requantized": "of those, layers whose result requantizes straight into the next one's input (no f32 between)",
     "param-bytes-saved": "bytes of params removed (f32 W and b) minus those added (i8 W/q, f32 W/scale, i32 W/bias)",
   },
   run(g, opts) {
     const chosen = denseLayers(g).layers.filter((l) => Object.hasOwn(opts.layers, l.weight));
-    if (chosen.length === 0) return { graph: g, stats: { "layers-quantized": 0, "param-bytes-saved": 0 } };
+    if (chosen.length === 0) return { graph: g, stats: { "layers-quantized": 0, "layers-requantized": 0, "param-bytes-saved": 0 } };
     const byMatmul = new Map(chosen.map((l) => [l.matmul, l]));
     const folded = new Set(chosen.flatMap((l) => (l.biasAdd ? [l.biasAdd] : [])));
     const removed = new Set(chosen.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight])));
@@ -128,25 +166,38 @@ export const quantizeDense: Pass<QuantizeDenseOptions> = {
       b.addParam({ name: names.bias, type: { dtype: "i32", shape: [layer.n] }, init: "zeros", trainable: false });
       saved -= layer.k * layer.n + 8 * layer.n;
     }
+    const links = requantizeLinks(g, chosen, opts.layers);
+    const fed = new Set([...links.values()].map((k) => k.next.weight));
+    const relus = new Set([...links.values()].flatMap((k) => (k.relu ? [k.relu] : [])));
     for (const n of g.nodes) {
-      if (folded.has(n.id)) continue;
+      if (folded.has(n.id) || relus.has(n.id)) continue;
       const layer = byMatmul.get(n.id);
       if (!layer) { b.op(n.op, n.inputs, n.attrs, n.loc, n.id); continue; }
       const act = opts.layers[layer.weight];
       const names = quantParamNames(layer.weight);
       const rank = n.type.shape.length;
       // Named after the weight: fresh integer ids could take one a later node of `g` has.
-      const id = (what: string) => `${layer.weight}/${what}`;
-      const sx = b.op("const", [], { value: act.scale, dtype: "f32", shape: [] }, n.loc, id("x_scale"));
-      const zx = b.op("const", [], { value: act.zeroPoint, dtype: "i32", shape: [] }, n.loc, id("x_zero_point"));
-      const xq = b.op("quantize", [layer.x, sx, zx], { axis: null, dtype: act.dtype }, n.loc, id("xq"));
+      const id = (what: string, w = layer.weight) => `${w}/${what}`;
+      let xq = id("xq");
+      if (!fed.has(layer.weight)) {
+        const sx = b.op("const", [], { value: act.scale, dtype: "f32", shape: [] }, n.loc, id("x_scale"));
+        const zx = b.op("const", [], { value: act.zeroPoint, dtype: "i32", shape: [] }, n.loc, id("x_zero_point"));
+        xq = b.op("quantize", [layer.x, sx, zx], { axis: null, dtype: act.dtype }, n.loc, id("xq"));
+      }
       const acc = b.op("matmulInteger", [xq, names.q], {}, n.loc, id("acc"));
       const withBias = b.op("add", [acc, names.bias], {}, n.loc, id("acc_bias"));
+      const link = links.get(layer.weight);
+      if (link) {
+        const nextAct = opts.layers[link.next.weight];
+        const zv = b.op("const", [], { value: nextAct.zeroPoint, dtype: "i32", shape: [layer.n] }, n.loc, id("out_zero_point"));
+        b.op("requantize", [withBias, names.scale, zv], { axis: rank - 1, dtype: nextAct.dtype }, n.loc, id("xq", link.next.weight));
+        continue;
+      }
       const zero = b.op("const", [], { value: 0, dtype: "i32", shape: [layer.n] }, n.loc, id("zero"));
       b.op("dequantize", [withBias, names.scale, zero], { axis: rank - 1 }, n.loc, layer.biasAdd ?? n.id);
     }
     for (const o of g.outputs) b.output(o.name, o.value);
     for (const u of g.updates) b.update(u.param, u.value);
-    return { graph: b.build(), stats: { "layers-quantized": chosen.length, "param-bytes-saved": saved } };
+    return { graph: b.build(), stats: { "layers-quantized": chosen.length, "layers-requantized": links.size, "param-bytes-saved": saved } };
   },
 };

@@ -52,7 +52,22 @@ describe("quantize-dense", () => {
   %3:f32[4,3] = dequantize %b.w/acc_bias, %b.w/scale, %b.w/zero {axis=1}
   output y = %3`);
     // f32 [8,16] + [16] + [16,3] out; i8 [8,16], [16,3] and 8 bytes per column in.
-    expect(stats).toEqual({ "layers-quantized": 2, "param-bytes-saved": 4 * (128 + 16 + 48) - (128 + 48 + 8 * 19) });
+    // b.w's input has zero point 127: the ReLU stays, between a dequantize and a quantize.
+    expect(stats).toEqual({ "layers-quantized": 2, "layers-requantized": 0, "param-bytes-saved": 4 * (128 + 16 + 48) - (128 + 48 + 8 * 19) });
+  });
+
+  it("requantizes a layer straight into the next one through a ReLU when that input's zero point is 0", () => {
+    const { graph, stats } = runPass(quantizeDense, parse(MLP), { layers: { "a.w": activationParams(0, 2.55), "b.w": activationParams(0, 1) } });
+    expect(body(graph).split("\n").slice(7, 15).join("\n")).toBe(`  %a.w/x_scale:f32[] = const {value=0.009999999776482582, dtype="f32", shape=[]}
+  %a.w/x_zero_point:i32[] = const {value=0, dtype="i32", shape=[]}
+  %a.w/xq:u8[4,8] = quantize %x, %a.w/x_scale, %a.w/x_zero_point {axis=null, dtype="u8"}
+  %a.w/acc:i32[4,16] = matmulInteger %a.w/xq, %a.w/q
+  %a.w/acc_bias:i32[4,16] = add %a.w/acc, %a.w/bias
+  %a.w/out_zero_point:i32[16] = const {value=0, dtype="i32", shape=[16]}
+  %b.w/xq:u8[4,16] = requantize %a.w/acc_bias, %a.w/scale, %a.w/out_zero_point {axis=1, dtype="u8"}
+  %b.w/acc:i32[4,3] = matmulInteger %b.w/xq, %b.w/q`);
+    expect(graph.nodes.some((n) => n.op === "relu")).toBe(false);
+    expect(stats["layers-requantized"]).toBe(1);
   });
 
   it("quantizes only the layers it is given, and leaves a graph without any as it is", () => {
