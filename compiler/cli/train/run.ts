@@ -364,6 +364,9 @@ export async function runTraining(args: TrainArgs): Promise<void> {
     process.off("SIGINT", onSigint);
     trainData.close();
   }
+  // The training's CPU time ends with its last step, as its wall-clock time does: the final save
+  // and evaluation below are not training.
+  const trainCpuSeconds = cpuSeconds(cpuStart) - cpuPaused;
   if (lastSaveStep !== state.step) save();
   if (evalData && lastEvalStep !== state.step) runEval();
   evalData?.close();
@@ -371,7 +374,6 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   // 5. The summary.
   const ranSeconds = state.trainSeconds - startSeconds;
   const samplesPerSecond = (state.samples - startSamples) / Math.max(1e-9, ranSeconds);
-  const trainCpuSeconds = cpuSeconds(cpuStart) - cpuPaused;
   const samplesPerCpuSecond = (state.samples - startSamples) / Math.max(1e-9, trainCpuSeconds);
   const arena = arenaBreakdown(built);
   const rss = process.resourceUsage().maxRSS * 1024;

@@ -6,8 +6,8 @@
 // Why: with C <= 4 the im2col GEMM has depth kh*kw*C = 9..36, too shallow to amortise building
 // the column buffer and packing it (the copies cost as much as the products); the direct loop
 // reads each input value once per tap and writes each output once, with no scratch memory.
-// Measured on the CNN example's first layer (1 -> 8 channels, 28x28, batch 32): see
-// docs/BENCHMARKS.md (forward latency).
+// Stride-1 undilated convolutions (the CNN example's first layer) run conv-padded.ts's kernel
+// instead, which needs no bounds checks; this one takes the strided and dilated ones.
 
 import { DTYPE_BYTES } from "../../ir/types.ts";
 import type { KernelArgs } from "../kernel.ts";
