@@ -25,6 +25,8 @@
 //
 // Param initialization (init.ts) uses the same generator on the host with its own key; see there.
 
+import { philoxWasm, PHILOX_WASM_MAX_BLOCKS } from "./philox-wasm.ts";
+
 export type U32x4 = [number, number, number, number];
 export type U32x2 = [number, number];
 
@@ -81,42 +83,16 @@ export function philox4x32(counter: readonly number[], key: readonly number[]): 
 /**
  * philox4x32 of `count` consecutive blocks, counters [first + b, high, 0, 0] for b < count (the
  * caller keeps first + count <= 2^32), written as four u32 per block into `out` from index 0. The
- * same bits as philox4x32, without an array per block: initialising a deep net's params draws
- * millions of them. The high product words use float64 (exact: every intermediate is below 2^53).
+ * same bits as philox4x32, computed by a small WebAssembly module (philox-wasm.ts): initialising a
+ * deep net's params draws millions of them.
  */
 export function philox4x32Blocks(first: number, high: number, count: number, key: readonly number[], out: Uint32Array): Uint32Array {
-  const key0 = key[0] >>> 0;
-  const key1 = key[1] >>> 0;
-  const m0Hi = PHILOX_M0 >>> 16;
-  const m0Lo = PHILOX_M0 & 0xffff;
-  const m1Hi = PHILOX_M1 >>> 16;
-  const m1Lo = PHILOX_M1 & 0xffff;
-  for (let b = 0; b < count; b++) {
-    let c0 = (first + b) >>> 0;
-    let c1 = high >>> 0;
-    let c2 = 0;
-    let c3 = 0;
-    let k0 = key0;
-    let k1 = key1;
-    for (let round = 0; round < PHILOX_ROUNDS; round++) {
-      if (round > 0) {
-        k0 = (k0 + PHILOX_W0) >>> 0;
-        k1 = (k1 + PHILOX_W1) >>> 0;
-      }
-      // floor(m * c / 2^32) = floor((mHi * c + floor(mLo * c / 2^16)) / 2^16), each term exact.
-      const hi0 = Math.floor((m0Hi * c0 + Math.floor((m0Lo * c0) / 65536)) / 65536);
-      const lo0 = Math.imul(PHILOX_M0, c0) >>> 0;
-      const hi1 = Math.floor((m1Hi * c2 + Math.floor((m1Lo * c2) / 65536)) / 65536);
-      const lo1 = Math.imul(PHILOX_M1, c2) >>> 0;
-      c0 = (hi1 ^ c1 ^ k0) >>> 0;
-      c1 = lo1;
-      c2 = (hi0 ^ c3 ^ k1) >>> 0;
-      c3 = lo0;
-    }
-    out[4 * b] = c0;
-    out[4 * b + 1] = c1;
-    out[4 * b + 2] = c2;
-    out[4 * b + 3] = c3;
+  const wasm = philoxWasm();
+  for (let done = 0; done < count; ) {
+    const n = Math.min(count - done, PHILOX_WASM_MAX_BLOCKS);
+    wasm.blocks((first + done) | 0, high | 0, n, key[0] | 0, key[1] | 0);
+    out.set(new Uint32Array(wasm.memory.buffer, 0, 4 * n), 4 * done);
+    done += n;
   }
   return out;
 }

@@ -8,6 +8,8 @@ import { fans, INIT_KINDS, initParam, parseInit } from "../../compiler/ir/init.t
 import { dropoutMask, dropoutThreshold, hashName, mulhi32, philox4x32, philox4x32Blocks, uniform01, uniform01x53 } from "../../compiler/ir/rng.ts";
 import type { DType, Shape } from "../../compiler/ir/types.ts";
 import { sequence } from "../support/kernel-harness.ts";
+import binaryen from "binaryen";
+import { PHILOX_WASM_BASE64, PHILOX_WASM_MAX_BLOCKS, PHILOX_WAT } from "../../compiler/ir/philox-wasm.ts";
 
 describe("philox4x32-10", () => {
   // Known-answer vectors from Random123's kat_vectors for philox4x32_10.
@@ -33,6 +35,25 @@ describe("philox4x32-10", () => {
     for (const [first, high, key] of [[0, 0, [0, 0]], [0xfffffff0, 7, [0xffffffff, 0xffffffff]], [0x243f6a88, 0x85a308d3, [0xa4093822, 0x299f31d0]]] as const) {
       const words = philox4x32Blocks(first, high, 16, key, new Uint32Array(64));
       for (let b = 0; b < 16; b++) expect([...words.subarray(4 * b, 4 * b + 4)]).toEqual(philox4x32([first + b, high, 0, 0], key));
+    }
+  });
+
+  it("philox4x32Blocks runs past one call of the WebAssembly module (its page holds 4096 blocks)", () => {
+    const count = PHILOX_WASM_MAX_BLOCKS + 5;
+    const words = philox4x32Blocks(3, 1, count, [12345, 678], new Uint32Array(4 * count));
+    for (const b of [0, PHILOX_WASM_MAX_BLOCKS - 1, PHILOX_WASM_MAX_BLOCKS, count - 1]) {
+      expect([...words.subarray(4 * b, 4 * b + 4)]).toEqual(philox4x32([3 + b, 1, 0, 0], [12345, 678]));
+    }
+  });
+
+  it("the embedded WebAssembly module is what binaryen assembles from its text", () => {
+    const m = binaryen.parseText(PHILOX_WAT);
+    try {
+      m.setFeatures(binaryen.Features.MVP);
+      expect(m.validate()).toBeTruthy();
+      expect(Buffer.from(m.emitBinary()).toString("base64")).toBe(PHILOX_WASM_BASE64);
+    } finally {
+      m.dispose();
     }
   });
 

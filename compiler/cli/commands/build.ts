@@ -29,6 +29,7 @@ import { decodeSafetensors } from "../../../runtime/safetensors.ts";
 import { ensureDirectory, removeCreatedDirectory, writeFilesAtomic } from "../atomic-write.ts";
 import { refuseToReplaceWeights } from "../keep-weights.ts";
 import { quantizeSpec, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
+import { baselineWasmOnly } from "../wasm-tier.ts";
 
 interface BuildArgs extends TrainArgs, PipelineArgs, QuantizeArgs {
   model: string; set?: string[]; out: string; weights?: string; "allow-nonfinite-weights": boolean; seed: number; outputs?: string; debug: boolean; force: boolean;
@@ -47,6 +48,8 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       .option("outputs", { type: "string", describe: "without --train: the forward outputs to keep, comma-separated, or 'all' (default: those that read no label input)" })
       .option("debug", { type: "boolean", default: false, describe: "debug bundle: dead arena bytes poisoned, every read checked between kernels (wasm-simd; docs/MEMORY.md)" }) as never,
   handler: async (args) => {
+    // Before binaryen loads: this process only runs binaryen, once (wasm-tier.ts).
+    baselineWasmOnly();
     const model = compileModelFile(args.model, { set: parseSetFlags(args.set) });
     verifyGraph(model.graph);
     const training = trainingOptions(model, args);
