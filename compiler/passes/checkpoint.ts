@@ -150,7 +150,7 @@ function sameStep(a: Graph, b: Graph, forwardNodes: number): boolean {
 
 function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean, peak: PeakEstimator, spill?: number): CheckpointCandidate {
   const r = recompute(g, forwardNodes, dropped, scoped ? a.segments : undefined);
-  return withPeak({ every, threshold, scoped, ...(spill !== undefined ? { spill } : {}), graph: r.graph, recomputeFlops: r.flops, recomputeNodes: r.nodes }, () => peak(r.graph, false));
+  return withPeak({ every, threshold, scoped, ...(spill !== undefined ? { spill } : {}), get graph() { return r.graph; }, recomputeFlops: r.flops, recomputeNodes: r.nodes }, () => peak(r.graph, false));
 }
 
 /**
@@ -160,9 +160,11 @@ function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: R
  * rewritten step, then max-live) being most of a candidate's cost.
  */
 function withPeak(fields: Omit<CheckpointCandidate, "peakBytes">, estimate: number | (() => number)): CheckpointCandidate {
-  if (typeof estimate === "number") return { ...fields, peakBytes: estimate };
+  // (fields' graph may be a getter: the rewrite builds its nodes when first read; copied as one)
+  const candidate = Object.defineProperties({}, Object.getOwnPropertyDescriptors(fields));
+  if (typeof estimate === "number") return Object.defineProperty(candidate, "peakBytes", { value: estimate, enumerable: true }) as CheckpointCandidate;
   let bytes: number | undefined;
-  return Object.defineProperty({ ...fields }, "peakBytes", { get: () => (bytes ??= estimate()), enumerable: true }) as CheckpointCandidate;
+  return Object.defineProperty(candidate, "peakBytes", { get: () => (bytes ??= estimate()), enumerable: true }) as CheckpointCandidate;
 }
 
 /** The candidate's fields but its peak (without estimating it). */
@@ -243,7 +245,7 @@ function chainCandidate(
   const r = recompute(g, forwardNodes, dropSet(a, plan.kept, threshold, spilled), a.segments, (region) => plan.holds.get(region) ?? new Set());
   return withPeak({
     every: Infinity, threshold, scoped: true, ...(capacity ? { tailSlots: plan.slots } : { slots: plan.slots }), spill: spilled.length,
-    graph: r.graph, recomputeFlops: r.flops, recomputeNodes: r.nodes,
+    get graph() { return r.graph; }, recomputeFlops: r.flops, recomputeNodes: r.nodes,
   }, () => peak(r.graph, false));
 }
 

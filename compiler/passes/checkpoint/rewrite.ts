@@ -65,7 +65,22 @@ export function recomputer(g: Graph, forwardCount: number): Recompute {
   const graphNames = new Set<string>([...g.inputs.map((i) => i.name), ...g.params.map((p) => p.name), ...g.nodes.map((n) => n.id)]);
   const backward = g.nodes.slice(forwardCount);
   const lastOfSegments = new WeakMap<ReadonlyMap<string, number>, Map<number, string>>();
+  // What a rewrite adds (its FLOPs and node count) is known without building its nodes; the
+  // search needs the nodes of only the candidates it measures, so they are built when first read.
   return (dropped, regions, holdsAt) => {
+    const counted = rewrite(dropped, regions, holdsAt, false);
+    let graph: Graph | undefined;
+    return {
+      nodes: counted.nodes,
+      flops: counted.flops,
+      get graph() {
+        return (graph ??= rewrite(dropped, regions, holdsAt, true).graph!);
+      },
+    };
+  };
+
+  /** The rewrite; `build` false only counts what it adds (no nodes, no graph). */
+  function rewrite(dropped: ReadonlySet<string>, regions: ReadonlyMap<string, number> | undefined, holdsAt: ((region: number) => ReadonlySet<string>) | undefined, build: boolean): { graph?: Graph; nodes: number; flops: number } {
     for (const v of dropped) if (!forwardById.has(v)) throw new Error(`checkpoint: %${v} is not a forward node, so it cannot be recomputed`);
     for (const r of ends) {
       if (dropped.has(r)) throw new Error(`checkpoint: %${r} is read by an output or update at the end of the step; it cannot be dropped`);
@@ -96,13 +111,18 @@ export function recomputer(g: Graph, forwardCount: number): Recompute {
       if (!dropped.has(v)) return v;
       const copy = copies.get(v);
       if (copy !== undefined) return copy;
-      const { inplace: _decision, ...original } = forwardById.get(v)!;
-      const inputs = original.inputs.map(use);
+      const node = forwardById.get(v)!;
+      const inputs = node.inputs.map(use);
+      flops += nodeFlopsOf(node);
+      count++;
+      if (!build) {
+        copies.set(v, v);
+        return v;
+      }
+      const { inplace: _decision, ...original } = node;
       const id = fresh(v);
       nodes.push({ ...original, id, inputs, recomputeOf: v });
       copies.set(v, id);
-      flops += nodeFlopsOf(original);
-      count++;
       return id;
     };
     // A cut ends its segment and is the input of the next: the backward reads it for the next
@@ -136,9 +156,10 @@ export function recomputer(g: Graph, forwardCount: number): Recompute {
     };
     for (const n of backward) {
       const inputs = n.inputs.map(request);
-      nodes.push(inputs.some((v, i) => v !== n.inputs[i]) ? { ...n, inputs } : n);
+      if (build) nodes.push(inputs.some((v, i) => v !== n.inputs[i]) ? { ...n, inputs } : n);
     }
+    if (!build) return { nodes: count, flops };
     const { memory: _plan, ...rest } = g;
     return { graph: { ...rest, nodes }, nodes: count, flops };
-  };
+  }
 }
