@@ -9,7 +9,7 @@ import type { CommandModule } from "yargs";
 import { compileModelFile } from "../../frontend/index.ts";
 import { DTYPE_INFO } from "../../ir/dtypes.ts";
 import { parseStructure, pruneMasks, type PruneScope } from "../../ir/prune-masks.ts";
-import { formatType, isFloat, numel, type TensorType } from "../../ir/types.ts";
+import { formatType, isFloat, sameShape, type TensorType } from "../../ir/types.ts";
 import { fromSafeTensor, readWeightsFile, toSafeTensor, TensorIOError } from "../../bundle/tensor-io.ts";
 import { encodeSafetensors, type SafeTensor } from "../../../runtime/safetensors.ts";
 import { writeFileAtomic } from "../atomic-write.ts";
@@ -72,16 +72,16 @@ export const pruneCommand: CommandModule<object, PruneArgs> = {
     let total = 0;
     targets.forEach((t, i) => {
       const before = countZeros(t.data);
-      out[t.name] = toSafeTensor(t.type, masked(t.data, masks[i]));
-      const after = countZeros(masked(t.data, masks[i]));
+      const pruned = masked(t.data, masks[i]);
+      out[t.name] = toSafeTensor(t.type, pruned);
+      const after = countZeros(pruned);
       zeros += after;
       total += t.data.length;
       lines.push(`  ${t.name.padEnd(24)} ${formatType(t.type).padEnd(20)} ${pct(before / t.data.length)} -> ${pct(after / t.data.length)} zero`);
       for (const [name, state] of Object.entries(file)) {
         if (!name.startsWith(`opt/${t.name}/`)) continue;
-        const stateType: TensorType = { dtype: t.type.dtype, shape: t.shape };
-        if (state.dtype !== DTYPE_INFO[t.type.dtype].safetensors || numel(state.shape) !== numel(t.shape)) continue;
-        out[name] = toSafeTensor(stateType, masked(fromSafeTensor(name, { ...stateType, shape: state.shape }, state, "optimizer state"), masks[i]));
+        if (state.dtype !== DTYPE_INFO[t.type.dtype].safetensors || !sameShape(state.shape, t.shape)) continue;
+        out[name] = toSafeTensor(t.type, masked(fromSafeTensor(name, t.type, state, "optimizer state"), masks[i]));
       }
     });
     writeFileAtomic(args.out, encodeSafetensors(out, { producer: "mlc prune", model: graph.name, structure: args.structure, sparsity: String(args.sparsity ?? "") }));
