@@ -1,7 +1,7 @@
 // The WASM convolution kernels (kernels/conv*.ts) against the reference interpreter: conv2d,
 // conv2dBackpropInput and conv2dBackpropFilter over every strategy of conv-plan.ts (pointwise
 // GEMM, im2col + GEMM, direct depthwise, direct forward for few input channels, padded direct for
-// stride-1 convolutions with few channels) and the attributes the reference tests use: "valid",
+// stride-1 convolutions with few channels, Winograd for the 3x3 ones of those with 8..32 channels) and the attributes the reference tests use: "valid",
 // "same" (odd padding at the end) and explicit pads, strides, dilation, groups, depthwise with
 // and without a channel multiplier, non-square kernels, and images big enough to need several
 // column-buffer blocks.
@@ -11,7 +11,9 @@
 
 import { describe, expect, it } from "vitest";
 import { usesDirectConv } from "../../compiler/codegen-wasm/kernels/conv-direct.ts";
-import { convPlan, type ConvStrategy } from "../../compiler/codegen-wasm/kernels/conv-plan.ts";
+import { convPlan, type ConvPlan, type ConvStrategy } from "../../compiler/codegen-wasm/kernels/conv-plan.ts";
+import { usesWinogradConv } from "../../compiler/codegen-wasm/kernels/conv-winograd.ts";
+import { usesWinogradFilterGradient } from "../../compiler/codegen-wasm/kernels/conv-winograd-filter.ts";
 import { registerEpilogue, usesPaddedConv, type PaddedConvOp } from "../../compiler/codegen-wasm/kernels/conv-padded.ts";
 import { completeAttrs, type AttrValue } from "../../compiler/ir/op-def.ts";
 import { getOp } from "../../compiler/ir/ops.ts";
@@ -59,6 +61,11 @@ const CASES: ConvCase[] = [
   { name: "padded: 12 -> 32 channels, 5x3 explicit pads", x: [2, 6, 9, 12], w: [5, 3, 12, 32], attrs: { padding: "explicit", pads: [2, 1, 0, 2] }, strategy: "im2col" },
   { name: "padded: 3 -> 8 channels, 2x2 valid (read in place)", x: [1, 5, 6, 3], w: [2, 2, 3, 8], attrs: {}, strategy: "im2col" },
   { name: "padded: 16 -> 4 channels, 3x3 same (8-pixel blocks and a tail)", x: [1, 4, 11, 16], w: [3, 3, 16, 4], attrs: { padding: "same" }, strategy: "im2col" },
+  // Winograd F(2x2, 3x3) and F(3x3, 2x2) (conv-winograd*.ts): 3x3 padded-kernel convolutions with 8..32 channels and even outputs.
+  { name: "winograd: 16 -> 8 channels, 3x3 valid (read in place; 3 tiles a row and a tail block)", x: [2, 10, 8, 16], w: [3, 3, 16, 8], attrs: {}, strategy: "im2col" },
+  { name: "winograd: 8 -> 16 channels on 28x28 (filter gradient in groups of tile rows)", x: [1, 28, 28, 8], w: [3, 3, 8, 16], attrs: { padding: "same" }, strategy: "im2col" },
+  { name: "winograd: 12 -> 32 channels, explicit pads (two output chunks)", x: [1, 6, 8, 12], w: [3, 3, 12, 32], attrs: { padding: "explicit", pads: [1, 1, 2, 0] }, strategy: "im2col" },
+  { name: "winograd not taken: an odd output (8 -> 8 channels, 7x9 same)", x: [1, 7, 9, 8], w: [3, 3, 8, 8], attrs: { padding: "same" }, strategy: "im2col" },
 ];
 
 /** Which ops of a case run the padded direct kernel (the rest: the strategies above). */
@@ -72,7 +79,21 @@ const PADDED: Record<string, readonly PaddedConvOp[]> = {
   "padded: 12 -> 32 channels, 5x3 explicit pads": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
   "padded: 3 -> 8 channels, 2x2 valid (read in place)": ["conv2d", "conv2dBackpropFilter"],
   "padded: 16 -> 4 channels, 3x3 same (8-pixel blocks and a tail)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "winograd: 16 -> 8 channels, 3x3 valid (read in place; 3 tiles a row and a tail block)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "winograd: 8 -> 16 channels on 28x28 (filter gradient in groups of tile rows)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "winograd: 12 -> 32 channels, explicit pads (two output chunks)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "winograd not taken: an odd output (8 -> 8 channels, 7x9 same)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
 };
+
+/** Which of those run the Winograd kernels instead (conv-winograd.ts, conv-winograd-filter.ts). */
+const WINOGRAD: Record<string, readonly PaddedConvOp[]> = {
+  "padded: 8 -> 16 channels, 3x3 same (the CNN's second layer)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "winograd: 16 -> 8 channels, 3x3 valid (read in place; 3 tiles a row and a tail block)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "winograd: 8 -> 16 channels on 28x28 (filter gradient in groups of tile rows)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "winograd: 12 -> 32 channels, explicit pads (two output chunks)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+};
+
+const usesWinograd = (op: PaddedConvOp, plan: ConvPlan) => (op === "conv2dBackpropFilter" ? usesWinogradFilterGradient(plan) : usesWinogradConv(op, plan));
 
 /** The cases whose forward conv2d fits the direct kernel (checked below against usesDirectConv; the padded kernel goes first where it applies). */
 const DIRECT = new Set(["explicit pads", "dilation 2", "several column blocks (one channel)",
@@ -94,6 +115,7 @@ describe("convolutions on the WASM backend", () => {
       expect(usesDirectConv(plan)).toBe(DIRECT.has(c.name));
       const ops: PaddedConvOp[] = ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"];
       expect(ops.filter((op) => usesPaddedConv(op, plan))).toEqual(PADDED[c.name] ?? []);
+      expect(ops.filter((op) => usesWinograd(op, plan))).toEqual(WINOGRAD[c.name] ?? []);
     });
     it(`conv2d: ${c.name}`, async () => {
       await expectKernelsMatch(opGraph("conv2d", { x: f32(...c.x), w: f32(...c.w) }, c.attrs), undefined, { floor: Math.sqrt(depth) });
@@ -126,6 +148,7 @@ describe("convolutions on the WASM backend", () => {
   // as its own pass over the output, and so does a conv the padded kernel does not take.
   for (const c of [
     { name: "a bias and relu (in registers)", x: [2, 9, 7, 8], w: [3, 3, 8, 16], extra: [16], body: "add(x0, x1); relu(t0)" },
+    { name: "a bias and relu on the Winograd kernel (in registers)", x: [2, 8, 6, 8], w: [3, 3, 8, 16], extra: [16], body: "add(x0, x1); relu(t0)" },
     { name: "a [1,1,1,O] scale and a scalar shift (in registers)", x: [1, 6, 5, 3], w: [3, 3, 3, 8], extra: [1, 1, 1, 8], body: "mul(x0, x1); add(t0, 0.5)" },
     { name: "a residual of the output's shape (its own pass)", x: [2, 5, 6, 4], w: [3, 3, 4, 4], extra: [2, 5, 6, 4], body: "add(x0, x1); relu(t0)" },
     { name: "a bias on a strided conv (im2col, its own pass)", x: [1, 8, 8, 4], w: [3, 3, 4, 8], extra: [8], body: "add(x0, x1)", stride: [2, 2] },
@@ -146,6 +169,7 @@ describe("convolutions on the WASM backend", () => {
       const out = { dtype: "f32" as const, shape: convOutShape({ name: c.name, x: c.x, w: c.w, attrs, strategy: "im2col" }) };
       const inRegisters = usesPaddedConv("conv2d", plan) && registerEpilogue({ fn: () => 0, vector: true, extras: [{ offset: 0, type: operands.e }] }, out) !== undefined;
       expect(inRegisters).toBe(c.name.endsWith("(in registers)"));
+      expect(usesWinogradConv("conv2d", plan)).toBe(c.name.includes("Winograd"));
       const inputs = randomInputs(fused, 3);
       const a = await runOnDirtyMemory(fused, inputs, {});
       const u = await runOnDirtyMemory(unfused, inputs, {});

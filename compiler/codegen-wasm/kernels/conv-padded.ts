@@ -44,7 +44,7 @@ const ACCUMULATORS = 8;
 const CHUNK_VECTORS = 4;
 
 /** The sliding window the kernels run: a "valid" stride-1 window over the padded source image. */
-interface PaddedGeometry {
+export interface PaddedGeometry {
   readonly images: number;
   /** The source image (x, or dy for the input gradient): rows, columns, channels. */
   readonly srcH: number;
@@ -65,7 +65,7 @@ interface PaddedGeometry {
   readonly outC: number;
 }
 
-function geometry(op: PaddedConvOp, p: ConvPlan): PaddedGeometry {
+export function geometry(op: PaddedConvOp, p: ConvPlan): PaddedGeometry {
   const { win } = p;
   const common = { images: p.batch, kh: p.kernelH, kw: p.kernelW };
   if (op === "conv2dBackpropInput") {
@@ -83,10 +83,10 @@ function geometry(op: PaddedConvOp, p: ConvPlan): PaddedGeometry {
   };
 }
 
-const padded = (g: PaddedGeometry) => g.padTop > 0 || g.padLeft > 0 || g.hp !== g.srcH || g.wp !== g.srcW;
-const imageBytes = (g: PaddedGeometry) => (padded(g) ? g.hp * g.wp * g.srcC * 4 : 0);
+export const padded = (g: PaddedGeometry) => g.padTop > 0 || g.padLeft > 0 || g.hp !== g.srcH || g.wp !== g.srcW;
+export const imageBytes = (g: PaddedGeometry) => (padded(g) ? g.hp * g.wp * g.srcC * 4 : 0);
 const flippedBytes = (op: PaddedConvOp, p: ConvPlan) => (op === "conv2dBackpropInput" ? p.kernelH * p.kernelW * p.channels * p.outChannels * 4 : 0);
-const align16 = (n: number) => Math.ceil(n / 16) * 16;
+export const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /** Whether `op` of this (f32) convolution runs the padded direct kernel. */
 export function usesPaddedConv(op: PaddedConvOp, p: ConvPlan): boolean {
@@ -107,7 +107,7 @@ export function paddedWorkspaceBytes(op: PaddedConvOp, p: ConvPlan): number {
 }
 
 /** An extra operand of an epilogue that the registers can read: one value per channel, or one value. */
-type ExtraRead = { readonly ref: BufferRef; readonly perChannel: boolean };
+export type ExtraRead = { readonly ref: BufferRef; readonly perChannel: boolean };
 
 /**
  * How conv2d's `epilogue` reads its extra operands in registers: each must be f32 and either a
@@ -130,10 +130,10 @@ export function registerEpilogue(epilogue: Epilogue, out: TensorType): readonly 
 }
 
 /** Rows of a micro-kernel for `vectors` f32x4 columns: as many as the accumulators allow. */
-const rowsFor = (vectors: number) => Math.max(1, Math.floor(ACCUMULATORS / vectors));
+export const rowsFor = (vectors: number) => Math.max(1, Math.floor(ACCUMULATORS / vectors));
 
 /** The output channels in chunks of up to CHUNK_VECTORS registers: [first channel, vectors]. */
-function chunks(channels: number): [number, number][] {
+export function chunks(channels: number): [number, number][] {
   const out: [number, number][] = [];
   for (let c = 0; c < channels; c += 4 * CHUNK_VECTORS) out.push([c, Math.min(CHUNK_VECTORS, (channels - c) / 4)]);
   return out;
@@ -172,7 +172,7 @@ export function emitPaddedConv(op: PaddedConvOp, args: KernelArgs, p: ConvPlan, 
 }
 
 /** Copies image `src` into `ws` with its zero border: [hp, wp, C], the image at (padTop, padLeft). */
-function padImage(f: FunctionBuilder, g: PaddedGeometry, src: Local, ws: number): Expr[] {
+export function padImage(f: FunctionBuilder, g: PaddedGeometry, src: Local, ws: number): Expr[] {
   const C4 = g.srcC * 4;
   const rowBytes = g.srcW * C4;
   const pitch = g.wp * C4;

@@ -27,6 +27,8 @@ import { emitDepthwise } from "./conv-depthwise.ts";
 import { FLOATS, isHalf } from "../../ir/dtypes.ts";
 import { emitDirectConv, usesDirectConv } from "./conv-direct.ts";
 import { emitPaddedConv, paddedWorkspaceBytes, registerEpilogue, usesPaddedConv } from "./conv-padded.ts";
+import { emitWinogradConv, usesWinogradConv, winogradWorkspaceBytes } from "./conv-winograd.ts";
+import { emitWinogradFilterGradient, usesWinogradFilterGradient, winogradFilterWorkspaceBytes } from "./conv-winograd-filter.ts";
 import { emitCol2imAdd, emitIm2col, type BlockLocals } from "./conv-im2col.ts";
 import { columnBytes, convPlan, type ConvPlan } from "./conv-plan.ts";
 import { emitGemm, gemmScratchBytes, type GemmCall, type GemmDTypes, type GemmKind } from "./gemm.ts";
@@ -82,6 +84,8 @@ const align = (n: number) => Math.ceil(n / 16) * 16;
 function layoutOf(op: ConvOp, node: Node, inputs: readonly TensorType[], output: TensorType) {
   const p = planOf(op, node, inputs, output);
   const none = { p, columns: 0, gemm: 0, extra: 0, total: 0 };
+  if (!anyHalf(inputs, output) && usesWinogradConv(op, p)) return { ...none, total: winogradWorkspaceBytes(op, p) };
+  if (!anyHalf(inputs, output) && op === "conv2dBackpropFilter" && usesWinogradFilterGradient(p)) return { ...none, total: winogradFilterWorkspaceBytes(p) };
   if (!anyHalf(inputs, output) && usesPaddedConv(op, p)) return { ...none, total: paddedWorkspaceBytes(op, p) };
   if (p.strategy === "depthwise" || p.pixels === 0) return none;
   if (op === "conv2d" && usesDirectConv(p)) {
@@ -118,6 +122,8 @@ export function emitConv(op: ConvOp, args: KernelArgs, epilogue?: Epilogue): Exp
   const types = inputs.map((i) => i.type);
   const layout = layoutOf(op, node, types, output.type);
   const { p } = layout;
+  if (!anyHalf(types, output.type) && usesWinogradConv(op, p)) return emitWinogradConv(op, args, p);
+  if (!anyHalf(types, output.type) && op === "conv2dBackpropFilter" && usesWinogradFilterGradient(p)) return emitWinogradFilterGradient(args, p);
   if (!anyHalf(types, output.type) && usesPaddedConv(op, p)) return emitPaddedConv(op, args, p);
   if (p.strategy === "depthwise") return emitDepthwise(op === "conv2d" ? "forward" : op === "conv2dBackpropInput" ? "input" : "filter", args, p);
   if (op === "conv2d" && usesDirectConv(p)) {
@@ -348,13 +354,15 @@ function pointwiseHalf(
 
 /**
  * A fusedConv2d with an f32 result computed with its epilogue in registers, when the padded direct
- * kernel runs it and can read the epilogue's operands (conv-padded.ts); undefined otherwise.
+ * or the Winograd kernel runs it and can read the epilogue's operands (conv-padded.ts,
+ * conv-winograd.ts); undefined otherwise.
  */
 export function emitConvWithEpilogueInRegisters(args: KernelArgs, epilogue: Epilogue): Expr[] | undefined {
   const types = args.inputs.map((i) => i.type);
   if (anyHalf(types, args.output.type)) return undefined;
   const p = planOf("conv2d", args.node, types, args.output.type);
   if (!usesPaddedConv("conv2d", p) || !registerEpilogue(epilogue, args.output.type)) return undefined;
+  if (usesWinogradConv("conv2d", p)) return emitWinogradConv("conv2d", args, p, epilogue);
   return emitPaddedConv("conv2d", args, p, epilogue);
 }
 
