@@ -43,11 +43,15 @@ describe("datasets", () => {
       const dir = join(tmp, gz ? "gz" : "plain");
       mkdirSync(dir, { recursive: true });
       const spec = writeIdx(dir, set, "train", gz);
-      const d = await Dataset.open(spec, INPUTS, { cacheDir });
-      expect(d.count).toBe(10);
-      expect(d.batch).toBe(BATCH);
-      checkRead(d);
-      d.close();
+      // Both columns small enough to be read whole (the default), and both streamed sample by sample.
+      for (const smallColumnBytes of [undefined, 0]) {
+        const d = await Dataset.open(spec, INPUTS, { cacheDir, smallColumnBytes });
+        expect(d.count).toBe(10);
+        expect(d.batch).toBe(BATCH);
+        checkRead(d);
+        checkRead(d);
+        d.close();
+      }
     }
     const cached = readdirSync(cacheDir);
     expect(cached.filter((f) => !f.includes(".tmp-"))).toHaveLength(2);
@@ -55,6 +59,20 @@ describe("datasets", () => {
     const before = cached.map((f) => statSync(join(cacheDir, f)).mtimeMs);
     (await Dataset.open(`images=${tmp}/gz/train-images-idx3-ubyte.gz,labels=${tmp}/gz/train-labels-idx1-ubyte.gz`, INPUTS, { cacheDir })).close();
     expect(readdirSync(cacheDir).map((f) => statSync(join(cacheDir, f)).mtimeMs)).toEqual(before);
+  });
+
+  it("reads a small column once and keeps it; a larger one is read at every batch", async () => {
+    const dir = join(tmp, "small-columns");
+    mkdirSync(dir, { recursive: true });
+    const spec = writeIdx(dir, set, "train", false);
+    // The labels (10 bytes) are kept, the images (7840 bytes) streamed.
+    const d = await Dataset.open(spec, INPUTS, { smallColumnBytes: 1000 });
+    checkRead(d);
+    truncateSync(join(dir, "train-labels-idx1-ubyte"), 8);
+    checkRead(d);
+    truncateSync(join(dir, "train-images-idx3-ubyte"), 16 + 784 * 5);
+    expect(() => d.read([3, 0, 9], 3, views())).toThrow(`${join(dir, "train-images-idx3-ubyte")}: the file ended early reading sample 9 of 'images' (truncated while in use?)`);
+    d.close();
   });
 
   it("keeps u8 pixels 0..255 with scaleU8 false", async () => {

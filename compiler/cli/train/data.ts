@@ -18,6 +18,10 @@
 // integer data only. A file is checked when opened: every model input present, samples of the
 // input's size (the per-sample element count must match; 28x28 fills a [B, 784] input), equal
 // sample counts, and a file long enough for its header (a truncated file is an error naming it).
+//
+// A column whose samples total at most SMALL_COLUMN_BYTES (the labels of an image set: one byte
+// a sample) is read whole once, at its first batch, and served from memory: a positioned read per
+// sample costs a system call for a few bytes. Memory stays bounded: a larger column is streamed.
 
 import { closeSync, createReadStream, createWriteStream, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,6 +29,12 @@ import { basename, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { createHash } from "node:crypto";
+
+/** Columns up to this many bytes of samples are read once and kept, by default (see the header). */
+export const SMALL_COLUMN_BYTES = 1 << 20;
+
+/** u8 values scaled to [0, 1] as f32: k / 255 computed in float64 and rounded once, as a multiply by 1/255 would. */
+const SCALED_U8 = Float32Array.from({ length: 256 }, (_, k) => k * (1 / 255));
 
 export class DataError extends Error {
   override name = "DataError";
@@ -65,6 +75,8 @@ export interface DatasetOptions {
   readonly scaleU8?: boolean;
   /** Where gzip files are decompressed (default $TMPDIR/mlc-data-cache). */
   readonly cacheDir?: string;
+  /** Columns up to this many bytes of samples are read once and kept (default SMALL_COLUMN_BYTES). */
+  readonly smallColumnBytes?: number;
 }
 
 /** Typed views of the bundle's inputs, by name (what a batch is read into). */
@@ -73,6 +85,8 @@ export type InputViews = Readonly<Record<string, Float32Array | Int32Array | Uin
 export class Dataset {
   private readonly fds: number[];
   private readonly scratch: Buffer[];
+  /** A small column's samples, once read (SMALL_COLUMN_BYTES). */
+  private readonly whole: (Buffer | undefined)[];
   private readonly scale: boolean;
 
   private constructor(
@@ -81,9 +95,11 @@ export class Dataset {
     readonly count: number,
     readonly batch: number,
     scaleU8: boolean,
+    private readonly smallColumnBytes: number,
   ) {
     this.fds = columns.map((c) => openSync(c.path, "r"));
     this.scratch = columns.map((c) => Buffer.alloc(c.sampleBytes * batch));
+    this.whole = columns.map(() => undefined);
     this.scale = scaleU8;
   }
 
@@ -106,7 +122,7 @@ export class Dataset {
       if (c.count !== count) throw new DataError(`${c.source}: '${c.input.name}' has ${c.count} samples but '${columns[0].input.name}' (${columns[0].source}) has ${count}`);
     }
     if (count === 0) throw new DataError(`${columns[0].source}: the dataset has no samples`);
-    return new Dataset(spec, columns, count, batch, opts.scaleU8 ?? true);
+    return new Dataset(spec, columns, count, batch, opts.scaleU8 ?? true, opts.smallColumnBytes ?? SMALL_COLUMN_BYTES);
   }
 
   /** What each input is read from, for the log. */
@@ -123,14 +139,11 @@ export class Dataset {
       const col = this.columns[c];
       const buf = this.scratch[c];
       const fd = this.fds[c];
-      for (let r = 0; r < rows; r++) {
-        const at = col.offset + indices[r] * col.sampleBytes;
-        let done = 0;
-        while (done < col.sampleBytes) {
-          const n = readSync(fd, buf, r * col.sampleBytes + done, col.sampleBytes - done, at + done);
-          if (n === 0) throw new DataError(`${col.source}: the file ended early reading sample ${indices[r]} of '${col.input.name}' (truncated while in use?)`);
-          done += n;
-        }
+      if (col.count * col.sampleBytes <= this.smallColumnBytes) {
+        const whole = (this.whole[c] ??= readWhole(fd, col));
+        for (let r = 0; r < rows; r++) whole.copy(buf, r * col.sampleBytes, indices[r] * col.sampleBytes, (indices[r] + 1) * col.sampleBytes);
+      } else {
+        for (let r = 0; r < rows; r++) readExactly(fd, col, buf, r * col.sampleBytes, col.offset + indices[r] * col.sampleBytes, col.sampleBytes, `sample ${indices[r]}`);
       }
       const view = views[col.input.name];
       if (!view) throw new DataError(`the bundle has no input '${col.input.name}'`);
@@ -144,6 +157,23 @@ export class Dataset {
     for (const fd of this.fds) closeSync(fd);
     this.fds.length = 0;
   }
+}
+
+/** Reads `bytes` bytes at file position `at` into buf[into..]; a short file is an error naming `what`. */
+function readExactly(fd: number, col: Column, buf: Buffer, into: number, at: number, bytes: number, what: string): void {
+  let done = 0;
+  while (done < bytes) {
+    const n = readSync(fd, buf, into + done, bytes - done, at + done);
+    if (n === 0) throw new DataError(`${col.source}: the file ended early reading ${what} of '${col.input.name}' (truncated while in use?)`);
+    done += n;
+  }
+}
+
+/** Every sample of a small column. */
+function readWhole(fd: number, col: Column): Buffer {
+  const buf = Buffer.alloc(col.count * col.sampleBytes);
+  readExactly(fd, col, buf, 0, col.offset, buf.length, `its ${col.count} samples`);
+  return buf;
 }
 
 /**
@@ -177,10 +207,13 @@ function convert(col: Column, buf: Buffer, n: number, view: InputViews[string], 
     return;
   }
   if (col.dtype === "u8" || col.dtype === "bool" || col.dtype === "i8") {
-    // Byte data: the typed-array copy converts natively; then the scale, in float64 and rounded
-    // to f32 on store as everywhere else.
+    // Byte data: u8 scaled to [0, 1] through a table of the 256 values (each k * (1/255) in
+    // float64, rounded to f32); otherwise the typed-array copy converts natively.
+    if (scale !== 1) {
+      for (let i = 0; i < n; i++) view[i] = SCALED_U8[buf[i]];
+      return;
+    }
     view.set(col.dtype === "i8" ? new Int8Array(buf.buffer, buf.byteOffset, n) : buf.subarray(0, n));
-    if (scale !== 1) for (let i = 0; i < n; i++) view[i] *= scale;
     return;
   }
   for (let i = 0; i < n; i++) {
