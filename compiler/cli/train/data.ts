@@ -143,7 +143,7 @@ export class Dataset {
         const whole = (this.whole[c] ??= readWhole(fd, col));
         for (let r = 0; r < rows; r++) whole.copy(buf, r * col.sampleBytes, indices[r] * col.sampleBytes, (indices[r] + 1) * col.sampleBytes);
       } else {
-        for (let r = 0; r < rows; r++) readExactly(fd, col, buf, r * col.sampleBytes, col.offset + indices[r] * col.sampleBytes, col.sampleBytes, `sample ${indices[r]}`);
+        for (let r = 0; r < rows; r++) readExactly(fd, col, buf, r * col.sampleBytes, col.offset + indices[r] * col.sampleBytes, col.sampleBytes, indices[r]);
       }
       const view = views[col.input.name];
       if (!view) throw new DataError(`the bundle has no input '${col.input.name}'`);
@@ -159,12 +159,16 @@ export class Dataset {
   }
 }
 
-/** Reads `bytes` bytes at file position `at` into buf[into..]; a short file is an error naming `what`. */
-function readExactly(fd: number, col: Column, buf: Buffer, into: number, at: number, bytes: number, what: string): void {
+/**
+ * Reads `bytes` bytes at file position `at` into buf[into..]; a short file is an error naming
+ * `sample` (or, for -1, the whole column). Nothing is allocated unless it fails: it runs for
+ * every sample of every batch.
+ */
+function readExactly(fd: number, col: Column, buf: Buffer, into: number, at: number, bytes: number, sample: number): void {
   let done = 0;
   while (done < bytes) {
     const n = readSync(fd, buf, into + done, bytes - done, at + done);
-    if (n === 0) throw new DataError(`${col.source}: the file ended early reading ${what} of '${col.input.name}' (truncated while in use?)`);
+    if (n === 0) throw new DataError(`${col.source}: the file ended early reading ${sample < 0 ? `its ${col.count} samples` : `sample ${sample}`} of '${col.input.name}' (truncated while in use?)`);
     done += n;
   }
 }
@@ -172,7 +176,7 @@ function readExactly(fd: number, col: Column, buf: Buffer, into: number, at: num
 /** Every sample of a small column. */
 function readWhole(fd: number, col: Column): Buffer {
   const buf = Buffer.alloc(col.count * col.sampleBytes);
-  readExactly(fd, col, buf, 0, col.offset, buf.length, `its ${col.count} samples`);
+  readExactly(fd, col, buf, 0, col.offset, buf.length, -1);
   return buf;
 }
 
