@@ -60,7 +60,8 @@ export const inplace: Pass<InplaceOptions> = {
 
 /** The operand each node's result reuses, by node id, for the graph's current node order. */
 export function inplaceDecisions(g: Graph, opts: InplaceOptions = inplace.defaults): Map<string, string> {
-  return decide(new Context(g), opts);
+  const facts = factsOf(g);
+  return decide(new Context(facts, facts.graphOrder()), opts).decisions;
 }
 
 /**
@@ -68,14 +69,24 @@ export function inplaceDecisions(g: Graph, opts: InplaceOptions = inplace.defaul
  * what does not depend on the order is worked out once.
  */
 export function inplaceDecider(g: Graph, opts: InplaceOptions = inplace.defaults): (nodes: readonly Node[]) => Map<string, string> {
-  const base = new Context(g);
-  return (nodes) => decide(nodes === g.nodes ? base : new Context({ ...g, nodes }, base), opts);
+  const facts = factsOf(g);
+  return (nodes) => decide(new Context(facts, Int32Array.from(nodes, (n) => facts.valueIndex.get(n.id)!)), opts).decisions;
 }
 
-function decide(ctx: Context, opts: InplaceOptions): Map<string, string> {
+/**
+ * inplaceDecider over node indices: given an order of `g`'s nodes as their indices in `g.nodes`,
+ * the operand each value's buffer joins, by value index (inputs, then params, then `g.nodes`;
+ * -1: its own buffer).
+ */
+export function inplaceIndexDecider(g: Graph, opts: InplaceOptions = inplace.defaults): (order: Int32Array) => Int32Array {
+  const facts = factsOf(g);
+  return (order) => decide(new Context(facts, order.map((i) => i + facts.firstNode)), opts).into;
+}
+
+function decide(ctx: Context, opts: InplaceOptions): { decisions: Map<string, string>; into: Int32Array } {
   const decisions = structuralDecisions(ctx, opts.persistent);
-  ctx.reuseDyingOperands(decisions);
-  return decisions;
+  const into = ctx.reuseDyingOperands(decisions);
+  return { decisions, into };
 }
 
 /**
@@ -83,7 +94,8 @@ function decide(ctx: Context, opts: InplaceOptions): Map<string, string> {
  * while it reorders (stage 3 depends on the order it is choosing).
  */
 export function stableAliases(g: Graph): Map<string, string> {
-  return structuralDecisions(new Context(g), true);
+  const facts = factsOf(g);
+  return structuralDecisions(new Context(facts, facts.graphOrder()), true);
 }
 
 function structuralDecisions(ctx: Context, persistent: boolean): Map<string, string> {
@@ -94,9 +106,9 @@ function structuralDecisions(ctx: Context, persistent: boolean): Map<string, str
     decisions.set(id, operand);
     push(sharers, operand, id);
   };
-  for (const n of ctx.g.nodes) if (isPureAlias(n.op)) decide(n.id, n.inputs[0]);
+  for (const n of ctx.facts.g.nodes) if (isPureAlias(n.op)) decide(n.id, n.inputs[0]);
   if (persistent) {
-    for (const u of ctx.g.updates) {
+    for (const u of ctx.facts.g.updates) {
       const chain = ctx.persistentChain(u.param, u.value, decisions, sharers);
       if (chain) for (const [id, operand] of chain) decide(id, operand);
     }
@@ -127,7 +139,7 @@ class GraphFacts {
   /** Values that are not nodes (inputs, params) come first: indices below this. */
   readonly firstNode: number;
 
-  constructor(g: Graph) {
+  constructor(readonly g: Graph) {
     const add = (name: string, type: Node["type"]) => {
       this.valueIndex.set(name, this.types.length);
       this.types.push(type);
@@ -152,27 +164,46 @@ class GraphFacts {
     }
     this.params = new Set(g.params.map((p) => p.name));
   }
+
+  /** The graph's own order, as value indices. */
+  graphOrder(): Int32Array {
+    return Int32Array.from(this.g.nodes, (_, i) => this.firstNode + i);
+  }
+}
+
+const knownFacts = new WeakMap<Graph, GraphFacts>();
+
+/** The graph's facts, worked out once per graph object (graphs are immutable). */
+function factsOf(g: Graph): GraphFacts {
+  let f = knownFacts.get(g);
+  if (f === undefined) {
+    f = new GraphFacts(g);
+    knownFacts.set(g, f);
+  }
+  return f;
 }
 
 /**
- * What the stages need to know about the graph in its order: the order-independent facts
- * (shared with the contexts of other orders of the same nodes, `same`), each node's step and each
- * value's last read.
+ * What the stages need to know about the graph in one order of its nodes: the order-independent
+ * facts (shared by every order of the same graph), each node's step and each value's last read.
  */
 class Context {
-  readonly facts: GraphFacts;
   /** Each value's step (by value index; -1: not a node). */
   private readonly step: Int32Array;
   /** The last step whose node reads each value (by value index; -1: no node reads it). */
   private readonly lastReadAt: Int32Array;
 
-  constructor(readonly g: Graph, same?: Context) {
-    const f = (this.facts = same?.facts ?? new GraphFacts(g));
+  /** `order`: the nodes' value indices in schedule order. */
+  constructor(
+    readonly facts: GraphFacts,
+    private readonly order: Int32Array,
+  ) {
+    const f = facts;
     this.step = new Int32Array(f.types.length).fill(-1);
     this.lastReadAt = new Int32Array(f.types.length).fill(-1);
-    g.nodes.forEach((n, i) => {
-      this.step[f.valueIndex.get(n.id)!] = i;
-      for (const v of f.operands[f.valueIndex.get(n.id)! - f.firstNode]) if (v >= 0) this.lastReadAt[v] = i;
+    order.forEach((v, i) => {
+      this.step[v] = i;
+      for (const x of f.operands[v - f.firstNode]) if (x >= 0) this.lastReadAt[x] = i;
     });
   }
 
@@ -238,8 +269,11 @@ class Context {
     return !decisions.has(x) || isPureAlias(this.facts.nodeOf.get(x)!.op);
   }
 
-  /** Stage 3, in schedule order, for the nodes stages 1 and 2 left undecided. */
-  reuseDyingOperands(decisions: Map<string, string>): void {
+  /**
+   * Stage 3, in schedule order, for the nodes stages 1 and 2 left undecided. Returns every
+   * decision as the value index each value's buffer joins (-1: none).
+   */
+  reuseDyingOperands(decisions: Map<string, string>): Int32Array {
     const f = this.facts;
     const values = f.types.length;
     // Each value's buffer owner (the root of its alias class) under the decisions so far, with
@@ -260,21 +294,22 @@ class Context {
     // Per alias-class root: the last step that reads any member (liveness.ts: `steps` for values
     // read at the end or pinned for good, inputs and params never die; else the last read, or the
     // defining step when nothing reads it).
-    const steps = Math.max(1, this.g.nodes.length);
+    const steps = Math.max(1, this.order.length);
     const classEnd = new Float64Array(values).fill(-1);
     for (let v = 0; v < values; v++) {
       const end = f.readAtEnd[v] || this.step[v] < 0 ? steps : this.lastReadAt[v] >= 0 ? this.lastReadAt[v] : this.step[v];
       const r = root(v);
       classEnd[r] = Math.max(classEnd[r], end);
     }
-    this.g.nodes.forEach((n, step) => {
-      const self = f.valueIndex.get(n.id)!;
+    this.order.forEach((self, step) => {
       if (into[self] >= 0) return;
       const operands = f.operands[self - f.firstNode];
       for (let i = 0; i < operands.length; i++) {
         const x = operands[i];
         const r = root(x);
-        if (classEnd[r] !== step || !mayReuseOperand(n, i, f.types[x])) continue;
+        if (classEnd[r] !== step) continue;
+        const n = f.g.nodes[self - f.firstNode];
+        if (!mayReuseOperand(n, i, f.types[x])) continue;
         decisions.set(n.id, n.inputs[i]);
         into[self] = x;
         const own = classEnd[self];
@@ -283,5 +318,6 @@ class Context {
         return;
       }
     });
+    return into;
   }
 }

@@ -28,6 +28,11 @@ import { isPureAlias } from "../ir/aliasing.ts";
 export type SchedulePolicy = "greedy" | "eager";
 
 export function listSchedule(g: Graph, aliases: ReadonlyMap<string, string>, policy: SchedulePolicy, lookahead: number): Node[] {
+  return Array.from(listScheduleOrder(g, aliases, policy, lookahead), (i) => g.nodes[i]);
+}
+
+/** listSchedule's order as indices into `g.nodes`. */
+export function listScheduleOrder(g: Graph, aliases: ReadonlyMap<string, string>, policy: SchedulePolicy, lookahead: number): Int32Array {
   const s = new SchedulerState(problemOf(g, aliases));
   const order: number[] = [];
   // Every step picks the ready node of the best score (ties: the first in the original order), or
@@ -84,7 +89,7 @@ export function listSchedule(g: Graph, aliases: ReadonlyMap<string, string>, pol
     }
   });
   if (order.length !== g.nodes.length) throw new Error(`schedule: placed ${order.length} of ${g.nodes.length} nodes (a dependency cycle?)`);
-  return order.map((i) => g.nodes[i]);
+  return Int32Array.from(order);
 }
 
 /** A binary heap; `before(a, b)`: a comes out first. */
