@@ -106,14 +106,40 @@ function structuralDecisions(ctx: Context, persistent: boolean): Map<string, str
     decisions.set(id, operand);
     push(sharers, operand, id);
   };
-  for (const n of ctx.facts.g.nodes) if (isPureAlias(n.op)) decide(n.id, n.inputs[0]);
+  const f = ctx.facts;
+  for (const [id, operand] of f.pureAliases()) decide(id, operand);
   if (persistent) {
-    for (const u of ctx.facts.g.updates) {
-      const chain = ctx.persistentChain(u.param, u.value, decisions, sharers);
-      if (chain) for (const [id, operand] of chain) decide(id, operand);
-    }
+    // The chain found for an update depends on the decisions taken for the updates before it,
+    // and only whether it is accepted depends on the order. On the path where every chain found
+    // so far was accepted (the usual one), the chains are the same for every order of the
+    // graph: remembered in the facts (`onPath`); once one is refused, they are searched again.
+    let onPath = true;
+    f.g.updates.forEach((u, k) => {
+      let found = onPath ? f.pathChains[k] : undefined;
+      if (found === undefined) {
+        found = ctx.persistentChain(u.param, u.value, decisions, sharers) ?? null;
+        if (onPath) f.pathChains[k] = found;
+      }
+      if (found === null) return;
+      if (!ctx.accepts(found)) {
+        onPath = false;
+        return;
+      }
+      for (const [id, operand] of found.chain) decide(id, operand);
+    });
   }
   return decisions;
+}
+
+/**
+ * A chain of (node, reused operand) that computes an update's value in its param's buffer, with
+ * what whether it may run in a given order depends on: the value index of its first node, and of
+ * every other reader of the param's old bytes (none for an empty chain, which needs no check).
+ */
+interface UpdateChain {
+  readonly chain: ReadonlyArray<readonly [string, string]>;
+  readonly start: number;
+  readonly oldBytes: Int32Array;
 }
 
 function push(m: Map<string, string[]>, k: string, v: string): void {
@@ -163,6 +189,15 @@ class GraphFacts {
       if (i !== undefined) this.readAtEnd[i] = 1;
     }
     this.params = new Set(g.params.map((p) => p.name));
+  }
+
+  /** Stage 2's chain per update on the path where every chain was accepted (null: none); see structuralDecisions. */
+  readonly pathChains: (UpdateChain | null | undefined)[] = [];
+  private aliases?: ReadonlyArray<readonly [string, string]>;
+
+  /** Stage 1: every pure alias (node id, operand). */
+  pureAliases(): ReadonlyArray<readonly [string, string]> {
+    return (this.aliases ??= this.g.nodes.filter((n) => isPureAlias(n.op)).map((n) => [n.id, n.inputs[0]] as const));
   }
 
   /** The graph's own order, as value indices. */
@@ -217,23 +252,29 @@ class Context {
    * Stage 2: the chain of (node, reused operand) that computes `value` in `param`'s buffer, or
    * undefined when there is none or it would clobber a value still to be read.
    */
-  persistentChain(param: string, value: string, decisions: ReadonlyMap<string, string>, sharers: ReadonlyMap<string, readonly string[]>): Array<[string, string]> | undefined {
+  persistentChain(param: string, value: string, decisions: ReadonlyMap<string, string>, sharers: ReadonlyMap<string, readonly string[]>): UpdateChain | undefined {
     const f = this.facts;
     if (!f.params.has(param) || !f.nodeOf.has(value)) return undefined;
-    if (this.owner(value, decisions) === param) return []; // already p's bytes (a pure alias of p)
+    if (this.owner(value, decisions) === param) return { chain: [], start: -1, oldBytes: new Int32Array(0) }; // already p's bytes (a pure alias of p)
     if (!this.isUnplaced(value, decisions)) return undefined;
     const chain: Array<[string, string]> = [];
     if (!this.findChain(param, value, decisions, chain)) return undefined;
     chain.reverse();
     // Every other reader of p's old bytes (p or a pure alias of it) must come before the chain
-    // writes into them; outputs and updates read at the end, after every write.
+    // writes into them (accepts); outputs and updates read at the end, after every write.
     // p's old bytes are the values whose owner is p: p and those deciding into it, transitively.
     const old = [param];
     for (let k = 0; k < old.length; k++) old.push(...(sharers.get(old[k]) ?? []));
     for (const v of old) if (f.readAtEndNames.has(v)) return undefined;
-    const start = this.step[f.valueIndex.get(chain[0][0])!];
-    for (const v of old) if (this.lastReadAt[f.valueIndex.get(v)!] > start) return undefined;
-    return chain;
+    return { chain, start: f.valueIndex.get(chain[0][0])!, oldBytes: Int32Array.from(old, (v) => f.valueIndex.get(v)!) };
+  }
+
+  /** Whether `c` may run in this order: no reader of the param's old bytes comes after its first node. */
+  accepts(c: UpdateChain): boolean {
+    if (c.chain.length === 0) return true;
+    const start = this.step[c.start];
+    for (const v of c.oldBytes) if (this.lastReadAt[v] > start) return false;
+    return true;
   }
 
   /**
