@@ -39,8 +39,10 @@ export const inplace: Pass<InplaceOptions> = {
     const types = new Map(g.nodes.map((n) => [n.id, n.type] as const));
     let bytes = 0;
     const nodes = g.nodes.map((n): Node => {
-      const { inplace: _old, ...rest } = n;
       const operand = decisions.get(n.id);
+      // An unchanged node stays the same object (what is remembered per node stays valid).
+      if (operand === undefined && n.inplace === undefined) return n;
+      const { inplace: _old, ...rest } = n;
       if (operand === undefined) return rest;
       bytes += bufferBytes(types.get(n.id)!);
       return { ...rest, inplace: operand };
