@@ -321,6 +321,9 @@ class SchedulerState {
   private readonly decrements: Int32Array;
   /** While scoring: (kind, index) pairs of the state read. */
   private reads: number[] | undefined;
+  /** Scratch of score (its reads, and the counter keys it decremented), reused from call to call. */
+  private readonly readsScratch: number[] = [];
+  private readonly decrementedScratch: number[] = [];
 
   constructor(p: ScheduleProblem) {
     ({ sourceOperands: this.sourceOperands, bufferOfNode: this.bufferOfNode, operandBuffers: this.operandBuffers, touchedBuffers: this.touchedBuffers } = p);
@@ -383,7 +386,8 @@ class SchedulerState {
    */
   score(i: number, lookahead: number, version?: number): number {
     const mark = this.journal.length;
-    const reads: number[] | undefined = (this.reads = version === undefined ? undefined : []);
+    if (version !== undefined) this.readsScratch.length = 0;
+    const reads: number[] | undefined = (this.reads = version === undefined ? undefined : this.readsScratch);
     let total = -this.advance(i);
     let best = total;
     for (let k = 0, cur = i; k < lookahead; k++) {
@@ -398,7 +402,8 @@ class SchedulerState {
     this.reads = undefined;
     if (reads) {
       const journal = this.journal;
-      const decremented: number[] = [];
+      const decremented = this.decrementedScratch;
+      decremented.length = 0;
       for (let k = mark; k < journal.length; k += 3) {
         if (journal[k] < WAITING) continue;
         const key = this.key(journal[k], journal[k + 1]);
