@@ -82,12 +82,13 @@ export function inplaceDecider(g: Graph, opts: InplaceOptions = inplace.defaults
  */
 export function inplaceIndexDecider(g: Graph, opts: InplaceOptions = inplace.defaults): (order: Int32Array) => Int32Array {
   const facts = factsOf(g);
-  return (order) => decide(new Context(facts, order.map((i) => i + facts.firstNode)), opts).into;
+  return (order) => decide(new Context(facts, order.map((i) => i + facts.firstNode)), opts, false).into;
 }
 
-function decide(ctx: Context, opts: InplaceOptions): { decisions: Map<string, string>; into: Int32Array } {
-  const decisions = structuralDecisions(ctx, opts.persistent);
-  const into = ctx.reuseDyingOperands(decisions);
+/** Every decision, as a map by node id and as the value index each value's buffer joins (-1: none); stage 3 joins the map only when `named`. */
+function decide(ctx: Context, opts: InplaceOptions, named = true): { decisions: Map<string, string>; into: Int32Array } {
+  const { decisions, into } = structuralDecisions(ctx, opts.persistent);
+  ctx.reuseDyingOperands(decisions, into, named);
   return { decisions, into };
 }
 
@@ -97,11 +98,12 @@ function decide(ctx: Context, opts: InplaceOptions): { decisions: Map<string, st
  */
 export function stableAliases(g: Graph): Map<string, string> {
   const facts = factsOf(g);
-  return structuralDecisions(new Context(facts, facts.graphOrder()), true);
+  return structuralDecisions(new Context(facts, facts.graphOrder()), true).decisions;
 }
 
-function structuralDecisions(ctx: Context, persistent: boolean): Map<string, string> {
+function structuralDecisions(ctx: Context, persistent: boolean): { decisions: Map<string, string>; into: Int32Array } {
   const decisions = new Map<string, string>();
+  const into = new Int32Array(ctx.facts.types.length).fill(-1);
   // decisions reversed: the values deciding into each value (so a param's class is found from it)
   const sharers = new Map<string, string[]>();
   const decide = (id: string, operand: string) => {
@@ -109,7 +111,9 @@ function structuralDecisions(ctx: Context, persistent: boolean): Map<string, str
     push(sharers, operand, id);
   };
   const f = ctx.facts;
-  for (const [id, operand] of f.pureAliases()) decide(id, operand);
+  const aliases = f.pureAliases();
+  for (const [id, operand] of aliases.named) decide(id, operand);
+  for (let k = 0; k < aliases.links.length; k += 2) into[aliases.links[k]] = aliases.links[k + 1];
   if (persistent) {
     // The chain found for an update depends on the decisions taken for the updates before it,
     // and only whether it is accepted depends on the order. On the path where every chain found
@@ -128,9 +132,10 @@ function structuralDecisions(ctx: Context, persistent: boolean): Map<string, str
         return;
       }
       for (const [id, operand] of found.chain) decide(id, operand);
+      for (let l = 0; l < found.links.length; l += 2) into[found.links[l]] = found.links[l + 1];
     });
   }
-  return decisions;
+  return { decisions, into };
 }
 
 /**
@@ -140,6 +145,8 @@ function structuralDecisions(ctx: Context, persistent: boolean): Map<string, str
  */
 interface UpdateChain {
   readonly chain: ReadonlyArray<readonly [string, string]>;
+  /** The chain as value indices: node, operand, node, operand, ... */
+  readonly links: Int32Array;
   readonly start: number;
   readonly oldBytes: Int32Array;
 }
@@ -195,11 +202,25 @@ class GraphFacts {
 
   /** Stage 2's chain per update on the path where every chain was accepted (null: none); see structuralDecisions. */
   readonly pathChains: (UpdateChain | null | undefined)[] = [];
-  private aliases?: ReadonlyArray<readonly [string, string]>;
+  private aliases?: { named: ReadonlyArray<readonly [string, string]>; links: Int32Array };
 
-  /** Stage 1: every pure alias (node id, operand). */
-  pureAliases(): ReadonlyArray<readonly [string, string]> {
-    return (this.aliases ??= this.g.nodes.filter((n) => isPureAlias(n.op)).map((n) => [n.id, n.inputs[0]] as const));
+  /** Stage 1: every pure alias (node id, operand), and as value indices (node, operand, ...). */
+  pureAliases(): { named: ReadonlyArray<readonly [string, string]>; links: Int32Array } {
+    if (this.aliases === undefined) {
+      const named = this.g.nodes.filter((n) => isPureAlias(n.op)).map((n) => [n.id, n.inputs[0]] as const);
+      this.aliases = { named, links: this.links(named) };
+    }
+    return this.aliases;
+  }
+
+  /** (value, value) pairs as value indices, flattened. */
+  links(pairs: ReadonlyArray<readonly [string, string]>): Int32Array {
+    const out = new Int32Array(2 * pairs.length);
+    pairs.forEach(([a, b], k) => {
+      out[2 * k] = this.valueIndex.get(a)!;
+      out[2 * k + 1] = this.valueIndex.get(b)!;
+    });
+    return out;
   }
 
   /** The graph's own order, as value indices. */
@@ -257,7 +278,7 @@ class Context {
   persistentChain(param: string, value: string, decisions: ReadonlyMap<string, string>, sharers: ReadonlyMap<string, readonly string[]>): UpdateChain | undefined {
     const f = this.facts;
     if (!f.params.has(param) || !f.nodeOf.has(value)) return undefined;
-    if (this.owner(value, decisions) === param) return { chain: [], start: -1, oldBytes: new Int32Array(0) }; // already p's bytes (a pure alias of p)
+    if (this.owner(value, decisions) === param) return { chain: [], links: new Int32Array(0), start: -1, oldBytes: new Int32Array(0) }; // already p's bytes (a pure alias of p)
     if (!this.isUnplaced(value, decisions)) return undefined;
     const chain: Array<[string, string]> = [];
     if (!this.findChain(param, value, decisions, chain)) return undefined;
@@ -268,7 +289,7 @@ class Context {
     const old = [param];
     for (let k = 0; k < old.length; k++) old.push(...(sharers.get(old[k]) ?? []));
     for (const v of old) if (f.readAtEndNames.has(v)) return undefined;
-    return { chain, start: f.valueIndex.get(chain[0][0])!, oldBytes: Int32Array.from(old, (v) => f.valueIndex.get(v)!) };
+    return { chain, links: f.links(chain), start: f.valueIndex.get(chain[0][0])!, oldBytes: Int32Array.from(old, (v) => f.valueIndex.get(v)!) };
   }
 
   /** Whether `c` may run in this order: no reader of the param's old bytes comes after its first node. */
@@ -313,16 +334,14 @@ class Context {
   }
 
   /**
-   * Stage 3, in schedule order, for the nodes stages 1 and 2 left undecided. Returns every
-   * decision as the value index each value's buffer joins (-1: none).
+   * Stage 3, in schedule order, for the nodes stages 1 and 2 left undecided (`into`: their
+   * decisions as value indices). Adds its decisions to `into`, and to `decisions` when `named`.
    */
-  reuseDyingOperands(decisions: Map<string, string>): Int32Array {
+  reuseDyingOperands(decisions: Map<string, string>, into: Int32Array, named: boolean): void {
     const f = this.facts;
     const values = f.types.length;
     // Each value's buffer owner (the root of its alias class) under the decisions so far, with
     // the paths compressed: a decision joins a class root (an undecided node) to another class.
-    const into = new Int32Array(values).fill(-1);
-    for (const [id, operand] of decisions) into[f.valueIndex.get(id)!] = f.valueIndex.get(operand)!;
     const parent = new Int32Array(values).fill(-1);
     const root = (v: number): number => {
       let r = v;
@@ -353,7 +372,7 @@ class Context {
         if (classEnd[r] !== step) continue;
         const n = f.g.nodes[self - f.firstNode];
         if (!mayReuseOperand(n, i, f.types[x])) continue;
-        decisions.set(n.id, n.inputs[i]);
+        if (named) decisions.set(n.id, n.inputs[i]);
         into[self] = x;
         const own = classEnd[self];
         classEnd[self] = -1;
@@ -361,6 +380,5 @@ class Context {
         return;
       }
     });
-    return into;
   }
 }
