@@ -23,6 +23,9 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     exclude: ["**/node_modules/**", ...(quick ? SLOW_SUITES : [])],
+    // Every pass's result verified, not only each phase's (driver/pass-runner.ts); the CLI processes
+    // tests spawn inherit it.
+    env: { MLC_VERIFY: "each" },
     // Builds dist/ (the compiled CLI that tests spawn through bin/mlc.js) before the suite.
     globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 60_000,

@@ -189,10 +189,24 @@ function kernelSites(graph: Graph, kernels: KernelTable): KernelSite[] {
       sizes[k] = Math.max(sizes[k], bytes);
       return k;
     });
-    const key = JSON.stringify([node.op, node.attrs, node.type, operandTypes, pattern, workspaceBytes]);
+    // JSON.stringify([op, attrs, type, operandTypes, pattern, workspaceBytes]), with each type's
+    // and attribute set's text made once per object (a value's type is every consumer's operand type).
+    const key = `[${JSON.stringify(node.op)},${jsonOf(node.attrs)},${jsonOf(node.type)},[${operandTypes.map(jsonOf).join(",")}],${JSON.stringify(pattern)},${JSON.stringify(workspaceBytes)}]`;
     sites.push({ index, node, kernel, inputs, output, ...(workspace === undefined ? {} : { workspace }), bases, sizes, key });
   });
   return sites;
+}
+
+/** JSON text of immutable IR objects (types, attribute sets), made once per object. */
+const jsonTexts = new WeakMap<object, string>();
+
+function jsonOf(x: object): string {
+  let text = jsonTexts.get(x);
+  if (text === undefined) {
+    text = JSON.stringify(x);
+    jsonTexts.set(x, text);
+  }
+  return text;
 }
 
 /**

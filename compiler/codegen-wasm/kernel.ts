@@ -47,9 +47,22 @@ export interface KernelEmitter {
   workspaceBytes?: (node: Node, inputs: readonly TensorType[], output: TensorType) => number;
 }
 
+/**
+ * Workspace bytes already worked out, by node object. The schedule pass, the planner, the
+ * verifier's plan check and the emitter all ask for every node, and a node's bytes depend only on
+ * the node, its emitter and its operands' types: nodes and types are immutable and shared between
+ * a graph's copies, so an answer is reused while those are the same objects.
+ */
+const knownWorkspaces = new WeakMap<Node, { emit: KernelEmitter; inputs: readonly TensorType[]; bytes: number }>();
+
 /** The workspace an emitter needs for `node` (0 when it declares none). */
 export function kernelWorkspaceBytes(emit: KernelEmitter, node: Node, inputs: readonly TensorType[]): number {
-  return emit.workspaceBytes ? emit.workspaceBytes(node, inputs, node.type) : 0;
+  if (!emit.workspaceBytes) return 0;
+  const known = knownWorkspaces.get(node);
+  if (known && known.emit === emit && known.inputs.length === inputs.length && known.inputs.every((t, i) => t === inputs[i])) return known.bytes;
+  const bytes = emit.workspaceBytes(node, inputs, node.type);
+  knownWorkspaces.set(node, { emit, inputs: [...inputs], bytes });
+  return bytes;
 }
 
 /** Defines an emitter that needs a workspace, typed so that both parts are given together. */

@@ -42,8 +42,8 @@ export interface CompileOptions<Layout extends BundleLayoutSummary = BundleLayou
    */
   readonly timeLimitMs?: number;
   readonly dumps?: IrDumpOptions;
-  /** Verify every pass's result (default true). */
-  readonly verify?: boolean;
+  /** Verify the passes' results: once per phase (true, the default; pass-runner.ts), after every pass ("each"), or not. */
+  readonly verify?: boolean | "each";
 }
 
 export interface CompiledProgram {

@@ -1,8 +1,9 @@
 // Runs passes for the driver: overlays each pass's defaults with the options given, verifies the
-// result (on by default), records its statistics per entry point, and writes the IR dumps the user
-// asked for (--print-ir-before / --print-ir-after / --print-ir-after-all). A pass that runs on
-// several entries (forward, train_step, apply_update) is dumped once, with every entry's graph
-// under one header, so the dump reads in pipeline order.
+// results (once per phase by default, after every pass with MLC_VERIFY=each), records its
+// statistics per entry point, and writes the IR dumps the user asked for (--print-ir-before /
+// --print-ir-after / --print-ir-after-all). A pass that runs on several entries (forward,
+// train_step, apply_update) is dumped once, with every entry's graph under one header, so the
+// dump reads in pipeline order.
 
 import type { Graph } from "../ir/graph.ts";
 import { printGraph } from "../ir/printer.ts";
@@ -41,14 +42,30 @@ export interface NamedGraph {
   readonly graph: Graph;
 }
 
+/**
+ * Passes whose results the driver always hands to a later pass of the same phase (phases.ts):
+ * autodiff and loss-scale to the optimizer or accumulate, dce and cse to fold-constants, fuse and
+ * fuse-reductions to fuse-epilogues, schedule and inplace to plan. By default their results are
+ * verified with that pass's (so once per phase, docs/IR.md "Verification"); MLC_VERIFY=each, or
+ * `verify: "each"`, verifies after every pass, which finds the pass that broke a graph (tests run so).
+ */
+const VERIFIED_LATER_IN_PHASE = new Set(["autodiff", "loss-scale", "dce", "cse", "fuse", "fuse-reductions", "schedule", "inplace"]);
+
 export class PassRunner {
   readonly records: PassRecord[] = [];
   private sections = 0;
+  private readonly verifyEach: boolean;
 
   constructor(
     private readonly dumps?: IrDumpOptions,
-    private readonly verify = true,
-  ) {}
+    private readonly verify: boolean | "each" = true,
+  ) {
+    this.verifyEach = verify === "each" || (verify === true && process.env.MLC_VERIFY === "each");
+  }
+
+  private verifies(pass: string): boolean {
+    return this.verify !== false && (this.verifyEach || !VERIFIED_LATER_IN_PHASE.has(pass));
+  }
 
   /** Runs `pass` on one entry's graph. */
   one<O extends object>(pass: Pass<O>, entry: string, graph: Graph, options: Partial<O> = {}): Graph {
@@ -62,7 +79,7 @@ export class PassRunner {
       const start = performance.now();
       const r = pass.run(e.graph, { ...pass.defaults, ...options(e) });
       const ms = performance.now() - start;
-      if (this.verify) verifyGraph(r.graph);
+      if (this.verifies(pass.name)) verifyGraph(r.graph);
       this.records.push({ pass: pass.name, entry: e.exportName, stats: r.stats, ms });
       return { exportName: e.exportName, graph: r.graph };
     });
@@ -76,7 +93,7 @@ export class PassRunner {
     const start = performance.now();
     const r = pass.run(entries.map((e) => e.graph), { ...pass.defaults, ...options });
     const ms = performance.now() - start;
-    if (this.verify) r.graphs.forEach((g) => verifyGraph(g));
+    if (this.verifies(pass.name)) r.graphs.forEach((g) => verifyGraph(g));
     this.records.push({ pass: pass.name, entry: "*", stats: r.stats, ms });
     const out = entries.map((e, k) => ({ exportName: e.exportName, graph: r.graphs[k] }));
     this.dump("after", pass.name, out);

@@ -25,8 +25,8 @@
 // It lives in compiler/ir because the IR verifier checks plans against it (memory-check.ts);
 // compiler/passes/liveness.ts re-exports it with the measures the passes add (max-live, naive).
 
-import { aliasClasses } from "./aliasing.ts";
-import type { Graph, Node } from "./graph.ts";
+import { aliasClasses, type AliasClasses } from "./aliasing.ts";
+import { valueTypes, type Graph, type Node } from "./graph.ts";
 import { alignUp, type PlanProblem } from "./plan-problem.ts";
 import { byteSize, type TensorType } from "./types.ts";
 
@@ -110,17 +110,20 @@ export interface MemoryProblem {
   readonly liveness: Liveness;
 }
 
+/** What a caller of memoryProblem already worked out for the same graph (the verifier). */
+export interface KnownFacts {
+  readonly classes?: AliasClasses;
+  readonly types?: ReadonlyMap<string, TensorType>;
+}
+
 /**
  * The planning problem of `g`; with `workspaceBytes`, each node that needs scratch memory adds a
  * buffer live during its step only.
  */
-export function memoryProblem(g: Graph, alignment = ARENA_ALIGNMENT, workspaceBytes?: WorkspaceBytes): MemoryProblem {
+export function memoryProblem(g: Graph, alignment = ARENA_ALIGNMENT, workspaceBytes?: WorkspaceBytes, known: KnownFacts = {}): MemoryProblem {
   const live = liveness(g);
-  const { members } = aliasClasses(g);
-  const types = new Map<string, TensorType>();
-  for (const i of g.inputs) types.set(i.name, i.type);
-  for (const p of g.params) types.set(p.name, p.type);
-  for (const n of g.nodes) types.set(n.id, n.type);
+  const { members } = known.classes ?? aliasClasses(g);
+  const types = known.types ?? valueTypes(g);
 
   const buffers: PlanProblem["buffers"][number][] = [];
   const classes: ClassBuffer[] = [];

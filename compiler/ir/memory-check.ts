@@ -18,7 +18,7 @@
 // re-exports it.
 
 import { aliasClasses, mayReuseOperand, isPureAlias, type AliasClasses } from "./aliasing.ts";
-import type { Graph, Node } from "./graph.ts";
+import { valueTypes, type Graph, type Node } from "./graph.ts";
 import { bufferBytes, memoryProblem } from "./liveness.ts";
 import { verifyPlan } from "./plan-verify.ts";
 import { formatType, type TensorType } from "./types.ts";
@@ -26,10 +26,7 @@ import { formatType, type TensorType } from "./types.ts";
 /** Every memory problem of `g`; empty when its in-place decisions and plan are sound. */
 export function memoryProblems(g: Graph): string[] {
   if (!g.memory && !g.nodes.some((n) => n.inplace !== undefined)) return [];
-  const types = new Map<string, TensorType>();
-  for (const i of g.inputs) types.set(i.name, i.type);
-  for (const p of g.params) types.set(p.name, p.type);
-  for (const n of g.nodes) types.set(n.id, n.type);
+  const types = valueTypes(g);
   const problems = inplaceOperandProblems(g, types);
   if (problems.length > 0) return problems;
   const classes = aliasClasses(g);
@@ -102,7 +99,8 @@ function overwriteProblems(g: Graph, { rootOf }: AliasClasses): string[] {
   return problems;
 }
 
-function planProblems(g: Graph, types: ReadonlyMap<string, TensorType>, { rootOf }: AliasClasses): string[] {
+function planProblems(g: Graph, types: ReadonlyMap<string, TensorType>, aliasing: AliasClasses): string[] {
+  const { rootOf } = aliasing;
   const { arena, alignment, slots, workspaces = {} } = g.memory!;
   if (!Number.isInteger(alignment) || alignment < 1) return [`memory: the alignment must be a positive integer, got ${alignment}`];
   if (!Number.isSafeInteger(arena) || arena < 0) return [`memory: the arena must be a non-negative integer, got ${arena}`];
@@ -135,7 +133,7 @@ function planProblems(g: Graph, types: ReadonlyMap<string, TensorType>, { rootOf
   // One buffer per alias class at its root's offset, then the workspaces; the planner's verifier
   // finds overlaps.
   const workspaceBytes = (n: Node) => (Object.hasOwn(workspaces, n.id) ? workspaces[n.id].size : 0);
-  const { problem, classes, workspaces: scratch } = memoryProblem(g, alignment, workspaceBytes);
+  const { problem, classes, workspaces: scratch } = memoryProblem(g, alignment, workspaceBytes, { classes: aliasing, types });
   const offsets = [...classes.map((c) => slots[c.root].offset), ...scratch.map((w) => workspaces[w.node].offset)];
   for (const v of verifyPlan(problem, { offsets, arena })) problems.push(`memory: ${v.message}`);
   return problems;

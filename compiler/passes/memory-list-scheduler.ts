@@ -28,6 +28,11 @@ import { isPureAlias } from "../ir/aliasing.ts";
 export type SchedulePolicy = "greedy" | "eager";
 
 export function listSchedule(g: Graph, aliases: ReadonlyMap<string, string>, policy: SchedulePolicy, lookahead: number): Node[] {
+  return Array.from(listScheduleOrder(g, aliases, policy, lookahead), (i) => g.nodes[i]);
+}
+
+/** listSchedule's order as indices into `g.nodes`. */
+export function listScheduleOrder(g: Graph, aliases: ReadonlyMap<string, string>, policy: SchedulePolicy, lookahead: number): Int32Array {
   const s = new SchedulerState(problemOf(g, aliases));
   const order: number[] = [];
   // Every step picks the ready node of the best score (ties: the first in the original order), or
@@ -84,7 +89,7 @@ export function listSchedule(g: Graph, aliases: ReadonlyMap<string, string>, pol
     }
   });
   if (order.length !== g.nodes.length) throw new Error(`schedule: placed ${order.length} of ${g.nodes.length} nodes (a dependency cycle?)`);
-  return order.map((i) => g.nodes[i]);
+  return Int32Array.from(order);
 }
 
 /** A binary heap; `before(a, b)`: a comes out first. */
@@ -316,6 +321,9 @@ class SchedulerState {
   private readonly decrements: Int32Array;
   /** While scoring: (kind, index) pairs of the state read. */
   private reads: number[] | undefined;
+  /** Scratch of score (its reads, and the counter keys it decremented), reused from call to call. */
+  private readonly readsScratch: number[] = [];
+  private readonly decrementedScratch: number[] = [];
 
   constructor(p: ScheduleProblem) {
     ({ sourceOperands: this.sourceOperands, bufferOfNode: this.bufferOfNode, operandBuffers: this.operandBuffers, touchedBuffers: this.touchedBuffers } = p);
@@ -378,7 +386,8 @@ class SchedulerState {
    */
   score(i: number, lookahead: number, version?: number): number {
     const mark = this.journal.length;
-    const reads: number[] | undefined = (this.reads = version === undefined ? undefined : []);
+    if (version !== undefined) this.readsScratch.length = 0;
+    const reads: number[] | undefined = (this.reads = version === undefined ? undefined : this.readsScratch);
     let total = -this.advance(i);
     let best = total;
     for (let k = 0, cur = i; k < lookahead; k++) {
@@ -393,7 +402,8 @@ class SchedulerState {
     this.reads = undefined;
     if (reads) {
       const journal = this.journal;
-      const decremented: number[] = [];
+      const decremented = this.decrementedScratch;
+      decremented.length = 0;
       for (let k = mark; k < journal.length; k += 3) {
         if (journal[k] < WAITING) continue;
         const key = this.key(journal[k], journal[k + 1]);

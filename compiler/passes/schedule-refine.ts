@@ -26,54 +26,133 @@ import { isPureAlias, mayReuseOperand } from "../ir/aliasing.ts";
 
 /** The order after both repairs (a new array; `nodes` is a topological order of `g`'s nodes). */
 export function refineOrder(g: Graph, nodes: readonly Node[], aliases: ReadonlyMap<string, string>): Node[] {
-  const order = new OrderState(g, nodes, aliases);
-  order.sinkWaitingResults();
-  order.consumersInInplaceOrder();
-  return order.nodes;
+  const c = contextOf(g, aliases);
+  const order = Int32Array.from(nodes, (n) => c.valueIndex.get(n.id)!);
+  return Array.from(refineOrderIndices(g, order, aliases), (i) => g.nodes[i]);
 }
 
 /**
- * What the repairs read that no order changes: nodes by id, buffers (alias-class owners), pins,
- * readers, types and fixed nodes. The schedule pass repairs several orders of one graph: it is
- * built once for them (contextOf).
+ * refineOrder over indices into `g.nodes`: `order` lists each node's index once, in a topological
+ * order; the result is the repaired order, a new array.
+ */
+export function refineOrderIndices(g: Graph, order: Int32Array, aliases: ReadonlyMap<string, string>): Int32Array {
+  const state = new OrderState(contextOf(g, aliases), order);
+  state.sinkWaitingResults();
+  state.consumersInInplaceOrder();
+  return state.order.order();
+}
+
+const NONE = -1;
+
+/**
+ * What the repairs read that no order changes, over value indices (nodes by their index in
+ * `g.nodes`, then inputs and params): buffers (alias-class owners), pins, readers, sizes and fixed
+ * nodes. The schedule pass repairs several orders of one graph: it is built once for them
+ * (contextOf).
  */
 class RefineContext {
-  readonly nodeOf = new Map<string, Node>();
-  readonly owner: (v: string) => string;
-  /** Buffers (alias-class owners) live to the end: inputs, params, outputs, update values. */
-  readonly pinned = new Set<string>();
-  /** Node ids reading each buffer (any member), and reading each value directly. */
-  readonly bufferReaders = new Map<string, string[]>();
-  readonly valueReaders = new Map<string, string[]>();
-  readonly types = new Map<string, Node["type"]>();
-  readonly params: ReadonlySet<string>;
+  readonly nodes: readonly Node[];
+  readonly valueIndex = new Map<string, number>();
+  /** Each node's operands as value indices. */
+  readonly inputs: Int32Array[];
+  /** Each value's buffer: the owner of its alias class. */
+  readonly owner: Int32Array;
+  /** Buffers live to the end: inputs, params, outputs, update values. */
+  readonly pinned: Uint8Array;
+  readonly isParam: Uint8Array;
+  /** Node indices reading each value directly (each node once, in graph order). */
+  readonly valueReaders: number[][];
+  /** Node indices reading each buffer: a node once per distinct operand it reads of the buffer. */
+  readonly bufferReaders: number[][];
   /** Links of state-update chains stay where they are: moving one could put it before a reader of the old bytes. */
-  readonly fixed: ReadonlySet<string>;
+  readonly fixed: Uint8Array;
+  readonly pureAlias: Uint8Array;
+  readonly bytes: Float64Array;
+  /** The param buffer each node overwrites in place (a state-update chain's link), or NONE. */
+  readonly writesParam: Int32Array;
+  /** Sources (constants) only this node reads: they move along with it. */
+  readonly carried: Int32Array[];
+  /** The distinct unpinned buffers of each node's operands, carried sources left out. */
+  readonly operandBuffers: Int32Array[];
+  /** The distinct buffers of each node's operands. */
+  readonly allOperandBuffers: Int32Array[];
+  /** The param buffers each node's operands are (their first writers bound how late it may go). */
+  readonly paramBuffers: Int32Array[];
+  /** Per buffer, whether each of its readers may overwrite it in place (repair 2), worked out on first use. */
+  private readonly reusable = new Map<number, Uint8Array>();
 
   constructor(g: Graph, aliases: ReadonlyMap<string, string>) {
-    for (const n of g.nodes) this.nodeOf.set(n.id, n);
-    const owners = new Map<string, string>();
-    this.owner = (v: string) => {
-      let o = owners.get(v);
-      if (o === undefined) {
-        o = v;
-        for (let next = aliases.get(o); next !== undefined; next = aliases.get(o)) o = next;
-        owners.set(v, o);
-      }
-      return o;
-    };
-    for (const i of g.inputs) this.pinned.add(i.name);
-    for (const p of g.params) this.pinned.add(p.name);
-    for (const v of [...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]) this.pinned.add(this.owner(v));
-    for (const n of g.nodes) {
-      this.types.set(n.id, n.type);
-      for (const v of new Set(n.inputs)) {
-        push(this.valueReaders, v, n.id);
-        push(this.bufferReaders, this.owner(v), n.id);
-      }
+    const nodes = (this.nodes = g.nodes);
+    const n = nodes.length;
+    nodes.forEach((node, i) => this.valueIndex.set(node.id, i));
+    for (const v of [...g.inputs, ...g.params]) this.valueIndex.set(v.name, this.valueIndex.size);
+    const values = this.valueIndex.size;
+    const index = (v: string) => this.valueIndex.get(v) ?? NONE;
+    this.inputs = nodes.map((node) => Int32Array.from(node.inputs, index));
+    if (this.inputs.some((ops) => ops.includes(NONE))) throw new Error("refineOrder: a node reads a value the graph does not define");
+    this.owner = new Int32Array(values);
+    for (const [name, i] of this.valueIndex) {
+      let o = name;
+      for (let next = aliases.get(o); next !== undefined; next = aliases.get(o)) o = next;
+      this.owner[i] = index(o);
     }
-    this.params = new Set(g.params.map((p) => p.name));
-    this.fixed = new Set([...g.nodes.filter((n) => aliases.has(n.id) && !isPureAlias(n.op)).map((n) => n.id)]);
+    this.pinned = new Uint8Array(values);
+    this.pinned.fill(1, n);
+    for (const v of [...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]) {
+      const i = index(v);
+      if (i !== NONE) this.pinned[this.owner[i]] = 1;
+    }
+    this.isParam = new Uint8Array(values);
+    for (const p of g.params) this.isParam[index(p.name)] = 1;
+    this.valueReaders = Array.from({ length: values }, () => []);
+    this.bufferReaders = Array.from({ length: values }, () => []);
+    this.allOperandBuffers = [];
+    nodes.forEach((_, r) => {
+      const distinct = [...new Set(this.inputs[r])].filter((v) => v !== NONE);
+      for (const v of distinct) {
+        this.valueReaders[v].push(r);
+        this.bufferReaders[this.owner[v]].push(r);
+      }
+      this.allOperandBuffers.push(Int32Array.from(new Set(distinct.map((v) => this.owner[v]))));
+    });
+    this.pureAlias = Uint8Array.from(nodes, (node) => (isPureAlias(node.op) ? 1 : 0));
+    this.fixed = Uint8Array.from(nodes, (node, i) => (aliases.has(node.id) && !this.pureAlias[i] ? 1 : 0));
+    this.bytes = Float64Array.from(nodes, (node) => byteSize(node.type));
+    this.writesParam = Int32Array.from(nodes, (node, i) => {
+      const x = aliases.get(node.id);
+      if (x === undefined || this.pureAlias[i]) return NONE;
+      const param = this.owner[index(x)];
+      return this.isParam[param] ? param : NONE;
+    });
+    this.carried = nodes.map((_, r) => this.inputs[r].filter((v) => this.isSourceReadOnlyBy(v, r)));
+    this.operandBuffers = nodes.map((_, r) => {
+      const carried = this.carried[r];
+      const buffers = new Set<number>();
+      for (const v of this.inputs[r]) if (!carried.includes(v)) buffers.add(this.owner[v]);
+      return Int32Array.from([...buffers].filter((b) => !this.pinned[b]));
+    });
+    this.paramBuffers = nodes.map((_, r) => Int32Array.from(this.inputs[r].map((v) => this.owner[v]).filter((b) => this.isParam[b])));
+  }
+
+  /** A source node (no operands) whose only reader is `reader`, not pinned. */
+  private isSourceReadOnlyBy(v: number, reader: number): boolean {
+    if (v >= this.nodes.length || this.inputs[v].length > 0) return false;
+    const readers = this.valueReaders[v];
+    return readers.length === 1 && readers[0] === reader && !this.pinned[this.owner[v]];
+  }
+
+  /** For each reader of buffer x (a node that is its own buffer): whether it reads x directly and may overwrite it. */
+  reusableBy(x: number): Uint8Array {
+    let r = this.reusable.get(x);
+    if (r === undefined) {
+      const type = this.nodes[x].type;
+      r = Uint8Array.from(this.bufferReaders[x], (reader) => {
+        const node = this.nodes[reader];
+        return this.inputs[reader].some((v, i) => v === x && mayReuseOperand(node, i, type)) ? 1 : 0;
+      });
+      this.reusable.set(x, r);
+    }
+    return r;
   }
 }
 
@@ -89,166 +168,156 @@ function contextOf(g: Graph, aliases: ReadonlyMap<string, string>): RefineContex
 }
 
 class OrderState {
-  private readonly order: OrderList;
-  private readonly nodeOf: ReadonlyMap<string, Node>;
-  private readonly owner: (v: string) => string;
-  private readonly pinned: ReadonlySet<string>;
-  private readonly bufferReaders: ReadonlyMap<string, readonly string[]>;
-  private readonly valueReaders: ReadonlyMap<string, readonly string[]>;
+  readonly order: OrderList;
   /** Param buffer -> the node that first overwrites it in place (a state-update chain's start). */
-  private readonly writerOf = new Map<string, string>();
-  private readonly types: ReadonlyMap<string, Node["type"]>;
-  private readonly fixed: ReadonlySet<string>;
+  private readonly writerOf: Int32Array;
 
-  constructor(private readonly g: Graph, nodes: readonly Node[], aliases: ReadonlyMap<string, string>) {
-    const c = contextOf(g, aliases);
-    ({ nodeOf: this.nodeOf, owner: this.owner, pinned: this.pinned, bufferReaders: this.bufferReaders, valueReaders: this.valueReaders, types: this.types, fixed: this.fixed } = c);
-    this.order = new OrderList(nodes.map((n) => n.id));
-    for (const n of nodes) {
-      const x = aliases.get(n.id);
-      if (x === undefined || isPureAlias(n.op)) continue;
-      const param = this.owner(x);
-      if (!c.params.has(param)) continue;
-      const known = this.writerOf.get(param);
-      if (known === undefined || this.pos(n.id) < this.pos(known)) this.writerOf.set(param, n.id);
+  constructor(
+    private readonly c: RefineContext,
+    nodes: Int32Array,
+  ) {
+    this.order = new OrderList(nodes, c.nodes.length);
+    this.writerOf = new Int32Array(c.owner.length).fill(NONE);
+    for (const i of nodes) {
+      const param = c.writesParam[i];
+      if (param !== NONE && this.writerOf[param] === NONE) this.writerOf[param] = i;
     }
   }
 
-  /** The nodes in their current order. */
-  get nodes(): Node[] {
-    return this.order.order().map((id) => this.nodeOf.get(id)!);
-  }
-
-  /** A number that orders node `id` among the others (not its index); -1 for values that are not nodes. */
-  private pos(id: string): number {
-    return this.order.label(id);
+  /** A number that orders node `i` among the others (not its index); -1 for values that are not nodes. */
+  private pos(i: number): number {
+    return i >= 0 && i < this.c.nodes.length ? this.order.label(i) : -1;
   }
 
   /**
-   * The node just before which `n` may go at the latest once taken out of the order: the first
-   * writer of a param it reads (undefined: none).
+   * The node just before which node `r` may go at the latest once taken out of the order: the
+   * first writer of a param it reads (NONE: none).
    */
-  private latestAllowed(n: Node): string | undefined {
-    let limit: string | undefined;
-    for (const v of n.inputs) {
-      const writer = this.writerOf.get(this.owner(v));
-      if (writer !== undefined && writer !== n.id && (limit === undefined || this.pos(writer) < this.pos(limit))) limit = writer;
+  private latestAllowed(r: number): number {
+    let limit = NONE;
+    for (const b of this.c.paramBuffers[r]) {
+      const writer = this.writerOf[b];
+      if (writer !== NONE && writer !== r && (limit === NONE || this.pos(writer) < this.pos(limit))) limit = writer;
     }
     return limit;
   }
 
-  /** The last reader of buffer `b` other than `except` (undefined when none). */
-  private lastOtherRead(b: string, except: string): string | undefined {
-    const [last, second] = this.lastReaders(b);
-    return last === except ? second : last;
-  }
-
   /**
-   * The last two readers of each buffer, kept while repair 1 runs (it only moves nodes later: a
-   * moved reader may overtake them, and no other reader moves). Built on first use.
+   * The last two readers of each buffer (NONE: none), kept while repair 1 runs (it only moves
+   * nodes later: a moved reader may overtake them, and no other reader moves). Built on first use.
    */
-  private lastTwo?: Map<string, [string | undefined, string | undefined]>;
+  private last?: Int32Array;
+  private second?: Int32Array;
 
-  private lastReaders(b: string): [string | undefined, string | undefined] {
-    this.lastTwo ??= new Map([...this.bufferReaders].map(([buffer, readers]) => {
-      let last: string | undefined;
-      let second: string | undefined;
-      for (const r of readers) {
-        if (last === undefined || this.pos(r) > this.pos(last)) [last, second] = [r, last];
-        else if (second === undefined || this.pos(r) > this.pos(second)) second = r;
-      }
-      return [buffer, [last, second]];
-    }));
-    return this.lastTwo.get(b) ?? [undefined, undefined];
+  /** The last reader of buffer `b` other than node `except` (NONE when none). */
+  private lastOtherRead(b: number, except: number): number {
+    if (this.last === undefined) {
+      const last = (this.last = new Int32Array(this.c.owner.length).fill(NONE));
+      const second = (this.second = new Int32Array(this.c.owner.length).fill(NONE));
+      this.c.bufferReaders.forEach((readers, buffer) => {
+        for (const r of readers) {
+          if (last[buffer] === NONE || this.pos(r) > this.pos(last[buffer])) {
+            second[buffer] = last[buffer];
+            last[buffer] = r;
+          } else if (second[buffer] === NONE || this.pos(r) > this.pos(second[buffer])) second[buffer] = r;
+        }
+      });
+    }
+    return this.last[b] === except ? this.second![b] : this.last[b];
   }
 
   /** After reader `r` moved later: the last two readers of the buffers it reads. */
-  private movedLater(r: Node): void {
-    for (const b of new Set(r.inputs.map(this.owner))) {
-      const top = this.lastTwo?.get(b);
-      if (!top || top[0] === r.id) continue;
-      if (this.pos(r.id) > this.pos(top[0]!)) [top[0], top[1]] = [r.id, top[0]];
-      else if (top[1] !== r.id && (top[1] === undefined || this.pos(r.id) > this.pos(top[1]))) top[1] = r.id;
+  private movedLater(r: number): void {
+    const last = this.last;
+    const second = this.second;
+    if (last === undefined || second === undefined) return;
+    for (const b of this.c.allOperandBuffers[r]) {
+      if (last[b] === NONE || last[b] === r) continue;
+      if (this.pos(r) > this.pos(last[b])) {
+        second[b] = last[b];
+        last[b] = r;
+      } else if (second[b] !== r && (second[b] === NONE || this.pos(r) > this.pos(second[b]))) second[b] = r;
     }
   }
 
   /** Repair 1, from the last node up, so consumers have settled before their producers move. */
   sinkWaitingResults(): void {
-    for (const id of this.order.order().reverse()) {
-      const p = this.pos(id);
-      const n = this.nodeOf.get(id)!;
-      if (n.inputs.length === 0 || isPureAlias(n.op) || this.fixed.has(n.id) || this.pinned.has(this.owner(n.id))) continue;
-      const consumers = this.valueReaders.get(n.id) ?? [];
+    const c = this.c;
+    const ids = this.order.order();
+    for (let k = ids.length - 1; k >= 0; k--) {
+      const i = ids[k];
+      const p = this.pos(i);
+      if (c.inputs[i].length === 0 || c.pureAlias[i] || c.fixed[i] || c.pinned[c.owner[i]]) continue;
+      const consumers = c.valueReaders[i];
       if (consumers.length === 0) continue;
-      const first = consumers.reduce((a, r) => (this.pos(r) < this.pos(a) ? r : a));
-      // n goes right after `anchor`: at the latest just before its first consumer
-      let anchor = this.order.prev(first)!;
+      let first = consumers[0];
+      for (const r of consumers) if (this.pos(r) < this.pos(first)) first = r;
+      // i goes right after `anchor`: at the latest just before its first consumer
+      let anchor = this.order.prev(first);
       let sinks = true;
-      let lastOther: string | undefined;
-      // Sources (constants) read only by n move along with it.
-      const carried = n.inputs.filter((v) => this.isSourceReadOnlyBy(v, n.id));
-      for (const v of new Set(n.inputs.filter((v) => !carried.includes(v)).map(this.owner))) {
-        if (this.pinned.has(v)) continue;
-        const other = this.lastOtherRead(v, n.id);
-        if (other === undefined || this.pos(other) < p) sinks = false; // n is this buffer's last reader: moving it would extend it
-        else if (lastOther === undefined || this.pos(other) > this.pos(lastOther)) lastOther = other;
+      let lastOther = NONE;
+      for (const b of c.operandBuffers[i]) {
+        const other = this.lastOtherRead(b, i);
+        if (other === NONE || this.pos(other) < p) sinks = false; // i is this buffer's last reader: moving it would extend it
+        else if (lastOther === NONE || this.pos(other) > this.pos(lastOther)) lastOther = other;
       }
       if (!sinks) continue;
       // or right after the last other reader of its operands, if that comes first
-      if (lastOther !== undefined && this.pos(lastOther) < this.pos(anchor)) anchor = lastOther;
+      if (lastOther !== NONE && this.pos(lastOther) < this.pos(anchor)) anchor = lastOther;
       // and before every writer of a param it reads
-      const writer = this.latestAllowed(n);
-      if (writer !== undefined) {
+      const writer = this.latestAllowed(i);
+      if (writer !== NONE) {
         const before = this.order.prev(writer);
-        if (before === undefined) continue;
+        if (before === NONE) continue;
         if (this.pos(before) < this.pos(anchor)) anchor = before;
       }
       if (this.pos(anchor) <= p) continue;
-      this.order.remove(n.id);
-      this.order.insertAfter(anchor, n.id);
-      this.movedLater(n);
-      for (const c of new Set(carried)) {
-        this.order.remove(c);
-        this.order.insertBefore(n.id, c);
+      this.order.remove(i);
+      this.order.insertAfter(anchor, i);
+      this.movedLater(i);
+      for (const s of new Set(c.carried[i])) {
+        this.order.remove(s);
+        this.order.insertBefore(i, s);
       }
     }
-    this.lastTwo = undefined;
+    this.last = this.second = undefined;
   }
 
-  private isSourceReadOnlyBy(v: string, reader: string): boolean {
-    const node = this.nodeOf.get(v);
-    if (node === undefined || node.inputs.length > 0) return false;
-    const readers = this.valueReaders.get(v) ?? [];
-    return readers.length === 1 && readers[0] === reader && !this.pinned.has(this.owner(v));
-  }
-
-  /** Repair 2. */
+  /** Repair 2. Inputs are pinned, so only nodes' values are considered. */
   consumersInInplaceOrder(): void {
-    for (const x of [...this.order.order(), ...this.g.inputs.map((i) => i.name)]) {
-      const b = this.owner(x);
-      if (this.pinned.has(b) || b !== x) continue;
-      const readers = (this.bufferReaders.get(b) ?? []).map((r) => this.nodeOf.get(r)!);
+    const c = this.c;
+    for (const x of this.order.order()) {
+      if (c.pinned[x] || c.owner[x] !== x) continue;
+      const readers = c.bufferReaders[x];
       if (readers.length < 2) continue;
-      const xType = this.types.get(x)!;
-      const last = readers.reduce((a, r) => (this.pos(r.id) > this.pos(a.id) ? r : a));
-      if (last.inputs.some((v, i) => v === x && mayReuseOperand(last, i, xType))) continue;
-      const candidates = readers.filter((r) => r !== last && !this.fixed.has(r.id) && r.inputs.some((v, i) => v === x && mayReuseOperand(r, i, xType)));
-      if (candidates.length === 0 || this.fixed.has(last.id) || isPureAlias(last.op)) continue;
-      if (byteSize(last.type) >= byteSize(xType)) continue;
-      const inplaceAt = candidates.reduce((a, r) => (this.pos(r.id) > this.pos(a.id) ? r : a));
+      const reusable = c.reusableBy(x);
+      let lastAt = 0;
+      for (let k = 1; k < readers.length; k++) if (this.pos(readers[k]) > this.pos(readers[lastAt])) lastAt = k;
+      const last = readers[lastAt];
+      if (reusable[lastAt]) continue;
+      if (c.fixed[last] || c.pureAlias[last]) continue;
+      let inplaceAt = NONE;
+      for (let k = 0; k < readers.length; k++) {
+        const r = readers[k];
+        if (r === last || c.fixed[r] || !reusable[k]) continue;
+        if (inplaceAt === NONE || this.pos(r) > this.pos(inplaceAt)) inplaceAt = r;
+      }
+      if (inplaceAt === NONE) continue;
+      if (c.bytes[last] >= c.bytes[x]) continue;
       // Every other reader must already come before the candidate, so that x dies there.
-      if (readers.some((r) => r !== last && this.pos(r.id) > this.pos(inplaceAt.id))) continue;
+      if (readers.some((r) => r !== last && this.pos(r) > this.pos(inplaceAt))) continue;
       // `last` may move up to just before the candidate if its operands are all defined by then
       // (sources only it reads move along with it).
-      const carried = last.inputs.filter((v) => this.isSourceReadOnlyBy(v, last.id));
-      const ready = Math.max(-1, ...last.inputs.filter((v) => !carried.includes(v)).map((v) => this.pos(v)));
-      if (ready >= this.pos(inplaceAt.id)) continue;
-      this.order.remove(last.id);
-      this.order.insertBefore(inplaceAt.id, last.id);
-      for (const c of new Set(carried)) {
-        if (this.pos(c) > this.pos(last.id)) {
-          this.order.remove(c);
-          this.order.insertBefore(last.id, c);
+      const carried = c.carried[last];
+      let ready = -1;
+      for (const v of c.inputs[last]) if (!carried.includes(v)) ready = Math.max(ready, this.pos(v));
+      if (ready >= this.pos(inplaceAt)) continue;
+      this.order.remove(last);
+      this.order.insertBefore(inplaceAt, last);
+      for (const s of new Set(carried)) {
+        if (this.pos(s) > this.pos(last)) {
+          this.order.remove(s);
+          this.order.insertBefore(last, s);
         }
       }
     }
@@ -256,48 +325,47 @@ class OrderState {
 }
 
 /**
- * A sequence of ids with O(1) moves and order comparisons (order maintenance): a doubly linked
- * list whose members carry increasing labels; an insertion takes the midpoint of its neighbours'
- * labels, and the labels are spread out again when two neighbours leave no room.
+ * A sequence of node indices with O(1) moves and order comparisons (order maintenance): a doubly
+ * linked list whose members carry increasing labels; an insertion takes the midpoint of its
+ * neighbours' labels, and the labels are spread out again when two neighbours leave no room.
  */
 class OrderList {
   private static readonly SPACING = 2 ** 32;
-  private readonly ids: readonly string[];
-  private readonly slot = new Map<string, number>();
   private readonly labels: Float64Array;
   private readonly before: Int32Array;
   private readonly after: Int32Array;
   private head: number;
 
-  constructor(ids: readonly string[]) {
-    const n = ids.length;
-    this.ids = ids;
-    ids.forEach((id, i) => this.slot.set(id, i));
-    this.labels = Float64Array.from(ids, (_, i) => (i + 1) * OrderList.SPACING);
-    this.before = Int32Array.from(ids, (_, i) => i - 1);
-    this.after = Int32Array.from(ids, (_, i) => (i + 1 < n ? i + 1 : -1));
-    this.head = n > 0 ? 0 : -1;
+  /** `ids`: every index below `size` once, in their first order. */
+  constructor(ids: Int32Array, size: number) {
+    this.labels = new Float64Array(size);
+    this.before = new Int32Array(size);
+    this.after = new Int32Array(size);
+    ids.forEach((id, k) => {
+      this.labels[id] = (k + 1) * OrderList.SPACING;
+      this.before[id] = k > 0 ? ids[k - 1] : NONE;
+      this.after[id] = k + 1 < ids.length ? ids[k + 1] : NONE;
+    });
+    this.head = ids.length > 0 ? ids[0] : NONE;
   }
 
-  /** The member's label (increasing along the sequence); -1 for an id that is not a member. */
-  label(id: string): number {
-    const i = this.slot.get(id);
-    return i === undefined ? -1 : this.labels[i];
+  /** The member's label (increasing along the sequence). */
+  label(id: number): number {
+    return this.labels[id];
   }
 
-  prev(id: string): string | undefined {
-    const p = this.before[this.slot.get(id)!];
-    return p < 0 ? undefined : this.ids[p];
+  prev(id: number): number {
+    return this.before[id];
   }
 
-  order(): string[] {
-    const out: string[] = [];
-    for (let i = this.head; i >= 0; i = this.after[i]) out.push(this.ids[i]);
+  order(): Int32Array {
+    const out = new Int32Array(this.labels.length);
+    let k = 0;
+    for (let i = this.head; i >= 0; i = this.after[i]) out[k++] = i;
     return out;
   }
 
-  remove(id: string): void {
-    const i = this.slot.get(id)!;
+  remove(i: number): void {
     const p = this.before[i];
     const n = this.after[i];
     if (p < 0) this.head = n;
@@ -305,14 +373,12 @@ class OrderList {
     if (n >= 0) this.before[n] = p;
   }
 
-  insertAfter(anchor: string, id: string): void {
-    const a = this.slot.get(anchor)!;
-    this.link(a, this.slot.get(id)!, this.after[a]);
+  insertAfter(a: number, i: number): void {
+    this.link(a, i, this.after[a]);
   }
 
-  insertBefore(anchor: string, id: string): void {
-    const a = this.slot.get(anchor)!;
-    this.link(this.before[a], this.slot.get(id)!, a);
+  insertBefore(a: number, i: number): void {
+    this.link(this.before[a], i, a);
   }
 
   private link(p: number, i: number, n: number): void {
@@ -332,10 +398,4 @@ class OrderList {
     let k = 1;
     for (let i = this.head; i >= 0; i = this.after[i]) this.labels[i] = k++ * OrderList.SPACING;
   }
-}
-
-function push(m: Map<string, string[]>, k: string, v: string): void {
-  const list = m.get(k);
-  if (list) list.push(v);
-  else m.set(k, [v]);
 }

@@ -23,10 +23,10 @@
 import type { Graph, Node } from "../ir/graph.ts";
 import { alignUp } from "../ir/plan-problem.ts";
 import type { TensorType } from "../ir/types.ts";
-import { inplaceDecider, stableAliases } from "./inplace.ts";
+import { inplaceIndexDecider, stableAliases } from "./inplace.ts";
 import { ARENA_ALIGNMENT, bufferBytes, type WorkspaceBytes } from "./liveness.ts";
-import { listSchedule, type SchedulePolicy } from "./memory-list-scheduler.ts";
-import { refineOrder } from "./schedule-refine.ts";
+import { listScheduleOrder, type SchedulePolicy } from "./memory-list-scheduler.ts";
+import { refineOrderIndices } from "./schedule-refine.ts";
 import type { Pass } from "./pass.ts";
 
 export interface ScheduleOptions {
@@ -46,26 +46,29 @@ export const schedule: Pass<ScheduleOptions> = {
   run(g, opts) {
     const base = withoutMemoryDecisions(g);
     const meter = new PeakMeter(base, opts.workspaceBytes);
-    const before = meter.peak(base.nodes);
-    let best = { nodes: base.nodes, peak: before };
+    // Orders are indices into base.nodes.
+    const given = Int32Array.from(base.nodes, (_, i) => i);
+    const before = meter.peak(given);
+    let best: { order: Int32Array; peak: number } = { order: given, peak: before };
     const aliases = stableAliases(base);
-    const orders: (readonly Node[])[] = [base.nodes];
+    const orders: Int32Array[] = [given];
     for (const policy of POLICIES) {
-      for (const lookahead of new Set([0, opts.lookahead])) orders.push(listSchedule(base, aliases, policy, lookahead));
+      for (const lookahead of new Set([0, opts.lookahead])) orders.push(listScheduleOrder(base, aliases, policy, lookahead));
     }
     // An order met before has the peak measured then (and a tie never replaces the best).
-    const seen: (readonly Node[])[] = [base.nodes];
+    const seen: Int32Array[] = [given];
     for (const order of orders) {
-      for (const nodes of [order, refineOrder(base, order, aliases)]) {
-        if (seen.some((other) => sameOrder(other, nodes))) continue;
-        seen.push(nodes);
-        const peak = meter.peak(nodes);
-        if (peak < best.peak) best = { nodes, peak };
+      for (const candidate of [order, refineOrderIndices(base, order, aliases)]) {
+        if (seen.some((other) => sameOrder(other, candidate))) continue;
+        seen.push(candidate);
+        const peak = meter.peak(candidate);
+        if (peak < best.peak) best = { order: candidate, peak };
       }
     }
-    const moved = best.nodes.filter((n, i) => n !== base.nodes[i]).length;
+    const moved = best.order.filter((k, i) => k !== i).length;
+    const nodes = best.order === given ? base.nodes : Array.from(best.order, (i) => base.nodes[i]);
     return {
-      graph: { ...base, nodes: best.nodes },
+      graph: { ...base, nodes },
       stats: { "peak-before-bytes": before, "peak-after-bytes": best.peak, "nodes-moved": moved },
     };
   },
@@ -76,11 +79,11 @@ export const schedule: Pass<ScheduleOptions> = {
  * bound the planner will be measured against.
  */
 export function scheduledPeak(g: Graph, workspaceBytes?: WorkspaceBytes): number {
-  return new PeakMeter(withoutMemoryDecisions(g), workspaceBytes).peak(g.nodes);
+  return new PeakMeter(withoutMemoryDecisions(g), workspaceBytes).peak(Int32Array.from(g.nodes, (_, i) => i));
 }
 
-/** Whether two orders of one graph's nodes are the same (node objects compared). */
-function sameOrder(a: readonly Node[], b: readonly Node[]): boolean {
+/** Whether two orders of one graph's nodes are the same. */
+function sameOrder(a: Int32Array, b: Int32Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -95,40 +98,44 @@ function sameOrder(a: readonly Node[], b: readonly Node[]): boolean {
  * own step; the peak is the most bytes live at one step.
  */
 class PeakMeter {
-  /** Value name -> index: inputs, then params, then nodes (by id). */
-  private readonly index = new Map<string, number>();
   private readonly bytes: Float64Array;
   /** Inputs, params, outputs and update values: live to the end. */
   private readonly pinned: Uint8Array;
-  private readonly workspace = new Map<string, number>();
+  /** Each node's workspace bytes, by its index in the graph's nodes. */
+  private readonly workspace: Float64Array;
+  /** Each node's operands as value indices (inputs, then params, then nodes by index). */
+  private readonly operands: Int32Array[];
   private readonly inputCount: number;
-  private readonly decisions: (nodes: readonly Node[]) => Map<string, string>;
+  private readonly decisions: (order: Int32Array) => Int32Array;
 
   constructor(g: Graph, workspaceBytes?: WorkspaceBytes) {
-    this.decisions = inplaceDecider(g);
+    this.decisions = inplaceIndexDecider(g);
+    const index = new Map<string, number>();
     const sized: { name: string; type: TensorType }[] = [...g.inputs, ...g.params, ...g.nodes.map((n) => ({ name: n.id, type: n.type }))];
-    sized.forEach((v, i) => this.index.set(v.name, i));
+    sized.forEach((v, i) => index.set(v.name, i));
     this.bytes = Float64Array.from(sized, (v) => bufferBytes(v.type, ARENA_ALIGNMENT));
     this.pinned = new Uint8Array(sized.length);
     this.inputCount = g.inputs.length + g.params.length;
     this.pinned.fill(1, 0, this.inputCount);
     for (const v of [...g.outputs.map((o) => o.value), ...g.updates.map((u) => u.value)]) {
-      const i = this.index.get(v);
+      const i = index.get(v);
       if (i !== undefined) this.pinned[i] = 1;
     }
+    this.operands = g.nodes.map((n) => Int32Array.from(n.inputs, (v) => index.get(v)!));
+    this.workspace = new Float64Array(g.nodes.length);
     if (workspaceBytes) {
-      for (const n of g.nodes) {
-        const w = workspaceBytes(n, n.inputs.map((v) => sized[this.index.get(v)!].type));
-        if (w > 0) this.workspace.set(n.id, alignUp(w, ARENA_ALIGNMENT));
-      }
+      g.nodes.forEach((n, k) => {
+        const w = workspaceBytes(n, Array.from(this.operands[k], (i) => sized[i].type));
+        if (w > 0) this.workspace[k] = alignUp(w, ARENA_ALIGNMENT);
+      });
     }
   }
 
-  /** The peak of `nodes` (an order of the graph's nodes) with its in-place decisions. */
-  peak(nodes: readonly Node[]): number {
-    const decisions = this.decisions(nodes);
+  /** The peak of `order` (indices into the graph's nodes) with its in-place decisions. */
+  peak(order: Int32Array): number {
+    const into = this.decisions(order);
     const values = this.bytes.length;
-    const steps = Math.max(1, nodes.length);
+    const steps = Math.max(1, order.length);
     // Each value's class (its root's index: aliasing.ts aliasClasses), each class's interval and bytes.
     const root = new Int32Array(values).fill(-1);
     const lower = new Float64Array(values);
@@ -140,14 +147,14 @@ class PeakMeter {
       size[i] = this.bytes[i];
     }
     const lastRead = new Int32Array(values).fill(-1);
-    nodes.forEach((n, step) => {
-      for (const v of n.inputs) lastRead[this.index.get(v)!] = step;
+    order.forEach((k, step) => {
+      for (const v of this.operands[k]) lastRead[v] = step;
     });
     const live = new Float64Array(steps + 1);
-    nodes.forEach((n, step) => {
-      const i = this.index.get(n.id)!;
-      const operand = decisions.get(n.id);
-      const joins = operand === undefined ? -1 : root[this.index.get(operand) ?? -1] ?? -1;
+    order.forEach((k, step) => {
+      const i = this.inputCount + k;
+      const operand = into[i];
+      const joins = operand < 0 ? -1 : root[operand];
       const end = this.pinned[i] ? steps : (lastRead[i] < 0 ? step : lastRead[i]) + 1;
       if (joins >= 0) {
         root[i] = joins;
@@ -159,8 +166,8 @@ class PeakMeter {
         upper[i] = end;
         size[i] = this.bytes[i];
       }
-      const w = this.workspace.get(n.id);
-      if (w !== undefined) {
+      const w = this.workspace[k];
+      if (w > 0) {
         live[step] += w;
         live[step + 1] -= w;
       }
