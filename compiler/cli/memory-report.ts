@@ -20,8 +20,8 @@
 
 import { valueTypes, type Graph } from "../ir/graph.ts";
 import type { Backend } from "../bundle/backend.ts";
-import { backendPeak, compile, type CompiledProgram } from "../driver/compile.ts";
-import { buildTrainingProgram, type TrainingOptions } from "../driver/phases.ts";
+import { backendPeak, compileFront, fuseFront, planFused, type CompiledProgram, type ProgramFront } from "../driver/compile.ts";
+import type { TrainingOptions } from "../driver/phases.ts";
 import type { CheckpointMode } from "../passes/checkpoint.ts";
 import { bufferBytes, memoryProblem } from "../passes/liveness.ts";
 import { graphFlops } from "../passes/checkpoint/cost.ts";
@@ -266,12 +266,17 @@ export interface ComparisonOptions {
    * of being compiled again.
    */
   compiled?: { checkpoint: { mode: CheckpointMode; budgetBytes?: number }; program: CompiledProgram };
+  /** compileFront of the same forward graph with these training options, when the caller has it. */
+  front?: ProgramFront;
 }
 
 /** Compiles and plans the training program of `forward` with each checkpoint policy. */
 export function checkpointComparison(forward: Graph, opts: ComparisonOptions): CheckpointComparison {
   const timing = opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {};
-  const none = buildTrainingProgram(forward, opts.training).trainStep;
+  // Every row continues one front (training and clean-up phases): only the checkpoint pass and
+  // what follows it differ between policies.
+  const front = opts.front ?? compileFront(forward, { backend: opts.backend, training: opts.training });
+  const none = front.entries.find((e) => e.exportName === "train_step")!.graph;
   const stepFlops = graphFlops(none);
   const pinned = pinnedBytes(none);
   const programs = new Map<string, CompiledProgram>();
@@ -282,7 +287,8 @@ export function checkpointComparison(forward: Graph, opts: ComparisonOptions): C
     let program = programs.get(key);
     if (!program) {
       const checkpoint = { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}) };
-      program = compile(forward, { backend: opts.backend, training: { ...opts.training, checkpoint }, ...timing });
+      const options = { backend: opts.backend, training: { ...opts.training, checkpoint }, ...timing };
+      program = planFused(fuseFront(front, options), options);
       programs.set(key, program);
     }
     return program;
