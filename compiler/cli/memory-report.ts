@@ -215,7 +215,7 @@ export function pinnedBytes(g: Graph): PinnedBytes {
 /** One checkpoint policy's training step, planned. */
 export interface CheckpointRow {
   mode: CheckpointMode;
-  /** auto: the budget it was given (absent: auto takes the least peak it can reach). */
+  /** auto: the budget it was given (absent: auto recomputes only the cheap ops; checkpoint.ts defaultPolicy). */
   budgetBytes?: number;
   /** The planned arena of the program (every entry, as `mlc build` plans it). */
   arena: number;
@@ -255,7 +255,7 @@ export interface ComparisonOptions {
   training: Omit<TrainingOptions, "checkpoint">;
   /** The backend each policy's program is planned for, as `mlc build` would. */
   backend: Backend;
-  /** auto's budget; none: the least peak. */
+  /** auto's budget; none: auto's cheap-ops policy. */
   budgetBytes?: number;
   /** Also compute the tradeoff curve over this many evenly spaced budgets (plus sqrt's peak). */
   tradeoffBudgets?: number;
@@ -280,13 +280,13 @@ export function checkpointComparison(forward: Graph, opts: ComparisonOptions): C
   const stepFlops = graphFlops(none);
   const pinned = pinnedBytes(none);
   const programs = new Map<string, CompiledProgram>();
-  const keyOf = (mode: CheckpointMode, budgetBytes?: number) => `${mode} ${budgetBytes ?? ""}`;
+  const keyOf = (mode: CheckpointMode, budgetBytes?: number, leastPeak?: boolean) => `${mode} ${budgetBytes ?? ""} ${leastPeak ? "least" : ""}`;
   if (opts.compiled) programs.set(keyOf(opts.compiled.checkpoint.mode, opts.compiled.checkpoint.budgetBytes), opts.compiled.program);
-  const programOf = (mode: CheckpointMode, budgetBytes?: number): CompiledProgram => {
-    const key = keyOf(mode, budgetBytes);
+  const programOf = (mode: CheckpointMode, budgetBytes?: number, leastPeak?: boolean): CompiledProgram => {
+    const key = keyOf(mode, budgetBytes, leastPeak);
     let program = programs.get(key);
     if (!program) {
-      const checkpoint = { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}) };
+      const checkpoint = { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}), ...(leastPeak ? { leastPeak } : {}) };
       const options = { backend: opts.backend, training: { ...opts.training, checkpoint }, ...timing };
       program = planFused(fuseFront(front, options), options);
       programs.set(key, program);
@@ -298,8 +298,8 @@ export function checkpointComparison(forward: Graph, opts: ComparisonOptions): C
   // the memory phase's schedule pass measured on the fused plain step (backendPeak(none, true)).
   const uncheckpointedPeak = programOf("none").records.find((r) => r.pass === "schedule" && r.entry === "train_step")?.stats["peak-after-bytes"]
     ?? backendPeak(opts.backend)(none, true);
-  const row = (mode: CheckpointMode, budgetBytes?: number): CheckpointRow => {
-    const program = programOf(mode, budgetBytes);
+  const row = (mode: CheckpointMode, budgetBytes?: number, leastPeak?: boolean): CheckpointRow => {
+    const program = programOf(mode, budgetBytes, leastPeak);
     const arena = program.arena!;
     const stats = program.trainingStats.checkpoint ?? {};
     const recomputedFlops = stats["recomputed-flops"] ?? 0;
@@ -318,7 +318,7 @@ export function checkpointComparison(forward: Graph, opts: ComparisonOptions): C
   const out: CheckpointComparison = { stepFlops, pinned, modes };
   if (opts.tradeoffBudgets !== undefined) {
     const sqrt = modes[1];
-    const leastPeak = row("auto").estimatedPeak;
+    const leastPeak = row("auto", undefined, true).estimatedPeak;
     const n = Math.max(2, opts.tradeoffBudgets);
     const budgets = new Set<number>();
     for (let i = 0; i < n; i++) budgets.add(Math.round(leastPeak + ((uncheckpointedPeak - leastPeak) * i) / (n - 1)));

@@ -8,7 +8,8 @@
 // `mlc mem --target T` reports the arena `mlc build --target T` writes. Checkpointing's auto mode
 // weighs its candidates by the same fused, workspace-aware peak.
 
-import { valueTypes, type Graph } from "../ir/graph.ts";
+import { valueTypes, type Graph, type Node } from "../ir/graph.ts";
+import type { TensorType } from "../ir/types.ts";
 import { estimatedPeak } from "../passes/checkpoint.ts";
 import type { PassStats } from "../passes/pass.ts";
 import { UnsupportedTargetError, bundleName, type Backend, type BundleMeta, type BundleLayoutSummary, type ProgramEntry, type WrittenBundle } from "../bundle/backend.ts";
@@ -198,7 +199,39 @@ export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: 
 
 /** The peak of a training graph as `backend`'s pipeline will plan it: fused, with its workspaces. */
 export function backendPeak(backend: Backend): (g: Graph, scheduled: boolean) => number {
-  return (g, scheduled) => estimatedPeak(fuseGraph(g, { verify: false }).graph, scheduled, backend.scratchBytes);
+  const scratch = memoizedScratch(backend.scratchBytes);
+  return (g, scheduled) => estimatedPeak(fuseGraph(g, { verify: false }).graph, scheduled, scratch);
+}
+
+/**
+ * `scratchBytes` remembered per node: the checkpoint search estimates many rewrites of one step,
+ * which share most of their nodes (as objects, or rebuilt alike by fusion under the same id), and
+ * a kernel's scratch (a convolution's padded copy, its geometry worked out per call) depends only
+ * on the node's op, attributes and types, which a reuse checks.
+ */
+function memoizedScratch(scratchBytes: Backend["scratchBytes"]): Backend["scratchBytes"] {
+  const byNode = new WeakMap<Node, { types: readonly TensorType[]; bytes: number }>();
+  const byId = new Map<string, { op: string; attrs: string; types: readonly TensorType[]; bytes: number }>();
+  return (node, types) => {
+    const hit = byNode.get(node);
+    if (hit && sameTypes(hit.types, types)) return hit.bytes;
+    const attrs = JSON.stringify(node.attrs);
+    const same = byId.get(node.id);
+    const allTypes = [node.type, ...types];
+    const bytes = same && same.op === node.op && same.attrs === attrs && sameTypes(same.types, allTypes) ? same.bytes : scratchBytes(node, types);
+    byNode.set(node, { types, bytes });
+    byId.set(node.id, { op: node.op, attrs, types: allTypes, bytes });
+    return bytes;
+  };
+}
+
+function sameTypes(a: readonly TensorType[], b: readonly TensorType[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    if (a[i].dtype !== b[i].dtype || a[i].shape.length !== b[i].shape.length || a[i].shape.some((d, k) => d !== b[i].shape[k])) return false;
+  }
+  return true;
 }
 
 /** A planned arena larger than the target can address: the model is too large for it. */

@@ -42,7 +42,7 @@ export interface TrainingOptions {
   /** Add every grad/<param> as a graph output (for `mlc run --train` and tests). */
   exposeGradients?: boolean;
   /** Recompute forward activations in the backward pass (checkpoint.ts); default none. */
-  checkpoint?: { mode: CheckpointMode; budgetBytes?: number; peakOf?: PeakEstimator };
+  checkpoint?: { mode: CheckpointMode; budgetBytes?: number; leastPeak?: boolean; peakOf?: PeakEstimator };
   /**
    * Mixed precision (--mixed): 16-bit activations and gradients, f32 master weights and
    * optimizer state (precision.ts, mode "mixed"); f16 with dynamic loss scaling (loss-scale.ts)
