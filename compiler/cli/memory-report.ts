@@ -231,7 +231,7 @@ export interface CheckpointRow {
 
 /** Auto at budgets from the least peak it can reach to the un-checkpointed peak. */
 export interface TradeoffReport {
-  /** The least estimated peak any auto policy reaches (auto without a budget). */
+  /** The least estimated peak any auto policy reaches (auto with `leastPeak`). */
   leastPeak: number;
   /** The estimated peak without checkpointing: the largest budget that can matter. */
   uncheckpointedPeak: number;
