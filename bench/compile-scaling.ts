@@ -11,8 +11,9 @@
 //   auto    `mlc build --train --checkpoint auto --memory-budget B`: as build, the checkpoint
 //           search included, B being bench/checkpoint.ts's budget (a third of the un-checkpointed
 //           activation memory: pinned + (arena(none) − pinned) / 3, computed before the timing)
-//   least   `mlc build --train --checkpoint auto` without a budget: auto takes the least peak it
-//           finds (what `mlc mem --train` compiles for its comparison)
+//   least   `mlc build --train --checkpoint auto` without a budget (what `mlc mem --train`
+//           compiles for its comparison): before the cheap-ops default (docs/MEMORY.md
+//           "Checkpointing"), the least peak auto finds; since, the cheap-ops policy
 //
 // Per depth and measurement: the median wall time of RUNS runs (interleaved), the CPU time of the
 // same runs (on a shared machine it moves less), seconds per residual block (wall / depth), and the
@@ -96,13 +97,18 @@ async function measureOne(what: What, depth: number, root: string): Promise<OneR
     nodes = built.program.entries.reduce((t, e) => t + e.graph.nodes.length, 0);
   } else {
     const options = { backend, training: { ...training, checkpoint: { mode: "none" as const } } };
-    const program = driver.compile(model.graph, options);
-    const unscheduled = driver.compile(model.graph, { ...options, schedule: false });
+    // as `mlc mem` does (compiler/cli/commands/mem.ts): one front for every plan and checkpoint
+    // row, one fused program for the scheduled and unscheduled plans (an older checkout without
+    // the staged driver compiles each from the start)
+    const front = driver.compileFront?.(model.graph, options);
+    const fused = front && driver.fuseFront(front, options);
+    const program = fused ? driver.planFused(fused, options) : driver.compile(model.graph, options);
+    const unscheduled = fused ? driver.planFused(fused, { ...options, schedule: false }) : driver.compile(model.graph, { ...options, schedule: false });
     addRecords(program.records);
     addRecords(unscheduled.records);
     report.memoryReport(program, unscheduled, { forwardIds: new Set(model.graph.nodes.map((n) => n.id)), backend });
-    // as `mlc mem` does: the report's own program is the comparison's none row
-    report.checkpointComparison(model.graph, { training, backend, compiled: { checkpoint: options.training.checkpoint, program } });
+    // the report's own program is the comparison's none row
+    report.checkpointComparison(model.graph, { training, backend, compiled: { checkpoint: options.training.checkpoint, program }, ...(front ? { front } : {}) });
     nodes = program.entries.reduce((t, e) => t + e.graph.nodes.length, 0);
   }
   const wallS = (performance.now() - t0) / 1000;

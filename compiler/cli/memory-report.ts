@@ -20,8 +20,8 @@
 
 import { valueTypes, type Graph } from "../ir/graph.ts";
 import type { Backend } from "../bundle/backend.ts";
-import { backendPeak, compile, type CompiledProgram } from "../driver/compile.ts";
-import { buildTrainingProgram, type TrainingOptions } from "../driver/phases.ts";
+import { backendPeak, compileFront, fuseFront, planFused, type CompiledProgram, type ProgramFront } from "../driver/compile.ts";
+import type { TrainingOptions } from "../driver/phases.ts";
 import type { CheckpointMode } from "../passes/checkpoint.ts";
 import { bufferBytes, memoryProblem } from "../passes/liveness.ts";
 import { graphFlops } from "../passes/checkpoint/cost.ts";
@@ -215,7 +215,7 @@ export function pinnedBytes(g: Graph): PinnedBytes {
 /** One checkpoint policy's training step, planned. */
 export interface CheckpointRow {
   mode: CheckpointMode;
-  /** auto: the budget it was given (absent: auto takes the least peak it can reach). */
+  /** auto: the budget it was given (absent: auto recomputes only the cheap ops; checkpoint.ts defaultPolicy). */
   budgetBytes?: number;
   /** The planned arena of the program (every entry, as `mlc build` plans it). */
   arena: number;
@@ -231,7 +231,7 @@ export interface CheckpointRow {
 
 /** Auto at budgets from the least peak it can reach to the un-checkpointed peak. */
 export interface TradeoffReport {
-  /** The least estimated peak any auto policy reaches (auto without a budget). */
+  /** The least estimated peak any auto policy reaches (auto with `leastPeak`). */
   leastPeak: number;
   /** The estimated peak without checkpointing: the largest budget that can matter. */
   uncheckpointedPeak: number;
@@ -255,7 +255,7 @@ export interface ComparisonOptions {
   training: Omit<TrainingOptions, "checkpoint">;
   /** The backend each policy's program is planned for, as `mlc build` would. */
   backend: Backend;
-  /** auto's budget; none: the least peak. */
+  /** auto's budget; none: auto's cheap-ops policy. */
   budgetBytes?: number;
   /** Also compute the tradeoff curve over this many evenly spaced budgets (plus sqrt's peak). */
   tradeoffBudgets?: number;
@@ -266,23 +266,29 @@ export interface ComparisonOptions {
    * of being compiled again.
    */
   compiled?: { checkpoint: { mode: CheckpointMode; budgetBytes?: number }; program: CompiledProgram };
+  /** compileFront of the same forward graph with these training options, when the caller has it. */
+  front?: ProgramFront;
 }
 
 /** Compiles and plans the training program of `forward` with each checkpoint policy. */
 export function checkpointComparison(forward: Graph, opts: ComparisonOptions): CheckpointComparison {
   const timing = opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {};
-  const none = buildTrainingProgram(forward, opts.training).trainStep;
+  // Every row continues one front (training and clean-up phases): only the checkpoint pass and
+  // what follows it differ between policies.
+  const front = opts.front ?? compileFront(forward, { backend: opts.backend, training: opts.training });
+  const none = front.entries.find((e) => e.exportName === "train_step")!.graph;
   const stepFlops = graphFlops(none);
   const pinned = pinnedBytes(none);
   const programs = new Map<string, CompiledProgram>();
-  const keyOf = (mode: CheckpointMode, budgetBytes?: number) => `${mode} ${budgetBytes ?? ""}`;
+  const keyOf = (mode: CheckpointMode, budgetBytes?: number, leastPeak?: boolean) => `${mode} ${budgetBytes ?? ""} ${leastPeak ? "least" : ""}`;
   if (opts.compiled) programs.set(keyOf(opts.compiled.checkpoint.mode, opts.compiled.checkpoint.budgetBytes), opts.compiled.program);
-  const programOf = (mode: CheckpointMode, budgetBytes?: number): CompiledProgram => {
-    const key = keyOf(mode, budgetBytes);
+  const programOf = (mode: CheckpointMode, budgetBytes?: number, leastPeak?: boolean): CompiledProgram => {
+    const key = keyOf(mode, budgetBytes, leastPeak);
     let program = programs.get(key);
     if (!program) {
-      const checkpoint = { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}) };
-      program = compile(forward, { backend: opts.backend, training: { ...opts.training, checkpoint }, ...timing });
+      const checkpoint = { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}), ...(leastPeak ? { leastPeak } : {}) };
+      const options = { backend: opts.backend, training: { ...opts.training, checkpoint }, ...timing };
+      program = planFused(fuseFront(front, options), options);
       programs.set(key, program);
     }
     return program;
@@ -292,8 +298,8 @@ export function checkpointComparison(forward: Graph, opts: ComparisonOptions): C
   // the memory phase's schedule pass measured on the fused plain step (backendPeak(none, true)).
   const uncheckpointedPeak = programOf("none").records.find((r) => r.pass === "schedule" && r.entry === "train_step")?.stats["peak-after-bytes"]
     ?? backendPeak(opts.backend)(none, true);
-  const row = (mode: CheckpointMode, budgetBytes?: number): CheckpointRow => {
-    const program = programOf(mode, budgetBytes);
+  const row = (mode: CheckpointMode, budgetBytes?: number, leastPeak?: boolean): CheckpointRow => {
+    const program = programOf(mode, budgetBytes, leastPeak);
     const arena = program.arena!;
     const stats = program.trainingStats.checkpoint ?? {};
     const recomputedFlops = stats["recomputed-flops"] ?? 0;
@@ -312,7 +318,7 @@ export function checkpointComparison(forward: Graph, opts: ComparisonOptions): C
   const out: CheckpointComparison = { stepFlops, pinned, modes };
   if (opts.tradeoffBudgets !== undefined) {
     const sqrt = modes[1];
-    const leastPeak = row("auto").estimatedPeak;
+    const leastPeak = row("auto", undefined, true).estimatedPeak;
     const n = Math.max(2, opts.tradeoffBudgets);
     const budgets = new Set<number>();
     for (let i = 0; i < n; i++) budgets.add(Math.round(leastPeak + ((uncheckpointedPeak - leastPeak) * i) / (n - 1)));

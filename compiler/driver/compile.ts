@@ -8,12 +8,13 @@
 // `mlc mem --target T` reports the arena `mlc build --target T` writes. Checkpointing's auto mode
 // weighs its candidates by the same fused, workspace-aware peak.
 
-import { valueTypes, type Graph } from "../ir/graph.ts";
+import { valueTypes, type Graph, type Node } from "../ir/graph.ts";
+import type { TensorType } from "../ir/types.ts";
 import { estimatedPeak } from "../passes/checkpoint.ts";
 import type { PassStats } from "../passes/pass.ts";
 import { UnsupportedTargetError, bundleName, type Backend, type BundleMeta, type BundleLayoutSummary, type ProgramEntry, type WrittenBundle } from "../bundle/backend.ts";
 import { PassRunner, type IrDumpOptions, type PassRecord } from "./pass-runner.ts";
-import { fuseGraph, fusionPhase, memoryPhase, trainingEntries, type PrecisionSpec, type TrainingOptions } from "./phases.ts";
+import { checkpointPhase, fuseGraph, fusionPhase, memoryPhase, trainingFront, type PrecisionSpec, type TrainingOptions } from "./phases.ts";
 import { quantizeModel, type Quantization, type QuantizeSpec } from "./calibrate.ts";
 import { quantizeDense } from "../passes/quantize-dense.ts";
 import { toSafeTensor } from "../bundle/tensor-io.ts";
@@ -61,12 +62,59 @@ export interface CompiledProgram {
 
 export function compile(forward: Graph, opts: CompileOptions = {}): CompiledProgram {
   const runner = new PassRunner(opts.dumps, opts.verify ?? true);
-  const backend = opts.backend;
-  const training = opts.training && backend && opts.training.checkpoint
-    ? { ...opts.training, checkpoint: { ...opts.training.checkpoint, peakOf: backendPeak(backend) } }
-    : opts.training;
-  let entries: ProgramEntry[] = trainingEntries(forward, training, runner, opts.precision);
-  const trainingStats = Object.fromEntries(runner.records.filter((r) => r.entry === "train_step").map((r) => [r.pass, r.stats]));
+  const checkpointed = checkpointStage(frontStage(forward, opts, runner), opts, runner);
+  if (!opts.backend) {
+    const q = checkpointed.quantization ? { quantization: checkpointed.quantization } : {};
+    return { entries: checkpointed.entries, records: runner.records, trainingStats: checkpointed.trainingStats, ...q };
+  }
+  return memoryStage(fusionStage(checkpointed, runner), opts, opts.backend, runner);
+}
+
+// The same pipeline in stages, for callers that compile several programs differing only in their
+// checkpoint policy or schedule (`mlc mem`: the scheduled and unscheduled plans, and each policy
+// of its comparison): each stage's result can be continued more than once, and a program
+// continued from shared stages is the one compile() returns (records included).
+
+/** A program before checkpointing: the training and clean-up phases, and quantization. */
+export interface ProgramFront {
+  readonly entries: readonly ProgramEntry[];
+  readonly records: readonly PassRecord[];
+  /** With training: how many leading nodes of train_step are the forward pass. */
+  readonly forwardNodes?: number;
+  readonly quantization?: Quantization;
+}
+
+/** A program after checkpointing and, with a backend, fusion: what the memory phase plans. */
+export interface FusedProgram extends ProgramFront {
+  readonly trainingStats: Readonly<Record<string, PassStats>>;
+}
+
+/** compile's stages up to the checkpoint pass (opts.training's checkpoint is not read). */
+export function compileFront(forward: Graph, opts: CompileOptions = {}): ProgramFront {
+  return frontStage(forward, opts, new PassRunner(undefined, opts.verify ?? true));
+}
+
+/** Continues `front` with opts.training's checkpoint policy and, with opts.backend, fusion. */
+export function fuseFront(front: ProgramFront, opts: CompileOptions = {}): FusedProgram {
+  const runner = continuing(front, opts);
+  const checkpointed = checkpointStage(front, opts, runner);
+  return opts.backend ? fusionStage(checkpointed, runner) : checkpointed;
+}
+
+/** Continues a fused program with the memory phase for `opts.backend` (opts.schedule, timeLimitMs). */
+export function planFused(fused: FusedProgram, opts: CompileOptions & { readonly backend: Backend }): CompiledProgram {
+  return memoryStage(fused, opts, opts.backend, continuing(fused, opts));
+}
+
+function continuing(from: ProgramFront, opts: CompileOptions): PassRunner {
+  const runner = new PassRunner(undefined, opts.verify ?? true);
+  runner.records.push(...from.records);
+  return runner;
+}
+
+function frontStage(forward: Graph, opts: CompileOptions, runner: PassRunner): ProgramFront {
+  const front = trainingFront(forward, opts.training, runner, opts.precision);
+  let entries: ProgramEntry[] = front.entries;
   let quantization: Quantization | undefined;
   if (opts.quantize) {
     if (opts.training || opts.precision) throw new Error("int8 quantization is for f32 inference programs (not with training or --precision)");
@@ -74,11 +122,32 @@ export function compile(forward: Graph, opts: CompileOptions = {}): CompiledProg
     const layers = quantization.layers;
     entries = runner.each(quantizeDense, entries, () => ({ layers }));
   }
-  const q = quantization ? { quantization } : {};
-  if (!backend) return { entries, records: runner.records, trainingStats, ...q };
-  entries = fusionPhase(entries, runner);
-  entries = memoryPhase(entries, { schedule: opts.schedule, timeLimitMs: opts.timeLimitMs, workspaceBytes: backend.scratchBytes }, runner);
-  return { entries, arena: runner.statsOf("plan", "*")!["arena-bytes"], records: runner.records, trainingStats, ...q };
+  return {
+    entries,
+    records: runner.records,
+    ...(front.forwardNodes !== undefined ? { forwardNodes: front.forwardNodes } : {}),
+    ...(quantization ? { quantization } : {}),
+  };
+}
+
+function checkpointStage(front: ProgramFront, opts: CompileOptions, runner: PassRunner): FusedProgram {
+  const backend = opts.backend;
+  const policy = opts.training?.checkpoint;
+  // With a backend, auto weighs its candidates by the peak that backend's pipeline plans.
+  const withPeak = policy && backend ? { ...policy, peakOf: backendPeak(backend) } : policy;
+  const entries = withPeak ? checkpointPhase({ entries: [...front.entries], ...(front.forwardNodes !== undefined ? { forwardNodes: front.forwardNodes } : {}) }, withPeak, runner) : [...front.entries];
+  const trainingStats = Object.fromEntries(runner.records.filter((r) => r.entry === "train_step").map((r) => [r.pass, r.stats]));
+  return { ...front, entries, records: runner.records, trainingStats };
+}
+
+function fusionStage(program: FusedProgram, runner: PassRunner): FusedProgram {
+  return { ...program, entries: fusionPhase(program.entries, runner), records: runner.records };
+}
+
+function memoryStage(fused: FusedProgram, opts: CompileOptions, backend: Backend, runner: PassRunner): CompiledProgram {
+  const entries = memoryPhase(fused.entries, { schedule: opts.schedule, timeLimitMs: opts.timeLimitMs, workspaceBytes: backend.scratchBytes }, runner);
+  const q = fused.quantization ? { quantization: fused.quantization } : {};
+  return { entries, arena: runner.statsOf("plan", "*")!["arena-bytes"], records: runner.records, trainingStats: fused.trainingStats, ...q };
 }
 
 /**
@@ -130,7 +199,39 @@ export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: 
 
 /** The peak of a training graph as `backend`'s pipeline will plan it: fused, with its workspaces. */
 export function backendPeak(backend: Backend): (g: Graph, scheduled: boolean) => number {
-  return (g, scheduled) => estimatedPeak(fuseGraph(g, { verify: false }).graph, scheduled, backend.scratchBytes);
+  const scratch = memoizedScratch(backend.scratchBytes);
+  return (g, scheduled) => estimatedPeak(fuseGraph(g, { verify: false }).graph, scheduled, scratch);
+}
+
+/**
+ * `scratchBytes` remembered per node: the checkpoint search estimates many rewrites of one step,
+ * which share most of their nodes (as objects, or rebuilt alike by fusion under the same id), and
+ * a kernel's scratch (a convolution's padded copy, its geometry worked out per call) depends only
+ * on the node's op, attributes and types, which a reuse checks.
+ */
+function memoizedScratch(scratchBytes: Backend["scratchBytes"]): Backend["scratchBytes"] {
+  const byNode = new WeakMap<Node, { types: readonly TensorType[]; bytes: number }>();
+  const byId = new Map<string, { op: string; attrs: string; types: readonly TensorType[]; bytes: number }>();
+  return (node, types) => {
+    const hit = byNode.get(node);
+    if (hit && sameTypes(hit.types, types)) return hit.bytes;
+    const attrs = JSON.stringify(node.attrs);
+    const same = byId.get(node.id);
+    const allTypes = [node.type, ...types];
+    const bytes = same && same.op === node.op && same.attrs === attrs && sameTypes(same.types, allTypes) ? same.bytes : scratchBytes(node, types);
+    byNode.set(node, { types, bytes });
+    byId.set(node.id, { op: node.op, attrs, types: allTypes, bytes });
+    return bytes;
+  };
+}
+
+function sameTypes(a: readonly TensorType[], b: readonly TensorType[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    if (a[i].dtype !== b[i].dtype || a[i].shape.length !== b[i].shape.length || a[i].shape.some((d, k) => d !== b[i].shape[k])) return false;
+  }
+  return true;
 }
 
 /** A planned arena larger than the target can address: the model is too large for it. */

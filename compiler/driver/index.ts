@@ -1,5 +1,5 @@
 // The driver's public surface (see compile.ts for the pipeline, pipeline.ts for the passes).
-export { build, compile, backendPeak, quantizedWeights, type BuildOptions, type BuiltBundle, type CompileOptions, type CompiledProgram } from "./compile.ts";
+export { build, compile, compileFront, fuseFront, planFused, backendPeak, type ProgramFront, type FusedProgram, quantizedWeights, type BuildOptions, type BuiltBundle, type CompileOptions, type CompiledProgram } from "./compile.ts";
 export { loadBackend, TARGETS, type Target } from "./backends.ts";
 export { buildTrainingProgram, fuseGraph, planMemory, type MemoryOptions, type TrainingOptions, type TrainingProgram } from "./phases.ts";
 export { PassRunner, type IrDumpOptions, type IrDumpSection, type PassRecord } from "./pass-runner.ts";

@@ -42,7 +42,7 @@ export interface TrainingOptions {
   /** Add every grad/<param> as a graph output (for `mlc run --train` and tests). */
   exposeGradients?: boolean;
   /** Recompute forward activations in the backward pass (checkpoint.ts); default none. */
-  checkpoint?: { mode: CheckpointMode; budgetBytes?: number; peakOf?: PeakEstimator };
+  checkpoint?: { mode: CheckpointMode; budgetBytes?: number; leastPeak?: boolean; peakOf?: PeakEstimator };
   /**
    * Mixed precision (--mixed): 16-bit activations and gradients, f32 master weights and
    * optimizer state (precision.ts, mode "mixed"); f16 with dynamic loss scaling (loss-scale.ts)
@@ -82,10 +82,26 @@ export interface TrainingProgram {
  * get (and so cse never meets its recompute nodes).
  */
 export function trainingEntries(source: Graph, opts: TrainingOptions | undefined, runner: PassRunner, inference?: PrecisionSpec): NamedGraph[] {
+  const front = trainingFront(source, opts, runner, inference);
+  return opts?.checkpoint ? checkpointPhase(front, opts.checkpoint, runner) : front.entries;
+}
+
+/** What the training and clean-up phases give: the entries, and where the train step's forward pass ends. */
+export interface TrainingFront {
+  readonly entries: NamedGraph[];
+  /** How many leading nodes of train_step are the forward pass (with training). */
+  readonly forwardNodes?: number;
+}
+
+/**
+ * trainingEntries without the checkpoint pass: what every checkpoint policy of one program
+ * starts from (`mlc mem` compares policies on one front; checkpointPhase finishes it).
+ */
+export function trainingFront(source: Graph, opts: TrainingOptions | undefined, runner: PassRunner, inference?: PrecisionSpec): TrainingFront {
   const entry = "train_step";
   if (!opts) {
     const cleaned = cleanupPhase([{ exportName: "forward", graph: source }], runner);
-    return inference ? precisionPhase(cleaned, inference, runner) : cleaned;
+    return { entries: inference ? precisionPhase(cleaned, inference, runner) : cleaned };
   }
   if (inference) throw new Error("--precision is for inference; a training program takes --mixed");
   const n = opts.accumulate ?? 1;
@@ -116,15 +132,18 @@ export function trainingEntries(source: Graph, opts: TrainingOptions | undefined
     named.push({ exportName: "apply_update", graph: applyUpdate });
   }
   const cleaned = cleanupPhase(named, runner);
-  if (!opts.checkpoint || opts.checkpoint.mode === "none") return cleaned;
   // The step's leading nodes are the forward pass (autodiff appends; the clean-up keeps order and ids).
   const forwardIds = new Set(forward.nodes.map((node) => node.id));
-  return cleaned.map((e) => {
-    if (e.exportName !== entry) return e;
-    const firstBackward = e.graph.nodes.findIndex((node) => !forwardIds.has(node.id));
-    const forwardNodes = firstBackward < 0 ? e.graph.nodes.length : firstBackward;
-    return { exportName: entry, graph: runner.one(checkpoint, entry, e.graph, { ...opts.checkpoint!, forwardNodes }) };
-  });
+  const cleanedStep = cleaned.find((e) => e.exportName === entry)!.graph;
+  const firstBackward = cleanedStep.nodes.findIndex((node) => !forwardIds.has(node.id));
+  return { entries: cleaned, forwardNodes: firstBackward < 0 ? cleanedStep.nodes.length : firstBackward };
+}
+
+/** checkpoint on the train step of a training front (nothing with mode none). */
+export function checkpointPhase(front: TrainingFront, policy: NonNullable<TrainingOptions["checkpoint"]>, runner: PassRunner): NamedGraph[] {
+  if (policy.mode === "none" || front.forwardNodes === undefined) return front.entries;
+  const forwardNodes = front.forwardNodes;
+  return front.entries.map((e) => (e.exportName === "train_step" ? { exportName: e.exportName, graph: runner.one(checkpoint, e.exportName, e.graph, { ...policy, forwardNodes }) } : e));
 }
 
 /** The training program's graphs (training and clean-up phases): see trainingEntries. */

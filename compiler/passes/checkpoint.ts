@@ -8,7 +8,7 @@
 // 2. Policy, by `mode`:
 //      none   nothing changes;
 //      sqrt   keep ~sqrt(#cuts) evenly spaced cuts, recompute everything else (Chen et al. 2016);
-//      auto   the least recompute FLOPs whose estimated peak fits `budgetBytes`: a search over
+//      auto   with `budgetBytes`, the least recompute FLOPs whose estimated peak fits it: a search over
 //             "keep every k-th cut and every value costing >= t FLOPs/byte" (recompute cheap ops
 //             — activations, norms, elementwise — first, keep matmul/conv outputs), with copies
 //             serving the whole backward or only their region; plus the chain DP's optimal
@@ -16,8 +16,9 @@
 //             0 … 12 snapshot slots, and with the contractions kept, the DP's version whose room
 //             grows as the backward frees them (chain-dp-capacity.ts); each with some of the
 //             contractions dropped too (spill refinements); each candidate rewritten and
-//             measured; no budget means the least peak. A budget below every candidate's peak
-//             is a CheckpointBudgetError naming the least peak found.
+//             measured. A budget below every candidate's peak is a CheckpointBudgetError naming
+//             the least peak found. Without a budget, recompute only the cheap ops (keep every
+//             contraction and cut; defaultPolicy), or with `leastPeak` the least peak of all.
 // 3. Rewrite (checkpoint/rewrite.ts): recompute nodes are ordinary nodes marked `recomputeOf`.
 // The peak estimate is the max-live bytes after scheduling and in-place rewriting, the bound the
 // planner reaches on every example. Runs after the training passes and before fusion
@@ -37,8 +38,13 @@ export type CheckpointMode = "none" | "sqrt" | "auto";
 
 export interface CheckpointOptions {
   mode: CheckpointMode;
-  /** auto: the arena budget in bytes (default: the least peak the search finds). */
+  /** auto: the arena budget in bytes (none: the cheap-ops policy, defaultPolicy below). */
   budgetBytes?: number;
+  /**
+   * auto without a budget: the least peak any candidate reaches instead (the lower end of
+   * `mlc mem --tradeoff`'s curve; estimates every candidate, and may recompute many forward passes).
+   */
+  leastPeak?: boolean;
   /** How many leading nodes are the forward pass. */
   forwardNodes: number;
   /**
@@ -92,7 +98,9 @@ export const checkpoint: Pass<CheckpointOptions> = {
     const peak = opts.peakOf ?? estimatedPeak;
     const chosen = opts.mode === "sqrt"
       ? scheduledPeak(evaluate(g, opts.forwardNodes, analysis, sqrtDropSet(analysis), Math.max(1, Math.round(Math.sqrt(analysis.cuts.length))), Infinity, false, peak), peak)
-      : autoCandidate(g, opts.forwardNodes, analysis, opts.budgetBytes, sharedPeaks(peak, opts.forwardNodes));
+      : opts.budgetBytes === undefined && !opts.leastPeak
+        ? defaultPolicy(g, opts.forwardNodes, analysis, peak)
+        : autoCandidate(g, opts.forwardNodes, analysis, opts.budgetBytes, sharedPeaks(peak, opts.forwardNodes));
     return {
       graph: chosen.graph,
       stats: {
@@ -366,6 +374,21 @@ function* byFlopsThenPeak(candidates: readonly CheckpointCandidate[]): Generator
 
 /** Schedule-aware re-estimates `auto` may spend on candidates whose quick estimate misses the budget. */
 const SCHEDULED_CHECKS = 6;
+
+/**
+ * auto without a budget: recompute only what is cheap, as torch.compile's default partitioner
+ * does (it never recomputes a matmul or convolution): every contraction output and every cut (a
+ * residual block's output) is kept, and the elementwise ops, activations and norms between them
+ * are recomputed from those, each within its own segment. The recomputation is a small fraction
+ * of the step's FLOPs at any depth, and choosing it takes one rewrite and two estimates (no
+ * search). Fewer bytes take a budget (--memory-budget), which the search meets with the fewest
+ * recomputed FLOPs. Where dropping the cheap values does not lower the peak, nothing is dropped.
+ */
+function defaultPolicy(g: Graph, forwardNodes: number, analysis: ForwardAnalysis, peak: PeakEstimator): CheckpointCandidate {
+  const cheap = scheduledPeak(evaluate(g, forwardNodes, analysis, dropSet(analysis, new Set(analysis.cuts), analysis.costliest), 1, analysis.costliest, true, peak), peak);
+  const untouched = scheduledPeak(withPeak({ every: Infinity, threshold: 0, scoped: false, graph: g, recomputeFlops: 0, recomputeNodes: 0 }, () => peak(g, false)), peak);
+  return cheap.recomputeNodes > 0 && cheap.peakBytes < untouched.peakBytes ? cheap : untouched;
+}
 
 function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis, budget: number | undefined, peak: PeakEstimator): CheckpointCandidate {
   const plans = chainPlans(g, forwardNodes, analysis);

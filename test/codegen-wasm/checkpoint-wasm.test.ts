@@ -15,16 +15,23 @@ import { resultMismatches, runWasm } from "../support/wasm-harness.ts";
 
 // The transformer's arena is mostly params, Adam state and the forward entry: checkpointing its
 // one block need not make it smaller, only never larger.
-const CASES = [["resnet", "sqrt", true], ["resnet", "auto", true], ["transformer", "sqrt", false], ["cnn", "auto", true]] as const;
+// The cnn's auto gets a budget: without one auto drops only values cheap to recompute, which on
+// the cnn does not lower the peak, so it recomputes nothing (docs/MEMORY.md "Checkpointing").
+const CASES = [
+  ["resnet", { mode: "sqrt" }, true],
+  ["resnet", { mode: "auto" }, true],
+  ["transformer", { mode: "sqrt" }, false],
+  ["cnn", { mode: "auto", budgetBytes: 2_200_000 }, true],
+] as const;
 
-describe.each(CASES)("%s with --checkpoint %s on wasm-simd", (name, mode, smaller) => {
+describe.each(CASES)("%s with --checkpoint %o on wasm-simd", (name, policy, smaller) => {
   it("updates as the un-checkpointed bundle does, in a smaller arena", async () => {
     const model = compileModelFile(`examples/${name}/model.ts`);
     const spec = trainingSpec(model.train);
-    const step = (checkpoint?: { mode: "sqrt" | "auto" }) =>
+    const step = (checkpoint?: { mode: "sqrt" | "auto"; budgetBytes?: number }) =>
       compile(model.graph, { backend: wasmBackend, training: { ...spec, ...(checkpoint ? { checkpoint } : {}) } }).entries.find((e) => e.exportName === "train_step")!.graph;
     const plain = step();
-    const checkpointed = step({ mode });
+    const checkpointed = step(policy);
     expect(checkpointed.nodes.length).toBeGreaterThan(plain.nodes.length);
     if (smaller) expect(checkpointed.memory!.arena).toBeLessThan(plain.memory!.arena);
     else expect(checkpointed.memory!.arena).toBeLessThanOrEqual(plain.memory!.arena);

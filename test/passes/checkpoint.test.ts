@@ -19,7 +19,7 @@ import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { EXAMPLES } from "../support/example-graphs.ts";
 import { expectRoundTrip } from "../support/ir-roundtrip.ts";
 
-function program(name: string, checkpoint?: { mode: "none" | "sqrt" | "auto"; budgetBytes?: number }, set: Record<string, string> = {}) {
+function program(name: string, checkpoint?: { mode: "none" | "sqrt" | "auto"; budgetBytes?: number; leastPeak?: boolean }, set: Record<string, string> = {}) {
   const model = compileModelFile(`examples/${name}/model.ts`, { set });
   return buildTrainingProgram(model.graph, { ...trainingSpec(model.train), exposeGradients: true, ...(checkpoint ? { checkpoint } : {}) });
 }
@@ -84,11 +84,34 @@ describe("checkpoint pass", () => {
       measured.push(`${scheduled}\n${printGraph(g, { locations: false })}`);
       return estimatedPeak(g, scheduled);
     };
-    const { stats } = runPass(checkpoint, plain.trainStep, { mode: "auto", forwardNodes, peakOf });
+    // leastPeak: the search that estimates every candidate (--tradeoff's lower end)
+    const { stats } = runPass(checkpoint, plain.trainStep, { mode: "auto", leastPeak: true, forwardNodes, peakOf });
     // the same choice as with the pass's own estimator
-    expect(stats).toEqual(program("resnet", { mode: "auto" }).stats.checkpoint);
+    expect(stats).toEqual(program("resnet", { mode: "auto", leastPeak: true }).stats.checkpoint);
     expect(measured.length).toBeGreaterThan(10);
     expect(new Set(measured).size).toBe(measured.length);
+  }, 60_000);
+
+  it("auto without a budget recomputes only cheap ops: no contraction, every cut kept, a lower peak for a tiny share of the FLOPs", () => {
+    const plain = program("resnet").trainStep;
+    const model = compileModelFile("examples/resnet/model.ts");
+    const forwardIds = new Set(model.graph.nodes.map((n) => n.id));
+    const forwardNodes = plain.nodes.findIndex((n) => !forwardIds.has(n.id));
+    const cuts = new Set(analyseForward(plain, forwardNodes).cuts);
+    const auto = program("resnet", { mode: "auto" });
+    const copies = auto.trainStep.nodes.filter((n) => n.recomputeOf !== undefined);
+    expect(copies.length).toBeGreaterThan(0);
+    for (const n of copies) {
+      expect(["conv2d", "matmul"]).not.toContain(n.op);
+      expect(cuts.has(n.recomputeOf!)).toBe(false);
+    }
+    expect(auto.stats.checkpoint["estimated-peak"]).toBeLessThan(0.9 * estimatedPeak(plain, true));
+    const sqrt = program("resnet", { mode: "sqrt" });
+    expect(auto.stats.checkpoint["recomputed-flops"]).toBeLessThan(0.01 * sqrt.stats.checkpoint["recomputed-flops"]);
+    // The least-peak search recomputes the convolutions too (many times the step's FLOPs).
+    const least = program("resnet", { mode: "auto", leastPeak: true });
+    expect(least.stats.checkpoint["estimated-peak"]).toBeLessThan(auto.stats.checkpoint["estimated-peak"]);
+    expect(least.trainStep.nodes.some((n) => n.recomputeOf !== undefined && n.op === "conv2d")).toBe(true);
   }, 60_000);
 
   it("reports an infeasible budget with the least peak it can reach", () => {

@@ -14,7 +14,7 @@
 // config.batch whose planned arena fits SIZE (fit-batch.ts), and the accumulation count for N.
 
 import type { CommandModule } from "yargs";
-import { compile, loadBackend } from "../../driver/index.ts";
+import { compile, compileFront, fuseFront, loadBackend, planFused } from "../../driver/index.ts";
 import { compileModelFile } from "../../frontend/index.ts";
 import { printGraph } from "../../ir/printer.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
@@ -86,9 +86,16 @@ export const memCommand: CommandModule<object, MemArgs> = {
       // Without --train, the inference forward pass `mlc build` writes (no loss, no labels).
       const { graph: forward } = programForward(model, training);
       const quantize = quantizing ? quantizeSpec(args, forward, model.graph.inputs.map((i) => i.name), quantWeights, 0) : undefined;
-      const program = compile(forward, { ...options, ...(quantize ? { quantize } : {}), ...(dumps ? { dumps } : {}) });
-      // The same calibration, reused: only the schedule differs.
-      const unscheduled = compile(forward, { ...options, ...(quantize ? { quantize: { ...quantize, result: program.quantization } } : {}), schedule: false });
+      const compileOptions = { ...options, ...(quantize ? { quantize } : {}) };
+      // The scheduled and unscheduled plans share everything before the memory phase (the
+      // calibration included), and the checkpoint comparison shares the front; with IR dumps the
+      // program is compiled in one run, so its dumps read as `mlc build`'s.
+      const front = dumps ? undefined : compileFront(forward, compileOptions);
+      const fused = front ? fuseFront(front, compileOptions) : undefined;
+      const program = fused ? planFused(fused, compileOptions) : compile(forward, { ...compileOptions, dumps });
+      const unscheduled = fused
+        ? planFused(fused, { ...compileOptions, schedule: false })
+        : compile(forward, { ...options, ...(quantize ? { quantize: { ...quantize, result: program.quantization } } : {}), schedule: false });
       if (program.quantization) quantReports.push(program.quantization.report);
       const planned = mainEntry(program);
       graphName = planned.name;
@@ -100,8 +107,10 @@ export const memCommand: CommandModule<object, MemArgs> = {
         report.checkpoint = checkpointComparison(model.graph, {
           training: plain,
           backend,
-          // The report's own program is one of the comparison's rows (the policy asked for).
-          ...(checkpoint ? { compiled: { checkpoint, program } } : {}),
+          // The report's own program is one of the comparison's rows (the policy asked for, none
+          // without --checkpoint), and its front is theirs (the forward graph is model.graph).
+          compiled: { checkpoint: checkpoint ?? { mode: "none" }, program },
+          ...(front ? { front } : {}),
           ...(budgetBytes !== undefined ? { budgetBytes } : {}),
           ...(args.tradeoff ? { tradeoffBudgets: TRADEOFF_BUDGETS } : {}),
           ...timing,
