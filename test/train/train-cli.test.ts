@@ -3,7 +3,7 @@
 // batch, plain progress lines when stdout is a pipe, the learning-rate schedule written into the
 // step's `opt/lr` state, and `mlc eval` on the saved weights and on the checkpoint.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -94,5 +94,22 @@ describe("mlc train", () => {
     expect(more.code).toBe(0);
     expect(more.stdout).toMatch(/^resuming .* at step 60 \(epoch 3, step 0 of 30\)/);
     expect(JSON.parse(more.stdout.trim().split("\n").at(-1)!).step).toBe(90);
+  }, 60_000);
+
+  it("reuses the run's bundle on resume when this mlc built it, and rebuilds it (saying so) when another did", () => {
+    const buildJson = join(run(), "bundle", "build.json");
+    const recorded = JSON.parse(readFileSync(buildJson, "utf8")) as { key: string; compiler: string };
+    expect(recorded.compiler).toMatch(/^mlc \d+\.\d+\.\d+ \((build [0-9a-f]{12}|from source)\)$/);
+    const wasm = join(run(), "bundle", "cnn.wasm");
+    const before = statSync(wasm).mtimeMs;
+    const same = mlc("train", "examples/cnn/model.ts", "--resume", run(), "--epochs", "4");
+    expect(same.code).toBe(0);
+    expect(same.stdout).not.toMatch(/note: .*was built by/);
+    expect(statSync(wasm).mtimeMs).toBe(before);
+    writeFileSync(buildJson, JSON.stringify({ key: recorded.key, compiler: "mlc 0.0.1 (build 000000000000)" }) + "\n");
+    const other = mlc("train", "examples/cnn/model.ts", "--resume", run(), "--epochs", "5");
+    expect(other.code).toBe(0);
+    expect(other.stdout).toContain(`note: ${join(run(), "bundle")} was built by mlc 0.0.1 (build 000000000000); rebuilt by ${recorded.compiler} (the run goes on`);
+    expect(JSON.parse(readFileSync(buildJson, "utf8"))).toEqual(recorded);
   }, 60_000);
 });

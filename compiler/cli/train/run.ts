@@ -29,6 +29,7 @@ import { decodeSafetensors, encodeSafetensors, type SafeDType, type SafeTensor }
 import { parseSetFlags, UsageError } from "../options.ts";
 import { ensureDirectory, writeFileAtomic } from "../atomic-write.ts";
 import { arenaBreakdown, buildInChild, formatArena, loadBundle, readBundleDir, type BuiltBundleDir } from "./bundle.ts";
+import { compilerIdentity } from "../compiler-identity.ts";
 import { Dataset, DataError } from "./data.ts";
 import { evaluate, formatEval, type EvalResult } from "./evaluate.ts";
 import { EpochPermutation } from "./permutation.ts";
@@ -183,11 +184,16 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   const buildArgs = buildArgsOf(config);
   const buildKey = sha256(JSON.stringify({ buildArgs, modelSha256: config.modelSha256 }));
   const bundleDir = join(out, "bundle");
+  const compiler = compilerIdentity();
   let fresh: BuiltBundleDir | undefined;
   let built: Omit<BuiltBundleDir, "notes">;
-  if (args.resume && bundleMatches(bundleDir, buildKey)) {
+  const previous = args.resume ? bundleBuild(bundleDir) : undefined;
+  let rebuiltNote: string | undefined;
+  if (previous?.key === buildKey && previous.compiler === compiler) {
     built = readBundleDir(bundleDir);
   } else {
+    // A bundle from the same settings but another mlc: its kernels may differ from this one's.
+    if (previous?.key === buildKey) rebuiltNote = `${bundleDir} was built by ${previous.compiler ?? "an older mlc"}; rebuilt by ${compiler} (the run goes on, but not bit-identically to one that never stopped if the kernels changed)`;
     fresh = await buildInChild(args.model, buildArgs);
     built = fresh;
   }
@@ -224,7 +230,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   if (fresh) {
     if (Number.isNaN(config.lr)) config.lr = initialLearningRate(fresh);
     config.schedule = { ...config.schedule, lr: config.lr };
-    installBundle(fresh, bundleDir, buildKey);
+    installBundle(fresh, bundleDir, { key: buildKey, compiler });
     built = readBundleDir(bundleDir);
   }
   if (!args.resume) config.samples = trainData.count;
@@ -243,7 +249,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
   const state: RunState = saved?.state ?? { step: 0, epoch: 0, update: 0, samples: 0, trainSeconds: 0, epochLossSum: 0, epochLossCount: 0 };
 
   const say = (s: string) => process.stdout.write(s + "\n");
-  for (const note of fresh?.notes ?? []) say(`note: ${note}`);
+  for (const note of [...(rebuiltNote ? [rebuiltNote] : []), ...(fresh?.notes ?? [])]) say(`note: ${note}`);
   say(`${args.resume ? `resuming ${out} at step ${state.step} (epoch ${state.epoch + 1}, step ${state.update} of ${updatesPerEpoch})` : `training ${args.model} into ${out}`}: ` +
     `${grouped(trainData.count)} samples (${trainData.describe()}), batch ${batch}${n > 1 ? ` x ${n} micro-batches` : ""}, ` +
     `${updatesPerEpoch} steps per epoch (last partial batch dropped), ${stopText(config.stop)}, lr ${config.lr} ${config.schedule.kind}`);
@@ -446,20 +452,27 @@ function shortestF32(x: number): number {
   return x;
 }
 
+/** RUN/bundle/build.json: the digest of the build's settings and model, and the mlc that built it. */
+interface BundleBuild {
+  readonly key: string;
+  readonly compiler?: string;
+}
+
 /** Moves a freshly built bundle into RUN/bundle/, its build.json written last. */
-function installBundle(b: BuiltBundleDir, dir: string, key: string): void {
+function installBundle(b: BuiltBundleDir, dir: string, build: BundleBuild): void {
   rmSync(dir, { recursive: true, force: true });
   ensureDirectory(dir);
   for (const f of readdirSync(b.dir)) copyFileSync(join(b.dir, f), join(dir, f));
-  writeFileAtomic(join(dir, "build.json"), JSON.stringify({ key }) + "\n");
+  writeFileAtomic(join(dir, "build.json"), JSON.stringify(build) + "\n");
   rmSync(b.dir, { recursive: true, force: true });
 }
 
-function bundleMatches(dir: string, key: string): boolean {
+/** What RUN/bundle/build.json says, if it can be read. */
+function bundleBuild(dir: string): BundleBuild | undefined {
   try {
-    return (JSON.parse(readFileSync(join(dir, "build.json"), "utf8")) as { key?: string }).key === key;
+    return JSON.parse(readFileSync(join(dir, "build.json"), "utf8")) as BundleBuild;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
