@@ -112,7 +112,7 @@ interface DepthRow {
   readonly pinnedBytes: number;
   readonly autoBudget: {
     readonly bytes: number;
-    /** The pass found a policy whose estimate fits (else auto ran with no budget: its least peak). */
+    /** The pass found a policy whose estimate fits (else auto ran for its least peak, `leastPeak`). */
     readonly feasible: boolean;
     /** auto's bundle arena fits the budget. */
     readonly metByArena: boolean;
@@ -135,8 +135,8 @@ async function measureDepth(depth: number, emit: boolean): Promise<DepthRow> {
   try {
     const loaded = new Map<CheckpointMode, LoadedBundle>();
     const results = new Map<CheckpointMode, Omit<ModeResult, "step" | "stepOverheadPercent" | "losses">>();
-    const buildMode = async (mode: CheckpointMode, budgetBytes?: number) => {
-      const training: TrainingOptions = { ...spec, checkpoint: { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}) } };
+    const buildMode = async (mode: CheckpointMode, budgetBytes?: number, leastPeak?: boolean) => {
+      const training: TrainingOptions = { ...spec, checkpoint: { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}), ...(leastPeak ? { leastPeak } : {}) } };
       // The checkpoint pass runs inside the build (weighing candidates by the WASM backend's
       // peak): its statistics come from the bundle itself.
       const started = performance.now();
@@ -178,8 +178,8 @@ async function measureDepth(depth: number, emit: boolean): Promise<DepthRow> {
     } catch (e) {
       if (!(e instanceof CheckpointBudgetError)) throw e;
       feasible = false;
-      process.stderr.write(`checkpoint: depth ${depth}: ${e.message}; auto runs without a budget (its least peak)\n`);
-      await buildMode("auto");
+      process.stderr.write(`checkpoint: depth ${depth}: ${e.message}; auto runs for its least peak instead\n`);
+      await buildMode("auto", undefined, true);
     }
 
     const timed = emit ? await timeSteps(compiled.graph, loaded, `resnet depth ${depth}`) : undefined;
