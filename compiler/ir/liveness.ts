@@ -74,7 +74,7 @@ export function liveness(g: Graph): Liveness {
   g.nodes.forEach((n, step) => {
     const pinned = pins.get(n.id);
     const upper = pinned ? steps : (lastRead.get(n.id) ?? step) + 1;
-    values.set(n.id, { def: step, lower: step, upper, ...(pinned ? { pinned } : {}) });
+    values.set(n.id, pinned ? { def: step, lower: step, upper, pinned } : { def: step, lower: step, upper });
   });
   return { steps, values };
 }

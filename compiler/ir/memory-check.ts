@@ -60,17 +60,23 @@ function overwriteProblems(g: Graph, { rootOf }: AliasClasses): string[] {
   const current = new Map<string, number>(); // by class root
   const writer = new Map<string, string>(); // last node that wrote each class
   const versionOf = new Map<string, number>(); // of each value
-  const read = (v: string, reader: string) => {
+  /** Whether `v`'s buffer was overwritten since `v` was written (its reader is then reported). */
+  const stale = (v: string): boolean => {
     const root = rootOf.get(v);
-    if (root === undefined || versionOf.get(v) === current.get(root)) return;
-    problems.push(`${reader} reads %${v}, but node %${writer.get(root)} overwrote its buffer in place before`);
+    return root !== undefined && versionOf.get(v) !== current.get(root);
+  };
+  const read = (v: string, reader: string) => {
+    if (stale(v)) problems.push(`${reader} reads %${v}, but node %${writer.get(rootOf.get(v)!)} overwrote its buffer in place before`);
   };
   for (const v of [...g.inputs.map((i) => i.name), ...g.params.map((p) => p.name)]) {
     current.set(v, 0);
     versionOf.set(v, 0);
   }
   for (const n of g.nodes) {
-    for (const v of new Set(n.inputs)) read(v, `node %${n.id} (${n.op})`);
+    // Each operand once (a value read twice is one read); no set per node.
+    n.inputs.forEach((v, k) => {
+      if (n.inputs.indexOf(v) === k && stale(v)) read(v, `node %${n.id} (${n.op})`);
+    });
     const root = rootOf.get(n.id)!;
     if (n.inplace === undefined || root === n.id) {
       current.set(n.id, 0);

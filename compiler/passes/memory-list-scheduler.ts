@@ -250,7 +250,18 @@ class ScheduleProblem {
     this.remaining = new Int32Array(sizes.length);
     this.operandBuffers = g.nodes.map((node) => Int32Array.from(node.inputs, (v) => bufferOf(v)));
     for (const bs of this.operandBuffers) for (const b of bs) this.remaining[b]++;
-    this.touchedBuffers = g.nodes.map((_, i) => Int32Array.from(new Set([this.bufferOfNode[i], ...this.operandBuffers[i]])));
+    // Distinct, first seen first: the last node that listed each buffer.
+    const listedBy = new Int32Array(sizes.length).fill(-1);
+    const touched: number[] = [];
+    this.touchedBuffers = g.nodes.map((_, i) => {
+      touched.length = 0;
+      for (const b of [this.bufferOfNode[i], ...this.operandBuffers[i]]) {
+        if (listedBy[b] === i) continue;
+        listedBy[b] = i;
+        touched.push(b);
+      }
+      return Int32Array.from(touched);
+    });
 
     const isSource = (this.isSource = Uint8Array.from(g.nodes, (node) => (node.inputs.length === 0 ? 1 : 0)));
     this.successors = g.nodes.map(() => []);

@@ -107,13 +107,24 @@ class RefineContext {
     this.valueReaders = Array.from({ length: values }, () => []);
     this.bufferReaders = Array.from({ length: values }, () => []);
     this.allOperandBuffers = [];
+    // The last node seen reading each value, and each buffer: a node's distinct operands and buffers.
+    const valueSeenBy = new Int32Array(values).fill(NONE);
+    const bufferSeenBy = new Int32Array(values).fill(NONE);
+    const buffers: number[] = [];
     nodes.forEach((_, r) => {
-      const distinct = [...new Set(this.inputs[r])].filter((v) => v !== NONE);
-      for (const v of distinct) {
+      buffers.length = 0;
+      for (const v of this.inputs[r]) {
+        if (valueSeenBy[v] === r) continue;
+        valueSeenBy[v] = r;
         this.valueReaders[v].push(r);
-        this.bufferReaders[this.owner[v]].push(r);
+        const b = this.owner[v];
+        this.bufferReaders[b].push(r);
+        if (bufferSeenBy[b] !== r) {
+          bufferSeenBy[b] = r;
+          buffers.push(b);
+        }
       }
-      this.allOperandBuffers.push(Int32Array.from(new Set(distinct.map((v) => this.owner[v]))));
+      this.allOperandBuffers.push(Int32Array.from(buffers));
     });
     this.pureAlias = Uint8Array.from(nodes, (node) => (isPureAlias(node.op) ? 1 : 0));
     this.fixed = Uint8Array.from(nodes, (node, i) => (aliases.has(node.id) && !this.pureAlias[i] ? 1 : 0));
@@ -125,11 +136,17 @@ class RefineContext {
       return this.isParam[param] ? param : NONE;
     });
     this.carried = nodes.map((_, r) => this.inputs[r].filter((v) => this.isSourceReadOnlyBy(v, r)));
+    bufferSeenBy.fill(NONE);
     this.operandBuffers = nodes.map((_, r) => {
       const carried = this.carried[r];
-      const buffers = new Set<number>();
-      for (const v of this.inputs[r]) if (!carried.includes(v)) buffers.add(this.owner[v]);
-      return Int32Array.from([...buffers].filter((b) => !this.pinned[b]));
+      buffers.length = 0;
+      for (const v of this.inputs[r]) {
+        const b = this.owner[v];
+        if (carried.includes(v) || bufferSeenBy[b] === r) continue;
+        bufferSeenBy[b] = r;
+        if (!this.pinned[b]) buffers.push(b);
+      }
+      return Int32Array.from(buffers);
     });
     this.paramBuffers = nodes.map((_, r) => Int32Array.from(this.inputs[r].map((v) => this.owner[v]).filter((b) => this.isParam[b])));
   }
