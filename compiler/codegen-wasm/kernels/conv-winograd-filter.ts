@@ -18,8 +18,8 @@ import { DTYPE_BYTES, numel } from "../../ir/types.ts";
 import type { BufferRef, KernelArgs } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import { COLUMN_BUDGET_BYTES, type ConvPlan } from "./conv-plan.ts";
-import { align16, chunks, geometry, imageBytes, padded, padImage, rowsFor, type PaddedGeometry } from "./conv-padded.ts";
-import { transformInputs, usesWinogradConv } from "./conv-winograd.ts";
+import { align16, geometry, imageBytes, padded, padImage, type PaddedGeometry } from "./conv-padded.ts";
+import { perPositionBlocks, transformInputs, usesWinogradConv, type Plane } from "./conv-winograd.ts";
 
 /** The workspace must fit the padded image, one group of tile rows' V and H, and Acc. */
 const MAX_WORKSPACE_BYTES = 128 * 1024;
@@ -154,32 +154,15 @@ function transformGrads(f: FunctionBuilder, layout: FilterLayout, dyImage: Local
   return f.forRange(tx, 0, layout.rowTiles, 1, body);
 }
 
-/** Acc[p][c, o] += sum_t V[p][t, c] H[p][t, o] over a group's first `tiles` tiles, for the 16 positions. */
+/** Acc[p][c, o] += sum_t V[p][t, c] H[p][t, o] over a group's first `tiles` tiles, for the 16 positions, in blocks of channels c. */
 function accumulate(f: FunctionBuilder, layout: FilterLayout, ws: number, tiles: number): Expr {
   const { g, groupTiles } = layout;
   const C = g.srcC;
   const O = g.outC;
-  const pos = f.local("i32");
-  const vBase = f.local("i32");
-  const hBase = f.local("i32");
-  const accBase = f.local("i32");
-  const block = f.local("i32");
   const c = (v: number) => f.i32.const(v);
-  const body: Expr[] = [
-    f.set(vBase, f.i32.add(c(ws + layout.v), f.i32.mul(f.get(pos), c(groupTiles * C * 4)))),
-    f.set(hBase, f.i32.add(c(ws + layout.h), f.i32.mul(f.get(pos), c(groupTiles * O * 4)))),
-    f.set(accBase, f.i32.add(c(ws + layout.acc), f.i32.mul(f.get(pos), c(C * O * 4)))),
-  ];
-  for (const [c0, vectors] of chunks(O)) {
-    const mr = rowsFor(vectors);
-    const full = Math.floor(C / mr);
-    const rest = C - full * mr;
-    const micro = (rows: number, ch: () => Expr) => accumulateMicro(f, layout, tiles, rows, vectors, c0,
-      f.i32.add(f.get(vBase), f.i32.shl(ch(), c(2))), f.get(hBase), f.i32.add(f.get(accBase), f.i32.mul(ch(), c(O * 4))));
-    if (full > 0) body.push(f.forRange(block, 0, full, 1, micro(mr, () => f.i32.mul(f.get(block), c(mr)))));
-    if (rest > 0) body.push(...micro(rest, () => c(full * mr)));
-  }
-  return f.forRange(pos, 0, POSITIONS, 1, body);
+  const planes: Plane[] = [[ws + layout.v, groupTiles * C * 4], [ws + layout.h, groupTiles * O * 4], [ws + layout.acc, C * O * 4]];
+  return perPositionBlocks(f, planes, C, O, (rows, ch, c0, vectors, [v, h, acc]) => accumulateMicro(f, layout, tiles, rows, vectors, c0,
+    f.i32.add(f.get(v), f.i32.shl(ch(), c(2))), f.get(h), f.i32.add(f.get(acc), f.i32.mul(ch(), c(O * 4)))));
 }
 
 /** Acc[r, c0 + 4q ..] += sum_t V[t, r] H[t, c0 + 4q ..] for `rows` channels of V and `vectors` f32x4 columns of H, over `tiles` tiles. */

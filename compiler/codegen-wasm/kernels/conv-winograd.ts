@@ -203,32 +203,39 @@ export function transformInputs(f: FunctionBuilder, g: PaddedGeometry, planeTile
 
 /**
  * M[p][tile, o] = sum_s V[p][tile, s] U[p][s, o] for the 16 positions: per position a GEMM of
- * the row's tiles by the channels, in blocks of MR tiles x up to 16 output channels in registers
- * (the depth, C, unrolled).
+ * the row's tiles by the channels, in blocks of MR tiles x up to 16 output channels in registers.
  */
 function multiply(f: FunctionBuilder, layout: WinogradLayout, ws: number): Expr {
   const { g, tiles } = layout;
   const S = g.srcC;
   const O = g.outC;
+  const c = (v: number) => f.i32.const(v);
+  const planes: Plane[] = [[ws + layout.v, tiles * S * 4], [ws + layout.u, S * O * 4], [ws + layout.m, tiles * O * 4]];
+  return perPositionBlocks(f, planes, tiles, O, (rows, t0, c0, vectors, [a, b, m]) => productMicro(f, S, O, rows, vectors, c0,
+    f.i32.add(f.get(a), f.i32.mul(t0(), c(S * 4))), f.get(b), f.i32.add(f.get(m), f.i32.mul(t0(), c(O * 4)))));
+}
+
+/** A matrix per transform position: the first one's address, and the bytes from one to the next. */
+export type Plane = readonly [start: number, stride: number];
+
+/**
+ * The 16 positions' GEMMs, one loop iteration per position p with a local per plane holding its
+ * matrix (start + p * stride): `rows` rows of the result in blocks of MR (rowsFor; a static tail
+ * block for the rest), each block times every chunk of the O columns (chunks), by `micro`.
+ */
+export function perPositionBlocks(f: FunctionBuilder, planes: readonly Plane[], rows: number, O: number,
+  micro: (rows: number, first: () => Expr, c0: number, vectors: number, bases: readonly Local[]) => Expr[]): Expr {
   const pos = f.local("i32");
-  const aBase = f.local("i32");
-  const bBase = f.local("i32");
-  const mBase = f.local("i32");
   const block = f.local("i32");
   const c = (v: number) => f.i32.const(v);
-  const body: Expr[] = [
-    f.set(aBase, f.i32.add(c(ws + layout.v), f.i32.mul(f.get(pos), c(tiles * S * 4)))),
-    f.set(bBase, f.i32.add(c(ws + layout.u), f.i32.mul(f.get(pos), c(S * O * 4)))),
-    f.set(mBase, f.i32.add(c(ws + layout.m), f.i32.mul(f.get(pos), c(tiles * O * 4)))),
-  ];
+  const bases = planes.map(() => f.local("i32"));
+  const body: Expr[] = planes.map(([start, stride], k) => f.set(bases[k], f.i32.add(c(start), f.i32.mul(f.get(pos), c(stride)))));
   for (const [c0, vectors] of chunks(O)) {
     const mr = rowsFor(vectors);
-    const full = Math.floor(tiles / mr);
-    const rest = tiles - full * mr;
-    const micro = (rows: number, t0: () => Expr) => productMicro(f, S, O, rows, vectors, c0,
-      f.i32.add(f.get(aBase), f.i32.mul(t0(), c(S * 4))), f.get(bBase), f.i32.add(f.get(mBase), f.i32.mul(t0(), c(O * 4))));
-    if (full > 0) body.push(f.forRange(block, 0, full, 1, micro(mr, () => f.i32.mul(f.get(block), c(mr)))));
-    if (rest > 0) body.push(...micro(rest, () => c(full * mr)));
+    const full = Math.floor(rows / mr);
+    const rest = rows - full * mr;
+    if (full > 0) body.push(f.forRange(block, 0, full, 1, micro(mr, () => f.i32.mul(f.get(block), c(mr)), c0, vectors, bases)));
+    if (rest > 0) body.push(...micro(rest, () => c(full * mr), c0, vectors, bases));
   }
   return f.forRange(pos, 0, POSITIONS, 1, body);
 }
