@@ -18,7 +18,11 @@ const env = { ...process.env, TMPDIR: tmp };
 mkdirSync(join(tmp, "data"));
 const data = writeIdx(join(tmp, "data"), syntheticImages(4800, 5), "train", false);
 const evalData = writeIdx(join(tmp, "data"), syntheticImages(40, 6), "test", false);
-const flags = (out: string) => ["--data", data, "--eval", evalData, "--batch", "32", "--epochs", "3", "--lr-schedule", "warmup-cosine", "--save-every", "3", "--out", out];
+// Long enough (900 steps) that several kills land before it ends: a cycle of the loop below lets
+// the run go on for at most a save and KILL_AFTER_MS more.
+const flags = (out: string) => ["--data", data, "--eval", evalData, "--batch", "32", "--epochs", "6", "--lr-schedule", "warmup-cosine", "--save-every", "3", "--out", out];
+/** The kill comes a random moment of up to this long after the run's next save. */
+const KILL_AFTER_MS = 200;
 
 /** Starts `mlc train ARGS` in its own process group; resolves when it exits (code, or null when killed). */
 function start(args: string[]) {
@@ -68,7 +72,7 @@ it("survives SIGKILL at random moments and resumes to the uninterrupted run's we
     // Wait until it has made progress (a save past the last one; a loaded machine can take seconds
     // to start), then kill it a random moment later: mid-step, mid-save, mid-evaluation.
     while ((savedStep(run) ?? -1) <= before && p.child.exitCode === null) await sleep(10);
-    await sleep(Math.floor(random() * 500));
+    await sleep(Math.floor(random() * KILL_AFTER_MS));
     if (p.child.exitCode !== null) {
       expect(p.err()).toBe("");
       break; // it finished before the kill
@@ -89,7 +93,7 @@ it("survives SIGKILL at random moments and resumes to the uninterrupted run's we
 
   const a = decodeSafetensors(readFileSync(join(reference, "checkpoint.safetensors")));
   const b = decodeSafetensors(readFileSync(join(run, "checkpoint.safetensors")));
-  expect(JSON.parse(b.metadata["mlc.train"]).step).toBe(450); // 3 epochs of 4800 / 32 steps
+  expect(JSON.parse(b.metadata["mlc.train"]).step).toBe(900); // 6 epochs of 4800 / 32 steps
   for (const [name, t] of Object.entries(a.tensors)) {
     expect(Buffer.from(b.tensors[name].data.buffer, b.tensors[name].data.byteOffset, b.tensors[name].data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), name).toBe(true);
   }
