@@ -29,6 +29,7 @@ import { DTYPE_BYTES, numel, type TensorType } from "../../ir/types.ts";
 import type { BufferRef, KernelArgs } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import type { ConvPlan } from "./conv-plan.ts";
+import { outerProductStep } from "./gemm-core.ts";
 import { Lanes } from "./lanes.ts";
 import type { Epilogue } from "./matmul.ts";
 
@@ -260,11 +261,8 @@ function productMicro(f: FunctionBuilder, g: PaddedGeometry, rows: number, vecto
   const ky = f.local("i32");
   const dst = f.local("i32");
   const c = (v: number) => f.i32.const(v);
-  const step: Expr[] = bv.map((r, q) => f.set(r, f.v128.load(16 * q, 4, f.i32.add(f.get(b), f.i32.mul(f.get(i), c(O))))));
-  for (let r = 0; r < rows; r++) {
-    step.push(f.set(av, f.v128.load32_splat(r * C4, 4, f.i32.add(f.get(a), f.get(i)))));
-    for (let q = 0; q < vectors; q++) step.push(f.set(acc[r][q], f.f32x4.add(f.get(acc[r][q]), f.f32x4.mul(f.get(av), f.get(bv[q])))));
-  }
+  const step = outerProductStep(f, acc, bv, av, (q) => f.v128.load(16 * q, 4, f.i32.add(f.get(b), f.i32.mul(f.get(i), c(O)))),
+    (r) => f.v128.load32_splat(r * C4, 4, f.i32.add(f.get(a), f.get(i))));
   return [
     ...acc.flat().map((r) => f.set(r, f.v128.const(new Array(16).fill(0)))),
     f.set(a, aStart),
@@ -348,11 +346,7 @@ function filterMicro(f: FunctionBuilder, g: PaddedGeometry, rows: number, vector
   const ox = f.local("i32");
   const dst = f.local("i32");
   const c = (v: number) => f.i32.const(v);
-  const step: Expr[] = bv.map((r, q) => f.set(r, f.v128.load(16 * q, 4, f.get(d))));
-  for (let r = 0; r < rows; r++) {
-    step.push(f.set(av, f.v128.load32_splat(4 * r, 4, f.get(a))));
-    for (let q = 0; q < vectors; q++) step.push(f.set(acc[r][q], f.f32x4.add(f.get(acc[r][q]), f.f32x4.mul(f.get(av), f.get(bv[q])))));
-  }
+  const step = outerProductStep(f, acc, bv, av, (q) => f.v128.load(16 * q, 4, f.get(d)), (r) => f.v128.load32_splat(4 * r, 4, f.get(a)));
   return [
     f.set(dst, dwAt),
     ...acc.flatMap((row, r) => row.map((v, q) => f.set(v, f.v128.load(r * O * 4 + 16 * q, 4, f.get(dst))))),

@@ -18,6 +18,7 @@ import { DTYPE_BYTES, numel } from "../../ir/types.ts";
 import type { BufferRef, KernelArgs } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import { COLUMN_BUDGET_BYTES, type ConvPlan } from "./conv-plan.ts";
+import { outerProductStep } from "./gemm-core.ts";
 import { align16, geometry, imageBytes, padded, padImage, type PaddedGeometry } from "./conv-padded.ts";
 import { perPositionBlocks, transformInputs, usesWinogradConv, type Plane } from "./conv-winograd.ts";
 
@@ -178,11 +179,7 @@ function accumulateMicro(f: FunctionBuilder, layout: FilterLayout, tiles: number
   const t = f.local("i32");
   const dst = f.local("i32");
   const c = (v: number) => f.i32.const(v);
-  const step: Expr[] = hv.map((r, q) => f.set(r, f.v128.load((c0 + 4 * q) * 4, 4, f.get(b))));
-  for (let r = 0; r < rows; r++) {
-    step.push(f.set(av, f.v128.load32_splat(4 * r, 4, f.get(a))));
-    for (let q = 0; q < vectors; q++) step.push(f.set(acc[r][q], f.f32x4.add(f.get(acc[r][q]), f.f32x4.mul(f.get(av), f.get(hv[q])))));
-  }
+  const step = outerProductStep(f, acc, hv, av, (q) => f.v128.load((c0 + 4 * q) * 4, 4, f.get(b)), (r) => f.v128.load32_splat(4 * r, 4, f.get(a)));
   return [
     f.set(dst, accAt),
     ...acc.flatMap((row, r) => row.map((v, q) => f.set(v, f.v128.load(r * O4 + (c0 + 4 * q) * 4, 4, f.get(dst))))),

@@ -25,6 +25,7 @@ import { DTYPE_BYTES } from "../../ir/types.ts";
 import type { BufferRef, KernelArgs } from "../kernel.ts";
 import type { Expr, FunctionBuilder, Local } from "../module.ts";
 import type { ConvPlan } from "./conv-plan.ts";
+import { outerProductStep } from "./gemm-core.ts";
 import { align16, chunks, geometry, imageBytes, padded, padImage, registerEpilogue, rowsFor, usesPaddedConv, type ExtraRead, type PaddedGeometry } from "./conv-padded.ts";
 import { Lanes } from "./lanes.ts";
 import type { Epilogue } from "./matmul.ts";
@@ -254,11 +255,7 @@ function productMicro(f: FunctionBuilder, S: number, O: number, rows: number, ve
   const k = f.local("i32");
   const dst = f.local("i32");
   const c = (v: number) => f.i32.const(v);
-  const step: Expr[] = bv.map((r, q) => f.set(r, f.v128.load((c0 + 4 * q) * 4, 4, f.get(b))));
-  for (let r = 0; r < rows; r++) {
-    step.push(f.set(av, f.v128.load32_splat(r * S * 4, 4, f.get(a))));
-    for (let q = 0; q < vectors; q++) step.push(f.set(acc[r][q], f.f32x4.add(f.get(acc[r][q]), f.f32x4.mul(f.get(av), f.get(bv[q])))));
-  }
+  const step = outerProductStep(f, acc, bv, av, (q) => f.v128.load((c0 + 4 * q) * 4, 4, f.get(b)), (r) => f.v128.load32_splat(r * S * 4, 4, f.get(a)));
   return [
     ...acc.flat().map((r) => f.set(r, f.v128.const(new Array(16).fill(0)))),
     f.set(a, aAt),

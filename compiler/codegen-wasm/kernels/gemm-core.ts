@@ -98,6 +98,22 @@ const mul = (f: FunctionBuilder, a: Expr, b: Expr) => f.i32.mul(a, b);
 const i32 = (f: FunctionBuilder, v: number) => f.i32.const(v);
 const min = (f: FunctionBuilder, a: Local, b: Expr) => f.select(f.i32.lt_s(f.get(a), b), f.get(a), b);
 
+/**
+ * One k step of a register-blocked outer product, the body of every f32 micro-kernel's loop:
+ * bv[q] = loadB(q) for each f32x4 column, then for each row r, av = splatA(r) (one A element in
+ * every lane) and acc[r][q] += av * bv[q]. The callers own the locals and the loop (see the
+ * header: not unrolled).
+ */
+export function outerProductStep(f: FunctionBuilder, acc: readonly (readonly Local[])[], bv: readonly Local[], av: Local,
+  loadB: (q: number) => Expr, splatA: (r: number) => Expr): Expr[] {
+  const step: Expr[] = bv.map((v, q) => f.set(v, loadB(q)));
+  acc.forEach((row, r) => {
+    step.push(f.set(av, splatA(r)));
+    row.forEach((v, q) => step.push(f.set(v, f.f32x4.add(f.get(v), f.f32x4.mul(f.get(av), f.get(bv[q]))))));
+  });
+  return step;
+}
+
 /** micro(pa, pb, kc, c, ldc, load): C[mr x nr] = (load ? C : 0) + Apanel * Bpanel over kc >= 1 steps. */
 function microBody(f: FunctionBuilder, t: GemmTiling): Expr[] {
   if (t.nr % 4 !== 0 || t.nr % t.mr !== 0) throw new Error(`GEMM tile ${t.mr}x${t.nr}: nr must be a multiple of 4 and of mr`);
@@ -123,14 +139,7 @@ function microBody(f: FunctionBuilder, t: GemmTiling): Expr[] {
   const i = f.local("i32");
   const aAt = () => add(f, f.get(pa), f.get(i));
   const bAt = () => add(f, f.get(pb), mul(f, f.get(i), i32(f, t.nr / t.mr)));
-  const kStep: Expr[] = [];
-  for (let q = 0; q < vectors; q++) kStep.push(f.set(bv[q], f.v128.load(16 * q, 4, bAt())));
-  for (let r = 0; r < t.mr; r++) {
-    kStep.push(f.set(av, f.v128.load32_splat(4 * r, 4, aAt())));
-    for (let q = 0; q < vectors; q++) {
-      kStep.push(f.set(acc[r][q], f.f32x4.add(f.get(acc[r][q]), f.f32x4.mul(f.get(av), f.get(bv[q])))));
-    }
-  }
+  const kStep = outerProductStep(f, acc, bv, av, (q) => f.v128.load(16 * q, 4, bAt()), (r) => f.v128.load32_splat(4 * r, 4, aAt()));
 
   return [
     f.if(f.get(load),
