@@ -18,6 +18,7 @@
 import type { Graph, Node } from "../ir/graph.ts";
 import { bufferBytes } from "./liveness.ts";
 import { isPureAlias } from "../ir/aliasing.ts";
+import { memoPerGraph } from "./graph-memo.ts";
 
 /**
  * How to choose among ready nodes. `greedy`: the best score (bytes freed minus allocated, with
@@ -292,16 +293,8 @@ class ScheduleProblem {
   }
 }
 
-const problems = new WeakMap<Graph, { aliases: ReadonlyMap<string, string>; problem: ScheduleProblem }>();
-
 /** The graph's ScheduleProblem under `aliases`, built once while both are the same objects. */
-function problemOf(g: Graph, aliases: ReadonlyMap<string, string>): ScheduleProblem {
-  const known = problems.get(g);
-  if (known && known.aliases === aliases) return known.problem;
-  const problem = new ScheduleProblem(g, aliases);
-  problems.set(g, { aliases, problem });
-  return problem;
-}
+const problemOf = memoPerGraph((g, aliases) => new ScheduleProblem(g, aliases));
 
 /** Scheduling state with an undo journal, so scores can be computed by trying moves. */
 class SchedulerState {

@@ -23,6 +23,7 @@
 import type { Graph, Node } from "../ir/graph.ts";
 import { byteSize } from "../ir/types.ts";
 import { isPureAlias, mayReuseOperand } from "../ir/aliasing.ts";
+import { memoPerGraph } from "./graph-memo.ts";
 
 /** The order after both repairs (a new array; `nodes` is a topological order of `g`'s nodes). */
 export function refineOrder(g: Graph, nodes: readonly Node[], aliases: ReadonlyMap<string, string>): Node[] {
@@ -173,16 +174,8 @@ class RefineContext {
   }
 }
 
-const contexts = new WeakMap<Graph, { aliases: ReadonlyMap<string, string>; context: RefineContext }>();
-
 /** The graph's RefineContext under `aliases`, built once while both are the same objects. */
-function contextOf(g: Graph, aliases: ReadonlyMap<string, string>): RefineContext {
-  const known = contexts.get(g);
-  if (known && known.aliases === aliases) return known.context;
-  const context = new RefineContext(g, aliases);
-  contexts.set(g, { aliases, context });
-  return context;
-}
+const contextOf = memoPerGraph((g, aliases) => new RefineContext(g, aliases));
 
 class OrderState {
   readonly order: OrderList;
