@@ -76,6 +76,26 @@ function gemmDTypes(op: ConvOp, inputs: readonly TensorType[], p: ConvPlan): Gem
 
 const align = (n: number) => Math.ceil(n / 16) * 16;
 
+/** An f32 kernel that computes a whole convolution op itself (no column buffer, no shared GEMM). */
+interface WholeConvKernel {
+  workspaceBytes(): number;
+  /** For conv2d, `epilogue` (one registerEpilogue accepts) runs on the values before each store. */
+  emit(args: KernelArgs, epilogue?: Epilogue): Expr[];
+}
+
+/**
+ * The f32 kernel that takes `op` of this convolution whole, the first that applies: Winograd
+ * (3x3 with 8-32 channels and even outputs: conv-winograd.ts, conv-winograd-filter.ts), then the
+ * padded direct kernel (stride 1, few channels: conv-padded.ts). The workspace, the emitter and
+ * the fused epilogue all ask here, so they agree.
+ */
+function wholeKernelOf(op: ConvOp, p: ConvPlan): WholeConvKernel | undefined {
+  if (usesWinogradConv(op, p)) return { workspaceBytes: () => winogradWorkspaceBytes(op, p), emit: (a, e) => emitWinogradConv(op, a, p, e) };
+  if (op === "conv2dBackpropFilter" && usesWinogradFilterGradient(p)) return { workspaceBytes: () => winogradFilterWorkspaceBytes(p), emit: (a) => emitWinogradFilterGradient(a, p) };
+  if (usesPaddedConv(op, p)) return { workspaceBytes: () => paddedWorkspaceBytes(op, p), emit: (a, e) => emitPaddedConv(op, a, p, e) };
+  return undefined;
+}
+
 /**
  * The workspace layout: [columns][GEMM scratch][f32 chunk or accumulator]. A 16-bit result needs
  * the last part: conv2d's chunk of rows (rounded into the output per block), or the f32 sum of
@@ -84,9 +104,8 @@ const align = (n: number) => Math.ceil(n / 16) * 16;
 function layoutOf(op: ConvOp, node: Node, inputs: readonly TensorType[], output: TensorType) {
   const p = planOf(op, node, inputs, output);
   const none = { p, columns: 0, gemm: 0, extra: 0, total: 0 };
-  if (!anyHalf(inputs, output) && usesWinogradConv(op, p)) return { ...none, total: winogradWorkspaceBytes(op, p) };
-  if (!anyHalf(inputs, output) && op === "conv2dBackpropFilter" && usesWinogradFilterGradient(p)) return { ...none, total: winogradFilterWorkspaceBytes(p) };
-  if (!anyHalf(inputs, output) && usesPaddedConv(op, p)) return { ...none, total: paddedWorkspaceBytes(op, p) };
+  const whole = anyHalf(inputs, output) ? undefined : wholeKernelOf(op, p);
+  if (whole) return { ...none, total: whole.workspaceBytes() };
   if (p.strategy === "depthwise" || p.pixels === 0) return none;
   if (op === "conv2d" && usesDirectConv(p)) {
     // 16-bit storage: an f32 copy of w, and one pixel's output channels in f32 (directHalf).
@@ -122,9 +141,8 @@ export function emitConv(op: ConvOp, args: KernelArgs, epilogue?: Epilogue): Exp
   const types = inputs.map((i) => i.type);
   const layout = layoutOf(op, node, types, output.type);
   const { p } = layout;
-  if (!anyHalf(types, output.type) && usesWinogradConv(op, p)) return emitWinogradConv(op, args, p);
-  if (!anyHalf(types, output.type) && op === "conv2dBackpropFilter" && usesWinogradFilterGradient(p)) return emitWinogradFilterGradient(args, p);
-  if (!anyHalf(types, output.type) && usesPaddedConv(op, p)) return emitPaddedConv(op, args, p);
+  const whole = anyHalf(types, output.type) ? undefined : wholeKernelOf(op, p);
+  if (whole) return whole.emit(args);
   if (p.strategy === "depthwise") return emitDepthwise(op === "conv2d" ? "forward" : op === "conv2dBackpropInput" ? "input" : "filter", args, p);
   if (op === "conv2d" && usesDirectConv(p)) {
     if (!anyHalf(types, output.type)) return emitDirectConv(args, p);
@@ -361,9 +379,9 @@ export function emitConvWithEpilogueInRegisters(args: KernelArgs, epilogue: Epil
   const types = args.inputs.map((i) => i.type);
   if (anyHalf(types, args.output.type)) return undefined;
   const p = planOf("conv2d", args.node, types, args.output.type);
-  if (!usesPaddedConv("conv2d", p) || !registerEpilogue(epilogue, args.output.type)) return undefined;
-  if (usesWinogradConv("conv2d", p)) return emitWinogradConv("conv2d", args, p, epilogue);
-  return emitPaddedConv("conv2d", args, p, epilogue);
+  const whole = wholeKernelOf("conv2d", p);
+  if (!whole || !registerEpilogue(epilogue, args.output.type)) return undefined;
+  return whole.emit(args, epilogue);
 }
 
 /** The three convolutions' kernels (f32 GEMMs and column buffers throughout; 16-bit operands widened, results rounded once). */
