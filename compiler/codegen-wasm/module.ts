@@ -17,8 +17,6 @@ const TYPES: Record<WasmType, binaryen.Type> = {
 };
 
 export const PAGE_BYTES = 65536;
-/** wasm32 linear memory holds at most 65536 pages (4 GiB): the largest arena a module can have. */
-export const MAX_MEMORY_BYTES = 65536 * PAGE_BYTES;
 
 /** A call of an entry point (WasmModule.entry) and an end-of-step copy. */
 export interface EntryCall {

@@ -145,7 +145,7 @@ function fusionStage(program: FusedProgram, runner: PassRunner): FusedProgram {
 }
 
 function memoryStage(fused: FusedProgram, opts: CompileOptions, backend: Backend, runner: PassRunner): CompiledProgram {
-  const entries = memoryPhase(fused.entries, { schedule: opts.schedule, timeLimitMs: opts.timeLimitMs, workspaceBytes: backend.scratchBytes }, runner);
+  const entries = memoryPhase(fused.entries, { schedule: opts.schedule, timeLimitMs: opts.timeLimitMs, workspaceBytes: scratchOf(backend) }, runner);
   const q = fused.quantization ? { quantization: fused.quantization } : {};
   return { entries, arena: runner.statsOf("plan", "*")!["arena-bytes"], records: runner.records, trainingStats: fused.trainingStats, ...q };
 }
@@ -199,8 +199,22 @@ export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: 
 
 /** The peak of a training graph as `backend`'s pipeline will plan it: fused, with its workspaces. */
 export function backendPeak(backend: Backend): (g: Graph, scheduled: boolean) => number {
-  const scratch = memoizedScratch(backend.scratchBytes);
+  const scratch = scratchOf(backend);
   return (g, scheduled) => estimatedPeak(fuseGraph(g, { verify: false }).graph, scheduled, scratch);
+}
+
+/**
+ * Each backend's scratchBytes, remembered (memoizedScratch) and one function for every caller: the
+ * memory passes keep what they work out about a graph per (graph, workspace table), and the
+ * checkpoint pass's estimate of the step it chooses and the memory phase's schedule of that step
+ * then share it.
+ */
+const scratchTables = new WeakMap<Backend, Backend["scratchBytes"]>();
+
+function scratchOf(backend: Backend): Backend["scratchBytes"] {
+  let table = scratchTables.get(backend);
+  if (!table) scratchTables.set(backend, (table = memoizedScratch(backend.scratchBytes)));
+  return table;
 }
 
 /**

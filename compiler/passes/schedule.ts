@@ -45,7 +45,7 @@ export const schedule: Pass<ScheduleOptions> = {
   defaults: { lookahead: 8 },
   run(g, opts) {
     const base = withoutMemoryDecisions(g);
-    const meter = new PeakMeter(base, opts.workspaceBytes);
+    const meter = meterOf(base, opts.workspaceBytes);
     // Orders are indices into base.nodes.
     const given = Int32Array.from(base.nodes, (_, i) => i);
     const before = meter.peak(given);
@@ -79,7 +79,22 @@ export const schedule: Pass<ScheduleOptions> = {
  * bound the planner will be measured against.
  */
 export function scheduledPeak(g: Graph, workspaceBytes?: WorkspaceBytes): number {
-  return new PeakMeter(withoutMemoryDecisions(g), workspaceBytes).peak(Int32Array.from(g.nodes, (_, i) => i));
+  return meterOf(withoutMemoryDecisions(g), workspaceBytes).peak(Int32Array.from(g.nodes, (_, i) => i));
+}
+
+/**
+ * The PeakMeter of a graph (with one workspace table), built once: the checkpoint pass estimates
+ * the peak of the step it chooses, which the schedule pass then orders, and `mlc mem` does both
+ * for several steps.
+ */
+const meters = new WeakMap<Graph, { workspaceBytes: WorkspaceBytes | undefined; meter: PeakMeter }>();
+
+function meterOf(g: Graph, workspaceBytes: WorkspaceBytes | undefined): PeakMeter {
+  const known = meters.get(g);
+  if (known && known.workspaceBytes === workspaceBytes) return known.meter;
+  const meter = new PeakMeter(g, workspaceBytes);
+  meters.set(g, { workspaceBytes, meter });
+  return meter;
 }
 
 /** Whether two orders of one graph's nodes are the same. */
@@ -187,8 +202,9 @@ class PeakMeter {
   }
 }
 
-/** The graph without in-place decisions and memory plan. */
+/** The graph without in-place decisions and memory plan (itself when it has none). */
 export function withoutMemoryDecisions(g: Graph): Graph {
+  if (g.memory === undefined && g.nodes.every((n) => n.inplace === undefined)) return g;
   const { memory: _plan, ...rest } = g;
   const nodes = g.nodes.map((n): Node => {
     if (n.inplace === undefined) return n;

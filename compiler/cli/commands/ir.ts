@@ -38,7 +38,7 @@ export const irCommand: CommandModule<object, IrArgs> = {
       ...(training ? { training } : {}),
       ...precisionOptions(args),
       // Dumps show every pass, so they run the backend's whole pipeline.
-      ...(dumps ? { dumps, backend: await loadBackend(args.target) } : {}),
+      ...(dumps ? { dumps, backend: await loadBackend(args.target, { emit: false }) } : {}),
     });
     if (program.quantization) process.stderr.write(formatQuantizationReport(program.quantization.report) + "\n");
     if (dumps) return;

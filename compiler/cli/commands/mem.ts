@@ -69,7 +69,7 @@ export const memCommand: CommandModule<object, MemArgs> = {
     const { budgetBytes } = checkpointOptions(args);
     const batches = args.batch === undefined ? [undefined] : parseBatches(args.batch);
     if (args.batch !== undefined) requireBatchKey(args.model, set);
-    const backend = await loadBackend(args.target);
+    const backend = await loadBackend(args.target, { emit: false });
     const dumps = irDumps(args);
     const timing = args["time-limit"] !== undefined ? { timeLimitMs: args["time-limit"] } : {};
     const reports: MemoryReport[] = [];
@@ -152,7 +152,7 @@ async function memFit(args: MemArgs, set: Record<string, string>): Promise<void>
   requireBatchKey(args.model, set);
   const model = compileModelFile(args.model, { set });
   const { checkpoint: _none, ...training } = trainingOptions(model, args)!;
-  const backend = await loadBackend(args.target);
+  const backend = await loadBackend(args.target, { emit: false });
   const opts = { model: args.model, set, backend, training, budget, ...(args["time-limit"] !== undefined ? { timeLimitMs: args["time-limit"] } : {}) };
   const rows = (["none", "sqrt", "auto"] as const).map((mode) => fitBatch(opts, mode));
   if (args.json) {
