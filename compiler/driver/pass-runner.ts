@@ -52,17 +52,23 @@ export interface NamedGraph {
 const VERIFIED_LATER_IN_PHASE = new Set(["autodiff", "loss-scale", "dce", "cse", "fuse", "fuse-reductions", "schedule", "inplace"]);
 
 /**
- * Results of passes run with their defaults, per input graph: a pass is a function of its graph
- * and options, and graphs are never changed once built, so a pass run again on the same graph
- * object gives what it gave before. The checkpoint pass's peak estimates fuse the step they
- * choose (driver/compile.ts backendPeak) before the fusion phase fuses it again; `mlc mem` fuses
- * the plain step for its program and for auto's comparison. Dropped with the graph (a WeakMap).
+ * Results of passes run with their defaults, for the last few input graphs: a pass is a function
+ * of its graph and options, and graphs are never changed once built, so a pass run again on the
+ * same graph object gives what it gave before. The checkpoint pass's peak estimates fuse the step
+ * they choose (driver/compile.ts backendPeak) just before the fusion phase fuses it again; `mlc
+ * mem` fuses the plain step for its program and for auto's comparison. Only the most recent graphs
+ * are kept (strongly): the checkpoint search estimates hundreds of candidate steps, whose fused
+ * copies must not all stay in memory.
  */
-const defaultResults = new WeakMap<Graph, Map<string, PassResult>>();
+const recentResults = new Map<Graph, Map<string, PassResult>>();
+const RECENT_GRAPHS = 12;
 
 function withDefaults<O extends object>(pass: Pass<O>, graph: Graph): PassResult {
-  let byPass = defaultResults.get(graph);
-  if (!byPass) defaultResults.set(graph, (byPass = new Map()));
+  let byPass = recentResults.get(graph);
+  if (byPass) recentResults.delete(graph);
+  else byPass = new Map();
+  recentResults.set(graph, byPass);
+  if (recentResults.size > RECENT_GRAPHS) recentResults.delete(recentResults.keys().next().value!);
   let r = byPass.get(pass.name);
   if (!r) byPass.set(pass.name, (r = pass.run(graph, { ...pass.defaults })));
   return r;
