@@ -70,6 +70,8 @@ export const SAMPLES: Readonly<Record<string, Sample>> = {
   fakeQuant: (b, loc) => b.op("fakeQuant", [x23(b), qconst(b, "f32", [], 0.1), qconst(b, "i32", [], 0)], { qmin: -8, qmax: 7 }, loc),
   fakeQuantGrad: (b, loc) =>
     b.op("fakeQuantGrad", [x23(b, "dy"), x23(b), qconst(b, "f32", [3], 0.1), qconst(b, "i32", [3], 1)], { axis: -1, qmin: -8, qmax: 7 }, loc),
+  pruneMask: (b, loc) =>
+    b.op("pruneMask", [x23(b, "scores"), qconst(b, "i32", [], 2), x23(b, "mask"), qconst(b, "i32", [], 1)], {}, loc),
   matmulInteger: (b, loc) => b.op("matmulInteger", [inp(b, "a", "i8", [2, 3]), inp(b, "w", "i8", [3, 4])], {}, loc),
 };
 

@@ -10,6 +10,7 @@ import { DROPOUT_KERNELS } from "./dropout.ts";
 import { ELEMENTWISE_KERNELS } from "./elementwise.ts";
 import { FUSED_KERNELS } from "./fused.ts";
 import { LAYOUT_KERNELS } from "./layout.ts";
+import { PRUNE_KERNELS } from "./prune.ts";
 import { QUANT_KERNELS } from "./quant.ts";
 import { REDUCTION_KERNELS } from "./reduction.ts";
 import { SOURCE_KERNELS } from "./source.ts";
@@ -23,6 +24,7 @@ export const WASM_KERNELS: KernelTable = signedTable("wasm-simd kernels", {
   contraction: CONTRACTION_KERNELS,
   fused: FUSED_KERNELS,
   quant: QUANT_KERNELS,
+  prune: PRUNE_KERNELS,
 });
 
 /**

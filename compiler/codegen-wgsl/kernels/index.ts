@@ -14,6 +14,7 @@ import { LAYOUT_KERNELS } from "./layout.ts";
 import { MATMUL_KERNELS } from "./matmul.ts";
 import { NORM_KERNELS } from "./norm.ts";
 import { POOL_KERNELS } from "./pool.ts";
+import { PRUNE_KERNELS } from "./prune.ts";
 import { QUANT_KERNELS } from "./quant.ts";
 import { REDUCTION_KERNELS } from "./reduction.ts";
 
@@ -27,6 +28,7 @@ export const WGSL_KERNELS: WgslKernelTable = signedTable("webgpu kernels", {
   conv: CONV_KERNELS,
   pool: POOL_KERNELS,
   quant: QUANT_KERNELS,
+  prune: PRUNE_KERNELS,
 });
 
 /**
