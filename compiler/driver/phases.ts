@@ -27,6 +27,7 @@ import { FINITE } from "../passes/finite-gate.ts";
 import { MIXED_F32_OPS, precision, type HalfDType } from "../passes/precision.ts";
 import type { WorkspaceBytes } from "../passes/liveness.ts";
 import { optimizer, type OptimizerOptions } from "../passes/optimizer.ts";
+import { prune, type PruneOptions } from "../passes/prune.ts";
 import type { Pass, PassStats } from "../passes/pass.ts";
 import { plan } from "../passes/plan.ts";
 import { planProgram } from "../passes/plan-entries.ts";
@@ -41,6 +42,8 @@ export interface TrainingOptions {
   accumulate?: number;
   /** Add every grad/<param> as a graph output (for `mlc run --train` and tests). */
   exposeGradients?: boolean;
+  /** Magnitude pruning while training (prune.ts), after the optimizer. */
+  prune?: Partial<PruneOptions>;
   /** Recompute forward activations in the backward pass (checkpoint.ts); default none. */
   checkpoint?: { mode: CheckpointMode; budgetBytes?: number; leastPeak?: boolean; peakOf?: PeakEstimator };
   /**
@@ -124,6 +127,10 @@ export function trainingFront(source: Graph, opts: TrainingOptions | undefined, 
   let step = scale ? runner.one(lossScale, entry, withGrads, scale) : withGrads;
   const gate = scale ? { gate: FINITE } : guard ? { guardLoss: opts.loss } : {};
   step = n <= 1 ? runner.one(optimizer, entry, step, { ...opts.optimizer, ...gate }) : runner.one(accumulate, entry, step, { microBatches: n, ...gate });
+  if (opts.prune) {
+    if (n > 1) throw new Error("pruning while training does not combine with --accumulate yet");
+    step = runner.one(prune, entry, step, opts.prune);
+  }
   if (guard) step = runner.one(nonfiniteGuard, entry, step, { loss: opts.loss, microBatches: n });
   const named: NamedGraph[] = [{ exportName: "forward", graph: forward }, { exportName: entry, graph: step }];
   if (n > 1) {

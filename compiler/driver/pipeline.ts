@@ -16,6 +16,7 @@ import { inplace } from "../passes/inplace.ts";
 import { lossScale } from "../passes/loss-scale.ts";
 import { nonfiniteGuard } from "../passes/nonfinite-guard.ts";
 import { optimizer } from "../passes/optimizer.ts";
+import { prune } from "../passes/prune.ts";
 import type { PassInfo } from "../passes/pass.ts";
 import { planProgram } from "../passes/plan-entries.ts";
 import { precision } from "../passes/precision.ts";
@@ -41,6 +42,7 @@ export const PIPELINE: readonly RegisteredPass[] = [
   { pass: autodiff, phase: "training", scope: "train_step", when: "--train" },
   { pass: lossScale, phase: "training", scope: "train_step", when: "--train --mixed f16 (dynamic loss scaling)" },
   { pass: optimizer, phase: "training", scope: "train_step", when: "--train without --accumulate" },
+  { pass: prune, phase: "training", scope: "train_step", when: "--train --prune (or train.prune in the model)" },
   { pass: accumulate, phase: "training", scope: "train_step", when: "--train --accumulate N (N > 1; adds the apply_update entry)" },
   { pass: nonfiniteGuard, phase: "training", scope: "train_step", when: "--train, unless --no-nonfinite-guard (on by default)" },
   ...CLEANUP_PASSES.map((pass): RegisteredPass => ({ pass, phase: "cleanup", scope: "each entry", when: "always" })),
