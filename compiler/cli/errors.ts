@@ -9,7 +9,7 @@
 const USER_ERRORS = new Set([
   "TensorIOError", "SafetensorsError", "ShapeError", "InterpreterError", "IRParseError", "VerifyError", "UsageError", "InvalidPlanError", "TrainSpecError", "AutodiffError", "PlanCsvError", "CheckpointBudgetError",
   "UnsupportedTargetError", "UnsupportedKernelError", "DataError", "TrainError", "BuildFailed",
-  "OutputError", "WeightsConflictError", "PlanVerifyError", "ArenaTooLargeError", "PruneSpecError",
+  "OutputError", "WeightsConflictError", "PlanVerifyError", "ArenaTooLargeError", "PruneSpecError", "PruneOptionsError",
 ]);
 
 export function isUserError(e: unknown): boolean {

@@ -5,7 +5,8 @@ import type { Argv } from "yargs";
 import { inferenceGraph, type InferenceSelection } from "../driver/inference.ts";
 import type { PrecisionSpec, TrainingOptions } from "../driver/phases.ts";
 import type { CompiledModel } from "../frontend/index.ts";
-import { trainingSpec } from "../passes/train-options.ts";
+import { pruneSpec, trainingSpec, TrainSpecError } from "../passes/train-options.ts";
+import type { PruneOptions } from "../passes/prune.ts";
 import type { CheckpointMode } from "../passes/checkpoint.ts";
 import { parseByteSize } from "./byte-size.ts";
 import { UsageError } from "./options.ts";
@@ -24,6 +25,11 @@ export interface TrainArgs {
   ioPrecision: "f32" | "f16" | "bf16";
   /** false with --no-nonfinite-guard. */
   nonfiniteGuard: boolean;
+  prune?: number;
+  pruneStructure?: string;
+  pruneSchedule?: string;
+  pruneScope?: string;
+  pruneParams?: string;
 }
 
 export function withTrainOptions<T>(y: Argv<T>) {
@@ -38,6 +44,11 @@ export function withTrainOptions<T>(y: Argv<T>) {
     .option("loss-scale", { type: "number", describe: "with --mixed f16: the initial loss scale (default 65536); 0 turns loss scaling off" })
     .option("precision", { choices: ["f32", "f16", "bf16"], default: "f32", describe: "inference: store weights and activations as f16/bf16 (f32 compute in each kernel)" })
     .option("nonfinite-guard", { type: "boolean", default: true, describe: "with --train: skip (and count) a step whose loss or gradients hold NaN/Inf; --no-nonfinite-guard builds the step without the check" })
+    .option("prune", { type: "number", describe: "with --train: prune weights while training to this final sparsity (masks recomputed at --prune-schedule's steps)" })
+    .option("prune-structure", { choices: ["element", "channel"], describe: "with --prune: what a mask zeroes (default element; channel: whole output channels)" })
+    .option("prune-schedule", { type: "string", describe: "with --prune: START:END:EVERY train steps of the mask recomputations (default 0:0:1, at once)" })
+    .option("prune-scope", { choices: ["layer", "global"], describe: "with --prune: rank each weight alone (layer, the default)" })
+    .option("prune-params", { type: "string", describe: "with --prune: the params to prune, comma-separated (default: every weight of rank >= 2)" })
     .option("io-precision", { choices: ["f32", "f16", "bf16"] as const, default: "f32" as const, describe: "with --precision: the dtype of float inputs and outputs at the bundle's API" });
 }
 
@@ -61,10 +72,40 @@ export function trainingOptions(model: CompiledModel, args: TrainArgs, exposeGra
     if (args.checkpoint !== "none") throw new UsageError("--checkpoint needs --train");
     if (args.mixed !== undefined) throw new UsageError("--mixed needs --train (for inference: --precision f16|bf16)");
     if (args.nonfiniteGuard === false) throw new UsageError("--no-nonfinite-guard needs --train");
+    if (args.prune !== undefined) throw new UsageError("--prune needs --train");
     return undefined;
   }
   const spec = trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr });
-  return { ...spec, accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args), ...mixedOptions(args), nonfiniteGuard: args.nonfiniteGuard !== false };
+  const prune = pruneOptions(args, spec.prune);
+  if (prune && args.accumulate !== 1) throw new UsageError("--prune does not combine with --accumulate yet");
+  return { ...spec, ...(prune ? { prune } : {}), accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args), ...mixedOptions(args), nonfiniteGuard: args.nonfiniteGuard !== false };
+}
+
+/** --prune and its family over the model's train.prune (the flags win); undefined when neither asks. */
+function pruneOptions(args: TrainArgs, fromModel: PruneOptions | undefined): PruneOptions | undefined {
+  const flags = { structure: args.pruneStructure, schedule: args.pruneSchedule, params: args.pruneParams };
+  if (args.prune === undefined) {
+    const stray = Object.entries(flags).find(([, v]) => v !== undefined) ?? (args.pruneScope !== undefined ? ["scope"] : undefined);
+    if (stray) throw new UsageError(`--prune-${stray[0]} needs --prune SPARSITY`);
+    return fromModel;
+  }
+  if (args.pruneScope === "global") throw new UsageError("--prune-scope global is for mlc prune only so far; pruning while training ranks each weight alone (layer)");
+  const base = fromModel
+    ? { sparsity: fromModel.sparsity, initialSparsity: fromModel.initialSparsity, structure: fromModel.structure, norm: fromModel.norm, schedule: `${fromModel.start}:${fromModel.end}:${fromModel.every}`, ...(fromModel.params ? { params: fromModel.params } : {}) }
+    : {};
+  const given = {
+    ...base,
+    sparsity: args.prune,
+    ...(flags.structure !== undefined ? { structure: flags.structure } : {}),
+    ...(flags.schedule !== undefined ? { schedule: flags.schedule } : {}),
+    ...(flags.params !== undefined ? { params: flags.params.split(",").map((s) => s.trim()).filter((s) => s !== "") } : {}),
+  };
+  try {
+    return pruneSpec(given, (key) => (key === undefined || key === "sparsity" ? "--prune" : `--prune-${key}`));
+  } catch (e) {
+    if (e instanceof TrainSpecError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 /** --mixed and --loss-scale, checked together. */

@@ -3,6 +3,7 @@
 // from and what is allowed.
 
 import { OPTIMIZER_DEFAULTS, type OptimizerKind, type OptimizerOptions } from "./optimizer.ts";
+import { checkPruneOptions, PruneOptionsError, type PruneOptions } from "./prune.ts";
 
 export class TrainSpecError extends Error {
   override name = "TrainSpecError";
@@ -11,6 +12,8 @@ export class TrainSpecError extends Error {
 export interface TrainingSpec {
   loss: string;
   optimizer: OptimizerOptions;
+  /** train.prune: magnitude pruning while training (prune.ts). */
+  prune?: PruneOptions;
 }
 
 const KINDS: readonly OptimizerKind[] = ["sgd", "adam", "adamw"];
@@ -50,5 +53,52 @@ export function trainingSpec(train: unknown, overrides: TrainOverrides = {}): Tr
   if (overrides.lr !== undefined) optimizer.lr = overrides.lr;
   if (!(optimizer.lr > 0)) throw new TrainSpecError(`learning rate must be positive, got ${optimizer.lr}`);
   if (optimizer.nesterov && optimizer.momentum <= 0) throw new TrainSpecError("nesterov needs momentum > 0");
-  return { loss, optimizer };
+  const prune = spec.prune === undefined ? undefined : pruneSpec(spec.prune);
+  return { loss, optimizer, ...(prune ? { prune } : {}) };
+}
+
+const PRUNE_KEYS = ["sparsity", "initialSparsity", "structure", "norm", "schedule", "params"];
+
+/**
+ * `train.prune` of a model: { sparsity, structure?: "element" | "channel", norm?: 1 | 2,
+ * schedule?: "START:END:EVERY", initialSparsity?, params?: [names] } (docs/COMPRESSION.md).
+ */
+export function pruneSpec(given: unknown, name: (key?: string) => string = (key) => (key ? `train.prune.${key}` : "train.prune")): PruneOptions {
+  const where = name();
+  if (typeof given !== "object" || given === null || Array.isArray(given)) throw new TrainSpecError(`${where} must be an object like { sparsity: 0.9, schedule: "0:1000:100" }`);
+  const g = given as Record<string, unknown>;
+  for (const key of Object.keys(g)) if (!PRUNE_KEYS.includes(key)) throw new TrainSpecError(`${where} has no option '${key}' (known: ${PRUNE_KEYS.join(", ")})`);
+  const num = (key: string, fallback: number) => {
+    const v = g[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isFinite(v)) throw new TrainSpecError(`${name(key)} must be a finite number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  if (g.sparsity === undefined) throw new TrainSpecError(`${name("sparsity")} is required (the final fraction of weights pruned)`);
+  const structure = g.structure ?? "element";
+  if (structure !== "element" && structure !== "channel") {
+    throw new TrainSpecError(`${name("structure")} must be "element" or "channel", got ${JSON.stringify(structure)} (block and N:M masks are for mlc prune only, so far)`);
+  }
+  const norm = num("norm", 1);
+  if (norm !== 1 && norm !== 2) throw new TrainSpecError(`${name("norm")} must be 1 or 2, got ${norm}`);
+  const params = g.params;
+  if (params !== undefined && !(Array.isArray(params) && params.every((p) => typeof p === "string"))) throw new TrainSpecError(`${name("params")} must be a list of param names`);
+  const options: PruneOptions = {
+    sparsity: num("sparsity", 0), initialSparsity: num("initialSparsity", 0), structure, norm,
+    ...parseSchedule(g.schedule ?? "0:0:1", name("schedule")),
+    ...(params !== undefined ? { params: params as string[] } : {}),
+  };
+  try {
+    checkPruneOptions(options);
+  } catch (e) {
+    if (e instanceof PruneOptionsError) throw new TrainSpecError(`${where}: ${e.message.replace(/^prune: /, "")}`);
+    throw e;
+  }
+  return options;
+}
+
+/** "START:END:EVERY" (train steps, from 0). */
+export function parseSchedule(text: unknown, where: string): { start: number; end: number; every: number } {
+  const m = typeof text === "string" ? /^(\d+):(\d+):(\d+)$/.exec(text) : null;
+  if (!m) throw new TrainSpecError(`${where} must be "START:END:EVERY" (train steps from 0, e.g. "0:2000:100"), got ${JSON.stringify(text)}`);
+  return { start: Number(m[1]), end: Number(m[2]), every: Number(m[3]) };
 }
