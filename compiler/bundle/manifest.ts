@@ -86,9 +86,9 @@ export function initialWeights(graphs: readonly Graph[], params: readonly ParamL
   return encodeSafetensors(tensors);
 }
 
-/** Optimizer state and gradient accumulators (`opt/*`, `acc/*`): part of a training checkpoint only. */
+/** Optimizer state, gradient accumulators and pruning masks (`opt/*`, `acc/*`, `prune/*`): part of a training checkpoint only. */
 export function isTrainingState(name: string): boolean {
-  return name.startsWith("opt/") || name.startsWith("acc/");
+  return name.startsWith("opt/") || name.startsWith("acc/") || name.startsWith("prune/");
 }
 
 /** The tensors of a weights file that a bundle with `params` skips: training state it does not have. */

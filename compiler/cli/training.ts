@@ -47,7 +47,7 @@ export function withTrainOptions<T>(y: Argv<T>) {
     .option("prune", { type: "number", describe: "with --train: prune weights while training to this final sparsity (masks recomputed at --prune-schedule's steps)" })
     .option("prune-structure", { choices: ["element", "channel"], describe: "with --prune: what a mask zeroes (default element; channel: whole output channels)" })
     .option("prune-schedule", { type: "string", describe: "with --prune: START:END:EVERY train steps of the mask recomputations (default 0:0:1, at once)" })
-    .option("prune-scope", { choices: ["layer", "global"], describe: "with --prune: rank each weight alone (layer, the default)" })
+    .option("prune-scope", { choices: ["layer", "global"], describe: "with --prune: rank each weight alone (layer, the default) or all of them together (global, element masks)" })
     .option("prune-params", { type: "string", describe: "with --prune: the params to prune, comma-separated (default: every weight of rank >= 2)" })
     .option("io-precision", { choices: ["f32", "f16", "bf16"] as const, default: "f32" as const, describe: "with --precision: the dtype of float inputs and outputs at the bundle's API" });
 }
@@ -83,21 +83,21 @@ export function trainingOptions(model: CompiledModel, args: TrainArgs, exposeGra
 
 /** --prune and its family over the model's train.prune (the flags win); undefined when neither asks. */
 function pruneOptions(args: TrainArgs, fromModel: PruneOptions | undefined): PruneOptions | undefined {
-  const flags = { structure: args.pruneStructure, schedule: args.pruneSchedule, params: args.pruneParams };
+  const flags = { structure: args.pruneStructure, schedule: args.pruneSchedule, params: args.pruneParams, scope: args.pruneScope };
   if (args.prune === undefined) {
-    const stray = Object.entries(flags).find(([, v]) => v !== undefined) ?? (args.pruneScope !== undefined ? ["scope"] : undefined);
+    const stray = Object.entries(flags).find(([, v]) => v !== undefined);
     if (stray) throw new UsageError(`--prune-${stray[0]} needs --prune SPARSITY`);
     return fromModel;
   }
-  if (args.pruneScope === "global") throw new UsageError("--prune-scope global is for mlc prune only so far; pruning while training ranks each weight alone (layer)");
   const base = fromModel
-    ? { sparsity: fromModel.sparsity, initialSparsity: fromModel.initialSparsity, structure: fromModel.structure, norm: fromModel.norm, schedule: `${fromModel.start}:${fromModel.end}:${fromModel.every}`, ...(fromModel.params ? { params: fromModel.params } : {}) }
+    ? { sparsity: fromModel.sparsity, initialSparsity: fromModel.initialSparsity, structure: fromModel.structure, norm: fromModel.norm, scope: fromModel.scope, schedule: `${fromModel.start}:${fromModel.end}:${fromModel.every}`, ...(fromModel.params ? { params: fromModel.params } : {}) }
     : {};
   const given = {
     ...base,
     sparsity: args.prune,
     ...(flags.structure !== undefined ? { structure: flags.structure } : {}),
     ...(flags.schedule !== undefined ? { schedule: flags.schedule } : {}),
+    ...(flags.scope !== undefined ? { scope: flags.scope } : {}),
     ...(flags.params !== undefined ? { params: flags.params.split(",").map((s) => s.trim()).filter((s) => s !== "") } : {}),
   };
   try {

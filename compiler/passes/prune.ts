@@ -2,7 +2,7 @@
 // training"; Zhu & Gupta 2017's gradual schedule, as TF-MOT's prune_low_magnitude).
 //
 // Runs on the train step after the optimizer pass. For each pruned weight W it adds a mask as
-// persistent state (`W/mask`: ones at first; W's shape for element masks, [N] — one per output
+// persistent state (`prune/W/mask`: ones at first; W's shape for element masks, [N] — one per output
 // channel, W's last axis — for channel masks) and a step counter `prune/step`, and rewrites the
 // step so that
 //   - the gradient is masked: the node that made grad/W is renamed grad/W/unmasked and
@@ -19,7 +19,9 @@
 // Schedule: recomputations at steps start, start + every, …, up to end (step t counts train
 // steps from 0: `prune/step` before this step's increment). At the j-th of the n + 1 of them the
 // sparsity is s_j = s_f + (s_i - s_f) (1 - j/n)^3 (s_f at once when n = 0), and k_j =
-// round-half-even(s_j · count) as torch.nn.utils.prune counts, worked out here (float64) and
+// round-half-even(s_j · count) as torch.nn.utils.prune counts (count: each weight's elements or
+// channels; with global scope every target's elements together, one ranking over all of them as
+// torch's global_unstructured), worked out here (float64) and
 // placed in the graph as a step function of j, exact. Between and after recomputations the mask
 // is kept (pruneMask with update 0).
 
@@ -41,6 +43,8 @@ export interface PruneOptions {
   structure: PruneStructureKind;
   /** Channel scores: L1 norm (1) or L2 (2) of each output channel's column. */
   norm: 1 | 2;
+  /** Rank each weight alone (layer) or every target's elements together (global; element masks only). */
+  scope: "layer" | "global";
   /** First, last and spacing of the recomputation steps. */
   start: number;
   end: number;
@@ -50,7 +54,7 @@ export interface PruneOptions {
 }
 
 export const PRUNE_STEP = "prune/step";
-export const maskName = (param: string) => `${param}/mask`;
+export const maskName = (param: string) => `prune/${param}/mask`;
 
 export class PruneOptionsError extends Error {
   override name = "PruneOptionsError";
@@ -70,6 +74,7 @@ export function checkPruneOptions(o: PruneOptions): void {
   if (!fraction(o.sparsity)) throw new PruneOptionsError(`prune: sparsity ${o.sparsity} must be a fraction in [0, 1]`);
   if (!fraction(o.initialSparsity)) throw new PruneOptionsError(`prune: initial sparsity ${o.initialSparsity} must be a fraction in [0, 1]`);
   const step = (v: number) => Number.isSafeInteger(v) && v >= 0;
+  if (o.scope === "global" && o.structure !== "element") throw new PruneOptionsError("prune: global scope ranks elements only (channels are ranked per layer so far)");
   if (!step(o.start) || !step(o.end) || !(Number.isSafeInteger(o.every) && o.every >= 1) || o.end < o.start) {
     throw new PruneOptionsError(`prune: schedule ${o.start}:${o.end}:${o.every} must be START:END:EVERY with 0 <= START <= END and EVERY >= 1`);
   }
@@ -79,7 +84,7 @@ export const prune: Pass<PruneOptions> = {
   name: "prune",
   summary: "mask weights' gradients and recompute magnitude masks at scheduled steps (pruning while training)",
   statistics: { "pruned-params": "params with a mask", "mask-elements": "mask elements added as state", "recomputations": "scheduled mask recomputations" },
-  defaults: { sparsity: 0.5, initialSparsity: 0, structure: "element", norm: 1, start: 0, end: 0, every: 1 },
+  defaults: { sparsity: 0.5, initialSparsity: 0, structure: "element", norm: 1, scope: "layer", start: 0, end: 0, every: 1 },
   run(g, opts) {
     checkPruneOptions(opts);
     const targets = pruneTargets(g, opts.params);
@@ -114,23 +119,46 @@ export const prune: Pass<PruneOptions> = {
 
     const updated = new Map(g.updates.map((u) => [u.param, u.value] as const));
     const replaced = new Map<string, string>();
-    for (const p of targets) {
-      const next = updated.get(p.name)!;
-      const rank = p.type.shape.length;
-      const magnitude = b.op("abs", [next]);
-      const scores = opts.structure === "element"
-        ? magnitude
-        : b.op("sum", [opts.norm === 1 ? magnitude : b.op("mul", [next, next])], { axes: Array.from({ length: rank - 1 }, (_, a) => a) });
-      const counts = scheduleCounts(opts, numel(maskShape(p)));
-      // k = counts[0] + sum over j of (counts[j] - counts[j-1]) * [q >= j]
+    // k for a group of `count` units: counts[0] + sum over j of (counts[j] - counts[j-1]) * [q >= j].
+    const kFor = (count: number) => {
+      const counts = scheduleCounts(opts, count);
       let k = i32(counts[0]);
       for (let j = 1; j < counts.length; j++) {
         const delta = counts[j] - counts[j - 1];
         if (delta !== 0) k = b.op("add", [k, b.op("mul", [b.op("cast", [b.op("greater", [q, i32(j - 1)])], { dtype: "i32" }), i32(delta)])]);
       }
-      const mask = b.op("pruneMask", [scores, k, maskName(p.name), update], {}, p.loc);
+      return k;
+    };
+    const scoresOf = (p: ParamDecl) => {
+      const next = updated.get(p.name)!;
+      const magnitude = b.op("abs", [next]);
+      if (opts.structure === "element") return magnitude;
+      const rows = Array.from({ length: p.type.shape.length - 1 }, (_, a) => a);
+      return b.op("sum", [opts.norm === 1 ? magnitude : b.op("mul", [next, next])], { axes: rows });
+    };
+    const masks = new Map<string, string>();
+    if (opts.scope === "global") {
+      // One ranking of every target's magnitudes (torch's global_unstructured): the scores and the
+      // old masks flattened and concatenated, the new mask cut back into each target's.
+      const flat = (v: string) => b.op("reshape", [v], { shape: [-1] });
+      const scores = b.op("concat", targets.map((p) => flat(scoresOf(p))), { axis: 0 });
+      const old = b.op("concat", targets.map((p) => flat(maskName(p.name))), { axis: 0 });
+      const total = targets.reduce((sum, p) => sum + numel(maskShape(p)), 0);
+      const all = b.op("pruneMask", [scores, kFor(total), old, update]);
+      let at = 0;
+      for (const p of targets) {
+        const n = numel(maskShape(p));
+        masks.set(p.name, b.op("reshape", [b.op("slice", [all], { begin: [at], size: [n] })], { shape: [...maskShape(p)] }, p.loc));
+        at += n;
+      }
+    } else {
+      for (const p of targets) masks.set(p.name, b.op("pruneMask", [scoresOf(p), kFor(numel(maskShape(p))), maskName(p.name), update], {}, p.loc));
+    }
+    for (const p of targets) {
+      const mask = masks.get(p.name)!;
+      const rank = p.type.shape.length;
       replaced.set(maskName(p.name), mask);
-      replaced.set(p.name, b.op("mul", [next, mask], {}, p.loc));
+      replaced.set(p.name, b.op("mul", [updated.get(p.name)!, mask], {}, p.loc));
       // Optimizer state of W's shape (opt/W/momentum, opt/W/m, opt/W/v) is masked alike.
       for (const u of g.updates) {
         if (!u.param.startsWith(`opt/${p.name}/`)) continue;

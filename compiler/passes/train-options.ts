@@ -57,11 +57,12 @@ export function trainingSpec(train: unknown, overrides: TrainOverrides = {}): Tr
   return { loss, optimizer, ...(prune ? { prune } : {}) };
 }
 
-const PRUNE_KEYS = ["sparsity", "initialSparsity", "structure", "norm", "schedule", "params"];
+const PRUNE_KEYS = ["sparsity", "initialSparsity", "structure", "norm", "scope", "schedule", "params"];
 
 /**
  * `train.prune` of a model: { sparsity, structure?: "element" | "channel", norm?: 1 | 2,
- * schedule?: "START:END:EVERY", initialSparsity?, params?: [names] } (docs/COMPRESSION.md).
+ * scope?: "layer" | "global", schedule?: "START:END:EVERY", initialSparsity?, params?: [names] }
+ * (docs/COMPRESSION.md).
  */
 export function pruneSpec(given: unknown, name: (key?: string) => string = (key) => (key ? `train.prune.${key}` : "train.prune")): PruneOptions {
   const where = name();
@@ -80,10 +81,12 @@ export function pruneSpec(given: unknown, name: (key?: string) => string = (key)
   }
   const norm = num("norm", 1);
   if (norm !== 1 && norm !== 2) throw new TrainSpecError(`${name("norm")} must be 1 or 2, got ${norm}`);
+  const scope = g.scope ?? "layer";
+  if (scope !== "layer" && scope !== "global") throw new TrainSpecError(`${name("scope")} must be "layer" or "global", got ${JSON.stringify(scope)}`);
   const params = g.params;
   if (params !== undefined && !(Array.isArray(params) && params.every((p) => typeof p === "string"))) throw new TrainSpecError(`${name("params")} must be a list of param names`);
   const options: PruneOptions = {
-    sparsity: num("sparsity", 0), initialSparsity: num("initialSparsity", 0), structure, norm,
+    sparsity: num("sparsity", 0), initialSparsity: num("initialSparsity", 0), structure, norm, scope,
     ...parseSchedule(g.schedule ?? "0:0:1", name("schedule")),
     ...(params !== undefined ? { params: params as string[] } : {}),
   };

@@ -12,8 +12,8 @@ describe("--prune", () => {
     const r = mlc("ir", "test/fixtures/prune/model.ts", "--train", "--prune", "0.8", "--prune-structure", "channel", "--prune-schedule", "10:50:10", "--prune-params", "l1.w");
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/state %l1\.w\/mask: f32\[8\]/);
-    expect(r.stdout).not.toMatch(/%l2\.w\/mask/);
+    expect(r.stdout).toMatch(/state %prune\/l1\.w\/mask: f32\[8\]/);
+    expect(r.stdout).not.toMatch(/%prune\/l2\.w\/mask/);
     expect(r.stdout).toMatch(/state %prune\/step: i32\[\]/);
     expect(r.stdout.match(/= pruneMask /g)?.length).toBe(1);
   });
@@ -23,7 +23,7 @@ describe("--prune", () => {
     [["--prune", "0.5", "--prune-schedule", "9:2:1"], /--prune: schedule 9:2:1 must be START:END:EVERY/],
     [["--prune", "0.5", "--prune-schedule", "every 10"], /--prune-schedule must be "START:END:EVERY"/],
     [["--prune-structure", "channel"], /--prune-structure needs --prune SPARSITY/],
-    [["--prune", "0.5", "--prune-scope", "global"], /--prune-scope global is for mlc prune only/],
+    [["--prune", "0.5", "--prune-scope", "global", "--prune-structure", "channel"], /global scope ranks elements only/],
     [["--prune", "0.5", "--accumulate", "2"], /--prune does not combine with --accumulate/],
     [["--prune", "0.5", "--prune-params", "nope.w"], /prune: the model has no param 'nope.w'/],
   ])("%j is one line, exit 1", (flags, message) => {
@@ -42,7 +42,7 @@ describe("--prune", () => {
 
 describe("train.prune in the model", () => {
   it("reads the options, with defaults, and names a bad one", () => {
-    expect(trainingSpec({ prune: { sparsity: 0.9, schedule: "0:100:10" } }).prune).toEqual({ sparsity: 0.9, initialSparsity: 0, structure: "element", norm: 1, start: 0, end: 100, every: 10 });
+    expect(trainingSpec({ prune: { sparsity: 0.9, schedule: "0:100:10" } }).prune).toEqual({ sparsity: 0.9, initialSparsity: 0, structure: "element", norm: 1, scope: "layer", start: 0, end: 100, every: 10 });
     expect(trainingSpec({ prune: { sparsity: 0.5, structure: "channel", norm: 2, params: ["a.w"] } }).prune).toMatchObject({ structure: "channel", norm: 2, params: ["a.w"], start: 0, end: 0, every: 1 });
     expect(() => trainingSpec({ prune: { sparsity: 0.5, structure: "block:4x1" } })).toThrow(/train\.prune\.structure must be "element" or "channel"/);
     expect(() => trainingSpec({ prune: { schedule: "0:1:1" } })).toThrow(/train\.prune\.sparsity is required/);

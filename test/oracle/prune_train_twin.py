@@ -9,8 +9,8 @@ count, and weight_orig and its momentum buffer are multiplied by it (TF-MOT's pr
 does the same). Runs in float64.
 
 Reads a JSON object on stdin: params (name -> {shape, data}), batches ([{x, y}] flattened),
-lr, momentum, structure ("element" | "channel"), norm, schedule ({start, end, every}), counts
-({param: [k_0, ..., k_n]}), steps. Writes per step: loss, grad/<w> (masked), <w>, <w>/mask and
+lr, momentum, structure ("element" | "channel"), norm, scope ("layer" | "global"), schedule
+({start, end, every}), counts ({param: [k_0, ..., k_n]}, or {global: [...]}), steps. Writes per step: loss, grad/<w> (masked), <w>, <w>/mask and
 opt/<w>/momentum for the pruned weights, and the biases.
 """
 
@@ -50,7 +50,18 @@ def main():
                 bufs[n] = g.clone() if bufs[n] is None else spec["momentum"] * bufs[n] + g
                 params[n] = p - spec["lr"] * bufs[n]
             j, r = divmod(t - s["start"], s["every"])
-            if s["start"] <= t <= s["end"] and r == 0:
+            if s["start"] <= t <= s["end"] and r == 0 and spec.get("scope") == "global":
+                # torch.nn.utils.prune.global_unstructured: one L1 ranking over every weight.
+                flat = torch.cat([params[n].flatten() for n in pruned])
+                whole = prune.L1Unstructured(amount=spec["counts"]["global"][j]).compute_mask(flat, default_mask=torch.ones_like(flat))
+                at = 0
+                for n in pruned:
+                    size = params[n].numel()
+                    masks[n] = whole[at:at + size].reshape(params[n].shape)
+                    at += size
+                    params[n] = params[n] * masks[n]
+                    bufs[n] = bufs[n] * masks[n]
+            elif s["start"] <= t <= s["end"] and r == 0:
                 for n in pruned:
                     k = spec["counts"][n][j]
                     if channel:

@@ -36,9 +36,9 @@ function batches(seed: number) {
 }
 
 describe("pruning while training against PyTorch (torch.nn.utils.prune)", () => {
-  for (const structure of ["element", "channel"] as const) {
-    it(`${structure} masks: loss, masked gradients, weights, masks and momentum equal the twin's at every step`, () => {
-      const options = { sparsity: 0.75, initialSparsity: 0.1, structure, norm: 1 as const, ...SCHEDULE };
+  for (const [structure, scope] of [["element", "layer"], ["channel", "layer"], ["element", "global"]] as const) {
+    it(`${structure} masks, ${scope} scope: loss, masked gradients, weights, masks and momentum equal the twin's at every step`, () => {
+      const options = { sparsity: 0.75, initialSparsity: 0.1, structure, norm: 1 as const, scope, ...SCHEDULE };
       const { step } = trainStep(options);
       const weights = Object.fromEntries(step.params.filter((p) => p.trainable).map((p) => [p.name, Array.from(initParam(p, 3))]));
       const data = batches(11);
@@ -46,10 +46,11 @@ describe("pruning while training against PyTorch (torch.nn.utils.prune)", () => 
         const p = step.params.find((x) => x.name === name)!;
         return [name, scheduleCounts(options, structure === "element" ? p.type.shape.reduce((a, d) => a * d, 1) : p.type.shape[1])];
       }));
+      counts.global = scheduleCounts(options, 6 * 8 + 8 * 3);
       const twin = JSON.parse(execFileSync("/usr/bin/python3", ["test/oracle/prune_train_twin.py"], {
         input: JSON.stringify({
           params: Object.fromEntries(Object.entries(weights).map(([n, d]) => [n, { shape: step.params.find((p) => p.name === n)!.type.shape, data: d }])),
-          batches: data, lr: 0.1, momentum: Math.fround(0.9), structure, norm: 1, schedule: SCHEDULE, counts, steps: STEPS,
+          batches: data, lr: 0.1, momentum: Math.fround(0.9), structure, norm: 1, scope, schedule: SCHEDULE, counts, steps: STEPS,
         }),
         maxBuffer: 16 << 20,
       }).toString()) as Record<string, number | number[]>[];
@@ -77,7 +78,9 @@ describe("pruning while training against PyTorch (torch.nn.utils.prune)", () => 
       // The last recomputation reached the final sparsity.
       const last = scheduleCounts(options, 48);
       expect(sawPruned).toBe(true);
-      if (structure === "element") expect(Array.from(session.state.get(maskName("l1.w"))!).filter((v) => v === 0).length).toBe(last[last.length - 1]);
+      const zeros = (name: string) => Array.from(session.state.get(maskName(name))!).filter((v) => v === 0).length;
+      if (scope === "global") expect(zeros("l1.w") + zeros("l2.w")).toBe(scheduleCounts(options, 72).at(-1));
+      else if (structure === "element") expect(zeros("l1.w")).toBe(last[last.length - 1]);
     }, 60_000);
   }
 });
