@@ -226,7 +226,7 @@ export function formatSparsityReport(r: SparsityReport): string {
     lines.push(`  ${"weight".padEnd(w)}  ${"before".padEnd(sw)}  ${"after".padEnd(sw)}  zero  removed`);
     for (const l of rows) lines.push(`  ${l.weight.padEnd(w)}  ${shape(l.before).padEnd(sw)}  ${shape(l.after).padEnd(sw)}  ${String(l.zero).padStart(4)}  ${String(l.removed).padStart(7)}${l.kept ? `  (kept ${l.zero - l.removed}: ${l.kept})` : ""}`);
   }
-  const others = r.params.filter((p) => !r.layers.some((l) => l.weight === p.name));
+  const others = r.params.filter((p) => !rows.some((l) => l.weight === p.name));
   if (others.length > 0) lines.push(`  also shrunk: ${others.map((p) => `${p.name} ${shape(p.before)} -> ${shape(p.after)}`).join(", ")}`);
   const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
   const { before, after } = r.paramBytes;
