@@ -34,7 +34,7 @@ import { loadBundle, timingSummary } from "./bundle-kit.ts";
 import type { BenchReport } from "./run.ts";
 
 const EPOCHS = Number(process.env.MLC_BENCH_SPARSE_EPOCHS ?? 3);
-const FINETUNE = Number(process.env.MLC_BENCH_SPARSE_FINETUNE ?? 2);
+const FINETUNE = Number(process.env.MLC_BENCH_SPARSE_FINETUNE ?? 3);
 const FASHION = "/usr/share/datasets/fashion-mnist";
 const PRUNED = ["conv1.w", "conv2.w"];
 const ROUNDS = 10;

@@ -12,7 +12,10 @@
 // consumer's bias: a dense layer (every row q*C + c of a flat view) or an unpadded convolution,
 // followed by a bias add. A convolution with zero padding sees k only inside the image, which no
 // bias reproduces, so there a channel with k != 0 is kept (as it is for a consumer with no bias).
-// One channel of each group always stays.
+// One channel of each group always stays, and a layer whose channel count is a multiple of 4 keeps
+// a multiple of 4 (more of its zero channels stay when needed): the WASM kernels work on f32x4
+// lanes of channels, and an odd count takes their slower remainder paths, which made a CNN with 5
+// of 8 channels slower than the dense one with all 8.
 
 import type { Graph } from "../ir/graph.ts";
 import { initParam } from "../ir/init.ts";
@@ -21,6 +24,9 @@ import { philox4x32, uniform01 } from "../ir/rng.ts";
 import { byteSize, isFloat, numel, type TensorType } from "../ir/types.ts";
 import { channelGroups, type ChannelGroup, type Consumer } from "../passes/sparsify/channel-groups.ts";
 import { keptOf, sparseParamSlices, type AxisSlice } from "../passes/sparsify.ts";
+
+/** f32 lanes of a WASM SIMD vector: channel counts the kernels handle in whole vectors. */
+const LANES = 4;
 
 export interface SparseSpec {
   /** Values of the graph's params (a weights file's); the others take their seeded init. */
@@ -69,7 +75,7 @@ export function sparsifyModel(graph: Graph, spec: SparseSpec): Sparsification {
   }
   const why = new Map<ChannelGroup, string>();
   const remove: Record<string, number[]> = Object.create(null);
-  const folds: { consumer: Consumer; channels: number; k: Map<number, number> }[] = [];
+  const folds: { consumer: Consumer; k: Map<number, number> }[] = [];
   const live = [...zero].filter(([grp]) => {
     if (grp.blocked) why.set(grp, grp.blocked);
     return !grp.blocked;
@@ -82,7 +88,7 @@ export function sparsifyModel(graph: Graph, spec: SparseSpec): Sparsification {
       for (const { consumer, k } of consts) {
         const data = run.values!.get(consumer.value)!.data;
         chosen = chosen.filter((c) => {
-          const v = constantChannel(data, grp.channels, c);
+          const v = constantChannel(data, consumer.stride, consumer.offset + c);
           if (v === undefined) return note(why, grp, `channel ${c} is not constant at ${consumer.node}`);
           if (v !== 0 && !(consumer.unpadded && consumer.bias)) return note(why, grp, `nonzero constant into ${consumer.kind} %${consumer.node} ${consumer.unpadded ? "without a bias" : "with padding"}`);
           if (v !== 0) k.set(c, v);
@@ -90,16 +96,24 @@ export function sparsifyModel(graph: Graph, spec: SparseSpec): Sparsification {
         });
       }
       if (chosen.length === grp.channels) chosen = chosen.slice(0, -1);
+      // A layer of 4k channels keeps 4k' of them: the kernels' f32x4 lanes (see the header).
+      if (grp.channels % LANES === 0) {
+        const over = (grp.channels - chosen.length) % LANES;
+        if (over !== 0) {
+          chosen = chosen.slice(0, Math.max(0, chosen.length - (LANES - over)));
+          note(why, grp, `kept so that a multiple of ${LANES} channels stay (SIMD lanes)`);
+        }
+      }
       if (chosen.length === 0) continue;
       for (const p of grp.producers) remove[p.weight] = chosen;
       const keep = new Set(chosen);
       for (const { consumer, k } of consts) {
         for (const c of [...k.keys()]) if (!keep.has(c)) k.delete(c);
-        if (k.size > 0) folds.push({ consumer, channels: grp.channels, k });
+        if (k.size > 0) folds.push({ consumer, k });
       }
     }
   }
-  for (const f of folds) foldIntoBias(values, types, f.consumer, f.channels, f.k);
+  for (const f of folds) foldIntoBias(values, types, f.consumer, f.k);
 
   const slices = sparseParamSlices(graph, remove);
   const tensors: Record<string, { type: TensorType; data: Float64Array }> = Object.create(null);
@@ -136,8 +150,11 @@ export function sparsifyModel(graph: Graph, spec: SparseSpec): Sparsification {
   return { remove, tensors, report: { layers, params, paramBytes: { before: bytesBefore, after: bytesAfter } } };
 }
 
+/** Adds a reason why some zero channels of `grp` stay (each reason once). */
 function note(why: Map<ChannelGroup, string>, grp: ChannelGroup, text: string): false {
-  if (!why.has(grp)) why.set(grp, text);
+  const had = why.get(grp);
+  if (!had) why.set(grp, text);
+  else if (!had.split("; ").includes(text)) why.set(grp, `${had}; ${text}`);
   return false;
 }
 
@@ -156,7 +173,7 @@ function constantChannel(data: ArrayLike<number>, channels: number, c: number): 
 }
 
 /** Adds what removed constant channels contributed to every output into the consumer's bias. */
-function foldIntoBias(values: Record<string, Float64Array>, types: Map<string, TensorType>, c: Consumer, channels: number, k: ReadonlyMap<number, number>): void {
+function foldIntoBias(values: Record<string, Float64Array>, types: Map<string, TensorType>, c: Consumer, k: ReadonlyMap<number, number>): void {
   const shape = types.get(c.weight)!.shape;
   const w = values[c.weight];
   const n = shape[shape.length - 1];
@@ -165,7 +182,7 @@ function foldIntoBias(values: Record<string, Float64Array>, types: Map<string, T
   const delta = new Float64Array(n);
   for (const [ch, kv] of k) {
     for (let q = 0; q < c.inner; q++) {
-      const row = q * channels + ch;
+      const row = q * c.stride + c.offset + ch;
       for (let t = 0; t < taps; t++) {
         const base = (t * rowsIn + row) * n;
         for (let o = 0; o < n; o++) delta[o] += kv * w[base + o];

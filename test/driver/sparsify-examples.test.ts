@@ -5,7 +5,8 @@
 // interpreter running the unshrunk model with the pruned weights (f32 tolerance: a folded bias
 // sums in another order), and the layers shrank by the channels the rule allows: every pruned
 // channel before a dense layer (its constant folded into the next bias), before a padded
-// convolution only those whose constant is 0 (relu(b) with b <= 0, relu(beta) with beta <= 0).
+// convolution only those whose constant is 0 (relu(b) with b <= 0, relu(beta) with beta <= 0),
+// and a layer of 4k channels keeps a multiple of 4 (the kernels' f32x4 lanes).
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -86,14 +87,17 @@ describe("--sparse on the examples", () => {
     expect(report.paramBytes.before / report.paramBytes.after).toBeGreaterThan(2);
   }, 120_000);
 
-  it("CNN: conv2 loses its pruned filters and fc.w their rows; conv1 those whose relu(b) is 0 (conv2 pads)", async () => {
+  it("CNN: conv2 loses its pruned filters and fc.w their rows; conv1 keeps 8, as only 1 to 3 of its pruned ones have relu(b) = 0 (conv2 pads)", async () => {
     const { graph } = programForward(compileModelFile("examples/cnn/model.ts", { set: { batch: "4" } }), undefined);
     const { params, pruned } = prunedParams(graph, ["conv1.w", "conv2.w"], /\.b$/);
-    const { shapes } = await buildAndCompare(graph, params, "cnn");
-    const conv1Gone = count(pruned.get("conv1.w")!, (c) => params["conv1.b"][c] <= 0);
-    expect(conv1Gone).toBeGreaterThan(0);
-    expect(conv1Gone).toBeLessThan(4);
-    expect(shapes).toMatchObject({ "conv1.w": [3, 3, 1, 8 - conv1Gone], "conv1.b": [8 - conv1Gone], "conv2.w": [3, 3, 8 - conv1Gone, 8], "conv2.b": [8], "fc.w": [7 * 7 * 8, 10] });
+    const { bundle, shapes } = await buildAndCompare(graph, params, "cnn");
+    const conv1Zero = count(pruned.get("conv1.w")!, (c) => params["conv1.b"][c] <= 0);
+    expect(conv1Zero).toBeGreaterThan(0);
+    expect(conv1Zero).toBeLessThan(4);
+    expect(shapes).toMatchObject({ "conv1.w": [3, 3, 1, 8], "conv1.b": [8], "conv2.w": [3, 3, 8, 8], "conv2.b": [8], "fc.w": [7 * 7 * 8, 10] });
+    const conv1 = bundle.program.sparsification!.report.layers.find((l) => l.weight === "conv1.w")!;
+    expect(conv1).toMatchObject({ zero: 4, removed: 0 });
+    expect(conv1.kept).toMatch(/nonzero constant into conv2d %4 with padding; kept so that a multiple of 4 channels stay \(SIMD lanes\)/);
   }, 120_000);
 
   it("CNN with the pruned filters' biases zeroed too (Li et al.): both convolutions lose half their channels", async () => {
@@ -104,18 +108,20 @@ describe("--sparse on the examples", () => {
     expect(shapes).toMatchObject({ "conv1.w": [3, 3, 1, 4], "conv2.w": [3, 3, 4, 8], "fc.w": [392, 10] });
   }, 120_000);
 
-  it("ResNet: each block's first convolution loses the pruned channels whose relu(beta) is 0; the residual stream keeps its width", async () => {
+  it("ResNet: each block's first convolution loses the pruned channels whose relu(beta) is 0 (a multiple of 4); the residual stream keeps its width", async () => {
     const { graph } = programForward(compileModelFile("examples/resnet/model.ts", { set: { batch: "2", depth: "2", size: "8" } }), undefined);
     const weights = graph.params.filter((p) => p.type.shape.length === 4).map((p) => p.name);
     const { params, pruned } = prunedParams(graph, weights, /\.beta$/);
-    const { shapes } = await buildAndCompare(graph, params, "resnet");
-    for (const b of ["block0", "block1"]) {
-      const gone = count(pruned.get(`${b}.conv1.w`)!, (c) => params[`${b}.bn1.beta`][c] <= 0);
-      expect(gone, b).toBeGreaterThan(0);
-      expect(shapes[`${b}.conv1.w`]).toEqual([3, 3, 16, 16 - gone]);
-      expect(shapes[`${b}.bn1.running_var`]).toEqual([16 - gone]);
-      expect(shapes[`${b}.conv2.w`]).toEqual([3, 3, 16 - gone, 16]);
+    // block0: 4 pruned channels with beta <= 0, so 4 go; block1: 3, so none (16 - 3 is no multiple of 4).
+    for (const [b, negative] of [["block0", 4], ["block1", 3]] as const) {
+      const beta = params[`${b}.bn1.beta`];
+      [...pruned.get(`${b}.conv1.w`)!].forEach((c, k) => (beta[c] = k < negative ? -Math.abs(beta[c]) : Math.abs(beta[c]) + 0.01));
     }
+    const { shapes } = await buildAndCompare(graph, params, "resnet");
+    expect(shapes["block0.conv1.w"]).toEqual([3, 3, 16, 12]);
+    expect(shapes["block0.bn1.running_var"]).toEqual([12]);
+    expect(shapes["block0.conv2.w"]).toEqual([3, 3, 12, 16]);
+    expect(shapes["block1.conv1.w"]).toEqual([3, 3, 16, 16]);
     expect(shapes["stem.conv.w"]).toEqual([3, 3, 3, 16]);
     expect(shapes["fc.w"]).toEqual([16, 10]);
   }, 120_000);
