@@ -50,20 +50,32 @@ export function removedChannels(groups: ChannelGroups, remove: SparsifyOptions["
 
 /** How each shrunk param is sliced: per axis, the entries it keeps. */
 export function sparseParamSlices(g: Graph, remove: SparsifyOptions["remove"]): Map<string, AxisSlice[]> {
-  return slicesOf(removedChannels(channelGroups(g), remove));
+  return slicesOf(g, removedChannels(channelGroups(g), remove));
 }
 
-function slicesOf(removed: ReadonlyMap<ChannelGroup, readonly number[]>): Map<string, AxisSlice[]> {
-  const out = new Map<string, AxisSlice[]>();
-  const add = (param: string, s: AxisSlice) => out.set(param, [...(out.get(param) ?? []), s]);
-  for (const [grp, gone] of removed) {
-    const kept = keptOf(grp.channels, gone);
-    for (const p of grp.params) add(p.param, { axis: p.axis, keep: kept });
+// A consumer reading a concat of several groups loses rows for each of them on one axis: the
+// removed entries are gathered per (param, axis) first.
+function slicesOf(g: Graph, removed: ReadonlyMap<ChannelGroup, readonly number[]>): Map<string, AxisSlice[]> {
+  const gone = new Map<string, Map<number, Set<number>>>();
+  const drop = (param: string, axis: number, entries: Iterable<number>) => {
+    const byAxis = gone.get(param) ?? new Map<number, Set<number>>();
+    gone.set(param, byAxis);
+    const set = byAxis.get(axis) ?? new Set<number>();
+    byAxis.set(axis, set);
+    for (const e of entries) set.add(e);
+  };
+  for (const [grp, channels] of removed) {
+    for (const p of grp.params) drop(p.param, p.axis, channels);
     for (const c of grp.consumers) {
       const rows: number[] = [];
-      for (let q = 0; q < c.inner; q++) for (const k of kept) rows.push(q * grp.channels + k);
-      add(c.weight, { axis: c.axis, keep: rows });
+      for (let q = 0; q < c.inner; q++) for (const k of channels) rows.push(q * c.stride + c.offset + k);
+      drop(c.weight, c.axis, rows);
     }
+  }
+  const shapes = new Map(g.params.map((p) => [p.name, p.type.shape]));
+  const out = new Map<string, AxisSlice[]>();
+  for (const [param, byAxis] of gone) {
+    out.set(param, [...byAxis].sort(([a], [b]) => a - b).map(([axis, set]) => ({ axis, keep: keptOf(shapes.get(param)![axis], [...set]) })));
   }
   return out;
 }
@@ -93,7 +105,7 @@ export const sparsify: Pass<SparsifyOptions> = {
   run(g, { remove }) {
     const groups = channelGroups(g);
     const removed = removedChannels(groups, remove);
-    const slices = slicesOf(removed);
+    const slices = slicesOf(g, removed);
     const before = g.params.reduce((s, p) => s + byteSize(p.type), 0);
     if (removed.size === 0) return { graph: g, stats: { "channels-removed": 0, "layers-shrunk": 0, "params-shrunk": 0, "param-bytes-before": before, "param-bytes-after": before } };
 

@@ -99,7 +99,7 @@ describe("sparsify", () => {
     expect(body(graph)).toContain("param %a.w: f32[8,3]");
   });
 
-  it("keeps every channel of a group that reaches a graph output, a concat or a shared weight", () => {
+  it("keeps every channel of a group that reaches a graph output, an op reading a concat, or a shared weight", () => {
     const out = parse(`  input %x: f32[2,8]
   param %a.w: f32[8,4] init=he_normal
   %0:f32[2,4] = matmul %x, %a.w {transposeA=false, transposeB=false}
@@ -107,14 +107,16 @@ describe("sparsify", () => {
   output y = %1`);
     expect(channelGroups(out).groups[0].blocked).toBe("output 'y'");
     expect(() => runPass(sparsify, out, { remove: { "a.w": [0] } })).toThrow(/cannot be removed \(output 'y'\)/);
+    // A concat is read by its consumers only: a ReLU after it keeps every channel of what it joins.
     const concat = parse(`  input %x: f32[2,8]
   param %a.w: f32[8,4] init=he_normal
   param %c.w: f32[8,3] init=he_normal
   %0:f32[2,4] = matmul %x, %a.w {transposeA=false, transposeB=false}
   %1:f32[2,8] = concat %0, %0 {axis=1}
-  %2:f32[2,3] = matmul %1, %c.w {transposeA=false, transposeB=false}
-  output y = %2`);
-    expect(channelGroups(concat).groups.find((grp) => grp.producers[0]?.weight === "a.w")!.blocked).toMatch(/read by concat/);
+  %2:f32[2,8] = relu %1
+  %3:f32[2,3] = matmul %2, %c.w {transposeA=false, transposeB=false}
+  output y = %3`);
+    expect(channelGroups(concat).groups.find((grp) => grp.producers[0]?.weight === "a.w")!.blocked).toMatch(/read by relu/);
     // A weight read by two layers is sliced by neither: no group starts there, and nothing changes.
     const shared = parse(`  input %x: f32[2,4]
   param %a.w: f32[4,4] init=he_normal
@@ -124,5 +126,23 @@ describe("sparsify", () => {
   output y = %2`);
     expect(channelGroups(shared).groups).toEqual([]);
     expect(runPass(sparsify, shared, { remove: {} }).stats["channels-removed"]).toBe(0);
+  });
+
+  it("a concat of two groups along the channels: the consumer loses each group's rows at its offset", () => {
+    const g = parse(`  input %x: f32[2,4,4,1]
+  param %a.w: f32[3,3,1,4] init=he_normal
+  param %b.w: f32[3,3,1,2] init=he_normal
+  param %c.w: f32[1,1,7,3] init=he_normal
+  %0:f32[2,4,4,4] = conv2d %x, %a.w {stride=[1,1], padding="same", pads=[0,0,0,0], dilation=[1,1], groups=1}
+  %1:f32[2,4,4,2] = conv2d %x, %b.w {stride=[1,1], padding="same", pads=[0,0,0,0], dilation=[1,1], groups=1}
+  %2:f32[2,4,4,7] = concat %0, %x, %1 {axis=3}
+  %3:f32[2,4,4,3] = conv2d %2, %c.w {stride=[1,1], padding="valid", pads=[0,0,0,0], dilation=[1,1], groups=1}
+  output y = %3`);
+    const { groups } = channelGroups(g);
+    expect(groups.map((grp) => grp.consumers.map((c) => [c.weight, c.offset, c.stride]))).toEqual([[["c.w", 0, 7]], [["c.w", 5, 7]], []]);
+    // a.w loses channels 1 and 2 (inputs 1, 2 of c.w), b.w channel 0 (input 5); the image's input 4 stays.
+    const { graph } = runPass(sparsify, g, { remove: { "a.w": [1, 2], "b.w": [0] } });
+    expect(body(graph)).toContain("%2:f32[2,4,4,4] = concat %0, %x, %1 {axis=3}");
+    expect(sparseParamSlices(g, { "a.w": [1, 2], "b.w": [0] }).get("c.w")).toEqual([{ axis: 2, keep: [0, 3, 4, 6] }]);
   });
 });

@@ -10,10 +10,12 @@
 // keep the last axis, a reshape that keeps it last. A residual add of two group values joins their
 // groups into one, so a channel leaves both sides or neither. A reshape that flattens the last
 // axes into one ([N, H, W, C] -> [N, H*W*C]) gives a flat view whose element q*C + c is channel c.
+// A concat along the last axis joins groups side by side (and values in no group, which keep every
+// channel): a consumer reading it takes channel c of the group at offset o as its input o + c.
 // A group ends at its consumers: the next matmul (rows of its weight, of a flat view too) or
-// conv2d (input channels of its weight), again with a param weight read only there. Any other
-// reader (a graph output, a softmax over channels, a concat, a weight shared by two layers) blocks
-// the group: it keeps every channel.
+// conv2d (input channels of its weight), again with a param weight read only there, directly or
+// through such a concat. Any other reader (a graph output, a softmax over channels, an op reading
+// a concat, a weight shared by two layers) blocks the group: it keeps every channel.
 //
 // This is structure only; which channels are zero and whether a removed channel's constant value
 // folds into a consumer's bias is decided from the weights (driver/sparsify-weights.ts).
@@ -45,6 +47,9 @@ export interface Consumer {
   readonly value: string;
   /** Positions per channel along that axis: H*W for a flattened [N,H,W,C], else 1. */
   readonly inner: number;
+  /** Input channels per position (the group's C, or a concat's total) and where the group's start. */
+  readonly stride: number;
+  readonly offset: number;
   /** The bias param added right after (single reader, read only there), if any. */
   readonly bias?: string;
   /** A convolution without padding: a constant input channel adds the same to every output. */
@@ -80,6 +85,13 @@ interface Ctx {
   readonly readers: Map<string, Node[]>;
   groupOf: Map<string, ChannelGroup>;
   groups: ChannelGroup[];
+  /** Concats along the last axis: their groups' segments and the total width. */
+  joins: Map<string, Join>;
+}
+
+interface Join {
+  readonly segments: { readonly grp: ChannelGroup; readonly offset: number }[];
+  readonly width: number;
 }
 
 type Handler = (n: Node, ctx: Ctx) => void;
@@ -92,7 +104,7 @@ export function channelGroups(g: Graph): ChannelGroups {
   for (const n of g.nodes) types.set(n.id, n.type);
   const readers = new Map<string, Node[]>();
   for (const n of g.nodes) for (const v of n.inputs) readers.set(v, [...(readers.get(v) ?? []), n]);
-  const ctx: Ctx = { g, uses: useCounts(g), types, params: new Map(g.params.map((p) => [p.name, p])), readers, groupOf: new Map(), groups: [] };
+  const ctx: Ctx = { g, uses: useCounts(g), types, params: new Map(g.params.map((p) => [p.name, p])), readers, groupOf: new Map(), groups: [], joins: new Map() };
   for (const n of g.nodes) (HANDLERS[n.op] ?? elementwiseOr(blockReader))(n, ctx);
   for (const o of g.outputs) block(ctx, o.value, `output '${o.name}'`);
   for (const u of g.updates) {
@@ -120,6 +132,7 @@ function channelParam(ctx: Ctx, v: string, channels: number): boolean {
 function block(ctx: Ctx, v: string, why: string): void {
   const grp = ctx.groupOf.get(v);
   if (grp && !grp.blocked) grp.blocked = why;
+  for (const s of ctx.joins.get(v)?.segments ?? []) if (!s.grp.blocked) s.grp.blocked = why;
 }
 
 function blockReader(n: Node, ctx: Ctx): void {
@@ -180,15 +193,18 @@ function contraction(kind: "matmul" | "conv2d"): Handler {
     const inAxis = kind === "matmul" ? 0 : 2;
     block(ctx, w, `weight of ${n.op} %${n.id}`);
     const grp = ctx.groupOf.get(x);
-    if (grp) {
+    const joined = ctx.joins.get(x);
+    if (grp || joined) {
       const wShape = ctx.types.get(w)!.shape;
-      const inner = grp.flats.get(x) ?? 1;
-      if (!ok || wShape[inAxis] !== grp.channels * inner || (kind === "matmul" ? ctx.types.get(x)!.shape.length !== 2 : inner !== 1)) block(ctx, x, `read by ${n.op} %${n.id}`);
+      const inner = grp?.flats.get(x) ?? 1;
+      const stride = joined ? joined.width : grp!.channels;
+      if (!ok || wShape[inAxis] !== stride * inner || (kind === "matmul" ? ctx.types.get(x)!.shape.length !== 2 : inner !== 1)) block(ctx, x, `read by ${n.op} %${n.id}`);
       else {
         const bias = biasAfter(ctx, n, n.type.shape[n.type.shape.length - 1]);
         const pads = n.attrs.pads as readonly number[] | undefined;
         const unpadded = kind === "matmul" || n.attrs.padding === "valid" || (n.attrs.padding === "explicit" && !!pads && pads.every((p) => p === 0)) || (wShape[0] === 1 && wShape[1] === 1);
-        grp.consumers.push({ node: n.id, kind, weight: w, axis: inAxis, value: x, inner, ...(bias ? { bias } : {}), unpadded });
+        const consumer = { node: n.id, kind, weight: w, axis: inAxis, value: x, inner, stride, ...(bias ? { bias } : {}), unpadded };
+        for (const s of joined ? joined.segments : [{ grp: grp!, offset: 0 }]) s.grp.consumers.push({ ...consumer, offset: s.offset });
       }
     }
     if (!ok || (kind === "matmul" && n.type.shape.length !== 2)) return;
@@ -273,6 +289,22 @@ const reshape: Handler = (n, ctx) => {
   for (const r of ctx.readers.get(n.id) ?? []) if (r.op !== "matmul") block(ctx, n.id, `flattened value read by ${r.op} %${r.id}`);
 };
 
+/** A concat along the last axis of group values (and others): a join its consumers read. */
+const concat: Handler = (n, ctx) => {
+  const rank = n.type.shape.length;
+  if (normalizeAxis(n.attrs.axis as number, rank) !== rank - 1) return blockReader(n, ctx);
+  const segments: Join["segments"] = [];
+  let offset = 0;
+  for (const v of n.inputs) {
+    const grp = fullGroup(ctx, v);
+    if (grp) segments.push({ grp, offset });
+    else if (ctx.groupOf.has(v) || ctx.joins.has(v)) return blockReader(n, ctx);
+    const shape = ctx.types.get(v)!.shape;
+    offset += shape[shape.length - 1];
+  }
+  if (segments.length > 0) ctx.joins.set(n.id, { segments, width: offset });
+};
+
 const HANDLERS: Readonly<Record<string, Handler>> = {
   matmul: contraction("matmul"),
   conv2d: contraction("conv2d"),
@@ -284,4 +316,5 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   mean: reduction,
   max: reduction,
   reshape,
+  concat,
 };
