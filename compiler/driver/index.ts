@@ -5,4 +5,4 @@ export { buildTrainingProgram, fuseGraph, planMemory, type MemoryOptions, type T
 export { PassRunner, type IrDumpOptions, type IrDumpSection, type PassRecord } from "./pass-runner.ts";
 export { checkPassNames, PASS_NAMES, PIPELINE, type Phase, type RegisteredPass } from "./pipeline.ts";
 export { quantizeModel, formatQuantizationReport, type Quantization, type QuantizationReport, type QuantizeSpec } from "./calibrate.ts";
-export { sparsifyModel, formatSparsityReport, sliceTensor, type Sparsification, type SparsityReport, type SparseSpec } from "./sparsify-weights.ts";
+export { sparsifyModel, formatSparsityReport, type Sparsification, type SparsityReport, type SparseSpec } from "./sparsify-weights.ts";
