@@ -89,7 +89,7 @@ export function sparsifyModel(graph: Graph, spec: SparseSpec): Sparsification {
         const data = run.values!.get(consumer.value)!.data;
         chosen = chosen.filter((c) => {
           const v = constantChannel(data, consumer.stride, consumer.offset + c);
-          if (v === undefined) return note(why, grp, `channel ${c} is not constant at ${consumer.node}`);
+          if (v === undefined) return note(why, grp, `channel ${c} is not constant at %${consumer.node}`);
           if (v !== 0 && !(consumer.unpadded && consumer.bias)) return note(why, grp, `nonzero constant into ${consumer.kind} %${consumer.node} ${consumer.unpadded ? "without a bias" : "with padding"}`);
           if (v !== 0) k.set(c, v);
           return true;
