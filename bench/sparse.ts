@@ -11,6 +11,8 @@
 //              `mlc prune`'s weights give with their biases kept, where only the channels whose
 //              constant the rule can fold go): interleaved rounds, medians, CPU time per call.
 //   sizes      the bundles' .wasm and weights files.
+//   stages     each conv + bias + ReLU + max-pool stage of the CNN alone, dense against shrunk
+//              widths (batch 32): where the forward's speedup comes from.
 //
 //   npx tsx bench/sparse.ts          prints the tables and the JSON (MLC_BENCH_SPARSE_EPOCHS, MLC_BENCH_SPARSE_FINETUNE)
 //   npm run bench -- sparse          also writes bench/results/sparse.json and docs/BENCHMARKS.md
@@ -25,6 +27,7 @@ import { build } from "../compiler/driver/compile.ts";
 import { inferenceGraph } from "../compiler/driver/inference.ts";
 import { sparsifyModel } from "../compiler/driver/sparsify-weights.ts";
 import { compileModelFile } from "../compiler/frontend/index.ts";
+import { parseGraph } from "../compiler/ir/parser.ts";
 import type { Graph } from "../compiler/ir/graph.ts";
 import { pruneMasks } from "../compiler/ir/prune-masks.ts";
 import { trainingSpec } from "../compiler/passes/train-options.ts";
@@ -207,6 +210,48 @@ async function latency(batch: number, dense: Record<string, Float64Array>, prune
   });
 }
 
+/** One conv + bias + ReLU + 2x2 max-pool stage of the CNN as IR, at batch 32. */
+function stageGraph(size: number, cin: number, cout: number): Graph {
+  const t = (h: number, c: number) => `f32[32,${h},${h},${c}]`;
+  return parseGraph(`graph stage {
+  input %x: ${t(size, cin)}
+  param %w: f32[3,3,${cin},${cout}] init=he_normal
+  param %b: f32[${cout}] init=zeros
+  %0:${t(size, cout)} = conv2d %x, %w {stride=[1,1], padding="same", pads=[0,0,0,0], dilation=[1,1], groups=1}
+  %1:${t(size, cout)} = add %0, %b
+  %2:${t(size, cout)} = relu %1
+  %3:${t(size / 2, cout)} = maxPool2d %2 {size=[2,2], stride=[2,2], padding="valid", pads=[0,0,0,0]}
+  output y = %3
+}`);
+}
+
+interface Stage {
+  readonly stage: string;
+  readonly denseMs: number;
+  readonly shrunkMs: number;
+}
+
+/** The CNN's two stages alone, dense and shrunk widths side by side (interleaved rounds, medians). */
+async function stages(dir: string): Promise<Stage[]> {
+  const cases = [
+    { stage: "conv1 28x28: 1 -> 8 channels vs 1 -> 4", dense: stageGraph(28, 1, 8), shrunk: stageGraph(28, 1, 4) },
+    { stage: "conv2 14x14: 8 -> 16 channels vs 4 -> 8", dense: stageGraph(14, 8, 16), shrunk: stageGraph(14, 4, 8) },
+  ];
+  const models = await Promise.all(cases.flatMap((c, i) => [c.dense, c.shrunk].map((g, k) => loadBundle<Model>(build(g, { backend: wasmBackend, seed: 0 }), join(dir, `stage-${i}-${k}`)))));
+  const wall: number[][] = models.map(() => []);
+  for (let r = 0; r < ROUNDS; r++) {
+    models.forEach((m, k) => {
+      const end = performance.now() + ROUND_MS / 2;
+      while (performance.now() < end) {
+        const start = performance.now();
+        m.forward();
+        if (r > 0) wall[k].push(performance.now() - start);
+      }
+    });
+  }
+  return cases.map((c, i) => ({ stage: c.stage, denseMs: timingSummary(wall[2 * i]).median, shrunkMs: timingSummary(wall[2 * i + 1]).median }));
+}
+
 interface Accuracy {
   readonly dense: number;
   readonly denseFinetuned: number;
@@ -245,7 +290,7 @@ async function accuracyRun(dir: string): Promise<{ acc: Accuracy; dense: Record<
 
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
-function markdown(acc: Accuracy, rows: Record<string, Variant[]>): string {
+function markdown(acc: Accuracy, rows: Record<string, Variant[]>, parts: readonly Stage[]): string {
   const lines = [
     `The CNN (examples/cnn, width 8) on Fashion-MNIST, wasm-simd, one thread. Pruned: half of each convolution's filters by L1 norm (\`mlc prune --structure channel --sparsity 0.5 --params conv1.w,conv2.w\`), then \`mlc build --sparse\`.`,
     "",
@@ -269,6 +314,8 @@ function markdown(acc: Accuracy, rows: Record<string, Variant[]>): string {
       lines.push(`| ${batch} | ${v.name} | ${v.shapes} | ${v.forwardMs.toFixed(3)} ms | ${v.cpuMs.toFixed(3)} ms | ${(dense.forwardMs / v.forwardMs).toFixed(2)}x | ${kib(v.wasmBytes)} | ${kib(v.weightsBytes)} | ${v.maxDiff === undefined ? "" : v.maxDiff.toExponential(1)} |`);
     }
   }
+  lines.push("", "Each stage alone (conv + bias + ReLU + 2x2 max pool, batch 32, interleaved rounds, medians):", "", "| stage | dense | shrunk | speedup |", "|---|---:|---:|---:|");
+  for (const p of parts) lines.push(`| ${p.stage} | ${p.denseMs.toFixed(3)} ms | ${p.shrunkMs.toFixed(3)} ms | ${(p.denseMs / p.shrunkMs).toFixed(2)}x |`);
   return lines.join("\n");
 }
 
@@ -284,7 +331,8 @@ export async function run(): Promise<BenchReport> {
     ];
     const rows: Record<string, Variant[]> = {};
     for (const batch of [32, 128]) rows[batch] = await latency(batch, dense, variants, dir);
-    return { name: "sparse", title: "Structured sparsity: the channel-pruned CNN", results: { epochs: EPOCHS, finetune: FINETUNE, accuracy: acc, latency: rows }, markdown: markdown(acc, rows) };
+    const parts = await stages(dir);
+    return { name: "sparse", title: "Structured sparsity: the channel-pruned CNN", results: { epochs: EPOCHS, finetune: FINETUNE, accuracy: acc, latency: rows, stages: parts }, markdown: markdown(acc, rows, parts) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
