@@ -17,6 +17,8 @@ import { PassRunner, type IrDumpOptions, type PassRecord } from "./pass-runner.t
 import { checkpointPhase, fuseGraph, fusionPhase, memoryPhase, trainingFront, type PrecisionSpec, type TrainingOptions } from "./phases.ts";
 import { quantizeModel, type Quantization, type QuantizeSpec } from "./calibrate.ts";
 import { quantizeDense } from "../passes/quantize-dense.ts";
+import { sparsify } from "../passes/sparsify.ts";
+import { sparsifyModel, type Sparsification, type SparseSpec } from "./sparsify-weights.ts";
 import { toSafeTensor } from "../bundle/tensor-io.ts";
 import type { SafeTensor } from "../../runtime/safetensors.ts";
 
@@ -35,6 +37,11 @@ export interface CompileOptions<Layout extends BundleLayoutSummary = BundleLayou
    * (calibrate.ts), then the quantize-dense pass after the clean-up.
    */
   readonly quantize?: QuantizeSpec;
+  /**
+   * Structured sparsity of an inference program (--sparse): the zero output channels that the
+   * weights allow removed (sparsify-weights.ts), then the sparsify pass after the clean-up.
+   */
+  readonly sparse?: SparseSpec;
   /** Memory-aware scheduling (default true; `mlc mem` also plans without it, for comparison). */
   readonly schedule?: boolean;
   /**
@@ -58,6 +65,8 @@ export interface CompiledProgram {
   readonly trainingStats: Readonly<Record<string, PassStats>>;
   /** With `quantize`: the quantized params' values and the report. */
   readonly quantization?: Quantization;
+  /** With `sparse`: the shrunk params' values and the report. */
+  readonly sparsification?: Sparsification;
 }
 
 export function compile(forward: Graph, opts: CompileOptions = {}): CompiledProgram {
@@ -65,7 +74,8 @@ export function compile(forward: Graph, opts: CompileOptions = {}): CompiledProg
   const checkpointed = checkpointStage(frontStage(forward, opts, runner), opts, runner);
   if (!opts.backend) {
     const q = checkpointed.quantization ? { quantization: checkpointed.quantization } : {};
-    return { entries: checkpointed.entries, records: runner.records, trainingStats: checkpointed.trainingStats, ...q };
+    const sp = checkpointed.sparsification ? { sparsification: checkpointed.sparsification } : {};
+    return { entries: checkpointed.entries, records: runner.records, trainingStats: checkpointed.trainingStats, ...q, ...sp };
   }
   return memoryStage(fusionStage(checkpointed, runner), opts, opts.backend, runner);
 }
@@ -82,6 +92,7 @@ export interface ProgramFront {
   /** With training: how many leading nodes of train_step are the forward pass. */
   readonly forwardNodes?: number;
   readonly quantization?: Quantization;
+  readonly sparsification?: Sparsification;
 }
 
 /** A program after checkpointing and, with a backend, fusion: what the memory phase plans. */
@@ -122,11 +133,19 @@ function frontStage(forward: Graph, opts: CompileOptions, runner: PassRunner): P
     const layers = quantization.layers;
     entries = runner.each(quantizeDense, entries, () => ({ layers }));
   }
+  let sparsification: Sparsification | undefined;
+  if (opts.sparse) {
+    if (opts.training || opts.precision || opts.quantize) throw new Error("structured sparsity is for f32 inference programs (not with training, --precision or --quantize)");
+    sparsification = sparsifyModel(entries[0].graph, opts.sparse);
+    const remove = sparsification.remove;
+    entries = runner.each(sparsify, entries, () => ({ remove }));
+  }
   return {
     entries,
     records: runner.records,
     ...(front.forwardNodes !== undefined ? { forwardNodes: front.forwardNodes } : {}),
     ...(quantization ? { quantization } : {}),
+    ...(sparsification ? { sparsification } : {}),
   };
 }
 
@@ -147,7 +166,8 @@ function fusionStage(program: FusedProgram, runner: PassRunner): FusedProgram {
 function memoryStage(fused: FusedProgram, opts: CompileOptions, backend: Backend, runner: PassRunner): CompiledProgram {
   const entries = memoryPhase(fused.entries, { schedule: opts.schedule, timeLimitMs: opts.timeLimitMs, workspaceBytes: scratchOf(backend) }, runner);
   const q = fused.quantization ? { quantization: fused.quantization } : {};
-  return { entries, arena: runner.statsOf("plan", "*")!["arena-bytes"], records: runner.records, trainingStats: fused.trainingStats, ...q };
+  const sp = fused.sparsification ? { sparsification: fused.sparsification } : {};
+  return { entries, arena: runner.statsOf("plan", "*")!["arena-bytes"], records: runner.records, trainingStats: fused.trainingStats, ...q, ...sp };
 }
 
 /**
@@ -160,6 +180,14 @@ export function quantizedWeights(weights: BundleMeta["weights"], quantization: Q
   for (const [name, t] of Object.entries(weights?.tensors ?? {})) if (!removed.has(name)) tensors[name] = t;
   for (const [name, t] of Object.entries(quantization.tensors)) tensors[name] = toSafeTensor(t.type, t.data);
   return { source: weights?.source ?? "the quantized weights", tensors };
+}
+
+/** The weights of a sparsified bundle: the given file's tensors with the shrunk params replaced. */
+export function sparseWeights(weights: BundleMeta["weights"], sparsification: Sparsification): NonNullable<BundleMeta["weights"]> {
+  const tensors: Record<string, SafeTensor> = Object.create(null);
+  for (const [name, t] of Object.entries(weights?.tensors ?? {})) tensors[name] = t;
+  for (const [name, t] of Object.entries(sparsification.tensors)) tensors[name] = toSafeTensor(t.type, t.data);
+  return { source: weights?.source ?? "the shrunk weights", tensors };
 }
 
 export interface BuildOptions<Layout extends BundleLayoutSummary> extends CompileOptions<Layout> {
@@ -190,7 +218,13 @@ export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: 
     accumulate: opts.training?.accumulate ?? 1,
     seed: opts.seed ?? 0,
     ...(opts.training ? { loss: opts.training.loss } : {}),
-    ...(program.quantization ? { weights: quantizedWeights(opts.weights, program.quantization) } : opts.weights ? { weights: opts.weights } : {}),
+    ...(program.quantization
+      ? { weights: quantizedWeights(opts.weights, program.quantization) }
+      : program.sparsification
+        ? { weights: sparseWeights(opts.weights, program.sparsification) }
+        : opts.weights
+          ? { weights: opts.weights }
+          : {}),
     ...(opts.debug ? { debug: true } : {}),
   };
   const bundle = opts.backend.writeBundle(program.entries, meta);

@@ -22,6 +22,7 @@ import { planProgram } from "../passes/plan-entries.ts";
 import { precision } from "../passes/precision.ts";
 import { quantizeDense } from "../passes/quantize-dense.ts";
 import { schedule } from "../passes/schedule.ts";
+import { sparsify } from "../passes/sparsify.ts";
 
 export type Phase = "training" | "cleanup" | "precision" | "compression" | "fusion" | "memory";
 
@@ -47,6 +48,7 @@ export const PIPELINE: readonly RegisteredPass[] = [
   { pass: nonfiniteGuard, phase: "training", scope: "train_step", when: "--train, unless --no-nonfinite-guard (on by default)" },
   ...CLEANUP_PASSES.map((pass): RegisteredPass => ({ pass, phase: "cleanup", scope: "each entry", when: "always" })),
   { pass: quantizeDense, phase: "compression", scope: "forward", when: "inference --quantize int8 --calibrate FILE: after the clean-up, with the ranges calibration observed (driver/calibrate.ts)" },
+  { pass: sparsify, phase: "compression", scope: "forward", when: "inference --sparse --weights FILE: after the clean-up, removing the zero output channels the weights allow (driver/sparsify-weights.ts)" },
   { pass: checkpoint, phase: "training", scope: "train_step", when: "--train --checkpoint sqrt|auto (after the clean-up, which must not merge its recomputations)" },
   { pass: fuse, phase: "fusion", scope: "each entry", when: "for a backend (build, mem)" },
   { pass: fuseReductions, phase: "fusion", scope: "each entry", when: "for a backend" },

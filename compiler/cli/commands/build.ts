@@ -17,7 +17,7 @@
 
 import { join } from "node:path";
 import type { CommandModule } from "yargs";
-import { build, formatQuantizationReport, loadBackend, quantizedWeights } from "../../driver/index.ts";
+import { build, formatQuantizationReport, formatSparsityReport, loadBackend, quantizedWeights, sparseWeights } from "../../driver/index.ts";
 import { compileModelFile } from "../../frontend/index.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
 import { parseSetFlags, withModelOptions } from "../options.ts";
@@ -30,8 +30,9 @@ import { ensureDirectory, removeCreatedDirectory, writeFilesAtomic } from "../at
 import { refuseToReplaceWeights } from "../keep-weights.ts";
 import { quantizeSpec, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
 import { baselineWasmOnly } from "../wasm-tier.ts";
+import { sparseSpec, wantsSparse, withSparseOptions, type SparseArgs } from "../sparse-options.ts";
 
-interface BuildArgs extends TrainArgs, PipelineArgs, QuantizeArgs {
+interface BuildArgs extends TrainArgs, PipelineArgs, QuantizeArgs, SparseArgs {
   model: string; set?: string[]; out: string; weights?: string; "allow-nonfinite-weights": boolean; seed: number; outputs?: string; debug: boolean; force: boolean;
 }
 
@@ -39,7 +40,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
   command: "build <model>",
   describe: "compile a model into an embeddable bundle (.wasm + .js + .d.ts + weights + plan)",
   builder: (y) =>
-    withQuantizeOptions(withPipelineOptions(withTrainOptions(withModelOptions(y))))
+    withSparseOptions(withQuantizeOptions(withPipelineOptions(withTrainOptions(withModelOptions(y)))))
       .option("out", { type: "string", demandOption: true, describe: "directory to write the bundle into (created if missing)" })
       .option("weights", { type: "string", describe: "safetensors file with initial params (others keep their seeded init)" })
       .option("allow-nonfinite-weights", { type: "boolean", default: false, describe: "accept NaN/Inf in --weights (refused by default, naming the tensor)" })
@@ -50,6 +51,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
   handler: async (args) => {
     // Before binaryen loads: this process only runs binaryen, once (wasm-tier.ts).
     baselineWasmOnly();
+    const sparse = wantsSparse(args);
     const model = compileModelFile(args.model, { set: parseSetFlags(args.set) });
     verifyGraph(model.graph);
     const training = trainingOptions(model, args);
@@ -62,6 +64,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     const bundle = build(graph, {
       backend: await loadBackend(args.target),
       ...(quantize ? { quantize } : {}),
+      ...(sparse && weights ? { sparse: sparseSpec(graph, weights, args.seed) } : {}),
       seed: args.seed,
       ...(training ? { training } : {}),
       ...precisionOptions(args),
@@ -77,11 +80,14 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     const weightsFile = Object.keys(bundle.files).find((f) => f.endsWith(".safetensors"));
     const quantization = bundle.program.quantization;
     if (quantization) process.stdout.write(formatQuantizationReport(quantization.report) + "\n");
+    const sparsification = bundle.program.sparsification;
+    if (sparsification) process.stdout.write(formatSparsityReport(sparsification.report) + "\n");
     if (weights && weightsFile) {
       const declared = Object.keys(decodeSafetensors(bundle.files[weightsFile] as Uint8Array).tensors);
       const ignored = ignoredTrainingState(weights.tensors, declared);
       if (ignored.length > 0) process.stdout.write(`note: ${args.weights}: ignored ${ignored.length} training-state tensor${ignored.length > 1 ? "s" : ""} (${ignored.slice(0, 2).join(", ")}${ignored.length > 2 ? ", ..." : ""}) that this bundle does not have\n`);
-      const initial = paramsLeftInitial(quantization ? quantizedWeights(weights, quantization).tensors : weights.tensors, declared);
+      const given = quantization ? quantizedWeights(weights, quantization).tensors : sparsification ? sparseWeights(weights, sparsification).tensors : weights.tensors;
+      const initial = paramsLeftInitial(given, declared);
       if (initial.length > 0) process.stdout.write(leftInitialNote(args.weights!, initial) + "\n");
     }
     if (weightsFile && !args.force) refuseToReplaceWeights(join(args.out, weightsFile), bundle.files[weightsFile] as Uint8Array);
