@@ -71,6 +71,7 @@ export const SAMPLES: Readonly<Record<string, Sample>> = {
   fakeQuantGrad: (b, loc) =>
     b.op("fakeQuantGrad", [x23(b, "dy"), x23(b), qconst(b, "f32", [3], 0.1), qconst(b, "i32", [3], 1)], { axis: -1, qmin: -8, qmax: 7 }, loc),
   matmulInteger: (b, loc) => b.op("matmulInteger", [inp(b, "a", "i8", [2, 3]), inp(b, "w", "i8", [3, 4])], {}, loc),
+  convInteger: (b, loc) => b.op("convInteger", [inp(b, "x", "u8", [1, 4, 4, 2]), inp(b, "w", "i8", [3, 3, 2, 3])], { padding: "same", inputZeroPoint: 5 }, loc),
 };
 
 /** Operands f32[2,3], default attributes: enough for most elementwise ops and `mse`. */
