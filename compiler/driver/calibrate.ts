@@ -1,7 +1,7 @@
 // Post-training quantization for the driver (`--quantize int8 --calibrate FILE`, docs/IR.md
 // "Post-training quantization"): runs the cleaned f32 inference graph in the reference
 // interpreter over the calibration samples, batch by batch, to observe the input range of every
-// dense layer (passes/quantize/observers.ts), quantizes the weights per output channel
+// dense and conv2d layer (passes/quantize/observers.ts), quantizes the weights per output channel
 // (passes/quantize/int8-params.ts), and measures what each quantized layer costs: the error of
 // the outputs on the calibration set with that layer alone quantized, then with all of them.
 //
@@ -47,6 +47,8 @@ export interface OutputError {
 export interface QuantizedTensorReport {
   readonly weight: string;
   readonly bias?: string;
+  /** The layer's contraction (matmul or conv2d). */
+  readonly op: "matmul" | "conv2d";
   readonly shape: readonly number[];
   /** The per-output-channel weight scales' range. */
   readonly weightScale: readonly [number, number];
@@ -76,7 +78,7 @@ export interface Quantization {
   readonly report: QuantizationReport;
 }
 
-/** Calibrates `graph` (a cleaned f32 inference graph) and quantizes its dense layers. */
+/** Calibrates `graph` (a cleaned f32 inference graph) and quantizes its dense and conv2d layers. */
 export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
   const { layers: dense, kept } = denseLayers(graph, spec.skip ?? []);
   const params = paramValues(graph, spec);
@@ -84,7 +86,7 @@ export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
     runBatches(g, ps, spec, visit, keep);
 
   // Observe: the minmax range of every layer's input, then (percentile, mse) its histogram.
-  const ranges = new Map(dense.map((l) => [l.matmul, new MinMax()]));
+  const ranges = new Map(dense.map((l) => [l.node, new MinMax()]));
   const observe = (into: (l: DenseLayer, data: Float64Array, count: number) => void) =>
     sweep(graph, params, (values, rows, batch) => {
       for (const l of dense) {
@@ -92,22 +94,22 @@ export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
         into(l, t.data, t.type.shape[0] === batch ? (t.data.length / batch) * rows : t.data.length);
       }
     }, true);
-  observe((l, data, count) => ranges.get(l.matmul)!.observe(data, 0, count));
+  observe((l, data, count) => ranges.get(l.node)!.observe(data, 0, count));
   let histograms: Map<string, Histogram> | undefined;
   if (spec.observer !== "minmax") {
-    histograms = new Map(dense.map((l) => [l.matmul, new Histogram(Math.min(ranges.get(l.matmul)!.min, 0), Math.max(ranges.get(l.matmul)!.max, 0))]));
-    observe((l, data, count) => histograms!.get(l.matmul)!.observe(data, 0, count));
+    histograms = new Map(dense.map((l) => [l.node, new Histogram(Math.min(ranges.get(l.node)!.min, 0), Math.max(ranges.get(l.node)!.max, 0))]));
+    observe((l, data, count) => histograms!.get(l.node)!.observe(data, 0, count));
   }
 
   const layers: Record<string, ActivationParams> = Object.create(null);
   const reports: Omit<QuantizedTensorReport, "error">[] = [];
   const made = new Map<string, { w: ReturnType<typeof quantizeWeight>; t: ReturnType<typeof layerTensors> }>();
   for (const l of dense) {
-    const act = activationParams(...observedRange(spec.observer, ranges.get(l.matmul)!, histograms?.get(l.matmul)));
+    const act = activationParams(...observedRange(spec.observer, ranges.get(l.node)!, histograms?.get(l.node)));
     const w = quantizeWeight(params[l.weight], l.k, l.n);
-    made.set(l.weight, { w, t: layerTensors(w, l.k, act, l.bias ? params[l.bias] : undefined) });
+    made.set(l.weight, { w, t: layerTensors(w, l.k, act, l.bias ? params[l.bias] : undefined, l.op === "conv2d") });
     layers[l.weight] = act;
-    reports.push({ weight: l.weight, ...(l.bias ? { bias: l.bias } : {}), shape: [l.k, l.n], weightScale: [Math.min(...w.scales), Math.max(...w.scales)], activation: act });
+    reports.push({ weight: l.weight, ...(l.bias ? { bias: l.bias } : {}), op: l.op, shape: l.shape, weightScale: [Math.min(...w.scales), Math.max(...w.scales)], activation: act });
   }
   // The params of the layers in `only`: W/scale is the dequantize scale, or, for a layer that
   // requantizes into the next one (quantize-dense.ts), that scale over the next input's scale.
@@ -120,7 +122,7 @@ export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
       const names = quantParamNames(l.weight);
       const link = links.get(l.weight);
       const scale = link ? t.scale.map((s) => Math.fround(s / only[link.next.weight].scale)) : t.scale;
-      out[names.q] = { type: { dtype: "i8", shape: [l.k, l.n] }, data: w.q };
+      out[names.q] = { type: { dtype: "i8", shape: [...l.shape] }, data: w.q };
       out[names.scale] = { type: { dtype: "f32", shape: [l.n] }, data: scale };
       out[names.bias] = { type: { dtype: "i32", shape: [l.n] }, data: t.bias };
     }
@@ -239,7 +241,7 @@ export function formatQuantizationReport(r: QuantizationReport): string {
   const lines = [`int8 quantization (observer ${r.observer}, ${r.samples} calibration sample${r.samples === 1 ? "" : "s"}):`];
   for (const q of r.quantized) {
     lines.push(
-      `  ${q.weight}${q.bias ? ` (+ ${q.bias})` : ""} [${q.shape.join(",")}] i8 per column, scale ${g(q.weightScale[0])}..${g(q.weightScale[1])}; ` +
+      `  ${q.weight}${q.bias ? ` (+ ${q.bias})` : ""} [${q.shape.join(",")}] i8 per ${q.op === "conv2d" ? "output channel" : "column"}, scale ${g(q.weightScale[0])}..${g(q.weightScale[1])}; ` +
         `input u8 scale ${g(q.activation.scale)} zero point ${q.activation.zeroPoint} (range ${g(q.activation.lo)}..${g(q.activation.hi)})` +
         (q.error ? `; alone: ${err(q.error)}` : ""),
     );
