@@ -288,7 +288,7 @@ const matmulInteger: OpDef = {
 };
 
 /** convInteger's geometry: conv2d's checks on stand-in float types of the same shapes. */
-function convIntegerGeometry(x: TensorType, w: TensorType, attrs: Attrs) {
+export function convIntegerGeometry(x: TensorType, w: TensorType, attrs: Attrs) {
   const stand = (t: TensorType): TensorType => ({ dtype: "f32", shape: t.shape });
   return convGeometry("convInteger", stand(x), stand(w), attrs);
 }
