@@ -15,6 +15,7 @@ import { initParam } from "../ir/init.ts";
 import { interpret } from "../ir/interpreter.ts";
 import type { Tensor } from "../ir/op-def.ts";
 import { numel, type TensorType } from "../ir/types.ts";
+import { foldableBatchNorms, foldBatchNorm, foldedBatchNormParams, foldRemovedParams } from "../passes/fold-batch-norm.ts";
 import { denseLayers, quantizeDense, quantParamNames, requantizeLinks, type DenseLayer, type KeptWeight } from "../passes/quantize-dense.ts";
 import { activationParams, layerTensors, quantizeWeight, type ActivationParams } from "../passes/quantize/int8-params.ts";
 import { Histogram, MinMax, observedRange, type ObserverKind } from "../passes/quantize/observers.ts";
@@ -59,6 +60,8 @@ export interface QuantizedTensorReport {
 
 export interface QuantizationReport {
   readonly observer: ObserverKind;
+  /** Batch norms folded into the contraction before them (fold-batch-norm): gamma's name and the weight's. */
+  readonly folded: readonly { readonly gamma: string; readonly weight: string }[];
   readonly samples: number;
   readonly quantized: readonly QuantizedTensorReport[];
   readonly kept: readonly KeptWeight[];
@@ -78,10 +81,18 @@ export interface Quantization {
   readonly report: QuantizationReport;
 }
 
-/** Calibrates `graph` (a cleaned f32 inference graph) and quantizes its dense and conv2d layers. */
-export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
+/**
+ * Calibrates `input` (a cleaned f32 inference graph) and quantizes its dense and conv2d layers,
+ * after folding its batch norms (fold-batch-norm: the f32 reference is then the eval-mode graph).
+ */
+export function quantizeModel(input: Graph, spec: QuantizeSpec): Quantization {
+  const folds = foldableBatchNorms(input);
+  const graph = folds.length > 0 ? foldBatchNorm.run(input, {}).graph : input;
+  const given = paramValues(input, spec);
+  const foldedValues = foldedBatchNormParams(folds, given);
+  const params: Record<string, ArrayLike<number>> = Object.create(null);
+  for (const p of graph.params) params[p.name] = Object.hasOwn(foldedValues, p.name) ? foldedValues[p.name] : given[p.name];
   const { layers: dense, kept } = denseLayers(graph, spec.skip ?? []);
-  const params = paramValues(graph, spec);
   const sweep = (g: Graph, ps: Readonly<Record<string, ArrayLike<number>>>, visit: Visit, keep: boolean) =>
     runBatches(g, ps, spec, visit, keep);
 
@@ -129,7 +140,11 @@ export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
     return out;
   };
   const tensors = tensorsFor(layers);
-  const removed = dense.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight]));
+  const removed = [...foldRemovedParams(folds), ...dense.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight]))];
+  // Folded params that stay (a skipped weight, a bias not folded into W/bias) carry their new values.
+  for (const [name, data] of Object.entries(foldedValues)) {
+    if (!removed.includes(name)) tensors[name] = { type: graph.params.find((p) => p.name === name)!.type, data };
+  }
 
   // Measure: the f32 outputs, then each layer alone and all of them quantized.
   const reference: Tensor[][] = [];
@@ -149,9 +164,11 @@ export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
   const quantized = reports.map((r) => (perLayer && dense.length > 1 ? { ...r, error: errorOf({ [r.weight]: layers[r.weight] }) } : r));
   const error = errorOf(layers);
   const full = dense.length === 1 ? quantized.map((r) => ({ ...r, error })) : quantized;
-  const f32Bytes = graph.params.reduce((s, p) => s + bytesOf(p.type), 0);
-  const quantBytes = f32Bytes - removed.reduce((s, n) => s + bytesOf(graph.params.find((p) => p.name === n)!.type), 0) + Object.values(tensors).reduce((s, t) => s + bytesOf(t.type), 0);
-  return { layers, tensors, removed, report: { observer: spec.observer, samples: spec.samples, quantized: full, kept, error, paramBytes: { f32: f32Bytes, quantized: quantBytes } } };
+  const f32Bytes = input.params.reduce((s, p) => s + bytesOf(p.type), 0);
+  const quantBytes = f32Bytes - removed.reduce((s, n) => s + bytesOf(input.params.find((p) => p.name === n)!.type), 0)
+    + Object.entries(tensors).reduce((s, [n, t]) => s + (Object.hasOwn(foldedValues, n) ? 0 : bytesOf(t.type)), 0);
+  const folded = folds.map((f) => ({ gamma: f.gamma, weight: f.weight }));
+  return { layers, tensors, removed, report: { observer: spec.observer, samples: spec.samples, folded, quantized: full, kept, error, paramBytes: { f32: f32Bytes, quantized: quantBytes } } };
 }
 
 const BYTES: Readonly<Record<string, number>> = { f32: 4, i32: 4, f16: 2, bf16: 2, i8: 1, u8: 1, bool: 1 };
@@ -246,6 +263,7 @@ export function formatQuantizationReport(r: QuantizationReport): string {
         (q.error ? `; alone: ${err(q.error)}` : ""),
     );
   }
+  for (const f of r.folded) lines.push(`  batch norm folded (running statistics): ${f.gamma} into ${f.weight}`);
   for (const k of r.kept) lines.push(`  kept f32: ${k.param} (${k.reason})`);
   lines.push(`  all quantized: ${err(r.error)}`);
   const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;

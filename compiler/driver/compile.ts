@@ -17,6 +17,7 @@ import { PassRunner, type IrDumpOptions, type PassRecord } from "./pass-runner.t
 import { checkpointPhase, fuseGraph, fusionPhase, memoryPhase, trainingFront, type PrecisionSpec, type TrainingOptions } from "./phases.ts";
 import { quantizeModel, type Quantization, type QuantizeSpec } from "./calibrate.ts";
 import { quantizeDense } from "../passes/quantize-dense.ts";
+import { foldBatchNorm } from "../passes/fold-batch-norm.ts";
 import { toSafeTensor } from "../bundle/tensor-io.ts";
 import type { SafeTensor } from "../../runtime/safetensors.ts";
 
@@ -32,7 +33,7 @@ export interface CompileOptions<Layout extends BundleLayoutSummary = BundleLayou
   readonly precision?: PrecisionSpec;
   /**
    * Post-training int8 quantization of an inference program (--quantize int8): calibration
-   * (calibrate.ts), then the quantize-dense pass after the clean-up.
+   * (calibrate.ts), then the fold-batch-norm and quantize-dense passes after the clean-up.
    */
   readonly quantize?: QuantizeSpec;
   /** Memory-aware scheduling (default true; `mlc mem` also plans without it, for comparison). */
@@ -120,6 +121,7 @@ function frontStage(forward: Graph, opts: CompileOptions, runner: PassRunner): P
     if (opts.training || opts.precision) throw new Error("int8 quantization is for f32 inference programs (not with training or --precision)");
     quantization = opts.quantize.result ?? quantizeModel(entries[0].graph, opts.quantize);
     const layers = quantization.layers;
+    entries = runner.each(foldBatchNorm, entries, () => ({}));
     entries = runner.each(quantizeDense, entries, () => ({ layers }));
   }
   return {

@@ -74,3 +74,39 @@ describe("the quantized CNN on wasm-simd", () => {
     expect(q.report.error.argmaxAgreement).toBeGreaterThan(0.8);
   });
 });
+
+describe("the quantized ResNet example: batch norm folded, then int8", () => {
+  const resnet = compileModelFile("examples/resnet/model.ts", { set: { batch: "2", size: "8", channels: "8", depth: "2" } });
+  const forward = programForward(resnet, undefined).graph;
+  const calibration = { images: Float64Array.from({ length: 6 * 8 * 8 * 3 }, (_, i) => Math.fround(Math.sin(i * 0.61))) };
+  const quantize = { observer: "minmax" as const, calibration, samples: 6, seed: 4, perLayerErrors: false };
+
+  it("folds every batch norm into its conv, quantizes every conv, and the bundle matches the interpreter bit for bit", async () => {
+    const bundle = build(forward, { backend: wasmBackend, quantize, seed: 4, timeLimitMs: 100 });
+    const q = bundle.program.quantization!;
+    expect(q.report.folded.map((f) => f.weight)).toEqual(["stem.conv.w", "block0.conv1.w", "block0.conv2.w", "block1.conv1.w", "block1.conv2.w"]);
+    expect(q.report.quantized.map((l) => l.weight)).toEqual(["stem.conv.w", "block0.conv1.w", "block0.conv2.w", "block1.conv1.w", "block1.conv2.w", "fc.w"]);
+    // Each conv's bias is its batch norm's folded beta.
+    expect(q.report.quantized[0].bias).toBe("stem.bn.beta");
+    const graph = compile(forward, { quantize: { ...quantize, result: q } }).entries[0].graph;
+    expect(graph.nodes.some((n) => n.op === "batchNorm" || n.op === "conv2d")).toBe(false);
+    expect(graph.updates).toEqual([]);
+    const weights = Object.keys(q.tensors);
+    expect(weights.some((n) => /gamma|running/.test(n))).toBe(false);
+    expect(q.removed).toEqual(expect.arrayContaining(["stem.bn.gamma", "stem.bn.running_mean", "stem.bn.running_var", "stem.conv.w", "stem.bn.beta"]));
+
+    const dir = join(tmp, "resnet");
+    mkdirSync(dir);
+    for (const [file, data] of Object.entries(bundle.files)) writeFileSync(join(dir, file), data);
+    const m = (await import(pathToFileURL(join(dir, `${bundle.name}.js`)).href)) as { load(): Promise<Bundle> };
+    const net = await m.load();
+    const x = Float32Array.from({ length: 2 * 8 * 8 * 3 }, (_, i) => Math.cos(i * 0.23));
+    net.inputs.images.set(x);
+    net.forward();
+    const params = Object.fromEntries(Object.entries(q.tensors).map(([n, t]) => [n, t.data]));
+    expect(Array.from(net.outputs.logits)).toEqual(Array.from(interpret(graph, { images: x }, { params }).outputs.logits.data));
+    // The integer graph stays close to the eval-mode f32 one on the calibration set.
+    expect(q.report.error.relativeRms).toBeLessThan(0.1);
+  }, 120_000);
+});
+
