@@ -29,7 +29,14 @@
 // becomes `convInteger(xq, W/q, {conv2d's attributes, inputZeroPoint = zx})`, which subtracts
 // the zero point itself so the padding counts 0 (ir/ops/quant.ts): W/bias then holds b alone,
 // with no zero-point correction. The bias add, dequantize, requantize links and ReLU merging are
-// the dense layer's.
+// the dense layer's, and a link may also pass a max pool and a reshape (a CNN's conv-ReLU-pool
+// stage into the next conv, its last stage through the flattening into the classifier):
+//
+//   %W/acc_pool:i32 = maxPool2d %acc2 {the pool's attributes}     max commutes with the
+//   %W/out_q:u8     = requantize %W/acc_pool, ...                 non-decreasing requantize
+//   %V/xq:u8        = reshape %W/out_q {the reshape's shape}
+//
+// so the pool runs on the i32 accumulator and only the u8 result is reshaped.
 //
 // Left as they are (reported by denseLayers as kept, with why): weights named in `skip`, grouped
 // convolutions, weights read by anything but one matmul or conv2d as its right operand,
@@ -71,15 +78,24 @@ export interface QuantizeDenseOptions {
   layers: Readonly<Record<string, ActivationParams>>;
 }
 
-/** A layer whose result requantizes straight into `next`'s input (`relu`: the ReLU between). */
+/**
+ * A layer whose result requantizes straight into `next`'s input. Between them there may be a ReLU
+ * (`relu`: merged into the requantize's clamp), a max pool (`pool`: moved onto the i32
+ * accumulator, before the requantize) and a reshape last (`reshape`: applied to the u8 result).
+ */
 export interface RequantizeLink {
   readonly next: DenseLayer;
   readonly relu?: string;
+  readonly pool?: Node;
+  readonly reshape?: Node;
 }
 
 /**
  * The layers (by weight) among `layers` whose result feeds only the next one's input, directly or
- * through a ReLU read only there (then only when that input's zero point is 0): see the header.
+ * through a chain of single-reader ReLU, max pool and reshape nodes (see the header; with a ReLU
+ * only when that input's zero point is 0). Max pooling commutes with the requantize, which is
+ * non-decreasing (its multiplier is positive), and with the ReLU; the reshape must come last, as
+ * the requantize's per-channel axis is the last one of the un-reshaped result.
  */
 export function requantizeLinks(g: Graph, layers: readonly DenseLayer[], acts: Readonly<Record<string, ActivationParams>>): Map<string, RequantizeLink> {
   const uses = useCounts(g);
@@ -88,16 +104,24 @@ export function requantizeLinks(g: Graph, layers: readonly DenseLayer[], acts: R
   const byNode = new Map(layers.map((l) => [l.node, l]));
   const links = new Map<string, RequantizeLink>();
   for (const l of layers) {
-    const out = l.biasAdd ?? l.node;
-    if (uses.get(out) !== 1) continue;
-    const r = readerOf.get(out);
-    if (!r) continue;
-    const direct = byNode.get(r.id);
-    if (direct && direct.x === out) { links.set(l.weight, { next: direct }); continue; }
-    if (r.op !== "relu" || uses.get(r.id) !== 1) continue;
-    const after = readerOf.get(r.id);
-    const next = after && byNode.get(after.id);
-    if (next && next.x === r.id && acts[next.weight]?.zeroPoint === 0) links.set(l.weight, { next, relu: r.id });
+    let v = l.biasAdd ?? l.node;
+    let relu: string | undefined;
+    let pool: Node | undefined;
+    let reshape: Node | undefined;
+    for (;;) {
+      const r = uses.get(v) === 1 ? readerOf.get(v) : undefined;
+      if (!r) break;
+      const next = byNode.get(r.id);
+      if (next && next.x === v) {
+        if (!relu || acts[next.weight]?.zeroPoint === 0) links.set(l.weight, { next, ...(relu ? { relu } : {}), ...(pool ? { pool } : {}), ...(reshape ? { reshape } : {}) });
+        break;
+      }
+      if (r.op === "relu" && !relu) relu = r.id;
+      else if (r.op === "maxPool2d" && !pool && !reshape) pool = r;
+      else if (r.op === "reshape" && !reshape) reshape = r;
+      else break;
+      v = r.id;
+    }
   }
   return links;
 }
@@ -180,9 +204,9 @@ export const quantizeDense: Pass<QuantizeDenseOptions> = {
     }
     const links = requantizeLinks(g, chosen, opts.layers);
     const fed = new Set([...links.values()].map((k) => k.next.weight));
-    const relus = new Set([...links.values()].flatMap((k) => (k.relu ? [k.relu] : [])));
+    const between = new Set([...links.values()].flatMap((k) => [k.relu, k.pool?.id, k.reshape?.id].filter((x): x is string => x !== undefined)));
     for (const n of g.nodes) {
-      if (folded.has(n.id) || relus.has(n.id)) continue;
+      if (folded.has(n.id) || between.has(n.id)) continue;
       const layer = byNode.get(n.id);
       if (!layer) { b.op(n.op, n.inputs, n.attrs, n.loc, n.id); continue; }
       const act = opts.layers[layer.weight];
@@ -204,7 +228,10 @@ export const quantizeDense: Pass<QuantizeDenseOptions> = {
       if (link) {
         const nextAct = opts.layers[link.next.weight];
         const zv = b.op("const", [], { value: nextAct.zeroPoint, dtype: "i32", shape: [layer.n] }, n.loc, id("out_zero_point"));
-        b.op("requantize", [withBias, names.scale, zv], { axis: rank - 1, dtype: nextAct.dtype }, n.loc, id("xq", link.next.weight));
+        const pooled = link.pool ? b.op("maxPool2d", [withBias], link.pool.attrs, link.pool.loc, id("acc_pool")) : withBias;
+        const xq = id("xq", link.next.weight);
+        const requantized = b.op("requantize", [pooled, names.scale, zv], { axis: rank - 1, dtype: nextAct.dtype }, n.loc, link.reshape ? id("out_q") : xq);
+        if (link.reshape) b.op("reshape", [requantized], link.reshape.attrs, link.reshape.loc, xq);
         continue;
       }
       const zero = b.op("const", [], { value: 0, dtype: "i32", shape: [layer.n] }, n.loc, id("zero"));

@@ -55,6 +55,11 @@ describe("the quantized CNN on wasm-simd", () => {
     expect(ops.filter((o) => o === "convInteger")).toHaveLength(2);
     expect(ops.filter((o) => o === "matmulInteger")).toHaveLength(1);
     expect(ops.some((o) => o === "conv2d" || o === "fusedConv2d" || o === "matmul" || o === "fusedMatmul")).toBe(false);
+    // Integer from the first quantize to the last dequantize: each conv-ReLU-pool stage
+    // requantizes into the next layer, its max pool on the i32 accumulator.
+    expect(ops.filter((o) => o === "quantize" || o === "dequantize")).toEqual(["quantize", "dequantize"]);
+    const types = new Map(quantized.nodes.map((n) => [n.id, n.type.dtype]));
+    expect(quantized.nodes.filter((n) => n.op === "maxPool2d").map((n) => types.get(n.inputs[0]))).toEqual(["i32", "i32"]);
 
     const weights = decodeSafetensors(readFileSync(join(dir, `${bundle.name}.safetensors`))).tensors;
     expect(weights["conv2.w/q"].dtype).toBe("I8");

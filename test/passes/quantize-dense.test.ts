@@ -172,6 +172,32 @@ describe("quantize-dense on convolutions", () => {
     expect(graph.nodes.map((n) => n.op)).not.toContain("relu");
   });
 
+  it("requantizes through ReLU, max pool and reshape: the pool on the i32 accumulator, the reshape on the u8 result", () => {
+    const g = parse(`  input %x: f32[2,4,4,3]
+  param %c.w: f32[3,3,3,4] init=he_normal
+  param %c.b: f32[4] init=zeros
+  param %f.w: f32[16,5] init=he_normal
+  %0:f32[2,4,4,4] = conv2d %x, %c.w {stride=[1,1], padding="same"}
+  %1:f32[2,4,4,4] = add %0, %c.b
+  %2:f32[2,4,4,4] = relu %1
+  %3:f32[2,2,2,4] = maxPool2d %2 {size=[2,2], stride=[2,2], padding="valid"}
+  %4:f32[2,16] = reshape %3 {shape=[2,16]}
+  %5:f32[2,5] = matmul %4, %f.w {transposeA=false, transposeB=false}
+  output y = %5`);
+    const layers = { "c.w": activationParams(-1, 1), "f.w": activationParams(0, 4) };
+    const { graph, stats } = runPass(quantizeDense, g, { layers });
+    expect(stats["layers-requantized"]).toBe(1);
+    expect(body(graph).split("\n").filter((l) => / = (maxPool2d|requantize|reshape|relu|quantize|dequantize) /.test(l)).map((l) => l.replace(/ \{.*/, ""))).toEqual([
+      "  %c.w/xq:u8[2,4,4,3] = quantize %x, %c.w/x_scale, %c.w/x_zero_point",
+      "  %c.w/acc_pool:i32[2,2,2,4] = maxPool2d %c.w/acc_bias",
+      "  %c.w/out_q:u8[2,2,2,4] = requantize %c.w/acc_pool, %c.w/scale, %c.w/out_zero_point",
+      "  %f.w/xq:u8[2,16] = reshape %c.w/out_q",
+      "  %5:f32[2,5] = dequantize %f.w/acc_bias, %f.w/scale, %f.w/zero",
+    ]);
+    // A ReLU before a consumer whose zero point is not 0 keeps the layers apart.
+    expect(runPass(quantizeDense, g, { layers: { ...layers, "f.w": activationParams(-1, 4) } }).stats["layers-requantized"]).toBe(0);
+  });
+
   it("equals the f32 convolution of the quantized input and weights (padding included) up to f32 rounding", () => {
     const a = activationParams(-1, 1.5);
     const g = parse(CNN);

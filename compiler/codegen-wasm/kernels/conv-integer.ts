@@ -4,7 +4,8 @@
 // zero point; the filter [kh, kw, C, O] is already that matrix's [K, O] right operand. Since
 // every tap of every row is then present, sum (x - zx) w = sum x w - zx * colsum(w) exactly, and
 // the correction is one i32x4 subtraction per 4 outputs after the GEMM (colsum computed from the
-// filter per call: it is a run-time param). A 1x1, stride-1, unpadded convolution reads the image
+// filter per call: it is a run-time param). The column matrix is built kernel row by kernel row
+// with unrolled 8/4/2/1-byte moves (a row's taps are adjacent in the image). A 1x1, stride-1, unpadded convolution reads the image
 // as the column matrix directly. Grouped convolutions have no kernel here (the quantization pass
 // never makes them).
 
@@ -13,7 +14,7 @@ import { convIntegerGeometry } from "../../ir/ops/quant.ts";
 import type { TensorType } from "../../ir/types.ts";
 import type { Node } from "../../ir/graph.ts";
 import { UnsupportedKernelError, withWorkspace, type KernelArgs, type KernelEmitter } from "../kernel.ts";
-import type { Expr } from "../module.ts";
+import type { Expr, FunctionBuilder } from "../module.ts";
 import { callInt8Gemm, int8GemmWorkspaceBytes } from "./gemm-int8.ts";
 
 const roundUp = (x: number, to: number) => Math.ceil(x / to) * to;
@@ -97,11 +98,51 @@ function emit({ f, node, inputs: [x, w], output, helper, workspace }: KernelArgs
 }
 
 /**
- * The column matrix at `col`: per output pixel, per (ky, kx), the pixel's C channel bytes, or C
- * bytes of the zero point where the tap lies in the padding. Taps are unrolled (kh*kw runs per
- * pixel), each a memory.copy or memory.fill of C bytes.
+ * `bytes` bytes from `src` to `dst` (addresses as expressions built fresh per use), unrolled as
+ * 8/4/2/1-byte loads and stores up to 64 bytes (a tap's or kernel row's channel run), else one
+ * memory.copy; memory.copy's call costs more than the move for runs this short.
  */
-function im2col(f: import("../module.ts").FunctionBuilder, s: ConvIntegerShape, x: number, col: number, zx: number): Expr {
+function moveBytes(f: FunctionBuilder, dst: () => Expr, src: () => Expr, bytes: number): Expr[] {
+  if (bytes > 64) return [f.copyAt(dst(), src(), f.i32.const(bytes))];
+  const out: Expr[] = [];
+  let at = 0;
+  for (const size of [8, 4, 2, 1] as const) {
+    for (; at + size <= bytes; at += size) {
+      if (size === 8) out.push(f.i64.store(at, 1, dst(), f.i64.load(at, 1, src())));
+      else if (size === 4) out.push(f.i32.store(at, 1, dst(), f.i32.load(at, 1, src())));
+      else if (size === 2) out.push(f.i32.store16(at, 1, dst(), f.i32.load16_u(at, 1, src())));
+      else out.push(f.i32.store8(at, 1, dst(), f.i32.load8_u(at, 1, src())));
+    }
+  }
+  return out;
+}
+
+/** `bytes` copies of the byte `value` at `dst`, unrolled like moveBytes. */
+function fillBytes(f: FunctionBuilder, dst: () => Expr, value: number, bytes: number): Expr[] {
+  if (bytes > 64) return [f.fillAt(dst(), f.i32.const(value), f.i32.const(bytes))];
+  const b = BigInt(value & 0xff);
+  const word64 = BigInt.asIntN(64, b * 0x0101010101010101n);
+  const word32 = (value & 0xff) * 0x01010101 | 0;
+  const out: Expr[] = [];
+  let at = 0;
+  for (const size of [8, 4, 2, 1] as const) {
+    for (; at + size <= bytes; at += size) {
+      if (size === 8) out.push(f.i64.store(at, 1, dst(), (f.i64.const as unknown as (v: bigint) => Expr)(word64)));
+      else if (size === 4) out.push(f.i32.store(at, 1, dst(), f.i32.const(word32)));
+      else if (size === 2) out.push(f.i32.store16(at, 1, dst(), f.i32.const(word32 & 0xffff)));
+      else out.push(f.i32.store8(at, 1, dst(), f.i32.const(value & 0xff)));
+    }
+  }
+  return out;
+}
+
+/**
+ * The column matrix at `col`: per output pixel, per (ky, kx), the pixel's C channel bytes, or C
+ * bytes of the zero point where the tap lies in the padding. Kernel rows are unrolled: a row
+ * inside the image whose taps are adjacent (dilation 1) moves as one run of kw*C bytes, a row in
+ * the vertical padding is one fill, and a row crossing the left or right border goes tap by tap.
+ */
+function im2col(f: FunctionBuilder, s: ConvIntegerShape, x: number, col: number, zx: number): Expr {
   const { win, inH, inW, channels: C } = s;
   const c = (v: number) => f.i32.const(v);
   const b = f.local("i32");
@@ -110,30 +151,44 @@ function im2col(f: import("../module.ts").FunctionBuilder, s: ConvIntegerShape, 
   const iy = f.local("i32");
   const ix = f.local("i32");
   const dst = f.local("i32");
-  const fillByte = zx & 0xff;
-  const taps: Expr[] = [];
+  const src = f.local("i32");
+  const kw = win.kernelW;
+  const rows: Expr[] = [];
   for (let ky = 0; ky < win.kernelH; ky++) {
-    for (let kx = 0; kx < win.kernelW; kx++) {
-      const offset = (ky * win.kernelW + kx) * C;
-      const at = f.i32.add(f.get(dst), c(offset));
-      const src = f.i32.add(f.i32.mul(f.i32.add(f.i32.mul(f.i32.add(f.i32.mul(f.get(b), c(inH)), f.get(iy)), c(inW)), f.get(ix)), c(C)), c(x));
-      taps.push(
-        f.set(iy, f.i32.add(f.i32.sub(f.i32.mul(f.get(oy), c(win.strideH)), c(win.padTop)), c(ky * win.dilationH))),
-        f.set(ix, f.i32.add(f.i32.sub(f.i32.mul(f.get(ox), c(win.strideW)), c(win.padLeft)), c(kx * win.dilationW))),
-        f.if(
-          f.i32.and(f.i32.lt_u(f.get(iy), c(inH)), f.i32.lt_u(f.get(ix), c(inW))),
-          [C === 1 ? f.storeU8(at, f.loadU8(src)) : f.copyAt(at, src, c(C))],
-          [C === 1 ? f.storeU8(f.i32.add(f.get(dst), c(offset)), c(fillByte)) : f.fillAt(f.i32.add(f.get(dst), c(offset)), c(fillByte), c(C))],
-        ),
-      );
+    const rowAt = (ky * kw) * C;
+    const dstAt = (off: number) => () => f.i32.add(f.get(dst), c(off));
+    const srcAt = (off: number) => () => f.i32.add(f.get(src), c(off));
+    // src = address of (b, iy, ix0, 0); taps at kx * dilation * C further.
+    const perTap: Expr[] = [];
+    for (let kx = 0; kx < kw; kx++) {
+      const inside = f.i32.lt_u(f.i32.add(f.get(ix), c(kx * win.dilationW)), c(inW));
+      perTap.push(f.if(inside, moveBytes(f, dstAt(rowAt + kx * C), srcAt(kx * win.dilationW * C), C), fillBytes(f, dstAt(rowAt + kx * C), zx, C)));
     }
+    const whole = win.dilationW === 1
+      ? [f.if(f.i32.and(f.i32.ge_s(f.get(ix), c(0)), f.i32.le_s(f.i32.add(f.get(ix), c(kw)), c(inW))), moveBytes(f, dstAt(rowAt), srcAt(0), kw * C), perTap)]
+      : perTap;
+    rows.push(
+      f.set(iy, f.i32.add(f.i32.sub(f.i32.mul(f.get(oy), c(win.strideH)), c(win.padTop)), c(ky * win.dilationH))),
+      f.if(
+        f.i32.lt_u(f.get(iy), c(inH)),
+        [
+          f.set(src, f.i32.add(f.i32.mul(f.i32.add(f.i32.mul(f.i32.add(f.i32.mul(f.get(b), c(inH)), f.get(iy)), c(inW)), f.get(ix)), c(C)), c(x))),
+          ...whole,
+        ],
+        fillBytes(f, dstAt(rowAt), zx, kw * C),
+      ),
+    );
   }
-  const rowBytes = win.kernelH * win.kernelW * C;
+  const rowBytes = win.kernelH * kw * C;
   return f.block([
     f.set(dst, c(col)),
     f.forRange(b, 0, s.batch, 1, [
       f.forRange(oy, 0, win.outH, 1, [
-        f.forRange(ox, 0, win.outW, 1, [...taps, f.set(dst, f.i32.add(f.get(dst), c(rowBytes)))]),
+        f.forRange(ox, 0, win.outW, 1, [
+          f.set(ix, f.i32.sub(f.i32.mul(f.get(ox), c(win.strideW)), c(win.padLeft))),
+          ...rows,
+          f.set(dst, f.i32.add(f.get(dst), c(rowBytes))),
+        ]),
       ]),
     ]),
   ]);
