@@ -113,5 +113,20 @@ describe("the quantized ResNet example: batch norm folded, then int8", () => {
     // The integer graph stays close to the eval-mode f32 one on the calibration set.
     expect(q.report.error.relativeRms).toBeLessThan(0.1);
   }, 120_000);
-});
 
+  it("a conv kept f32 by --quantize-skip keeps its batch norm folded: its weight and bias carry the folded values", () => {
+    const c = 8;
+    const w = Float64Array.from({ length: 3 * 3 * c * c }, (_, i) => Math.sin(i));
+    const params = {
+      "block0.conv1.w": w, "block0.bn1.gamma": new Float64Array(c).fill(2), "block0.bn1.beta": new Float64Array(c).fill(0.5),
+      "block0.bn1.running_mean": new Float64Array(c).fill(0.25), "block0.bn1.running_var": new Float64Array(c).fill(3),
+    };
+    const q = compile(forward, { quantize: { ...quantize, skip: ["block0.conv1.w"], params } }).quantization!;
+    expect(q.report.kept).toEqual([{ param: "block0.conv1.w", reason: "--quantize-skip" }]);
+    const s = 2 / Math.sqrt(3 + 1e-5);
+    expect(Array.from(q.tensors["block0.conv1.w"].data)).toEqual(Array.from(w, (v) => Math.fround(v * s)));
+    expect(Array.from(q.tensors["block0.bn1.beta"].data)).toEqual(new Array(c).fill(Math.fround(-0.25 * s + 0.5)));
+    expect(q.removed).toEqual(expect.arrayContaining(["block0.bn1.gamma", "block0.bn1.running_mean", "block0.bn1.running_var"]));
+    expect(q.removed).not.toContain("block0.conv1.w");
+  });
+});
