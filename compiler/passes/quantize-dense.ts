@@ -32,11 +32,13 @@
 // the dense layer's, and a link may also pass a max pool and a reshape (a CNN's conv-ReLU-pool
 // stage into the next conv, its last stage through the flattening into the classifier):
 //
-//   %W/acc_pool:i32 = maxPool2d %acc2 {the pool's attributes}     max commutes with the
-//   %W/out_q:u8     = requantize %W/acc_pool, ...                 non-decreasing requantize
+//   %W/acc_pool:i32 = maxPool2d %W/acc {the pool's attributes}    max commutes with the bias add
+//   %W/acc_bias     = add %W/acc_pool, %W/bias                     and the non-decreasing
+//   %W/out_q:u8     = requantize %W/acc_bias, ...                  requantize
 //   %V/xq:u8        = reshape %W/out_q {the reshape's shape}
 //
-// so the pool runs on the i32 accumulator and only the u8 result is reshaped.
+// so the pool runs on the i32 accumulator (the bias add after it, on fewer elements) and only the
+// u8 result is reshaped.
 //
 // Left as they are (reported by denseLayers as kept, with why): weights named in `skip`, grouped
 // convolutions, weights read by anything but one matmul or conv2d as its right operand,
@@ -223,14 +225,16 @@ export const quantizeDense: Pass<QuantizeDenseOptions> = {
       const acc = layer.conv
         ? b.op("convInteger", [xq, names.q], { ...layer.conv, inputZeroPoint: act.zeroPoint }, n.loc, id("acc"))
         : b.op("matmulInteger", [xq, names.q], {}, n.loc, id("acc"));
-      const withBias = b.op("add", [acc, names.bias], {}, n.loc, id("acc_bias"));
       const link = links.get(layer.weight);
+      // A pool on the link goes first: max commutes with adding a per-channel constant too, and
+      // the bias add then runs on the pooled (smaller) accumulator.
+      const pooled = link?.pool ? b.op("maxPool2d", [acc], link.pool.attrs, link.pool.loc, id("acc_pool")) : acc;
+      const withBias = b.op("add", [pooled, names.bias], {}, n.loc, id("acc_bias"));
       if (link) {
         const nextAct = opts.layers[link.next.weight];
         const zv = b.op("const", [], { value: nextAct.zeroPoint, dtype: "i32", shape: [layer.n] }, n.loc, id("out_zero_point"));
-        const pooled = link.pool ? b.op("maxPool2d", [withBias], link.pool.attrs, link.pool.loc, id("acc_pool")) : withBias;
         const xq = id("xq", link.next.weight);
-        const requantized = b.op("requantize", [pooled, names.scale, zv], { axis: rank - 1, dtype: nextAct.dtype }, n.loc, link.reshape ? id("out_q") : xq);
+        const requantized = b.op("requantize", [withBias, names.scale, zv], { axis: rank - 1, dtype: nextAct.dtype }, n.loc, link.reshape ? id("out_q") : xq);
         if (link.reshape) b.op("reshape", [requantized], link.reshape.attrs, link.reshape.loc, xq);
         continue;
       }

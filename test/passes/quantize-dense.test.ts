@@ -187,11 +187,13 @@ describe("quantize-dense on convolutions", () => {
     const layers = { "c.w": activationParams(-1, 1), "f.w": activationParams(0, 4) };
     const { graph, stats } = runPass(quantizeDense, g, { layers });
     expect(stats["layers-requantized"]).toBe(1);
-    expect(body(graph).split("\n").filter((l) => / = (maxPool2d|requantize|reshape|relu|quantize|dequantize) /.test(l)).map((l) => l.replace(/ \{.*/, ""))).toEqual([
+    expect(body(graph).split("\n").filter((l) => / = (maxPool2d|add|requantize|reshape|relu|quantize|dequantize) /.test(l)).map((l) => l.replace(/ \{.*/, ""))).toEqual([
       "  %c.w/xq:u8[2,4,4,3] = quantize %x, %c.w/x_scale, %c.w/x_zero_point",
-      "  %c.w/acc_pool:i32[2,2,2,4] = maxPool2d %c.w/acc_bias",
-      "  %c.w/out_q:u8[2,2,2,4] = requantize %c.w/acc_pool, %c.w/scale, %c.w/out_zero_point",
+      "  %c.w/acc_pool:i32[2,2,2,4] = maxPool2d %c.w/acc",
+      "  %c.w/acc_bias:i32[2,2,2,4] = add %c.w/acc_pool, %c.w/bias",
+      "  %c.w/out_q:u8[2,2,2,4] = requantize %c.w/acc_bias, %c.w/scale, %c.w/out_zero_point",
       "  %f.w/xq:u8[2,16] = reshape %c.w/out_q",
+      "  %f.w/acc_bias:i32[2,5] = add %f.w/acc, %f.w/bias",
       "  %5:f32[2,5] = dequantize %f.w/acc_bias, %f.w/scale, %f.w/zero",
     ]);
     // A ReLU before a consumer whose zero point is not 0 keeps the layers apart.
