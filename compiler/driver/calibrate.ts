@@ -1,7 +1,7 @@
 // Post-training quantization for the driver (`--quantize int8 --calibrate FILE`, docs/IR.md
 // "Post-training quantization"): runs the cleaned f32 inference graph in the reference
 // interpreter over the calibration samples, batch by batch, to observe the input range of every
-// dense layer (passes/quantize/observers.ts), quantizes the weights per output channel
+// dense and conv2d layer (passes/quantize/observers.ts), quantizes the weights per output channel
 // (passes/quantize/int8-params.ts), and measures what each quantized layer costs: the error of
 // the outputs on the calibration set with that layer alone quantized, then with all of them.
 //
@@ -15,6 +15,7 @@ import { initParam } from "../ir/init.ts";
 import { interpret } from "../ir/interpreter.ts";
 import type { Tensor } from "../ir/op-def.ts";
 import { numel, type TensorType } from "../ir/types.ts";
+import { foldableBatchNorms, foldBatchNorm, foldedBatchNormParams, foldRemovedParams } from "../passes/fold-batch-norm.ts";
 import { denseLayers, quantizeDense, quantParamNames, requantizeLinks, type DenseLayer, type KeptWeight } from "../passes/quantize-dense.ts";
 import { activationParams, layerTensors, quantizeWeight, type ActivationParams } from "../passes/quantize/int8-params.ts";
 import { Histogram, MinMax, observedRange, type ObserverKind } from "../passes/quantize/observers.ts";
@@ -47,6 +48,8 @@ export interface OutputError {
 export interface QuantizedTensorReport {
   readonly weight: string;
   readonly bias?: string;
+  /** The layer's contraction (matmul or conv2d). */
+  readonly op: "matmul" | "conv2d";
   readonly shape: readonly number[];
   /** The per-output-channel weight scales' range. */
   readonly weightScale: readonly [number, number];
@@ -57,6 +60,8 @@ export interface QuantizedTensorReport {
 
 export interface QuantizationReport {
   readonly observer: ObserverKind;
+  /** Batch norms folded into the contraction before them (fold-batch-norm): gamma's name and the weight's. */
+  readonly folded: readonly { readonly gamma: string; readonly weight: string }[];
   readonly samples: number;
   readonly quantized: readonly QuantizedTensorReport[];
   readonly kept: readonly KeptWeight[];
@@ -76,15 +81,23 @@ export interface Quantization {
   readonly report: QuantizationReport;
 }
 
-/** Calibrates `graph` (a cleaned f32 inference graph) and quantizes its dense layers. */
-export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
+/**
+ * Calibrates `input` (a cleaned f32 inference graph) and quantizes its dense and conv2d layers,
+ * after folding its batch norms (fold-batch-norm: the f32 reference is then the eval-mode graph).
+ */
+export function quantizeModel(input: Graph, spec: QuantizeSpec): Quantization {
+  const folds = foldableBatchNorms(input);
+  const graph = folds.length > 0 ? foldBatchNorm.run(input, {}).graph : input;
+  const given = paramValues(input, spec);
+  const foldedValues = foldedBatchNormParams(folds, given);
+  const params: Record<string, ArrayLike<number>> = Object.create(null);
+  for (const p of graph.params) params[p.name] = Object.hasOwn(foldedValues, p.name) ? foldedValues[p.name] : given[p.name];
   const { layers: dense, kept } = denseLayers(graph, spec.skip ?? []);
-  const params = paramValues(graph, spec);
   const sweep = (g: Graph, ps: Readonly<Record<string, ArrayLike<number>>>, visit: Visit, keep: boolean) =>
     runBatches(g, ps, spec, visit, keep);
 
   // Observe: the minmax range of every layer's input, then (percentile, mse) its histogram.
-  const ranges = new Map(dense.map((l) => [l.matmul, new MinMax()]));
+  const ranges = new Map(dense.map((l) => [l.node, new MinMax()]));
   const observe = (into: (l: DenseLayer, data: Float64Array, count: number) => void) =>
     sweep(graph, params, (values, rows, batch) => {
       for (const l of dense) {
@@ -92,22 +105,22 @@ export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
         into(l, t.data, t.type.shape[0] === batch ? (t.data.length / batch) * rows : t.data.length);
       }
     }, true);
-  observe((l, data, count) => ranges.get(l.matmul)!.observe(data, 0, count));
+  observe((l, data, count) => ranges.get(l.node)!.observe(data, 0, count));
   let histograms: Map<string, Histogram> | undefined;
   if (spec.observer !== "minmax") {
-    histograms = new Map(dense.map((l) => [l.matmul, new Histogram(Math.min(ranges.get(l.matmul)!.min, 0), Math.max(ranges.get(l.matmul)!.max, 0))]));
-    observe((l, data, count) => histograms!.get(l.matmul)!.observe(data, 0, count));
+    histograms = new Map(dense.map((l) => [l.node, new Histogram(Math.min(ranges.get(l.node)!.min, 0), Math.max(ranges.get(l.node)!.max, 0))]));
+    observe((l, data, count) => histograms!.get(l.node)!.observe(data, 0, count));
   }
 
   const layers: Record<string, ActivationParams> = Object.create(null);
   const reports: Omit<QuantizedTensorReport, "error">[] = [];
   const made = new Map<string, { w: ReturnType<typeof quantizeWeight>; t: ReturnType<typeof layerTensors> }>();
   for (const l of dense) {
-    const act = activationParams(...observedRange(spec.observer, ranges.get(l.matmul)!, histograms?.get(l.matmul)));
+    const act = activationParams(...observedRange(spec.observer, ranges.get(l.node)!, histograms?.get(l.node)));
     const w = quantizeWeight(params[l.weight], l.k, l.n);
-    made.set(l.weight, { w, t: layerTensors(w, l.k, act, l.bias ? params[l.bias] : undefined) });
+    made.set(l.weight, { w, t: layerTensors(w, l.k, act, l.bias ? params[l.bias] : undefined, l.op === "conv2d") });
     layers[l.weight] = act;
-    reports.push({ weight: l.weight, ...(l.bias ? { bias: l.bias } : {}), shape: [l.k, l.n], weightScale: [Math.min(...w.scales), Math.max(...w.scales)], activation: act });
+    reports.push({ weight: l.weight, ...(l.bias ? { bias: l.bias } : {}), op: l.op, shape: l.shape, weightScale: [Math.min(...w.scales), Math.max(...w.scales)], activation: act });
   }
   // The params of the layers in `only`: W/scale is the dequantize scale, or, for a layer that
   // requantizes into the next one (quantize-dense.ts), that scale over the next input's scale.
@@ -120,14 +133,18 @@ export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
       const names = quantParamNames(l.weight);
       const link = links.get(l.weight);
       const scale = link ? t.scale.map((s) => Math.fround(s / only[link.next.weight].scale)) : t.scale;
-      out[names.q] = { type: { dtype: "i8", shape: [l.k, l.n] }, data: w.q };
+      out[names.q] = { type: { dtype: "i8", shape: [...l.shape] }, data: w.q };
       out[names.scale] = { type: { dtype: "f32", shape: [l.n] }, data: scale };
       out[names.bias] = { type: { dtype: "i32", shape: [l.n] }, data: t.bias };
     }
     return out;
   };
   const tensors = tensorsFor(layers);
-  const removed = dense.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight]));
+  const removed = [...foldRemovedParams(folds), ...dense.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight]))];
+  // Folded params that stay (a skipped weight, a bias not folded into W/bias) carry their new values.
+  for (const [name, data] of Object.entries(foldedValues)) {
+    if (!removed.includes(name)) tensors[name] = { type: graph.params.find((p) => p.name === name)!.type, data };
+  }
 
   // Measure: the f32 outputs, then each layer alone and all of them quantized.
   const reference: Tensor[][] = [];
@@ -147,9 +164,11 @@ export function quantizeModel(graph: Graph, spec: QuantizeSpec): Quantization {
   const quantized = reports.map((r) => (perLayer && dense.length > 1 ? { ...r, error: errorOf({ [r.weight]: layers[r.weight] }) } : r));
   const error = errorOf(layers);
   const full = dense.length === 1 ? quantized.map((r) => ({ ...r, error })) : quantized;
-  const f32Bytes = graph.params.reduce((s, p) => s + bytesOf(p.type), 0);
-  const quantBytes = f32Bytes - removed.reduce((s, n) => s + bytesOf(graph.params.find((p) => p.name === n)!.type), 0) + Object.values(tensors).reduce((s, t) => s + bytesOf(t.type), 0);
-  return { layers, tensors, removed, report: { observer: spec.observer, samples: spec.samples, quantized: full, kept, error, paramBytes: { f32: f32Bytes, quantized: quantBytes } } };
+  const f32Bytes = input.params.reduce((s, p) => s + bytesOf(p.type), 0);
+  const quantBytes = f32Bytes - removed.reduce((s, n) => s + bytesOf(input.params.find((p) => p.name === n)!.type), 0)
+    + Object.entries(tensors).reduce((s, [n, t]) => s + (Object.hasOwn(foldedValues, n) ? 0 : bytesOf(t.type)), 0);
+  const folded = folds.map((f) => ({ gamma: f.gamma, weight: f.weight }));
+  return { layers, tensors, removed, report: { observer: spec.observer, samples: spec.samples, folded, quantized: full, kept, error, paramBytes: { f32: f32Bytes, quantized: quantBytes } } };
 }
 
 const BYTES: Readonly<Record<string, number>> = { f32: 4, i32: 4, f16: 2, bf16: 2, i8: 1, u8: 1, bool: 1 };
@@ -239,11 +258,12 @@ export function formatQuantizationReport(r: QuantizationReport): string {
   const lines = [`int8 quantization (observer ${r.observer}, ${r.samples} calibration sample${r.samples === 1 ? "" : "s"}):`];
   for (const q of r.quantized) {
     lines.push(
-      `  ${q.weight}${q.bias ? ` (+ ${q.bias})` : ""} [${q.shape.join(",")}] i8 per column, scale ${g(q.weightScale[0])}..${g(q.weightScale[1])}; ` +
+      `  ${q.weight}${q.bias ? ` (+ ${q.bias})` : ""} [${q.shape.join(",")}] i8 per ${q.op === "conv2d" ? "output channel" : "column"}, scale ${g(q.weightScale[0])}..${g(q.weightScale[1])}; ` +
         `input u8 scale ${g(q.activation.scale)} zero point ${q.activation.zeroPoint} (range ${g(q.activation.lo)}..${g(q.activation.hi)})` +
         (q.error ? `; alone: ${err(q.error)}` : ""),
     );
   }
+  for (const f of r.folded) lines.push(`  batch norm folded (running statistics): ${f.gamma} into ${f.weight}`);
   for (const k of r.kept) lines.push(`  kept f32: ${k.param} (${k.reason})`);
   lines.push(`  all quantized: ${err(r.error)}`);
   const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;

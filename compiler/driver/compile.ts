@@ -19,6 +19,7 @@ import { quantizeModel, type Quantization, type QuantizeSpec } from "./calibrate
 import { quantizeDense } from "../passes/quantize-dense.ts";
 import { sparsify } from "../passes/sparsify.ts";
 import { sparsifyModel, type Sparsification, type SparseSpec } from "./sparsify-weights.ts";
+import { foldBatchNorm } from "../passes/fold-batch-norm.ts";
 import { toSafeTensor } from "../bundle/tensor-io.ts";
 import type { SafeTensor } from "../../runtime/safetensors.ts";
 
@@ -34,7 +35,7 @@ export interface CompileOptions<Layout extends BundleLayoutSummary = BundleLayou
   readonly precision?: PrecisionSpec;
   /**
    * Post-training int8 quantization of an inference program (--quantize int8): calibration
-   * (calibrate.ts), then the quantize-dense pass after the clean-up.
+   * (calibrate.ts), then the fold-batch-norm and quantize-dense passes after the clean-up.
    */
   readonly quantize?: QuantizeSpec;
   /**
@@ -131,6 +132,7 @@ function frontStage(forward: Graph, opts: CompileOptions, runner: PassRunner): P
     if (opts.training || opts.precision) throw new Error("int8 quantization is for f32 inference programs (not with training or --precision)");
     quantization = opts.quantize.result ?? quantizeModel(entries[0].graph, opts.quantize);
     const layers = quantization.layers;
+    entries = runner.each(foldBatchNorm, entries, () => ({}));
     entries = runner.each(quantizeDense, entries, () => ({ layers }));
   }
   let sparsification: Sparsification | undefined;

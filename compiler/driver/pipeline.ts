@@ -21,6 +21,7 @@ import type { PassInfo } from "../passes/pass.ts";
 import { planProgram } from "../passes/plan-entries.ts";
 import { precision } from "../passes/precision.ts";
 import { quantizeDense } from "../passes/quantize-dense.ts";
+import { foldBatchNorm } from "../passes/fold-batch-norm.ts";
 import { schedule } from "../passes/schedule.ts";
 import { sparsify } from "../passes/sparsify.ts";
 
@@ -47,6 +48,7 @@ export const PIPELINE: readonly RegisteredPass[] = [
   { pass: accumulate, phase: "training", scope: "train_step", when: "--train --accumulate N (N > 1; adds the apply_update entry)" },
   { pass: nonfiniteGuard, phase: "training", scope: "train_step", when: "--train, unless --no-nonfinite-guard (on by default)" },
   ...CLEANUP_PASSES.map((pass): RegisteredPass => ({ pass, phase: "cleanup", scope: "each entry", when: "always" })),
+  { pass: foldBatchNorm, phase: "compression", scope: "forward", when: "inference --quantize int8: after the clean-up, before quantize-dense (eval-mode batch norm into the conv/matmul before it)" },
   { pass: quantizeDense, phase: "compression", scope: "forward", when: "inference --quantize int8 --calibrate FILE: after the clean-up, with the ranges calibration observed (driver/calibrate.ts)" },
   { pass: sparsify, phase: "compression", scope: "forward", when: "inference --sparse --weights FILE: after the clean-up, removing the zero output channels the weights allow (driver/sparsify-weights.ts)" },
   { pass: checkpoint, phase: "training", scope: "train_step", when: "--train --checkpoint sqrt|auto (after the clean-up, which must not merge its recomputations)" },

@@ -24,28 +24,50 @@
 // their values are the calibration's (int8-params.ts), which the driver hands to the bundle's
 // weights file or to the interpreter.
 //
-// Left as they are (reported by denseLayers as kept, with why): weights named in `skip`, conv2d
-// weights (int8 convolution is a later step), weights read by anything but one matmul as its
-// right operand, transposed or batched matmuls, and 16-bit graphs. Batch norm is not folded:
-// mlc's batchNorm normalizes with the batch's statistics even in an inference bundle, so there
-// is no constant affine map to fold into W and b (a dense layer before one is quantized and the
-// batch norm runs in f32 on its dequantized output).
+// Convolutions are the same rewrite with conv2d's integer twin: `conv2d(x, W)` with W an f32
+// [kh, kw, C, O] param (its rows kh*kw*C are the K of the per-output-channel scales, O the N)
+// becomes `convInteger(xq, W/q, {conv2d's attributes, inputZeroPoint = zx})`, which subtracts
+// the zero point itself so the padding counts 0 (ir/ops/quant.ts): W/bias then holds b alone,
+// with no zero-point correction. The bias add, dequantize, requantize links and ReLU merging are
+// the dense layer's, and a link may also pass a max pool and a reshape (a CNN's conv-ReLU-pool
+// stage into the next conv, its last stage through the flattening into the classifier):
+//
+//   %W/acc_pool:i32 = maxPool2d %W/acc {the pool's attributes}    max commutes with the bias add
+//   %W/acc_bias     = add %W/acc_pool, %W/bias                     and the non-decreasing
+//   %W/out_q:u8     = requantize %W/acc_bias, ...                  requantize
+//   %V/xq:u8        = reshape %W/out_q {the reshape's shape}
+//
+// so the pool runs on the i32 accumulator (the bias add after it, on fewer elements) and only the
+// u8 result is reshaped.
+//
+// Left as they are (reported by denseLayers as kept, with why): weights named in `skip`, grouped
+// convolutions, weights read by anything but one matmul or conv2d as its right operand,
+// transposed or batched matmuls, and 16-bit graphs. Batch norm is folded before this pass by
+// fold-batch-norm (its running statistics, eval mode), so a conv or matmul followed by batch norm
+// reaches here as one with a bias.
 
 import { GraphBuilder } from "../ir/builder.ts";
-import { useCounts, type Graph, type Node } from "../ir/graph.ts";
+import { useCounts, type Attrs, type Graph, type Node } from "../ir/graph.ts";
 import type { ActivationParams } from "./quantize/int8-params.ts";
 import type { Pass } from "./pass.ts";
 
 export interface DenseLayer {
-  /** The matmul's id and its activation operand. */
-  readonly matmul: string;
+  /** The contraction: a matmul (x [..., K] W [K, N]) or a conv2d (x NHWC, W [kh, kw, C, O]). */
+  readonly op: "matmul" | "conv2d";
+  /** The contraction's id and its activation operand. */
+  readonly node: string;
   readonly x: string;
   readonly weight: string;
   readonly bias?: string;
   /** The add of the bias, when one is folded. */
   readonly biasAdd?: string;
+  /** Weight rows (K; kh*kw*C for a conv) and output channels (N). */
   readonly k: number;
   readonly n: number;
+  /** The weight's shape: [K, N], or [kh, kw, C, O]. */
+  readonly shape: readonly number[];
+  /** A conv2d's attributes (stride, padding, pads, dilation, groups). */
+  readonly conv?: Attrs;
 }
 
 export interface KeptWeight {
@@ -58,33 +80,50 @@ export interface QuantizeDenseOptions {
   layers: Readonly<Record<string, ActivationParams>>;
 }
 
-/** A layer whose result requantizes straight into `next`'s input (`relu`: the ReLU between). */
+/**
+ * A layer whose result requantizes straight into `next`'s input. Between them there may be a ReLU
+ * (`relu`: merged into the requantize's clamp), a max pool (`pool`: moved onto the i32
+ * accumulator, before the requantize) and a reshape last (`reshape`: applied to the u8 result).
+ */
 export interface RequantizeLink {
   readonly next: DenseLayer;
   readonly relu?: string;
+  readonly pool?: Node;
+  readonly reshape?: Node;
 }
 
 /**
  * The layers (by weight) among `layers` whose result feeds only the next one's input, directly or
- * through a ReLU read only there (then only when that input's zero point is 0): see the header.
+ * through a chain of single-reader ReLU, max pool and reshape nodes (see the header; with a ReLU
+ * only when that input's zero point is 0). Max pooling commutes with the requantize, which is
+ * non-decreasing (its multiplier is positive), and with the ReLU; the reshape must come last, as
+ * the requantize's per-channel axis is the last one of the un-reshaped result.
  */
 export function requantizeLinks(g: Graph, layers: readonly DenseLayer[], acts: Readonly<Record<string, ActivationParams>>): Map<string, RequantizeLink> {
   const uses = useCounts(g);
   const readerOf = new Map<string, Node>();
   for (const n of g.nodes) for (const v of n.inputs) readerOf.set(v, n);
-  const byMatmul = new Map(layers.map((l) => [l.matmul, l]));
+  const byNode = new Map(layers.map((l) => [l.node, l]));
   const links = new Map<string, RequantizeLink>();
   for (const l of layers) {
-    const out = l.biasAdd ?? l.matmul;
-    if (uses.get(out) !== 1) continue;
-    const r = readerOf.get(out);
-    if (!r) continue;
-    const direct = byMatmul.get(r.id);
-    if (direct && direct.x === out) { links.set(l.weight, { next: direct }); continue; }
-    if (r.op !== "relu" || uses.get(r.id) !== 1) continue;
-    const after = readerOf.get(r.id);
-    const next = after && byMatmul.get(after.id);
-    if (next && next.x === r.id && acts[next.weight]?.zeroPoint === 0) links.set(l.weight, { next, relu: r.id });
+    let v = l.biasAdd ?? l.node;
+    let relu: string | undefined;
+    let pool: Node | undefined;
+    let reshape: Node | undefined;
+    for (;;) {
+      const r = uses.get(v) === 1 ? readerOf.get(v) : undefined;
+      if (!r) break;
+      const next = byNode.get(r.id);
+      if (next && next.x === v) {
+        if (!relu || acts[next.weight]?.zeroPoint === 0) links.set(l.weight, { next, ...(relu ? { relu } : {}), ...(pool ? { pool } : {}), ...(reshape ? { reshape } : {}) });
+        break;
+      }
+      if (r.op === "relu" && !relu) relu = r.id;
+      else if (r.op === "maxPool2d" && !pool && !reshape) pool = r;
+      else if (r.op === "reshape" && !reshape) reshape = r;
+      else break;
+      v = r.id;
+    }
   }
   return links;
 }
@@ -92,7 +131,7 @@ export function requantizeLinks(g: Graph, layers: readonly DenseLayer[], acts: R
 /** The names of a quantized layer's params (the weight `w`'s). */
 export const quantParamNames = (w: string) => ({ q: `${w}/q`, scale: `${w}/scale`, bias: `${w}/bias` });
 
-/** The dense layers of `g` this pass can quantize, and the weights it leaves f32 with why. */
+/** The dense and convolution layers of `g` this pass can quantize, and the weights it leaves f32 with why. */
 export function denseLayers(g: Graph, skip: readonly string[] = []): { layers: DenseLayer[]; kept: KeptWeight[] } {
   const uses = useCounts(g);
   const params = new Map(g.params.map((p) => [p.name, p]));
@@ -102,12 +141,7 @@ export function denseLayers(g: Graph, skip: readonly string[] = []): { layers: D
   const kept: KeptWeight[] = [];
   const seen = new Set<string>();
   for (const n of g.nodes) {
-    if (n.op === "conv2d" && params.has(n.inputs[1]) && !seen.has(n.inputs[1])) {
-      seen.add(n.inputs[1]);
-      kept.push({ param: n.inputs[1], reason: "conv2d weight: int8 convolution is not built yet, it stays f32" });
-      continue;
-    }
-    if (n.op !== "matmul") continue;
+    if (n.op !== "matmul" && n.op !== "conv2d") continue;
     const [x, w] = n.inputs;
     const p = params.get(w);
     if (!p || seen.has(w)) continue;
@@ -115,10 +149,13 @@ export function denseLayers(g: Graph, skip: readonly string[] = []): { layers: D
     const why = (reason: string) => kept.push({ param: w, reason });
     if (skip.includes(w)) { why("--quantize-skip"); continue; }
     if (p.type.dtype !== "f32") { why(`${p.type.dtype} weight: only f32 graphs are quantized`); continue; }
-    if (p.type.shape.length !== 2 || n.attrs.transposeA || n.attrs.transposeB) { why("not a [K, N] weight of an untransposed matmul"); continue; }
+    if (n.op === "matmul" && (p.type.shape.length !== 2 || n.attrs.transposeA || n.attrs.transposeB)) { why("not a [K, N] weight of an untransposed matmul"); continue; }
+    if (n.op === "conv2d" && n.attrs.groups !== undefined && n.attrs.groups !== 1) { why("grouped convolution: only groups = 1 is quantized"); continue; }
     if ((uses.get(w) ?? 0) !== 1) { why("read by more than one node"); continue; }
     if (n.type.shape.length < 2) { why("not a dense layer"); continue; }
-    const [k, nOut] = p.type.shape;
+    const shape = p.type.shape;
+    const nOut = shape[shape.length - 1];
+    const k = shape.slice(0, -1).reduce((a, d) => a * d, 1);
     const after = readers.get(n.id) ?? [];
     let bias: string | undefined;
     let biasAdd: string | undefined;
@@ -132,24 +169,25 @@ export function denseLayers(g: Graph, skip: readonly string[] = []): { layers: D
         biasAdd = add.id;
       }
     }
-    layers.push({ matmul: n.id, x, weight: w, k, n: nOut, ...(bias ? { bias, biasAdd } : {}) });
+    const conv = n.op === "conv2d" ? { conv: { ...n.attrs } } : {};
+    layers.push({ op: n.op, node: n.id, x, weight: w, k, n: nOut, shape: [...shape], ...conv, ...(bias ? { bias, biasAdd } : {}) });
   }
   return { layers, kept };
 }
 
 export const quantizeDense: Pass<QuantizeDenseOptions> = {
   name: "quantize-dense",
-  summary: "dense layers to int8: u8 activations per tensor, i8 weights per output channel, i32 accumulation, requantized from layer to layer, f32 results",
+  summary: "dense and conv2d layers to int8: u8 activations per tensor, i8 weights per output channel, i32 accumulation, requantized from layer to layer, f32 results",
   defaults: { layers: {} },
   statistics: {
-    "layers-quantized": "matmuls (with their bias add) rewritten to quantize → matmulInteger → add → dequantize",
+    "layers-quantized": "matmuls and conv2ds (with their bias add) rewritten to quantize → matmulInteger|convInteger → add → dequantize",
     "layers-requantized": "of those, layers whose result requantizes straight into the next one's input (no f32 between)",
     "param-bytes-saved": "bytes of params removed (f32 W and b) minus those added (i8 W/q, f32 W/scale, i32 W/bias)",
   },
   run(g, opts) {
     const chosen = denseLayers(g).layers.filter((l) => Object.hasOwn(opts.layers, l.weight));
     if (chosen.length === 0) return { graph: g, stats: { "layers-quantized": 0, "layers-requantized": 0, "param-bytes-saved": 0 } };
-    const byMatmul = new Map(chosen.map((l) => [l.matmul, l]));
+    const byNode = new Map(chosen.map((l) => [l.node, l]));
     const folded = new Set(chosen.flatMap((l) => (l.biasAdd ? [l.biasAdd] : [])));
     const removed = new Set(chosen.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight])));
     const b = new GraphBuilder(g.name);
@@ -161,17 +199,17 @@ export const quantizeDense: Pass<QuantizeDenseOptions> = {
       const layer = chosen.find((l) => l.weight === p.name);
       if (!layer) continue;
       const names = quantParamNames(p.name);
-      b.addParam({ name: names.q, type: { dtype: "i8", shape: [layer.k, layer.n] }, init: "zeros", trainable: false, ...(p.loc ? { loc: p.loc } : {}) });
+      b.addParam({ name: names.q, type: { dtype: "i8", shape: [...layer.shape] }, init: "zeros", trainable: false, ...(p.loc ? { loc: p.loc } : {}) });
       b.addParam({ name: names.scale, type: { dtype: "f32", shape: [layer.n] }, init: "zeros", trainable: false });
       b.addParam({ name: names.bias, type: { dtype: "i32", shape: [layer.n] }, init: "zeros", trainable: false });
       saved -= layer.k * layer.n + 8 * layer.n;
     }
     const links = requantizeLinks(g, chosen, opts.layers);
     const fed = new Set([...links.values()].map((k) => k.next.weight));
-    const relus = new Set([...links.values()].flatMap((k) => (k.relu ? [k.relu] : [])));
+    const between = new Set([...links.values()].flatMap((k) => [k.relu, k.pool?.id, k.reshape?.id].filter((x): x is string => x !== undefined)));
     for (const n of g.nodes) {
-      if (folded.has(n.id) || relus.has(n.id)) continue;
-      const layer = byMatmul.get(n.id);
+      if (folded.has(n.id) || between.has(n.id)) continue;
+      const layer = byNode.get(n.id);
       if (!layer) { b.op(n.op, n.inputs, n.attrs, n.loc, n.id); continue; }
       const act = opts.layers[layer.weight];
       const names = quantParamNames(layer.weight);
@@ -184,13 +222,20 @@ export const quantizeDense: Pass<QuantizeDenseOptions> = {
         const zx = b.op("const", [], { value: act.zeroPoint, dtype: "i32", shape: [] }, n.loc, id("x_zero_point"));
         xq = b.op("quantize", [layer.x, sx, zx], { axis: null, dtype: act.dtype }, n.loc, id("xq"));
       }
-      const acc = b.op("matmulInteger", [xq, names.q], {}, n.loc, id("acc"));
-      const withBias = b.op("add", [acc, names.bias], {}, n.loc, id("acc_bias"));
+      const acc = layer.conv
+        ? b.op("convInteger", [xq, names.q], { ...layer.conv, inputZeroPoint: act.zeroPoint }, n.loc, id("acc"))
+        : b.op("matmulInteger", [xq, names.q], {}, n.loc, id("acc"));
       const link = links.get(layer.weight);
+      // A pool on the link goes first: max commutes with adding a per-channel constant too, and
+      // the bias add then runs on the pooled (smaller) accumulator.
+      const pooled = link?.pool ? b.op("maxPool2d", [acc], link.pool.attrs, link.pool.loc, id("acc_pool")) : acc;
+      const withBias = b.op("add", [pooled, names.bias], {}, n.loc, id("acc_bias"));
       if (link) {
         const nextAct = opts.layers[link.next.weight];
         const zv = b.op("const", [], { value: nextAct.zeroPoint, dtype: "i32", shape: [layer.n] }, n.loc, id("out_zero_point"));
-        b.op("requantize", [withBias, names.scale, zv], { axis: rank - 1, dtype: nextAct.dtype }, n.loc, id("xq", link.next.weight));
+        const xq = id("xq", link.next.weight);
+        const requantized = b.op("requantize", [withBias, names.scale, zv], { axis: rank - 1, dtype: nextAct.dtype }, n.loc, link.reshape ? id("out_q") : xq);
+        if (link.reshape) b.op("reshape", [requantized], link.reshape.attrs, link.reshape.loc, xq);
         continue;
       }
       const zero = b.op("const", [], { value: 0, dtype: "i32", shape: [layer.n] }, n.loc, id("zero"));

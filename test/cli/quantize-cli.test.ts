@@ -76,13 +76,16 @@ describe("mlc build --quantize int8", () => {
 });
 
 describe("models with convolutions", () => {
-  it("the CNN's dense layer is quantized, its conv2d weights stay f32 and are listed as kept", () => {
+  it("the CNN's convolutions and dense layer are all quantized, the convolutions per output channel", () => {
     const images = file("images.safetensors", { images: { dtype: "F32", shape: [6, 28, 28, 1], data: pixels(6) } });
     const r = mlc("ir", "examples/cnn/model.ts", "--set", "batch=4", "--quantize", "int8", "--calibrate", images);
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/\n  fc\.w \(\+ fc\.b\) \[784,10\] i8 per column/);
-    expect(r.stderr).toMatch(/\n  kept f32: conv1\.w \(conv2d weight: int8 convolution is not built yet, it stays f32\)\n  kept f32: conv2\.w \(conv2d weight/);
-    expect(r.stdout).toMatch(/ = conv2d /);
+    expect(r.stderr).toMatch(/\n  conv1\.w \(\+ conv1\.b\) \[3,3,1,8\] i8 per output channel, scale [0-9.e-]+\.\.[0-9.e-]+; input u8 scale [0-9.e-]+ zero point 0 /);
+    expect(r.stderr).toMatch(/\n  conv2\.w \(\+ conv2\.b\) \[3,3,8,16\] i8 per output channel/);
+    expect(r.stderr).not.toMatch(/kept f32/);
+    expect(r.stdout).not.toMatch(/ = conv2d /);
+    expect(r.stdout).toMatch(/ = convInteger /);
     expect(r.stdout).toMatch(/ = matmulInteger /);
   }, 60_000);
 });

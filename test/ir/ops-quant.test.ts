@@ -8,6 +8,7 @@ import { GraphBuilder } from "../../compiler/ir/builder.ts";
 import { interpret } from "../../compiler/ir/interpreter.ts";
 import type { AttrValue, Tensor } from "../../compiler/ir/op-def.ts";
 import { QUANT_OPS } from "../../compiler/ir/ops/quant.ts";
+import { NN_OPS } from "../../compiler/ir/ops/nn.ts";
 import { roundHalfEven } from "../../compiler/ir/ops/quant-kit.ts";
 import { ShapeError, type DType, type TensorType } from "../../compiler/ir/types.ts";
 import { findOp, inferOp, runOp, tensor, type } from "../support/op-fixtures.ts";
@@ -171,6 +172,42 @@ describe("matmulInteger", () => {
 
   it("gives zeros for K = 0", () => {
     expect(values(run("matmulInteger", [tensor("i8", [2, 0], []), tensor("i8", [0, 3], [])]))).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+});
+
+describe("convInteger", () => {
+  it("sums (x - zero point) * w over the taps inside the image: the padding is the zero point", () => {
+    // 1x2x2x1 u8 image, zero point 10, 3x3 filter of ones, "same" padding: every output is the
+    // sum of (x - 10) over the whole image, since each 3x3 window covers it all and the padding
+    // adds 0.
+    const x = tensor("u8", [1, 2, 2, 1], [10, 13, 7, 30]);
+    const w = tensor("i8", [3, 3, 1, 1], new Array(9).fill(1));
+    const y = run("convInteger", [x, w], { padding: "same", inputZeroPoint: 10 });
+    expect(y.type).toEqual(type("i32", [1, 2, 2, 1]));
+    expect(values(y)).toEqual([20, 20, 20, 20]);
+    // An image of zero points gives 0 everywhere, whatever the filter and padding.
+    const flat = tensor("u8", [1, 3, 3, 2], new Array(18).fill(200));
+    const wr = tensor("i8", [3, 3, 2, 3], Array.from({ length: 54 }, (_, i) => ((i * 37) % 255) - 127));
+    expect(values(run("convInteger", [flat, wr], { padding: "same", inputZeroPoint: 200 }))).toEqual(new Array(27).fill(0));
+  });
+
+  it("equals conv2d (float64) of x - zero point with zero padding, per output channel, strided and dilated", () => {
+    const xs = Array.from({ length: 2 * 6 * 5 * 3 }, (_, i) => (i * 53 + 11) % 256);
+    const ws = Array.from({ length: 3 * 3 * 3 * 4 }, (_, i) => ((i * 29 + 5) % 255) - 127);
+    const attrs = { stride: [2, 1], dilation: [1, 2], padding: "explicit", pads: [1, 2, 2, 0] };
+    const y = run("convInteger", [tensor("u8", [2, 6, 5, 3], xs), tensor("i8", [3, 3, 3, 4], ws)], { ...attrs, inputZeroPoint: 77 });
+    const conv2d = findOp(NN_OPS, "conv2d");
+    const want = runOp(conv2d, [tensor("f32", [2, 6, 5, 3], xs.map((v) => v - 77)), tensor("f32", [3, 3, 3, 4], ws)], attrs);
+    expect(y.type.shape).toEqual(want.type.shape);
+    expect(values(y)).toEqual(values(want));
+  });
+
+  it("rejects float operands and a zero point outside x's range", () => {
+    const t = (dtype: DType, ...shape: number[]): TensorType => ({ dtype, shape });
+    expect(() => inferOp(op("convInteger"), [t("f32", 1, 4, 4, 1), t("i8", 3, 3, 1, 2)], {})).toThrow(/convInteger: x must be i8 or u8, got f32\[1,4,4,1\]/);
+    expect(() => inferOp(op("convInteger"), [t("u8", 1, 4, 4, 1), t("i8", 3, 3, 1, 2)], { inputZeroPoint: 300 })).toThrow(/inputZeroPoint must be an integer in x's range \[0, 255\] \(u8\), got 300/);
+    expect(() => inferOp(op("convInteger"), [t("u8", 1, 4, 4, 2), t("i8", 3, 3, 1, 2)], {})).toThrow(/convInteger: w's third axis must be C\/groups = 2/);
+    expect(inferOp(op("convInteger"), [t("u8", 2, 5, 5, 3), t("i8", 3, 3, 3, 7)], { padding: "same", stride: [2, 2] })).toEqual(t("i32", 2, 3, 3, 7));
   });
 });
 

@@ -82,6 +82,26 @@ const MATMUL: { label: string; a: Operand; w: Operand }[] = [
   { label: "u8 [4,300] x i8 [300,3] (sums past 2^16)", a: { dtype: "u8", shape: [4, 300], data: ints(1200, 23, 0, 255) }, w: { dtype: "i8", shape: [300, 3], data: ints(900, 24, -127, 127) } },
 ];
 
+// Explicit pads, so the oracle pads the same way; strides, dilation, groups and zero points that
+// make the padding taps count.
+const CONV: { label: string; x: Operand; w: Operand; attrs: Record<string, AttrValue> }[] = [
+  {
+    label: "u8 [2,7,6,5] x i8 3x3 -> 11, pads 1, zero point 131",
+    x: { dtype: "u8", shape: [2, 7, 6, 5], data: ints(420, 31, 0, 255) }, w: { dtype: "i8", shape: [3, 3, 5, 11], data: ints(495, 32, -127, 127) },
+    attrs: { padding: "explicit", pads: [1, 1, 1, 1], inputZeroPoint: 131 },
+  },
+  {
+    label: "i8 [1,9,8,4] x i8 3x2 stride 2 dilation [1,2] uneven pads, zero point -7",
+    x: { dtype: "i8", shape: [1, 9, 8, 4], data: ints(288, 33, -128, 127) }, w: { dtype: "i8", shape: [3, 2, 4, 6], data: ints(144, 34, -127, 127) },
+    attrs: { padding: "explicit", pads: [2, 0, 1, 3], stride: [2, 2], dilation: [1, 2], inputZeroPoint: -7 },
+  },
+  {
+    label: "u8 [1,5,5,6] x i8 groups 3, zero point 255",
+    x: { dtype: "u8", shape: [1, 5, 5, 6], data: ints(150, 35, 0, 255) }, w: { dtype: "i8", shape: [3, 3, 2, 9], data: ints(162, 36, -127, 127) },
+    attrs: { padding: "explicit", pads: [1, 1, 1, 1], groups: 3, inputZeroPoint: 255 },
+  },
+];
+
 const params = (c: QuantCase): Operand[] => {
   const shape = c.axis === null ? [] : [c.scale.length];
   return [{ dtype: "f32", shape, data: c.scale }, { dtype: "i32", shape, data: c.zeroPoint }];
@@ -95,6 +115,10 @@ const requests = [
   ...QUANTIZE.map((c) => ({ kind: "quantize", ...c })),
   ...FAKE_QUANT.map((c) => ({ kind: "fakeQuant", ...c, dy: cotangent(c) })),
   ...MATMUL.map((c) => ({ kind: "matmulInteger", a: c.a.data, aShape: c.a.shape, w: c.w.data, wShape: c.w.shape })),
+  ...CONV.map((c) => ({
+    kind: "convInteger", x: c.x.data, xShape: c.x.shape, w: c.w.data, wShape: c.w.shape, zeroPoint: c.attrs.inputZeroPoint, pads: c.attrs.pads,
+    stride: c.attrs.stride ?? [1, 1], dilation: c.attrs.dilation ?? [1, 1], groups: c.attrs.groups ?? 1,
+  })),
 ];
 let answers: Record<string, number[]>[] | undefined;
 function torchAnswer(index: number): Record<string, number[]> {
@@ -135,6 +159,15 @@ describe("against PyTorch", () => {
     it(`matmulInteger ${c.label}`, () => {
       const got = runNative("matmulInteger", [c.a, c.w], {});
       expect(differences(got, torchAnswer(QUANTIZE.length + FAKE_QUANT.length + k).y)).toEqual([]);
+    });
+  });
+
+  CONV.forEach((c, k) => {
+    it(`convInteger ${c.label}: padding at the zero point`, () => {
+      const got = runNative("convInteger", [c.x, c.w], c.attrs);
+      const want = torchAnswer(QUANTIZE.length + FAKE_QUANT.length + MATMUL.length + k).y;
+      expect(got.length).toBe(want.length);
+      expect(differences(got, want)).toEqual([]);
     });
   });
 });

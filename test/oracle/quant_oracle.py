@@ -12,6 +12,11 @@ Every float is an f32 value written as a JSON number (exact both ways). Cases:
       gradient for the cotangent dy
   {"kind": "matmulInteger", "a": [...], "aShape": [M, K], "w": [...], "wShape": [K, N]}
       -> {"y": [...]}  int8/uint8 values multiplied with int32 accumulation (torch.matmul on int32)
+  {"kind": "convInteger", "x": [...], "xShape": [N, H, W, C], "w": [...], "wShape": [kh, kw, C/g, O],
+   "zeroPoint": int, "pads": [top, bottom, left, right], "stride": [sh, sw], "dilation": [dh, dw],
+   "groups": int}
+      -> {"y": [...]}  ONNX ConvInteger's definition: x padded with its zero point, minus the zero
+      point, convolved with w (torch.nn.functional.conv2d in float64, exact at these sizes), NHWC
 
 Debian's python3-torch (1.13) on the CPU; nothing else.
 """
@@ -54,7 +59,16 @@ def matmul_integer(c):
     return {"y": torch.matmul(a, w).reshape(-1).tolist()}
 
 
-KINDS = {"quantize": quantize, "fakeQuant": fake_quant, "matmulInteger": matmul_integer}
+def conv_integer(c):
+    x = torch.tensor(c["x"], dtype=torch.float64).reshape(c["xShape"]).permute(0, 3, 1, 2)
+    w = torch.tensor(c["w"], dtype=torch.float64).reshape(c["wShape"]).permute(3, 2, 0, 1)
+    top, bottom, left, right = c["pads"]
+    padded = torch.nn.functional.pad(x, (left, right, top, bottom), value=float(c["zeroPoint"]))
+    y = torch.nn.functional.conv2d(padded - c["zeroPoint"], w, stride=c["stride"], dilation=c["dilation"], groups=c["groups"])
+    return {"y": [int(v) for v in y.permute(0, 2, 3, 1).reshape(-1).tolist()]}
+
+
+KINDS = {"quantize": quantize, "fakeQuant": fake_quant, "matmulInteger": matmul_integer, "convInteger": conv_integer}
 
 
 def main():

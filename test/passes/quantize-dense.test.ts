@@ -10,6 +10,7 @@ import { printGraph } from "../../compiler/ir/printer.ts";
 import { runPass } from "../../compiler/passes/pass.ts";
 import { denseLayers, quantizeDense } from "../../compiler/passes/quantize-dense.ts";
 import { activationParams, layerTensors, quantizeWeight } from "../../compiler/passes/quantize/int8-params.ts";
+import { roundedQuotient } from "../../compiler/ir/ops/quant-kit.ts";
 
 const parse = (body: string): Graph => parseGraph(`graph t {\n${body}\n}`);
 const body = (g: Graph) => printGraph(g, { locations: false }).split("\n").slice(1, -2).join("\n");
@@ -78,7 +79,7 @@ describe("quantize-dense", () => {
     expect(runPass(quantizeDense, g, { layers: {} }).graph).toBe(g);
   });
 
-  it("keeps f32, with why: skipped, shared, transposed weights and conv2d weights; a bias read twice is not folded", () => {
+  it("keeps f32, with why: skipped, shared, transposed weights and grouped convolutions; a bias read twice is not folded", () => {
     const g = parse(`  input %x: f32[4,8]
   input %img: f32[1,6,6,2]
   param %s.w: f32[8,8] init=he_normal
@@ -86,6 +87,7 @@ describe("quantize-dense", () => {
   param %u.w: f32[8,8] init=he_normal
   param %u.b: f32[8] init=zeros
   param %k: f32[3,3,2,4] init=he_normal
+  param %dw: f32[3,3,1,2] init=he_normal
   %0:f32[4,8] = matmul %x, %s.w {transposeA=false, transposeB=false}
   %1:f32[4,8] = matmul %0, %s.w {transposeA=false, transposeB=false}
   %2:f32[4,8] = matmul %1, %t.w {transposeA=false, transposeB=true}
@@ -93,14 +95,19 @@ describe("quantize-dense", () => {
   %4:f32[4,8] = add %3, %u.b
   %5:f32[4,8] = add %4, %u.b
   %6:f32[1,4,4,4] = conv2d %img, %k {stride=[1,1], padding="valid"}
+  %7:f32[1,4,4,2] = conv2d %img, %dw {stride=[1,1], padding="valid", groups=2}
   output y = %5
-  output z = %6`);
+  output z = %6
+  output v = %7`);
     expect(denseLayers(g, []).kept).toEqual([
       { param: "s.w", reason: "read by more than one node" },
       { param: "t.w", reason: "not a [K, N] weight of an untransposed matmul" },
-      { param: "k", reason: "conv2d weight: int8 convolution is not built yet, it stays f32" },
+      { param: "dw", reason: "grouped convolution: only groups = 1 is quantized" },
     ]);
-    expect(denseLayers(g, []).layers).toEqual([{ matmul: "3", x: "2", weight: "u.w", k: 8, n: 8 }]);
+    expect(denseLayers(g, []).layers.map((l) => ({ ...l, conv: l.conv ? "…" : undefined }))).toEqual([
+      { op: "matmul", node: "3", x: "2", weight: "u.w", k: 8, n: 8, shape: [8, 8], conv: undefined },
+      { op: "conv2d", node: "6", x: "img", weight: "k", k: 18, n: 4, shape: [3, 3, 2, 4], conv: "…" },
+    ]);
     expect(denseLayers(g, ["u.w"]).kept.find((k) => k.param === "u.w")).toEqual({ param: "u.w", reason: "--quantize-skip" });
   });
 });
@@ -133,3 +140,83 @@ describe("int8-params", () => {
     for (let i = 0; i < f32.length; i++) expect(Math.abs(int8[i] - f32[i])).toBeLessThan(8 * (act.scale * 0.25 + Math.max(...w.scales) * 2));
   });
 });
+
+const CNN = `  input %x: f32[2,5,5,3]
+  param %c.w: f32[3,3,3,4] init=he_normal
+  param %c.b: f32[4] init=zeros
+  param %d.w: f32[2,2,4,6] init=he_normal
+  %0:f32[2,5,5,4] = conv2d %x, %c.w {stride=[1,1], padding="same"}
+  %1:f32[2,5,5,4] = add %0, %c.b
+  %2:f32[2,5,5,4] = relu %1
+  %3:f32[2,2,2,6] = conv2d %2, %d.w {stride=[2,2], padding="valid"}
+  output y = %3`;
+
+describe("quantize-dense on convolutions", () => {
+  const params = {
+    "c.w": Array.from({ length: 108 }, (_, i) => Math.sin(i * 1.3) / 3),
+    "c.b": [0.1, -0.2, 0.3, 0.05],
+    "d.w": Array.from({ length: 96 }, (_, i) => Math.cos(i * 0.7) / 2),
+  };
+  // Inputs in [-1, 1.5]: a zero point far from 0, so padding at 0 instead would show.
+  const x = Array.from({ length: 150 }, (_, i) => ((i * 37) % 101) / 40 - 1);
+
+  it("rewrites conv2d + bias into quantize, convInteger (zero point as attribute), the i32 bias and dequantize; ReLU merges into a requantize", () => {
+    const a = activationParams(-1, 1.5);
+    const { graph, stats } = runPass(quantizeDense, parse(CNN), { layers: { "c.w": a, "d.w": activationParams(0, 3) } });
+    expect(stats["layers-quantized"]).toBe(2);
+    expect(stats["layers-requantized"]).toBe(1);
+    const conv = graph.nodes.filter((n) => n.op === "convInteger");
+    expect(conv.map((n) => [n.id, n.attrs.inputZeroPoint, n.attrs.padding])).toEqual([["c.w/acc", a.zeroPoint, "same"], ["d.w/acc", 0, "valid"]]);
+    expect(a.zeroPoint).toBeGreaterThan(0);
+    expect(graph.params.find((p) => p.name === "c.w/q")!.type).toEqual({ dtype: "i8", shape: [3, 3, 3, 4] });
+    expect(graph.nodes.map((n) => n.op)).not.toContain("relu");
+  });
+
+  it("requantizes through ReLU, max pool and reshape: the pool on the i32 accumulator, the reshape on the u8 result", () => {
+    const g = parse(`  input %x: f32[2,4,4,3]
+  param %c.w: f32[3,3,3,4] init=he_normal
+  param %c.b: f32[4] init=zeros
+  param %f.w: f32[16,5] init=he_normal
+  %0:f32[2,4,4,4] = conv2d %x, %c.w {stride=[1,1], padding="same"}
+  %1:f32[2,4,4,4] = add %0, %c.b
+  %2:f32[2,4,4,4] = relu %1
+  %3:f32[2,2,2,4] = maxPool2d %2 {size=[2,2], stride=[2,2], padding="valid"}
+  %4:f32[2,16] = reshape %3 {shape=[2,16]}
+  %5:f32[2,5] = matmul %4, %f.w {transposeA=false, transposeB=false}
+  output y = %5`);
+    const layers = { "c.w": activationParams(-1, 1), "f.w": activationParams(0, 4) };
+    const { graph, stats } = runPass(quantizeDense, g, { layers });
+    expect(stats["layers-requantized"]).toBe(1);
+    expect(body(graph).split("\n").filter((l) => / = (maxPool2d|add|requantize|reshape|relu|quantize|dequantize) /.test(l)).map((l) => l.replace(/ \{.*/, ""))).toEqual([
+      "  %c.w/xq:u8[2,4,4,3] = quantize %x, %c.w/x_scale, %c.w/x_zero_point",
+      "  %c.w/acc_pool:i32[2,2,2,4] = maxPool2d %c.w/acc",
+      "  %c.w/acc_bias:i32[2,2,2,4] = add %c.w/acc_pool, %c.w/bias",
+      "  %c.w/out_q:u8[2,2,2,4] = requantize %c.w/acc_bias, %c.w/scale, %c.w/out_zero_point",
+      "  %f.w/xq:u8[2,16] = reshape %c.w/out_q",
+      "  %f.w/acc_bias:i32[2,5] = add %f.w/acc, %f.w/bias",
+      "  %5:f32[2,5] = dequantize %f.w/acc_bias, %f.w/scale, %f.w/zero",
+    ]);
+    // A ReLU before a consumer whose zero point is not 0 keeps the layers apart.
+    expect(runPass(quantizeDense, g, { layers: { ...layers, "f.w": activationParams(-1, 4) } }).stats["layers-requantized"]).toBe(0);
+  });
+
+  it("equals the f32 convolution of the quantized input and weights (padding included) up to f32 rounding", () => {
+    const a = activationParams(-1, 1.5);
+    const g = parse(CNN);
+    const quantized = runPass(quantizeDense, g, { layers: { "c.w": a } }).graph;
+    const w = quantizeWeight(params["c.w"], 27, 4);
+    const t = layerTensors(w, 27, a, params["c.b"], true);
+    const int8 = interpret(quantized, { x }, { params: { "d.w": params["d.w"], "c.w/q": w.q, "c.w/scale": t.scale, "c.w/bias": t.bias }, keepValues: true }).values!.get("1")!.data;
+    // The same layer in f32 on the dequantized input and weights, with the rounded bias: the
+    // padding is 0 there, the zero point in the integer one.
+    const xdq = x.map((v) => (Math.min(255, Math.max(0, roundedQuotient(v, a.scale) + a.zeroPoint)) - a.zeroPoint) * a.scale);
+    const wdq = Array.from(w.q, (q, i) => q * w.scales[i % 4]);
+    const bias = Array.from(t.bias, (b, j) => b * t.scale[j]);
+    const want = interpret(g, { x: xdq }, { params: { ...params, "c.w": wdq, "c.b": bias }, keepValues: true }).values!.get("1")!.data;
+    for (let i = 0; i < want.length; i++) expect(Math.abs(int8[i] - want[i])).toBeLessThan(1e-5 * Math.max(1, Math.abs(want[i])));
+    // and the f32 layer itself within a few steps.
+    const f32 = interpret(g, { x }, { params, keepValues: true }).values!.get("1")!.data;
+    for (let i = 0; i < f32.length; i++) expect(Math.abs(int8[i] - f32[i])).toBeLessThan(27 * (a.scale * 0.5 + Math.max(...w.scales) * 1.5));
+  });
+});
+

@@ -177,9 +177,39 @@ export function matmulIntegerCases(): QuantGraph {
   return build("matmulInteger", cases);
 }
 
+/**
+ * convInteger over shapes whose GEMM has SIMD tails (output channels not a multiple of 4 or 8,
+ * odd K, fewer than 4 output pixels), "same"/explicit/valid padding, strides, dilation, a 1x1
+ * convolution (read without im2col), and zero points 0, inside and at the ends of the range.
+ */
+export function convIntegerCases(): QuantGraph {
+  const shapes: [number[], number[], Record<string, AttrValue>][] = [
+    [[2, 7, 6, 3], [3, 3, 3, 5], { padding: "same" }],
+    [[1, 9, 8, 4], [3, 2, 4, 9], { padding: "explicit", pads: [2, 0, 1, 3], stride: [2, 2], dilation: [1, 2] }],
+    [[3, 5, 5, 1], [3, 3, 1, 8], { padding: "same" }],
+    [[1, 3, 3, 2], [3, 3, 2, 3], { padding: "valid" }],
+    [[2, 4, 4, 6], [1, 1, 6, 7], {}],
+    [[1, 6, 6, 16], [3, 3, 16, 12], { padding: "same", stride: [2, 2] }],
+  ];
+  const zeroPoints = { u8: [0, 131, 255], i8: [-128, 0, 17] } as const;
+  const range = { i8: [-128, 127], u8: [0, 255] } as const;
+  const cases: Case[] = [];
+  shapes.forEach(([xs, ws, attrs], k) => {
+    for (const [xd, wd] of [["u8", "i8"], ["i8", "i8"], ["u8", "u8"]] as const) {
+      const z = zeroPoints[xd][k % 3];
+      cases.push({
+        types: [{ dtype: xd, shape: xs }, { dtype: wd, shape: ws }],
+        data: [ints(numel(xs), 800 + k, range[xd][0], range[xd][1]), ints(numel(ws), 900 + k, wd === "i8" ? -127 : 0, range[wd][1])],
+        attrs: { ...attrs, inputZeroPoint: z },
+      });
+    }
+  });
+  return build("convInteger", cases);
+}
+
 /** Every graph above, labelled. */
 export function allQuantGraphs(): { label: string; g: QuantGraph }[] {
   const dtypes = (list: readonly { type: TensorType }[]) => [...new Set(list.map((v) => v.type.dtype))].join(", ");
   const label = (g: QuantGraph) => `${g.graph.name}(${dtypes(g.graph.inputs)}) -> ${dtypes(g.graph.nodes)}`;
-  return [...quantizeCases(), ...requantizeCases(), ...dequantizeCases(), ...fakeQuantCases(), ...fakeQuantGradCases(), matmulIntegerCases()].map((g) => ({ label: label(g), g }));
+  return [...quantizeCases(), ...requantizeCases(), ...dequantizeCases(), ...fakeQuantCases(), ...fakeQuantGradCases(), matmulIntegerCases(), convIntegerCases()].map((g) => ({ label: label(g), g }));
 }

@@ -8,7 +8,8 @@
 // results rounded once on store (access.ts), the backends' 16-bit contract.
 //
 // matmulInteger runs the blocked int8 GEMM (gemm-int8.ts: i32x4.dot_i16x8_s on operands widened
-// to i16, exact for every i8/u8 pair), with its packed operands in the node's workspace.
+// to i16, exact for every i8/u8 pair), with its packed operands in the node's workspace;
+// convInteger the same GEMM on a column matrix (conv-integer.ts).
 
 import { numel, type TensorType } from "../../ir/types.ts";
 import { attr } from "../../ir/op-def.ts";
@@ -16,6 +17,7 @@ import { ROUNDED_LIMIT, QUANT_RANGES, QUANT_SIGNATURES, perChannelViews } from "
 import { withWorkspace, type KernelArgs, type KernelEmitter, type KernelRegistration } from "../kernel.ts";
 import type { Expr } from "../module.ts";
 import { callInt8Gemm, int8GemmWorkspaceBytes } from "./gemm-int8.ts";
+import { convInteger } from "./conv-integer.ts";
 import { Lanes, type V } from "./lanes.ts";
 import { emitMap, type ElementFn } from "./map.ts";
 
@@ -103,4 +105,5 @@ export const QUANT_KERNELS: readonly KernelRegistration[] = [
   { op: "fakeQuant", dtypes: QUANT_SIGNATURES.fakeQuant, kernel: fakeQuant },
   { op: "fakeQuantGrad", dtypes: QUANT_SIGNATURES.fakeQuantGrad, kernel: fakeQuantGrad },
   { op: "matmulInteger", dtypes: QUANT_SIGNATURES.matmulInteger, kernel: matmulInteger },
+  { op: "convInteger", dtypes: QUANT_SIGNATURES.convInteger, kernel: convInteger },
 ];

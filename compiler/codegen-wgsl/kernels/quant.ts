@@ -9,9 +9,12 @@
 // (the tests) divides exactly and matches bit for bit.
 //
 // matmulInteger: one invocation per result element, a loop over K with i32 accumulation —
-// correct, not fast (dot4I8Packed tiles are a later piece of issue 15).
+// correct, not fast (dot4I8Packed tiles are a later piece of issue 15). convInteger likewise: one
+// invocation per output element, a loop over the taps inside the image and their channels, each
+// x minus the zero point (padding taps are skipped: they add 0).
 
 import { attr } from "../../ir/op-def.ts";
+import { convIntegerGeometry } from "../../ir/ops/quant.ts";
 import { QUANT_RANGES, ROUNDED_LIMIT, QUANT_SIGNATURES, perChannelViews } from "../../ir/ops/quant-kit.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelRegistration } from "../kernel.ts";
 import { f32, i32, load, u32 } from "../wgsl.ts";
@@ -67,6 +70,38 @@ const matmulInteger: WgslKernel = (a) => {
   return [elementMap(`matmulInteger %${a.node.id}`, a.output, { body }, a.target)];
 };
 
+const convInteger: WgslKernel = (a) => {
+  const [x, w] = a.inputs;
+  const { win } = convIntegerGeometry(x.type, w.type, a.node.attrs);
+  const [, inH, inW, channels] = x.type.shape;
+  const [kh, kw, cg, o] = w.type.shape;
+  const groupOut = o / attr.num(a.node.attrs, "groups");
+  const z = attr.num(a.node.attrs, "inputZeroPoint");
+  const body = [
+    `  let oc = i % ${u32(o)};`,
+    `  let ox = i32((i / ${u32(o)}) % ${u32(win.outW)});`,
+    `  let oy = i32((i / ${u32(o * win.outW)}) % ${u32(win.outH)});`,
+    `  let n = i / ${u32(o * win.outW * win.outH)};`,
+    `  let c0 = (oc / ${u32(groupOut)}) * ${u32(cg)};`,
+    "  var acc = 0i;",
+    `  for (var ky = 0; ky < ${i32(kh)}; ky++) {`,
+    `    let iy = oy * ${i32(win.strideH)} - ${i32(win.padTop)} + ky * ${i32(win.dilationH)};`,
+    `    if (iy < 0 || iy >= ${i32(inH)}) { continue; }`,
+    `    for (var kx = 0; kx < ${i32(kw)}; kx++) {`,
+    `      let ix = ox * ${i32(win.strideW)} - ${i32(win.padLeft)} + kx * ${i32(win.dilationW)};`,
+    `      if (ix < 0 || ix >= ${i32(inW)}) { continue; }`,
+    `      let xBase = ((n * ${u32(inH)} + u32(iy)) * ${u32(inW)} + u32(ix)) * ${u32(channels)} + c0;`,
+    `      let wBase = (u32(ky) * ${u32(kw)} + u32(kx)) * ${u32(cg * o)} + oc;`,
+    `      for (var ci = 0u; ci < ${u32(cg)}; ci++) {`,
+    `        acc += (${load(x.offset, x.type.dtype, "xBase + ci")} - ${i32(z)}) * ${load(w.offset, w.type.dtype, `wBase + ci * ${u32(o)}`)};`,
+    "      }",
+    "    }",
+    "  }",
+    "  return acc;",
+  ].join("\n");
+  return [elementMap(`convInteger %${a.node.id}`, a.output, { body }, a.target)];
+};
+
 export const QUANT_KERNELS: readonly WgslKernelRegistration[] = [
   { op: "quantize", dtypes: QUANT_SIGNATURES.quantize, kernel: quantize },
   { op: "requantize", dtypes: QUANT_SIGNATURES.requantize, kernel: requantize },
@@ -74,4 +109,5 @@ export const QUANT_KERNELS: readonly WgslKernelRegistration[] = [
   { op: "fakeQuant", dtypes: QUANT_SIGNATURES.fakeQuant, kernel: fakeQuant },
   { op: "fakeQuantGrad", dtypes: QUANT_SIGNATURES.fakeQuantGrad, kernel: fakeQuantGrad },
   { op: "matmulInteger", dtypes: QUANT_SIGNATURES.matmulInteger, kernel: matmulInteger },
+  { op: "convInteger", dtypes: QUANT_SIGNATURES.convInteger, kernel: convInteger },
 ];

@@ -76,13 +76,14 @@ const Q = ["i8", "u8"] as const;
  * them with its own kernel): float data in any float dtype with i32 zero points; integer data
  * i8/u8 (dequantize also takes an i32 accumulator).
  */
-export const QUANT_SIGNATURES: Readonly<Record<"quantize" | "requantize" | "dequantize" | "fakeQuant" | "fakeQuantGrad" | "matmulInteger", readonly DTypeSignature[]>> = {
+export const QUANT_SIGNATURES: Readonly<Record<"quantize" | "requantize" | "dequantize" | "fakeQuant" | "fakeQuantGrad" | "matmulInteger" | "convInteger", readonly DTypeSignature[]>> = {
   quantize: FLOATS.flatMap((f) => Q.map((d) => signature([f, f, "i32"], d))),
   requantize: FLOATS.flatMap((f) => Q.map((d) => signature(["i32", f, "i32"], d))),
   dequantize: FLOATS.flatMap((f) => (["i8", "u8", "i32"] as const).map((d) => signature([d, f, "i32"], f))),
   fakeQuant: FLOATS.map((f) => signature([f, f, "i32"], f)),
   fakeQuantGrad: FLOATS.map((f) => signature([f, f, f, "i32"], f)),
   matmulInteger: Q.flatMap((x) => Q.map((y) => signature([x, y], "i32"))),
+  convInteger: Q.flatMap((x) => Q.map((y) => signature([x, y], "i32"))),
 };
 
 /**

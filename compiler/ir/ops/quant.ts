@@ -17,12 +17,19 @@
 //   requantize(acc, multiplier, zp, {axis})      -> i8/u8, multiplier = sa * sw[n] / so (f32)
 //   or dequantize(acc, sa * sw[n], 0, {axis})    -> f32
 // (docs/IR.md gives the reasons against one qmatmul op with five operands.)
+//
+// convInteger is the same split for conv2d: sum over the taps of (x - inputZeroPoint) * w in
+// i32, so a tap in the padding (whose value is the zero point, as in ONNX ConvInteger and
+// QLinearConv) adds exactly 0 and the result needs no per-pixel border correction; the bias,
+// requantize or dequantize follow as for matmulInteger. The zero point is an attribute: it is a
+// number calibration fixed at compile time, and the kernels fold it into their padding fill.
 
 import type { Attrs } from "../graph.ts";
 import { attr, type AttrSpec, type OpDef, type Tensor, type VjpContext } from "../op-def.ts";
 import { formatType, numel, ShapeError, type DType, type TensorType } from "../types.ts";
 import { FLOATS } from "../dtypes.ts";
 import { noCotangents } from "../vjp-kit.ts";
+import { CONV_ATTRS, convGeometry, filterTaps, forEachConvTap } from "./nn.ts";
 import { requireSameDtype, resolveAxis, splitAtAxis } from "./operand-checks.ts";
 import {
   clampTo, dequantizeValue, isQuantDType, QUANT_RANGES, roundedProduct, roundedQuotient,
@@ -280,4 +287,48 @@ const matmulInteger: OpDef = {
   },
 };
 
-export const QUANT_OPS: readonly OpDef[] = [quantize, dequantize, requantize, fakeQuant, fakeQuantGrad, matmulInteger];
+/** convInteger's geometry: conv2d's checks on stand-in float types of the same shapes. */
+export function convIntegerGeometry(x: TensorType, w: TensorType, attrs: Attrs) {
+  const stand = (t: TensorType): TensorType => ({ dtype: "f32", shape: t.shape });
+  return convGeometry("convInteger", stand(x), stand(w), attrs);
+}
+
+const convInteger: OpDef = {
+  name: "convInteger",
+  summary: "integer 2-D convolution, x NHWC (i8/u8) x w [kh, kw, C/groups, O] (i8/u8) -> i32: sum of (x - inputZeroPoint) * w, padding taps add 0",
+  kind: "contraction",
+  operands: ["x", "w"],
+  attrs: { ...CONV_ATTRS, inputZeroPoint: { kind: "int", default: 0, doc: "x's zero point: subtracted from every x, the value of the padding" } },
+  tolerance: 0,
+  infer([x, w], attrs) {
+    requireDType("convInteger", "x", x, ["i8", "u8"]);
+    requireDType("convInteger", "w", w, ["i8", "u8"]);
+    const z = attr.num(attrs, "inputZeroPoint");
+    const [lo, hi] = QUANT_RANGES[x.dtype as "i8" | "u8"];
+    if (!Number.isInteger(z) || z < lo || z > hi) throw new ShapeError(`convInteger: inputZeroPoint must be an integer in x's range [${lo}, ${hi}] (${x.dtype}), got ${z}`);
+    return { dtype: "i32", shape: convIntegerGeometry(x, w, attrs).out.shape };
+  },
+  interpret([x, w], attrs, out) {
+    const { win } = convIntegerGeometry(x.type, w.type, attrs);
+    const [, , groupChannels, outChannels] = w.type.shape;
+    const groups = attr.num(attrs, "groups");
+    const z = attr.num(attrs, "inputZeroPoint");
+    const groupOut = outChannels / groups;
+    const result = new Float64Array(numel(out.shape));
+    forEachConvTap(x.type.shape, w.type.shape, win, (xBase, wBase, oBase) => {
+      for (let g = 0; g < groups; g++) {
+        for (let ci = 0; ci < groupChannels; ci++) {
+          const xv = x.data[xBase + g * groupChannels + ci] - z;
+          const wRow = wBase + ci * outChannels + g * groupOut;
+          const oRow = oBase + g * groupOut;
+          for (let o = 0; o < groupOut; o++) result[oRow + o] += xv * w.data[wRow + o];
+        }
+      }
+    });
+    return result;
+  },
+  vjp: noCotangents,
+  flops: (node, [, w]) => 2 * numel(node.type.shape) * filterTaps(w.shape),
+};
+
+export const QUANT_OPS: readonly OpDef[] = [quantize, dequantize, requantize, fakeQuant, fakeQuantGrad, matmulInteger, convInteger];

@@ -8,7 +8,9 @@
 //   activations  asymmetric u8 over [min(lo, 0), max(hi, 0)]: s = fl((hi - lo) / 255),
 //                z = clamp(0 - rne(lo / s), 0, 255)  (PyTorch's MinMaxObserver formula)
 //   layer        sxw[n] = fl(sx * sw[n])             the dequantize scale of the i32 result
-//                bias[n] = rne(b[n] / sxw[n]) - zx * sum_k Wq[k,n]   (the zero point's correction)
+//                bias[n] = rne(b[n] / sxw[n]) - zx * sum_k Wq[k,n]   (the zero point's correction;
+//                absent for a convolution, whose convInteger subtracts zx itself)
+//   a conv weight [kh, kw, C, O] is the [kh*kw*C, O] matrix of these formulas (same memory).
 //
 // ±127 rather than -128: products of two such values and their pair sums never reach i16's or
 // the i32 pair's limits (docs/IR.md "Quantization"), and the range stays symmetric.
@@ -58,8 +60,12 @@ export function quantizeWeight(w: ArrayLike<number>, k: number, n: number): Quan
   return { q, scales };
 }
 
-/** The tensors of one quantized dense layer: the dequantize scale and the folded i32 bias. */
-export function layerTensors(weight: QuantizedWeight, k: number, act: ActivationParams, bias: ArrayLike<number> | undefined): { scale: Float32Array; bias: Int32Array } {
+/**
+ * The tensors of one quantized layer: the dequantize scale and the folded i32 bias. `zeroPointInOp`:
+ * the integer op subtracts the activation zero point itself (convInteger), so the bias takes no
+ * -zx * colsum correction.
+ */
+export function layerTensors(weight: QuantizedWeight, k: number, act: ActivationParams, bias: ArrayLike<number> | undefined, zeroPointInOp = false): { scale: Float32Array; bias: Int32Array } {
   const n = weight.scales.length;
   const scale = new Float32Array(n);
   const folded = new Int32Array(n);
@@ -68,7 +74,7 @@ export function layerTensors(weight: QuantizedWeight, k: number, act: Activation
     let colSum = 0;
     for (let p = 0; p < k; p++) colSum += weight.q[p * n + j];
     const b = bias ? roundedQuotient(Math.fround(bias[j]), scale[j]) : 0;
-    folded[j] = clampTo(b - act.zeroPoint * colSum, -(2 ** 31), 2 ** 31 - 1);
+    folded[j] = clampTo(b - (zeroPointInOp ? 0 : act.zeroPoint * colSum), -(2 ** 31), 2 ** 31 - 1);
   }
   return { scale, bias: folded };
 }
