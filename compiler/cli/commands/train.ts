@@ -40,6 +40,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option("checkpoint", { choices: ["none", "sqrt", "auto"], describe: "gradient checkpointing of the compiled step (default none)" })
       .option("memory-budget", { type: "string", describe: "with --checkpoint auto: the arena budget, e.g. 8MB" })
       .option("nonfinite-guard", { type: "boolean", describe: "skip (and count) a step whose loss or gradients hold NaN/Inf, and keep training (default true; --no-nonfinite-guard stops the run at a non-finite loss)" })
+      .option("prune", { type: "number", describe: "prune weights while training to this final sparsity (docs/COMPRESSION.md; mlc build's --prune)" })
+      .option("prune-structure", { choices: ["element", "channel"], describe: "with --prune: element (default) or channel masks" })
+      .option("prune-schedule", { type: "string", describe: "with --prune: START:END:EVERY optimizer steps of the mask recomputations (default 0:0:1)" })
+      .option("prune-scope", { choices: ["layer", "global"], describe: "with --prune: rank each weight alone (default) or all together (element masks)" })
+      .option("prune-params", { type: "string", describe: "with --prune: the params to prune, comma-separated" })
       .option("scale-u8", { type: "boolean", describe: "u8 data for f32 inputs is divided by 255, to [0, 1] (default true; --no-scale-u8 keeps 0..255)" })
       .option("cache-dir", { type: "string", describe: "where .gz data is decompressed once (default $TMPDIR/mlc-data-cache)" })
       .option("json", { type: "boolean", default: false, describe: "end with one line of JSON holding the run's figures" }) as never,

@@ -61,9 +61,17 @@ export interface TrainArgs {
   "memory-budget"?: string;
   "scale-u8"?: boolean;
   "nonfinite-guard"?: boolean;
+  prune?: number;
+  "prune-structure"?: string;
+  "prune-schedule"?: string;
+  "prune-scope"?: string;
+  "prune-params"?: string;
   "cache-dir"?: string;
   json: boolean;
 }
+
+/** The --prune family as given (mlc build checks the values), by flag name without the dashes. */
+const PRUNE_FLAGS = ["prune", "prune-structure", "prune-schedule", "prune-scope", "prune-params"] as const;
 
 /** RUN/config.json: what the run was started with; a resumed run keeps it. */
 export interface RunConfig {
@@ -81,6 +89,8 @@ export interface RunConfig {
   scaleU8: boolean;
   /** false: built with --no-nonfinite-guard (absent: the guard is on). */
   nonfiniteGuard?: boolean;
+  /** Pruning while training: the --prune family's values by flag (absent: none given). */
+  prune?: Partial<Record<(typeof PRUNE_FLAGS)[number], string | number>>;
   stop: { epochs?: number; steps?: number; seconds?: number };
   data: string;
   eval?: string;
@@ -168,6 +178,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
       ...(args["memory-budget"] ? { memoryBudget: args["memory-budget"] } : {}),
       scaleU8: args["scale-u8"] ?? true,
       ...(args["nonfinite-guard"] === false ? { nonfiniteGuard: false } : {}),
+      ...(PRUNE_FLAGS.some((f) => args[f] !== undefined) ? { prune: Object.fromEntries(PRUNE_FLAGS.filter((f) => args[f] !== undefined).map((f) => [f, args[f]!])) } : {}),
       stop: stops.length ? { [stops[0]]: args[stops[0]] } : { epochs: 1 },
       data: args.data,
       ...(args.eval ? { eval: args.eval } : {}),
@@ -426,6 +437,7 @@ function buildArgsOf(c: RunConfig): string[] {
     "--checkpoint", c.checkpoint,
     ...(c.memoryBudget ? ["--memory-budget", c.memoryBudget] : []),
     ...(c.nonfiniteGuard === false ? ["--no-nonfinite-guard"] : []),
+    ...Object.entries(c.prune ?? {}).flatMap(([flag, value]) => [`--${flag}`, String(value)]),
   ];
 }
 
@@ -540,6 +552,7 @@ function checkResumeFlags(c: RunConfig, args: TrainArgs, modelPath: string, mode
   check("memory-budget", args["memory-budget"], c.memoryBudget);
   check("scale-u8", args["scale-u8"], c.scaleU8);
   check("nonfinite-guard", args["nonfinite-guard"], c.nonfiniteGuard ?? true);
+  for (const flag of PRUNE_FLAGS) check(flag, args[flag], c.prune?.[flag]);
   if (args.set) {
     const set = parseSetFlags(args.set);
     for (const [k, v] of Object.entries(set)) check(`set ${k}`, v, c.set[k]);

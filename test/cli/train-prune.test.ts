@@ -1,0 +1,58 @@
+// `mlc train --prune` (compiler/cli/commands/train.ts → mlc build's --prune family): the run's
+// weights reach the schedule's final sparsity, the checkpoint keeps the masks and the counter (so
+// --resume continues the schedule), the weights file (params only) does not, the flags are part of
+// the run's settings, and a bad value is mlc build's one-line error.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { decodeSafetensors, encodeSafetensors } from "../../runtime/safetensors.ts";
+
+const tmp = mkdtempSync(join(tmpdir(), "mlc-train-prune-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const mlc = (...args: string[]) => spawnSync(process.execPath, ["bin/mlc.js", ...args], { encoding: "utf8" });
+const MODEL = "test/fixtures/prune/model.ts";
+
+function data(): string {
+  const n = 64;
+  const file = join(tmp, "data.safetensors");
+  writeFileSync(file, encodeSafetensors({
+    x: { dtype: "F32", shape: [n, 6], data: Float32Array.from({ length: n * 6 }, (_, i) => Math.sin(i)) },
+    y: { dtype: "F32", shape: [n, 3], data: Float32Array.from({ length: n * 3 }, (_, i) => Math.cos(i)) },
+  }));
+  return file;
+}
+
+describe("mlc train --prune", () => {
+  const file = data();
+  const run = join(tmp, "run");
+  const flags = ["--prune", "0.75", "--prune-schedule", "0:8:4"];
+
+  it("trains to the final sparsity, masks in the checkpoint and not in the weights", () => {
+    const r = mlc("train", MODEL, "--data", file, "--steps", "12", ...flags, "--out", run);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const weights = decodeSafetensors(readFileSync(join(run, "weights.safetensors"))).tensors;
+    const zeros = (name: string) => Array.from(weights[name].data as Float32Array).filter((v) => v === 0).length;
+    expect(zeros("l1.w")).toBe(36); // 0.75 of 48
+    expect(zeros("l2.w")).toBe(18); // 0.75 of 24
+    expect(Object.keys(weights).some((n) => n.startsWith("prune/"))).toBe(false);
+    const checkpoint = decodeSafetensors(readFileSync(join(run, "checkpoint.safetensors"))).tensors;
+    expect(Array.from(checkpoint["prune/step"].data)).toEqual([12]);
+    expect(Array.from(checkpoint["prune/l1.w/mask"].data as Float32Array).filter((v) => v === 0).length).toBe(36);
+    expect(JSON.parse(readFileSync(join(run, "config.json"), "utf8")).prune).toEqual({ prune: 0.75, "prune-schedule": "0:8:4" });
+  }, 120_000);
+
+  it("keeps the flags on --resume and refuses other values", () => {
+    const r = mlc("train", MODEL, "--resume", run, "--prune", "0.5");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/a resumed run keeps its settings .*--prune 0.5 \(the run has 0.75\)/);
+  }, 60_000);
+
+  it("reports a bad value as mlc build does, one line", () => {
+    const r = mlc("train", MODEL, "--data", file, "--steps", "2", "--prune", "1.5", "--out", join(tmp, "bad"));
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(/--prune: sparsity 1.5 must be a fraction in \[0, 1\]/)]);
+  }, 60_000);
+});
