@@ -84,6 +84,12 @@ export interface OpDef {
   /** The op's roles in the fusion passes (absent: it takes part in none). */
   readonly fusion?: OpFusion;
   /**
+   * Computes and stores in f32 only: under 16-bit storage the precision pass gives it f32
+   * operands (widened) and keeps its result f32, as for the losses (pruneMask: a mask of f32
+   * master weights). Absent: the op takes every float storage dtype.
+   */
+  readonly f32Only?: boolean;
+  /**
    * Draws random numbers: a Philox stream keyed by its `seed` attribute and its step operand
    * (rng.ts; dropout). The result is still a pure function of operands and attributes, and no op
    * has side effects (persistent state changes only through `update` records), but two such nodes

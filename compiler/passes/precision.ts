@@ -15,8 +15,9 @@
 //                     optimizer an f32 gradient (the 16-bit weight gradient widened). Activations,
 //                     and therefore activation and weight gradients, are 16-bit.
 //
-// In both modes the ops in `keepF32` (the losses by default) compute in f32 on widened operands
-// and give f32 results, so a loss and its reduction over the batch keep f32's range and digits.
+// In both modes the ops in `keepF32` (the losses by default) and the ops whose records say
+// `f32Only` compute in f32 on widened operands and give f32 results, so a loss and its reduction
+// over the batch keep f32's range and digits.
 // Ops with a dtype attribute that says f32 (const, cast, iota, oneHot) get the 16-bit dtype
 // instead, so constants are rounded once, at compile time, to what the graph stores. Integer and
 // bool values are left alone. Node ids are kept; a cast node is named `<dtype>/<value>` (e.g.
@@ -101,7 +102,7 @@ function retype(g: Graph, low: HalfDType, opts: PrecisionOptions): Graph {
   };
   const original = new Map<string, TensorType>([...g.inputs, ...g.params].map((d) => [d.name, d.type]));
   for (const n of g.nodes) {
-    const f32Op = keep.has(n.op);
+    const f32Op = keep.has(n.op) || getOp(n.op).f32Only === true;
     const want = f32Op ? "f32" : low;
     const inputs = n.inputs.map((v) => (isF32(original.get(v)!) ? as(v, want) : v));
     const attrs: Record<string, AttrValue> = { ...n.attrs };

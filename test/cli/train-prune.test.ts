@@ -39,7 +39,7 @@ describe("mlc train --prune", () => {
     expect(zeros("l2.w")).toBe(18); // 0.75 of 24
     expect(Object.keys(weights).some((n) => n.startsWith("prune/"))).toBe(false);
     const checkpoint = decodeSafetensors(readFileSync(join(run, "checkpoint.safetensors"))).tensors;
-    expect(Array.from(checkpoint["prune/step"].data)).toEqual([12]);
+    expect(Array.from(checkpoint["prune/step"].data as Int32Array)).toEqual([12]);
     expect(Array.from(checkpoint["prune/l1.w/mask"].data as Float32Array).filter((v) => v === 0).length).toBe(36);
     expect(JSON.parse(readFileSync(join(run, "config.json"), "utf8")).prune).toEqual({ prune: 0.75, "prune-schedule": "0:8:4" });
   }, 120_000);

@@ -76,16 +76,18 @@ describe("flops", () => {
 
   it("states the default rule only where a record gives its own reason", () => {
     expect(opsWhere((op) => op.flops !== undefined)).toEqual(
-      ["conv2d", "conv2dBackpropFilter", "conv2dBackpropInput", "convInteger", "fused", "fusedConv2d", "fusedMatmul", "fusedReduce", "matmul", "matmulInteger"],
+      ["conv2d", "conv2dBackpropFilter", "conv2dBackpropInput", "convInteger", "fused", "fusedConv2d", "fusedMatmul", "fusedReduce", "matmul", "matmulInteger", "pruneMask"],
     );
     expect(OPS.get("fused")!.flops).toBe(elementFlops);
   });
 });
 
 describe("buffer sharing", () => {
-  it("lets reshape and copy alias their operand, and elementwise ops overwrite one", () => {
+  it("lets reshape and copy alias their operand, and elementwise ops (and pruneMask) overwrite one", () => {
     expect(opsWhere((op) => op.inplace === "alias")).toEqual(["copy", "reshape"]);
-    expect(opsWhere((op) => op.inplace === "overwrite")).toEqual(opsWhere((op) => op.kind === "elementwise"));
+    // pruneMask reads every score before it writes, and element i of its result from score i and
+    // old mask element i only: the elementwise rule holds for it too.
+    expect(opsWhere((op) => op.inplace === "overwrite")).toEqual([...opsWhere((op) => op.kind === "elementwise"), "pruneMask"].sort());
   });
 
   it("combines the record with the element count and width in mayReuseOperand", () => {

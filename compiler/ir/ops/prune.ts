@@ -66,6 +66,8 @@ const pruneMask: OpDef = {
   },
   // A mask: no gradient reaches the scores, k or the old mask.
   vjp: noCotangents,
+  // Masks belong to f32 master weights (pruning runs on the optimizer's f32 updates).
+  f32Only: true,
   // The selection reads the scores once per bit of the key (kernels bisect on it).
   flops(node) {
     return 33 * numel(node.type.shape);
