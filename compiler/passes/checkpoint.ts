@@ -29,7 +29,7 @@ import { schedule, scheduledPeak as orderPeak } from "./schedule.ts";
 import type { WorkspaceBytes } from "./liveness.ts";
 import { runPass, type Pass, type PassStats } from "./pass.ts";
 import { analyseForward, dropSet, everyKthCut, spillOrder, sqrtDropSet, type ForwardAnalysis } from "./checkpoint/policies.ts";
-import { recompute } from "./checkpoint/rewrite.ts";
+import { recompute, type Recomputed } from "./checkpoint/rewrite.ts";
 import { chainSlotsTable } from "./checkpoint/chain-dp.ts";
 import { solveChainCapacity } from "./checkpoint/chain-dp-capacity.ts";
 import { capacityModel, chainPlan, chainProblem, type ChainPlan } from "./checkpoint/chain-plan.ts";
@@ -159,7 +159,21 @@ function sameStep(a: Graph, b: Graph, forwardNodes: number): boolean {
 
 function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean, peak: PeakEstimator, spill?: number): CheckpointCandidate {
   const r = recompute(g, forwardNodes, dropped, scoped ? a.segments : undefined);
-  return withPeak({ every, threshold, scoped, ...(spill !== undefined ? { spill } : {}), get graph() { return r.graph; }, recomputeFlops: r.flops, recomputeNodes: r.nodes }, () => peak(r.graph, false));
+  return rewritten(g, r, withPeak({ every, threshold, scoped, ...(spill !== undefined ? { spill } : {}), get graph() { return r.graph; }, recomputeFlops: r.flops, recomputeNodes: r.nodes }, () => peak(r.graph, false)));
+}
+
+/** Candidate -> the step it rewrites and what its nodes after the forward pass read (its lower bound without its graph). */
+const rewrites = new WeakMap<CheckpointCandidate, { step: Graph; readAfter: ReadonlySet<string> }>();
+
+function rewritten(step: Graph, r: Recomputed, c: CheckpointCandidate): CheckpointCandidate {
+  rewrites.set(c, { step, readAfter: r.readAfter });
+  return c;
+}
+
+/** checkpoint/live-bound.ts's bound of the candidate's quick peak estimate. */
+function lowerBoundOf(c: CheckpointCandidate, forwardNodes: number): number {
+  const r = rewrites.get(c);
+  return r ? boundaryLiveBytes(r.step, forwardNodes, r.readAfter) : boundaryLiveBytes(c.graph, forwardNodes);
 }
 
 /**
@@ -252,10 +266,10 @@ function chainCandidate(
   g: Graph, forwardNodes: number, a: ForwardAnalysis, plan: ChainPlan, threshold: number, spilled: readonly string[], peak: PeakEstimator, capacity = false,
 ): CheckpointCandidate {
   const r = recompute(g, forwardNodes, dropSet(a, plan.kept, threshold, spilled), a.segments, (region) => plan.holds.get(region) ?? new Set());
-  return withPeak({
+  return rewritten(g, r, withPeak({
     every: Infinity, threshold, scoped: true, ...(capacity ? { tailSlots: plan.slots } : { slots: plan.slots }), spill: spilled.length,
     get graph() { return r.graph; }, recomputeFlops: r.flops, recomputeNodes: r.nodes,
-  }, () => peak(r.graph, false));
+  }, () => peak(r.graph, false)));
 }
 
 /**
@@ -283,7 +297,13 @@ interface Search {
  * holds only on graphs too large for that, where the quick estimate stands in.
  */
 function surelyOver(s: Search, c: CheckpointCandidate, limit: number, scheduled: boolean): boolean {
-  return (!scheduled || c.graph.nodes.length > SCHEDULED_ESTIMATE_MAX_NODES) && s.lowerBound(c) > limit;
+  return (!scheduled || nodeCount(c) > SCHEDULED_ESTIMATE_MAX_NODES) && s.lowerBound(c) > limit;
+}
+
+/** The candidate's node count (without building a rewrite's graph: the step's nodes and the copies added). */
+function nodeCount(c: CheckpointCandidate): number {
+  const r = rewrites.get(c);
+  return r ? r.step.nodes.length + c.recomputeNodes : c.graph.nodes.length;
 }
 
 /**
@@ -413,9 +433,10 @@ function fewestSpills(
   };
   let found: CheckpointCandidate | undefined;
   if (Number.isFinite(s.bestFlops)) {
-    if (lo > hi || spill(lo).recomputeFlops > s.bestFlops) return undefined;
+    if (lo > hi) return undefined;
     const underBest = (n: number) => spill(n).recomputeFlops <= s.bestFlops;
-    // top: the most spills under the bound (lo is), between a count under it and one over it
+    // top: the most spills under the bound, between a count under it and one over it (lo is taken
+    // to be under it until checked: galloping from a hint seldom needs it)
     let under = lo;
     let over = hi + 1;
     const start = Math.min(hi, Math.max(lo, hint ?? lo));
@@ -443,6 +464,7 @@ function fewestSpills(
       if (underBest(mid)) under = mid;
       else over = mid;
     }
+    if (under === lo && !underBest(lo)) return undefined;
     found = measured(under);
     if (!found) return undefined;
     // gallop down from the fit: the fewest that fit lie between the last miss and the last fit
@@ -511,7 +533,7 @@ function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis
   if (budget === undefined) return scheduledPeak([...candidates].sort(byPeak)[0], peak);
   // A budget the step already fits needs no recomputation at all.
   const bounds = new WeakMap<CheckpointCandidate, number>();
-  const lowerBound = (c: CheckpointCandidate) => bounds.get(c) ?? bounds.set(c, boundaryLiveBytes(c.graph, forwardNodes)).get(c)!;
+  const lowerBound = (c: CheckpointCandidate) => bounds.get(c) ?? bounds.set(c, lowerBoundOf(c, forwardNodes)).get(c)!;
   const untouched = scheduledPeak(withPeak({ every: Infinity, threshold: 0, scoped: false, graph: g, recomputeFlops: 0, recomputeNodes: 0 }, () => peak(g, false)), peak);
   if (!(g.nodes.length > SCHEDULED_ESTIMATE_MAX_NODES && lowerBound(untouched) > budget) && untouched.peakBytes <= budget) return untouched;
   // The quick estimate is an upper bound of the scheduled one; how much scheduling saves is

@@ -21,22 +21,48 @@ import { valueTypes } from "../../ir/graph.ts";
 import { isPureAlias } from "../../ir/aliasing.ts";
 import { ARENA_ALIGNMENT, bufferBytes } from "../../ir/liveness.ts";
 
-export function boundaryLiveBytes(g: Graph, forwardNodes: number): number {
-  let bytes = 0;
-  for (const v of g.inputs) bytes += bufferBytes(v.type, ARENA_ALIGNMENT);
-  for (const v of g.params) bytes += bufferBytes(v.type, ARENA_ALIGNMENT);
-  const readBefore = new Set<string>();
-  const readAfter = new Set<string>();
-  g.nodes.forEach((n, i) => {
-    const into = i < forwardNodes ? readBefore : readAfter;
-    for (const v of n.inputs) into.add(v);
-  });
-  const forward = new Map(g.nodes.slice(0, forwardNodes).map((n) => [n.id, n] as const));
-  const types = valueTypes(g);
+/**
+ * The bound for `g`, whose first `forwardNodes` nodes are the forward pass. `readAfter`: the values
+ * the nodes after it read, when `g` is the step before a rewrite that keeps its forward pass
+ * (checkpoint/rewrite.ts reports them without building the rewritten graph); default g's own.
+ */
+export function boundaryLiveBytes(g: Graph, forwardNodes: number, readAfter?: ReadonlySet<string>): number {
+  let byCount = prepared.get(g);
+  if (!byCount) prepared.set(g, (byCount = new Map()));
+  let p = byCount.get(forwardNodes);
+  if (!p) byCount.set(forwardNodes, (p = prepare(g, forwardNodes)));
+  const after = readAfter ?? new Set(g.nodes.slice(forwardNodes).flatMap((n) => n.inputs));
   // Alias class root -> the largest member read on both sides.
   const classes = new Map<string, number>();
-  for (const n of forward.values()) {
-    if (n.op === "const" || !readBefore.has(n.id) || !readAfter.has(n.id)) continue;
+  for (const { id, root, bytes } of p.candidates) {
+    if (after.has(id)) classes.set(root, Math.max(classes.get(root) ?? 0, bytes));
+  }
+  let total = p.pinned;
+  for (const b of classes.values()) total += b;
+  return total;
+}
+
+interface Prepared {
+  /** Inputs' and params' bytes. */
+  readonly pinned: number;
+  /** Forward values (not constants) a forward node reads, with their alias class root and bytes. */
+  readonly candidates: readonly { id: string; root: string; bytes: number }[];
+}
+
+/** What the bound needs of a step's forward pass, per graph (the search asks it of many rewrites of one step). */
+const prepared = new WeakMap<Graph, Map<number, Prepared>>();
+
+function prepare(g: Graph, forwardNodes: number): Prepared {
+  let pinned = 0;
+  for (const v of g.inputs) pinned += bufferBytes(v.type, ARENA_ALIGNMENT);
+  for (const v of g.params) pinned += bufferBytes(v.type, ARENA_ALIGNMENT);
+  const forwardNodesList = g.nodes.slice(0, forwardNodes);
+  const readBefore = new Set(forwardNodesList.flatMap((n) => n.inputs));
+  const forward = new Map(forwardNodesList.map((n) => [n.id, n] as const));
+  const types = valueTypes(g);
+  const candidates: { id: string; root: string; bytes: number }[] = [];
+  for (const n of forwardNodesList) {
+    if (n.op === "const" || !readBefore.has(n.id)) continue;
     let root = n;
     while (isPureAlias(root.op)) {
       const next = forward.get(root.inputs[0]);
@@ -45,8 +71,7 @@ export function boundaryLiveBytes(g: Graph, forwardNodes: number): number {
     }
     // an alias of an input, param or constant is that buffer: already counted, or left out
     if (isPureAlias(root.op) || root.op === "const") continue;
-    classes.set(root.id, Math.max(classes.get(root.id) ?? 0, bufferBytes(types.get(n.id)!, ARENA_ALIGNMENT)));
+    candidates.push({ id: n.id, root: root.id, bytes: bufferBytes(types.get(n.id)!, ARENA_ALIGNMENT) });
   }
-  for (const b of classes.values()) bytes += b;
-  return bytes;
+  return { pinned, candidates };
 }
