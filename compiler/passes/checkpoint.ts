@@ -19,6 +19,12 @@
 //             measured. A budget below every candidate's peak is a CheckpointBudgetError naming
 //             the least peak found. Without a budget, recompute only the cheap ops (keep every
 //             contraction and cut; defaultPolicy), or with `leastPeak` the least peak of all.
+//             With a budget, a candidate's FLOPs come from its rewrite before its peak is
+//             estimated, and the search measures only what could still be chosen (Search): the
+//             capacity plans first, then nothing recomputing more than a candidate known to fit
+//             (bisections start at the most spills under that bound and gallop down), and
+//             nothing whose lower bound (checkpoint/live-bound.ts: the live bytes when the
+//             forward pass ends) already misses the budget.
 // 3. Rewrite (checkpoint/rewrite.ts): recompute nodes are ordinary nodes marked `recomputeOf`.
 // The peak estimate is the max-live bytes after scheduling and in-place rewriting, the bound the
 // planner reaches on every example. Runs after the training passes and before fusion
