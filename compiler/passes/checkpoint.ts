@@ -19,6 +19,12 @@
 //             measured. A budget below every candidate's peak is a CheckpointBudgetError naming
 //             the least peak found. Without a budget, recompute only the cheap ops (keep every
 //             contraction and cut; defaultPolicy), or with `leastPeak` the least peak of all.
+//             With a budget, a candidate's FLOPs come from its rewrite before its peak is
+//             estimated, and the search measures only what could still be chosen (Search): the
+//             capacity plans first, then nothing recomputing more than a candidate known to fit
+//             (bisections start at the most spills under that bound and gallop down), and
+//             nothing whose lower bound (checkpoint/live-bound.ts: the live bytes when the
+//             forward pass ends) already misses the budget.
 // 3. Rewrite (checkpoint/rewrite.ts): recompute nodes are ordinary nodes marked `recomputeOf`.
 // The peak estimate is the max-live bytes after scheduling and in-place rewriting, the bound the
 // planner reaches on every example. Runs after the training passes and before fusion
@@ -29,10 +35,11 @@ import { schedule, scheduledPeak as orderPeak } from "./schedule.ts";
 import type { WorkspaceBytes } from "./liveness.ts";
 import { runPass, type Pass, type PassStats } from "./pass.ts";
 import { analyseForward, dropSet, everyKthCut, spillOrder, sqrtDropSet, type ForwardAnalysis } from "./checkpoint/policies.ts";
-import { recompute } from "./checkpoint/rewrite.ts";
+import { recompute, type Recomputed } from "./checkpoint/rewrite.ts";
 import { chainSlotsTable } from "./checkpoint/chain-dp.ts";
 import { solveChainCapacity } from "./checkpoint/chain-dp-capacity.ts";
 import { capacityModel, chainPlan, chainProblem, type ChainPlan } from "./checkpoint/chain-plan.ts";
+import { boundaryLiveBytes } from "./checkpoint/live-bound.ts";
 
 export type CheckpointMode = "none" | "sqrt" | "auto";
 
@@ -158,7 +165,21 @@ function sameStep(a: Graph, b: Graph, forwardNodes: number): boolean {
 
 function evaluate(g: Graph, forwardNodes: number, a: ForwardAnalysis, dropped: ReadonlySet<string>, every: number, threshold: number, scoped: boolean, peak: PeakEstimator, spill?: number): CheckpointCandidate {
   const r = recompute(g, forwardNodes, dropped, scoped ? a.segments : undefined);
-  return withPeak({ every, threshold, scoped, ...(spill !== undefined ? { spill } : {}), get graph() { return r.graph; }, recomputeFlops: r.flops, recomputeNodes: r.nodes }, () => peak(r.graph, false));
+  return rewritten(g, r, withPeak({ every, threshold, scoped, ...(spill !== undefined ? { spill } : {}), get graph() { return r.graph; }, recomputeFlops: r.flops, recomputeNodes: r.nodes }, () => peak(r.graph, false)));
+}
+
+/** Candidate -> the step it rewrites and what its nodes after the forward pass read (its lower bound without its graph). */
+const rewrites = new WeakMap<CheckpointCandidate, { step: Graph; readAfter: ReadonlySet<string> }>();
+
+function rewritten(step: Graph, r: Recomputed, c: CheckpointCandidate): CheckpointCandidate {
+  rewrites.set(c, { step, readAfter: r.readAfter });
+  return c;
+}
+
+/** checkpoint/live-bound.ts's bound of the candidate's quick peak estimate. */
+function lowerBoundOf(c: CheckpointCandidate, forwardNodes: number): number {
+  const r = rewrites.get(c);
+  return r ? boundaryLiveBytes(r.step, forwardNodes, r.readAfter) : boundaryLiveBytes(c.graph, forwardNodes);
 }
 
 /**
@@ -251,10 +272,44 @@ function chainCandidate(
   g: Graph, forwardNodes: number, a: ForwardAnalysis, plan: ChainPlan, threshold: number, spilled: readonly string[], peak: PeakEstimator, capacity = false,
 ): CheckpointCandidate {
   const r = recompute(g, forwardNodes, dropSet(a, plan.kept, threshold, spilled), a.segments, (region) => plan.holds.get(region) ?? new Set());
-  return withPeak({
+  return rewritten(g, r, withPeak({
     every: Infinity, threshold, scoped: true, ...(capacity ? { tailSlots: plan.slots } : { slots: plan.slots }), spill: spilled.length,
     get graph() { return r.graph; }, recomputeFlops: r.flops, recomputeNodes: r.nodes,
-  }, () => peak(r.graph, false));
+  }, () => peak(r.graph, false)));
+}
+
+/**
+ * What the budget search shares: the budget, the scheduling slack, the least FLOPs of a candidate
+ * known to fit (lowered as refinements find fits), and each candidate's lower bound (checkpoint/
+ * live-bound.ts), which spares the estimate of a candidate that cannot fit.
+ */
+interface Search {
+  readonly budget: number;
+  readonly slack: number;
+  readonly peak: PeakEstimator;
+  /**
+   * The least recompute FLOPs of a candidate known to fit the budget that the final choice sees
+   * (Infinity until one is found): a candidate recomputing more can never be chosen, so it is never
+   * measured.
+   */
+  bestFlops: number;
+  /** The lower bound of the candidate's quick estimate (the unfused step's live bytes at the end of the forward pass). */
+  lowerBound(c: CheckpointCandidate): number;
+}
+
+/**
+ * Whether `c` surely misses `limit` without estimating it: its lower bound exceeds the limit. The
+ * bound is of the quick estimate; with `scheduled` (the candidate is measured schedule-aware) it
+ * holds only on graphs too large for that, where the quick estimate stands in.
+ */
+function surelyOver(s: Search, c: CheckpointCandidate, limit: number, scheduled: boolean): boolean {
+  return (!scheduled || nodeCount(c) > SCHEDULED_ESTIMATE_MAX_NODES) && s.lowerBound(c) > limit;
+}
+
+/** The candidate's node count (without building a rewrite's graph: the step's nodes and the copies added). */
+function nodeCount(c: CheckpointCandidate): number {
+  const r = rewrites.get(c);
+  return r ? r.step.nodes.length + c.recomputeNodes : c.graph.nodes.length;
 }
 
 /**
@@ -264,22 +319,29 @@ function chainCandidate(
  * spine make its recomputation nearly free, so spilled contractions cost only themselves) —
  * binary-search how many contractions to drop as well (spillOrder) for the quick estimate to come
  * within `slack` of the budget, the difference scheduling makes; and, schedule-aware, how few of
- * the off-spine contractions suffice (below).
+ * the off-spine contractions suffice (below). Bases that already recompute more than a candidate
+ * known to fit are not searched (spilling only adds FLOPs).
  */
 function refinements(
-  g: Graph, forwardNodes: number, a: ForwardAnalysis, plans: readonly ChainPlan[],
-  candidates: readonly CheckpointCandidate[], budget: number, slack: number, peak: PeakEstimator,
+  g: Graph, forwardNodes: number, a: ForwardAnalysis, plans: readonly ChainPlan[], candidates: readonly CheckpointCandidate[], s: Search,
 ): CheckpointCandidate[] {
+  const { budget, slack, peak } = s;
   const { order, offSpine } = spillOrder(a, a.costliest);
-  const spiller = (base: CheckpointCandidate) => (n: number) => base.slots === undefined
+  const spiller = (base: CheckpointCandidate) => memoized((n: number) => base.slots === undefined
     ? evaluate(g, forwardNodes, a, dropSet(a, everyKthCut(a, base.every), a.costliest, order.slice(0, n)), base.every, a.costliest, true, peak, n)
-    : chainCandidate(g, forwardNodes, a, plans[base.slots], a.costliest, order.slice(0, n), peak);
+    : chainCandidate(g, forwardNodes, a, plans[base.slots], a.costliest, order.slice(0, n), peak));
   const out: CheckpointCandidate[] = [];
   const offSpineFits: { spill: (n: number) => CheckpointCandidate; at: CheckpointCandidate }[] = [];
   // Bases already far over the budget would need most contractions recomputed: not worth a search.
-  for (const base of candidates.filter((c) => c.scoped && c.threshold === a.costliest && c.peakBytes > budget && c.peakBytes <= 2 * budget)) {
+  // (A base whose lower bound is over the budget is judged "far over" by that bound, unestimated.)
+  const worthRefining = (c: CheckpointCandidate) => s.lowerBound(c) > budget
+    ? s.lowerBound(c) <= 2 * budget
+    : c.peakBytes > budget && c.peakBytes <= 2 * budget;
+  const bases = candidates.filter((c) => c.scoped && c.threshold === a.costliest && c.recomputeFlops <= s.bestFlops && worthRefining(c));
+  for (const base of bases) {
+    if (base.recomputeFlops > s.bestFlops) continue;
     const spill = spiller(base);
-    const found = fewestSpills(1, order.length, spill, (c) => c.peakBytes <= budget + slack);
+    const found = fewestSpills(1, order.length, spill, s, budget + slack, false);
     if (found) out.push(found);
     // The quick estimate overstates some bases' peaks by far more than the slack measured on one
     // candidate (scheduling lowers chain schedules' peaks most), and by different amounts at
@@ -288,12 +350,14 @@ function refinements(
     // schedule-aware with every off-spine contraction spilled, and the cheapest that fit are
     // bisected again below that on the schedule-aware estimate.
     const limit = Math.min(offSpine, found?.spill ?? offSpine);
-    if (limit < 1) continue;
+    if (limit < 1 || spill(limit).recomputeFlops > s.bestFlops || surelyOver(s, spill(limit), budget, true)) continue;
     const at = scheduledPeak(found?.spill === limit ? found : spill(limit), peak);
     if (at.peakBytes <= budget) offSpineFits.push({ spill, at });
   }
   for (const { spill, at } of offSpineFits.sort((x, y) => x.at.recomputeFlops - y.at.recomputeFlops).slice(0, SCHEDULED_REFINEMENTS)) {
-    out.push(fewestSpills(1, at.spill! - 1, (n) => scheduledPeak(spill(n), peak), (c) => c.peakBytes <= budget) ?? at);
+    const found = fewestSpills(1, at.spill! - 1, spill, s, budget, true) ?? at;
+    s.bestFlops = Math.min(s.bestFlops, found.recomputeFlops);
+    out.push(found);
   }
   return out;
 }
@@ -307,7 +371,7 @@ function refinements(
  * (spillOrder) whose candidate fits the budget, bisected on the schedule-aware estimate (on graphs
  * small enough; the quick one beyond).
  */
-function capacityRefinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, budget: number, peak: PeakEstimator): CheckpointCandidate[] {
+function capacityRefinements(g: Graph, forwardNodes: number, a: ForwardAnalysis, s: Search): CheckpointCandidate[] {
   if (a.cuts.length === 0) return [];
   const contractions = new Set(a.droppable.filter((d) => d.flopsPerByte >= a.costliest).map((d) => d.id));
   const contraction = (id: string) => contractions.has(id);
@@ -316,19 +380,21 @@ function capacityRefinements(g: Graph, forwardNodes: number, a: ForwardAnalysis,
   const spine = model.spine;
   const { order, offSpine } = spillOrder(a, a.costliest);
   const out: CheckpointCandidate[] = [];
+  // (each DP solve takes a while on deep nets: the next room's search starts near the last fit)
+  let hint: number | undefined;
   for (let tailSlots = 0; tailSlots <= CAPACITY_TAIL_SLOTS; tailSlots++) {
-    const spill = (n: number): CheckpointCandidate => {
+    const spill = memoized((n: number): CheckpointCandidate => {
       const spilled = order.slice(0, n);
       const capacity = model.capacities(new Set(spilled), tailSlots * spine, CAPACITY_EXTRA_SLOTS * spine);
       const plan = chainPlan(a, solveChainCapacity(problem, capacity, spine / CAPACITY_LEVELS_PER_SLOT).schedule, tailSlots);
-      return scheduledPeak(chainCandidate(g, forwardNodes, a, plan, a.costliest, spilled, peak, true), peak);
-    };
+      return chainCandidate(g, forwardNodes, a, plan, a.costliest, spilled, s.peak, true);
+    });
     // The off-spine values spilled last (spillOrder spreads them so the tail's comes last) do not
     // lower the tail's peak: recomputing it there needs its input alive instead. So the peak is
     // not monotone across that boundary: bisect below it first, then beyond it.
-    const fits = (c: CheckpointCandidate) => c.peakBytes <= budget;
-    const found = fewestSpills(0, offSpine - 1, spill, fits) ?? fewestSpills(offSpine, order.length, spill, fits);
+    const found = fewestSpills(0, offSpine - 1, spill, s, s.budget, true, hint) ?? fewestSpills(offSpine, order.length, spill, s, s.budget, true, hint);
     if (found) out.push(found);
+    hint = found?.spill ?? hint;
   }
   return out;
 }
@@ -343,31 +409,107 @@ const CAPACITY_LEVELS_PER_SLOT = 4;
 /** How many of the most promising spill refinements are bisected again on the schedule-aware estimate. */
 const SCHEDULED_REFINEMENTS = 3;
 
-/** The candidate with the fewest spills in lo … hi that `fits`, by bisection (fits is monotone in the count). */
-function fewestSpills(lo: number, hi: number, spill: (n: number) => CheckpointCandidate, fits: (c: CheckpointCandidate) => boolean): CheckpointCandidate | undefined {
+/** `f` remembering its result per argument (a refinement's candidates are asked for their FLOPs before they are measured). */
+function memoized<T>(f: (n: number) => T): (n: number) => T {
+  const known = new Map<number, T>();
+  return (n) => {
+    let v = known.get(n);
+    if (v === undefined) known.set(n, (v = f(n)));
+    return v;
+  };
+}
+
+/**
+ * The candidate with the fewest spills in lo … hi whose peak is within `limit`, by bisection (the
+ * peak falls and the FLOPs grow with the count); `scheduled`: measured schedule-aware (on graphs
+ * small enough). Counts whose candidates recompute more than s.bestFlops are never measured: once
+ * a fit is known, the most spills still under it (found by galloping from `hint`, asking only the
+ * FLOPs) is measured first — when it misses, no fewer fits — then the search gallops down from it
+ * (the fewest that fit is usually near) and bisects the last step. Candidates whose lower bound
+ * misses the limit are not estimated either. A result that fits the budget lowers s.bestFlops.
+ */
+function fewestSpills(
+  lo: number, hi: number, spill: (n: number) => CheckpointCandidate, s: Search, limit: number, scheduled: boolean, hint?: number,
+): CheckpointCandidate | undefined {
+  const measured = (n: number): CheckpointCandidate | undefined => {
+    const c = spill(n);
+    if (surelyOver(s, c, limit, scheduled)) return undefined;
+    const m = scheduled ? scheduledPeak(c, s.peak) : c;
+    return m.peakBytes <= limit ? m : undefined;
+  };
   let found: CheckpointCandidate | undefined;
+  if (Number.isFinite(s.bestFlops)) {
+    if (lo > hi) return undefined;
+    const underBest = (n: number) => spill(n).recomputeFlops <= s.bestFlops;
+    // top: the most spills under the bound, between a count under it and one over it (lo is taken
+    // to be under it until checked: galloping from a hint seldom needs it)
+    let under = lo;
+    let over = hi + 1;
+    const start = Math.min(hi, Math.max(lo, hint ?? lo));
+    if (underBest(start)) {
+      under = start;
+      for (let step = 1; under + step < over; step *= 2) {
+        if (underBest(under + step)) under += step;
+        else {
+          over = under + step;
+          break;
+        }
+      }
+    } else {
+      over = start;
+      for (let step = 1; over - step > under; step *= 2) {
+        if (!underBest(over - step)) over -= step;
+        else {
+          under = over - step;
+          break;
+        }
+      }
+    }
+    while (over - under > 1) {
+      const mid = Math.floor((under + over) / 2);
+      if (underBest(mid)) under = mid;
+      else over = mid;
+    }
+    if (under === lo && !underBest(lo)) return undefined;
+    found = measured(under);
+    if (!found) return undefined;
+    // gallop down from the fit: the fewest that fit lie between the last miss and the last fit
+    let fit = under;
+    for (let step = 1; fit - step >= lo; step *= 2) {
+      const c = measured(fit - step);
+      if (!c) {
+        lo = fit - step + 1;
+        break;
+      }
+      found = c;
+      fit -= step;
+    }
+    hi = fit - 1;
+  }
   while (lo <= hi) {
     const mid = Math.floor((lo + hi) / 2);
-    const c = spill(mid);
-    if (fits(c)) {
+    const c = measured(mid);
+    if (c) {
       found = c;
       hi = mid - 1;
     } else lo = mid + 1;
   }
+  if (found && found.peakBytes <= s.budget) s.bestFlops = Math.min(s.bestFlops, found.recomputeFlops);
   return found;
 }
 
 /**
- * The candidates by recompute FLOPs, ties by peak (a stable sort), as they are read: a run of
- * equal FLOPs is ordered by peak when reached, so the peaks of candidates after the one the
- * caller stops at are never estimated.
+ * The candidates by recompute FLOPs, ties by peak (a stable sort), as they are read, except those
+ * `skip` rules out: a run of equal FLOPs is ordered by peak when reached, so the peaks of
+ * candidates after the one the caller stops at are never estimated.
  */
-function* byFlopsThenPeak(candidates: readonly CheckpointCandidate[]): Generator<CheckpointCandidate> {
+function* byFlopsThenPeak(candidates: readonly CheckpointCandidate[], skip: (c: CheckpointCandidate) => boolean): Generator<CheckpointCandidate> {
   const sorted = [...candidates].sort((a, b) => a.recomputeFlops - b.recomputeFlops);
   for (let i = 0; i < sorted.length; ) {
     let j = i + 1;
     while (j < sorted.length && sorted[j].recomputeFlops === sorted[i].recomputeFlops) j++;
-    yield* j - i === 1 ? [sorted[i]] : sorted.slice(i, j).sort((a, b) => a.peakBytes - b.peakBytes);
+    const run = sorted.slice(i, j).filter((c) => !skip(c));
+    yield* run.length <= 1 ? run : run.sort((a, b) => a.peakBytes - b.peakBytes);
     i = j;
   }
 }
@@ -396,17 +538,29 @@ function autoCandidate(g: Graph, forwardNodes: number, analysis: ForwardAnalysis
   const byPeak = (a: CheckpointCandidate, b: CheckpointCandidate) => a.peakBytes - b.peakBytes || a.recomputeFlops - b.recomputeFlops;
   if (budget === undefined) return scheduledPeak([...candidates].sort(byPeak)[0], peak);
   // A budget the step already fits needs no recomputation at all.
+  const bounds = new WeakMap<CheckpointCandidate, number>();
+  const lowerBound = (c: CheckpointCandidate) => bounds.get(c) ?? bounds.set(c, lowerBoundOf(c, forwardNodes)).get(c)!;
   const untouched = scheduledPeak(withPeak({ every: Infinity, threshold: 0, scoped: false, graph: g, recomputeFlops: 0, recomputeNodes: 0 }, () => peak(g, false)), peak);
-  if (untouched.peakBytes <= budget) return untouched;
+  if (!(g.nodes.length > SCHEDULED_ESTIMATE_MAX_NODES && lowerBound(untouched) > budget) && untouched.peakBytes <= budget) return untouched;
   // The quick estimate is an upper bound of the scheduled one; how much scheduling saves is
   // measured once, on the candidate that keeps every contraction, and lets candidates within that
   // slack of the budget be checked on the scheduled estimate (a few seconds each on deep nets).
   const keepContractions = candidates.find((c) => c.every === Infinity && c.scoped && c.slots === undefined && c.threshold === analysis.costliest);
-  const slack = keepContractions ? keepContractions.peakBytes - scheduledPeak(keepContractions, peak).peakBytes : 0;
-  candidates.push(...refinements(g, forwardNodes, analysis, plans, candidates, budget, slack, peak));
-  candidates.push(...capacityRefinements(g, forwardNodes, analysis, budget, peak));
+  // (none beyond SCHEDULED_ESTIMATE_MAX_NODES, where the quick estimate stands in for it)
+  const slack = keepContractions && keepContractions.graph.nodes.length <= SCHEDULED_ESTIMATE_MAX_NODES
+    ? keepContractions.peakBytes - scheduledPeak(keepContractions, peak).peakBytes
+    : 0;
+  // The capacity plans first: they usually fit with the fewest FLOPs, and every candidate
+  // recomputing more than one known to fit is then never measured.
+  const search: Search = { budget, slack, peak, bestFlops: Infinity, lowerBound };
+  const capacity = capacityRefinements(g, forwardNodes, analysis, search);
+  candidates.push(...refinements(g, forwardNodes, analysis, plans, candidates, search));
+  candidates.push(...capacity);
   let checks = 0;
-  for (const c of byFlopsThenPeak(candidates)) {
+  // Candidates recomputing more than one known to fit come after it; one whose lower bound is
+  // beyond the slack would not be re-estimated either (refinements may carry schedule-aware peaks,
+  // which the bound does not bound: on graphs small enough for them, every candidate is read).
+  for (const c of byFlopsThenPeak(candidates, (c) => c.recomputeFlops > search.bestFlops || surelyOver(search, c, budget + slack, true))) {
     if (c.peakBytes <= budget) return scheduledPeak(c, peak);
     if (c.peakBytes <= budget + slack && checks < SCHEDULED_CHECKS) {
       checks++;

@@ -11,7 +11,7 @@ import { initParams, interpret } from "../../compiler/ir/interpreter.ts";
 import { printGraph } from "../../compiler/ir/printer.ts";
 import { verifyGraph } from "../../compiler/ir/verifier.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
-import { checkpoint, estimatedPeak } from "../../compiler/passes/checkpoint.ts";
+import { autoCandidates, checkpoint, estimatedPeak } from "../../compiler/passes/checkpoint.ts";
 import { runPass } from "../../compiler/passes/pass.ts";
 import { analyseForward } from "../../compiler/passes/checkpoint/policies.ts";
 import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
@@ -90,6 +90,27 @@ describe("checkpoint pass", () => {
     expect(stats).toEqual(program("resnet", { mode: "auto", leastPeak: true }).stats.checkpoint);
     expect(measured.length).toBeGreaterThan(10);
     expect(new Set(measured).size).toBe(measured.length);
+  }, 60_000);
+
+  it("auto with a budget estimates few candidates, and recomputes no more than any candidate of the family that fits", () => {
+    const model = compileModelFile("examples/resnet/model.ts");
+    const plain = program("resnet").trainStep;
+    const forwardIds = new Set(model.graph.nodes.map((n) => n.id));
+    const forwardNodes = plain.nodes.findIndex((n) => !forwardIds.has(n.id));
+    const candidates = autoCandidates(plain, forwardNodes);
+    const budget = Math.round(0.5 * estimatedPeak(plain));
+    let estimates = 0;
+    const peakOf = (g: Graph, scheduled: boolean) => {
+      estimates++;
+      return estimatedPeak(g, scheduled);
+    };
+    const { stats } = runPass(checkpoint, plain, { mode: "auto", budgetBytes: budget, forwardNodes, peakOf });
+    expect(stats["estimated-peak"]).toBeLessThanOrEqual(budget);
+    // candidates recomputing more than a known fit, or whose lower bound misses the budget, are not estimated
+    expect(estimates).toBeLessThan(candidates.length / 2);
+    const fitting = candidates.filter((c) => estimatedPeak(c.graph, true) <= budget);
+    expect(fitting.length).toBeGreaterThan(0);
+    expect(stats["recomputed-flops"]).toBeLessThanOrEqual(Math.min(...fitting.map((c) => c.recomputeFlops)));
   }, 60_000);
 
   it("auto without a budget recomputes only cheap ops: no contraction, every cut kept, a lower peak for a tiny share of the FLOPs", () => {

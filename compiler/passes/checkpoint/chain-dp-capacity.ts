@@ -68,19 +68,28 @@ class CapacityTable extends SpanTable {
     return this.prefix[j - 1] - this.prefix[i] + this.t[this.row(i, j - 1) + u];
   }
 
-  /** As ChainTable.fill; a span's entries run u = 0 … its least capacity (leaves start at 0). */
+  /**
+   * As ChainTable.fill; a span's entries run u = 0 … its least capacity (leaves start at 0), in
+   * steps of `stride`: the memory held while [i, j) is reversed is a sum of holds of states
+   * x_1 … x_i (the starts of the spans around it), so a multiple of their gcd; the entries between
+   * are never read from U(0, l, 0) (a split's parts start at i or later) and stay unfilled.
+   */
   private fill(): void {
     const { l, t, hold, caps, prefix } = this;
+    const stride = new Int32Array(l); // stride[i] = gcd(hold[1 … i]); x_0 is free, so only u = 0 at i = 0
+    stride[0] = this.width;
+    for (let i = 1, g = 0; i < l; i++) stride[i] = (g = gcd(g, hold[i])) || this.width;
     const leastFrom = new Int32Array(l); // leastFrom[k] = least capacity over [k, j)
     for (let j = 2; j <= l; j++) {
       leastFrom[j - 1] = caps[j - 1];
       for (let k = j - 2; k >= 0; k--) leastFrom[k] = Math.min(leastFrom[k + 1], caps[k]);
       for (let i = j - 2; i >= 0; i--) {
         const least = leastFrom[i];
+        const step = stride[i];
         const out = this.row(i, j);
         const peeled = this.row(i, j - 1);
         const toLast = prefix[j - 1] - prefix[i];
-        for (let u = 0; u <= least; u++) t[out + u] = toLast + t[peeled + u];
+        for (let u = 0; u <= least; u += step) t[out + u] = toLast + t[peeled + u];
         for (let k = i + 1; k < j; k++) {
           // x_k is held while [k, j) is reversed: only those steps' capacities bound it
           const h = hold[k];
@@ -88,7 +97,7 @@ class CapacityTable extends SpanTable {
           const a = prefix[k] - prefix[i];
           const right = this.row(k, j) + h;
           const left = this.row(i, k);
-          for (let u = 0; u <= room; u++) {
+          for (let u = 0; u <= room; u += step) {
             const c = a + t[right + u] + t[left + u];
             if (c < t[out + u]) t[out + u] = c;
           }
@@ -115,4 +124,9 @@ class CapacityTable extends SpanTable {
     }
     return at;
   }
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
 }

@@ -27,6 +27,11 @@ export interface Recomputed {
   /** Recompute nodes added, and their FLOPs. */
   readonly nodes: number;
   readonly flops: number;
+  /**
+   * The values the nodes after the forward pass read as they are (not recomputed): kept forward
+   * values among them (checkpoint/live-bound.ts bounds the peak by those without the graph).
+   */
+  readonly readAfter: ReadonlySet<string>;
 }
 
 /** Forward nodes are the first `forwardCount` nodes of `g` (autodiff appends the backward). */
@@ -73,6 +78,7 @@ export function recomputer(g: Graph, forwardCount: number): Recompute {
     return {
       nodes: counted.nodes,
       flops: counted.flops,
+      readAfter: counted.readAfter,
       get graph() {
         return (graph ??= rewrite(dropped, regions, holdsAt, true).graph!);
       },
@@ -80,7 +86,9 @@ export function recomputer(g: Graph, forwardCount: number): Recompute {
   };
 
   /** The rewrite; `build` false only counts what it adds (no nodes, no graph). */
-  function rewrite(dropped: ReadonlySet<string>, regions: ReadonlyMap<string, number> | undefined, holdsAt: ((region: number) => ReadonlySet<string>) | undefined, build: boolean): { graph?: Graph; nodes: number; flops: number } {
+  function rewrite(
+    dropped: ReadonlySet<string>, regions: ReadonlyMap<string, number> | undefined, holdsAt: ((region: number) => ReadonlySet<string>) | undefined, build: boolean,
+  ): { graph?: Graph; nodes: number; flops: number; readAfter: Set<string> } {
     for (const v of dropped) if (!forwardById.has(v)) throw new Error(`checkpoint: %${v} is not a forward node, so it cannot be recomputed`);
     for (const r of ends) {
       if (dropped.has(r)) throw new Error(`checkpoint: %${r} is read by an output or update at the end of the step; it cannot be dropped`);
@@ -107,8 +115,12 @@ export function recomputer(g: Graph, forwardCount: number): Recompute {
     let region: number | undefined;
     let flops = 0;
     let count = 0;
+    const readAfter = new Set<string>();
     const use = (v: string): string => {
-      if (!dropped.has(v)) return v;
+      if (!dropped.has(v)) {
+        readAfter.add(v);
+        return v;
+      }
       const copy = copies.get(v);
       if (copy !== undefined) return copy;
       const node = forwardById.get(v)!;
@@ -158,8 +170,8 @@ export function recomputer(g: Graph, forwardCount: number): Recompute {
       const inputs = n.inputs.map(request);
       if (build) nodes.push(inputs.some((v, i) => v !== n.inputs[i]) ? { ...n, inputs } : n);
     }
-    if (!build) return { nodes: count, flops };
+    if (!build) return { nodes: count, flops, readAfter };
     const { memory: _plan, ...rest } = g;
-    return { graph: { ...rest, nodes }, nodes: count, flops };
+    return { graph: { ...rest, nodes }, nodes: count, flops, readAfter };
   }
 }
