@@ -16,11 +16,10 @@
 //   npm run bench -- precision           also writes bench/results/precision.json and docs/BENCHMARKS.md
 // Needs `apt-get install dataset-fashion-mnist` (the CNN rows are skipped with a note without it).
 
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { gunzipSync } from "node:zlib";
 import { wasmBackend } from "../compiler/codegen-wasm/backend.ts";
 import type { WasmLayout } from "../compiler/codegen-wasm/emit.ts";
 import { randomInputs } from "../compiler/cli/random-inputs.ts";
@@ -33,10 +32,10 @@ import { trainingSpec } from "../compiler/passes/train-options.ts";
 import { loadMnist } from "../examples/mnist-mlp/data.ts";
 import { loadBundle, timingSummary } from "./bundle-kit.ts";
 import type { BenchReport } from "./run.ts";
+import { FASHION, loadFashion as fashion, permutation } from "./fashion-mnist.ts";
 import { rng } from "../test/support/seeded-random.ts";
 
 const EPOCHS = Number(process.env.MLC_BENCH_PRECISION_EPOCHS ?? 3);
-const FASHION = "/usr/share/datasets/fashion-mnist";
 const VARIANTS = ["f32", "bf16", "f16"] as const;
 type Variant = (typeof VARIANTS)[number];
 const TIMING_ROUNDS = 6;
@@ -72,28 +71,8 @@ interface Task {
   readonly test: Data;
 }
 
-function permutation(n: number, random: () => number): Uint32Array {
-  const order = Uint32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
-}
 
-function idx(file: string): { dims: number[]; data: Uint8Array } {
-  const bytes = gunzipSync(readFileSync(file));
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const rank = bytes[3];
-  const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
-  return { dims, data: bytes.subarray(4 + 4 * rank) };
-}
 
-function fashion(part: "train" | "t10k"): Data {
-  const images = idx(join(FASHION, `${part}-images-idx3-ubyte.gz`));
-  const labels = idx(join(FASHION, `${part}-labels-idx1-ubyte.gz`));
-  return { x: Float32Array.from(images.data, (v) => v / 255), y: Int32Array.from(labels.data), count: labels.dims[0] };
-}
 
 /** Sequences of `seq` tokens following t -> (5t + 3) mod vocab from random starts; labels: the next token. */
 function sequences(count: number, seq: number, vocab: number, seed: number): Data {

@@ -20,9 +20,9 @@ import { compileModelFile } from "../compiler/frontend/index.ts";
 import type { PruneOptions } from "../compiler/passes/prune.ts";
 import { trainingSpec } from "../compiler/passes/train-options.ts";
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../runtime/safetensors.ts";
-import { loadMnist, mulberry32, PIXELS, shuffle, type Digits } from "../examples/mnist-mlp/data.ts";
+import { loadMnist, type Digits } from "../examples/mnist-mlp/data.ts";
 import { loadBundle } from "./bundle-kit.ts";
-import { predict, type Api } from "./quant.ts";
+import { predict, runEpochs, type Api } from "./quant.ts";
 import type { BenchReport } from "./run.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -105,21 +105,7 @@ async function trainEpochs(tmp: string, label: string, train: Digits, epochs: nu
   const training = { ...trainingSpec(model.train, lr !== undefined ? { lr } : {}), ...(prune ? { prune } : {}) };
   const m = await loadBundle<TrainingApi>(build(model.graph, { backend: wasmBackend, training, seed: 0 }), join(tmp, `train-${label.replace(/[^a-z0-9]/gi, "_")}`));
   if (start) m.loadWeights(encodeSafetensors(start));
-  const x = m.inputs.x as Float32Array;
-  const y = m.inputs.y as Int32Array;
-  const order = Uint32Array.from({ length: train.count }, (_, i) => i);
-  const random = mulberry32(seed);
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    shuffle(order, random);
-    for (let step = 0; (step + 1) * BATCH <= train.count; step++) {
-      for (let r = 0; r < BATCH; r++) {
-        const i = order[step * BATCH + r];
-        x.set(train.x.subarray(i * PIXELS, (i + 1) * PIXELS), r * PIXELS);
-        y[r] = train.y[i];
-      }
-      m.trainStep();
-    }
-  }
+  runEpochs(m, train, epochs, seed);
   return decodeSafetensors(m.saveWeights({ only: "params" })).tensors;
 }
 

@@ -5,34 +5,19 @@
 // matmulInteger) scored on the 10,000 test images, beside PyTorch's eager PTQ of the same weights
 // (test/oracle/ptq_cnn.py), weights-file sizes and forward latency. A helper module (no `run`).
 
-import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
 import type { Digits } from "../examples/mnist-mlp/data.ts";
 import { PIXELS } from "../examples/mnist-mlp/data.ts";
 import { ptqMarkdown, ptqRun, trainF32, type Classifier, type PtqRun } from "./quant.ts";
+import { loadFashion as fashion } from "./fashion-mnist.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-export const FASHION = "/usr/share/datasets/fashion-mnist";
 const EPOCHS = Number(process.env.MLC_BENCH_QUANT_CNN_EPOCHS ?? 3);
 const CALIBRATION = 1000;
 const CNN: Classifier = { model: join(ROOT, "examples/cnn/model.ts"), x: "images", y: "labels", batch: 32 };
 
-/** An IDX file (gzip): its dimensions and bytes. */
-function idx(file: string): { dims: number[]; data: Uint8Array } {
-  const bytes = gunzipSync(readFileSync(file));
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const rank = bytes[3];
-  return { dims: Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i)), data: bytes.subarray(4 + 4 * rank) };
-}
 
-/** A Fashion-MNIST split as pixels in [0, 1] (the training bundle's and the twin's scaling). */
-function fashion(part: "train" | "t10k"): Digits {
-  const images = idx(join(FASHION, `${part}-images-idx3-ubyte.gz`));
-  const labels = idx(join(FASHION, `${part}-labels-idx1-ubyte.gz`));
-  return { x: Float32Array.from(images.data, (v) => v / 255), y: Int32Array.from(labels.data), count: labels.dims[0] };
-}
 
 export async function measureCnn(tmp: string): Promise<{ markdown: string[]; results: PtqRun & { epochs: number; calibration: number } }> {
   const train = fashion("train");

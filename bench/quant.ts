@@ -23,7 +23,8 @@ import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../runtim
 import { loadMnist, mulberry32, PIXELS, shuffle, type Digits } from "../examples/mnist-mlp/data.ts";
 import { loadBundle, timingSummary, type Timing } from "./bundle-kit.ts";
 import type { BenchReport } from "./run.ts";
-import { FASHION, measureCnn } from "./quant-cnn.ts";
+import { measureCnn } from "./quant-cnn.ts";
+import { FASHION } from "./fashion-mnist.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const MODEL = join(ROOT, "examples/mnist-mlp/model.ts");
@@ -186,23 +187,31 @@ export async function trainF32(train: Digits, tmp: string, epochs = EPOCHS, net:
   const model = compileModelFile(net.model, { set: { batch: String(net.batch) } });
   const bundle = build(model.graph, { backend: wasmBackend, training: trainingSpec(model.train, {}), seed: 0 });
   const m = await loadBundle<Api>(bundle, join(tmp, `train-${net.x}`));
-  const x = m.inputs[net.x] as Float32Array;
-  const y = m.inputs[net.y] as Int32Array;
-  const TRAIN_BATCH = net.batch;
+  runEpochs(m, train, epochs, 0, net);
+  return decodeSafetensors(m.saveWeights({ only: "params" })).tensors;
+}
+
+/**
+ * `epochs` epochs of a training bundle over `train` (784-pixel images) in the order of a seeded
+ * shuffle per epoch, batches of the bundle's size, the last partial batch dropped.
+ */
+export function runEpochs(m: Api, train: Digits, epochs: number, seed: number, inputs: { readonly x: string; readonly y: string } = { x: "x", y: "y" }): void {
+  const x = m.inputs[inputs.x] as Float32Array;
+  const y = m.inputs[inputs.y] as Int32Array;
+  const batch = y.length;
   const order = Uint32Array.from({ length: train.count }, (_, i) => i);
-  const random = mulberry32(0);
+  const random = mulberry32(seed);
   for (let epoch = 0; epoch < epochs; epoch++) {
     shuffle(order, random);
-    for (let step = 0; (step + 1) * TRAIN_BATCH <= train.count; step++) {
-      for (let r = 0; r < TRAIN_BATCH; r++) {
-        const i = order[step * TRAIN_BATCH + r];
+    for (let step = 0; (step + 1) * batch <= train.count; step++) {
+      for (let r = 0; r < batch; r++) {
+        const i = order[step * batch + r];
         x.set(train.x.subarray(i * PIXELS, (i + 1) * PIXELS), r * PIXELS);
         y[r] = train.y[i];
       }
       m.trainStep();
     }
   }
-  return decodeSafetensors(m.saveWeights({ only: "params" })).tensors;
 }
 
 /** The argmax of each test digit's logits, in batches of the bundle's batch (the last padded). */

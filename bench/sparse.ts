@@ -17,11 +17,10 @@
 //   npx tsx bench/sparse.ts          prints the tables and the JSON (MLC_BENCH_SPARSE_EPOCHS, MLC_BENCH_SPARSE_FINETUNE)
 //   npm run bench -- sparse          also writes bench/results/sparse.json and docs/BENCHMARKS.md
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { gunzipSync } from "node:zlib";
 import { wasmBackend } from "../compiler/codegen-wasm/backend.ts";
 import { build } from "../compiler/driver/compile.ts";
 import { inferenceGraph } from "../compiler/driver/inference.ts";
@@ -35,10 +34,10 @@ import type { SafeTensor } from "../runtime/safetensors.ts";
 import { rng } from "../test/support/seeded-random.ts";
 import { loadBundle, timingSummary } from "./bundle-kit.ts";
 import type { BenchReport } from "./run.ts";
+import { FASHION, loadFashion as fashion, permutation } from "./fashion-mnist.ts";
 
 const EPOCHS = Number(process.env.MLC_BENCH_SPARSE_EPOCHS ?? 3);
 const FINETUNE = Number(process.env.MLC_BENCH_SPARSE_FINETUNE ?? 3);
-const FASHION = "/usr/share/datasets/fashion-mnist";
 const PRUNED = ["conv1.w", "conv2.w"];
 const ROUNDS = 10;
 const ROUND_MS = 150;
@@ -57,27 +56,8 @@ interface Data {
   readonly count: number;
 }
 
-function idx(file: string): { dims: number[]; data: Uint8Array } {
-  const bytes = gunzipSync(readFileSync(file));
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const rank = bytes[3];
-  return { dims: Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i)), data: bytes.subarray(4 + 4 * rank) };
-}
 
-function fashion(part: "train" | "t10k"): Data {
-  const images = idx(join(FASHION, `${part}-images-idx3-ubyte.gz`));
-  const labels = idx(join(FASHION, `${part}-labels-idx1-ubyte.gz`));
-  return { x: Float32Array.from(images.data, (v) => v / 255), y: Int32Array.from(labels.data), count: labels.dims[0] };
-}
 
-function permutation(n: number, random: () => number): Uint32Array {
-  const order = Uint32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
-}
 
 function setBatch(m: Model, data: Data, rows: ArrayLike<number>): void {
   for (let i = 0; i < rows.length; i++) {
