@@ -22,7 +22,7 @@ export interface QuantizeArgs {
 
 export function withQuantizeOptions<T>(y: Argv<T>) {
   return y
-    .option("quantize", { choices: ["int8"] as const, describe: "inference: int8 post-training quantization of dense and conv2d layers, batch norm folded first (needs --calibrate)" })
+    .option("quantize", { choices: ["int8"] as const, describe: "inference: int8 post-training quantization of dense and conv2d layers, batch norm folded first (needs --calibrate); with --train: quantization-aware training (fakeQuant, EMA range observers)" })
     .option("calibrate", { type: "string", describe: "with --quantize: safetensors file of calibration inputs, samples in the leading axis" })
     .option("observer", { choices: OBSERVERS, describe: "with --quantize: how activation ranges are chosen (default minmax)" })
     .option("quantize-skip", { type: "string", describe: "with --quantize: params to keep f32, comma-separated (e.g. out.w)" });
@@ -39,7 +39,12 @@ export function wantsQuantization(args: QuantizeArgs & { train?: boolean; precis
     for (const flag of ["calibrate", "observer", "quantize-skip"] as const) if (args[flag] !== undefined) throw new UsageError(`--${flag} needs --quantize int8`);
     return false;
   }
-  if (args.train) throw new UsageError("--quantize int8 is post-training quantization of an inference program: build it without --train");
+  // With --train, --quantize int8 is quantization-aware training (training.ts): ranges are
+  // observed while training, not calibrated.
+  if (args.train) {
+    for (const flag of ["calibrate", "observer"] as const) if (args[flag] !== undefined) throw new UsageError(`--${flag} is for post-training quantization: with --train, --quantize int8 observes the activation ranges while training`);
+    return false;
+  }
   if (args.precision === "f16" || args.precision === "bf16") throw new UsageError("--quantize int8 and --precision f16|bf16 do not combine (layers kept f32 by --quantize-skip stay f32)");
   if (!args.calibrate) throw new UsageError("--quantize int8 needs --calibrate FILE.safetensors (the model's inputs, any number of samples in the leading axis)");
   return true;
