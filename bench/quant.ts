@@ -101,7 +101,7 @@ export async function ptqRun(o: { model: string; input: string; weights: Record<
   for (const observer of OBSERVERS) {
     const b = bundleAt(EVAL_BATCH, observer);
     const p = predict(await loadBundle<Api>(b, join(tmp, `int8-${input}-${observer}`)), test, input);
-    rows.push({ variant: `mlc int8 (${observer})`, accuracy: accuracy(p, test), weightsBytes: sizeOf(b), agreesWithF32: agreement(p, f32Predictions), relativeRms: b.program.quantization!.report.error.relativeRms });
+    rows.push({ variant: `mlc int8 (${observer})`, accuracy: accuracy(p, test), weightsBytes: sizeOf(b), agreesWithF32: agreement(p, f32Predictions), relativeRms: b.program.quantization!.report.error!.relativeRms });
   }
   const torch = pytorchPtq(tmp, weights, o.calibration, test, o.script);
   if (torch) {
