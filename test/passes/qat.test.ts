@@ -4,8 +4,8 @@
 // MovingAverageMinMaxObserver's update, beside torch's own float32 observer) on
 // test/fixtures/qat/model.ts, step by step: the loss, the gradients (through the
 // straight-through estimator), the weights and the observers' EMA ranges. And: the forward
-// entry reads the ranges without moving them, the layers kept by --quantize-skip, and the
-// training step and forward entry on wasm-simd against the interpreter.
+// entry reads the ranges without moving them, the layers kept by --quantize-skip, convolutions,
+// and the training steps and forward entry on wasm-simd against the interpreter.
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
@@ -96,4 +96,16 @@ describe("quantization-aware training against PyTorch (fake_quantize_* and Movin
     for (const s of [0, 1]) await expectMatchesInterpreter(step, undefined, { seed: s, params: { [QAT_STEP]: [s], ...ranges }, relativeToMax: true });
     await expectMatchesInterpreter(forward, undefined, { seed: 2, params: ranges, relativeToMax: true });
   }, 60_000);
+
+  it("convolutions: their weights fake-quantized per output channel (axis 3 of [kh, kw, C, O]); the CNN's train step on wasm-simd matches the interpreter", async () => {
+    const model = compileModelFile("examples/cnn/model.ts", { set: { batch: "2", width: "4" } });
+    const training = { ...trainingSpec(model.train), quantize: "int8" as const };
+    const unfused = compile(model.graph, { training }).entries.find((e) => e.exportName === "train_step")!.graph;
+    expect(unfused.params.filter((p) => p.name.startsWith("qat/")).map((p) => p.name)).toEqual(["qat/conv1.w/min", "qat/conv1.w/max", "qat/conv2.w/min", "qat/conv2.w/max", "qat/fc.w/min", "qat/fc.w/max", QAT_STEP]);
+    const weightFq = unfused.nodes.find((n) => n.id === "qat/conv2.w/w_fq")!;
+    expect([weightFq.op, weightFq.inputs[0], weightFq.attrs]).toEqual(["fakeQuant", "conv2.w", { axis: 3, qmin: -127, qmax: 127 }]);
+    expect(unfused.nodes.find((n) => n.op === "conv2d" && n.inputs[1] === "qat/conv2.w/w_fq")?.inputs[0]).toBe("qat/conv2.w/x_fq");
+    const step = compile(model.graph, { backend: wasmBackend, training, timeLimitMs: 100 }).entries.find((e) => e.exportName === "train_step")!.graph;
+    await expectMatchesInterpreter(step, undefined, { seed: 4, params: { [QAT_STEP]: [1], "qat/conv1.w/min": [0], "qat/conv1.w/max": [1], "qat/conv2.w/min": [0], "qat/conv2.w/max": [2], "qat/fc.w/min": [0], "qat/fc.w/max": [3] }, relativeToMax: true });
+  }, 120_000);
 });
