@@ -25,6 +25,10 @@ const LAYERS = ["fc256.w", "fc128.w", "out.w"];
 
 export interface QatRows {
   readonly rows: Row[];
+  /** Test accuracy of the fine-tuned f32 weights, their PTQ, and the QAT int8 build. */
+  readonly f32: number;
+  readonly ptq: number;
+  readonly int8: number;
   /** The observers' final ranges, by weight. */
   readonly ranges: Record<string, readonly [number, number]>;
 }
@@ -32,9 +36,9 @@ export interface QatRows {
 /**
  * The QAT rows: `weights` (trained f32) fine-tuned QAT_EPOCHS with and without QAT, each built as
  * int8 (QAT: its own ranges; plain: minmax PTQ on `calibration`), scored on `test` against the
- * predictions of the f32 bundle `f32Predictions`.
+ * predictions of the f32 bundle of `weights`.
  */
-export async function qatRows(o: { net: Classifier; weights: Record<string, SafeTensor>; train: Digits; test: Digits; calibration: Float32Array; f32Predictions: Int32Array; evalBatch: number; tmp: string }): Promise<QatRows> {
+export async function qatRows(o: { net: Classifier; weights: Record<string, SafeTensor>; train: Digits; test: Digits; calibration: Float32Array; evalBatch: number; tmp: string }): Promise<QatRows> {
   const { net, test } = o;
   const qat = await fineTune(o, true);
   const plain = await fineTune(o, false);
@@ -51,13 +55,15 @@ export async function qatRows(o: { net: Classifier; weights: Record<string, Safe
     { variant: `mlc int8 (minmax PTQ of that)`, weights: f32Params(plain), quantize: { observer: "minmax" as const, calibration: { [net.x]: Float64Array.from(o.calibration) }, samples, params: asParams(f32Params(plain)), perLayerErrors: false } },
     { variant: `mlc int8 (QAT: ${QAT_EPOCHS} epochs fine-tuned with fakeQuant, its ranges)`, weights: f32Params(qat), quantize: { observer: "minmax" as const, calibration: {}, samples: 0, ranges, params: asParams(f32Params(qat)) } },
   ];
+  const f32 = build(graph, { backend: wasmBackend, weights: { source: "trained", tensors: o.weights } });
+  const f32Predictions = predict(await loadBundle<Api>(f32, join(o.tmp, "qat-eval-f32")), test, net.x);
   const rows: Row[] = [];
   for (const [k, v] of variants.entries()) {
     const b = build(graph, { backend: wasmBackend, weights: { source: "fine-tuned", tensors: v.weights }, ...(v.quantize ? { quantize: v.quantize } : {}) });
     const p = predict(await loadBundle<Api>(b, join(o.tmp, `qat-eval-${k}`)), test, net.x);
-    rows.push({ variant: v.variant, accuracy: accuracy(p, test), weightsBytes: (b.files[`${b.name}.safetensors`] as Uint8Array).byteLength, agreesWithF32: agreement(p, o.f32Predictions) });
+    rows.push({ variant: v.variant, accuracy: accuracy(p, test), weightsBytes: (b.files[`${b.name}.safetensors`] as Uint8Array).byteLength, agreesWithF32: agreement(p, f32Predictions) });
   }
-  return { rows, ranges };
+  return { rows, f32: rows[0].accuracy, ptq: rows[1].accuracy, int8: rows[2].accuracy, ranges };
 }
 
 /** QAT_EPOCHS of Adam at QAT_LR from the trained weights, with or without QAT; every tensor it saves. */
