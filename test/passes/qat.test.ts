@@ -82,6 +82,19 @@ describe("quantization-aware training against PyTorch (fake_quantize_* and Movin
     expect(step.updates.map((u) => u.param).filter((p) => p.startsWith("qat/")).sort()).toEqual([QAT_STEP, ...LAYERS.flatMap((l) => [qatRangeNames(l).max, qatRangeNames(l).min])].sort());
   }, 60_000);
 
+  it("a NaN batch leaves the observers and the step counter as they were (nonfinite-guard)", () => {
+    const { step } = program();
+    const weights = Object.fromEntries(step.params.filter((p) => p.trainable).map((p) => [p.name, Array.from(initParam(p, 5))]));
+    const session = new Session([step], { params: weights });
+    const [good, bad] = batches(3);
+    session.run(step, good);
+    const before = new Map([...session.state].filter(([k]) => k.startsWith("qat/")).map(([k, v]) => [k, Array.from(v)]));
+    expect(before.get(QAT_STEP)).toEqual([1]);
+    const out = session.run(step, { ...bad, x: bad.x.map((v, i) => (i === 7 ? NaN : v)) });
+    expect(Array.from(out.skipped_step.data)).toEqual([1]);
+    for (const [k, v] of before) expect(Array.from(session.state.get(k)!), k).toEqual(v);
+  });
+
   it("fake-quantizes the weight and input of every dense layer but those --quantize-skip names", () => {
     const fq = (g: ReturnType<typeof program>["step"]) => g.nodes.filter((n) => n.op === "fakeQuant").map((n) => n.id).sort();
     expect(fq(program().forward)).toEqual(["qat/l1.w/w_fq", "qat/l1.w/x_fq", "qat/l2.w/w_fq", "qat/l2.w/x_fq"]);
