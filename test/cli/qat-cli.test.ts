@@ -70,6 +70,14 @@ describe("--quantize int8 --weights from QAT, without --calibrate", () => {
     expect(Object.keys(t).sort()).toEqual(["l1.w/bias", "l1.w/q", "l1.w/scale", "l2.w/bias", "l2.w/q", "l2.w/scale"]);
   }, 60_000);
 
+  it("mlc run interprets that int8 program from the same file (its qat/* consumed, not refused as unknown params)", () => {
+    const r = mlc("run", MODEL, "--quantize", "int8", "--weights", file("qat-run.safetensors", ranges), "--random-inputs");
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/activation ranges from quantization-aware training/);
+    expect(r.stdout).toMatch(/\nout: f32\[4,3\] [^\n]* finite/);
+  }, 30_000);
+
   it.each([
     ["a file without the ranges", ["--weights", "plain"], /--quantize int8 needs --calibrate FILE\.safetensors, or --weights from quantization-aware training \(--train --quantize int8\): [^\n]*plain\.safetensors has no qat\/l1\.w\/min and qat\/l1\.w\/max/],
     ["--observer", ["--weights", "qat", "--observer", "mse"], /--observer needs --calibrate: without it the ranges are quantization-aware training's/],
