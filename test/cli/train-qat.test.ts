@@ -33,7 +33,7 @@ describe("mlc train --quantize int8", () => {
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     const checkpoint = decodeSafetensors(readFileSync(join(run, "checkpoint.safetensors"))).tensors;
-    expect(Array.from(checkpoint["qat/step"].data)).toEqual([10]);
+    expect(Array.from(checkpoint["qat/step"].data as Int32Array)).toEqual([10]);
     // x = sin(i) fills [-1, 1]: the first layer's observed range is close to it.
     const lo = (checkpoint["qat/l1.w/min"].data as Float32Array)[0];
     const hi = (checkpoint["qat/l1.w/max"].data as Float32Array)[0];
