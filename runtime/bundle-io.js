@@ -155,9 +155,9 @@ async function loadInitialWeights(model, opts) {
   return model.loadWeights(opts.weights, loadOpts);
 }
 
-/** Optimizer state, gradient accumulators and pruning masks (opt/*, acc/*, prune/*): in a training checkpoint, not in a forward bundle. */
+/** Optimizer state, gradient accumulators, pruning masks and QAT ranges (opt/*, acc/*, prune/*, qat/*): in a training checkpoint, not in a forward bundle. */
 function isTrainingState(name) {
-  return name.startsWith("opt/") || name.startsWith("acc/") || name.startsWith("prune/");
+  return name.startsWith("opt/") || name.startsWith("acc/") || name.startsWith("prune/") || name.startsWith("qat/");
 }
 
 let warnedTrainingState = false;

@@ -86,7 +86,7 @@ export async function load(opts = {}) {
     },
     /**
      * Every param and state tensor as safetensors bytes (a training checkpoint); with
-     * `{ only: "params" }` without the training-only state (opt/*, acc/*, prune/*), what a forward bundle loads.
+     * `{ only: "params" }` without the training-only state (opt/*, acc/*, prune/*, qat/*), what a forward bundle loads.
      */
     saveWeights(opts = {}) {
       const kept = MANIFEST.params.filter((p) => opts.only !== "params" || !isTrainingState(p.name));
@@ -97,7 +97,7 @@ export async function load(opts = {}) {
      * model with its exact dtype and shape and finite (NaN/±Inf rejected unless
      * `{ allowNonFinite: true }`), all checked before any is written; a file that fills no param
      * is an error. Params the file does not name keep their values; training-only state this
-     * bundle lacks (a training checkpoint's opt/*, acc/*, prune/* in a forward bundle) is skipped, with one
+     * bundle lacks (a training checkpoint's opt/*, acc/*, prune/*, qat/* in a forward bundle) is skipped, with one
      * warning. Returns { loaded, missing, skipped }: the param names written, those left as they
      * were, and the skipped tensors.
      */

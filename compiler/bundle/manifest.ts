@@ -86,9 +86,13 @@ export function initialWeights(graphs: readonly Graph[], params: readonly ParamL
   return encodeSafetensors(tensors);
 }
 
-/** Optimizer state, gradient accumulators and pruning masks (`opt/*`, `acc/*`, `prune/*`): part of a training checkpoint only. */
+/**
+ * Optimizer state, gradient accumulators, pruning masks and QAT's range observers (`opt/*`,
+ * `acc/*`, `prune/*`, `qat/*`): part of a training checkpoint only (an int8 build reads qat/* as
+ * its activation ranges, cli/quantize-options.ts).
+ */
 export function isTrainingState(name: string): boolean {
-  return name.startsWith("opt/") || name.startsWith("acc/") || name.startsWith("prune/");
+  return name.startsWith("opt/") || name.startsWith("acc/") || name.startsWith("prune/") || name.startsWith("qat/");
 }
 
 /** The tensors of a weights file that a bundle with `params` skips: training state it does not have. */

@@ -12,7 +12,7 @@ export const LOAD_WEIGHTS_DOC =
 
 /** Appended to LoadOptions.weights' doc comment. */
 export const LOAD_WEIGHTS_FILE_DOC =
-  " Params it does not name take their initial values from that file, with a console warning listing them (optimizer state and pruning masks, opt/*, acc/* and prune/*, silently).";
+  " Params it does not name take their initial values from that file, with a console warning listing them (optimizer state, pruning masks and QAT ranges, opt/*, acc/*, prune/* and qat/*, silently).";
 
 /** The option and report types of loadWeights(). */
 export const WEIGHTS_TYPES = `export interface WeightsOptions {
@@ -26,6 +26,6 @@ export interface WeightsReport {
   readonly loaded: string[];
   /** Params and state the file does not name: they keep the values they had. */
   readonly missing: string[];
-  /** Training state in the file that this bundle does not have (opt/*, acc/*, prune/*), not loaded. */
+  /** Training state in the file that this bundle does not have (opt/*, acc/*, prune/*, qat/*), not loaded. */
   readonly skipped: string[];
 }`;

@@ -1,6 +1,7 @@
 // The post-training quantization flags shared by `mlc build`, `ir`, `run` and `mem`
 // (docs/IR.md "Post-training quantization"): --quantize int8 --calibrate FILE [--observer K]
-// [--quantize-skip a.w,b.w]. Reads and checks the calibration file against the inference
+// [--quantize-skip a.w,b.w], or --weights FILE without --calibrate: the ranges of a weights file
+// from quantization-aware training (qat/W/min, qat/W/max). Reads and checks the calibration file against the inference
 // program's inputs and hands the driver its QuantizeSpec; the driver calibrates and rewrites.
 
 import type { Argv } from "yargs";
@@ -9,6 +10,8 @@ import type { Graph } from "../ir/graph.ts";
 import { formatType } from "../ir/types.ts";
 import { DTYPE_INFO, fromTypedArray } from "../ir/dtypes.ts";
 import { OBSERVERS, type ObserverKind } from "../passes/quantize/observers.ts";
+import { denseLayers } from "../passes/quantize-dense.ts";
+import { qatRangeNames } from "../passes/qat.ts";
 import { readSafetensorsFile, readWeightsFile, takeTensors, TensorIOError } from "../bundle/tensor-io.ts";
 import type { SafeTensor } from "../../runtime/safetensors.ts";
 import { UsageError } from "./options.ts";
@@ -22,7 +25,7 @@ export interface QuantizeArgs {
 
 export function withQuantizeOptions<T>(y: Argv<T>) {
   return y
-    .option("quantize", { choices: ["int8"] as const, describe: "inference: int8 post-training quantization of dense and conv2d layers, batch norm folded first (needs --calibrate)" })
+    .option("quantize", { choices: ["int8"] as const, describe: "inference: int8 post-training quantization of dense and conv2d layers, batch norm folded first (needs --calibrate); with --train: quantization-aware training (fakeQuant, EMA range observers)" })
     .option("calibrate", { type: "string", describe: "with --quantize: safetensors file of calibration inputs, samples in the leading axis" })
     .option("observer", { choices: OBSERVERS, describe: "with --quantize: how activation ranges are chosen (default minmax)" })
     .option("quantize-skip", { type: "string", describe: "with --quantize: params to keep f32, comma-separated (e.g. out.w)" });
@@ -34,14 +37,20 @@ export function quantizeWeightsOption(path: string | undefined): { source: strin
 }
 
 /** Whether the flags ask for quantization (checked: every related flag needs --quantize). */
-export function wantsQuantization(args: QuantizeArgs & { train?: boolean; precision?: string }): boolean {
+export function wantsQuantization(args: QuantizeArgs & { train?: boolean; precision?: string; weights?: string }): boolean {
   if (!args.quantize) {
     for (const flag of ["calibrate", "observer", "quantize-skip"] as const) if (args[flag] !== undefined) throw new UsageError(`--${flag} needs --quantize int8`);
     return false;
   }
-  if (args.train) throw new UsageError("--quantize int8 is post-training quantization of an inference program: build it without --train");
+  // With --train, --quantize int8 is quantization-aware training (training.ts): ranges are
+  // observed while training, not calibrated.
+  if (args.train) {
+    for (const flag of ["calibrate", "observer"] as const) if (args[flag] !== undefined) throw new UsageError(`--${flag} is for post-training quantization: with --train, --quantize int8 observes the activation ranges while training`);
+    return false;
+  }
   if (args.precision === "f16" || args.precision === "bf16") throw new UsageError("--quantize int8 and --precision f16|bf16 do not combine (layers kept f32 by --quantize-skip stay f32)");
-  if (!args.calibrate) throw new UsageError("--quantize int8 needs --calibrate FILE.safetensors (the model's inputs, any number of samples in the leading axis)");
+  // Without --calibrate the ranges come from a QAT weights file's observers (quantizeSpec checks).
+  if (!args.calibrate && !args.weights) throw new UsageError("--quantize int8 needs --calibrate FILE.safetensors (the model's inputs, any number of samples in the leading axis)");
   return true;
 }
 
@@ -54,9 +63,34 @@ export function quantizeSpec(args: QuantizeArgs, graph: Graph, modelInputs: read
   const skip = (args["quantize-skip"] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const params = new Set(graph.params.map((p) => p.name));
   for (const s of skip) if (!params.has(s)) throw new UsageError(`--quantize-skip: '${s}' is not a param of this model (params: ${[...params].join(", ")})`);
-  const { inputs, samples } = readCalibration(args.calibrate!, graph, modelInputs);
   const given = weights ? pickParams(weights, graph) : undefined;
+  if (!args.calibrate) {
+    if (args.observer !== undefined) throw new UsageError("--observer needs --calibrate: without it the ranges are quantization-aware training's (qat/* in --weights)");
+    return { observer: "minmax", skip, calibration: {}, samples: 0, seed, ranges: trainedRanges(weights!, graph, skip), ...(given ? { params: given } : {}) };
+  }
+  const { inputs, samples } = readCalibration(args.calibrate, graph, modelInputs);
   return { observer: args.observer ?? "minmax", skip, calibration: inputs, samples, seed, ...(given ? { params: given } : {}) };
+}
+
+/**
+ * The activation range of every layer to quantize from a weights file written by quantization-
+ * aware training (passes/qat.ts): qat/W/min and qat/W/max, one f32 each.
+ */
+function trainedRanges(weights: { source: string; tensors: Readonly<Record<string, SafeTensor>> }, graph: Graph, skip: readonly string[]): Record<string, [number, number]> {
+  const out: Record<string, [number, number]> = Object.create(null);
+  for (const l of denseLayers(graph, skip).layers) {
+    const names = qatRangeNames(l.weight);
+    const ends = [names.min, names.max].map((n) => (Object.hasOwn(weights.tensors, n) ? weights.tensors[n] : undefined));
+    if (ends.some((t) => !t)) {
+      throw new UsageError(`--quantize int8 needs --calibrate FILE.safetensors, or --weights from quantization-aware training (--train --quantize int8): ${weights.source} has no ${names.min} and ${names.max}`);
+    }
+    const [lo, hi] = ends.map((t, k) => {
+      if (t!.dtype !== "F32" || t!.data.length !== 1 || !Number.isFinite(t!.data[0])) throw new TensorIOError(`${weights.source}: '${k === 0 ? names.min : names.max}' must be one finite F32, got ${t!.dtype}[${t!.shape.join(",")}]`);
+      return t!.data[0] as number;
+    });
+    out[l.weight] = [lo, hi];
+  }
+  return out;
 }
 
 function pickParams(weights: { source: string; tensors: Readonly<Record<string, SafeTensor>> }, graph: Graph): Record<string, Float64Array> {

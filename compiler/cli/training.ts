@@ -30,6 +30,9 @@ export interface TrainArgs {
   pruneSchedule?: string;
   pruneScope?: string;
   pruneParams?: string;
+  /** With --train: quantization-aware training (the PTQ flags' --quantize, quantize-options.ts). */
+  quantize?: "int8";
+  "quantize-skip"?: string;
 }
 
 export function withTrainOptions<T>(y: Argv<T>) {
@@ -78,7 +81,18 @@ export function trainingOptions(model: CompiledModel, args: TrainArgs, exposeGra
   const spec = trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr });
   const prune = pruneOptions(args, spec.prune);
   if (prune && args.accumulate !== 1) throw new UsageError("--prune does not combine with --accumulate yet");
-  return { ...spec, ...(prune ? { prune } : {}), accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args), ...mixedOptions(args), nonfiniteGuard: args.nonfiniteGuard !== false };
+  return { ...spec, ...(prune ? { prune } : {}), ...qatOptions(model, args), accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args), ...mixedOptions(args), nonfiniteGuard: args.nonfiniteGuard !== false };
+}
+
+/** --train --quantize int8 [--quantize-skip a.w,b.w]: quantization-aware training (passes/qat.ts). */
+function qatOptions(model: CompiledModel, args: TrainArgs): Pick<TrainingOptions, "quantize" | "quantizeSkip"> {
+  if (!args.quantize) return {};
+  if (args.mixed !== undefined) throw new UsageError("--quantize int8 (quantization-aware training) does not combine with --mixed yet");
+  if (args.accumulate !== 1) throw new UsageError("--quantize int8 (quantization-aware training) does not combine with --accumulate yet");
+  const skip = (args["quantize-skip"] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const params = model.graph.params.map((p) => p.name);
+  for (const s of skip) if (!params.includes(s)) throw new UsageError(`--quantize-skip: '${s}' is not a param of this model (params: ${params.join(", ")})`);
+  return { quantize: args.quantize, quantizeSkip: skip };
 }
 
 /** --prune and its family over the model's train.prune (the flags win); undefined when neither asks. */

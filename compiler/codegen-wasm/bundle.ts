@@ -111,7 +111,7 @@ ${skipDeclarations(m.params, "")}
   applyUpdate(): void;
   /** Sets the learning rate (the state \`opt/lr\`, starting at the model's lr) that the next update reads.${m.loss ? "" : " Throws: built without --train."} */
   setLearningRate(lr: number): void;
-  /** Every param and state tensor as safetensors bytes; \`{ only: "params" }\` leaves out the optimizer state and pruning masks (opt/*, acc/*, prune/*). */
+  /** Every param and state tensor as safetensors bytes; \`{ only: "params" }\` leaves out the optimizer state, pruning masks and QAT ranges (opt/*, acc/*, prune/*, qat/*). */
   saveWeights(opts?: { only?: "params" }): Uint8Array;
   /** Loads params from safetensors bytes; every tensor must be a param with its exact dtype and shape (a training checkpoint's optimizer state that this bundle lacks is skipped).${LOAD_WEIGHTS_DOC} */
   loadWeights(bytes: Uint8Array | ArrayBuffer, opts?: WeightsOptions): WeightsReport;

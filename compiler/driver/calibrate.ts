@@ -5,6 +5,11 @@
 // (passes/quantize/int8-params.ts), and measures what each quantized layer costs: the error of
 // the outputs on the calibration set with that layer alone quantized, then with all of them.
 //
+// With `ranges` (quantization-aware training's observed ranges, passes/qat.ts: the qat/W/min and
+// qat/W/max state of a weights file) the activation ranges are those instead of observed ones, and
+// with no calibration samples nothing is run or measured: the bundle is built from the trained
+// weights and ranges, not recalibrated.
+//
 // Calibration inputs hold any number of samples S in the leading axis; the graph takes batches
 // of B. The last, partial batch is padded with the set's first samples, and only the rows of
 // real samples are observed and measured (values whose leading axis is B; other values are
@@ -30,6 +35,11 @@ export interface QuantizeSpec {
   /** Values of the graph's f32 params (a weights file's); the others take their seeded init. */
   readonly params?: Readonly<Record<string, ArrayLike<number>>>;
   readonly seed?: number;
+  /**
+   * Each layer's input range [min, max] by its weight's name, from quantization-aware training:
+   * used instead of observing the calibration set (which may then be empty: samples 0).
+   */
+  readonly ranges?: Readonly<Record<string, readonly [number, number]>>;
   /** Measure each layer's error alone (one more sweep per layer; default true). */
   readonly perLayerErrors?: boolean;
   /** A calibration of this same graph and spec made before (mlc mem compiles twice): reused. */
@@ -59,14 +69,15 @@ export interface QuantizedTensorReport {
 }
 
 export interface QuantizationReport {
-  readonly observer: ObserverKind;
+  /** How the activation ranges were chosen: an observer over the calibration set, or QAT's. */
+  readonly observer: ObserverKind | "qat";
   /** Batch norms folded into the contraction before them (fold-batch-norm): gamma's name and the weight's. */
   readonly folded: readonly { readonly gamma: string; readonly weight: string }[];
   readonly samples: number;
   readonly quantized: readonly QuantizedTensorReport[];
   readonly kept: readonly KeptWeight[];
-  /** The outputs' error with every listed layer quantized. */
-  readonly error: OutputError;
+  /** The outputs' error with every listed layer quantized (absent without calibration samples). */
+  readonly error?: OutputError;
   /** Param bytes of the f32 graph and of the quantized one. */
   readonly paramBytes: { readonly f32: number; readonly quantized: number };
 }
@@ -98,6 +109,11 @@ export function quantizeModel(input: Graph, spec: QuantizeSpec): Quantization {
 
   // Observe: the minmax range of every layer's input, then (percentile, mse) its histogram.
   const ranges = new Map(dense.map((l) => [l.node, new MinMax()]));
+  const trained = spec.ranges;
+  if (trained) {
+    const missing = dense.find((l) => !Object.hasOwn(trained, l.weight));
+    if (missing) throw new Error(`quantization: no trained activation range for layer '${missing.weight}'`);
+  }
   const observe = (into: (l: DenseLayer, data: Float64Array, count: number) => void) =>
     sweep(graph, params, (values, rows, batch) => {
       for (const l of dense) {
@@ -105,9 +121,9 @@ export function quantizeModel(input: Graph, spec: QuantizeSpec): Quantization {
         into(l, t.data, t.type.shape[0] === batch ? (t.data.length / batch) * rows : t.data.length);
       }
     }, true);
-  observe((l, data, count) => ranges.get(l.node)!.observe(data, 0, count));
+  if (!trained) observe((l, data, count) => ranges.get(l.node)!.observe(data, 0, count));
   let histograms: Map<string, Histogram> | undefined;
-  if (spec.observer !== "minmax") {
+  if (!trained && spec.observer !== "minmax") {
     histograms = new Map(dense.map((l) => [l.node, new Histogram(Math.min(ranges.get(l.node)!.min, 0), Math.max(ranges.get(l.node)!.max, 0))]));
     observe((l, data, count) => histograms!.get(l.node)!.observe(data, 0, count));
   }
@@ -116,7 +132,7 @@ export function quantizeModel(input: Graph, spec: QuantizeSpec): Quantization {
   const reports: Omit<QuantizedTensorReport, "error">[] = [];
   const made = new Map<string, { w: ReturnType<typeof quantizeWeight>; t: ReturnType<typeof layerTensors> }>();
   for (const l of dense) {
-    const act = activationParams(...observedRange(spec.observer, ranges.get(l.node)!, histograms?.get(l.node)));
+    const act = trained ? activationParams(trained[l.weight][0], trained[l.weight][1]) : activationParams(...observedRange(spec.observer, ranges.get(l.node)!, histograms?.get(l.node)));
     const w = quantizeWeight(params[l.weight], l.k, l.n);
     made.set(l.weight, { w, t: layerTensors(w, l.k, act, l.bias ? params[l.bias] : undefined, l.op === "conv2d") });
     layers[l.weight] = act;
@@ -146,9 +162,9 @@ export function quantizeModel(input: Graph, spec: QuantizeSpec): Quantization {
     if (!removed.includes(name)) tensors[name] = { type: graph.params.find((p) => p.name === name)!.type, data };
   }
 
-  // Measure: the f32 outputs, then each layer alone and all of them quantized.
+  // Measure (with calibration samples): the f32 outputs, then each layer alone and all of them quantized.
   const reference: Tensor[][] = [];
-  sweep(graph, params, (_v, _r, _b, outputs) => reference.push(floatOutputs(graph, outputs)), false);
+  if (spec.samples > 0) sweep(graph, params, (_v, _r, _b, outputs) => reference.push(floatOutputs(graph, outputs)), false);
   const errorOf = (only: Record<string, ActivationParams>): OutputError => {
     const g = quantizeDense.run(graph, { layers: only }).graph;
     const gone = new Set(dense.filter((l) => Object.hasOwn(only, l.weight)).flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight])));
@@ -160,15 +176,16 @@ export function quantizeModel(input: Graph, spec: QuantizeSpec): Quantization {
     sweep(g, ps, (_v, rows, batch, outputs) => acc.add(reference[index++], floatOutputs(g, outputs), rows, batch), false);
     return acc.result();
   };
-  const perLayer = spec.perLayerErrors ?? true;
+  const measured = spec.samples > 0;
+  const perLayer = measured && (spec.perLayerErrors ?? true);
   const quantized = reports.map((r) => (perLayer && dense.length > 1 ? { ...r, error: errorOf({ [r.weight]: layers[r.weight] }) } : r));
-  const error = errorOf(layers);
-  const full = dense.length === 1 ? quantized.map((r) => ({ ...r, error })) : quantized;
+  const error = measured ? errorOf(layers) : undefined;
+  const full = dense.length === 1 && error ? quantized.map((r) => ({ ...r, error })) : quantized;
   const f32Bytes = input.params.reduce((s, p) => s + bytesOf(p.type), 0);
   const quantBytes = f32Bytes - removed.reduce((s, n) => s + bytesOf(input.params.find((p) => p.name === n)!.type), 0)
     + Object.entries(tensors).reduce((s, [n, t]) => s + (Object.hasOwn(foldedValues, n) ? 0 : bytesOf(t.type)), 0);
   const folded = folds.map((f) => ({ gamma: f.gamma, weight: f.weight }));
-  return { layers, tensors, removed, report: { observer: spec.observer, samples: spec.samples, folded, quantized: full, kept, error, paramBytes: { f32: f32Bytes, quantized: quantBytes } } };
+  return { layers, tensors, removed, report: { observer: trained ? "qat" : spec.observer, samples: spec.samples, folded, quantized: full, kept, ...(error ? { error } : {}), paramBytes: { f32: f32Bytes, quantized: quantBytes } } };
 }
 
 const BYTES: Readonly<Record<string, number>> = { f32: 4, i32: 4, f16: 2, bf16: 2, i8: 1, u8: 1, bool: 1 };
@@ -255,7 +272,10 @@ function argmax(data: ArrayLike<number>, from: number, width: number): number {
 export function formatQuantizationReport(r: QuantizationReport): string {
   const g = (x: number) => Number(x.toPrecision(3)).toString();
   const err = (e?: OutputError) => (e ? `rel. RMS error ${g(e.relativeRms)}, max abs ${g(e.maxAbs)}${e.argmaxAgreement !== undefined ? `, argmax agreement ${(100 * e.argmaxAgreement).toFixed(2)}%` : ""}` : "");
-  const lines = [`int8 quantization (observer ${r.observer}, ${r.samples} calibration sample${r.samples === 1 ? "" : "s"}):`];
+  const samples = `${r.samples} calibration sample${r.samples === 1 ? "" : "s"}`;
+  const lines = [r.observer === "qat"
+    ? `int8 quantization (activation ranges from quantization-aware training${r.samples > 0 ? `, errors over ${samples}` : ""}):`
+    : `int8 quantization (observer ${r.observer}, ${samples}):`];
   for (const q of r.quantized) {
     lines.push(
       `  ${q.weight}${q.bias ? ` (+ ${q.bias})` : ""} [${q.shape.join(",")}] i8 per ${q.op === "conv2d" ? "output channel" : "column"}, scale ${g(q.weightScale[0])}..${g(q.weightScale[1])}; ` +
@@ -265,7 +285,7 @@ export function formatQuantizationReport(r: QuantizationReport): string {
   }
   for (const f of r.folded) lines.push(`  batch norm folded (running statistics): ${f.gamma} into ${f.weight}`);
   for (const k of r.kept) lines.push(`  kept f32: ${k.param} (${k.reason})`);
-  lines.push(`  all quantized: ${err(r.error)}`);
+  if (r.error) lines.push(`  all quantized: ${err(r.error)}`);
   const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
   lines.push(`  params ${kib(r.paramBytes.f32)} f32 -> ${kib(r.paramBytes.quantized)} (${(r.paramBytes.f32 / r.paramBytes.quantized).toFixed(2)}x smaller)`);
   return lines.join("\n");

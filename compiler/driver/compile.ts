@@ -179,7 +179,8 @@ function memoryStage(fused: FusedProgram, opts: CompileOptions, backend: Backend
 export function quantizedWeights(weights: BundleMeta["weights"], quantization: Quantization): NonNullable<BundleMeta["weights"]> {
   const removed = new Set(quantization.removed);
   const tensors: Record<string, SafeTensor> = Object.create(null);
-  for (const [name, t] of Object.entries(weights?.tensors ?? {})) if (!removed.has(name)) tensors[name] = t;
+  // qat/*: the QAT ranges the quantization took its activation parameters from.
+  for (const [name, t] of Object.entries(weights?.tensors ?? {})) if (!removed.has(name) && !name.startsWith("qat/")) tensors[name] = t;
   for (const [name, t] of Object.entries(quantization.tensors)) tensors[name] = toSafeTensor(t.type, t.data);
   return { source: weights?.source ?? "the quantized weights", tensors };
 }

@@ -1,6 +1,6 @@
 // The pipeline's phases, each a short run of registered passes (pipeline.ts lists them in order):
 //
-//   training  [precision] → autodiff → [loss-scale]               forward → train_step (+ apply_update)
+//   training  [qat] [precision] → autodiff → [loss-scale]         forward → train_step (+ apply_update)
 //             → optimizer | accumulate → [nonfinite-guard]        (--mixed: forward retyped first; f16 scaled;
 //                                                                  the guard unless --no-nonfinite-guard)
 //   cleanup   dce → cse → fold-constants                          every entry
@@ -28,6 +28,7 @@ import { MIXED_F32_OPS, precision, type HalfDType } from "../passes/precision.ts
 import type { WorkspaceBytes } from "../passes/liveness.ts";
 import { optimizer, type OptimizerOptions } from "../passes/optimizer.ts";
 import { prune, type PruneOptions } from "../passes/prune.ts";
+import { qat } from "../passes/qat.ts";
 import type { Pass, PassStats } from "../passes/pass.ts";
 import { plan } from "../passes/plan.ts";
 import { planProgram } from "../passes/plan-entries.ts";
@@ -44,6 +45,13 @@ export interface TrainingOptions {
   exposeGradients?: boolean;
   /** Magnitude pruning while training (prune.ts), after the optimizer. */
   prune?: Partial<PruneOptions>;
+  /**
+   * Quantization-aware training (--train --quantize int8; qat.ts): fakeQuant on the dense and conv
+   * layers' weights and inputs before autodiff, EMA range observers updated by the train step only.
+   */
+  quantize?: "int8";
+  /** With quantize: weights whose layers stay f32. */
+  quantizeSkip?: readonly string[];
   /** Recompute forward activations in the backward pass (checkpoint.ts); default none. */
   checkpoint?: { mode: CheckpointMode; budgetBytes?: number; leastPeak?: boolean; peakOf?: PeakEstimator };
   /**
@@ -115,10 +123,15 @@ export function trainingFront(source: Graph, opts: TrainingOptions | undefined, 
   const scale = scaling ? { ...lossScale.defaults, ...scaling, ...(guard ? { loss: opts.loss } : {}) } : undefined;
   // Mixed precision retypes the forward pass before autodiff, so the backward pass is derived in
   // 16 bits and the master weights' gradients come out f32 (the VJP of their casts).
-  const forward = opts.mixed
+  if (opts.quantize && (opts.mixed || n > 1)) throw new Error("quantization-aware training does not combine with --mixed or --accumulate yet");
+  const base = opts.mixed
     ? runner.one(precision, "forward", source, { dtype: opts.mixed.dtype, mode: "mixed", lossScale: scale?.init ?? 0, keepF32: MIXED_F32_OPS })
     : source;
-  const withGrads = runner.one(autodiff, entry, forward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false, ...(scale ? { seed: LOSS_SCALE } : {}) });
+  // QAT: the forward entry reads the observers' ranges, the train step's forward pass updates them.
+  const skip = opts.quantizeSkip ?? [];
+  const forward = opts.quantize ? runner.one(qat, "forward", base, { observe: false, skip }) : base;
+  const stepForward = opts.quantize ? runner.one(qat, entry, base, { observe: true, skip }) : base;
+  const withGrads = runner.one(autodiff, entry, stepForward, { loss: opts.loss, exposeGradients: opts.exposeGradients ?? false, ...(scale ? { seed: LOSS_SCALE } : {}) });
   // The finite check (loss-scale's, shared with the guard) comes before the update, which the
   // optimizer or accumulate pass gates by it (finite-gate.ts).
   // With loss scaling its check of every gradient comes first and gates the whole update; the
@@ -140,7 +153,7 @@ export function trainingFront(source: Graph, opts: TrainingOptions | undefined, 
   }
   const cleaned = cleanupPhase(named, runner);
   // The step's leading nodes are the forward pass (autodiff appends; the clean-up keeps order and ids).
-  const forwardIds = new Set(forward.nodes.map((node) => node.id));
+  const forwardIds = new Set(stepForward.nodes.map((node) => node.id));
   const cleanedStep = cleaned.find((e) => e.exportName === entry)!.graph;
   const firstBackward = cleanedStep.nodes.findIndex((node) => !forwardIds.has(node.id));
   return { entries: cleaned, forwardNodes: firstBackward < 0 ? cleanedStep.nodes.length : firstBackward };

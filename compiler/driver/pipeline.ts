@@ -17,6 +17,7 @@ import { lossScale } from "../passes/loss-scale.ts";
 import { nonfiniteGuard } from "../passes/nonfinite-guard.ts";
 import { optimizer } from "../passes/optimizer.ts";
 import { prune } from "../passes/prune.ts";
+import { qat } from "../passes/qat.ts";
 import type { PassInfo } from "../passes/pass.ts";
 import { planProgram } from "../passes/plan-entries.ts";
 import { precision } from "../passes/precision.ts";
@@ -40,6 +41,7 @@ export interface RegisteredPass {
 export const CLEANUP_PASSES = [dce, cse, foldConstants] as const;
 
 export const PIPELINE: readonly RegisteredPass[] = [
+  { pass: qat, phase: "training", scope: "forward", when: "--train --quantize int8: the forward pass before autodiff (observers updated in train_step only)" },
   { pass: precision, phase: "precision", scope: "forward", when: "--train --mixed bf16|f16: the forward pass before autodiff (f32 master weights); inference --precision f16|bf16: every entry after the clean-up" },
   { pass: autodiff, phase: "training", scope: "train_step", when: "--train" },
   { pass: lossScale, phase: "training", scope: "train_step", when: "--train --mixed f16 (dynamic loss scaling)" },

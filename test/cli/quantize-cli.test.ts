@@ -102,7 +102,7 @@ describe("refused calibration files and flags", () => {
       "error: {tmp}/dtype.safetensors: calibration input 'x' must be F32[S,784] (any number S of samples, then the input f32[8,784] after its batch axis), got I32[2,784]\n"],
     ["no --calibrate", [], "error: --quantize int8 needs --calibrate FILE.safetensors (the model's inputs, any number of samples in the leading axis)\n"],
     ["an unknown --quantize-skip", ["--calibrate", calib, "--quantize-skip", "fc.w"], "error: --quantize-skip: 'fc.w' is not a param of this model (params: fc256.w, fc256.b, fc128.w, fc128.b, out.w, out.b)\n"],
-    ["--train", ["--calibrate", calib, "--train"], "error: --quantize int8 is post-training quantization of an inference program: build it without --train\n"],
+    ["--train with --calibrate", ["--calibrate", calib, "--train"], "error: --calibrate is for post-training quantization: with --train, --quantize int8 observes the activation ranges while training\n"],
   ];
   for (const [what, flags, message] of cases) {
     it(`mlc build refuses ${what}, exit 1, writing nothing`, () => {

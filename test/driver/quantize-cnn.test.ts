@@ -76,7 +76,7 @@ describe("the quantized CNN on wasm-simd", () => {
       ["conv1.w", "conv2d", [3, 3, 1, 8]], ["conv2.w", "conv2d", [3, 3, 8, 16]], ["fc.w", "matmul", [784, 10]],
     ]);
     expect(q.report.kept).toEqual([]);
-    expect(q.report.error.argmaxAgreement).toBeGreaterThan(0.8);
+    expect(q.report.error!.argmaxAgreement).toBeGreaterThan(0.8);
   });
 });
 
@@ -111,7 +111,7 @@ describe("the quantized ResNet example: batch norm folded, then int8", () => {
     const params = Object.fromEntries(Object.entries(q.tensors).map(([n, t]) => [n, t.data]));
     expect(Array.from(net.outputs.logits)).toEqual(Array.from(interpret(graph, { images: x }, { params }).outputs.logits.data));
     // The integer graph stays close to the eval-mode f32 one on the calibration set.
-    expect(q.report.error.relativeRms).toBeLessThan(0.1);
+    expect(q.report.error!.relativeRms).toBeLessThan(0.1);
   }, 120_000);
 
   it("a conv kept f32 by --quantize-skip keeps its batch norm folded: its weight and bias carry the folded values", () => {

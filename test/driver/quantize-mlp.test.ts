@@ -86,8 +86,8 @@ describe("the quantized MNIST MLP on wasm-simd", () => {
     }
     // Pixels in [0, 1]: the first layer's input range is exactly that, zero point 0.
     expect(r.quantized[0].activation).toMatchObject({ lo: 0, hi: 1, zeroPoint: 0, scale: Math.fround(1 / 255) });
-    expect(r.error.relativeRms).toBeLessThan(0.05);
-    expect(r.error.argmaxAgreement).toBeGreaterThan(0.9);
+    expect(r.error!.relativeRms).toBeLessThan(0.05);
+    expect(r.error!.argmaxAgreement).toBeGreaterThan(0.9);
     expect(r.paramBytes.f32 / r.paramBytes.quantized).toBeGreaterThan(3.9);
     const text = formatQuantizationReport(r);
     expect(text).toMatch(/^int8 quantization \(observer minmax, 21 calibration samples\):/);

@@ -45,6 +45,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option("prune-schedule", { type: "string", describe: "with --prune: START:END:EVERY optimizer steps of the mask recomputations (default 0:0:1)" })
       .option("prune-scope", { choices: ["layer", "global"], describe: "with --prune: rank each weight alone (default) or all together (element masks)" })
       .option("prune-params", { type: "string", describe: "with --prune: the params to prune, comma-separated" })
+      .option("quantize", { choices: ["int8"], describe: "quantization-aware training (mlc build's --train --quantize int8; the ranges are in the checkpoint's qat/*)" })
+      .option("quantize-skip", { type: "string", describe: "with --quantize: weights whose layers stay f32, comma-separated" })
       .option("scale-u8", { type: "boolean", describe: "u8 data for f32 inputs is divided by 255, to [0, 1] (default true; --no-scale-u8 keeps 0..255)" })
       .option("cache-dir", { type: "string", describe: "where .gz data is decompressed once (default $TMPDIR/mlc-data-cache)" })
       .option("json", { type: "boolean", default: false, describe: "end with one line of JSON holding the run's figures" }) as never,

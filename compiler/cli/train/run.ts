@@ -66,12 +66,16 @@ export interface TrainArgs {
   "prune-schedule"?: string;
   "prune-scope"?: string;
   "prune-params"?: string;
+  quantize?: "int8";
+  "quantize-skip"?: string;
   "cache-dir"?: string;
   json: boolean;
 }
 
 /** The --prune family as given (mlc build checks the values), by flag name without the dashes. */
 const PRUNE_FLAGS = ["prune", "prune-structure", "prune-schedule", "prune-scope", "prune-params"] as const;
+/** Quantization-aware training's flags, passed on the same way. */
+const QAT_FLAGS = ["quantize", "quantize-skip"] as const;
 
 /** RUN/config.json: what the run was started with; a resumed run keeps it. */
 export interface RunConfig {
@@ -91,6 +95,8 @@ export interface RunConfig {
   nonfiniteGuard?: boolean;
   /** Pruning while training: the --prune family's values by flag (absent: none given). */
   prune?: Partial<Record<(typeof PRUNE_FLAGS)[number], string | number>>;
+  /** Quantization-aware training: --quantize and --quantize-skip by flag (absent: none given). */
+  qat?: Partial<Record<(typeof QAT_FLAGS)[number], string>>;
   stop: { epochs?: number; steps?: number; seconds?: number };
   data: string;
   eval?: string;
@@ -179,6 +185,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
       scaleU8: args["scale-u8"] ?? true,
       ...(args["nonfinite-guard"] === false ? { nonfiniteGuard: false } : {}),
       ...(PRUNE_FLAGS.some((f) => args[f] !== undefined) ? { prune: Object.fromEntries(PRUNE_FLAGS.filter((f) => args[f] !== undefined).map((f) => [f, args[f]!])) } : {}),
+      ...(QAT_FLAGS.some((f) => args[f] !== undefined) ? { qat: Object.fromEntries(QAT_FLAGS.filter((f) => args[f] !== undefined).map((f) => [f, args[f]!])) } : {}),
       stop: stops.length ? { [stops[0]]: args[stops[0]] } : { epochs: 1 },
       data: args.data,
       ...(args.eval ? { eval: args.eval } : {}),
@@ -438,6 +445,7 @@ function buildArgsOf(c: RunConfig): string[] {
     ...(c.memoryBudget ? ["--memory-budget", c.memoryBudget] : []),
     ...(c.nonfiniteGuard === false ? ["--no-nonfinite-guard"] : []),
     ...Object.entries(c.prune ?? {}).flatMap(([flag, value]) => [`--${flag}`, String(value)]),
+    ...Object.entries(c.qat ?? {}).flatMap(([flag, value]) => [`--${flag}`, String(value)]),
   ];
 }
 
@@ -553,6 +561,7 @@ function checkResumeFlags(c: RunConfig, args: TrainArgs, modelPath: string, mode
   check("scale-u8", args["scale-u8"], c.scaleU8);
   check("nonfinite-guard", args["nonfinite-guard"], c.nonfiniteGuard ?? true);
   for (const flag of PRUNE_FLAGS) check(flag, args[flag], c.prune?.[flag]);
+  for (const flag of QAT_FLAGS) check(flag, args[flag], c.qat?.[flag]);
   if (args.set) {
     const set = parseSetFlags(args.set);
     for (const [k, v] of Object.entries(set)) check(`set ${k}`, v, c.set[k]);
