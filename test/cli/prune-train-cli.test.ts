@@ -9,7 +9,7 @@ const mlc = (...args: string[]) => spawnSync(process.execPath, ["bin/mlc.js", ..
 
 describe("--prune", () => {
   it("adds masks, the step counter and pruneMask to the training step", () => {
-    const r = mlc("ir", "test/fixtures/prune/model.ts", "--train", "--prune", "0.8", "--prune-structure", "channel", "--prune-schedule", "10:50:10", "--prune-params", "l1.w");
+    const r = mlc("ir", "test/fixtures/small-mlp/model.ts", "--train", "--prune", "0.8", "--prune-structure", "channel", "--prune-schedule", "10:50:10", "--prune-params", "l1.w");
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/state %prune\/l1\.w\/mask: f32\[8\]/);
@@ -27,14 +27,14 @@ describe("--prune", () => {
     [["--prune", "0.5", "--accumulate", "2"], /--prune does not combine with --accumulate/],
     [["--prune", "0.5", "--prune-params", "nope.w"], /prune: the model has no param 'nope.w'/],
   ])("%j is one line, exit 1", (flags, message) => {
-    const r = mlc("ir", "test/fixtures/prune/model.ts", "--train", ...(flags as string[]));
+    const r = mlc("ir", "test/fixtures/small-mlp/model.ts", "--train", ...(flags as string[]));
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(message as RegExp);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 
   it("needs --train", () => {
-    const r = mlc("ir", "test/fixtures/prune/model.ts", "--prune", "0.5");
+    const r = mlc("ir", "test/fixtures/small-mlp/model.ts", "--prune", "0.5");
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/--prune needs --train/);
   });

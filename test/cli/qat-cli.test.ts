@@ -13,7 +13,7 @@ import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../../run
 const tmp = mkdtempSync(join(tmpdir(), "mlc-qat-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const mlc = (...args: string[]) => spawnSync(process.execPath, ["bin/mlc.js", ...args], { env: { ...process.env, TMPDIR: tmp }, encoding: "utf8" });
-const MODEL = "test/fixtures/qat/model.ts";
+const MODEL = "test/fixtures/small-mlp/model.ts";
 
 describe("--train --quantize int8", () => {
   it("mlc ir: fakeQuant on both layers' weights and inputs, the observers as state", () => {
@@ -32,7 +32,7 @@ describe("--train --quantize int8", () => {
     const r = mlc("build", MODEL, "--train", "--quantize", "int8", "--out", out);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
-    const t = decodeSafetensors(readFileSync(join(out, "qatMlp.safetensors"))).tensors;
+    const t = decodeSafetensors(readFileSync(join(out, "smallMlp.safetensors"))).tensors;
     for (const name of ["qat/l1.w/min", "qat/l1.w/max", "qat/l2.w/min", "qat/l2.w/max"]) expect(t[name]?.dtype, name).toBe("F32");
     expect(t["qat/step"]?.dtype).toBe("I32");
   }, 60_000);
@@ -66,7 +66,7 @@ describe("--quantize int8 --weights from QAT, without --calibrate", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/int8 quantization \(activation ranges from quantization-aware training\):\n  l1\.w \(\+ l1\.b\) \[6,8\] i8 per column, scale [0-9.]+\.\.[0-9.]+; input u8 scale 0\.00667 zero point 135 \(range -0\.9\.\.0\.8\)\n/);
     expect(r.stdout).toMatch(/\n  l2\.w \(\+ l2\.b\) \[8,3\] [^\n]*input u8 scale 0\.00588 zero point 0 \(range 0\.\.1\.5\)\n/);
-    const t = decodeSafetensors(readFileSync(join(out, "qatMlp.safetensors"))).tensors;
+    const t = decodeSafetensors(readFileSync(join(out, "smallMlp.safetensors"))).tensors;
     expect(Object.keys(t).sort()).toEqual(["l1.w/bias", "l1.w/q", "l1.w/scale", "l2.w/bias", "l2.w/q", "l2.w/scale"]);
   }, 60_000);
 

@@ -3,29 +3,20 @@
 // --resume continues the schedule), the weights file (params only) does not, the flags are part of
 // the run's settings, and a bad value is mlc build's one-line error.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { decodeSafetensors, encodeSafetensors } from "../../runtime/safetensors.ts";
+import { decodeSafetensors } from "../../runtime/safetensors.ts";
+import { writeSmallMlpData } from "../support/train-data.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mlc-train-prune-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const mlc = (...args: string[]) => spawnSync(process.execPath, ["bin/mlc.js", ...args], { encoding: "utf8" });
-const MODEL = "test/fixtures/prune/model.ts";
-
-function data(): string {
-  const n = 64;
-  const file = join(tmp, "data.safetensors");
-  writeFileSync(file, encodeSafetensors({
-    x: { dtype: "F32", shape: [n, 6], data: Float32Array.from({ length: n * 6 }, (_, i) => Math.sin(i)) },
-    y: { dtype: "F32", shape: [n, 3], data: Float32Array.from({ length: n * 3 }, (_, i) => Math.cos(i)) },
-  }));
-  return file;
-}
+const MODEL = "test/fixtures/small-mlp/model.ts";
 
 describe("mlc train --prune", () => {
-  const file = data();
+  const file = writeSmallMlpData(tmp);
   const run = join(tmp, "run");
   const flags = ["--prune", "0.75", "--prune-schedule", "0:8:4"];
 

@@ -3,29 +3,20 @@
 // and `mlc build --quantize int8 --weights RUN/checkpoint.safetensors` builds the int8 bundle
 // from the trained weights and those ranges without --calibrate: QAT end to end from the CLI.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { decodeSafetensors, encodeSafetensors } from "../../runtime/safetensors.ts";
+import { decodeSafetensors } from "../../runtime/safetensors.ts";
+import { writeSmallMlpData } from "../support/train-data.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mlc-train-qat-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const mlc = (...args: string[]) => spawnSync(process.execPath, ["bin/mlc.js", ...args], { encoding: "utf8" });
-const MODEL = "test/fixtures/qat/model.ts";
-
-function data(): string {
-  const n = 64;
-  const file = join(tmp, "data.safetensors");
-  writeFileSync(file, encodeSafetensors({
-    x: { dtype: "F32", shape: [n, 6], data: Float32Array.from({ length: n * 6 }, (_, i) => Math.sin(i)) },
-    y: { dtype: "F32", shape: [n, 3], data: Float32Array.from({ length: n * 3 }, (_, i) => Math.cos(i)) },
-  }));
-  return file;
-}
+const MODEL = "test/fixtures/small-mlp/model.ts";
 
 describe("mlc train --quantize int8", () => {
-  const file = data();
+  const file = writeSmallMlpData(tmp);
   const run = join(tmp, "run");
 
   it("trains with the observers in the checkpoint, and the int8 build takes their ranges", () => {
@@ -48,7 +39,7 @@ describe("mlc train --quantize int8", () => {
     const range = (v: number) => String(Number(v.toPrecision(3)));
     expect(b.stdout).toContain(`int8 quantization (activation ranges from quantization-aware training):\n  l1.w (+ l1.b) [6,8] i8 per column`);
     expect(b.stdout).toContain(`(range ${range(lo)}..${range(hi)})`);
-    const weights = decodeSafetensors(readFileSync(join(out, "qatMlp.safetensors"))).tensors;
+    const weights = decodeSafetensors(readFileSync(join(out, "smallMlp.safetensors"))).tensors;
     expect(weights["l1.w/q"].dtype).toBe("I8");
   }, 120_000);
 

@@ -15,7 +15,7 @@ import { activationParams } from "../../compiler/passes/quantize/int8-params.ts"
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { rng } from "../support/seeded-random.ts";
 
-const MODEL = "test/fixtures/qat/model.ts";
+const MODEL = "test/fixtures/small-mlp/model.ts";
 
 describe("int8 from quantization-aware training", () => {
   it("takes the trained ranges, calibrates nothing, and matches QAT's forward entry", () => {

@@ -1,5 +1,5 @@
 """PyTorch twin of mlc's pruning while training (compiler/passes/prune.ts) on the fixture
-test/fixtures/prune/model.ts: y = relu(x W1 + b1) W2 + b2, mean squared error, SGD with momentum.
+test/fixtures/small-mlp/model.ts: y = relu(x W1 + b1) W2 + b2, mean squared error, SGD with momentum.
 
 torch.nn.utils.prune semantics: the module computes with weight = weight_orig * weight_mask, so
 weight_orig's gradient is masked; at each scheduled step the mask is recomputed from the updated

@@ -1,5 +1,5 @@
 """PyTorch twin of mlc's quantization-aware training (compiler/passes/qat.ts) on the fixture
-test/fixtures/qat/model.ts: y = relu(x W1 + b1) W2 + b2, mean squared error, SGD with momentum.
+test/fixtures/small-mlp/model.ts: y = relu(x W1 + b1) W2 + b2, mean squared error, SGD with momentum.
 
 An explicit float64 re-implementation of torch.ao.quantization's QAT modules, with torch's own
 fake-quantization ops (and their straight-through gradients):

@@ -1,6 +1,6 @@
 // Pruning while training (compiler/passes/prune.ts) against its PyTorch twin
 // (test/oracle/prune_train_twin.py: torch.nn.utils.prune's masks and masked weight_orig, SGD with
-// momentum) on test/fixtures/prune/model.ts, step by step in float64: the loss, the masked
+// momentum) on test/fixtures/small-mlp/model.ts, step by step in float64: the loss, the masked
 // gradients, the weights, the masks and the momentum buffers (to 1e-6: the step rounds its constants, the momentum and the loss gradient's 2/n, to f32 even when interpreted in float64); element and channel masks. And the
 // schedule's counts, the pass's errors, and the training step on wasm-simd against the interpreter.
 import { execFileSync } from "node:child_process";
@@ -15,7 +15,7 @@ import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { rng } from "../support/seeded-random.ts";
 import { expectMatchesInterpreter } from "../support/wasm-harness.ts";
 
-const MODEL = "test/fixtures/prune/model.ts";
+const MODEL = "test/fixtures/small-mlp/model.ts";
 const STEPS = 9;
 const SCHEDULE = { start: 1, end: 7, every: 2 };
 const PRUNED = ["l1.w", "l2.w"];

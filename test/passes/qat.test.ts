@@ -2,7 +2,7 @@
 // (test/oracle/qat_twin.py: an explicit float64 re-implementation of torch.ao.quantization's
 // FakeQuantize with torch.fake_quantize_per_channel_affine / _per_tensor_affine and
 // MovingAverageMinMaxObserver's update, beside torch's own float32 observer) on
-// test/fixtures/qat/model.ts, step by step: the loss, the gradients (through the
+// test/fixtures/small-mlp/model.ts, step by step: the loss, the gradients (through the
 // straight-through estimator), the weights and the observers' EMA ranges. And: the forward
 // entry reads the ranges without moving them, the layers kept by --quantize-skip, convolutions,
 // and the training steps and forward entry on wasm-simd against the interpreter.
@@ -18,7 +18,7 @@ import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { rng } from "../support/seeded-random.ts";
 import { expectMatchesInterpreter } from "../support/wasm-harness.ts";
 
-const MODEL = "test/fixtures/qat/model.ts";
+const MODEL = "test/fixtures/small-mlp/model.ts";
 const STEPS = 6;
 const LAYERS = ["l1.w", "l2.w"];
 

@@ -2,6 +2,7 @@
 // MNIST-style IDX (big-endian header), NumPy .npy and safetensors; images are u8 28x28 with a
 // learnable pattern (the class's bright row), labels u8/i32.
 import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { encodeSafetensors } from "../../runtime/safetensors.ts";
 import { rng } from "./seeded-random.ts";
@@ -75,4 +76,15 @@ export function writeSafetensorsSet(path: string, set: ImageSet, names = { image
     [names.labels]: { dtype: "I32", shape: [set.n], data: Int32Array.from(set.labels) },
   }));
   return path;
+}
+
+/** 64 samples for test/fixtures/small-mlp (x f32[6], y f32[3]) written to `dir`/data.safetensors; the file's path. */
+export function writeSmallMlpData(dir: string): string {
+  const n = 64;
+  const file = join(dir, "data.safetensors");
+  writeFileSync(file, encodeSafetensors({
+    x: { dtype: "F32", shape: [n, 6], data: Float32Array.from({ length: n * 6 }, (_, i) => Math.sin(i)) },
+    y: { dtype: "F32", shape: [n, 3], data: Float32Array.from({ length: n * 3 }, (_, i) => Math.cos(i)) },
+  }));
+  return file;
 }
