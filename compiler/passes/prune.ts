@@ -179,7 +179,8 @@ export const prune: Pass<PruneOptions> = {
 /** The params `prune` masks: those named, or every trainable f32 param of rank >= 2 updated with a gradient. */
 export function pruneTargets(g: Graph, names: readonly string[] | undefined): ParamDecl[] {
   const updated = new Set(g.updates.map((u) => u.param));
-  const prunable = (p: ParamDecl) => p.trainable && p.type.dtype === "f32" && updated.has(p.name) && g.nodes.some((n) => n.id === gradName(p.name));
+  const nodes = new Set(g.nodes.map((n) => n.id));
+  const prunable = (p: ParamDecl) => p.trainable && p.type.dtype === "f32" && updated.has(p.name) && nodes.has(gradName(p.name));
   if (names === undefined) return g.params.filter((p) => prunable(p) && p.type.shape.length >= 2);
   return names.map((name) => {
     const p = g.params.find((x) => x.name === name);
