@@ -35,8 +35,18 @@ export interface TrainArgs {
   "quantize-skip"?: string;
 }
 
-export function withTrainOptions<T>(y: Argv<T>) {
+/** The --prune family (pruning while training, docs/COMPRESSION.md): mlc build|ir|mem's and mlc train's. */
+export function withPruneOptions<T>(y: Argv<T>) {
   return y
+    .option("prune", { type: "number", describe: "with --train: prune weights while training to this final sparsity (masks recomputed at --prune-schedule's steps)" })
+    .option("prune-structure", { choices: ["element", "channel"], describe: "with --prune: what a mask zeroes (default element; channel: whole output channels)" })
+    .option("prune-schedule", { type: "string", describe: "with --prune: START:END:EVERY optimizer steps of the mask recomputations (default 0:0:1, at once)" })
+    .option("prune-scope", { choices: ["layer", "global"], describe: "with --prune: rank each weight alone (layer, the default) or all of them together (global, element masks)" })
+    .option("prune-params", { type: "string", describe: "with --prune: the params to prune, comma-separated (default: every weight of rank >= 2)" });
+}
+
+export function withTrainOptions<T>(y: Argv<T>) {
+  return withPruneOptions(y)
     .option("train", { type: "boolean", default: false, describe: "build the training step (forward, backward, optimizer)" })
     .option("optimizer", { choices: ["sgd", "adam", "adamw"], describe: "override the model's train.optimizer.kind" })
     .option("lr", { type: "number", describe: "override the learning rate" })
@@ -47,11 +57,6 @@ export function withTrainOptions<T>(y: Argv<T>) {
     .option("loss-scale", { type: "number", describe: "with --mixed f16: the initial loss scale (default 65536); 0 turns loss scaling off" })
     .option("precision", { choices: ["f32", "f16", "bf16"], default: "f32", describe: "inference: store weights and activations as f16/bf16 (f32 compute in each kernel)" })
     .option("nonfinite-guard", { type: "boolean", default: true, describe: "with --train: skip (and count) a step whose loss or gradients hold NaN/Inf; --no-nonfinite-guard builds the step without the check" })
-    .option("prune", { type: "number", describe: "with --train: prune weights while training to this final sparsity (masks recomputed at --prune-schedule's steps)" })
-    .option("prune-structure", { choices: ["element", "channel"], describe: "with --prune: what a mask zeroes (default element; channel: whole output channels)" })
-    .option("prune-schedule", { type: "string", describe: "with --prune: START:END:EVERY train steps of the mask recomputations (default 0:0:1, at once)" })
-    .option("prune-scope", { choices: ["layer", "global"], describe: "with --prune: rank each weight alone (layer, the default) or all of them together (global, element masks)" })
-    .option("prune-params", { type: "string", describe: "with --prune: the params to prune, comma-separated (default: every weight of rank >= 2)" })
     .option("io-precision", { choices: ["f32", "f16", "bf16"] as const, default: "f32" as const, describe: "with --precision: the dtype of float inputs and outputs at the bundle's API" });
 }
 
@@ -79,7 +84,7 @@ export function trainingOptions(model: CompiledModel, args: TrainArgs, exposeGra
     return undefined;
   }
   const spec = trainingSpec(model.train, { optimizer: args.optimizer, lr: args.lr });
-  const prune = pruneOptions(args, spec.prune);
+  const prune = pruneOptions(model, args, spec.prune);
   if (prune && args.accumulate !== 1) throw new UsageError("--prune does not combine with --accumulate yet");
   return { ...spec, ...(prune ? { prune } : {}), ...qatOptions(model, args), accumulate: args.accumulate, exposeGradients, checkpoint: checkpointOptions(args), ...mixedOptions(args), nonfiniteGuard: args.nonfiniteGuard !== false };
 }
@@ -96,18 +101,16 @@ function qatOptions(model: CompiledModel, args: TrainArgs): Pick<TrainingOptions
 }
 
 /** --prune and its family over the model's train.prune (the flags win); undefined when neither asks. */
-function pruneOptions(args: TrainArgs, fromModel: PruneOptions | undefined): PruneOptions | undefined {
+function pruneOptions(model: CompiledModel, args: TrainArgs, fromModel: PruneOptions | undefined): PruneOptions | undefined {
   const flags = { structure: args.pruneStructure, schedule: args.pruneSchedule, params: args.pruneParams, scope: args.pruneScope };
   if (args.prune === undefined) {
     const stray = Object.entries(flags).find(([, v]) => v !== undefined);
     if (stray) throw new UsageError(`--prune-${stray[0]} needs --prune SPARSITY`);
     return fromModel;
   }
-  const base = fromModel
-    ? { sparsity: fromModel.sparsity, initialSparsity: fromModel.initialSparsity, structure: fromModel.structure, norm: fromModel.norm, scope: fromModel.scope, schedule: `${fromModel.start}:${fromModel.end}:${fromModel.every}`, ...(fromModel.params ? { params: fromModel.params } : {}) }
-    : {};
+  // The model's train.prune (checked by trainingSpec already) with the flags over it.
   const given = {
-    ...base,
+    ...((model.train as { prune?: object } | undefined)?.prune ?? {}),
     sparsity: args.prune,
     ...(flags.structure !== undefined ? { structure: flags.structure } : {}),
     ...(flags.schedule !== undefined ? { schedule: flags.schedule } : {}),

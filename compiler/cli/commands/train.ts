@@ -12,12 +12,13 @@ import { fileURLToPath } from "node:url";
 import type { CommandModule } from "yargs";
 import { SCHEDULES } from "../train/schedule.ts";
 import type { TrainArgs } from "../train/run.ts";
+import { withPruneOptions } from "../training.ts";
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: "train <model>",
   describe: "train a model on data streamed from disk (resumable runs, evaluation, checkpoints)",
   builder: (y) =>
-    y
+    withPruneOptions(y)
       .positional("model", { type: "string", demandOption: true, describe: "path to model.ts" })
       .option("set", { type: "string", array: true, describe: "override a config constant: --set width=16" })
       .option("data", { type: "string", describe: "training data: a .safetensors file, a directory of NAME.npy, or INPUT=FILE,... (.npy, IDX, safetensors; .gz too)" })
@@ -40,11 +41,6 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option("checkpoint", { choices: ["none", "sqrt", "auto"], describe: "gradient checkpointing of the compiled step (default none)" })
       .option("memory-budget", { type: "string", describe: "with --checkpoint auto: the arena budget, e.g. 8MB" })
       .option("nonfinite-guard", { type: "boolean", describe: "skip (and count) a step whose loss or gradients hold NaN/Inf, and keep training (default true; --no-nonfinite-guard stops the run at a non-finite loss)" })
-      .option("prune", { type: "number", describe: "prune weights while training to this final sparsity (docs/COMPRESSION.md; mlc build's --prune)" })
-      .option("prune-structure", { choices: ["element", "channel"], describe: "with --prune: element (default) or channel masks" })
-      .option("prune-schedule", { type: "string", describe: "with --prune: START:END:EVERY optimizer steps of the mask recomputations (default 0:0:1)" })
-      .option("prune-scope", { choices: ["layer", "global"], describe: "with --prune: rank each weight alone (default) or all together (element masks)" })
-      .option("prune-params", { type: "string", describe: "with --prune: the params to prune, comma-separated" })
       .option("quantize", { choices: ["int8"], describe: "quantization-aware training (mlc build's --train --quantize int8; the ranges are in the checkpoint's qat/*)" })
       .option("quantize-skip", { type: "string", describe: "with --quantize: weights whose layers stay f32, comma-separated" })
       .option("scale-u8", { type: "boolean", describe: "u8 data for f32 inputs is divided by 255, to [0, 1] (default true; --no-scale-u8 keeps 0..255)" })

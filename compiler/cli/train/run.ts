@@ -72,10 +72,17 @@ export interface TrainArgs {
   json: boolean;
 }
 
-/** The --prune family as given (mlc build checks the values), by flag name without the dashes. */
-const PRUNE_FLAGS = ["prune", "prune-structure", "prune-schedule", "prune-scope", "prune-params"] as const;
-/** Quantization-aware training's flags, passed on the same way. */
-const QAT_FLAGS = ["quantize", "quantize-skip"] as const;
+/**
+ * Flags passed on to the child mlc build as given (it checks the values), kept in RUN/config.json
+ * under the field that names their family, by flag name without the dashes: the --prune family
+ * and quantization-aware training's.
+ */
+const PASSED_FLAGS = {
+  prune: ["prune", "prune-structure", "prune-schedule", "prune-scope", "prune-params"],
+  qat: ["quantize", "quantize-skip"],
+} as const;
+type PassedFamily = keyof typeof PASSED_FLAGS;
+const PASSED_FAMILIES = Object.keys(PASSED_FLAGS) as PassedFamily[];
 
 /** RUN/config.json: what the run was started with; a resumed run keeps it. */
 export interface RunConfig {
@@ -94,9 +101,9 @@ export interface RunConfig {
   /** false: built with --no-nonfinite-guard (absent: the guard is on). */
   nonfiniteGuard?: boolean;
   /** Pruning while training: the --prune family's values by flag (absent: none given). */
-  prune?: Partial<Record<(typeof PRUNE_FLAGS)[number], string | number>>;
+  prune?: Partial<Record<(typeof PASSED_FLAGS.prune)[number], string | number>>;
   /** Quantization-aware training: --quantize and --quantize-skip by flag (absent: none given). */
-  qat?: Partial<Record<(typeof QAT_FLAGS)[number], string>>;
+  qat?: Partial<Record<(typeof PASSED_FLAGS.qat)[number], string>>;
   stop: { epochs?: number; steps?: number; seconds?: number };
   data: string;
   eval?: string;
@@ -184,8 +191,7 @@ export async function runTraining(args: TrainArgs): Promise<void> {
       ...(args["memory-budget"] ? { memoryBudget: args["memory-budget"] } : {}),
       scaleU8: args["scale-u8"] ?? true,
       ...(args["nonfinite-guard"] === false ? { nonfiniteGuard: false } : {}),
-      ...(PRUNE_FLAGS.some((f) => args[f] !== undefined) ? { prune: Object.fromEntries(PRUNE_FLAGS.filter((f) => args[f] !== undefined).map((f) => [f, args[f]!])) } : {}),
-      ...(QAT_FLAGS.some((f) => args[f] !== undefined) ? { qat: Object.fromEntries(QAT_FLAGS.filter((f) => args[f] !== undefined).map((f) => [f, args[f]!])) } : {}),
+      ...passedFlags(args),
       stop: stops.length ? { [stops[0]]: args[stops[0]] } : { epochs: 1 },
       data: args.data,
       ...(args.eval ? { eval: args.eval } : {}),
@@ -435,6 +441,16 @@ function scheduleOf(args: TrainArgs): ScheduleSpec {
   };
 }
 
+/** The passed-on flags given on the command line, by family (families without any left out). */
+function passedFlags(args: TrainArgs): Pick<RunConfig, PassedFamily> {
+  const out: Partial<Record<PassedFamily, Record<string, string | number>>> = {};
+  for (const family of PASSED_FAMILIES) {
+    const given = PASSED_FLAGS[family].filter((f) => args[f] !== undefined);
+    if (given.length > 0) out[family] = Object.fromEntries(given.map((f) => [f, args[f]!]));
+  }
+  return out as Pick<RunConfig, PassedFamily>;
+}
+
 function buildArgsOf(c: RunConfig): string[] {
   return [
     "--train", "--target", "wasm-simd", "--seed", String(c.seed),
@@ -444,8 +460,7 @@ function buildArgsOf(c: RunConfig): string[] {
     "--checkpoint", c.checkpoint,
     ...(c.memoryBudget ? ["--memory-budget", c.memoryBudget] : []),
     ...(c.nonfiniteGuard === false ? ["--no-nonfinite-guard"] : []),
-    ...Object.entries(c.prune ?? {}).flatMap(([flag, value]) => [`--${flag}`, String(value)]),
-    ...Object.entries(c.qat ?? {}).flatMap(([flag, value]) => [`--${flag}`, String(value)]),
+    ...PASSED_FAMILIES.flatMap((family) => Object.entries(c[family] ?? {}).flatMap(([flag, value]) => [`--${flag}`, String(value)])),
   ];
 }
 
@@ -560,8 +575,10 @@ function checkResumeFlags(c: RunConfig, args: TrainArgs, modelPath: string, mode
   check("memory-budget", args["memory-budget"], c.memoryBudget);
   check("scale-u8", args["scale-u8"], c.scaleU8);
   check("nonfinite-guard", args["nonfinite-guard"], c.nonfiniteGuard ?? true);
-  for (const flag of PRUNE_FLAGS) check(flag, args[flag], c.prune?.[flag]);
-  for (const flag of QAT_FLAGS) check(flag, args[flag], c.qat?.[flag]);
+  for (const family of PASSED_FAMILIES) {
+    const saved: Readonly<Record<string, unknown>> = c[family] ?? {};
+    for (const flag of PASSED_FLAGS[family]) check(flag, args[flag], saved[flag]);
+  }
   if (args.set) {
     const set = parseSetFlags(args.set);
     for (const [k, v] of Object.entries(set)) check(`set ${k}`, v, c.set[k]);
