@@ -1,11 +1,22 @@
-// Shared by the benchmarks that run generated bundles (forward.ts, checkpoint.ts): writing a
+// Shared by the benchmarks that run generated bundles (forward.ts, checkpoint.ts, ...): a temporary folder, writing a
 // bundle into a folder and importing it as an app would, and the summary of per-call timings.
 // A helper module (it exports no `run`, so bench/run.ts skips it).
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { WrittenBundle } from "../compiler/bundle/backend.ts";
+
+/** Runs `fn` with a fresh temporary folder (`prefix` in its name), removed afterwards whatever happens. */
+export async function inTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** Writes the bundle's files into `folder` (created if missing) and returns its loaded model. */
 export async function loadBundle<M>(bundle: WrittenBundle, folder: string): Promise<M> {

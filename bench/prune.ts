@@ -9,8 +9,6 @@
 // the saved weights) and the pruned weights' nonzero count; element masks at 50-97% and channel
 // masks (whole neurons) at 50-80%.
 
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { wasmBackend } from "../compiler/codegen-wasm/backend.ts";
@@ -21,7 +19,7 @@ import type { PruneOptions } from "../compiler/passes/prune.ts";
 import { trainingSpec } from "../compiler/passes/train-options.ts";
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../runtime/safetensors.ts";
 import { loadMnist, type Digits } from "../examples/mnist-mlp/data.ts";
-import { loadBundle } from "./bundle-kit.ts";
+import { inTempDir, loadBundle } from "./bundle-kit.ts";
 import { predict, runEpochs, type Api } from "./quant.ts";
 import type { BenchReport } from "./run.ts";
 
@@ -53,13 +51,8 @@ interface TrainingApi extends Api {
   loadWeights(bytes: Uint8Array): unknown;
 }
 
-export async function run(): Promise<BenchReport> {
-  const tmp = mkdtempSync(join(tmpdir(), "mlc-bench-prune-"));
-  try {
-    return await measure(tmp);
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+export function run(): Promise<BenchReport> {
+  return inTempDir("mlc-bench-prune-", measure);
 }
 
 async function measure(tmp: string): Promise<BenchReport> {

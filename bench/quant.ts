@@ -9,8 +9,7 @@
 // same for the Fashion-MNIST CNN (examples/cnn, bench/quant-cnn.ts).
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { wasmBackend } from "../compiler/codegen-wasm/backend.ts";
@@ -21,7 +20,7 @@ import { trainingSpec } from "../compiler/passes/train-options.ts";
 import { OBSERVERS } from "../compiler/passes/quantize/observers.ts";
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../runtime/safetensors.ts";
 import { loadMnist, mulberry32, PIXELS, shuffle, type Digits } from "../examples/mnist-mlp/data.ts";
-import { loadBundle, timingSummary, type Timing } from "./bundle-kit.ts";
+import { inTempDir, loadBundle, timingSummary, type Timing } from "./bundle-kit.ts";
 import type { BenchReport } from "./run.ts";
 import { measureCnn } from "./quant-cnn.ts";
 import { FASHION } from "./fashion-mnist.ts";
@@ -43,13 +42,8 @@ export interface Api {
   saveWeights(opts?: { only?: "params" }): Uint8Array;
 }
 
-export async function run(): Promise<BenchReport> {
-  const tmp = mkdtempSync(join(tmpdir(), "mlc-bench-quant-"));
-  try {
-    return await measure(tmp);
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+export function run(): Promise<BenchReport> {
+  return inTempDir("mlc-bench-quant-", measure);
 }
 
 async function measure(tmp: string): Promise<BenchReport> {

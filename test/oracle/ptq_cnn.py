@@ -22,7 +22,7 @@ from torch.ao import quantization as tq
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from safetensors_io import load  # noqa: E402
-from ptq_mlp import predictions  # noqa: E402
+from ptq_mlp import accuracies, calibrated  # noqa: E402
 
 
 def conv(weights, name):
@@ -53,13 +53,7 @@ def network(weights):
 
 def quantized(f32, calib, qconfig):
     import copy
-    m = tq.fuse_modules(copy.deepcopy(f32), [["1", "2"], ["4", "5"]])
-    m.qconfig = qconfig
-    tq.prepare(m, inplace=True)
-    with torch.no_grad():
-        for i in range(0, len(calib), 100):
-            m(calib[i:i + 100])
-    return tq.convert(m)
+    return calibrated(tq.fuse_modules(copy.deepcopy(f32), [["1", "2"], ["4", "5"]]), calib, qconfig)
 
 
 def main():
@@ -72,13 +66,7 @@ def main():
     x = images(test["x"])
     y = torch.tensor(test["y"], dtype=torch.int64)
     f32 = network(weights)
-    out = {"f32": None, "predictions": {}}
-    runs = {"f32": f32, "fbgemm": quantized(f32, calib, tq.get_default_qconfig("fbgemm")), "onednn": quantized(f32, calib, tq.get_default_qconfig("onednn"))}
-    for name, model in runs.items():
-        p = predictions(model, x)
-        out[name] = (p == y).double().mean().item()
-        out["predictions"][name] = p.tolist()
-    json.dump(out, sys.stdout)
+    json.dump(accuracies(f32, lambda qconfig: quantized(f32, calib, qconfig), x, y), sys.stdout)
 
 
 if __name__ == "__main__":

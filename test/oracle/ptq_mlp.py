@@ -51,17 +51,32 @@ def predictions(model, x):
         return torch.cat([model(x[i:i + 500]).argmax(1) for i in range(0, len(x), 500)])
 
 
-def quantized(f32, calib, qconfig):
-    m = copy.deepcopy(f32)
-    linears = [str(i) for i, mod in enumerate(m) if isinstance(mod, torch.nn.Linear)]
-    pairs = [[k, str(int(k) + 1)] for k in linears if isinstance(m[int(k) + 1], torch.nn.ReLU)]
-    m = tq.fuse_modules(m, pairs)
+def calibrated(m, calib, qconfig):
+    """Eager static PTQ of the fused module m: observers from qconfig over calib, then convert."""
     m.qconfig = qconfig
     tq.prepare(m, inplace=True)
     with torch.no_grad():
         for i in range(0, len(calib), 100):
             m(calib[i:i + 100])
     return tq.convert(m)
+
+
+def quantized(f32, calib, qconfig):
+    m = copy.deepcopy(f32)
+    linears = [str(i) for i, mod in enumerate(m) if isinstance(mod, torch.nn.Linear)]
+    pairs = [[k, str(int(k) + 1)] for k in linears if isinstance(m[int(k) + 1], torch.nn.ReLU)]
+    return calibrated(tq.fuse_modules(m, pairs), calib, qconfig)
+
+
+def accuracies(f32, quantize, x, y):
+    """Test accuracy and predictions of f32 and of quantize(qconfig) under the fbgemm and onednn qconfigs."""
+    out = {"f32": None, "predictions": {}}
+    runs = {"f32": f32, "fbgemm": quantize(tq.get_default_qconfig("fbgemm")), "onednn": quantize(tq.get_default_qconfig("onednn"))}
+    for name, model in runs.items():
+        p = predictions(model, x)
+        out[name] = (p == y).double().mean().item()
+        out["predictions"][name] = p.tolist()
+    return out
 
 
 def main():
@@ -74,13 +89,7 @@ def main():
     x = torch.tensor(test["x"], dtype=torch.float32)
     y = torch.tensor(test["y"], dtype=torch.int64)
     f32 = network(weights, layers)
-    out = {"f32": None, "predictions": {}}
-    runs = {"f32": f32, "fbgemm": quantized(f32, calib, tq.get_default_qconfig("fbgemm")), "onednn": quantized(f32, calib, tq.get_default_qconfig("onednn"))}
-    for name, model in runs.items():
-        p = predictions(model, x)
-        out[name] = (p == y).double().mean().item()
-        out["predictions"][name] = p.tolist()
-    json.dump(out, sys.stdout)
+    json.dump(accuracies(f32, lambda qconfig: quantized(f32, calib, qconfig), x, y), sys.stdout)
 
 
 if __name__ == "__main__":
