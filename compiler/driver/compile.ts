@@ -237,7 +237,7 @@ export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: 
 /** The peak of a training graph as `backend`'s pipeline will plan it: fused, with its workspaces. */
 export function backendPeak(backend: Backend): (g: Graph, scheduled: boolean) => number {
   const scratch = scratchOf(backend);
-  return (g, scheduled) => estimatedPeak(fuseGraph(g, { verify: false }).graph, scheduled, scratch);
+  return (g, scheduled) => estimatedPeak(fuseGraph(g, { verify: false, transient: true }).graph, scheduled, scratch);
 }
 
 /**

@@ -52,26 +52,63 @@ export interface NamedGraph {
 const VERIFIED_LATER_IN_PHASE = new Set(["autodiff", "loss-scale", "dce", "cse", "fuse", "fuse-reductions", "schedule", "inplace"]);
 
 /**
- * Results of passes run with their defaults, for the last few input graphs: a pass is a function
- * of its graph and options, and graphs are never changed once built, so a pass run again on the
- * same graph object gives what it gave before. The checkpoint pass's peak estimates fuse the step
- * they choose (driver/compile.ts backendPeak) just before the fusion phase fuses it again; `mlc
- * mem` fuses the plain step for its program and for auto's comparison. Only the most recent graphs
- * are kept (strongly): the checkpoint search estimates hundreds of candidate steps, whose fused
- * copies must not all stay in memory.
+ * Results of passes: a pass is a function of its graph and options, and graphs are never changed
+ * once built, so a pass run again on the same graph object with the same options gives what it
+ * gave before. A program's graphs keep their results while they live: `mlc mem` fuses and
+ * schedules the plain step for its program and for auto's comparison, and every checkpoint
+ * policy's program has the same forward entry. The checkpoint search's estimates (transient
+ * runners) fuse hundreds of candidate steps, which the search keeps to compare: their results
+ * are kept for the last few graphs only, enough for the fusion phase to find the estimate of the
+ * step the search chose (driver/compile.ts backendPeak).
  */
+const programResults = new WeakMap<Graph, Map<string, PassResult>>();
 const recentResults = new Map<Graph, Map<string, PassResult>>();
 const RECENT_GRAPHS = 12;
 
-function withDefaults<O extends object>(pass: Pass<O>, graph: Graph): PassResult {
-  let byPass = recentResults.get(graph);
-  if (byPass) recentResults.delete(graph);
-  else byPass = new Map();
-  recentResults.set(graph, byPass);
-  if (recentResults.size > RECENT_GRAPHS) recentResults.delete(recentResults.keys().next().value!);
-  let r = byPass.get(pass.name);
-  if (!r) byPass.set(pass.name, (r = pass.run(graph, { ...pass.defaults })));
+function remembered<O extends object>(pass: Pass<O>, graph: Graph, given: Partial<O>, transient: boolean): PassResult {
+  const run = () => pass.run(graph, { ...pass.defaults, ...given });
+  const key = optionsKey(pass.name, given);
+  if (key === undefined) return run();
+  const known = programResults.get(graph)?.get(key) ?? recentResults.get(graph)?.get(key);
+  if (known) return known;
+  const r = run();
+  if (transient) {
+    const byKey = recentResults.get(graph) ?? new Map<string, PassResult>();
+    recentResults.delete(graph);
+    recentResults.set(graph, byKey.set(key, r));
+    if (recentResults.size > RECENT_GRAPHS) recentResults.delete(recentResults.keys().next().value!);
+  } else {
+    let byKey = programResults.get(graph);
+    if (!byKey) programResults.set(graph, (byKey = new Map()));
+    byKey.set(key, r);
+  }
   return r;
+}
+
+/** Ids of the function-valued options seen (a backend's workspace table is one object per backend). */
+const functionIds = new WeakMap<object, number>();
+let functionCount = 0;
+
+/**
+ * A key that equal option sets share: the pass's name and each given option, numbers, strings and
+ * booleans by value, functions by identity. Options holding other objects (lists, nested
+ * settings) are not keyed: the pass runs again.
+ */
+function optionsKey(pass: string, given: object): string | undefined {
+  let key = pass;
+  for (const name of Object.keys(given).sort()) {
+    const value = (given as Record<string, unknown>)[name];
+    if (typeof value === "function") {
+      let id = functionIds.get(value);
+      if (id === undefined) functionIds.set(value, (id = ++functionCount));
+      key += `|${name}=#${id}`;
+    } else if (value === undefined || typeof value === "number" || typeof value === "string" || typeof value === "boolean") {
+      key += `|${name}=${typeof value}:${String(value)}`;
+    } else {
+      return undefined;
+    }
+  }
+  return key;
 }
 
 export class PassRunner {
@@ -79,9 +116,14 @@ export class PassRunner {
   private sections = 0;
   private readonly verifyEach: boolean;
 
+  /**
+   * `transient`: the graphs are estimates' (checkpoint candidates), whose pass results are kept for
+   * the most recent graphs only (see remembered).
+   */
   constructor(
     private readonly dumps?: IrDumpOptions,
     private readonly verify: boolean | "each" = true,
+    private readonly transient = false,
   ) {
     this.verifyEach = verify === "each" || (verify === true && process.env.MLC_VERIFY === "each");
   }
@@ -101,7 +143,7 @@ export class PassRunner {
     const out = entries.map((e) => {
       const given = options(e);
       const start = performance.now();
-      const r = Object.keys(given).length === 0 ? withDefaults(pass, e.graph) : pass.run(e.graph, { ...pass.defaults, ...given });
+      const r = remembered(pass, e.graph, given, this.transient);
       const ms = performance.now() - start;
       if (this.verifies(pass.name)) verifyGraph(r.graph);
       this.records.push({ pass: pass.name, entry: e.exportName, stats: r.stats, ms });

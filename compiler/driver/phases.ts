@@ -196,9 +196,9 @@ export function fusionPhase(entries: readonly NamedGraph[], runner: PassRunner):
   return runner.each(fuseEpilogues, runner.each(fuseReductions, runner.each(fuse, entries)));
 }
 
-/** One graph through the fusion phase (the checkpoint pass's peak estimates; tests). */
-export function fuseGraph(graph: Graph, opts: { verify?: boolean } = {}): { graph: Graph; stats: Record<string, PassStats> } {
-  const runner = new PassRunner(undefined, opts.verify ?? true);
+/** One graph through the fusion phase (the checkpoint pass's peak estimates, `transient`; tests). */
+export function fuseGraph(graph: Graph, opts: { verify?: boolean; transient?: boolean } = {}): { graph: Graph; stats: Record<string, PassStats> } {
+  const runner = new PassRunner(undefined, opts.verify ?? true, opts.transient ?? false);
   const [out] = fusionPhase([{ exportName: graph.name, graph }], runner);
   return { graph: out.graph, stats: Object.fromEntries(runner.records.map((r) => [r.pass, r.stats])) };
 }

@@ -1,5 +1,6 @@
-// What the driver works out once and reuses: a pass run with its defaults on a graph it already
-// ran on (the checkpoint pass's estimate fuses the step it chooses before the fusion phase does),
+// What the driver works out once and reuses: a pass run with the same options on a graph it already
+// ran on (the checkpoint pass's estimate fuses the step it chooses before the fusion phase does;
+// every checkpoint policy's program has the same forward entry),
 // and the WASM target loaded for planning only (`mlc mem` and `mlc ir`'s dumps skip binaryen):
 // the reuse gives the same programs.
 import { describe, expect, it } from "vitest";
@@ -10,7 +11,10 @@ import { PassRunner } from "../../compiler/driver/pass-runner.ts";
 import { fuseGraph } from "../../compiler/driver/phases.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { printGraph } from "../../compiler/ir/printer.ts";
+import { autodiff } from "../../compiler/passes/autodiff.ts";
 import { fuse } from "../../compiler/passes/fuse.ts";
+import { optimizer } from "../../compiler/passes/optimizer.ts";
+import { schedule } from "../../compiler/passes/schedule.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 
 describe("pass results reused per graph", () => {
@@ -26,6 +30,38 @@ describe("pass results reused per graph", () => {
     const [c] = runner.each(fuse, [{ exportName: "forward", graph: { ...model.graph } }]);
     expect(c.graph).not.toBe(a.graph);
     expect(printGraph(c.graph)).toBe(printGraph(a.graph));
+  });
+
+  it("options are part of the key: the same values (functions by identity) reuse, other values and object options run again", () => {
+    const model = compileModelFile("examples/mnist-mlp/model.ts");
+    const runner = new PassRunner();
+    const entry = [{ exportName: "forward", graph: model.graph }];
+    const table = () => 0;
+    const once = runner.each(schedule, entry, () => ({ lookahead: 3, workspaceBytes: table }))[0].graph;
+    expect(runner.each(schedule, entry, () => ({ workspaceBytes: table, lookahead: 3 }))[0].graph).toBe(once);
+    expect(runner.each(schedule, entry, () => ({ lookahead: 2, workspaceBytes: table }))[0].graph).not.toBe(once);
+    expect(runner.each(schedule, entry, () => ({ lookahead: 3, workspaceBytes: () => 0 }))[0].graph).not.toBe(once);
+    // `undefined` given overrides a default, so it is a value of its own.
+    expect(runner.each(schedule, entry, () => ({ lookahead: undefined, workspaceBytes: table }))[0].graph).not.toBe(once);
+    const spec = { lr: 0.1 };
+    const step = runner.one(autodiff, "train_step", model.graph, { loss: trainingSpec(model.train).loss });
+    const opt = (o: object) => runner.one(optimizer, "train_step", step, o);
+    expect(opt({ kind: "sgd", ...spec })).toBe(opt({ kind: "sgd", ...spec }));
+    expect(opt({ kind: "sgd", extra: spec })).not.toBe(opt({ kind: "sgd", extra: spec }));
+  });
+
+  it("a program's graphs keep their results past many other graphs; an estimate's (transient) only the latest few", () => {
+    const model = compileModelFile("examples/mnist-mlp/model.ts");
+    const kept = fuseGraph(model.graph).graph;
+    // Forty other graphs fused as estimates.
+    for (let i = 0; i < 40; i++) fuseGraph({ ...model.graph, name: `other${i}` }, { transient: true });
+    expect(fuseGraph(model.graph).graph).toBe(kept);
+    expect(fuseGraph(model.graph, { transient: true }).graph).toBe(kept);
+    const copy = { ...model.graph };
+    const first = fuseGraph(copy, { transient: true }).graph;
+    expect(fuseGraph(copy).graph).toBe(first);
+    for (let i = 0; i < 40; i++) fuseGraph({ ...model.graph, name: `more${i}` }, { transient: true });
+    expect(fuseGraph(copy).graph).not.toBe(first);
   });
 
   it("a program compiled from new graphs equals the first (nothing reused across objects), and fusing a graph again returns the graph made", () => {
