@@ -145,6 +145,21 @@ print(root.tag, sum(1 for c in root.iter(ns + "circle") if c.get("class") == "bu
   }, 180_000);
 });
 
+describe("mlc mem --train: rows planned in worker threads", () => {
+  it("the report is the one planned on the main thread alone, with the program checkpointed or not, and with a budget", () => {
+    const jsonOf = (env: Record<string, string>, ...args: string[]) => {
+      const r = spawnSync(process.execPath, ["bin/mlc.js", "mem", RESNET, "--train", "--json", ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { batches: MemoryReport[] };
+    };
+    for (const args of [[], ["--checkpoint", "sqrt"], ["--checkpoint", "auto", "--memory-budget", "2MB"]]) {
+      const alone = jsonOf({ MLC_NO_WORKERS: "1" }, ...args);
+      expect(alone.batches[0].checkpoint!.modes.map((m) => m.mode)).toEqual(["none", "sqrt", "auto"]);
+      expect(jsonOf({}, ...args)).toEqual(alone);
+    }
+  }, 240_000);
+});
+
 describe("step FLOPs", () => {
   const model = compileModelFile(RESNET);
   const spec = trainingSpec(model.train);
