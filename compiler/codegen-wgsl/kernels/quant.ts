@@ -8,8 +8,9 @@
 // lies within a few ULP of a rounding boundary may then quantize one step apart. SwiftShader
 // (the tests) divides exactly and matches bit for bit.
 //
-// matmulInteger: one invocation per result element, a loop over K with i32 accumulation —
-// correct, not fast (dot4I8Packed tiles are a later piece of issue 15). convInteger likewise: one
+// matmulInteger: on a target with WGSL's packed 4×8-bit dot products, kernels/gemm-int8.ts (4 k
+// steps a dot4I8Packed); otherwise one invocation per result element, a loop over K with i32
+// accumulation (every adapter runs it). convInteger: one
 // invocation per output element, a loop over the taps inside the image and their channels, each
 // x minus the zero point (padding taps are skipped: they add 0).
 
@@ -18,6 +19,7 @@ import { convIntegerGeometry } from "../../ir/ops/quant.ts";
 import { QUANT_RANGES, ROUNDED_LIMIT, QUANT_SIGNATURES, perChannelViews } from "../../ir/ops/quant-kit.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelRegistration } from "../kernel.ts";
 import { f32, i32, load, u32 } from "../wgsl.ts";
+import { packedMatmulInteger } from "./gemm-int8.ts";
 import { broadcastRead, elementMap } from "./map.ts";
 
 /** WGSL statements defining `q`: rne(real) limited to +-2^24 (NaN -> 0) plus the zero point `z`. */
@@ -55,7 +57,9 @@ const fakeQuantGrad = mapKernel((a) => {
   return `${roundedPlusZeroPoint("x1 * (1.0 / x2)", "x3")}\n  return select(0.0, x0, q >= ${i32(lo)} && q <= ${i32(hi)});`;
 }, 1, 2);
 
-const matmulInteger: WgslKernel = (a) => {
+const matmulInteger: WgslKernel = (a) => (a.target.packedIntegerDot ? packedMatmulInteger(a) : matmulIntegerSteps(a));
+
+const matmulIntegerSteps: WgslKernel = (a) => {
   const [x, w] = a.inputs;
   const [k, n] = w.type.shape;
   const body = [
