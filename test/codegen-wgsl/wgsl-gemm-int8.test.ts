@@ -4,7 +4,8 @@
 // and N that are not multiples of 4 (words read across u32 boundaries, masked last groups),
 // leading axes folded into M, K = 0, and the extreme values (the mixed pairs' 128·Σ correction at
 // its largest); the target follows the adapter's language features, and only a target with the
-// feature gets the dot4 shader.
+// feature gets the dot4 shader. convInteger likewise (channels around multiples of 4, groups,
+// zero points), packed only where 4 adjacent output channels share a group.
 
 import { describe, expect, it } from "vitest";
 import { emitWgslEntries } from "../../compiler/codegen-wgsl/emit.ts";
@@ -13,7 +14,7 @@ import { PACKED_DOT_FEATURE } from "../../compiler/codegen-wgsl/kernels/gemm-int
 import { targetOf } from "../../compiler/codegen-wgsl/runner.ts";
 import { naivePlanAll } from "../../compiler/codegen-wasm/naive-plan.ts";
 import type { DType } from "../../compiler/ir/types.ts";
-import { matmulIntegerCases } from "../support/quant-cases.ts";
+import { convIntegerCases, matmulIntegerCases } from "../support/quant-cases.ts";
 import { batchedCases, expectWgslMatchesInterpreter, wgslDevice, type OpCase } from "../support/wgsl-harness.ts";
 
 const RANGE = { i8: [-128, 127], u8: [0, 255] } as const;
@@ -54,10 +55,56 @@ describe("matmulInteger on webgpu, packed dot4 and per-step kernels", () => {
   }
 });
 
-describe("choosing the matmulInteger kernel", () => {
+/** convInteger over channel counts around multiples of 4, groups, padding, strides and zero points, every i8/u8 pair. */
+function convCases(): OpCase[] {
+  const shapes: [number[], number[], Record<string, number | string | number[]>][] = [
+    [[2, 5, 4, 3], [3, 3, 3, 5], { padding: "same", inputZeroPoint: 7 }],
+    [[1, 6, 5, 8], [3, 2, 8, 4], { padding: "explicit", pads: [1, 0, 2, 1], stride: [2, 1], dilation: [1, 2], inputZeroPoint: 0 }],
+    [[1, 4, 4, 6], [3, 3, 3, 8], { padding: "same", groups: 2, inputZeroPoint: 1 }],
+    [[1, 4, 4, 10], [1, 1, 5, 6], { groups: 2, inputZeroPoint: 3 }],
+    [[1, 5, 5, 13], [2, 2, 13, 7], { padding: "valid", inputZeroPoint: 0 }],
+  ];
+  const cases: OpCase[] = [];
+  shapes.forEach(([xs, ws, attrs], k) => {
+    for (const [a, b] of PAIRS) {
+      const z = attrs.inputZeroPoint === 0 ? 0 : a === "u8" ? 128 + (attrs.inputZeroPoint as number) : -(attrs.inputZeroPoint as number);
+      cases.push({
+        op: "convInteger",
+        types: [{ dtype: a, shape: xs }, { dtype: b, shape: ws }],
+        attrs: { ...attrs, inputZeroPoint: z },
+        data: [values(xs.reduce((x, y) => x * y, 1), a, k), values(ws.reduce((x, y) => x * y, 1), b, k + 30)],
+      });
+    }
+  });
+  return cases;
+}
+
+describe("convInteger on webgpu, packed dot4 and per-step kernels", () => {
+  for (const packedIntegerDot of [true, false]) {
+    it(`channels around multiples of 4, groups, zero points, every pair, packedIntegerDot ${packedIntegerDot}`, async () => {
+      const { graph, inputs } = batchedCases("convi", convCases());
+      await expectWgslMatchesInterpreter(graph, inputs, { tolerance: 0, target: { packedIntegerDot } });
+    }, 60_000);
+    it(`the shared quantization cases, packedIntegerDot ${packedIntegerDot}`, async () => {
+      const { graph, inputs } = convIntegerCases();
+      await expectWgslMatchesInterpreter(graph, inputs, { tolerance: 0, target: { packedIntegerDot } });
+    }, 60_000);
+  }
+});
+
+describe("choosing the matmulInteger and convInteger kernels", () => {
   const { graph } = batchedCases("mmi_choice", tailCases("u8", "i8").slice(0, 2));
   const shaders = (packedIntegerDot: boolean) =>
     Object.values(emitWgslEntries([{ graph: naivePlanAll([graph], 16)[0], exportName: "forward" }], { target: { ...DEFAULT_TARGET, packedIntegerDot } }).passes).flat().map((p) => p.code).join("\n");
+
+  it("packs a convolution whose groups keep 4 adjacent output channels together, and no other", () => {
+    const code = (types: OpCase["types"], groups: number) => {
+      const { graph: g } = batchedCases("conv_choice", [{ op: "convInteger", types, attrs: { groups } }]);
+      return Object.values(emitWgslEntries([{ graph: naivePlanAll([g], 16)[0], exportName: "forward" }], { target: { ...DEFAULT_TARGET, packedIntegerDot: true } }).passes).flat().map((p) => p.code).join("\n");
+    };
+    expect(code([{ dtype: "u8", shape: [1, 4, 4, 6] }, { dtype: "i8", shape: [3, 3, 3, 8] }], 2)).toContain("dot4I8Packed(");
+    expect(code([{ dtype: "u8", shape: [1, 4, 4, 6] }, { dtype: "i8", shape: [3, 3, 2, 6] }], 3)).not.toContain("dot4");
+  });
 
   it("uses dot4I8Packed, and requires the language feature, only on a target with it", () => {
     expect(shaders(true)).toContain("dot4I8Packed(");

@@ -10,7 +10,8 @@
 //
 // matmulInteger: on a target with WGSL's packed 4×8-bit dot products, kernels/gemm-int8.ts (4 k
 // steps a dot4I8Packed); otherwise one invocation per result element, a loop over K with i32
-// accumulation (every adapter runs it). convInteger: one
+// accumulation (every adapter runs it). convInteger likewise packed where 4 adjacent output
+// channels share a group, else: one
 // invocation per output element, a loop over the taps inside the image and their channels, each
 // x minus the zero point (padding taps are skipped: they add 0).
 
@@ -19,7 +20,7 @@ import { convIntegerGeometry } from "../../ir/ops/quant.ts";
 import { QUANT_RANGES, ROUNDED_LIMIT, QUANT_SIGNATURES, perChannelViews } from "../../ir/ops/quant-kit.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelRegistration } from "../kernel.ts";
 import { f32, i32, load, u32 } from "../wgsl.ts";
-import { packedMatmulInteger } from "./gemm-int8.ts";
+import { packedConvInteger, packedConvIntegerFits, packedMatmulInteger } from "./gemm-int8.ts";
 import { broadcastRead, elementMap } from "./map.ts";
 
 /** WGSL statements defining `q`: rne(real) limited to +-2^24 (NaN -> 0) plus the zero point `z`. */
@@ -74,7 +75,10 @@ const matmulIntegerSteps: WgslKernel = (a) => {
   return [elementMap(`matmulInteger %${a.node.id}`, a.output, { body }, a.target)];
 };
 
-const convInteger: WgslKernel = (a) => {
+const convInteger: WgslKernel = (a) =>
+  (a.target.packedIntegerDot && packedConvIntegerFits(a.inputs[1].type, a.node.attrs) ? packedConvInteger(a) : convIntegerSteps(a));
+
+const convIntegerSteps: WgslKernel = (a) => {
   const [x, w] = a.inputs;
   const { win } = convIntegerGeometry(x.type, w.type, a.node.attrs);
   const [, inH, inW, channels] = x.type.shape;
