@@ -5,7 +5,8 @@
 // --calibrate` through the driver, calibration on CALIBRATION training digits). Reports test
 // accuracy f32 vs int8, beside PyTorch's own PTQ of the same weights (torch.ao.quantization,
 // per-channel int8 weights; test/oracle/ptq_mlp.py, run as /usr/bin/python3), the weights files'
-// sizes, and forward latency f32 vs int8 at batch 1 and 100 (medians, interleaved rounds). Then the
+// sizes, and forward latency f32 vs int8 at batch 1 and 100 (medians, interleaved rounds; for the
+// MLP also ORT-web running the int8 bundle's graph, bench/peer-onnx-int8.ts). Then the
 // same for the Fashion-MNIST CNN (examples/cnn, bench/quant-cnn.ts).
 
 import { spawnSync } from "node:child_process";
