@@ -83,7 +83,7 @@ export interface OnnxTensorInfo {
 }
 
 export interface OnnxInitializer extends OnnxTensorInfo {
-  readonly data: Float32Array | Int8Array | Uint8Array;
+  readonly data: Float32Array | Int8Array | Uint8Array | Int32Array;
 }
 
 export interface OnnxNode {

@@ -5,7 +5,8 @@
 // --calibrate` through the driver, calibration on CALIBRATION training digits). Reports test
 // accuracy f32 vs int8, beside PyTorch's own PTQ of the same weights (torch.ao.quantization,
 // per-channel int8 weights; test/oracle/ptq_mlp.py, run as /usr/bin/python3), the weights files'
-// sizes, and forward latency f32 vs int8 at batch 1 and 100 (medians, interleaved rounds). Then the
+// sizes, and forward latency f32 vs int8 at batch 1 and 100 (medians, interleaved rounds; for the
+// MLP also ORT-web running the int8 bundle's graph, bench/peer-onnx-int8.ts). Then the
 // same for the Fashion-MNIST CNN (examples/cnn, bench/quant-cnn.ts).
 
 import { spawnSync } from "node:child_process";
@@ -23,6 +24,7 @@ import { loadMnist, mulberry32, PIXELS, shuffle, type Digits } from "../examples
 import { inTempDir, loadBundle, timingSummary, type Timing } from "./bundle-kit.ts";
 import type { BenchReport } from "./run.ts";
 import { measureCnn } from "./quant-cnn.ts";
+import { ortInt8Forward } from "./peer-onnx-int8.ts";
 import { FASHION } from "./fashion-mnist.ts";
 import { QAT_EPOCHS, QAT_LR, qatRows } from "./quant-qat.ts";
 
@@ -50,7 +52,7 @@ async function measure(tmp: string): Promise<BenchReport> {
   const { train, test } = loadMnist();
   const weights = await trainF32(train, tmp);
   const calibration = train.x.subarray(0, CALIBRATION * PIXELS);
-  const mlp = await ptqRun({ model: MODEL, input: "x", weights, calibration, test, script: "ptq_mlp.py", tmp });
+  const mlp = await ptqRun({ model: MODEL, input: "x", weights, calibration, test, script: "ptq_mlp.py", tmp, ortInt8: true });
   const qat = await qatRows({ net: MLP, weights, train, test, calibration, evalBatch: EVAL_BATCH, tmp });
   mlp.rows.push(...qat.rows);
   const cnn = existsSync(join(FASHION, "train-images-idx3-ubyte.gz")) ? await measureCnn(tmp) : undefined;
@@ -85,7 +87,7 @@ export interface PtqRun {
  * EVAL_BATCH scored on `test`, PyTorch's PTQ of the same weights (test/oracle/`script`), and
  * forward latency f32 vs int8 at batch 1 and EVAL_BATCH.
  */
-export async function ptqRun(o: { model: string; input: string; weights: Record<string, SafeTensor>; calibration: Float32Array; test: Digits; script: string; tmp: string }): Promise<PtqRun> {
+export async function ptqRun(o: { model: string; input: string; weights: Record<string, SafeTensor>; calibration: Float32Array; test: Digits; script: string; tmp: string; ortInt8?: boolean }): Promise<PtqRun> {
   const { input, weights, test, tmp } = o;
   const samples = o.calibration.length / PIXELS;
   const calibration = { [input]: Float64Array.from(o.calibration) };
@@ -112,7 +114,7 @@ export async function ptqRun(o: { model: string; input: string; weights: Record<
       rows.push({ variant: `PyTorch PTQ (${name} qconfig)`, accuracy: torch[name], weightsBytes: NaN, agreesWithF32: agreement(Int32Array.from(torch.predictions[name]), f32Predictions) });
     }
   }
-  const latency = await latencies((batch, observer) => bundleAt(batch, observer), input, test, [1, EVAL_BATCH], tmp);
+  const latency = await latencies((batch, observer) => bundleAt(batch, observer), input, test, [1, EVAL_BATCH], tmp, o.ortInt8 === true);
   return { rows, latency, torch: torch !== undefined, ...(torch ? { torchF32: torch.f32 } : {}) };
 }
 
@@ -136,42 +138,80 @@ export function ptqMarkdown(r: PtqRun, test: Digits, what: string): string[] {
   ];
 }
 
-export interface Latency { batch: number; f32: Timing; int8: Timing; f32CpuMs: number; int8CpuMs: number }
+export interface Latency {
+  batch: number; f32: Timing; int8: Timing; f32CpuMs: number; int8CpuMs: number;
+  /** ORT-web running the int8 bundle's graph (bench/peer-onnx-int8.ts), where measured. */
+  ort?: { timing: Timing; cpuMs: number; maxAbsDiff: number };
+}
 
-/** Forward latency of f32 and int8 (minmax) bundles at each batch, rounds interleaved. */
-export async function latencies(bundleAt: (batch: number, observer?: "minmax") => Parameters<typeof loadBundle>[0], input: string, test: Digits, batches: readonly number[], tmp: string): Promise<Latency[]> {
+/**
+ * Forward latency of f32 and int8 (minmax) bundles at each batch, rounds interleaved; with
+ * `ortInt8`, also of ORT-web running the int8 bundle's graph with its weights (same rounds), and
+ * the largest difference between its outputs and the int8 bundle's on the timed batch.
+ */
+export async function latencies(bundleAt: (batch: number, observer?: "minmax") => ReturnType<typeof build>, input: string, test: Digits, batches: readonly number[], tmp: string, ortInt8 = false): Promise<Latency[]> {
   const out: Latency[] = [];
   for (const batch of batches) {
+    const int8Bundle = bundleAt(batch, "minmax");
     const a = await loadBundle<Api>(bundleAt(batch), join(tmp, `lat-f32-${input}-${batch}`));
-    const q = await loadBundle<Api>(bundleAt(batch, "minmax"), join(tmp, `lat-int8-${input}-${batch}`));
-    for (const m of [a, q]) (m.inputs[input] as Float32Array).set(test.x.subarray(0, batch * PIXELS));
+    const q = await loadBundle<Api>(int8Bundle, join(tmp, `lat-int8-${input}-${batch}`));
+    const x = test.x.subarray(0, batch * PIXELS);
+    for (const m of [a, q]) (m.inputs[input] as Float32Array).set(x);
+    const peer = ortInt8 ? await ortTwinOf(int8Bundle) : undefined;
     const calls = batch === 1 ? 400 : 40;
-    const times = { f32: [] as number[], int8: [] as number[] };
-    const cpu = { f32: 0, int8: 0 };
-    for (const m of [a, q]) for (let i = 0; i < calls; i++) m.forward();
+    const runs: [string, () => void | Promise<unknown>][] = [["f32", () => a.forward()], ["int8", () => q.forward()], ...(peer ? [["ort", () => peer.run(x)] as [string, () => Promise<unknown>]] : [])];
+    const times = Object.fromEntries(runs.map(([name]) => [name, [] as number[]]));
+    const cpu = Object.fromEntries(runs.map(([name]) => [name, 0]));
+    for (const [, f] of runs) for (let i = 0; i < calls; i++) await f(); // warm-up
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [name, m] of [["f32", a], ["int8", q]] as const) {
+      for (const [name, f] of runs) {
         const c0 = process.cpuUsage();
         for (let i = 0; i < calls; i++) {
           const t0 = performance.now();
-          m.forward();
+          const pending = f();
+          if (pending) await pending; // only ORT's run is asynchronous: the bundles are timed without a microtask turn
           times[name].push(performance.now() - t0);
         }
         const c = process.cpuUsage(c0);
         cpu[name] += (c.user + c.system) / 1000;
       }
     }
-    out.push({ batch, f32: timingSummary(times.f32), int8: timingSummary(times.int8), f32CpuMs: cpu.f32 / (ROUNDS * calls), int8CpuMs: cpu.int8 / (ROUNDS * calls) });
+    const perCall = (name: string) => cpu[name] / (ROUNDS * calls);
+    let ort: Latency["ort"];
+    if (peer) {
+      q.forward();
+      const theirs = await peer.run(x);
+      const maxAbsDiff = q.outputs.logits.reduce((m, v, i) => Math.max(m, Math.abs(v - theirs[i])), 0);
+      ort = { timing: timingSummary(times.ort), cpuMs: perCall("ort"), maxAbsDiff };
+    }
+    out.push({ batch, f32: timingSummary(times.f32), int8: timingSummary(times.int8), f32CpuMs: perCall("f32"), int8CpuMs: perCall("int8"), ...(ort ? { ort } : {}) });
   }
   return out;
 }
 
+/** ORT-web running a built int8 bundle's forward graph with the bundle's weights file. */
+async function ortTwinOf(b: ReturnType<typeof build>) {
+  const tensors = decodeSafetensors(b.files[`${b.name}.safetensors`] as Uint8Array).tensors;
+  const values = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.data as ArrayLike<number>]));
+  return ortInt8Forward(b.program.entries[0].graph, values);
+}
+
 export function latencyTable(latency: readonly Latency[]): string[] {
-  return [
-    "| batch | f32 median | f32 CPU | int8 median | int8 CPU | f32 / int8 |",
-    "|---:|---:|---:|---:|---:|---:|",
-    ...latency.map((l) => `| ${l.batch} | ${l.f32.median.toFixed(4)} | ${l.f32CpuMs.toFixed(4)} | ${l.int8.median.toFixed(4)} | ${l.int8CpuMs.toFixed(4)} | ${(l.f32.median / l.int8.median).toFixed(2)}x |`),
+  const withOrt = latency.some((l) => l.ort);
+  const ms = (x: number) => x.toFixed(4);
+  const lines = [
+    `| batch | f32 median | f32 CPU | int8 median | int8 CPU | f32 / int8 |${withOrt ? " ORT-web int8 median | ORT-web int8 CPU | ORT-web / mlc int8 |" : ""}`,
+    `|---:|---:|---:|---:|---:|---:|${withOrt ? "---:|---:|---:|" : ""}`,
+    ...latency.map((l) => `| ${l.batch} | ${ms(l.f32.median)} | ${ms(l.f32CpuMs)} | ${ms(l.int8.median)} | ${ms(l.int8CpuMs)} | ${(l.f32.median / l.int8.median).toFixed(2)}x |` +
+      (withOrt ? (l.ort ? ` ${ms(l.ort.timing.median)} | ${ms(l.ort.cpuMs)} | ${(l.ort.timing.median / l.int8.median).toFixed(2)}x |` : " | | |") : "")),
   ];
+  if (withOrt) {
+    const diffs = latency.flatMap((l) => (l.ort ? [l.ort.maxAbsDiff] : []));
+    lines.push("", "ORT-web int8: the int8 bundle's own graph and weights as an ONNX model (QuantizeLinear, MatMulInteger with the i8 weights as initializers, " +
+      "i32 Add of the bias, Cast-Mul-QuantizeLinear for each requantize, Cast-Mul for the dequantize; bench/peer-onnx-int8.ts), wasm EP, 1 thread, " +
+      `timed per awaited session.run() in the same rounds. Its logits against the int8 bundle's on the timed batch: ${diffs.every((d) => d === 0) ? "identical" : `largest difference ${Math.max(...diffs).toExponential(2)}`}.`);
+  }
+  return lines;
 }
 
 /** A classifier the benchmark trains: its model file, input names and training batch. */

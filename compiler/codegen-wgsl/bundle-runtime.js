@@ -8,6 +8,9 @@
 //           { name, files: { weights }, arenaBytes, features, inputs, outputs, params, loss,
 //             accumulate, entries: { forward: [[shader, x, y, z], ...], train_step: [...], ... } }
 //   features: device features the shaders need ("subgroups" when built for a target with them).
+//   packedDot: { feature, entries } where the int8 kernels have a packed-dot variant: the entries'
+//             dispatches with those shaders, run instead when the GPU's wgslLanguageFeatures has
+//             `feature` (only the shaders of the dispatches run get pipelines).
 //
 // The same API as the WASM bundle, except where the GPU makes a read asynchronous:
 //   m.inputs.x.set(data)       host arrays; every call uploads them with queue.writeBuffer
@@ -58,8 +61,13 @@ export async function load(opts = {}) {
   const layout = device.createBindGroupLayout({ entries: [{ binding: 0, visibility: COMPUTE, buffer: { type: "storage" } }] });
   const bindGroup = device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: arena } }] });
   const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+  // The int8 kernels' packed-dot shaders where the GPU's WGSL has them (unknown with only a device: not used).
+  const languageFeatures = (opts.gpu ?? globalThis.navigator?.gpu)?.wgslLanguageFeatures;
+  const packedIntegerDot = MANIFEST.packedDot !== undefined && languageFeatures?.has(MANIFEST.packedDot.feature) === true;
+  const dispatches = packedIntegerDot ? MANIFEST.packedDot.entries : MANIFEST.entries;
+  const used = new Set(Object.values(dispatches).flatMap((list) => list.map(([shader]) => shader)));
   device.pushErrorScope("validation");
-  const pipelines = await Promise.all(SHADERS.map((code, k) =>
+  const pipelines = await Promise.all(SHADERS.map((code, k) => !used.has(k) ? null :
     device.createComputePipelineAsync({ label: `${MANIFEST.name} shader ${k}`, layout: pipelineLayout, compute: { module: device.createShaderModule({ code }), entryPoint: "main" } })));
   const error = await device.popErrorScope();
   if (error) throw new Error(`${MANIFEST.name}: WebGPU rejected a shader: ${error.message}`);
@@ -99,7 +107,7 @@ export async function load(opts = {}) {
     const encoder = device.createCommandEncoder({ label: entry });
     const pass = encoder.beginComputePass({ label: entry });
     pass.setBindGroup(0, bindGroup);
-    for (const [shader, x, y, z] of MANIFEST.entries[entry]) {
+    for (const [shader, x, y, z] of dispatches[entry]) {
       pass.setPipeline(pipelines[shader]);
       pass.dispatchWorkgroups(x, y, z);
     }
@@ -112,6 +120,7 @@ export async function load(opts = {}) {
     gpu,
     device,
     arena,
+    packedIntegerDot,
     inputs,
     /** Each output as an async read-back of the last call's result. */
     outputs: readers(MANIFEST.outputs),

@@ -49,6 +49,8 @@ export interface WgslDevice {
   /** Whether the adapter is a CPU implementation (SwiftShader, or any fallback adapter). */
   readonly software: boolean;
   readonly features: ReadonlySet<string>;
+  /** The WGSL language features the shaders may use (the GPU's wgslLanguageFeatures). */
+  readonly languageFeatures: ReadonlySet<string>;
 }
 
 /**
@@ -98,7 +100,8 @@ export async function requestWgslDevice(opts: DeviceOptions = {}): Promise<WgslD
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
   const software = info.isFallbackAdapter === true || info.architecture === "swiftshader";
-  return { gpu, device, adapter, software, features: new Set(requiredFeatures) };
+  const languageFeatures = new Set<string>((gpu as GPU & { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures ?? []);
+  return { gpu, device, adapter, software, features: new Set(requiredFeatures), languageFeatures };
 }
 
 /** The storage limits a device needs for an arena of `bytes`, or an error naming the adapter's. */

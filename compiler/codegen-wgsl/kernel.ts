@@ -29,6 +29,11 @@ export interface WgslTarget {
    * gains nothing on a CPU, so there the GEMM reads its operands straight from the arena.
    */
   readonly workgroupTiles: boolean;
+  /**
+   * Whether WGSL's `packed_4x8_integer_dot_product` language feature (dot4I8Packed,
+   * dot4U8Packed) is available: matmulInteger then does 4 k steps per dot (kernels/gemm-int8.ts).
+   */
+  readonly packedIntegerDot: boolean;
 }
 
 /** WebGPU's default limits: what every adapter offers. */
@@ -38,6 +43,7 @@ export const DEFAULT_TARGET: WgslTarget = {
   maxWorkgroupsPerDimension: 65535,
   subgroups: false,
   workgroupTiles: true,
+  packedIntegerDot: false,
 };
 
 export interface WgslKernelArgs {

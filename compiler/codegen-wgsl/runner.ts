@@ -19,6 +19,7 @@ import { DTYPE_INFO } from "../ir/dtypes.ts";
 import { requestWgslDevice, type WgslDevice } from "./device.ts";
 import type { WgslProgram } from "./emit.ts";
 import type { WgslTarget } from "./kernel.ts";
+import { PACKED_DOT_FEATURE } from "./kernels/gemm-int8.ts";
 
 // WebGPU's flag values (the spec fixes them; Node has no GPUBufferUsage global).
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, STORAGE: 0x80 } as const;
@@ -30,9 +31,14 @@ export class WgslRunError extends Error {
 }
 
 
-/** The device limits a program's kernels may be sized by (`software`: SwiftShader, see WgslTarget). */
-export function targetOf(device: GPUDevice, features: ReadonlySet<string>, software = false): WgslTarget {
+/**
+ * The device limits a program's kernels may be sized by (`software`: SwiftShader, see WgslTarget),
+ * and the WGSL language features it may use (`languageFeatures`: the GPU's wgslLanguageFeatures;
+ * none when not given).
+ */
+export function targetOf(device: GPUDevice, features: ReadonlySet<string>, software = false, languageFeatures: ReadonlySet<string> = new Set()): WgslTarget {
   return {
+    packedIntegerDot: languageFeatures.has(PACKED_DOT_FEATURE),
     maxWorkgroupSize: device.limits.maxComputeInvocationsPerWorkgroup,
     workgroupStorageBytes: device.limits.maxComputeWorkgroupStorageSize,
     maxWorkgroupsPerDimension: device.limits.maxComputeWorkgroupsPerDimension,

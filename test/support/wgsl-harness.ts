@@ -45,7 +45,7 @@ export async function loadWgslEntries(entries: readonly WgslEntry[], target?: Pa
   const unplanned = entries.some((e) => !e.graph.memory);
   // Planned with this backend's workspaces (16-bit results some kernels stage in f32).
   const graphs = unplanned ? naivePlanAll(entries.map((e) => e.graph), 16, (n, t) => wgslWorkspaceBytes(n, t)) : entries.map((e) => e.graph);
-  const program = emitWgslEntries(graphs.map((graph, i) => ({ graph, exportName: entries[i].exportName })), { target: { ...targetOf(gpu.device, gpu.features, gpu.software), ...target } });
+  const program = emitWgslEntries(graphs.map((graph, i) => ({ graph, exportName: entries[i].exportName })), { target: { ...targetOf(gpu.device, gpu.features, gpu.software, gpu.languageFeatures), ...target } });
   const runner = await WgslRunner.load(program, gpu);
   runner.fillArena(POISON);
   return runner;

@@ -8,8 +8,10 @@
 // lies within a few ULP of a rounding boundary may then quantize one step apart. SwiftShader
 // (the tests) divides exactly and matches bit for bit.
 //
-// matmulInteger: one invocation per result element, a loop over K with i32 accumulation —
-// correct, not fast (dot4I8Packed tiles are a later piece of issue 15). convInteger likewise: one
+// matmulInteger: on a target with WGSL's packed 4×8-bit dot products, kernels/gemm-int8.ts (4 k
+// steps a dot4I8Packed); otherwise one invocation per result element, a loop over K with i32
+// accumulation (every adapter runs it). convInteger likewise packed where 4 adjacent output
+// channels share a group, else: one
 // invocation per output element, a loop over the taps inside the image and their channels, each
 // x minus the zero point (padding taps are skipped: they add 0).
 
@@ -18,6 +20,7 @@ import { convIntegerGeometry } from "../../ir/ops/quant.ts";
 import { QUANT_RANGES, ROUNDED_LIMIT, QUANT_SIGNATURES, perChannelViews } from "../../ir/ops/quant-kit.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelRegistration } from "../kernel.ts";
 import { f32, i32, load, u32 } from "../wgsl.ts";
+import { packedConvInteger, packedConvIntegerFits, packedMatmulInteger } from "./gemm-int8.ts";
 import { broadcastRead, elementMap } from "./map.ts";
 
 /** WGSL statements defining `q`: rne(real) limited to +-2^24 (NaN -> 0) plus the zero point `z`. */
@@ -55,7 +58,9 @@ const fakeQuantGrad = mapKernel((a) => {
   return `${roundedPlusZeroPoint("x1 * (1.0 / x2)", "x3")}\n  return select(0.0, x0, q >= ${i32(lo)} && q <= ${i32(hi)});`;
 }, 1, 2);
 
-const matmulInteger: WgslKernel = (a) => {
+const matmulInteger: WgslKernel = (a) => (a.target.packedIntegerDot ? packedMatmulInteger(a) : matmulIntegerSteps(a));
+
+const matmulIntegerSteps: WgslKernel = (a) => {
   const [x, w] = a.inputs;
   const [k, n] = w.type.shape;
   const body = [
@@ -70,7 +75,10 @@ const matmulInteger: WgslKernel = (a) => {
   return [elementMap(`matmulInteger %${a.node.id}`, a.output, { body }, a.target)];
 };
 
-const convInteger: WgslKernel = (a) => {
+const convInteger: WgslKernel = (a) =>
+  (a.target.packedIntegerDot && packedConvIntegerFits(a.inputs[1].type, a.node.attrs) ? packedConvInteger(a) : convIntegerSteps(a));
+
+const convIntegerSteps: WgslKernel = (a) => {
   const [x, w] = a.inputs;
   const { win } = convIntegerGeometry(x.type, w.type, a.node.attrs);
   const [, inH, inW, channels] = x.type.shape;
