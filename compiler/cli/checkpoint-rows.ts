@@ -7,8 +7,8 @@
 // work, not time (unless --time-limit says otherwise), so the rows are the ones the main thread
 // would plan.
 //
-// From the TypeScript sources (tests, MLC_FROM_SOURCE) the rows are planned on the main thread;
-// MLC_NO_WORKERS=1 does the same for the compiled CLI.
+// Small models (WORKER_MIN_FORWARD_NODES), the TypeScript sources (tests, MLC_FROM_SOURCE) and
+// MLC_NO_WORKERS=1 plan the rows on the main thread.
 
 import { Worker } from "node:worker_threads";
 import type { Graph } from "../ir/graph.ts";
@@ -32,10 +32,17 @@ export interface PendingRows {
   stop(): void;
 }
 
+/**
+ * Forward passes smaller than this are planned on the main thread: a worker's start (loading the
+ * driver, about a third of a second of CPU) costs more than a small step's planning saves.
+ */
+export const WORKER_MIN_FORWARD_NODES = 400;
+
 /** Starts planning the request's rows in a worker thread; undefined where they are planned on the main thread. */
 export function planRowsInWorker(request: RowsRequest): PendingRows | undefined {
   const compiled = import.meta.url.endsWith(".js");
   if (!compiled || request.policies.length === 0 || ["1", "true"].includes(process.env.MLC_NO_WORKERS ?? "")) return undefined;
+  if (request.forward.nodes.length < WORKER_MIN_FORWARD_NODES) return undefined;
   // The same young generation as the main thread's node (bin/mlc.js): 3 semi-spaces of 64 MB.
   const worker = new Worker(new URL("./checkpoint-rows-worker.js", import.meta.url), { workerData: request, resourceLimits: { maxYoungGenerationSizeMb: 192 } });
   const rows = new Promise<Map<string, CheckpointRow>>((resolve, reject) => {
