@@ -14,6 +14,7 @@ import { PRUNE_KERNELS } from "./prune.ts";
 import { QUANT_KERNELS } from "./quant.ts";
 import { REDUCTION_KERNELS } from "./reduction.ts";
 import { SOURCE_KERNELS } from "./source.ts";
+import { SPARSE_KERNELS } from "./block-sparse.ts";
 
 export const WASM_KERNELS: KernelTable = signedTable("wasm-simd kernels", {
   elementwise: ELEMENTWISE_KERNELS,
@@ -25,6 +26,7 @@ export const WASM_KERNELS: KernelTable = signedTable("wasm-simd kernels", {
   fused: FUSED_KERNELS,
   quant: QUANT_KERNELS,
   prune: PRUNE_KERNELS,
+  sparse: SPARSE_KERNELS,
 });
 
 /**

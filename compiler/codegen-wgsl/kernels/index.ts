@@ -17,6 +17,7 @@ import { POOL_KERNELS } from "./pool.ts";
 import { PRUNE_KERNELS } from "./prune.ts";
 import { QUANT_KERNELS } from "./quant.ts";
 import { REDUCTION_KERNELS } from "./reduction.ts";
+import { SPARSE_KERNELS } from "./block-sparse.ts";
 
 export const WGSL_KERNELS: WgslKernelTable = signedTable("webgpu kernels", {
   elementwise: ELEMENTWISE_KERNELS,
@@ -29,6 +30,7 @@ export const WGSL_KERNELS: WgslKernelTable = signedTable("webgpu kernels", {
   pool: POOL_KERNELS,
   quant: QUANT_KERNELS,
   prune: PRUNE_KERNELS,
+  sparse: SPARSE_KERNELS,
 });
 
 /**
