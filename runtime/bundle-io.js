@@ -49,6 +49,7 @@ function checkedWeights(bytes, opts = {}) {
       : `weights: none of the file's ${tensors.length} tensors is a param of ${MANIFEST.name} (only training state it does not have: ${skipped.slice(0, 3).map((t) => t.name).join(", ")}${skipped.length > 3 ? ", ..." : ""})`);
   }
   if (!opts.allowNonFinite) for (const w of writes) checkFinite(w.param, w.bytes);
+  for (const w of writes) if (w.param.indexRange) checkIndexParam(w.param, w.bytes);
   const loaded = new Set(writes.map((w) => w.param.name));
   return {
     writes,
@@ -56,6 +57,21 @@ function checkedWeights(bytes, opts = {}) {
     missing: MANIFEST.params.filter((p) => !loaded.has(p.name)).map((p) => p.name),
     skipped: skipped.map((t) => t.name),
   };
+}
+
+/**
+ * Throws, naming the param and its first bad element, when an i32 param that kernels read as
+ * indices (a block-sparse weight's rows and column starts: MANIFEST params[].indexRange) holds a
+ * value outside [lo, hi): the kernels would read outside the tensors the structure indexes.
+ */
+function checkIndexParam(param, bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const { lo, hi, what } = param.indexRange;
+  for (let k = 0; k < bytes.byteLength / 4; k++) {
+    const v = view.getInt32(k * 4, true);
+    if (v >= lo && v < hi) continue;
+    throw new Error(`weights: '${param.name}' holds ${v} at element ${k} (index [${unravel(k, param.shape).join(", ")}] of ${param.dtype}[${param.shape.join(",")}]), outside its valid range [${lo}, ${hi}) (${what}): the file does not hold this bundle's structure`);
+  }
 }
 
 /**

@@ -17,18 +17,22 @@ export interface BlockSparseCase {
   readonly density: number;
 }
 
-/** A [K, n] weight whose 1x4 blocks are kept with probability `density`; block column 0 all zero and the last all kept (when there are 3+), input row 0 all kept and row 1 all zero (K >= 3). */
-export function blockPatternWeight(k: number, n: number, density: number, seed: number): Float64Array {
+/**
+ * A [K, n] weight whose 1x4 blocks are kept with probability `density`; with `extremes`, block
+ * column 0 all zero and the last all kept (when there are 3+), input row 0 all kept and row 1 all
+ * zero (K >= 3).
+ */
+export function blockPatternWeight(k: number, n: number, density: number, seed: number, extremes = true): Float64Array {
   const random = rng(seed);
   const w = new Float64Array(k * n);
   const nb = blockColumns(n);
   for (let r = 0; r < k; r++) {
     for (let j = 0; j < nb; j++) {
       let keep = random() < density;
-      if (nb >= 3 && j === 0) keep = false;
-      if (nb >= 3 && j === nb - 1) keep = true;
-      if (k >= 3 && r === 0) keep = true;
-      if (k >= 3 && r === 1) keep = false;
+      if (extremes && nb >= 3 && j === 0) keep = false;
+      if (extremes && nb >= 3 && j === nb - 1) keep = true;
+      if (extremes && k >= 3 && r === 0) keep = true;
+      if (extremes && k >= 3 && r === 1) keep = false;
       if (!keep) continue;
       for (let c = j * BLOCK_COLS; c < Math.min(n, (j + 1) * BLOCK_COLS); c++) w[r * n + c] = Math.fround(random() * 2 - 1);
     }

@@ -58,6 +58,12 @@ const blockSparseMatmul: OpDef = {
     }
     return y;
   },
+  // The structure's indices: a bundle checks a weights file's rows and starts against these
+  // (bundle/index-ranges.ts), so the kernels' reads stay inside x and the blocks.
+  indexOperands: (node, [x, values]) => [
+    { operand: 2, size: x.shape[x.shape.length - 1], what: `input rows of the kept blocks of blockSparseMatmul over K = ${x.shape[x.shape.length - 1]}` },
+    { operand: 3, size: values.shape[0] + 1, what: `block column starts of blockSparseMatmul over ${values.shape[0]} blocks` },
+  ],
   // 2 per multiply-add of the kept blocks' four lanes.
   flops(node, [x, values]) {
     const k = x.shape[x.shape.length - 1];

@@ -1,0 +1,133 @@
+// Block-sparse kernels under `--sparse` (driver/block-sparse-weights.ts, passes/block-sparse.ts,
+// docs/COMPRESSION.md "Block-sparse kernels"): a dense layer whose weight keeps few 1x4 blocks gets
+// blockSparseMatmul and one above the density threshold keeps matmul (the compiled IR and the
+// kernel-choice report say which); both programs match the interpreter on the original weights,
+// in the interpreter and as a WASM bundle; the bundle's weights file holds the packed blocks, and
+// the bundle rejects a file whose structure it cannot run, naming the tensor.
+
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
+import { build, compile, formatBlockSparseReport, SPARSE_MAX_DENSITY } from "../../compiler/driver/index.ts";
+import { blockSparseModel } from "../../compiler/driver/block-sparse-weights.ts";
+import { toSafeTensor } from "../../compiler/bundle/tensor-io.ts";
+import { blockColumns, unpackBlockSparse } from "../../compiler/ir/block-sparse.ts";
+import type { Graph } from "../../compiler/ir/graph.ts";
+import { interpret } from "../../compiler/ir/interpreter.ts";
+import { parseGraph } from "../../compiler/ir/parser.ts";
+import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
+import { blockPatternWeight } from "../support/block-sparse-cases.ts";
+
+const root = mkdtempSync(join(tmpdir(), "mlc-block-sparse-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+// x [5, 40] -> a (40 -> 18, 10% of its blocks kept) -> relu -> b (18 -> 10, 90% kept) -> y.
+const graph: Graph = parseGraph(`graph blocks {
+  input %x: f32[5,40]
+  param %a.w: f32[40,18] init=zeros
+  param %a.b: f32[18] init=zeros
+  param %b.w: f32[18,10] init=zeros
+  %0:f32[5,18] = matmul %x, %a.w {transposeA=false, transposeB=false}
+  %1:f32[5,18] = add %0, %a.b
+  %2:f32[5,18] = relu %1
+  %3:f32[5,10] = matmul %2, %b.w {transposeA=false, transposeB=false}
+  output y = %3
+}`);
+
+const params: Record<string, Float64Array> = {
+  "a.w": blockPatternWeight(40, 18, 0.1, 1),
+  "a.b": Float64Array.from({ length: 18 }, (_, i) => Math.fround(0.1 * Math.sin(i))),
+  "b.w": blockPatternWeight(18, 10, 0.9, 2, false),
+};
+const x = Float64Array.from({ length: 200 }, (_, i) => Math.fround(Math.cos(0.37 * i)));
+const expected = interpret(graph, { x }, { params }).outputs.y.data;
+
+function close(actual: ArrayLike<number>, tolerance = 1e-5) {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i] - expected[i]), `element ${i}`).toBeLessThanOrEqual(tolerance * (1 + Math.abs(expected[i])));
+}
+
+describe("the kernel choice by block density", () => {
+  it("keeps dense kernels above the threshold and takes the block-sparse one at or below it", () => {
+    const r = blockSparseModel(graph, params).report;
+    expect(r.map((l) => [l.weight, l.kernel])).toEqual([["a.w", "block-sparse"], ["b.w", "dense"]]);
+    expect(r[0].density).toBeLessThanOrEqual(SPARSE_MAX_DENSITY);
+    expect(r[1].density).toBeGreaterThan(SPARSE_MAX_DENSITY);
+    // The threshold itself: a weight exactly at it is sparse, one block more is dense.
+    const at = blockSparseModel(graph, params, r[1].density).report;
+    expect(at[1].kernel).toBe("block-sparse");
+    const below = blockSparseModel(graph, params, r[1].density - 1e-9).report;
+    expect(below[1].kernel).toBe("dense");
+    expect(formatBlockSparseReport(r)).toMatch(/a\.w\s+\[40,18\]\s+\d+\.\d%\s+block-sparse\s+2\.8 KiB -> [\d.]+ KiB\n\s+b\.w\s+\[18,10\]\s+\d+\.\d%\s+dense/);
+  });
+
+  it("compiles the sparse layer to blockSparseMatmul and leaves the dense one a matmul; the interpreter agrees with the original", () => {
+    const program = compile(graph, { sparse: { params } });
+    const g = program.entries[0].graph;
+    expect(g.nodes.filter((n) => n.op === "blockSparseMatmul").map((n) => n.inputs)).toEqual([["x", "a.w/values", "a.w/rows", "a.w/starts"]]);
+    expect(g.nodes.filter((n) => n.op === "matmul").map((n) => n.inputs)).toEqual([["2", "b.w"]]);
+    expect(g.params.map((p) => p.name)).toEqual(["a.w/values", "a.w/rows", "a.w/starts", "a.b", "b.w"]);
+    const blocks = program.sparsification!.blocks!;
+    const packed = Object.fromEntries(Object.entries(blocks.tensors).map(([n, t]) => [n, t.data]));
+    expect(Array.from(unpackBlockSparse({ k: 40, n: 18, values: packed["a.w/values"], rows: packed["a.w/rows"], starts: packed["a.w/starts"] }))).toEqual(Array.from(params["a.w"]));
+    const { "a.w": _dense, ...others } = params;
+    close(interpret(g, { x }, { params: { ...others, ...packed } }).outputs.y.data, 1e-12);
+    expect(program.records.find((r) => r.pass === "block-sparse")?.stats["layers-block-sparse"]).toBe(1);
+  });
+
+  it("with every weight dense enough, the program is the plain one", () => {
+    const dense = { ...params, "a.w": blockPatternWeight(40, 18, 1, 3, false) };
+    const g = compile(graph, { sparse: { params: dense } }).entries[0].graph;
+    expect(g.nodes.some((n) => n.op === "blockSparseMatmul")).toBe(false);
+    expect(g.params.map((p) => p.name)).toEqual(["a.w", "a.b", "b.w"]);
+  });
+});
+
+interface Bundle {
+  inputs: Record<string, Float32Array>;
+  outputs: Record<string, Float32Array>;
+  forward(): void;
+  loadWeights(bytes: Uint8Array): unknown;
+}
+
+describe("a WASM bundle with a block-sparse layer", async () => {
+  const tensors: Record<string, SafeTensor> = Object.fromEntries(graph.params.map((p) => [p.name, toSafeTensor(p.type, params[p.name])]));
+  const built = build(graph, { backend: wasmBackend, sparse: { params }, weights: { source: "test", tensors } });
+  for (const [file, contents] of Object.entries(built.files)) writeFileSync(join(root, file), contents);
+  const weightsBytes = readFileSync(join(root, `${built.name}.safetensors`));
+  const { load } = (await import(pathToFileURL(join(root, `${built.name}.js`)).href)) as { load: () => Promise<Bundle> };
+
+  it("holds the packed blocks in its weights file and matches the interpreter", async () => {
+    const file = decodeSafetensors(weightsBytes).tensors;
+    expect(Object.keys(file).sort()).toEqual(["a.b", "a.w/rows", "a.w/starts", "a.w/values", "b.w"]);
+    expect(file["a.w/starts"].shape).toEqual([blockColumns(18) + 1]);
+    const m = await load();
+    m.inputs.x.set(x);
+    m.forward();
+    close(m.outputs.y);
+  });
+
+  it("rejects weights files it cannot run, naming the tensor: dense a.w, rows outside K, starts past the blocks", async () => {
+    const m = await load();
+    const file = decodeSafetensors(weightsBytes).tensors;
+    const withTensor = (name: string, t: SafeTensor) => encodeSafetensors({ ...file, [name]: t });
+    expect(() => m.loadWeights(encodeSafetensors({ "a.w": tensors["a.w"] }))).toThrow(/weights: 'a\.w' is not a param of blocks/);
+    const rows = Int32Array.from(file["a.w/rows"].data as Int32Array);
+    rows[2] = 40;
+    expect(() => m.loadWeights(withTensor("a.w/rows", { ...file["a.w/rows"], data: rows }))).toThrow(
+      /weights: 'a\.w\/rows' holds 40 at element 2 \(index \[2\] of i32\[\d+\]\), outside its valid range \[0, 40\)/);
+    const starts = Int32Array.from(file["a.w/starts"].data as Int32Array);
+    starts[3] = -1;
+    expect(() => m.loadWeights(withTensor("a.w/starts", { ...file["a.w/starts"], data: starts }))).toThrow(/weights: 'a\.w\/starts' holds -1 at element 3/);
+    const values = file["a.w/values"];
+    expect(() => m.loadWeights(withTensor("a.w/values", { ...values, shape: [values.shape[0] + 1, 4], data: new Float32Array((values.shape[0] + 1) * 4) }))).toThrow(/weights: 'a\.w\/values' must be f32\[\d+,4\]/);
+    // The bundle's own file still loads and runs after the refusals.
+    m.loadWeights(weightsBytes);
+    m.inputs.x.set(x);
+    m.forward();
+    close(m.outputs.y);
+  });
+});
