@@ -12,12 +12,15 @@
 // W/starts (i32 [ceil(N/4)+1]) taking its place (ir/block-sparse.ts; B, the kept block count, is
 // the option's number for W). Their init is "zeros": the values come from the driver, which packs
 // them into the bundle's weights file. A candidate is a matmul without transposes whose right
-// operand is a 2-D f32 param that nothing else reads (blockSparseCandidates).
+// operand is a 2-D f32 param that nothing else reads, or a pointwise convolution (1x1, stride 1,
+// no padding, one group) whose HWIO weight [1, 1, C, O] is such a param: over NHWC x it is the
+// same product of each pixel's C channels by a [C, O] matrix (blockSparseCandidates).
 
 import { GraphBuilder } from "../ir/builder.ts";
 import { BLOCK_COLS, blockColumns } from "../ir/block-sparse.ts";
-import { useCounts, type Graph } from "../ir/graph.ts";
-import { byteSize } from "../ir/types.ts";
+import { useCounts, valueTypes, type Graph, type Node } from "../ir/graph.ts";
+import { convGeometry } from "../ir/ops/nn.ts";
+import { byteSize, type TensorType } from "../ir/types.ts";
 import type { Pass } from "./pass.ts";
 
 export interface BlockSparseOptions {
@@ -39,15 +42,30 @@ export function blockSparseNames(weight: string): { values: string; rows: string
   return { values: `${weight}/values`, rows: `${weight}/rows`, starts: `${weight}/starts` };
 }
 
+/**
+ * A 1x1 convolution with stride 1, no padding and one group is a matmul of every pixel's channels
+ * by W [1, 1, C, O] viewed as [C, O], which is what blockSparseMatmul computes over NHWC x.
+ */
+function pointwise(n: Node, types: ReadonlyMap<string, TensorType>): boolean {
+  if (n.attrs.groups !== 1) return false;
+  const { win } = convGeometry("conv2d", types.get(n.inputs[0])!, types.get(n.inputs[1])!, n.attrs);
+  return win.strideH === 1 && win.strideW === 1 && win.padTop + win.padBottom + win.padLeft + win.padRight === 0;
+}
+
 export function blockSparseCandidates(g: Graph): BlockSparseCandidate[] {
   const params = new Map(g.params.map((p) => [p.name, p]));
   const uses = useCounts(g);
   const out: BlockSparseCandidate[] = [];
+  const types = valueTypes(g);
   for (const n of g.nodes) {
-    if (n.op !== "matmul" || n.attrs.transposeA || n.attrs.transposeB) continue;
     const w = params.get(n.inputs[1]);
-    if (!w || w.type.dtype !== "f32" || w.type.shape.length !== 2 || uses.get(w.name) !== 1) continue;
-    out.push({ node: n.id, x: n.inputs[0], weight: w.name, k: w.type.shape[0], n: w.type.shape[1] });
+    if (!w || w.type.dtype !== "f32" || uses.get(w.name) !== 1) continue;
+    const s = w.type.shape;
+    if (n.op === "matmul" && !n.attrs.transposeA && !n.attrs.transposeB && s.length === 2) {
+      out.push({ node: n.id, x: n.inputs[0], weight: w.name, k: s[0], n: s[1] });
+    } else if (n.op === "conv2d" && s.length === 4 && s[0] === 1 && s[1] === 1 && pointwise(n, types)) {
+      out.push({ node: n.id, x: n.inputs[0], weight: w.name, k: s[2], n: s[3] });
+    }
   }
   return out;
 }

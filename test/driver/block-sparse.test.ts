@@ -131,3 +131,40 @@ describe("a WASM bundle with a block-sparse layer", async () => {
     close(m.outputs.y);
   });
 });
+
+describe("a pointwise (1x1) convolution with a block-sparse weight", async () => {
+  const conv = parseGraph(`graph pointwise {
+  input %x: f32[2,3,3,16]
+  param %p.w: f32[1,1,16,12] init=zeros
+  param %q.w: f32[3,3,12,4] init=zeros
+  %0:f32[2,3,3,12] = conv2d %x, %p.w {stride=[1,1], padding="same", pads=[0,0,0,0], dilation=[1,1], groups=1}
+  %1:f32[2,3,3,12] = relu %0
+  %2:f32[2,3,3,4] = conv2d %1, %q.w {stride=[1,1], padding="same", pads=[0,0,0,0], dilation=[1,1], groups=1}
+  output y = %2
+}`);
+  // Both weights mostly zero blocks; only the pointwise one is a dense layer's matrix.
+  const convParams = { "p.w": blockPatternWeight(16, 12, 0.2, 5, false), "q.w": blockPatternWeight(108, 4, 0.2, 6, false) };
+  const xs = Float64Array.from({ length: 2 * 3 * 3 * 16 }, (_, i) => Math.fround(Math.sin(0.21 * i)));
+  const want = interpret(conv, { x: xs }, { params: convParams }).outputs.y.data;
+
+  it("becomes blockSparseMatmul over the NHWC input (the 3x3 one stays a conv2d), computing the same", async () => {
+    const program = compile(conv, { sparse: { params: convParams } });
+    const g = program.entries[0].graph;
+    expect(g.nodes.map((n) => n.op)).toEqual(["blockSparseMatmul", "relu", "conv2d"]);
+    const packed = Object.fromEntries(Object.entries(program.sparsification!.blocks!.tensors).map(([n, t]) => [n, t.data]));
+    const got = interpret(g, { x: xs }, { params: { "q.w": convParams["q.w"], ...packed } }).outputs.y.data;
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(want[i])));
+  });
+
+  it("runs in a WASM bundle imported from a folder outside the repo, matching the interpreter", async () => {
+    const tensors: Record<string, SafeTensor> = Object.fromEntries(conv.params.map((p) => [p.name, toSafeTensor(p.type, convParams[p.name as keyof typeof convParams])]));
+    const built = build(conv, { backend: wasmBackend, sparse: { params: convParams }, weights: { source: "test", tensors } });
+    const dir = mkdtempSync(join(root, "pointwise-"));
+    for (const [file, contents] of Object.entries(built.files)) writeFileSync(join(dir, file), contents);
+    const { load } = (await import(pathToFileURL(join(dir, `${built.name}.js`)).href)) as { load: () => Promise<Bundle> };
+    const m = await load();
+    m.inputs.x.set(xs);
+    m.forward();
+    for (let i = 0; i < want.length; i++) expect(Math.abs(m.outputs.y[i] - want[i]), `element ${i}`).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want[i])));
+  });
+});
