@@ -18,6 +18,7 @@ import { emitWasm } from "../compiler/codegen-wasm/emit.ts";
 import { naivePlan } from "../compiler/codegen-wasm/naive-plan.ts";
 import { GraphBuilder } from "../compiler/ir/builder.ts";
 import { BLOCK_COLS, blockColumns, packBlockSparse } from "../compiler/ir/block-sparse.ts";
+import { pack24 } from "../compiler/ir/sparse24.ts";
 import { median, WebAssemblyApi, type Contender } from "./gemm.ts";
 import { loadOrtWasm, loadTfjsWasm, onnxModel } from "./peers.ts";
 import type { BenchReport } from "./run.ts";
@@ -34,6 +35,8 @@ const DENSE = "mlc dense";
 const TFJS = "TF.js-wasm dense";
 const ORT = "ORT-web dense";
 const sparseName = (s: number) => `mlc block-sparse ${Math.round(s * 100)}%`;
+const TWO_FOUR = "mlc 2:4";
+const WITH_24 = process.env.SPARSE_GEMM_24 !== "0";
 
 function uniform(n: number, seed: number): Float32Array {
   let s = seed;
@@ -90,6 +93,32 @@ async function mlcSparse(name: string, m: number, k: number, n: number, x: Float
   new Int32Array(buffer, entry.inputs[2].offset, p.blocks).set(p.rows);
   new Int32Array(buffer, entry.inputs[3].offset, p.starts.length).set(p.starts);
   return { name, run, result: () => new Float32Array(buffer, entry.outputs[0].offset, m * n), density: p.blocks / (k * blockColumns(n)) };
+}
+
+/** W with the two smallest |w| of every group of four input rows of each channel zeroed (2:4). */
+function twoFour(w: Float32Array, k: number, n: number): Float32Array {
+  const out = Float32Array.from(w);
+  for (let g = 0; g < k / 4; g++) {
+    for (let c = 0; c < n; c++) {
+      const rows = [0, 1, 2, 3].sort((a, b) => Math.abs(w[(4 * g + a) * n + c]) - Math.abs(w[(4 * g + b) * n + c]));
+      for (const r of rows.slice(0, 2)) out[(4 * g + r) * n + c] = 0;
+    }
+  }
+  return out;
+}
+
+async function mlc24(m: number, k: number, n: number, x: Float32Array, w: Float32Array): Promise<Contender> {
+  const p = pack24(w, k, n);
+  const g = new GraphBuilder("sparse24");
+  const a = g.addInput({ name: "x", type: { dtype: "f32", shape: [m, k] } });
+  const values = g.addInput({ name: "values", type: { dtype: "f32", shape: [n, k / 2] } });
+  const index = g.addInput({ name: "index", type: { dtype: "u8", shape: [n, k / 2] } });
+  g.output("y", g.op("sparse24Matmul", [a, values, index]));
+  const { buffer, entry, run } = await instantiate(g);
+  new Float32Array(buffer, entry.inputs[0].offset, m * k).set(x);
+  new Float32Array(buffer, entry.inputs[1].offset, p.values.length).set(p.values);
+  new Uint8Array(buffer, entry.inputs[2].offset, p.index.length).set(p.index);
+  return { name: TWO_FOUR, run, result: () => new Float32Array(buffer, entry.outputs[0].offset, m * n) };
 }
 
 async function tfjsDense(m: number, k: number, n: number, x: Float32Array, w: Float32Array): Promise<Contender> {
@@ -152,23 +181,24 @@ export interface SparseGemmRow {
   readonly ms: Record<string, { wall: number; cpu: number }>;
   /** Per sparsity: kept blocks / all blocks, and mlc dense's median wall time over the sparse one's. */
   readonly sparse: { sparsity: number; density: number; overDense: number; overTfjs?: number; overOrt?: number; maxError: number }[];
+  /** 2:4: mlc dense's median wall time over the 2:4 kernel's, and its largest relative error. */
+  readonly twoFour?: { overDense: number; maxError: number };
 }
 
 async function measure([m, k, n]: readonly [number, number, number]): Promise<SparseGemmRow> {
   const x = uniform(m * k, 1);
   const w = uniform(k * n, 2);
   const sparse = await Promise.all(SPARSITIES.map((s, i) => mlcSparse(sparseName(s), m, k, n, x, blockPruned(w, k, n, s, 10 + i))));
-  const contenders: Contender[] = [await mlcDense(m, k, n, x, w), ...sparse];
+  const w24 = twoFour(w, k, n);
+  const contenders: Contender[] = [await mlcDense(m, k, n, x, w), ...sparse, ...(WITH_24 ? [await mlc24(m, k, n, x, w24)] : [])];
   if (PEERS) contenders.push(await tfjsDense(m, k, n, x, w), await ortDense(m, k, n, x, w));
   for (const c of contenders) await timed(c.run, WARMUP_MS);
   const times = new Map(contenders.map((c) => [c.name, [] as { wall: number; cpu: number }[]]));
   for (let round = 0; round < ROUNDS; round++) for (const c of contenders) times.get(c.name)!.push(await timed(c.run, TIMING_MS));
   const ms: SparseGemmRow["ms"] = {};
   for (const [name, ts] of times) ms[name] = { wall: median(ts.map((t) => t.wall)), cpu: median(ts.map((t) => t.cpu)) };
-  const rows = SPARSITIES.map((s, i) => {
-    // Check the kernel's product against a float64 one of the same pruned weight (a few rows).
-    const pruned = blockPruned(w, k, n, s, 10 + i);
-    const y = sparse[i].result();
+  // The kernel's product against a float64 one of the same pruned weight (a few rows).
+  const errorOf = (y: ArrayLike<number>, pruned: Float32Array) => {
     let maxError = 0;
     for (let r = 0; r < Math.min(m, 4); r++) {
       for (let c = 0; c < n; c++) {
@@ -177,6 +207,10 @@ async function measure([m, k, n]: readonly [number, number, number]): Promise<Sp
         maxError = Math.max(maxError, Math.abs(y[r * n + c] - ref) / (1 + Math.abs(ref)));
       }
     }
+    return maxError;
+  };
+  const rows = SPARSITIES.map((s, i) => {
+    const maxError = errorOf(sparse[i].result(), blockPruned(w, k, n, s, 10 + i));
     const wall = ms[sparseName(s)].wall;
     return {
       sparsity: s,
@@ -186,8 +220,9 @@ async function measure([m, k, n]: readonly [number, number, number]): Promise<Sp
       maxError,
     };
   });
+  const two = WITH_24 ? { twoFour: { overDense: ms[DENSE].wall / ms[TWO_FOUR].wall, maxError: errorOf(contenders.find((c) => c.name === TWO_FOUR)!.result(), w24) } } : {};
   for (const c of contenders) c.dispose?.();
-  return { shape: [m, k, n], ms, sparse: rows };
+  return { shape: [m, k, n], ms, sparse: rows, ...two };
 }
 
 function markdown(rows: readonly SparseGemmRow[], load: { before: number; after: number; cores: number }): string {
@@ -209,6 +244,10 @@ function markdown(rows: readonly SparseGemmRow[], load: { before: number; after:
       const t = r.ms[sparseName(s.sparsity)];
       out.push(`| ${Math.round(s.sparsity * 100)}% | ${(s.density * 100).toFixed(1)}% | ${t.wall.toFixed(3)} (${t.cpu.toFixed(3)}) | **${s.overDense.toFixed(2)}x** |` +
         `${PEERS ? ` ${s.overTfjs!.toFixed(2)}x | ${s.overOrt!.toFixed(2)}x |` : ""} ${s.maxError.toExponential(1)} |`);
+    }
+    if (r.twoFour) {
+      const t = r.ms[TWO_FOUR];
+      out.push("", `2:4 (50% of the weights, the two smallest |w| of every group of four input rows zeroed; mlc's sparse24Matmul): ${t.wall.toFixed(3)} ms (${t.cpu.toFixed(3)}), **${r.twoFour.overDense.toFixed(2)}x** mlc dense, max rel. error ${r.twoFour.maxError.toExponential(1)}.`);
     }
     out.push("");
   }

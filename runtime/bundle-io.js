@@ -59,16 +59,25 @@ function checkedWeights(bytes, opts = {}) {
   };
 }
 
+/** Element bytes and a reader of each integer dtype an index param may have. */
+const INDEX_READS = {
+  i32: [4, (v, k) => v.getInt32(k * 4, true)],
+  u8: [1, (v, k) => v.getUint8(k)],
+  i8: [1, (v, k) => v.getInt8(k)],
+};
+
 /**
- * Throws, naming the param and its first bad element, when an i32 param that kernels read as
- * indices (a block-sparse weight's rows and column starts: MANIFEST params[].indexRange) holds a
+ * Throws, naming the param and its first bad element, when an integer param that kernels read as
+ * indices (a block-sparse weight's rows and column starts, a 2:4 weight's rows within its groups:
+ * MANIFEST params[].indexRange) holds a
  * value outside [lo, hi): the kernels would read outside the tensors the structure indexes.
  */
 function checkIndexParam(param, bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const { lo, hi, what } = param.indexRange;
-  for (let k = 0; k < bytes.byteLength / 4; k++) {
-    const v = view.getInt32(k * 4, true);
+  const [size, read] = INDEX_READS[param.dtype];
+  for (let k = 0; k < bytes.byteLength / size; k++) {
+    const v = read(view, k);
     if (v >= lo && v < hi) continue;
     throw new Error(`weights: '${param.name}' holds ${v} at element ${k} (index [${unravel(k, param.shape).join(", ")}] of ${param.dtype}[${param.shape.join(",")}]), outside its valid range [${lo}, ${hi}) (${what}): the file does not hold this bundle's structure`);
   }

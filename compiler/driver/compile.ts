@@ -20,6 +20,7 @@ import { quantizeDense } from "../passes/quantize-dense.ts";
 import { sparsify } from "../passes/sparsify.ts";
 import { sparsifyModel, type Sparsification, type SparseSpec } from "./sparsify-weights.ts";
 import { blockSparse } from "../passes/block-sparse.ts";
+import { sparse24 } from "../passes/sparse-24.ts";
 import { blockSparseModel } from "./block-sparse-weights.ts";
 import { foldBatchNorm } from "../passes/fold-batch-norm.ts";
 import { toSafeTensor } from "../bundle/tensor-io.ts";
@@ -148,6 +149,7 @@ function frontStage(forward: Graph, opts: CompileOptions, runner: PassRunner): P
     for (const [name, t] of Object.entries(sparsification.tensors)) values[name] = t.data;
     const blocks = blockSparseModel(entries[0].graph, values);
     entries = runner.each(blockSparse, entries, () => ({ layers: blocks.layers }));
+    entries = runner.each(sparse24, entries, () => ({ weights: blocks.twoFour }));
     sparsification = { ...sparsification, blocks };
   }
   return {

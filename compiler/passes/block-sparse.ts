@@ -20,7 +20,7 @@ import { GraphBuilder } from "../ir/builder.ts";
 import { BLOCK_COLS, blockColumns } from "../ir/block-sparse.ts";
 import { useCounts, valueTypes, type Graph, type Node } from "../ir/graph.ts";
 import { convGeometry } from "../ir/ops/nn.ts";
-import { byteSize, type TensorType } from "../ir/types.ts";
+import { byteSize, numel, type TensorType } from "../ir/types.ts";
 import type { Pass } from "./pass.ts";
 
 export interface BlockSparseOptions {
@@ -35,6 +35,8 @@ export interface BlockSparseCandidate {
   readonly weight: string;
   readonly k: number;
   readonly n: number;
+  /** Rows of x (every axis but the last): the M of the product. */
+  readonly rows: number;
 }
 
 /** The names the rewritten layer's params take. */
@@ -62,9 +64,9 @@ export function blockSparseCandidates(g: Graph): BlockSparseCandidate[] {
     if (!w || w.type.dtype !== "f32" || uses.get(w.name) !== 1) continue;
     const s = w.type.shape;
     if (n.op === "matmul" && !n.attrs.transposeA && !n.attrs.transposeB && s.length === 2) {
-      out.push({ node: n.id, x: n.inputs[0], weight: w.name, k: s[0], n: s[1] });
+      out.push({ node: n.id, x: n.inputs[0], weight: w.name, k: s[0], n: s[1], rows: numel(types.get(n.inputs[0])!.shape) / s[0] });
     } else if (n.op === "conv2d" && s.length === 4 && s[0] === 1 && s[1] === 1 && pointwise(n, types)) {
-      out.push({ node: n.id, x: n.inputs[0], weight: w.name, k: s[2], n: s[3] });
+      out.push({ node: n.id, x: n.inputs[0], weight: w.name, k: s[2], n: s[3], rows: numel(types.get(n.inputs[0])!.shape) / s[2] });
     }
   }
   return out;

@@ -1,16 +1,39 @@
-// The WASM blockSparseMatmul kernel (codegen-wasm/kernels/block-sparse.ts) against the
+// The WASM blockSparseMatmul and sparse24Matmul kernels (codegen-wasm/kernels/block-sparse.ts,
+// sparse24.ts) against the
 // interpreter over test/support/block-sparse-cases.ts (tile and lane tails, random block
-// patterns, all-zero and all-kept block columns and rows, an all-zero weight), and the packed
-// format against the dense weight it came from.
+// patterns, all-zero and all-kept block columns and rows, an all-zero weight; 2:4 groups keeping
+// 0, 1 or 2), and the packed formats against the dense weights they came from.
 import { describe, expect, it } from "vitest";
 import { blockDensity, blockStructureError, packBlockSparse, unpackBlockSparse } from "../../compiler/ir/block-sparse.ts";
-import { blockPatternWeight, blockSparseGraph } from "../support/block-sparse-cases.ts";
+import { fits24, pack24, unpack24 } from "../../compiler/ir/sparse24.ts";
+import { blockPatternWeight, blockSparseGraph, sparse24Graph, twoFourWeight } from "../support/block-sparse-cases.ts";
 import { expectMatchesInterpreter } from "../support/wasm-harness.ts";
 
 describe("blockSparseMatmul on wasm-simd", () => {
   it("matches the interpreter on every case", async () => {
     const { graph, inputs } = blockSparseGraph();
     await expectMatchesInterpreter(graph, inputs);
+  });
+});
+
+describe("sparse24Matmul on wasm-simd", () => {
+  it("matches the interpreter on every case (row and channel tails, groups keeping 0, 1 or 2)", async () => {
+    const { graph, inputs } = sparse24Graph();
+    // An output's rounding error scales with its partial sums, not its (possibly cancelled) value.
+    await expectMatchesInterpreter(graph, inputs, { relativeToMax: true });
+  });
+});
+
+describe("the 2:4 format", () => {
+  it("packs a 2:4 weight and unpacks to the same weight; refuses one that is not 2:4", () => {
+    const w = twoFourWeight(12, 7, 3);
+    expect(fits24(w, 12, 7)).toBe(true);
+    expect(Array.from(unpack24(pack24(w, 12, 7)))).toEqual(Array.from(w));
+    const three = Float64Array.from(w);
+    for (const r of [0, 1, 2]) three[r * 7 + 2] = 1;
+    expect(fits24(three, 12, 7)).toBe(false);
+    expect(() => pack24(three, 12, 7)).toThrow(/not 2:4/);
+    expect(fits24(new Float64Array(6 * 2), 6, 2)).toBe(false);
   });
 });
 

@@ -1,9 +1,10 @@
-// Block-sparse kernels under `--sparse` (driver/block-sparse-weights.ts, passes/block-sparse.ts,
-// docs/COMPRESSION.md "Block-sparse kernels"): a dense layer whose weight keeps few 1x4 blocks gets
+// Sparse kernels under `--sparse` (driver/block-sparse-weights.ts, passes/block-sparse.ts and
+// sparse-24.ts, docs/COMPRESSION.md "Block-sparse kernels"): a dense layer whose weight keeps few 1x4 blocks gets
 // blockSparseMatmul and one above the density threshold keeps matmul (the compiled IR and the
 // kernel-choice report say which); both programs match the interpreter on the original weights,
 // in the interpreter and as a WASM bundle; the bundle's weights file holds the packed blocks, and
-// the bundle rejects a file whose structure it cannot run, naming the tensor.
+// the bundle rejects a file whose structure it cannot run, naming the tensor. A 2:4 weight runs the
+// 2:4 kernel for the rows of x where it pays, dense elsewhere.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +12,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { wasmBackend } from "../../compiler/codegen-wasm/backend.ts";
-import { build, compile, formatBlockSparseReport, SPARSE_MAX_DENSITY } from "../../compiler/driver/index.ts";
+import { build, compile, formatBlockSparseReport, SPARSE_MAX_DENSITY, TWO_FOUR_ROWS } from "../../compiler/driver/index.ts";
 import { blockSparseModel } from "../../compiler/driver/block-sparse-weights.ts";
 import { toSafeTensor } from "../../compiler/bundle/tensor-io.ts";
 import { blockColumns, unpackBlockSparse } from "../../compiler/ir/block-sparse.ts";
@@ -19,7 +20,7 @@ import type { Graph } from "../../compiler/ir/graph.ts";
 import { interpret } from "../../compiler/ir/interpreter.ts";
 import { parseGraph } from "../../compiler/ir/parser.ts";
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
-import { blockPatternWeight } from "../support/block-sparse-cases.ts";
+import { blockPatternWeight, twoFourWeight } from "../support/block-sparse-cases.ts";
 
 const root = mkdtempSync(join(tmpdir(), "mlc-block-sparse-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -61,7 +62,7 @@ describe("the kernel choice by block density", () => {
     expect(at[1].kernel).toBe("block-sparse");
     const below = blockSparseModel(graph, params, r[1].density - 1e-9).report;
     expect(below[1].kernel).toBe("dense");
-    expect(formatBlockSparseReport(r)).toMatch(/a\.w\s+\[40,18\]\s+\d+\.\d%\s+block-sparse\s+2\.8 KiB -> [\d.]+ KiB\n\s+b\.w\s+\[18,10\]\s+\d+\.\d%\s+dense/);
+    expect(formatBlockSparseReport(r)).toMatch(/a\.w\s+\[40,18\]\s+5\s+\d+\.\d%\s+block-sparse\s+2\.8 KiB -> [\d.]+ KiB\n\s+b\.w\s+\[18,10\]\s+5\s+\d+\.\d%\s+dense/);
   });
 
   it("compiles the sparse layer to blockSparseMatmul and leaves the dense one a matmul; the interpreter agrees with the original", () => {
@@ -166,5 +167,58 @@ describe("a pointwise (1x1) convolution with a block-sparse weight", async () =>
     m.inputs.x.set(xs);
     m.forward();
     for (let i = 0; i < want.length; i++) expect(Math.abs(m.outputs.y[i] - want[i]), `element ${i}`).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want[i])));
+  });
+});
+
+describe("a 2:4 weight", async () => {
+  // x [rows, 16] by a 2:4 weight [16, 12]: nearly every 1x4 block is kept, so block-sparse does not pay.
+  const layer = (rows: number) => parseGraph(`graph twofour {
+  input %x: f32[${rows},16]
+  param %c.w: f32[16,12] init=zeros
+  %0:f32[${rows},12] = matmul %x, %c.w {transposeA=false, transposeB=false}
+  output y = %0
+}`);
+  const w24 = { "c.w": twoFourWeight(16, 12, 9) };
+  const xs = (rows: number) => Float64Array.from({ length: rows * 16 }, (_, i) => Math.fround(Math.cos(0.13 * i)));
+
+  it(`runs sparse24Matmul for ${TWO_FOUR_ROWS.min} to ${TWO_FOUR_ROWS.max} rows of x and dense outside them (and for a weight that is not 2:4)`, () => {
+    const kernels = (rows: number, params = w24) => compile(layer(rows), { sparse: { params } }).entries[0].graph.nodes.map((n) => n.op);
+    expect(kernels(8)).toEqual(["sparse24Matmul"]);
+    expect(kernels(TWO_FOUR_ROWS.min)).toEqual(["sparse24Matmul"]);
+    expect(kernels(TWO_FOUR_ROWS.max)).toEqual(["sparse24Matmul"]);
+    expect(kernels(TWO_FOUR_ROWS.min - 1)).toEqual(["matmul"]);
+    expect(kernels(TWO_FOUR_ROWS.max + 1)).toEqual(["matmul"]);
+    const three = Float64Array.from(w24["c.w"]);
+    for (const r of [0, 1, 2]) three[r * 12 + 5] = 0.25;
+    expect(kernels(8, { "c.w": three })).toEqual(["matmul"]);
+    const report = blockSparseModel(layer(8), w24).report;
+    expect(report.map((l) => [l.kernel, l.rows])).toEqual([["2:4", 8]]);
+    expect(formatBlockSparseReport(report)).toMatch(/c\.w\s+\[16,12\]\s+8\s+\d+\.\d%\s+2:4\s+0\.8 KiB -> 0\.5 KiB/);
+  });
+
+  it("matches the interpreter compiled and as a WASM bundle, whose weights file holds W/values and W/index; an index past 3 is refused naming the tensor", async () => {
+    const g = layer(8);
+    const want = interpret(g, { x: xs(8) }, { params: w24 }).outputs.y.data;
+    const program = compile(g, { sparse: { params: w24 } });
+    const packed = Object.fromEntries(Object.entries(program.sparsification!.blocks!.tensors).map(([n, t]) => [n, t.data]));
+    const got = interpret(program.entries[0].graph, { x: xs(8) }, { params: packed }).outputs.y.data;
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(want[i])));
+
+    const tensors = { "c.w": toSafeTensor({ dtype: "f32", shape: [16, 12] }, w24["c.w"]) };
+    const built = build(g, { backend: wasmBackend, sparse: { params: w24 }, weights: { source: "test", tensors } });
+    const dir = mkdtempSync(join(root, "twofour-"));
+    for (const [file, contents] of Object.entries(built.files)) writeFileSync(join(dir, file), contents);
+    const bytes = readFileSync(join(dir, `${built.name}.safetensors`));
+    const file = decodeSafetensors(bytes).tensors;
+    expect(Object.fromEntries(Object.entries(file).map(([n, t]) => [n, [t.dtype, t.shape]]))).toEqual({ "c.w/values": ["F32", [12, 8]], "c.w/index": ["U8", [12, 8]] });
+    const { load } = (await import(pathToFileURL(join(dir, `${built.name}.js`)).href)) as { load: () => Promise<Bundle> };
+    const m = await load();
+    m.inputs.x.set(xs(8));
+    m.forward();
+    for (let i = 0; i < want.length; i++) expect(Math.abs(m.outputs.y[i] - want[i]), `element ${i}`).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want[i])));
+    const index = Uint8Array.from(file["c.w/index"].data as Uint8Array);
+    index[5] = 4;
+    expect(() => m.loadWeights(encodeSafetensors({ ...file, "c.w/index": { ...file["c.w/index"], data: index } }))).toThrow(
+      /weights: 'c\.w\/index' holds 4 at element 5 \(index \[0, 5\] of u8\[12,8\]\), outside its valid range \[0, 4\)/);
   });
 });

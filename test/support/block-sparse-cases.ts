@@ -8,6 +8,7 @@
 import { GraphBuilder } from "../../compiler/ir/builder.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
 import { BLOCK_COLS, blockColumns, packBlockSparse } from "../../compiler/ir/block-sparse.ts";
+import { pack24 } from "../../compiler/ir/sparse24.ts";
 import { rng } from "./seeded-random.ts";
 
 export interface BlockSparseCase {
@@ -65,6 +66,42 @@ export function blockSparseGraph(): { graph: Graph; inputs: Record<string, numbe
     inputs[`rows${i}`] = Array.from(packed.rows);
     inputs[`starts${i}`] = Array.from(packed.starts);
     b.output(`y${i}`, b.op("blockSparseMatmul", [xs, values, rows, starts], { n }));
+  });
+  return { graph: b.build(), inputs };
+}
+
+/**
+ * A [K, n] 2:4 weight: in each group of four input rows of a channel, `kept(g, c)` (0, 1 or 2) of
+ * the rows at random hold a nonzero; the first channel keeps none, the second always two.
+ */
+export function twoFourWeight(k: number, n: number, seed: number): Float64Array {
+  const random = rng(seed);
+  const w = new Float64Array(k * n);
+  for (let g = 0; g < k / 4; g++) {
+    for (let c = 0; c < n; c++) {
+      const kept = c === 0 ? 0 : c === 1 ? 2 : Math.floor(random() * 3);
+      const rows = [0, 1, 2, 3].sort(() => random() - 0.5).slice(0, kept);
+      for (const r of rows) w[(4 * g + r) * n + c] = Math.fround(random() * 2 - 1) || 0.5;
+    }
+  }
+  return w;
+}
+
+/** sparse24Matmul's backend cases: row tiles with tails, channel counts with a scalar tail, batched x. */
+export function sparse24Graph(): { graph: Graph; inputs: Record<string, number[]> } {
+  const b = new GraphBuilder("sparse24-cases");
+  const inputs: Record<string, number[]> = {};
+  const random = rng(24);
+  [{ x: [1, 4], n: 4 }, { x: [5, 8], n: 7 }, { x: [9, 32], n: 12 }, { x: [2, 3, 16], n: 3 }, { x: [13, 44], n: 21 }, { x: [37, 12], n: 5 }, { x: [16, 8], n: 2 }].forEach(({ x, n }, i) => {
+    const k = x[x.length - 1];
+    const packed = pack24(twoFourWeight(k, n, 200 + i), k, n);
+    const xs = b.addInput({ name: `x${i}`, type: { dtype: "f32", shape: x } });
+    const values = b.addInput({ name: `values${i}`, type: { dtype: "f32", shape: [n, k / 2] } });
+    const index = b.addInput({ name: `index${i}`, type: { dtype: "u8", shape: [n, k / 2] } });
+    inputs[`x${i}`] = Array.from({ length: x.reduce((p, d) => p * d, 1) }, () => Math.fround(random() * 2 - 1));
+    inputs[`values${i}`] = Array.from(packed.values);
+    inputs[`index${i}`] = Array.from(packed.index);
+    b.output(`y${i}`, b.op("sparse24Matmul", [xs, values, index]));
   });
   return { graph: b.build(), inputs };
 }

@@ -15,6 +15,7 @@ import { QUANT_KERNELS } from "./quant.ts";
 import { REDUCTION_KERNELS } from "./reduction.ts";
 import { SOURCE_KERNELS } from "./source.ts";
 import { SPARSE_KERNELS } from "./block-sparse.ts";
+import { SPARSE24_KERNELS } from "./sparse24.ts";
 
 export const WASM_KERNELS: KernelTable = signedTable("wasm-simd kernels", {
   elementwise: ELEMENTWISE_KERNELS,
@@ -27,6 +28,7 @@ export const WASM_KERNELS: KernelTable = signedTable("wasm-simd kernels", {
   quant: QUANT_KERNELS,
   prune: PRUNE_KERNELS,
   sparse: SPARSE_KERNELS,
+  sparse24: SPARSE24_KERNELS,
 });
 
 /**

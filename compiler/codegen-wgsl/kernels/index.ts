@@ -18,6 +18,7 @@ import { PRUNE_KERNELS } from "./prune.ts";
 import { QUANT_KERNELS } from "./quant.ts";
 import { REDUCTION_KERNELS } from "./reduction.ts";
 import { SPARSE_KERNELS } from "./block-sparse.ts";
+import { SPARSE24_KERNELS } from "./sparse24.ts";
 
 export const WGSL_KERNELS: WgslKernelTable = signedTable("webgpu kernels", {
   elementwise: ELEMENTWISE_KERNELS,
@@ -31,6 +32,7 @@ export const WGSL_KERNELS: WgslKernelTable = signedTable("webgpu kernels", {
   quant: QUANT_KERNELS,
   prune: PRUNE_KERNELS,
   sparse: SPARSE_KERNELS,
+  sparse24: SPARSE24_KERNELS,
 });
 
 /**

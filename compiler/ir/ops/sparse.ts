@@ -73,4 +73,51 @@ const blockSparseMatmul: OpDef = {
   f32Only: true,
 };
 
-export const SPARSE_OPS: readonly OpDef[] = [blockSparseMatmul];
+// 2:4 (format in ir/sparse24.ts): y[m, c] = sum over groups g and i = 0, 1 of
+// x[m, 4g + index[c, 2g + i]] * values[c, 2g + i].
+const sparse24Matmul: OpDef = {
+  name: "sparse24Matmul",
+  summary: "x[..., K] times a constant [K, N] 2:4 weight stored channel by channel as its kept half (values f32 [N, K/2]) and their rows within each group of four (index u8 [N, K/2])",
+  kind: "contraction",
+  operands: ["x", "values", "index"],
+  attrs: {},
+  tolerance: 1e-4,
+  infer([x, values, index]) {
+    if (x.shape.length < 1 || x.dtype !== "f32") throw new ShapeError(`sparse24Matmul: x must be f32 of rank >= 1, got ${formatType(x)}`);
+    const k = x.shape[x.shape.length - 1];
+    if (k % 4 !== 0) throw new ShapeError(`sparse24Matmul: x's last axis (K = ${k}) must be a multiple of 4, got ${formatType(x)}`);
+    if (values.dtype !== "f32" || values.shape.length !== 2 || values.shape[1] !== k / 2) {
+      throw new ShapeError(`sparse24Matmul: values must be f32 [N, ${k / 2}] (K/2 kept weights per channel), got ${formatType(values)}`);
+    }
+    if (index.dtype !== "u8" || index.shape.length !== 2 || index.shape[0] !== values.shape[0] || index.shape[1] !== values.shape[1]) {
+      throw new ShapeError(`sparse24Matmul: index must be u8 of values' shape [${values.shape.join(",")}], got ${formatType(index)}`);
+    }
+    return { dtype: "f32", shape: [...x.shape.slice(0, -1), values.shape[0]] };
+  },
+  interpret([x, values, index], _attrs, out) {
+    const k = x.type.shape[x.type.shape.length - 1];
+    const n = values.type.shape[0];
+    const half = k / 2;
+    const m = numel(x.type.shape) / k;
+    const y = new Float64Array(numel(out.shape));
+    for (let c = 0; c < n; c++) {
+      for (let p = 0; p < half; p++) {
+        const r = index.data[c * half + p];
+        if (!(r >= 0 && r < 4)) throw new Error(`sparse24Matmul: index[${c}, ${p}] = ${r} is not a row of a group of four (0..3)`);
+        const row = 4 * Math.floor(p / 2) + r;
+        const v = values.data[c * half + p];
+        for (let i = 0; i < m; i++) y[i * n + c] += x.data[i * k + row] * v;
+      }
+    }
+    return y;
+  },
+  indexOperands: () => [{ operand: 2, size: 4, what: "rows within each group of four of sparse24Matmul's kept weights" }],
+  // 2 per multiply-add of the kept half.
+  flops(node, [x, values]) {
+    const k = x.shape[x.shape.length - 1];
+    return 2 * (numel(x.shape) / k) * numel(values.shape);
+  },
+  f32Only: true,
+};
+
+export const SPARSE_OPS: readonly OpDef[] = [blockSparseMatmul, sparse24Matmul];
