@@ -1,7 +1,7 @@
 // Block-sparse GEMM against dense, single thread: y[M, N] = x[M, K] · W[K, N] with W pruned in
 // random 1x4 blocks (one input row by four output channels: the kernel's format, ir/block-sparse.ts)
 // at 50, 70, 80, 90 and 95% sparsity, through mlc's blockSparseMatmul kernel
-// (codegen-wasm/kernels/block-sparse.ts), beside mlc's dense f32 GEMM (the matmul kernel a bundle
+// (codegen-wasm/kernels/block-sparse.ts), and W pruned 2:4 through sparse24Matmul (sparse24.ts), beside mlc's dense f32 GEMM (the matmul kernel a bundle
 // runs for the same layer, W packed per call), TF.js-wasm's tf.matMul and ONNX Runtime Web's
 // MatMul with W as an initializer (both dense, 1 thread). Everything runs in this process,
 // interleaved round by round (bench/gemm.ts's timing), so load on the shared host hits all alike;
@@ -23,8 +23,8 @@ import { median, WebAssemblyApi, type Contender } from "./gemm.ts";
 import { loadOrtWasm, loadTfjsWasm, onnxModel } from "./peers.ts";
 import type { BenchReport } from "./run.ts";
 
-/** M x K x N shapes: a batch of 64 and of 256 rows through a 1024-wide and a 512-wide layer. */
-const SHAPES = (process.env.SPARSE_GEMM_SHAPES ?? "64x1024x1024,256x512x512").split(",").map((s) => s.split("x").map(Number) as [number, number, number]);
+/** M x K x N shapes: a batch of 8, 64 and 256 rows through 1024- and 512-wide layers. */
+const SHAPES = (process.env.SPARSE_GEMM_SHAPES ?? "8x1024x1024,64x1024x1024,256x512x512").split(",").map((s) => s.split("x").map(Number) as [number, number, number]);
 const SPARSITIES = (process.env.SPARSE_GEMM_SPARSITIES ?? "0.5,0.7,0.8,0.9,0.95").split(",").map(Number);
 const PEERS = process.env.SPARSE_GEMM_PEERS !== "0";
 const ROUNDS = Number(process.env.SPARSE_GEMM_ROUNDS ?? 7);
