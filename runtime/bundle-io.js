@@ -49,6 +49,7 @@ function checkedWeights(bytes, opts = {}) {
       : `weights: none of the file's ${tensors.length} tensors is a param of ${MANIFEST.name} (only training state it does not have: ${skipped.slice(0, 3).map((t) => t.name).join(", ")}${skipped.length > 3 ? ", ..." : ""})`);
   }
   if (!opts.allowNonFinite) for (const w of writes) checkFinite(w.param, w.bytes);
+  for (const w of writes) if (w.param.indexRange) checkIndexParam(w.param, w.bytes);
   const loaded = new Set(writes.map((w) => w.param.name));
   return {
     writes,
@@ -56,6 +57,30 @@ function checkedWeights(bytes, opts = {}) {
     missing: MANIFEST.params.filter((p) => !loaded.has(p.name)).map((p) => p.name),
     skipped: skipped.map((t) => t.name),
   };
+}
+
+/** Element bytes and a reader of each integer dtype an index param may have. */
+const INDEX_READS = {
+  i32: [4, (v, k) => v.getInt32(k * 4, true)],
+  u8: [1, (v, k) => v.getUint8(k)],
+  i8: [1, (v, k) => v.getInt8(k)],
+};
+
+/**
+ * Throws, naming the param and its first bad element, when an integer param that kernels read as
+ * indices (a block-sparse weight's rows and column starts, a 2:4 weight's rows within its groups:
+ * MANIFEST params[].indexRange) holds a
+ * value outside [lo, hi): the kernels would read outside the tensors the structure indexes.
+ */
+function checkIndexParam(param, bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const { lo, hi, what } = param.indexRange;
+  const [size, read] = INDEX_READS[param.dtype];
+  for (let k = 0; k < bytes.byteLength / size; k++) {
+    const v = read(view, k);
+    if (v >= lo && v < hi) continue;
+    throw new Error(`weights: '${param.name}' holds ${v} at element ${k} (index [${unravel(k, param.shape).join(", ")}] of ${param.dtype}[${param.shape.join(",")}]), outside its valid range [${lo}, ${hi}) (${what}): the file does not hold this bundle's structure`);
+  }
 }
 
 /**

@@ -29,7 +29,7 @@ export interface IndexRange {
 /** Ops whose result holds each element of operand 0 unchanged (besides the `alias` ones). */
 const CARRIES_ELEMENTS = new Set(["transpose", "broadcastTo"]);
 
-/** Per integer input name, its valid range over every entry that indexes with it. */
+/** Per integer input (or param) name, its valid range over every entry that indexes with it. */
 export function indexRanges(entries: readonly { readonly exportName: string; readonly graph: Graph }[]): Map<string, IndexRange> {
   const ranges = new Map<string, { lo: number; hi: number; entries: string[]; what: string }>();
   for (const { exportName, graph } of entries) {
@@ -51,6 +51,9 @@ function rangesOf(g: Graph): Map<string, { size: number; what: string }> {
   // Which input each value carries unchanged, from the inputs forward through the node order.
   const carries = new Map<string, string>();
   for (const i of g.inputs) if (isInteger(i.type.dtype)) carries.set(i.name, i.name);
+  // Integer params too (a block-sparse weight's rows and starts): a bundle checks them when a
+  // weights file is loaded (runtime/bundle-io.js checkedWeights).
+  for (const p of g.params) if (isInteger(p.type.dtype)) carries.set(p.name, p.name);
   const found = new Map<string, { size: number; what: string }>();
   for (const node of g.nodes) {
     const def = OPS.get(node.op);

@@ -29,7 +29,8 @@ export interface InputEntry extends TensorEntry {
 export interface ManifestTensors {
   inputs: InputEntry[];
   outputs: TensorEntry[];
-  params: (TensorEntry & { trainable: boolean })[];
+  /** A param that kernels read as indices carries its valid range, checked when weights load. */
+  params: (TensorEntry & { trainable: boolean; indexRange?: IndexRange })[];
   loss: { dtype: DType; offset: number } | null;
   /** Micro-batches per update when built with accumulation (then `apply_update` exists), else 1. */
   accumulate: number;
@@ -41,7 +42,7 @@ export interface BundleLayout {
   readonly entries: Readonly<Record<string, EntryLayout>>;
 }
 
-/** `ranges`: the index ranges of integer inputs (index-ranges.ts), put on their inputs. */
+/** `ranges`: the index ranges of integer inputs and params (index-ranges.ts), put on them. */
 export function manifestTensors(layout: BundleLayout, loss: string | undefined, accumulate: number, fail: (message: string) => Error, ranges: ReadonlyMap<string, IndexRange> = new Map()): ManifestTensors {
   const entry = (b: BufferLayout): TensorEntry => ({ name: b.name, dtype: b.dtype, shape: [...b.shape], offset: b.offset });
   // Entries were planned together, so an input shared by name has one offset; check, not trust.
@@ -59,7 +60,7 @@ export function manifestTensors(layout: BundleLayout, loss: string | undefined, 
   return {
     inputs: [...inputs.values()].map((i) => (ranges.has(i.name) ? { ...i, indexRange: ranges.get(i.name)! } : i)),
     outputs: layout.entries["forward"].outputs.map(entry),
-    params: layout.params.map((p) => ({ ...entry(p), trainable: p.trainable })),
+    params: layout.params.map((p) => ({ ...entry(p), trainable: p.trainable, ...(ranges.has(p.name) ? { indexRange: ranges.get(p.name)! } : {}) })),
     loss: lossLayout ? { dtype: lossLayout.dtype, offset: lossLayout.offset } : null,
     accumulate: layout.entries["apply_update"] ? accumulate : 1,
   };

@@ -1,5 +1,6 @@
 // `--sparse` (mlc build, ir, mem): structured sparsity of an inference program
-// (docs/COMPRESSION.md "Structured sparsity"). The zero channels are read from --weights, so the
+// (docs/COMPRESSION.md "Structured sparsity"), then sparse kernels for what stays irregular
+// ("Block-sparse kernels"). The zero channels are read from --weights, so the
 // flag needs it; it is a forward-only rewrite, so not with --train, and it works on f32 graphs,
 // so not with --precision or --quantize.
 
@@ -15,7 +16,7 @@ export interface SparseArgs {
 }
 
 export function withSparseOptions<T>(y: Argv<T>): Argv<T & SparseArgs> {
-  return y.option("sparse", { type: "boolean", describe: "inference: remove output channels whose weights are all zero (with --weights; a smaller dense model, same outputs)" }) as Argv<T & SparseArgs>;
+  return y.option("sparse", { type: "boolean", describe: "inference: remove output channels whose weights are all zero (with --weights; a smaller dense model, same outputs), then run dense layers whose weights keep few 1x4 blocks, or are 2:4, on sparse kernels where they are faster" }) as Argv<T & SparseArgs>;
 }
 
 /** Whether --sparse is asked for, refusing the combinations it does not take (one-line errors). */

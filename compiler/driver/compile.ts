@@ -19,6 +19,9 @@ import { quantizeModel, type Quantization, type QuantizeSpec } from "./calibrate
 import { quantizeDense } from "../passes/quantize-dense.ts";
 import { sparsify } from "../passes/sparsify.ts";
 import { sparsifyModel, type Sparsification, type SparseSpec } from "./sparsify-weights.ts";
+import { blockSparse } from "../passes/block-sparse.ts";
+import { sparse24 } from "../passes/sparse-24.ts";
+import { blockSparseModel } from "./block-sparse-weights.ts";
 import { foldBatchNorm } from "../passes/fold-batch-norm.ts";
 import { toSafeTensor } from "../bundle/tensor-io.ts";
 import type { SafeTensor } from "../../runtime/safetensors.ts";
@@ -141,6 +144,13 @@ function frontStage(forward: Graph, opts: CompileOptions, runner: PassRunner): P
     sparsification = sparsifyModel(entries[0].graph, opts.sparse);
     const remove = sparsification.remove;
     entries = runner.each(sparsify, entries, () => ({ remove }));
+    // What stays irregular: each dense layer's kernel from its (shrunk) weight's block density.
+    const values: Record<string, ArrayLike<number>> = { ...opts.sparse.params };
+    for (const [name, t] of Object.entries(sparsification.tensors)) values[name] = t.data;
+    const blocks = blockSparseModel(entries[0].graph, values);
+    entries = runner.each(blockSparse, entries, () => ({ layers: blocks.layers }));
+    entries = runner.each(sparse24, entries, () => ({ weights: blocks.twoFour }));
+    sparsification = { ...sparsification, blocks };
   }
   return {
     entries,
@@ -185,11 +195,16 @@ export function quantizedWeights(weights: BundleMeta["weights"], quantization: Q
   return { source: weights?.source ?? "the quantized weights", tensors };
 }
 
-/** The weights of a sparsified bundle: the given file's tensors with the shrunk params replaced. */
+/**
+ * The weights of a sparsified bundle: the given file's tensors with the shrunk params replaced,
+ * and the weights that run block-sparse replaced by their packed blocks (W/values, W/rows, W/starts).
+ */
 export function sparseWeights(weights: BundleMeta["weights"], sparsification: Sparsification): NonNullable<BundleMeta["weights"]> {
   const tensors: Record<string, SafeTensor> = Object.create(null);
-  for (const [name, t] of Object.entries(weights?.tensors ?? {})) tensors[name] = t;
-  for (const [name, t] of Object.entries(sparsification.tensors)) tensors[name] = toSafeTensor(t.type, t.data);
+  const packed = new Set(sparsification.blocks?.removed ?? []);
+  for (const [name, t] of Object.entries(weights?.tensors ?? {})) if (!packed.has(name)) tensors[name] = t;
+  for (const [name, t] of Object.entries(sparsification.tensors)) if (!packed.has(name)) tensors[name] = toSafeTensor(t.type, t.data);
+  for (const [name, t] of Object.entries(sparsification.blocks?.tensors ?? {})) tensors[name] = toSafeTensor(t.type, t.data);
   return { source: weights?.source ?? "the shrunk weights", tensors };
 }
 

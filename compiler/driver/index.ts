@@ -6,3 +6,4 @@ export { PassRunner, type IrDumpOptions, type IrDumpSection, type PassRecord } f
 export { checkPassNames, PASS_NAMES, PIPELINE, type Phase, type RegisteredPass } from "./pipeline.ts";
 export { quantizeModel, formatQuantizationReport, type Quantization, type QuantizationReport, type QuantizeSpec } from "./calibrate.ts";
 export { sparsifyModel, formatSparsityReport, type Sparsification, type SparsityReport, type SparseSpec } from "./sparsify-weights.ts";
+export { blockSparseModel, formatBlockSparseReport, SPARSE_MAX_DENSITY, TWO_FOUR_ROWS, type BlockSparsification, type BlockSparseLayerReport } from "./block-sparse-weights.ts";

@@ -25,6 +25,8 @@ import { quantizeDense } from "../passes/quantize-dense.ts";
 import { foldBatchNorm } from "../passes/fold-batch-norm.ts";
 import { schedule } from "../passes/schedule.ts";
 import { sparsify } from "../passes/sparsify.ts";
+import { blockSparse } from "../passes/block-sparse.ts";
+import { sparse24 } from "../passes/sparse-24.ts";
 
 export type Phase = "training" | "cleanup" | "precision" | "compression" | "fusion" | "memory";
 
@@ -53,6 +55,8 @@ export const PIPELINE: readonly RegisteredPass[] = [
   { pass: foldBatchNorm, phase: "compression", scope: "forward", when: "inference --quantize int8: after the clean-up, before quantize-dense (eval-mode batch norm into the conv/matmul before it)" },
   { pass: quantizeDense, phase: "compression", scope: "forward", when: "inference --quantize int8 --calibrate FILE: after the clean-up, with the ranges calibration observed (driver/calibrate.ts)" },
   { pass: sparsify, phase: "compression", scope: "forward", when: "inference --sparse --weights FILE: after the clean-up, removing the zero output channels the weights allow (driver/sparsify-weights.ts)" },
+  { pass: blockSparse, phase: "compression", scope: "forward", when: "inference --sparse --weights FILE: after sparsify, dense layers whose weight keeps few enough 1x4 blocks to run faster block-sparse (driver/block-sparse-weights.ts)" },
+  { pass: sparse24, phase: "compression", scope: "forward", when: "inference --sparse --weights FILE: after block-sparse, 2:4 weights left dense whose product has 4 to 64 rows (driver/block-sparse-weights.ts)" },
   { pass: checkpoint, phase: "training", scope: "train_step", when: "--train --checkpoint sqrt|auto (after the clean-up, which must not merge its recomputations)" },
   { pass: fuse, phase: "fusion", scope: "each entry", when: "for a backend (build, mem)" },
   { pass: fuseReductions, phase: "fusion", scope: "each entry", when: "for a backend" },

@@ -24,6 +24,7 @@ import { philox4x32, uniform01 } from "../ir/rng.ts";
 import { byteSize, isFloat, numel, type TensorType } from "../ir/types.ts";
 import { channelGroups, type ChannelGroup, type Consumer } from "../passes/sparsify/channel-groups.ts";
 import { keptOf, sparseParamSlices, type AxisSlice } from "../passes/sparsify.ts";
+import type { BlockSparsification } from "./block-sparse-weights.ts";
 
 /** f32 lanes of a WASM SIMD vector: channel counts the kernels handle in whole vectors. */
 const LANES = 4;
@@ -58,6 +59,8 @@ export interface Sparsification {
   /** The shrunk params' values (folded biases included), by name, with their new types. */
   readonly tensors: Readonly<Record<string, { type: TensorType; data: Float64Array }>>;
   readonly report: SparsityReport;
+  /** The kernel chosen for each dense layer that stays (block-sparse-weights.ts), once compile ran it. */
+  readonly blocks?: BlockSparsification;
 }
 
 /** Finds the removable channels of `graph` (a cleaned f32 inference graph) and shrinks the params. */

@@ -10,7 +10,8 @@
 //   channel   the k output channels of smallest Lp norm over their rows (torch `ln_structured`
 //             along the output channel: Li et al. 2017's filter pruning with p = 1)
 //   block     the k RxC blocks of the matrix (R rows of the input by C output channels, partial at
-//             the edges) of smallest mean |w|
+//             the edges) of smallest mean |w| (L1; norm 2: root-mean-square, the L2 norm over the
+//             square root of the block's size, so partial edge blocks compare with whole ones)
 //   n:m       in every group of m consecutive rows of a column, all but the n largest |w| (the
 //             sparsity is 1 - n/m; the row count must be a multiple of m)
 // Among equal scores the lower flat index is pruned first (in N:M groups, kept first), so masks
@@ -21,7 +22,7 @@
 export type PruneStructure =
   | { readonly kind: "element" }
   | { readonly kind: "channel"; readonly norm: 1 | 2 }
-  | { readonly kind: "block"; readonly rows: number; readonly cols: number }
+  | { readonly kind: "block"; readonly rows: number; readonly cols: number; readonly norm?: 1 | 2 }
   | { readonly kind: "nm"; readonly n: number; readonly m: number };
 
 export type PruneScope = "layer" | "global";
@@ -45,7 +46,7 @@ export function parseStructure(text: string, norm: 1 | 2 = 1): PruneStructure {
     const rows = Number(block[1]);
     const cols = Number(block[2]);
     if (rows < 1 || cols < 1) throw new PruneSpecError(`--structure ${text}: a block has at least 1x1 elements`);
-    return { kind: "block", rows, cols };
+    return { kind: "block", rows, cols, norm };
   }
   const nm = /^(\d+):(\d+)$/.exec(text);
   if (nm) {
@@ -124,8 +125,10 @@ function unitsOf(t: PruneTarget, target: number, s: PruneStructure, comparable: 
       for (let c0 = 0; c0 < cols; c0 += s.cols) {
         const elements: number[] = [];
         for (let r = r0; r < Math.min(r0 + s.rows, rows); r++) for (let c = c0; c < Math.min(c0 + s.cols, cols); c++) elements.push(r * cols + c);
-        const mean = elements.reduce((sum, e) => sum + abs(e), 0) / elements.length;
-        units.push({ target, elements, score: mean, order: r0 * cols + c0 });
+        const score = s.norm === 2
+          ? Math.sqrt(elements.reduce((sum, e) => sum + abs(e) ** 2, 0) / elements.length)
+          : elements.reduce((sum, e) => sum + abs(e), 0) / elements.length;
+        units.push({ target, elements, score, order: r0 * cols + c0 });
       }
     }
     return units;

@@ -32,6 +32,8 @@ describe("mlc build --sparse", () => {
   conv2.w  [3,3,8,16]  [3,3,4,8]      8        8
   also shrunk: conv1.b [8] -> [4], conv2.b [16] -> [8], fc.w [784,10] -> [392,10]
   params 35.5 KiB -> 16.7 KiB (18.9 KiB saved, 2.13x smaller)`);
+    // The one dense layer left keeps every block: the dense kernel (docs/COMPRESSION.md "Block-sparse kernels").
+    expect(r.stdout).toMatch(/sparse kernels \(--sparse; block-sparse at <= 60% kept 1x4 blocks, 2:4 weights with 4-64 rows\):\n.*\n\s+fc\.w\s+\[392,10\]\s+32\s+100\.0%\s+dense\s+15\.3 KiB\n/);
     const file = decodeSafetensors(readFileSync(join(out, "cnn.safetensors"))).tensors;
     expect(Object.fromEntries(Object.entries(file).map(([n, t]) => [n, t.shape]))).toEqual({
       "conv1.w": [3, 3, 1, 4], "conv1.b": [4], "conv2.w": [3, 3, 4, 8], "conv2.b": [8], "fc.w": [392, 10], "fc.b": [10],

@@ -28,6 +28,9 @@ function sameOutputs(g: Graph, params: Record<string, Float64Array>) {
   const sp = program.sparsification!;
   const p2: Record<string, ArrayLike<number>> = { ...params };
   for (const [name, t] of Object.entries(sp.tensors)) p2[name] = t.data;
+  // Weights that went block-sparse (an all-zero one among them) are their packed blocks now.
+  for (const name of sp.blocks?.removed ?? []) delete p2[name];
+  for (const [name, t] of Object.entries(sp.blocks?.tensors ?? {})) p2[name] = t.data;
   const inputs = Object.fromEntries(g.inputs.map((i) => [i.name, Float64Array.from({ length: i.type.shape.reduce((a, d) => a * d, 1) }, (_, k) => Math.fround(Math.cos(0.7 * k)))]));
   const a = interpret(g, inputs, { params }).outputs.y.data;
   const b = interpret(shrunk, inputs, { params: p2 }).outputs.y.data;
@@ -57,8 +60,8 @@ describe("sparsify-weights", () => {
     const params = values(g, { "a.w": [0, 1, 2, 5], "b.w": [0, 1, 2, 3] });
     const { shapes, sp } = sameOutputs(g, params);
     // a.w: 4 of 8 go (8 - 4 is a multiple of 4); b.w: 4 of 4 zero, but one channel stays, and then
-    // a multiple of 4: none of them goes.
-    expect(shapes).toMatchObject({ "a.w": [4, 4], "a.b": [4], "b.w": [4, 4], "c.w": [8, 2], "c.b": [2] });
+    // a multiple of 4: none of them goes. All zero, b.w then runs block-sparse (one zero block).
+    expect(shapes).toMatchObject({ "a.w": [4, 4], "a.b": [4], "b.w/values": [1, 4], "c.w": [8, 2], "c.b": [2] });
     expect(sp.report.layers.find((l) => l.weight === "b.w")).toMatchObject({ zero: 4, removed: 0, kept: "kept so that a multiple of 4 channels stay (SIMD lanes)" });
     expect(Array.from(sp.tensors["c.b"].data)).not.toEqual(Array.from(params["c.b"]));
   });

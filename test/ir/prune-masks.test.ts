@@ -17,7 +17,7 @@ function weights(shape: number[], seed: number): PruneTarget {
   return { name: `w${seed}`, shape, data };
 }
 
-interface OracleCase { kind: string; tensors: PruneTarget[]; amount: number; n?: number }
+interface OracleCase { kind: string; tensors: PruneTarget[]; amount?: number; n?: number; m?: number; rows?: number; cols?: number }
 
 function torchMasks(cases: OracleCase[]): number[][][] {
   const input = cases.map((c) => ({ ...c, tensors: c.tensors.map((t) => ({ shape: t.shape, data: Array.from(t.data) })) }));
@@ -59,6 +59,34 @@ describe("masks against torch.nn.utils.prune", () => {
     const zeros = (amount: number) => pruneMasks([weights([2, 5], 2)], amount, { kind: "element" })[0].filter((k) => k === 0).length;
     expect(zeros(0.25)).toBe(2);
     expect(zeros(0.35)).toBe(4);
+  });
+});
+
+describe("block and N:M masks against a float64 NumPy restatement (test/oracle/prune_oracle.py)", () => {
+  const targets = [weights([37, 19], 11), weights([16, 12], 12), weights([3, 3, 4, 6], 13), weights([1, 1, 8, 5], 14)];
+  const cases: { name: string; c: OracleCase; ours: () => Uint8Array[] }[] = [];
+  for (const t of targets) {
+    for (const [r, c] of [[1, 4], [4, 4], [2, 3], [4, 1]] as const) {
+      for (const amount of [0.5, 0.8, 0.9]) {
+        for (const n of [1, 2] as const) {
+          cases.push({
+            name: `block:${r}x${c} L${n} ${amount} [${t.shape}]`,
+            c: { kind: "block", tensors: [t], amount, rows: r, cols: c, n },
+            ours: () => pruneMasks([t], amount, parseStructure(`block:${r}x${c}`, n)),
+          });
+        }
+      }
+    }
+    for (const [n, m] of [[2, 4], [1, 4], [1, 2]] as const) {
+      if (matrixView(t.shape).rows % m !== 0) continue;
+      cases.push({ name: `${n}:${m} [${t.shape}]`, c: { kind: "nm", tensors: [t], n, m }, ours: () => pruneMasks([t], 0, parseStructure(`${n}:${m}`)) });
+    }
+  }
+  let answers: number[][][] | undefined;
+
+  it.each(cases.map((c, i) => [c.name, i] as const))("%s", (_name, i) => {
+    answers ??= torchMasks(cases.map((c) => c.c));
+    expect(cases[i].ours().map((m) => Array.from(m))).toEqual(answers[i]);
   });
 });
 

@@ -72,6 +72,11 @@ export const SAMPLES: Readonly<Record<string, Sample>> = {
     b.op("fakeQuantGrad", [x23(b, "dy"), x23(b), qconst(b, "f32", [3], 0.1), qconst(b, "i32", [3], 1)], { axis: -1, qmin: -8, qmax: 7 }, loc),
   pruneMask: (b, loc) =>
     b.op("pruneMask", [x23(b, "scores"), qconst(b, "i32", [], 2), x23(b, "mask"), qconst(b, "i32", [], 1)], {}, loc),
+  // Two kept blocks, both in input row 1, in the one block column of n = 4: starts = [0, 2].
+  blockSparseMatmul: (b, loc) =>
+    b.op("blockSparseMatmul", [x23(b), inp(b, "values", "f32", [2, 4]), qconst(b, "i32", [2], 1), b.op("concat", [qconst(b, "i32", [1], 0), qconst(b, "i32", [1], 2)], { axis: 0 })], { n: 4 }, loc),
+  // Every kept weight at row 1 of its group of four.
+  sparse24Matmul: (b, loc) => b.op("sparse24Matmul", [inp(b, "x", "f32", [2, 8]), inp(b, "values", "f32", [3, 4]), qconst(b, "u8", [3, 4], 1)], {}, loc),
   matmulInteger: (b, loc) => b.op("matmulInteger", [inp(b, "a", "i8", [2, 3]), inp(b, "w", "i8", [3, 4])], {}, loc),
   convInteger: (b, loc) => b.op("convInteger", [inp(b, "x", "u8", [1, 4, 4, 2]), inp(b, "w", "i8", [3, 3, 2, 3])], { padding: "same", inputZeroPoint: 5 }, loc),
 };

@@ -17,7 +17,7 @@
 
 import { join } from "node:path";
 import type { CommandModule } from "yargs";
-import { build, formatQuantizationReport, formatSparsityReport, loadBackend, quantizedWeights, sparseWeights } from "../../driver/index.ts";
+import { build, formatBlockSparseReport, formatQuantizationReport, formatSparsityReport, loadBackend, quantizedWeights, sparseWeights } from "../../driver/index.ts";
 import { compileModelFile } from "../../frontend/index.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
 import { parseSetFlags, withModelOptions } from "../options.ts";
@@ -82,6 +82,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     if (quantization) process.stdout.write(formatQuantizationReport(quantization.report) + "\n");
     const sparsification = bundle.program.sparsification;
     if (sparsification) process.stdout.write(formatSparsityReport(sparsification.report) + "\n");
+    if (sparsification?.blocks) process.stdout.write(formatBlockSparseReport(sparsification.blocks.report) + "\n");
     if (weights && weightsFile) {
       const declared = Object.keys(decodeSafetensors(bundle.files[weightsFile] as Uint8Array).tensors);
       const ignored = ignoredTrainingState(weights.tensors, declared);

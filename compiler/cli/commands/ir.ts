@@ -12,7 +12,7 @@ import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
 import { precisionOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
 import { quantizeSpec, wantsQuantization, withQuantizeOptions, quantizeWeightsOption, type QuantizeArgs } from "../quantize-options.ts";
-import { formatQuantizationReport, formatSparsityReport } from "../../driver/index.ts";
+import { formatBlockSparseReport, formatQuantizationReport, formatSparsityReport } from "../../driver/index.ts";
 import { sparseSpec, wantsSparse, withSparseOptions, type SparseArgs } from "../sparse-options.ts";
 
 interface IrArgs extends TrainArgs, PipelineArgs, QuantizeArgs, SparseArgs { model: string; set?: string[]; locations: boolean; weights?: string }
@@ -45,6 +45,7 @@ export const irCommand: CommandModule<object, IrArgs> = {
     });
     if (program.quantization) process.stderr.write(formatQuantizationReport(program.quantization.report) + "\n");
     if (program.sparsification) process.stderr.write(formatSparsityReport(program.sparsification.report) + "\n");
+    if (program.sparsification?.blocks) process.stderr.write(formatBlockSparseReport(program.sparsification.blocks.report) + "\n");
     if (dumps) return;
     const shown = program.entries.filter((e) => !training || e.exportName !== "forward");
     process.stdout.write(shown.map((e) => printGraph(e.graph, { locations: args.locations })).join("\n"));

@@ -37,7 +37,7 @@ export const pruneCommand: CommandModule<object, PruneArgs> = {
       .option("structure", { type: "string", default: "element", describe: "element | channel (output channels) | block:RxC (e.g. block:4x1) | N:M (e.g. 2:4)" })
       .option("scope", { choices: ["layer", "global"] as const, default: "layer" as const, describe: "rank within each tensor, or across all pruned tensors" })
       .option("params", { type: "string", describe: "comma-separated params to prune (default: every float param of rank >= 2)" })
-      .option("norm", { type: "number", default: 1, choices: [1, 2], describe: "--structure channel: rank channels by their L1 or L2 norm" })
+      .option("norm", { type: "number", default: 1, choices: [1, 2], describe: "--structure channel|block:RxC: rank channels or blocks by their L1 or L2 norm (blocks: mean |w| or root-mean-square)" })
       .option("out", { type: "string", demandOption: true, describe: "output .safetensors path" }) as never,
   handler: (args) => {
     const structure = parseStructure(args.structure, args.norm === 2 ? 2 : 1);

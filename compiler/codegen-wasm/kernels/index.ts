@@ -14,6 +14,8 @@ import { PRUNE_KERNELS } from "./prune.ts";
 import { QUANT_KERNELS } from "./quant.ts";
 import { REDUCTION_KERNELS } from "./reduction.ts";
 import { SOURCE_KERNELS } from "./source.ts";
+import { SPARSE_KERNELS } from "./block-sparse.ts";
+import { SPARSE24_KERNELS } from "./sparse24.ts";
 
 export const WASM_KERNELS: KernelTable = signedTable("wasm-simd kernels", {
   elementwise: ELEMENTWISE_KERNELS,
@@ -25,6 +27,8 @@ export const WASM_KERNELS: KernelTable = signedTable("wasm-simd kernels", {
   fused: FUSED_KERNELS,
   quant: QUANT_KERNELS,
   prune: PRUNE_KERNELS,
+  sparse: SPARSE_KERNELS,
+  sparse24: SPARSE24_KERNELS,
 });
 
 /**

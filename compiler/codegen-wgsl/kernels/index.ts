@@ -17,6 +17,8 @@ import { POOL_KERNELS } from "./pool.ts";
 import { PRUNE_KERNELS } from "./prune.ts";
 import { QUANT_KERNELS } from "./quant.ts";
 import { REDUCTION_KERNELS } from "./reduction.ts";
+import { SPARSE_KERNELS } from "./block-sparse.ts";
+import { SPARSE24_KERNELS } from "./sparse24.ts";
 
 export const WGSL_KERNELS: WgslKernelTable = signedTable("webgpu kernels", {
   elementwise: ELEMENTWISE_KERNELS,
@@ -29,6 +31,8 @@ export const WGSL_KERNELS: WgslKernelTable = signedTable("webgpu kernels", {
   pool: POOL_KERNELS,
   quant: QUANT_KERNELS,
   prune: PRUNE_KERNELS,
+  sparse: SPARSE_KERNELS,
+  sparse24: SPARSE24_KERNELS,
 });
 
 /**
