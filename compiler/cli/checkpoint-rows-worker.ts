@@ -9,5 +9,5 @@ import type { RowsRequest } from "./checkpoint-rows.ts";
 const request = workerData as RowsRequest;
 const backend = await loadBackend(request.target, { emit: false });
 const timing = request.timeLimitMs !== undefined ? { timeLimitMs: request.timeLimitMs } : {};
-const rows = checkpointRows(request.forward, { training: request.training, backend, ...timing }, request.policies);
+const rows = checkpointRows(request.forward, { training: request.training, backend, front: request.front, ...timing }, request.policies);
 parentPort!.postMessage(request.policies.map((p, i): [string, CheckpointRow] => [policyKey(p.mode, p.budgetBytes), rows[i]]));

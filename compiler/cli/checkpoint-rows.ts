@@ -2,8 +2,9 @@
 // checkpointComparison). The policies' programs are independent of the report's own program, so
 // each row the command has not planned itself is planned in a worker thread of its own
 // (checkpoint-rows-worker.ts) while the main thread plans the program and its unscheduled twin:
-// on a deep model each of these is seconds of work. A worker gets the forward graph and the
-// training options (plain data) and returns its rows; the planner's budget is counted in units of
+// on a deep model each of these is seconds of work. A worker gets the program's front (the
+// training step after the training and clean-up phases, which every policy continues) and the
+// training options, as plain data, and returns its rows; the planner's budget is counted in units of
 // work, not time (unless --time-limit says otherwise), so the rows are the ones the main thread
 // would plan.
 //
@@ -13,12 +14,15 @@
 import { Worker } from "node:worker_threads";
 import type { Graph } from "../ir/graph.ts";
 import type { TrainingOptions } from "../driver/phases.ts";
+import type { ProgramFront } from "../driver/compile.ts";
 import type { Target } from "../driver/backends.ts";
 import type { CheckpointPolicy, CheckpointRow } from "./memory-report.ts";
 
 export interface RowsRequest {
   /** The forward graph the comparison starts from. */
   forward: Graph;
+  /** Its front (the training and clean-up phases), which every policy's program continues. */
+  front: ProgramFront;
   /** The target the programs are planned for (loaded in the worker for planning only). */
   target: Target;
   training: Omit<TrainingOptions, "checkpoint">;

@@ -19,7 +19,7 @@ import { compileModelFile } from "../../frontend/index.ts";
 import { printGraph } from "../../ir/printer.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
 import { categorize, CATEGORIES, checkpointComparison, comparedPolicies, mainEntry, memoryReport, policyKey, type CheckpointComparison, type CheckpointRow, type MemoryReport } from "../memory-report.ts";
-import { planRowsInWorker } from "../checkpoint-rows.ts";
+import { planRowsInWorker, type PendingRows } from "../checkpoint-rows.ts";
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { formatBytes, timelineSvg } from "../timeline-svg.ts";
@@ -87,13 +87,8 @@ export const memCommand: CommandModule<object, MemArgs> = {
       const options = { backend, ...(training ? { training } : {}), ...precisionOptions(args), ...timing };
       // Without --train, the inference forward pass `mlc build` writes (no loss, no labels).
       const { graph: forward } = programForward(model, training);
-      // The checkpoint comparison's other policies, each planned in a worker thread meanwhile
-      // (checkpoint-rows.ts); with --tradeoff the curve's many budgets are planned here.
       const compiledPolicy = training?.checkpoint ?? { mode: "none" as const };
-      const others = comparedPolicies(budgetBytes).filter((p) => policyKey(p.mode, p.budgetBytes) !== policyKey(compiledPolicy.mode, compiledPolicy.budgetBytes));
-      const elsewhere = training && !args.tradeoff
-        ? others.map((policy) => planRowsInWorker({ forward: model.graph, target: args.target, training: withoutCheckpoint(training), policies: [policy], ...timing }))
-        : [];
+      const elsewhere: (PendingRows | undefined)[] = [];
       try {
         const quantize = quantizing ? quantizeSpec(args, forward, model.graph.inputs.map((i) => i.name), quantWeights, 0) : undefined;
         const compileOptions = { ...options, ...(quantize ? { quantize } : {}) };
@@ -101,6 +96,12 @@ export const memCommand: CommandModule<object, MemArgs> = {
         // calibration included), and the checkpoint comparison shares the front; with IR dumps the
         // program is compiled in one run, so its dumps read as `mlc build`'s.
         const front = dumps ? undefined : compileFront(forward, compileOptions);
+        // The checkpoint comparison's other policies, each planned in a worker thread meanwhile
+        // (checkpoint-rows.ts); with --tradeoff the curve's many budgets are planned here.
+        if (training && front && !args.tradeoff) {
+          const others = comparedPolicies(budgetBytes).filter((p) => policyKey(p.mode, p.budgetBytes) !== policyKey(compiledPolicy.mode, compiledPolicy.budgetBytes));
+          for (const policy of others) elsewhere.push(planRowsInWorker({ forward: model.graph, front, target: args.target, training: withoutCheckpoint(training), policies: [policy], ...timing }));
+        }
         const fused = front ? fuseFront(front, compileOptions) : undefined;
         const program = fused ? planFused(fused, compileOptions) : compile(forward, { ...compileOptions, dumps });
         const unscheduled = fused
