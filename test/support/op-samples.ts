@@ -73,6 +73,9 @@ export const SAMPLES: Readonly<Record<string, Sample>> = {
   pruneMask: (b, loc) =>
     b.op("pruneMask", [x23(b, "scores"), qconst(b, "i32", [], 2), x23(b, "mask"), qconst(b, "i32", [], 1)], {}, loc),
   matmulInteger: (b, loc) => b.op("matmulInteger", [inp(b, "a", "i8", [2, 3]), inp(b, "w", "i8", [3, 4])], {}, loc),
+  // A 4-bit codebook: two indices per byte, N odd (the last high nibble unused).
+  codebookMatmul: (b, loc) =>
+    b.op("codebookMatmul", [x23(b), inp(b, "indices", "u8", [3, 3]), inp(b, "table", "f32", [16])], { bits: 4, n: 5 }, loc),
   convInteger: (b, loc) => b.op("convInteger", [inp(b, "x", "u8", [1, 4, 4, 2]), inp(b, "w", "i8", [3, 3, 2, 3])], { padding: "same", inputZeroPoint: 5 }, loc),
 };
 
