@@ -1,0 +1,45 @@
+// Graphs of codebookMatmul cases for the backend kernel tests (test/codegen-wasm/
+// wasm-codebook.test.ts, test/codegen-wgsl/wgsl-codebook.test.ts): "exact" values (x in quarters
+// of [-1, 1], centroids in 1024ths of [-2, 2], K <= 600: every f32 partial sum is exact in any
+// order, so a kernel must equal the interpreter bit for bit) or "random" f32 ones; index bytes
+// take every value, so nibbles past a 3-bit table and bytes past a 5..7-bit one occur (they read 0).
+
+import { GraphBuilder } from "../../compiler/ir/builder.ts";
+import { codebookIndexShape } from "../../compiler/ir/ops/codebook.ts";
+
+/** Deterministic integers in [0, range) (an LCG). */
+function ints(n: number, seed: number, range: number): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % range;
+  });
+}
+const numel = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);
+
+export type CodebookCase = readonly [xShape: number[], n: number, bits: number];
+
+/** One graph with a codebookMatmul per case (inputs x<c>, i<c>, t<c>; output y<c>). */
+export function codebookGraph(cases: readonly CodebookCase[], values: "exact" | "random") {
+  const b = new GraphBuilder(`codebook_${values}`);
+  const inputs: Record<string, number[]> = {};
+  cases.forEach(([xShape, n, bits], c) => {
+    const k = xShape[xShape.length - 1];
+    const x = b.addInput({ name: `x${c}`, type: { dtype: "f32", shape: xShape } });
+    const idxShape = codebookIndexShape(k, n, bits);
+    const idx = b.addInput({ name: `i${c}`, type: { dtype: "u8", shape: idxShape } });
+    const table = b.addInput({ name: `t${c}`, type: { dtype: "f32", shape: [2 ** bits] } });
+    inputs[`x${c}`] = values === "exact" ? ints(numel(xShape), 3 + c, 9).map((v) => (v - 4) / 4) : ints(numel(xShape), 3 + c, 100001).map((v) => Math.fround(v / 50000 - 1));
+    // Every byte value: nibbles past a 3-bit table and bytes past a 5..7-bit one included.
+    inputs[`i${c}`] = ints(numel(idxShape), 101 + c, 256);
+    inputs[`t${c}`] = values === "exact" ? ints(2 ** bits, 57 + c, 4097).map((v) => (v - 2048) / 1024) : ints(2 ** bits, 57 + c, 100001).map((v) => Math.fround(v / 25000 - 2));
+    b.output(`y${c}`, b.op("codebookMatmul", [x, idx, table], { bits, n }));
+  });
+  return { graph: b.build(), inputs };
+}
+
+/** Shapes [x, N] around the 4x8 tile, odd K, batch axes, K past one 256-deep block. */
+export const CODEBOOK_SHAPES: readonly (readonly [number[], number])[] = [
+  [[4, 8], 8], [[1, 1], 1], [[3, 5], 7], [[5, 3], 9], [[7, 15], 17], [[8, 9], 16], [[9, 33], 23], [[13, 64], 31],
+  [[70, 19], 12], [[2, 3, 5, 21], 10], [[6, 300], 13], [[2, 2, 6], 40],
+];
