@@ -3,7 +3,8 @@
 // SGD with momentum as the model declares, batch 32, EPOCHS epochs), then the same comparison as
 // the MLP's: f32 and int8 bundles (each observer; both convolutions convInteger, the classifier
 // matmulInteger) scored on the 10,000 test images, beside PyTorch's eager PTQ of the same weights
-// (test/oracle/ptq_cnn.py), weights-file sizes and forward latency. A helper module (no `run`).
+// (test/oracle/ptq_cnn.py), codebook4 (its classifier only: no codebook conv kernel yet), weights-
+// file sizes and forward latency. A helper module (no `run`).
 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,7 +29,8 @@ export async function measureCnn(tmp: string): Promise<{ markdown: string[]; res
     `Fashion-MNIST CNN (examples/cnn: two conv3x3-ReLU-maxpool stages of 8 and 16 channels, a 784-10 classifier) trained in f32 for ${EPOCHS} epochs ` +
       `(SGD momentum 0.9, lr 0.05, batch ${CNN.batch}) on the 60,000 training images of dataset-fashion-mnist; tested on its 10,000 test images. ` +
       `int8: both convolutions \`convInteger\` (u8 activations per tensor with the padding at the zero point, i8 weights per output channel) and the classifier ` +
-      `\`matmulInteger\`, calibrated on the first ${CALIBRATION} training images; PyTorch: the same eager static PTQ as above with Conv2d+ReLU fused.`,
+      `\`matmulInteger\`, calibrated on the first ${CALIBRATION} training images; PyTorch: the same eager static PTQ as above with Conv2d+ReLU fused. ` +
+      `codebook4: the classifier's weight k-means-quantized (16 centroids, 4-bit indices); the convolutions stay f32 (codebook kernels cover dense layers only).`,
     "",
     ...ptqMarkdown(r, test, "test images"),
   ];

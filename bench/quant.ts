@@ -5,8 +5,10 @@
 // --calibrate` through the driver, calibration on CALIBRATION training digits). Reports test
 // accuracy f32 vs int8, beside PyTorch's own PTQ of the same weights (torch.ao.quantization,
 // per-channel int8 weights; test/oracle/ptq_mlp.py, run as /usr/bin/python3), the weights files'
-// sizes, and forward latency f32 vs int8 at batch 1 and 100 (medians, interleaved rounds). Then the
-// same for the Fashion-MNIST CNN (examples/cnn, bench/quant-cnn.ts).
+// sizes, and forward latency f32 vs int8 at batch 1 and 100 (medians, interleaved rounds). Beside
+// them `--quantize codebook4` (k-means weight sharing of the dense layers, 4-bit indices; no
+// calibration): its accuracy, weights file and latency. Then the same for the Fashion-MNIST CNN
+// (examples/cnn, bench/quant-cnn.ts).
 
 import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
@@ -60,7 +62,8 @@ async function measure(tmp: string): Promise<BenchReport> {
       `calibrated on the first ${CALIBRATION} training digits; PyTorch: torch.ao.quantization eager static PTQ of the same weights ` +
       `(Linear+ReLU fused, per-channel symmetric int8 weights, HistogramObserver activations; fbgemm qconfig = 7-bit activations, run on the onednn engine, which Debian's torch 1.13 has instead of fbgemm). ` +
       `QAT: the f32 weights fine-tuned ${QAT_EPOCHS} more epochs (Adam, lr ${QAT_LR}) with \`--train --quantize int8\` (fakeQuant on every layer's weight and input, EMA range observers), ` +
-      `then built int8 from those weights and the observers' ranges, not recalibrated; beside it the same fine-tuning without QAT, in f32 and its minmax PTQ.`,
+      `then built int8 from those weights and the observers' ranges, not recalibrated; beside it the same fine-tuning without QAT, in f32 and its minmax PTQ. ` +
+      `codebook4: \`--quantize codebook4\` of the same f32 weights (each dense weight k-means-clustered into 16 f32 centroids, linear initialisation, 4-bit indices two per byte; biases and activations f32; no calibration).`,
     "",
     ...ptqMarkdown(mlp, test, "test digits"),
     "",
@@ -93,8 +96,8 @@ export async function ptqRun(o: { model: string; input: string; weights: Record<
   const given = { source: "trained", tensors: weights };
   const graphAt = (batch: number) => inferenceGraph(compileModelFile(o.model, { set: { batch: String(batch) } }).graph, { loss: "loss" }).graph;
   const quantizeAt = (observer: (typeof OBSERVERS)[number]) => ({ observer, calibration, samples, params, perLayerErrors: false });
-  const bundleAt = (batch: number, observer?: (typeof OBSERVERS)[number]) =>
-    build(graphAt(batch), { backend: wasmBackend, weights: given, ...(observer ? { quantize: quantizeAt(observer) } : {}) });
+  const bundleAt = (batch: number, variant?: (typeof OBSERVERS)[number] | typeof CODEBOOK) =>
+    build(graphAt(batch), { backend: wasmBackend, weights: given, ...(variant === CODEBOOK ? { codebook: { bits: CODEBOOK_BITS, params } } : variant ? { quantize: quantizeAt(variant) } : {}) });
 
   const rows: Row[] = [];
   const f32 = bundleAt(EVAL_BATCH);
@@ -106,6 +109,10 @@ export async function ptqRun(o: { model: string; input: string; weights: Record<
     const p = predict(await loadBundle<Api>(b, join(tmp, `int8-${input}-${observer}`)), test, input);
     rows.push({ variant: `mlc int8 (${observer})`, accuracy: accuracy(p, test), weightsBytes: sizeOf(b), agreesWithF32: agreement(p, f32Predictions), relativeRms: b.program.quantization!.report.error!.relativeRms });
   }
+  const cb = bundleAt(EVAL_BATCH, CODEBOOK);
+  const cbPredictions = predict(await loadBundle<Api>(cb, join(tmp, `codebook-${input}`)), test, input);
+  const kept = cb.program.codebooks!.report.kept.filter((k) => k.reason !== "--quantize-skip").map((k) => k.param);
+  rows.push({ variant: `mlc ${CODEBOOK} (k-means, dense layers${kept.length ? `; ${kept.join(", ")} f32` : ""})`, accuracy: accuracy(cbPredictions, test), weightsBytes: sizeOf(cb), agreesWithF32: agreement(cbPredictions, f32Predictions) });
   const torch = pytorchPtq(tmp, weights, o.calibration, test, o.script);
   if (torch) {
     for (const name of ["fbgemm", "onednn"] as const) {
@@ -136,21 +143,26 @@ export function ptqMarkdown(r: PtqRun, test: Digits, what: string): string[] {
   ];
 }
 
-export interface Latency { batch: number; f32: Timing; int8: Timing; f32CpuMs: number; int8CpuMs: number }
+/** The codebook variant the bench measures beside int8. */
+const CODEBOOK = "codebook4";
+const CODEBOOK_BITS = 4;
 
-/** Forward latency of f32 and int8 (minmax) bundles at each batch, rounds interleaved. */
-export async function latencies(bundleAt: (batch: number, observer?: "minmax") => Parameters<typeof loadBundle>[0], input: string, test: Digits, batches: readonly number[], tmp: string): Promise<Latency[]> {
+export interface Latency { batch: number; f32: Timing; int8: Timing; codebook4: Timing; f32CpuMs: number; int8CpuMs: number; codebook4CpuMs: number }
+
+/** Forward latency of f32, int8 (minmax) and codebook4 bundles at each batch, rounds interleaved. */
+export async function latencies(bundleAt: (batch: number, variant?: "minmax" | typeof CODEBOOK) => Parameters<typeof loadBundle>[0], input: string, test: Digits, batches: readonly number[], tmp: string): Promise<Latency[]> {
   const out: Latency[] = [];
   for (const batch of batches) {
     const a = await loadBundle<Api>(bundleAt(batch), join(tmp, `lat-f32-${input}-${batch}`));
     const q = await loadBundle<Api>(bundleAt(batch, "minmax"), join(tmp, `lat-int8-${input}-${batch}`));
-    for (const m of [a, q]) (m.inputs[input] as Float32Array).set(test.x.subarray(0, batch * PIXELS));
+    const c = await loadBundle<Api>(bundleAt(batch, CODEBOOK), join(tmp, `lat-${CODEBOOK}-${input}-${batch}`));
+    for (const m of [a, q, c]) (m.inputs[input] as Float32Array).set(test.x.subarray(0, batch * PIXELS));
     const calls = batch === 1 ? 400 : 40;
-    const times = { f32: [] as number[], int8: [] as number[] };
-    const cpu = { f32: 0, int8: 0 };
-    for (const m of [a, q]) for (let i = 0; i < calls; i++) m.forward();
+    const times = { f32: [] as number[], int8: [] as number[], codebook4: [] as number[] };
+    const cpu = { f32: 0, int8: 0, codebook4: 0 };
+    for (const m of [a, q, c]) for (let i = 0; i < calls; i++) m.forward();
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [name, m] of [["f32", a], ["int8", q]] as const) {
+      for (const [name, m] of [["f32", a], ["int8", q], ["codebook4", c]] as const) {
         const c0 = process.cpuUsage();
         for (let i = 0; i < calls; i++) {
           const t0 = performance.now();
@@ -161,16 +173,21 @@ export async function latencies(bundleAt: (batch: number, observer?: "minmax") =
         cpu[name] += (c.user + c.system) / 1000;
       }
     }
-    out.push({ batch, f32: timingSummary(times.f32), int8: timingSummary(times.int8), f32CpuMs: cpu.f32 / (ROUNDS * calls), int8CpuMs: cpu.int8 / (ROUNDS * calls) });
+    const perCall = (ms: number) => ms / (ROUNDS * calls);
+    out.push({
+      batch, f32: timingSummary(times.f32), int8: timingSummary(times.int8), codebook4: timingSummary(times.codebook4),
+      f32CpuMs: perCall(cpu.f32), int8CpuMs: perCall(cpu.int8), codebook4CpuMs: perCall(cpu.codebook4),
+    });
   }
   return out;
 }
 
 export function latencyTable(latency: readonly Latency[]): string[] {
   return [
-    "| batch | f32 median | f32 CPU | int8 median | int8 CPU | f32 / int8 |",
-    "|---:|---:|---:|---:|---:|---:|",
-    ...latency.map((l) => `| ${l.batch} | ${l.f32.median.toFixed(4)} | ${l.f32CpuMs.toFixed(4)} | ${l.int8.median.toFixed(4)} | ${l.int8CpuMs.toFixed(4)} | ${(l.f32.median / l.int8.median).toFixed(2)}x |`),
+    "| batch | f32 median | f32 CPU | int8 median | int8 CPU | f32 / int8 | codebook4 median | codebook4 CPU | f32 / codebook4 |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...latency.map((l) => `| ${l.batch} | ${l.f32.median.toFixed(4)} | ${l.f32CpuMs.toFixed(4)} | ${l.int8.median.toFixed(4)} | ${l.int8CpuMs.toFixed(4)} | ${(l.f32.median / l.int8.median).toFixed(2)}x | ` +
+      `${l.codebook4.median.toFixed(4)} | ${l.codebook4CpuMs.toFixed(4)} | ${(l.f32.median / l.codebook4.median).toFixed(2)}x |`),
   ];
 }
 
