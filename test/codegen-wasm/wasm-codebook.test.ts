@@ -4,7 +4,8 @@
 // order, and the kernel must equal the interpreter bit for bit (tolerance 0). Shapes reach every
 // path: M, N and K around the 4x8 tile (N odd: a half-filled last byte; partial panels: the
 // scalar decode), odd K (the one-row SIMD decode), K past one 256-deep block, N past one
-// 1024-wide block, batch axes, bit widths 1..8 (swizzle decode up to 4, scalar above), and
+// 1024-wide block, batch axes, 1 to 3 rows (4-bit indices: decoded in registers, no packing;
+// 16-column blocks and a scalar tail), bit widths 1..8 (swizzle decode up to 4, scalar above), and
 // index bytes past a table (3- and 5-bit: those read 0). Then random f32 values within the op's
 // tolerance, and the kernel's workspace (the GEMM's packing blocks, never an f32 copy of W).
 
@@ -37,9 +38,9 @@ describe("codebookMatmul on wasm-simd matches the interpreter exactly", () => {
 });
 
 describe("codebookMatmul's kernel", () => {
-  const graphFor = (bits: number) => {
+  const graphFor = (bits: number, m = 64) => {
     const b = new GraphBuilder("cb");
-    const x = b.addInput({ name: "x", type: { dtype: "f32", shape: [64, 784] } });
+    const x = b.addInput({ name: "x", type: { dtype: "f32", shape: [m, 784] } });
     const i = b.addInput({ name: "i", type: { dtype: "u8", shape: codebookIndexShape(784, 256, bits) } });
     const t = b.addInput({ name: "t", type: { dtype: "f32", shape: [2 ** bits] } });
     b.output("y", b.op("codebookMatmul", [x, i, t], { bits, n: 256 }));
@@ -52,6 +53,12 @@ describe("codebookMatmul's kernel", () => {
     // The edge tile and the packed blocks: 256 k steps of 256 columns (B) and of 64 rows (A).
     expect(ws).toBe(4 * 8 * 4 + 256 * 256 * 4 + 256 * 64 * 4);
     expect(ws).toBeLessThan(784 * 256 * 4);
+    // One to three rows with 4-bit indices: no packing at all; 5-bit ones still pack.
+    const rows = (m: number, bits: number) => {
+      const h = graphFor(bits, m);
+      return wasmWorkspaceBytes(h.nodes[0], h.inputs.map((i) => i.type));
+    };
+    expect([rows(1, 4), rows(3, 3), rows(4, 4) > 0, rows(1, 5) > 0]).toEqual([0, 0, true, true]);
   });
 
   it("decodes 4-bit indices with i8x16.swizzle, 8-bit ones without", () => {

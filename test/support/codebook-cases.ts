@@ -38,8 +38,12 @@ export function codebookGraph(cases: readonly CodebookCase[], values: "exact" | 
   return { graph: b.build(), inputs };
 }
 
-/** Shapes [x, N] around the 4x8 tile, odd K, batch axes, K past one 256-deep block. */
+/**
+ * Shapes [x, N] around the 4x8 tile, odd K, batch axes, K past one 256-deep block; and 1 to 3 rows
+ * (the unpacked path for 4-bit indices) with N around its 16-column blocks.
+ */
 export const CODEBOOK_SHAPES: readonly (readonly [number[], number])[] = [
   [[4, 8], 8], [[1, 1], 1], [[3, 5], 7], [[5, 3], 9], [[7, 15], 17], [[8, 9], 16], [[9, 33], 23], [[13, 64], 31],
   [[70, 19], 12], [[2, 3, 5, 21], 10], [[6, 300], 13], [[2, 2, 6], 40],
+  [[1, 37], 19], [[2, 16], 48], [[3, 9], 33], [[1, 300], 16], [[1, 3, 20], 35], [[2, 1], 15],
 ];

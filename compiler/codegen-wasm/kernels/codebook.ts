@@ -1,6 +1,7 @@
 // The wasm-simd kernel of codebookMatmul (ir/ops/codebook.ts): the blocked f32 GEMM with a B
-// packing that decodes the weight's indices through its table (gemm-codebook.ts). Leading axes of
-// x fold into M.
+// packing that decodes the weight's indices through its table, or for 1-3 rows and 4-bit indices
+// a GEMM that decodes in registers without packing (gemm-codebook.ts). Leading axes of x fold
+// into M.
 
 import { attr } from "../../ir/op-def.ts";
 import { signature } from "../../ir/dtypes.ts";
@@ -16,13 +17,14 @@ const codebookMatmul = withWorkspace(
     const { m, n, k } = shapeOf(x.type.shape, attr.num(node.attrs, "n"));
     if (m * n === 0) return [];
     if (k === 0) return [f.fill(output.offset, 0, m * n * 4)];
-    if (workspace === undefined) throw new Error(`codebookMatmul %${node.id} needs a workspace and the plan gave none`);
     const bits = attr.num(node.attrs, "bits");
-    return [callCodebookGemm(f, helper, bits, { a: x.offset, indices: indices.offset, table: table.offset, c: output.offset, m, n, k, workspace })];
+    const needs = codebookGemmWorkspaceBytes(m, n, k, bits) > 0;
+    if (needs && workspace === undefined) throw new Error(`codebookMatmul %${node.id} needs a workspace and the plan gave none`);
+    return [callCodebookGemm(f, helper, bits, { a: x.offset, indices: indices.offset, table: table.offset, c: output.offset, m, n, k, workspace: workspace ?? 0 })];
   },
   (node, [x]) => {
     const { m, n, k } = shapeOf(x.shape, attr.num(node.attrs, "n"));
-    return codebookGemmWorkspaceBytes(m, n, k);
+    return codebookGemmWorkspaceBytes(m, n, k, attr.num(node.attrs, "bits"));
   },
 );
 
