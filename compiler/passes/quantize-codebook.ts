@@ -14,8 +14,10 @@
 // (f32 [2^bits]) take its place in the param list, with `init` "zeros": their values are the
 // driver's, which it hands to the bundle's weights file or the interpreter.
 //
-// Convolutions stay f32 (no codebook kernel for conv2d yet), as do the weights quantize-dense
-// keeps (`skip`, read twice, transposed, 16-bit).
+// A convolution `conv2d(x, W)` (groups 1, W an f32 [kh, kw, C, O] param read only there) becomes
+// `codebookConv2d(x, W/indices, W/codebook, {conv2d's attributes, bits, kernel=[kh, kw], n=O})`,
+// its indices packed as the [kh*kw*C, O] matrix W is in memory. The weights quantize-dense keeps
+// (`skip`, read twice, transposed, grouped convolutions, 16-bit) stay f32 here too.
 
 import { GraphBuilder } from "../ir/builder.ts";
 import { codebookIndexShape } from "../ir/ops/codebook.ts";
@@ -30,19 +32,17 @@ export interface QuantizeCodebookOptions {
 /** The names of a codebook layer's params (the weight `w`'s). */
 export const codebookParamNames = (w: string) => ({ indices: `${w}/indices`, table: `${w}/codebook` });
 
-/** The dense layers this pass can rewrite, and the weights it leaves f32 with why. */
+/** The dense and convolution layers this pass can rewrite, and the weights it leaves f32 with why (quantize-dense's). */
 export function codebookLayers(g: Parameters<typeof denseLayers>[0], skip: readonly string[] = []): { layers: DenseLayer[]; kept: KeptWeight[] } {
-  const { layers, kept } = denseLayers(g, skip);
-  const convs = layers.filter((l) => l.op !== "matmul").map((l) => ({ param: l.weight, reason: "conv2d: codebook kernels cover dense layers only" }));
-  return { layers: layers.filter((l) => l.op === "matmul"), kept: [...kept, ...convs] };
+  return denseLayers(g, skip);
 }
 
 export const quantizeCodebook: Pass<QuantizeCodebookOptions> = {
   name: "quantize-codebook",
-  summary: "dense layers' weights to packed k-means indices and an f32 centroid table (codebookMatmul); activations and biases stay f32",
+  summary: "dense and conv2d layers' weights to packed k-means indices and an f32 centroid table (codebookMatmul, codebookConv2d); activations and biases stay f32",
   defaults: { layers: {} },
   statistics: {
-    "layers-codebooked": "matmuls rewritten to codebookMatmul",
+    "layers-codebooked": "matmuls and conv2ds rewritten to codebookMatmul and codebookConv2d",
     "param-bytes-saved": "bytes of f32 weights removed minus those of the u8 indices and f32 tables added",
   },
   run(g, opts) {
@@ -66,7 +66,9 @@ export const quantizeCodebook: Pass<QuantizeCodebookOptions> = {
       const layer = byNode.get(n.id);
       if (!layer) { b.op(n.op, n.inputs, n.attrs, n.loc, n.id); continue; }
       const names = codebookParamNames(layer.weight);
-      b.op("codebookMatmul", [layer.x, names.indices, names.table], { bits: opts.layers[layer.weight], n: layer.n }, n.loc, n.id);
+      const bits = opts.layers[layer.weight];
+      if (layer.conv) b.op("codebookConv2d", [layer.x, names.indices, names.table], { ...layer.conv, bits, kernel: layer.shape.slice(0, 2), n: layer.n }, n.loc, n.id);
+      else b.op("codebookMatmul", [layer.x, names.indices, names.table], { bits, n: layer.n }, n.loc, n.id);
     }
     for (const o of g.outputs) b.output(o.name, o.value);
     for (const u of g.updates) b.update(u.param, u.value);

@@ -3,7 +3,7 @@
 // build's, u8 indices and f32 tables, f32 biases; imported from a folder outside the repo, its
 // outputs match `mlc run --quantize codebook4`, the interpreter, on the same inputs); the bundle
 // refusing a weights file whose index or table tensor has the wrong dtype or shape, naming the
-// tensor; --quantize-skip; the CNN (its dense layer only); and the flags refused with it.
+// tensor; --quantize-skip; the CNN (convolutions too); and the flags refused with it.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -109,12 +109,13 @@ describe("--quantize codebookN on mlc ir, mem, and other widths", () => {
     expect(report.quantization[0].quantized.map((q) => q.weight)).toEqual(["fc256.w", "fc128.w", "out.w"]);
   }, 90_000);
 
-  it("quantizes the CNN's dense layer and keeps its convolutions f32 (no conv kernel yet)", () => {
+  it("quantizes the CNN's convolutions and dense layer", () => {
     const r = mlc("ir", "examples/cnn/model.ts", "--set", "batch=2", "--quantize", "codebook4", "--no-locations");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/ = codebookMatmul /);
-    expect(r.stdout).toMatch(/ = conv2d /);
-    expect(r.stderr).toMatch(/\n  kept f32: conv1\.w \(conv2d: codebook kernels cover dense layers only\)\n/);
+    expect(r.stdout).toMatch(/ = codebookConv2d %images, %conv1\.w\/indices, %conv1\.w\/codebook \{.*bits=4, kernel=\[3,3\], n=8\}/);
+    expect(r.stdout).not.toMatch(/ = conv2d /);
+    expect(r.stderr).toMatch(/\n  conv2\.w \[3,3,8,16\] 16 centroids /);
   }, 60_000);
 
   const refusals: [string, string[], string][] = [

@@ -8,6 +8,8 @@
 // 16-column blocks and a scalar tail), bit widths 1..8 (swizzle decode up to 4, scalar above), and
 // index bytes past a table (3- and 5-bit: those read 0). Then random f32 values within the op's
 // tolerance, and the kernel's workspace (the GEMM's packing blocks, never an f32 copy of W).
+// codebookConv2d (im2col blocks into the packed codebook GEMM) likewise over padding modes,
+// strides, dilation, 1x1 windows, odd channel counts and a depth past one 256-deep block.
 
 import { describe, expect, it } from "vitest";
 import { emitWasm } from "../../compiler/codegen-wasm/emit.ts";
@@ -15,7 +17,7 @@ import { naivePlan } from "../../compiler/codegen-wasm/naive-plan.ts";
 import { wasmWorkspaceBytes } from "../../compiler/codegen-wasm/workspace.ts";
 import { GraphBuilder } from "../../compiler/ir/builder.ts";
 import { codebookIndexShape } from "../../compiler/ir/ops/codebook.ts";
-import { codebookGraph, CODEBOOK_SHAPES } from "../support/codebook-cases.ts";
+import { codebookConvGraph, CODEBOOK_CONVS, codebookGraph, CODEBOOK_SHAPES } from "../support/codebook-cases.ts";
 import { expectMatchesInterpreter } from "../support/wasm-harness.ts";
 
 describe("codebookMatmul on wasm-simd matches the interpreter exactly", () => {
@@ -33,6 +35,20 @@ describe("codebookMatmul on wasm-simd matches the interpreter exactly", () => {
 
   it("random f32 values within the op's tolerance (matmul's)", async () => {
     const { graph, inputs } = codebookGraph([[[17, 200], 33, 4], [[64, 784], 10, 4], [[3, 129], 65, 8], [[9, 77], 19, 3]], "random");
+    await expectMatchesInterpreter(graph, inputs, { floor: 1 });
+  }, 60_000);
+});
+
+describe("codebookConv2d on wasm-simd (im2col blocks into the codebook GEMM) matches the interpreter", () => {
+  for (const bits of [4, 3, 6]) {
+    it(`${bits}-bit indices, exactly: padding, strides, dilation, 1x1, odd channels, depth past 256`, async () => {
+      const { graph, inputs } = codebookConvGraph(CODEBOOK_CONVS(bits), "exact");
+      await expectMatchesInterpreter(graph, inputs, { tolerance: 0 });
+    }, 60_000);
+  }
+
+  it("random f32 values within the op's tolerance, several im2col blocks", async () => {
+    const { graph, inputs } = codebookConvGraph([[[8, 14, 14, 8], [3, 3], 16, 4, { padding: "same" }], [[3, 9, 9, 3], [3, 3], 5, 8, { padding: "valid" }]], "random");
     await expectMatchesInterpreter(graph, inputs, { floor: 1 });
   }, 60_000);
 });

@@ -76,7 +76,7 @@ describe("flops", () => {
 
   it("states the default rule only where a record gives its own reason", () => {
     expect(opsWhere((op) => op.flops !== undefined)).toEqual(
-      ["codebookMatmul", "conv2d", "conv2dBackpropFilter", "conv2dBackpropInput", "convInteger", "fused", "fusedConv2d", "fusedMatmul", "fusedReduce", "matmul", "matmulInteger", "pruneMask"],
+      ["codebookConv2d", "codebookMatmul", "conv2d", "conv2dBackpropFilter", "conv2dBackpropInput", "convInteger", "fused", "fusedConv2d", "fusedMatmul", "fusedReduce", "matmul", "matmulInteger", "pruneMask"],
     );
     expect(OPS.get("fused")!.flops).toBe(elementFlops);
   });

@@ -105,6 +105,53 @@ describe("codebookMatmul", () => {
   });
 });
 
+describe("codebookConv2d", () => {
+  const conv = findOp(CODEBOOK_OPS, "codebookConv2d");
+  /** The oracle: the filter decoded by hand, then a direct float64 convolution (zero padding). */
+  function direct(x: number[], [n, h, w, c]: number[], filt: (ky: number, kx: number, ci: number, o: number) => number, [kh, kw]: number[], o: number, stride: number, pad: number): number[] {
+    const oh = Math.floor((h + 2 * pad - kh) / stride) + 1;
+    const ow = Math.floor((w + 2 * pad - kw) / stride) + 1;
+    const out: number[] = [];
+    for (let b = 0; b < n; b++) for (let y = 0; y < oh; y++) for (let xx = 0; xx < ow; xx++) for (let oc = 0; oc < o; oc++) {
+      let s = 0;
+      for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {
+        const iy = y * stride - pad + ky;
+        const ix = xx * stride - pad + kx;
+        if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+        for (let ci = 0; ci < c; ci++) s += x[((b * h + iy) * w + ix) * c + ci] * filt(ky, kx, ci, oc);
+      }
+      out.push(s);
+    }
+    return out;
+  }
+
+  it.each([[4, 5], [3, 4], [8, 3]] as const)("%d-bit indices, O %d: a direct convolution with the decoded filter (stride 2, explicit padding 1)", (bits, o) => {
+    const xShape = [2, 5, 6, 3];
+    const [kh, kw] = [3, 2];
+    const k = kh * kw * 3;
+    const x = uniform(2 * 5 * 6 * 3, bits).map((v) => Math.fround(v * 2 - 1));
+    const table = uniform(2 ** bits, bits + 1).map((v) => Math.fround(v - 0.5));
+    const idx = uniform(k * o, bits + 2).map((v) => Math.floor(v * 2 ** bits));
+    const bytes = Array.from(packCodebookIndices(idx, k, o, bits));
+    const rowBytes = bits <= 4 ? Math.ceil(o / 2) : o;
+    const y = runOp(conv, [tensor("f32", xShape, x), tensor("u8", [k, rowBytes], bytes), tensor("f32", [2 ** bits], table)],
+      { bits, kernel: [kh, kw], n: o, stride: [2, 2], padding: "explicit", pads: [1, 1, 1, 1] });
+    expect(y.type).toEqual(type("f32", [2, 3, 4, o]));
+    const want = direct(x, xShape, (ky, kx, ci, oc) => table[idx[((ky * kw + kx) * 3 + ci) * o + oc]], [kh, kw], o, 2, 1);
+    const got = Array.from(y.data);
+    want.forEach((v, i) => expect(got[i]).toBeCloseTo(v, 12));
+  });
+
+  it("checks its operands", () => {
+    const t = type;
+    expect(inferOp(conv, [t("f32", [1, 6, 6, 2]), t("u8", [18, 3]), t("f32", [16])], { bits: 4, kernel: [3, 3], n: 5, padding: "same" })).toEqual(t("f32", [1, 6, 6, 5]));
+    expect(() => inferOp(conv, [t("f32", [1, 6, 6, 2]), t("u8", [18, 5]), t("f32", [16])], { bits: 4, kernel: [3, 3], n: 5 })).toThrow(/codebookConv2d: indices must be u8\[18,3\] \(kh\*kw\*C = 18 rows of 5 columns, two 4-bit indices per byte\), got u8\[18,5\]/);
+    expect(() => inferOp(conv, [t("f32", [1, 6, 6, 2]), t("u8", [18, 3]), t("f32", [16])], { bits: 4, kernel: [3, 3], n: 5, groups: 2 })).toThrow(/only groups = 1/);
+    expect(() => inferOp(conv, [t("f32", [6, 6, 2]), t("u8", [18, 3]), t("f32", [16])], { bits: 4, kernel: [3, 3], n: 5 })).toThrow(/x must be NHWC \(rank 4\)/);
+    expect(() => inferOp(conv, [t("f32", [1, 6, 6, 2]), t("u8", [18, 3]), t("f32", [16])], { bits: 4, kernel: [3], n: 5 })).toThrow(/kernel must be \[kh, kw\]/);
+  });
+});
+
 describe("kmeansCodebook", () => {
   it("starts from centroids spaced evenly between min and max and converges on separated clusters", () => {
     // Four tight clusters: 4 of 4 centroids land on their means.

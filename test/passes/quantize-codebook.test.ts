@@ -1,7 +1,7 @@
 // The quantize-codebook pass on hand-written IR: which matmuls become codebookMatmul (same id, the
-// bias add and everything after unchanged), the new u8 index and f32 table params in the weight's
-// place, what stays f32 and why (a skipped weight, a transposed one, a weight read twice, a
-// convolution); and through the driver, the codebook graph computes x · decode(W) as the f32 graph
+// bias add and everything after unchanged), conv2d to codebookConv2d, the new u8 index and f32
+// table params in the weight's place, what stays f32 and why (a skipped weight, a transposed one,
+// a weight read twice, a grouped convolution); and through the driver, the codebook graph computes x · decode(W) as the f32 graph
 // with the decoded weights does.
 import { describe, expect, it } from "vitest";
 import { codebookModel } from "../../compiler/driver/codebook.ts";
@@ -43,18 +43,31 @@ describe("quantize-codebook", () => {
     expect(stats).toEqual({ "layers-codebooked": 2, "param-bytes-saved": (8 * 15 * 4 - 64 - 64) + (15 * 3 * 4 - 45 - 256) });
   });
 
-  it("leaves skipped, transposed and shared weights and convolutions f32, saying why", () => {
+  it("rewrites a convolution to codebookConv2d with its attributes, window and output channels", () => {
+    const g = parse(`  input %img: f32[1,6,6,2]
+  param %c.w: f32[3,3,2,5] init=he_normal
+  %0:f32[1,3,3,5] = conv2d %img, %c.w {stride=[2,2], padding="same", pads=[0,0,0,0], dilation=[1,1], groups=1}
+  output y = %0`);
+    const { graph } = runPass(quantizeCodebook, g, { layers: { "c.w": 4 } });
+    expect(body(graph)).toBe(`  input %img: f32[1,6,6,2]
+  state %c.w/indices: u8[18,3] init=zeros
+  state %c.w/codebook: f32[16] init=zeros
+  %0:f32[1,3,3,5] = codebookConv2d %img, %c.w/indices, %c.w/codebook {stride=[2,2], padding="same", pads=[0,0,0,0], dilation=[1,1], groups=1, bits=4, kernel=[3,3], n=5}
+  output y = %0`);
+  });
+
+  it("leaves skipped, transposed and shared weights and grouped convolutions f32, saying why", () => {
     const g = parse(`  input %x: f32[4,8]
   input %img: f32[1,4,4,2]
   param %a.w: f32[8,8] init=he_normal
   param %t.w: f32[8,8] init=he_normal
   param %s.w: f32[8,8] init=he_normal
-  param %c.w: f32[3,3,2,4] init=he_normal
+  param %c.w: f32[3,3,1,4] init=he_normal
   %0:f32[4,8] = matmul %x, %a.w {transposeA=false, transposeB=false}
   %1:f32[4,8] = matmul %0, %t.w {transposeA=false, transposeB=true}
   %2:f32[4,8] = matmul %1, %s.w {transposeA=false, transposeB=false}
   %3:f32[4,8] = matmul %2, %s.w {transposeA=false, transposeB=false}
-  %4:f32[1,4,4,4] = conv2d %img, %c.w {padding="same"}
+  %4:f32[1,4,4,4] = conv2d %img, %c.w {padding="same", groups=2}
   output y = %3
   output z = %4`);
     const { layers, kept } = codebookLayers(g, ["a.w"]);
@@ -63,7 +76,7 @@ describe("quantize-codebook", () => {
       { param: "a.w", reason: "--quantize-skip" },
       { param: "t.w", reason: "not a [K, N] weight of an untransposed matmul" },
       { param: "s.w", reason: "read by more than one node" },
-      { param: "c.w", reason: "conv2d: codebook kernels cover dense layers only" },
+      { param: "c.w", reason: "grouped convolution: only groups = 1 is quantized" },
     ]);
   });
 

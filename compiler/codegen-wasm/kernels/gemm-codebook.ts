@@ -53,12 +53,26 @@ export function callCodebookGemm(
     const small = helper(name, (w) => w.funcWithParams(name, Array(6).fill(I32), "none", (g) => smallBody(g, bits, at.m)));
     return f.call(small, [at.a, at.indices, at.table, at.c, at.n, at.k].map((v) => f.i32.const(v)));
   }
+  const c = (v: number) => f.i32.const(v);
+  return callPackedCodebookGemm(f, helper, bits, { a: c(at.a), indices: c(at.indices), table: c(at.table), c: c(at.c), m: c(at.m), n: c(at.n), k: c(at.k), workspace: c(at.workspace) });
+}
+
+/**
+ * The packed GEMM alone, with run-time operands (codebookConv2d's blocks of im2col rows): C (m x n,
+ * row stride n) = A (m x k, row stride k) · decode(indices, table); `workspace` holds
+ * codebookGemmWorkspaceBytes(the largest m, n, k, bits) bytes. Needs m, n, k >= 1.
+ */
+export function callPackedCodebookGemm(
+  f: FunctionBuilder, helper: Helper, bits: number,
+  at: { a: Expr; indices: Expr; table: Expr; c: Expr; m: Expr; n: Expr; k: Expr; workspace: Expr },
+): Expr {
   const { packA, macro } = gemmPieces(helper, T);
   const packName = `codebook_pack_b_${T.nr}_b${bits}`;
   const packB = helper(packName, (w) => w.funcWithParams(packName, Array(7).fill(I32), "none", (g) => packCodebookBody(g, bits)));
   const driverName = `codebook_gemm_b${bits}`;
   const driver = helper(driverName, (w) => w.funcWithParams(driverName, Array(8).fill(I32), "none", (g) => driverBody(g, bits, packA, packB, macro)));
-  return f.call(driver, [at.a, at.indices, at.table, at.c, at.m, at.n, at.k, at.workspace].map((v) => f.i32.const(v)));
+  // Operands are expressions (binaryen's ExpressionRef is a number too: no constants here).
+  return f.call(driver, [at.a, at.indices, at.table, at.c, at.m, at.n, at.k, at.workspace]);
 }
 
 const i32 = (f: FunctionBuilder, v: number) => f.i32.const(v);
