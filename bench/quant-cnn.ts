@@ -3,8 +3,8 @@
 // SGD with momentum as the model declares, batch 32, EPOCHS epochs), then the same comparison as
 // the MLP's: f32 and int8 bundles (each observer; both convolutions convInteger, the classifier
 // matmulInteger) scored on the 10,000 test images, beside PyTorch's eager PTQ of the same weights
-// (test/oracle/ptq_cnn.py), codebook4 (its classifier only: no codebook conv kernel yet), weights-
-// file sizes and forward latency. A helper module (no `run`).
+// (test/oracle/ptq_cnn.py), codebook4 (convolutions and classifier), weights-file sizes and
+// forward latency. A helper module (no `run`).
 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,7 +30,7 @@ export async function measureCnn(tmp: string): Promise<{ markdown: string[]; res
       `(SGD momentum 0.9, lr 0.05, batch ${CNN.batch}) on the 60,000 training images of dataset-fashion-mnist; tested on its 10,000 test images. ` +
       `int8: both convolutions \`convInteger\` (u8 activations per tensor with the padding at the zero point, i8 weights per output channel) and the classifier ` +
       `\`matmulInteger\`, calibrated on the first ${CALIBRATION} training images; PyTorch: the same eager static PTQ as above with Conv2d+ReLU fused. ` +
-      `codebook4: the classifier's weight k-means-quantized (16 centroids, 4-bit indices); the convolutions stay f32 (codebook kernels cover dense layers only).`,
+      `codebook4: both convolutions (\`codebookConv2d\`) and the classifier (\`codebookMatmul\`) k-means-quantized, 16 centroids per weight, 4-bit indices.`,
     "",
     ...ptqMarkdown(r, test, "test images"),
   ];

@@ -6,8 +6,8 @@
 // accuracy f32 vs int8, beside PyTorch's own PTQ of the same weights (torch.ao.quantization,
 // per-channel int8 weights; test/oracle/ptq_mlp.py, run as /usr/bin/python3), the weights files'
 // sizes, and forward latency f32 vs int8 at batch 1 and 100 (medians, interleaved rounds). Beside
-// them `--quantize codebook4` (k-means weight sharing of the dense layers, 4-bit indices; no
-// calibration): its accuracy, weights file and latency. Then the same for the Fashion-MNIST CNN
+// them `--quantize codebook4` (k-means weight sharing of the dense and conv layers, 4-bit indices;
+// no calibration): its accuracy, weights file and latency. Then the same for the Fashion-MNIST CNN
 // (examples/cnn, bench/quant-cnn.ts).
 
 import { spawnSync } from "node:child_process";
@@ -63,7 +63,7 @@ async function measure(tmp: string): Promise<BenchReport> {
       `(Linear+ReLU fused, per-channel symmetric int8 weights, HistogramObserver activations; fbgemm qconfig = 7-bit activations, run on the onednn engine, which Debian's torch 1.13 has instead of fbgemm). ` +
       `QAT: the f32 weights fine-tuned ${QAT_EPOCHS} more epochs (Adam, lr ${QAT_LR}) with \`--train --quantize int8\` (fakeQuant on every layer's weight and input, EMA range observers), ` +
       `then built int8 from those weights and the observers' ranges, not recalibrated; beside it the same fine-tuning without QAT, in f32 and its minmax PTQ. ` +
-      `codebook4: \`--quantize codebook4\` of the same f32 weights (each dense weight k-means-clustered into 16 f32 centroids, linear initialisation, 4-bit indices two per byte; biases and activations f32; no calibration).`,
+      `codebook4: \`--quantize codebook4\` of the same f32 weights (each weight k-means-clustered into 16 f32 centroids, linear initialisation, 4-bit indices two per byte; biases and activations f32; no calibration).`,
     "",
     ...ptqMarkdown(mlp, test, "test digits"),
     "",
@@ -112,7 +112,7 @@ export async function ptqRun(o: { model: string; input: string; weights: Record<
   const cb = bundleAt(EVAL_BATCH, CODEBOOK);
   const cbPredictions = predict(await loadBundle<Api>(cb, join(tmp, `codebook-${input}`)), test, input);
   const kept = cb.program.codebooks!.report.kept.filter((k) => k.reason !== "--quantize-skip").map((k) => k.param);
-  rows.push({ variant: `mlc ${CODEBOOK} (k-means, dense layers${kept.length ? `; ${kept.join(", ")} f32` : ""})`, accuracy: accuracy(cbPredictions, test), weightsBytes: sizeOf(cb), agreesWithF32: agreement(cbPredictions, f32Predictions) });
+  rows.push({ variant: `mlc ${CODEBOOK} (k-means per weight${kept.length ? `; ${kept.join(", ")} f32` : ""})`, accuracy: accuracy(cbPredictions, test), weightsBytes: sizeOf(cb), agreesWithF32: agreement(cbPredictions, f32Predictions) });
   const torch = pytorchPtq(tmp, weights, o.calibration, test, o.script);
   if (torch) {
     for (const name of ["fbgemm", "onednn"] as const) {
