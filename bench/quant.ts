@@ -88,7 +88,7 @@ export interface PtqRun {
  * EVAL_BATCH scored on `test`, PyTorch's PTQ of the same weights (test/oracle/`script`), and
  * forward latency f32 vs int8 at batch 1 and EVAL_BATCH.
  */
-export async function ptqRun(o: { model: string; input: string; weights: Record<string, SafeTensor>; calibration: Float32Array; test: Digits; script: string; tmp: string }): Promise<PtqRun> {
+export async function ptqRun(o: { model: string; input: string; weights: Record<string, SafeTensor>; calibration: Float32Array; test: Digits; script: string; tmp: string; codebookSkip?: readonly string[] }): Promise<PtqRun> {
   const { input, weights, test, tmp } = o;
   const samples = o.calibration.length / PIXELS;
   const calibration = { [input]: Float64Array.from(o.calibration) };
@@ -96,8 +96,8 @@ export async function ptqRun(o: { model: string; input: string; weights: Record<
   const given = { source: "trained", tensors: weights };
   const graphAt = (batch: number) => inferenceGraph(compileModelFile(o.model, { set: { batch: String(batch) } }).graph, { loss: "loss" }).graph;
   const quantizeAt = (observer: (typeof OBSERVERS)[number]) => ({ observer, calibration, samples, params, perLayerErrors: false });
-  const bundleAt = (batch: number, variant?: (typeof OBSERVERS)[number] | typeof CODEBOOK) =>
-    build(graphAt(batch), { backend: wasmBackend, weights: given, ...(variant === CODEBOOK ? { codebook: { bits: CODEBOOK_BITS, params } } : variant ? { quantize: quantizeAt(variant) } : {}) });
+  const bundleAt = (batch: number, variant?: (typeof OBSERVERS)[number] | typeof CODEBOOK, skip: readonly string[] = []) =>
+    build(graphAt(batch), { backend: wasmBackend, weights: given, ...(variant === CODEBOOK ? { codebook: { bits: CODEBOOK_BITS, params, skip } } : variant ? { quantize: quantizeAt(variant) } : {}) });
 
   const rows: Row[] = [];
   const f32 = bundleAt(EVAL_BATCH);
@@ -109,10 +109,13 @@ export async function ptqRun(o: { model: string; input: string; weights: Record<
     const p = predict(await loadBundle<Api>(b, join(tmp, `int8-${input}-${observer}`)), test, input);
     rows.push({ variant: `mlc int8 (${observer})`, accuracy: accuracy(p, test), weightsBytes: sizeOf(b), agreesWithF32: agreement(p, f32Predictions), relativeRms: b.program.quantization!.report.error!.relativeRms });
   }
-  const cb = bundleAt(EVAL_BATCH, CODEBOOK);
-  const cbPredictions = predict(await loadBundle<Api>(cb, join(tmp, `codebook-${input}`)), test, input);
-  const kept = cb.program.codebooks!.report.kept.filter((k) => k.reason !== "--quantize-skip").map((k) => k.param);
-  rows.push({ variant: `mlc ${CODEBOOK} (k-means per weight${kept.length ? `; ${kept.join(", ")} f32` : ""})`, accuracy: accuracy(cbPredictions, test), weightsBytes: sizeOf(cb), agreesWithF32: agreement(cbPredictions, f32Predictions) });
+  // Every weight, then (codebookSkip) with some kept f32 by --quantize-skip.
+  for (const skip of [[], ...(o.codebookSkip ? [o.codebookSkip] : [])]) {
+    const cb = bundleAt(EVAL_BATCH, CODEBOOK, skip);
+    const cbPredictions = predict(await loadBundle<Api>(cb, join(tmp, `codebook-${input}-${skip.length}`)), test, input);
+    const kept = cb.program.codebooks!.report.kept.map((k) => k.param);
+    rows.push({ variant: `mlc ${CODEBOOK} (k-means per weight${kept.length ? `; ${kept.join(", ")} kept f32` : ""})`, accuracy: accuracy(cbPredictions, test), weightsBytes: sizeOf(cb), agreesWithF32: agreement(cbPredictions, f32Predictions) });
+  }
   const torch = pytorchPtq(tmp, weights, o.calibration, test, o.script);
   if (torch) {
     for (const name of ["fbgemm", "onednn"] as const) {
