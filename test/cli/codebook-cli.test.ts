@@ -122,6 +122,8 @@ describe("--quantize codebookN on mlc ir, mem, and other widths", () => {
     ["--calibrate", ["--calibrate", inputs], "error: --calibrate is for --quantize int8: --quantize codebook4 quantizes the weights alone and needs no calibration\n"],
     ["--train", ["--train"], "error: --quantize codebook4 is for inference bundles (k-means of trained weights): not with --train\n"],
     ["--precision f16", ["--precision", "f16"], "error: --quantize codebook4 and --precision f16|bf16 do not combine\n"],
+    ["--observer", ["--observer", "mse"], "error: --observer is for --quantize int8: --quantize codebook4 quantizes the weights alone and needs no calibration\n"],
+    ["--sparse", ["--sparse", "--weights", weights], "error: --sparse and --quantize codebook4 do not combine yet\n"],
   ];
   for (const [what, flags, message] of refusals) {
     it(`mlc build refuses ${what}, exit 1, writing nothing`, () => {
