@@ -3,7 +3,8 @@
 // SGD with momentum as the model declares, batch 32, EPOCHS epochs), then the same comparison as
 // the MLP's: f32 and int8 bundles (each observer; both convolutions convInteger, the classifier
 // matmulInteger) scored on the 10,000 test images, beside PyTorch's eager PTQ of the same weights
-// (test/oracle/ptq_cnn.py), weights-file sizes and forward latency. A helper module (no `run`).
+// (test/oracle/ptq_cnn.py), codebook4 (convolutions and classifier), weights-file sizes and
+// forward latency. A helper module (no `run`).
 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,12 +24,14 @@ export async function measureCnn(tmp: string): Promise<{ markdown: string[]; res
   const train = fashion("train");
   const test = fashion("t10k");
   const weights = await trainF32(train, tmp, EPOCHS, CNN);
-  const r = await ptqRun({ model: CNN.model, input: "images", weights, calibration: train.x.subarray(0, CALIBRATION * PIXELS), test, script: "ptq_cnn.py", tmp });
+  const r = await ptqRun({ model: CNN.model, input: "images", weights, calibration: train.x.subarray(0, CALIBRATION * PIXELS), test, script: "ptq_cnn.py", tmp, codebookSkip: ["conv1.w", "conv2.w"] });
   const markdown = [
     `Fashion-MNIST CNN (examples/cnn: two conv3x3-ReLU-maxpool stages of 8 and 16 channels, a 784-10 classifier) trained in f32 for ${EPOCHS} epochs ` +
       `(SGD momentum 0.9, lr 0.05, batch ${CNN.batch}) on the 60,000 training images of dataset-fashion-mnist; tested on its 10,000 test images. ` +
       `int8: both convolutions \`convInteger\` (u8 activations per tensor with the padding at the zero point, i8 weights per output channel) and the classifier ` +
-      `\`matmulInteger\`, calibrated on the first ${CALIBRATION} training images; PyTorch: the same eager static PTQ as above with Conv2d+ReLU fused.`,
+      `\`matmulInteger\`, calibrated on the first ${CALIBRATION} training images; PyTorch: the same eager static PTQ as above with Conv2d+ReLU fused. ` +
+      `codebook4: both convolutions (\`codebookConv2d\`) and the classifier (\`codebookMatmul\`) k-means-quantized, 16 centroids per weight, 4-bit indices; ` +
+      `then with the convolutions kept f32 (\`--quantize-skip conv1.w,conv2.w\`). The latency table's codebook4 is the first (every weight).`,
     "",
     ...ptqMarkdown(r, test, "test images"),
   ];

@@ -6,8 +6,10 @@
 // accuracy f32 vs int8, beside PyTorch's own PTQ of the same weights (torch.ao.quantization,
 // per-channel int8 weights; test/oracle/ptq_mlp.py, run as /usr/bin/python3), the weights files'
 // sizes, and forward latency f32 vs int8 at batch 1 and 100 (medians, interleaved rounds; for the
-// MLP also ORT-web running the int8 bundle's graph, bench/peer-onnx-int8.ts). Then the
-// same for the Fashion-MNIST CNN (examples/cnn, bench/quant-cnn.ts).
+// MLP also ORT-web running the int8 bundle's graph, bench/peer-onnx-int8.ts). Beside them
+// `--quantize codebook4` (k-means weight sharing of the dense and conv layers, 4-bit indices; no
+// calibration): its accuracy, weights file and latency. Then the same for the Fashion-MNIST CNN
+// (examples/cnn, bench/quant-cnn.ts).
 
 import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
@@ -62,7 +64,8 @@ async function measure(tmp: string): Promise<BenchReport> {
       `calibrated on the first ${CALIBRATION} training digits; PyTorch: torch.ao.quantization eager static PTQ of the same weights ` +
       `(Linear+ReLU fused, per-channel symmetric int8 weights, HistogramObserver activations; fbgemm qconfig = 7-bit activations, run on the onednn engine, which Debian's torch 1.13 has instead of fbgemm). ` +
       `QAT: the f32 weights fine-tuned ${QAT_EPOCHS} more epochs (Adam, lr ${QAT_LR}) with \`--train --quantize int8\` (fakeQuant on every layer's weight and input, EMA range observers), ` +
-      `then built int8 from those weights and the observers' ranges, not recalibrated; beside it the same fine-tuning without QAT, in f32 and its minmax PTQ.`,
+      `then built int8 from those weights and the observers' ranges, not recalibrated; beside it the same fine-tuning without QAT, in f32 and its minmax PTQ. ` +
+      `codebook4: \`--quantize codebook4\` of the same f32 weights (each weight k-means-clustered into 16 f32 centroids, linear initialisation, 4-bit indices two per byte; biases and activations f32; no calibration).`,
     "",
     ...ptqMarkdown(mlp, test, "test digits"),
     "",
@@ -87,7 +90,7 @@ export interface PtqRun {
  * EVAL_BATCH scored on `test`, PyTorch's PTQ of the same weights (test/oracle/`script`), and
  * forward latency f32 vs int8 at batch 1 and EVAL_BATCH.
  */
-export async function ptqRun(o: { model: string; input: string; weights: Record<string, SafeTensor>; calibration: Float32Array; test: Digits; script: string; tmp: string; ortInt8?: boolean }): Promise<PtqRun> {
+export async function ptqRun(o: { model: string; input: string; weights: Record<string, SafeTensor>; calibration: Float32Array; test: Digits; script: string; tmp: string; ortInt8?: boolean; codebookSkip?: readonly string[] }): Promise<PtqRun> {
   const { input, weights, test, tmp } = o;
   const samples = o.calibration.length / PIXELS;
   const calibration = { [input]: Float64Array.from(o.calibration) };
@@ -95,8 +98,8 @@ export async function ptqRun(o: { model: string; input: string; weights: Record<
   const given = { source: "trained", tensors: weights };
   const graphAt = (batch: number) => inferenceGraph(compileModelFile(o.model, { set: { batch: String(batch) } }).graph, { loss: "loss" }).graph;
   const quantizeAt = (observer: (typeof OBSERVERS)[number]) => ({ observer, calibration, samples, params, perLayerErrors: false });
-  const bundleAt = (batch: number, observer?: (typeof OBSERVERS)[number]) =>
-    build(graphAt(batch), { backend: wasmBackend, weights: given, ...(observer ? { quantize: quantizeAt(observer) } : {}) });
+  const bundleAt = (batch: number, variant?: (typeof OBSERVERS)[number] | typeof CODEBOOK, skip: readonly string[] = []) =>
+    build(graphAt(batch), { backend: wasmBackend, weights: given, ...(variant === CODEBOOK ? { codebook: { bits: CODEBOOK_BITS, params, skip } } : variant ? { quantize: quantizeAt(variant) } : {}) });
 
   const rows: Row[] = [];
   const f32 = bundleAt(EVAL_BATCH);
@@ -108,13 +111,20 @@ export async function ptqRun(o: { model: string; input: string; weights: Record<
     const p = predict(await loadBundle<Api>(b, join(tmp, `int8-${input}-${observer}`)), test, input);
     rows.push({ variant: `mlc int8 (${observer})`, accuracy: accuracy(p, test), weightsBytes: sizeOf(b), agreesWithF32: agreement(p, f32Predictions), relativeRms: b.program.quantization!.report.error!.relativeRms });
   }
+  // Every weight, then (codebookSkip) with some kept f32 by --quantize-skip.
+  for (const skip of [[], ...(o.codebookSkip ? [o.codebookSkip] : [])]) {
+    const cb = bundleAt(EVAL_BATCH, CODEBOOK, skip);
+    const cbPredictions = predict(await loadBundle<Api>(cb, join(tmp, `codebook-${input}-${skip.length}`)), test, input);
+    const kept = cb.program.codebooks!.report.kept.map((k) => k.param);
+    rows.push({ variant: `mlc ${CODEBOOK} (k-means per weight${kept.length ? `; ${kept.join(", ")} kept f32` : ""})`, accuracy: accuracy(cbPredictions, test), weightsBytes: sizeOf(cb), agreesWithF32: agreement(cbPredictions, f32Predictions) });
+  }
   const torch = pytorchPtq(tmp, weights, o.calibration, test, o.script);
   if (torch) {
     for (const name of ["fbgemm", "onednn"] as const) {
       rows.push({ variant: `PyTorch PTQ (${name} qconfig)`, accuracy: torch[name], weightsBytes: NaN, agreesWithF32: agreement(Int32Array.from(torch.predictions[name]), f32Predictions) });
     }
   }
-  const latency = await latencies((batch, observer) => bundleAt(batch, observer), input, test, [1, EVAL_BATCH], tmp, o.ortInt8 === true);
+  const latency = await latencies((batch, variant) => bundleAt(batch, variant), input, test, [1, EVAL_BATCH], tmp, o.ortInt8 === true);
   return { rows, latency, torch: torch !== undefined, ...(torch ? { torchF32: torch.f32 } : {}) };
 }
 
@@ -138,28 +148,33 @@ export function ptqMarkdown(r: PtqRun, test: Digits, what: string): string[] {
   ];
 }
 
+/** The codebook variant the bench measures beside int8. */
+const CODEBOOK = "codebook4";
+const CODEBOOK_BITS = 4;
+
 export interface Latency {
-  batch: number; f32: Timing; int8: Timing; f32CpuMs: number; int8CpuMs: number;
+  batch: number; f32: Timing; int8: Timing; codebook4: Timing; f32CpuMs: number; int8CpuMs: number; codebook4CpuMs: number;
   /** ORT-web running the int8 bundle's graph (bench/peer-onnx-int8.ts), where measured. */
   ort?: { timing: Timing; cpuMs: number; maxAbsDiff: number };
 }
 
 /**
- * Forward latency of f32 and int8 (minmax) bundles at each batch, rounds interleaved; with
- * `ortInt8`, also of ORT-web running the int8 bundle's graph with its weights (same rounds), and
- * the largest difference between its outputs and the int8 bundle's on the timed batch.
+ * Forward latency of f32, int8 (minmax) and codebook4 bundles at each batch, rounds interleaved;
+ * with `ortInt8`, also of ORT-web running the int8 bundle's graph with its weights (same rounds),
+ * and the largest difference between its outputs and the int8 bundle's on the timed batch.
  */
-export async function latencies(bundleAt: (batch: number, observer?: "minmax") => ReturnType<typeof build>, input: string, test: Digits, batches: readonly number[], tmp: string, ortInt8 = false): Promise<Latency[]> {
+export async function latencies(bundleAt: (batch: number, variant?: "minmax" | typeof CODEBOOK) => ReturnType<typeof build>, input: string, test: Digits, batches: readonly number[], tmp: string, ortInt8 = false): Promise<Latency[]> {
   const out: Latency[] = [];
   for (const batch of batches) {
     const int8Bundle = bundleAt(batch, "minmax");
     const a = await loadBundle<Api>(bundleAt(batch), join(tmp, `lat-f32-${input}-${batch}`));
     const q = await loadBundle<Api>(int8Bundle, join(tmp, `lat-int8-${input}-${batch}`));
+    const c = await loadBundle<Api>(bundleAt(batch, CODEBOOK), join(tmp, `lat-${CODEBOOK}-${input}-${batch}`));
     const x = test.x.subarray(0, batch * PIXELS);
-    for (const m of [a, q]) (m.inputs[input] as Float32Array).set(x);
+    for (const m of [a, q, c]) (m.inputs[input] as Float32Array).set(x);
     const peer = ortInt8 ? await ortTwinOf(int8Bundle) : undefined;
     const calls = batch === 1 ? 400 : 40;
-    const runs: [string, () => void | Promise<unknown>][] = [["f32", () => a.forward()], ["int8", () => q.forward()], ...(peer ? [["ort", () => peer.run(x)] as [string, () => Promise<unknown>]] : [])];
+    const runs: [string, () => void | Promise<unknown>][] = [["f32", () => a.forward()], ["int8", () => q.forward()], ["codebook4", () => c.forward()], ...(peer ? [["ort", () => peer.run(x)] as [string, () => Promise<unknown>]] : [])];
     const times = Object.fromEntries(runs.map(([name]) => [name, [] as number[]]));
     const cpu = Object.fromEntries(runs.map(([name]) => [name, 0]));
     for (const [, f] of runs) for (let i = 0; i < calls; i++) await f(); // warm-up
@@ -184,7 +199,10 @@ export async function latencies(bundleAt: (batch: number, observer?: "minmax") =
       const maxAbsDiff = q.outputs.logits.reduce((m, v, i) => Math.max(m, Math.abs(v - theirs[i])), 0);
       ort = { timing: timingSummary(times.ort), cpuMs: perCall("ort"), maxAbsDiff };
     }
-    out.push({ batch, f32: timingSummary(times.f32), int8: timingSummary(times.int8), f32CpuMs: perCall("f32"), int8CpuMs: perCall("int8"), ...(ort ? { ort } : {}) });
+    out.push({
+      batch, f32: timingSummary(times.f32), int8: timingSummary(times.int8), codebook4: timingSummary(times.codebook4),
+      f32CpuMs: perCall("f32"), int8CpuMs: perCall("int8"), codebook4CpuMs: perCall("codebook4"), ...(ort ? { ort } : {}),
+    });
   }
   return out;
 }
@@ -200,9 +218,10 @@ export function latencyTable(latency: readonly Latency[]): string[] {
   const withOrt = latency.some((l) => l.ort);
   const ms = (x: number) => x.toFixed(4);
   const lines = [
-    `| batch | f32 median | f32 CPU | int8 median | int8 CPU | f32 / int8 |${withOrt ? " ORT-web int8 median | ORT-web int8 CPU | ORT-web / mlc int8 |" : ""}`,
-    `|---:|---:|---:|---:|---:|---:|${withOrt ? "---:|---:|---:|" : ""}`,
-    ...latency.map((l) => `| ${l.batch} | ${ms(l.f32.median)} | ${ms(l.f32CpuMs)} | ${ms(l.int8.median)} | ${ms(l.int8CpuMs)} | ${(l.f32.median / l.int8.median).toFixed(2)}x |` +
+    `| batch | f32 median | f32 CPU | int8 median | int8 CPU | f32 / int8 | codebook4 median | codebook4 CPU | f32 / codebook4 |${withOrt ? " ORT-web int8 median | ORT-web int8 CPU | ORT-web / mlc int8 |" : ""}`,
+    `|---:|---:|---:|---:|---:|---:|---:|---:|---:|${withOrt ? "---:|---:|---:|" : ""}`,
+    ...latency.map((l) => `| ${l.batch} | ${ms(l.f32.median)} | ${ms(l.f32CpuMs)} | ${ms(l.int8.median)} | ${ms(l.int8CpuMs)} | ${(l.f32.median / l.int8.median).toFixed(2)}x | ` +
+      `${ms(l.codebook4.median)} | ${ms(l.codebook4CpuMs)} | ${(l.f32.median / l.codebook4.median).toFixed(2)}x |` +
       (withOrt ? (l.ort ? ` ${ms(l.ort.timing.median)} | ${ms(l.ort.cpuMs)} | ${(l.ort.timing.median / l.int8.median).toFixed(2)}x |` : " | | |") : "")),
   ];
   if (withOrt) {

@@ -3,9 +3,12 @@
 // [--quantize-skip a.w,b.w], or --weights FILE without --calibrate: the ranges of a weights file
 // from quantization-aware training (qat/W/min, qat/W/max). Reads and checks the calibration file against the inference
 // program's inputs and hands the driver its QuantizeSpec; the driver calibrates and rewrites.
+// --quantize codebook3..codebook8 (docs/IR.md "Codebook quantization") needs no calibration: the
+// driver's CodebookSpec is the bits, the skipped params and the weights.
 
 import type { Argv } from "yargs";
 import type { QuantizeSpec } from "../driver/calibrate.ts";
+import type { CodebookSpec } from "../driver/codebook.ts";
 import type { Graph } from "../ir/graph.ts";
 import { formatType } from "../ir/types.ts";
 import { DTYPE_INFO, fromTypedArray } from "../ir/dtypes.ts";
@@ -16,8 +19,18 @@ import { readSafetensorsFile, readWeightsFile, takeTensors, TensorIOError } from
 import type { SafeTensor } from "../../runtime/safetensors.ts";
 import { UsageError } from "./options.ts";
 
+/** The --quantize schemes: int8 (PTQ, or QAT with --train) and k-means codebooks of 3 to 8 bits. */
+export const QUANTIZE_SCHEMES = ["int8", "codebook3", "codebook4", "codebook5", "codebook6", "codebook7", "codebook8"] as const;
+export type QuantizeScheme = (typeof QUANTIZE_SCHEMES)[number];
+
+/** The index bits of a codebook scheme, undefined for int8. */
+export function codebookBits(scheme: QuantizeScheme | undefined): number | undefined {
+  const m = scheme?.match(/^codebook(\d)$/);
+  return m ? Number(m[1]) : undefined;
+}
+
 export interface QuantizeArgs {
-  quantize?: "int8";
+  quantize?: QuantizeScheme;
   calibrate?: string;
   observer?: ObserverKind;
   "quantize-skip"?: string;
@@ -25,7 +38,7 @@ export interface QuantizeArgs {
 
 export function withQuantizeOptions<T>(y: Argv<T>) {
   return y
-    .option("quantize", { choices: ["int8"] as const, describe: "inference: int8 post-training quantization of dense and conv2d layers, batch norm folded first (needs --calibrate); with --train: quantization-aware training (fakeQuant, EMA range observers)" })
+    .option("quantize", { choices: QUANTIZE_SCHEMES, describe: "inference: int8 post-training quantization of dense and conv2d layers, batch norm folded first (needs --calibrate); with --train: quantization-aware training (fakeQuant, EMA range observers); codebook3..codebook8: dense layers' weights as k-means indices into a 2^N-entry f32 table (no calibration)" })
     .option("calibrate", { type: "string", describe: "with --quantize: safetensors file of calibration inputs, samples in the leading axis" })
     .option("observer", { choices: OBSERVERS, describe: "with --quantize: how activation ranges are chosen (default minmax)" })
     .option("quantize-skip", { type: "string", describe: "with --quantize: params to keep f32, comma-separated (e.g. out.w)" });
@@ -42,6 +55,13 @@ export function wantsQuantization(args: QuantizeArgs & { train?: boolean; precis
     for (const flag of ["calibrate", "observer", "quantize-skip"] as const) if (args[flag] !== undefined) throw new UsageError(`--${flag} needs --quantize int8`);
     return false;
   }
+  if (codebookBits(args.quantize) !== undefined) {
+    const q = `--quantize ${args.quantize}`;
+    if (args.train) throw new UsageError(`${q} is for inference bundles (k-means of trained weights): not with --train`);
+    for (const flag of ["calibrate", "observer"] as const) if (args[flag] !== undefined) throw new UsageError(`--${flag} is for --quantize int8: ${q} quantizes the weights alone and needs no calibration`);
+    if (args.precision === "f16" || args.precision === "bf16") throw new UsageError(`${q} and --precision f16|bf16 do not combine`);
+    return true;
+  }
   // With --train, --quantize int8 is quantization-aware training (training.ts): ranges are
   // observed while training, not calibrated.
   if (args.train) {
@@ -55,14 +75,31 @@ export function wantsQuantization(args: QuantizeArgs & { train?: boolean; precis
 }
 
 /**
+ * The driver's options for the quantization the flags ask for (wantsQuantization said yes):
+ * `quantize` (int8, quantizeSpec) or `codebook`.
+ */
+export function quantizeOptions(args: QuantizeArgs, graph: Graph, modelInputs: readonly string[], weights: { source: string; tensors: Readonly<Record<string, SafeTensor>> } | undefined, seed: number): { quantize?: QuantizeSpec; codebook?: CodebookSpec } {
+  const bits = codebookBits(args.quantize);
+  if (bits === undefined) return { quantize: quantizeSpec(args, graph, modelInputs, weights, seed) };
+  const skip = skipList(args, graph);
+  const given = weights ? pickParams(weights, graph) : undefined;
+  return { codebook: { bits, skip, seed, ...(given ? { params: given } : {}) } };
+}
+
+function skipList(args: QuantizeArgs, graph: Graph): string[] {
+  const skip = (args["quantize-skip"] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const params = new Set(graph.params.map((p) => p.name));
+  for (const s of skip) if (!params.has(s)) throw new UsageError(`--quantize-skip: '${s}' is not a param of this model (params: ${[...params].join(", ")})`);
+  return skip;
+}
+
+/**
  * The driver's QuantizeSpec for the inference graph `graph`: its inputs from the calibration
  * file, its f32 params from `weights` (a --weights file's tensors; the others keep their seeded
  * init). `modelInputs` are the model's own inputs, which the file may also hold (labels).
  */
 export function quantizeSpec(args: QuantizeArgs, graph: Graph, modelInputs: readonly string[], weights: { source: string; tensors: Readonly<Record<string, SafeTensor>> } | undefined, seed: number): QuantizeSpec {
-  const skip = (args["quantize-skip"] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  const params = new Set(graph.params.map((p) => p.name));
-  for (const s of skip) if (!params.has(s)) throw new UsageError(`--quantize-skip: '${s}' is not a param of this model (params: ${[...params].join(", ")})`);
+  const skip = skipList(args, graph);
   const given = weights ? pickParams(weights, graph) : undefined;
   if (!args.calibrate) {
     if (args.observer !== undefined) throw new UsageError("--observer needs --calibrate: without it the ranges are quantization-aware training's (qat/* in --weights)");

@@ -25,7 +25,7 @@ export function wantsSparse(args: SparseArgs & { train?: boolean; precision?: st
   if (args.train) throw new UsageError("--sparse removes zero channels from an inference program: build it without --train (fine-tune the pruned weights first, then build --sparse)");
   if (!args.weights) throw new UsageError("--sparse needs --weights FILE.safetensors: the zero channels are read from the weights (e.g. from mlc prune --structure channel)");
   if (args.precision === "f16" || args.precision === "bf16") throw new UsageError("--sparse and --precision f16|bf16 do not combine yet");
-  if (args.quantize) throw new UsageError("--sparse and --quantize int8 do not combine yet");
+  if (args.quantize) throw new UsageError(`--sparse and --quantize ${args.quantize} do not combine yet`);
   return true;
 }
 

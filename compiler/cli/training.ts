@@ -10,6 +10,7 @@ import type { PruneOptions } from "../passes/prune.ts";
 import type { CheckpointMode } from "../passes/checkpoint.ts";
 import { parseByteSize } from "./byte-size.ts";
 import { UsageError } from "./options.ts";
+import type { QuantizeScheme } from "./quantize-options.ts";
 
 export interface TrainArgs {
   train: boolean;
@@ -31,7 +32,7 @@ export interface TrainArgs {
   pruneScope?: string;
   pruneParams?: string;
   /** With --train: quantization-aware training (the PTQ flags' --quantize, quantize-options.ts). */
-  quantize?: "int8";
+  quantize?: QuantizeScheme;
   "quantize-skip"?: string;
 }
 
@@ -92,6 +93,7 @@ export function trainingOptions(model: CompiledModel, args: TrainArgs, exposeGra
 /** --train --quantize int8 [--quantize-skip a.w,b.w]: quantization-aware training (passes/qat.ts). */
 function qatOptions(model: CompiledModel, args: TrainArgs): Pick<TrainingOptions, "quantize" | "quantizeSkip"> {
   if (!args.quantize) return {};
+  if (args.quantize !== "int8") throw new UsageError(`--quantize ${args.quantize} is for inference bundles (k-means of trained weights): not with --train`);
   if (args.mixed !== undefined) throw new UsageError("--quantize int8 (quantization-aware training) does not combine with --mixed yet");
   if (args.accumulate !== 1) throw new UsageError("--quantize int8 (quantization-aware training) does not combine with --accumulate yet");
   const skip = (args["quantize-skip"] ?? "").split(",").map((s) => s.trim()).filter(Boolean);

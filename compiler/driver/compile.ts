@@ -17,6 +17,8 @@ import { PassRunner, type IrDumpOptions, type PassRecord } from "./pass-runner.t
 import { checkpointPhase, fuseGraph, fusionPhase, memoryPhase, trainingFront, type PrecisionSpec, type TrainingOptions } from "./phases.ts";
 import { quantizeModel, type Quantization, type QuantizeSpec } from "./calibrate.ts";
 import { quantizeDense } from "../passes/quantize-dense.ts";
+import { quantizeCodebook } from "../passes/quantize-codebook.ts";
+import { codebookModel, type Codebooks, type CodebookSpec } from "./codebook.ts";
 import { sparsify } from "../passes/sparsify.ts";
 import { sparsifyModel, type Sparsification, type SparseSpec } from "./sparsify-weights.ts";
 import { blockSparse } from "../passes/block-sparse.ts";
@@ -41,6 +43,11 @@ export interface CompileOptions<Layout extends BundleLayoutSummary = BundleLayou
    * (calibrate.ts), then the fold-batch-norm and quantize-dense passes after the clean-up.
    */
   readonly quantize?: QuantizeSpec;
+  /**
+   * Codebook quantization of an inference program (--quantize codebookN): k-means tables and
+   * indices of its dense layers' weights (codebook.ts), then the quantize-codebook pass.
+   */
+  readonly codebook?: CodebookSpec;
   /**
    * Structured sparsity of an inference program (--sparse): the zero output channels that the
    * weights allow removed (sparsify-weights.ts), then the sparsify pass after the clean-up.
@@ -69,6 +76,8 @@ export interface CompiledProgram {
   readonly trainingStats: Readonly<Record<string, PassStats>>;
   /** With `quantize`: the quantized params' values and the report. */
   readonly quantization?: Quantization;
+  /** With `codebook`: the tables' and indices' values and the report. */
+  readonly codebooks?: Codebooks;
   /** With `sparse`: the shrunk params' values and the report. */
   readonly sparsification?: Sparsification;
 }
@@ -79,7 +88,8 @@ export function compile(forward: Graph, opts: CompileOptions = {}): CompiledProg
   if (!opts.backend) {
     const q = checkpointed.quantization ? { quantization: checkpointed.quantization } : {};
     const sp = checkpointed.sparsification ? { sparsification: checkpointed.sparsification } : {};
-    return { entries: checkpointed.entries, records: runner.records, trainingStats: checkpointed.trainingStats, ...q, ...sp };
+    const cb = checkpointed.codebooks ? { codebooks: checkpointed.codebooks } : {};
+    return { entries: checkpointed.entries, records: runner.records, trainingStats: checkpointed.trainingStats, ...q, ...sp, ...cb };
   }
   return memoryStage(fusionStage(checkpointed, runner), opts, opts.backend, runner);
 }
@@ -96,6 +106,7 @@ export interface ProgramFront {
   /** With training: how many leading nodes of train_step are the forward pass. */
   readonly forwardNodes?: number;
   readonly quantization?: Quantization;
+  readonly codebooks?: Codebooks;
   readonly sparsification?: Sparsification;
 }
 
@@ -138,9 +149,16 @@ function frontStage(forward: Graph, opts: CompileOptions, runner: PassRunner): P
     entries = runner.each(foldBatchNorm, entries, () => ({}));
     entries = runner.each(quantizeDense, entries, () => ({ layers }));
   }
+  let codebooks: Codebooks | undefined;
+  if (opts.codebook) {
+    if (opts.training || opts.precision || opts.quantize) throw new Error("codebook quantization is for f32 inference programs (not with training, --precision or int8)");
+    codebooks = codebookModel(entries[0].graph, opts.codebook);
+    const layers = codebooks.layers;
+    entries = runner.each(quantizeCodebook, entries, () => ({ layers }));
+  }
   let sparsification: Sparsification | undefined;
   if (opts.sparse) {
-    if (opts.training || opts.precision || opts.quantize) throw new Error("structured sparsity is for f32 inference programs (not with training, --precision or --quantize)");
+    if (opts.training || opts.precision || opts.quantize || opts.codebook) throw new Error("structured sparsity is for f32 inference programs (not with training, --precision or --quantize)");
     sparsification = sparsifyModel(entries[0].graph, opts.sparse);
     const remove = sparsification.remove;
     entries = runner.each(sparsify, entries, () => ({ remove }));
@@ -157,6 +175,7 @@ function frontStage(forward: Graph, opts: CompileOptions, runner: PassRunner): P
     records: runner.records,
     ...(front.forwardNodes !== undefined ? { forwardNodes: front.forwardNodes } : {}),
     ...(quantization ? { quantization } : {}),
+    ...(codebooks ? { codebooks } : {}),
     ...(sparsification ? { sparsification } : {}),
   };
 }
@@ -179,7 +198,8 @@ function memoryStage(fused: FusedProgram, opts: CompileOptions, backend: Backend
   const entries = memoryPhase(fused.entries, { schedule: opts.schedule, timeLimitMs: opts.timeLimitMs, workspaceBytes: scratchOf(backend) }, runner);
   const q = fused.quantization ? { quantization: fused.quantization } : {};
   const sp = fused.sparsification ? { sparsification: fused.sparsification } : {};
-  return { entries, arena: runner.statsOf("plan", "*")!["arena-bytes"], records: runner.records, trainingStats: fused.trainingStats, ...q, ...sp };
+  const cb = fused.codebooks ? { codebooks: fused.codebooks } : {};
+  return { entries, arena: runner.statsOf("plan", "*")!["arena-bytes"], records: runner.records, trainingStats: fused.trainingStats, ...q, ...sp, ...cb };
 }
 
 /**
@@ -193,6 +213,15 @@ export function quantizedWeights(weights: BundleMeta["weights"], quantization: Q
   for (const [name, t] of Object.entries(weights?.tensors ?? {})) if (!removed.has(name) && !name.startsWith("qat/")) tensors[name] = t;
   for (const [name, t] of Object.entries(quantization.tensors)) tensors[name] = toSafeTensor(t.type, t.data);
   return { source: weights?.source ?? "the quantized weights", tensors };
+}
+
+/** The weights of a codebook bundle: the given file's tensors less the f32 weights it replaced, plus W/indices and W/codebook. */
+export function codebookWeights(weights: BundleMeta["weights"], codebooks: Codebooks): NonNullable<BundleMeta["weights"]> {
+  const removed = new Set(codebooks.removed);
+  const tensors: Record<string, SafeTensor> = Object.create(null);
+  for (const [name, t] of Object.entries(weights?.tensors ?? {})) if (!removed.has(name)) tensors[name] = t;
+  for (const [name, t] of Object.entries(codebooks.tensors)) tensors[name] = toSafeTensor(t.type, t.data);
+  return { source: weights?.source ?? "the codebook weights", tensors };
 }
 
 /**
@@ -238,6 +267,8 @@ export function build<Layout extends BundleLayoutSummary>(forward: Graph, opts: 
     ...(opts.training ? { loss: opts.training.loss } : {}),
     ...(program.quantization
       ? { weights: quantizedWeights(opts.weights, program.quantization) }
+      : program.codebooks
+        ? { weights: codebookWeights(opts.weights, program.codebooks) }
       : program.sparsification
         ? { weights: sparseWeights(opts.weights, program.sparsification) }
         : opts.weights

@@ -22,6 +22,7 @@ import type { PassInfo } from "../passes/pass.ts";
 import { planProgram } from "../passes/plan-entries.ts";
 import { precision } from "../passes/precision.ts";
 import { quantizeDense } from "../passes/quantize-dense.ts";
+import { quantizeCodebook } from "../passes/quantize-codebook.ts";
 import { foldBatchNorm } from "../passes/fold-batch-norm.ts";
 import { schedule } from "../passes/schedule.ts";
 import { sparsify } from "../passes/sparsify.ts";
@@ -54,6 +55,7 @@ export const PIPELINE: readonly RegisteredPass[] = [
   ...CLEANUP_PASSES.map((pass): RegisteredPass => ({ pass, phase: "cleanup", scope: "each entry", when: "always" })),
   { pass: foldBatchNorm, phase: "compression", scope: "forward", when: "inference --quantize int8: after the clean-up, before quantize-dense (eval-mode batch norm into the conv/matmul before it)" },
   { pass: quantizeDense, phase: "compression", scope: "forward", when: "inference --quantize int8 --calibrate FILE: after the clean-up, with the ranges calibration observed (driver/calibrate.ts)" },
+  { pass: quantizeCodebook, phase: "compression", scope: "forward", when: "inference --quantize codebook3..8: after the clean-up, with the k-means tables and indices of driver/codebook.ts" },
   { pass: sparsify, phase: "compression", scope: "forward", when: "inference --sparse --weights FILE: after the clean-up, removing the zero output channels the weights allow (driver/sparsify-weights.ts)" },
   { pass: blockSparse, phase: "compression", scope: "forward", when: "inference --sparse --weights FILE: after sparsify, dense layers whose weight keeps few enough 1x4 blocks to run faster block-sparse (driver/block-sparse-weights.ts)" },
   { pass: sparse24, phase: "compression", scope: "forward", when: "inference --sparse --weights FILE: after block-sparse, 2:4 weights left dense whose product has 4 to 64 rows (driver/block-sparse-weights.ts)" },

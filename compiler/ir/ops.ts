@@ -14,10 +14,11 @@ import { NN_OPS } from "./ops/nn.ts";
 import { NN_GRAD_OPS } from "./ops/nn-grad.ts";
 import { PRUNE_OPS } from "./ops/prune.ts";
 import { QUANT_OPS } from "./ops/quant.ts";
+import { CODEBOOK_OPS } from "./ops/codebook.ts";
 import { SOURCE_OPS } from "./ops/source.ts";
 import { SPARSE_OPS } from "./ops/sparse.ts";
 
-const ALL: readonly OpDef[] = [...SOURCE_OPS, ...ELEMENTWISE_OPS, ...LAYOUT_OPS, ...LAYOUT_GRAD_OPS, ...REDUCTION_OPS, ...NN_OPS, ...NN_GRAD_OPS, ...QUANT_OPS, ...PRUNE_OPS, ...SPARSE_OPS, ...FUSED_OPS, ...FUSED_CONTRACTION_OPS, ...FUSED_REDUCE_OPS];
+const ALL: readonly OpDef[] = [...SOURCE_OPS, ...ELEMENTWISE_OPS, ...LAYOUT_OPS, ...LAYOUT_GRAD_OPS, ...REDUCTION_OPS, ...NN_OPS, ...NN_GRAD_OPS, ...QUANT_OPS, ...CODEBOOK_OPS, ...PRUNE_OPS, ...SPARSE_OPS, ...FUSED_OPS, ...FUSED_CONTRACTION_OPS, ...FUSED_REDUCE_OPS];
 
 export const OPS: ReadonlyMap<string, OpDef> = (() => {
   const m = new Map<string, OpDef>();

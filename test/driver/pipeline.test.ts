@@ -28,9 +28,10 @@ describe("the pass registry", () => {
     const calibration = { x: new Float64Array(8 * 784).fill(0.5) };
     const quantized = compile(inferenceGraph(model.graph, { loss: "loss" }).graph, { backend: wasmBackend, quantize: { observer: "minmax", calibration, samples: 8, perLayerErrors: false }, timeLimitMs: 100 });
     const sparse = compile(inferenceGraph(model.graph, { loss: "loss" }).graph, { backend: wasmBackend, sparse: { seed: 0 }, timeLimitMs: 100 });
+    const codebook = compile(inferenceGraph(model.graph, { loss: "loss" }).graph, { backend: wasmBackend, codebook: { bits: 4 }, timeLimitMs: 100 });
     const declared = new Map(PIPELINE.map(({ pass }) => [pass.name, new Set(Object.keys(pass.statistics))]));
     const ran = new Set<string>();
-    for (const program of [plain, other, mixed, quantized, sparse]) {
+    for (const program of [plain, other, mixed, quantized, sparse, codebook]) {
       const order = program.records.map((r) => PASS_NAMES.indexOf(r.pass));
       expect(order.every((k, i) => k >= 0 && (i === 0 || k >= order[i - 1])), program.records.map((r) => r.pass).join(" ")).toBe(true);
       for (const r of program.records) {

@@ -76,7 +76,7 @@ describe("flops", () => {
 
   it("states the default rule only where a record gives its own reason", () => {
     expect(opsWhere((op) => op.flops !== undefined)).toEqual(
-      ["blockSparseMatmul", "conv2d", "conv2dBackpropFilter", "conv2dBackpropInput", "convInteger", "fused", "fusedConv2d", "fusedMatmul", "fusedReduce", "matmul", "matmulInteger", "pruneMask", "sparse24Matmul"],
+      ["blockSparseMatmul", "codebookConv2d", "codebookMatmul", "conv2d", "conv2dBackpropFilter", "conv2dBackpropInput", "convInteger", "fused", "fusedConv2d", "fusedMatmul", "fusedReduce", "matmul", "matmulInteger", "pruneMask", "sparse24Matmul"],
     );
     expect(OPS.get("fused")!.flops).toBe(elementFlops);
   });

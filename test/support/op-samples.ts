@@ -78,6 +78,11 @@ export const SAMPLES: Readonly<Record<string, Sample>> = {
   // Every kept weight at row 1 of its group of four.
   sparse24Matmul: (b, loc) => b.op("sparse24Matmul", [inp(b, "x", "f32", [2, 8]), inp(b, "values", "f32", [3, 4]), qconst(b, "u8", [3, 4], 1)], {}, loc),
   matmulInteger: (b, loc) => b.op("matmulInteger", [inp(b, "a", "i8", [2, 3]), inp(b, "w", "i8", [3, 4])], {}, loc),
+  // A 4-bit codebook: two indices per byte, N odd (the last high nibble unused).
+  codebookMatmul: (b, loc) =>
+    b.op("codebookMatmul", [x23(b), inp(b, "indices", "u8", [3, 3]), inp(b, "table", "f32", [16])], { bits: 4, n: 5 }, loc),
+  codebookConv2d: (b, loc) =>
+    b.op("codebookConv2d", [inp(b, "x", "f32", [1, 4, 4, 2]), inp(b, "indices", "u8", [18, 2]), inp(b, "table", "f32", [16])], { padding: "same", bits: 4, kernel: [3, 3], n: 3 }, loc),
   convInteger: (b, loc) => b.op("convInteger", [inp(b, "x", "u8", [1, 4, 4, 2]), inp(b, "w", "i8", [3, 3, 2, 3])], { padding: "same", inputZeroPoint: 5 }, loc),
 };
 

@@ -17,7 +17,7 @@
 
 import { join } from "node:path";
 import type { CommandModule } from "yargs";
-import { build, formatBlockSparseReport, formatQuantizationReport, formatSparsityReport, loadBackend, quantizedWeights, sparseWeights } from "../../driver/index.ts";
+import { build, codebookWeights, formatBlockSparseReport, formatCodebookReport, formatQuantizationReport, formatSparsityReport, loadBackend, quantizedWeights, sparseWeights } from "../../driver/index.ts";
 import { compileModelFile } from "../../frontend/index.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
 import { parseSetFlags, withModelOptions } from "../options.ts";
@@ -28,7 +28,7 @@ import { ignoredTrainingState, leftInitialNote, paramsLeftInitial } from "../../
 import { decodeSafetensors } from "../../../runtime/safetensors.ts";
 import { ensureDirectory, removeCreatedDirectory, writeFilesAtomic } from "../atomic-write.ts";
 import { refuseToReplaceWeights } from "../keep-weights.ts";
-import { quantizeSpec, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
+import { quantizeOptions, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
 import { baselineWasmOnly } from "../wasm-tier.ts";
 import { sparseSpec, wantsSparse, withSparseOptions, type SparseArgs } from "../sparse-options.ts";
 
@@ -60,10 +60,10 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     // Checked by the bundle writer against every param and state of the built entries (with
     // --train that includes optimizer state, e.g. from a bundle's saveWeights()).
     const weights = args.weights ? { source: args.weights, tensors: readWeightsFile(args.weights, { allowNonFinite: args["allow-nonfinite-weights"] }) } : undefined;
-    const quantize = wantsQuantization(args) ? quantizeSpec(args, graph, model.graph.inputs.map((i) => i.name), weights, args.seed) : undefined;
+    const quantize = wantsQuantization(args) ? quantizeOptions(args, graph, model.graph.inputs.map((i) => i.name), weights, args.seed) : {};
     const bundle = build(graph, {
       backend: await loadBackend(args.target),
-      ...(quantize ? { quantize } : {}),
+      ...quantize,
       ...(sparse && weights ? { sparse: sparseSpec(graph, weights, args.seed) } : {}),
       seed: args.seed,
       ...(training ? { training } : {}),
@@ -80,6 +80,8 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     const weightsFile = Object.keys(bundle.files).find((f) => f.endsWith(".safetensors"));
     const quantization = bundle.program.quantization;
     if (quantization) process.stdout.write(formatQuantizationReport(quantization.report) + "\n");
+    const codebooks = bundle.program.codebooks;
+    if (codebooks) process.stdout.write(formatCodebookReport(codebooks.report) + "\n");
     const sparsification = bundle.program.sparsification;
     if (sparsification) process.stdout.write(formatSparsityReport(sparsification.report) + "\n");
     if (sparsification?.blocks) process.stdout.write(formatBlockSparseReport(sparsification.blocks.report) + "\n");
@@ -87,7 +89,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       const declared = Object.keys(decodeSafetensors(bundle.files[weightsFile] as Uint8Array).tensors);
       const ignored = ignoredTrainingState(weights.tensors, declared);
       if (ignored.length > 0) process.stdout.write(`note: ${args.weights}: ignored ${ignored.length} training-state tensor${ignored.length > 1 ? "s" : ""} (${ignored.slice(0, 2).join(", ")}${ignored.length > 2 ? ", ..." : ""}) that this bundle does not have\n`);
-      const given = quantization ? quantizedWeights(weights, quantization).tensors : sparsification ? sparseWeights(weights, sparsification).tensors : weights.tensors;
+      const given = quantization ? quantizedWeights(weights, quantization).tensors : codebooks ? codebookWeights(weights, codebooks).tensors : sparsification ? sparseWeights(weights, sparsification).tensors : weights.tensors;
       const initial = paramsLeftInitial(given, declared);
       if (initial.length > 0) process.stdout.write(leftInitialNote(args.weights!, initial) + "\n");
     }

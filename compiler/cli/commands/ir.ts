@@ -11,8 +11,8 @@ import { verifyGraph } from "../../ir/verifier.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
 import { precisionOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
-import { quantizeSpec, wantsQuantization, withQuantizeOptions, quantizeWeightsOption, type QuantizeArgs } from "../quantize-options.ts";
-import { formatBlockSparseReport, formatQuantizationReport, formatSparsityReport } from "../../driver/index.ts";
+import { quantizeOptions, wantsQuantization, withQuantizeOptions, quantizeWeightsOption, type QuantizeArgs } from "../quantize-options.ts";
+import { formatBlockSparseReport, formatCodebookReport, formatQuantizationReport, formatSparsityReport } from "../../driver/index.ts";
 import { sparseSpec, wantsSparse, withSparseOptions, type SparseArgs } from "../sparse-options.ts";
 
 interface IrArgs extends TrainArgs, PipelineArgs, QuantizeArgs, SparseArgs { model: string; set?: string[]; locations: boolean; weights?: string }
@@ -33,10 +33,10 @@ export const irCommand: CommandModule<object, IrArgs> = {
     const quantizing = wantsQuantization(args);
     const sparse = wantsSparse(args);
     const graph = quantizing || sparse ? programForward(model, undefined).graph : model.graph;
-    const quantize = quantizing ? quantizeSpec(args, graph, model.graph.inputs.map((i) => i.name), quantizeWeightsOption(args.weights), 0) : undefined;
+    const quantize = quantizing ? quantizeOptions(args, graph, model.graph.inputs.map((i) => i.name), quantizeWeightsOption(args.weights), 0) : {};
     if (args.weights !== undefined && !quantizing && !sparse) throw new UsageError("mlc ir: --weights is for --quantize or --sparse (the params they quantize or shrink)");
     const program = compile(graph, {
-      ...(quantize ? { quantize } : {}),
+      ...quantize,
       ...(sparse ? { sparse: sparseSpec(graph, quantizeWeightsOption(args.weights)!, 0) } : {}),
       ...(training ? { training } : {}),
       ...precisionOptions(args),
@@ -44,6 +44,7 @@ export const irCommand: CommandModule<object, IrArgs> = {
       ...(dumps ? { dumps, backend: await loadBackend(args.target, { emit: false }) } : {}),
     });
     if (program.quantization) process.stderr.write(formatQuantizationReport(program.quantization.report) + "\n");
+    if (program.codebooks) process.stderr.write(formatCodebookReport(program.codebooks.report) + "\n");
     if (program.sparsification) process.stderr.write(formatSparsityReport(program.sparsification.report) + "\n");
     if (program.sparsification?.blocks) process.stderr.write(formatBlockSparseReport(program.sparsification.blocks.report) + "\n");
     if (dumps) return;

@@ -29,8 +29,8 @@ import { tradeoffSvg } from "../tradeoff-svg.ts";
 import { accumulationFor, fitBatch, formatFit } from "../fit-batch.ts";
 import { parseByteSize } from "../byte-size.ts";
 import { writeFileAtomic } from "../atomic-write.ts";
-import { quantizeSpec, quantizeWeightsOption, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
-import { formatQuantizationReport, type QuantizationReport } from "../../driver/index.ts";
+import { quantizeOptions, quantizeWeightsOption, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
+import { formatCodebookReport, formatQuantizationReport, type CodebookReport, type QuantizationReport } from "../../driver/index.ts";
 
 interface MemArgs extends TrainArgs, PipelineArgs, QuantizeArgs {
   model: string;
@@ -79,6 +79,7 @@ export const memCommand: CommandModule<object, MemArgs> = {
     if (args.weights !== undefined && !quantizing) throw new UsageError("mlc mem: --weights is for --quantize (the params calibration quantizes)");
     const quantWeights = quantizing ? quantizeWeightsOption(args.weights) : undefined;
     const quantReports: QuantizationReport[] = [];
+    const codebookReports: CodebookReport[] = [];
     let graphName = "";
     for (const batch of batches) {
       const model = compileModelFile(args.model, { set: batch === undefined ? set : { ...set, batch: String(batch) } });
@@ -90,8 +91,8 @@ export const memCommand: CommandModule<object, MemArgs> = {
       const compiledPolicy = training?.checkpoint ?? { mode: "none" as const };
       const elsewhere: (PendingRows | undefined)[] = [];
       try {
-        const quantize = quantizing ? quantizeSpec(args, forward, model.graph.inputs.map((i) => i.name), quantWeights, 0) : undefined;
-        const compileOptions = { ...options, ...(quantize ? { quantize } : {}) };
+        const quantize = quantizing ? quantizeOptions(args, forward, model.graph.inputs.map((i) => i.name), quantWeights, 0) : {};
+        const compileOptions = { ...options, ...quantize };
         // The scheduled and unscheduled plans share everything before the memory phase (the
         // calibration included), and the checkpoint comparison shares the front; with IR dumps the
         // program is compiled in one run, so its dumps read as `mlc build`'s.
@@ -106,8 +107,9 @@ export const memCommand: CommandModule<object, MemArgs> = {
         const program = fused ? planFused(fused, compileOptions) : compile(forward, { ...compileOptions, dumps });
         const unscheduled = fused
           ? planFused(fused, { ...compileOptions, schedule: false })
-          : compile(forward, { ...options, ...(quantize ? { quantize: { ...quantize, result: program.quantization } } : {}), schedule: false });
+          : compile(forward, { ...options, ...quantize, ...(quantize.quantize ? { quantize: { ...quantize.quantize, result: program.quantization } } : {}), schedule: false });
         if (program.quantization) quantReports.push(program.quantization.report);
+        if (program.codebooks) codebookReports.push(program.codebooks.report);
         const planned = mainEntry(program);
         graphName = planned.name;
         const forwardIds = new Set(model.graph.nodes.map((n) => n.id));
@@ -142,10 +144,11 @@ export const memCommand: CommandModule<object, MemArgs> = {
     }
     const what = args.train ? "training step" : "forward pass";
     if (args.json) {
-      process.stdout.write(JSON.stringify({ model: args.model, target: args.target, graph: graphName, step: args.train ? "train" : "forward", batches: reports, ...(quantizing ? { quantization: quantReports } : {}) }, null, 2) + "\n");
+      process.stdout.write(JSON.stringify({ model: args.model, target: args.target, graph: graphName, step: args.train ? "train" : "forward", batches: reports, ...(quantizing ? { quantization: args.quantize === "int8" ? quantReports : codebookReports } : {}) }, null, 2) + "\n");
     } else {
-      process.stdout.write(formatTable(`${graphName}, ${what}${quantizing ? " (int8)" : ""}`, reports));
+      process.stdout.write(formatTable(`${graphName}, ${what}${quantizing ? ` (${args.quantize})` : ""}`, reports));
       for (const q of quantReports) process.stdout.write("\n" + formatQuantizationReport(q) + "\n");
+      for (const q of codebookReports) process.stdout.write("\n" + formatCodebookReport(q) + "\n");
       for (const r of reports) if (r.checkpoint) process.stdout.write("\n" + formatCheckpointing(r.checkpoint, r.batch));
     }
     // What `mlc build` would refuse (driver/compile.ts): said here too, so the report is not a surprise.

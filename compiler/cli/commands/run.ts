@@ -19,8 +19,8 @@ import { encodeSafetensors } from "../../../runtime/safetensors.ts";
 import { writeFileAtomic } from "../atomic-write.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { precisionOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
-import { compile, formatQuantizationReport, quantizedWeights } from "../../driver/index.ts";
-import { quantizeSpec, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
+import { codebookWeights, compile, formatCodebookReport, formatQuantizationReport, quantizedWeights } from "../../driver/index.ts";
+import { quantizeOptions, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
 
 interface RunArgs extends TrainArgs, QuantizeArgs {
   model: string; set?: string[]; inputs?: string; "random-inputs": boolean; weights?: string; "allow-nonfinite-weights": boolean;
@@ -51,10 +51,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const source = quantizing ? programForward(model, undefined).graph : model.graph;
     const weightsFile = args.weights ? readWeightsFile(args.weights, { allowNonFinite: args["allow-nonfinite-weights"] }) : undefined;
     const given = args.weights && weightsFile ? { source: args.weights, tensors: weightsFile } : undefined;
-    const quantize = quantizing ? quantizeSpec(args, source, model.graph.inputs.map((i) => i.name), given, args.seed) : undefined;
-    const program = compile(source, { ...(training ? { training } : {}), ...(half ? precisionOptions(args) : {}), ...(quantize ? { quantize } : {}) });
+    const quantize = quantizing ? quantizeOptions(args, source, model.graph.inputs.map((i) => i.name), given, args.seed) : {};
+    const program = compile(source, { ...(training ? { training } : {}), ...(half ? precisionOptions(args) : {}), ...quantize });
     const entries = program.entries;
     if (program.quantization) process.stdout.write(formatQuantizationReport(program.quantization.report) + "\n");
+    if (program.codebooks) process.stdout.write(formatCodebookReport(program.codebooks.report) + "\n");
     const graph = entries.find((e) => e.exportName === (training ? "train_step" : "forward"))!.graph;
     if (args["print-ir"]) process.stdout.write(printGraph(graph) + "\n");
     const inputs = loadInputs(graph, args);
@@ -66,7 +67,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       if (bad) throw new TensorIOError(`${args.inputs ?? "--random-inputs"}: ${bad}`);
     }
     // Quantized: the file's params less those quantized away, plus the quantized ones.
-    const tensors = program.quantization ? quantizedWeights(given, program.quantization) : given;
+    const tensors = program.quantization ? quantizedWeights(given, program.quantization) : program.codebooks ? codebookWeights(given, program.codebooks) : given;
     const params = tensors ? takeTensors(tensors.source, tensors.tensors, trainableAndState(graph), "param", { requireAll: false }) : {};
     const initial = weightsFile && tensors ? paramsLeftInitial(tensors.tensors, graph.params.map((p) => p.name)) : [];
     if (initial.length > 0) process.stdout.write(leftInitialNote(args.weights!, initial) + "\n");

@@ -75,22 +75,39 @@ export const F32_GEMM: GemmDTypes = { a: "f32", b: "f32" };
  * the plain names) and returns the call of the driver.
  */
 export function callGemm(f: FunctionBuilder, helper: Helper, call: GemmCall, t: GemmTiling = DEFAULT_TILING, dtypes: GemmDTypes = F32_GEMM): Expr {
-  const suffix = `${t.mr}x${t.nr}_k${t.kc}_m${t.mc}_n${t.nc}`;
+  const suffix = gemmSuffix(t);
   const tag = (d: DType) => (d === "f32" ? "" : `_${d}`);
   const operands = dtypes.a === "f32" && dtypes.b === "f32" ? "" : `_${dtypes.a}_${dtypes.b}`;
   const I32 = "i32" as const;
   const packAName = `gemm_pack_a_${t.mr}${tag(dtypes.a)}`;
   const packBName = `gemm_pack_b_${t.nr}${tag(dtypes.b)}`;
-  const packA = helper(packAName, (w) => w.funcWithParams(packAName, Array(6).fill(I32), "none", (g) => packBody(g, t.mr, dtypes.a)));
+  // Defined in this order (A's packing, B's, then gemmPieces' micro and macro), as modules always had them.
+  helper(packAName, (w) => w.funcWithParams(packAName, Array(6).fill(I32), "none", (g) => packBody(g, t.mr, dtypes.a)));
   const packB = helper(packBName, (w) => w.funcWithParams(packBName, Array(6).fill(I32), "none", (g) => packBody(g, t.nr, dtypes.b)));
-  const micro = helper(`gemm_micro_${suffix}`, (w) => w.funcWithParams(`gemm_micro_${suffix}`, Array(6).fill(I32), "none", (g) => microBody(g, t)));
-  const macro = helper(`gemm_macro_${suffix}`, (w) => w.funcWithParams(`gemm_macro_${suffix}`, Array(9).fill(I32), "none", (g) => macroBody(g, t, micro)));
+  const { packA, macro } = gemmPieces(helper, t, dtypes.a);
   const driverName = `gemm_${suffix}${operands}`;
   const driver = helper(driverName, (w) => w.funcWithParams(driverName, Array(13).fill(I32), "none", (g) => driverBody(g, t, packA, packB, macro)));
   return f.call(driver, [
     call.a, call.aRowStride, call.aColStride, call.b, call.bRowStride, call.bColStride,
     call.c, call.cRowStride, call.m, call.n, call.k, call.accumulate, call.workspace,
   ]);
+}
+
+const gemmSuffix = (t: GemmTiling) => `${t.mr}x${t.nr}_k${t.kc}_m${t.mc}_n${t.nc}`;
+
+/**
+ * The pieces of the blocked GEMM that a driver with its own B packing reuses (kernels/
+ * gemm-codebook.ts): `packA(src, rowStride, colStride, rows, kc, dst)` (A stored as `aDtype`) and
+ * `macro(ap, bp, mc, nc, kc, c, ldc, load, tile)` over packed f32 panels, defined once per module.
+ */
+export function gemmPieces(helper: Helper, t: GemmTiling = DEFAULT_TILING, aDtype: DType = "f32"): { packA: string; macro: string } {
+  const suffix = gemmSuffix(t);
+  const I32 = "i32" as const;
+  const packAName = `gemm_pack_a_${t.mr}${aDtype === "f32" ? "" : `_${aDtype}`}`;
+  const packA = helper(packAName, (w) => w.funcWithParams(packAName, Array(6).fill(I32), "none", (g) => packBody(g, t.mr, aDtype)));
+  const micro = helper(`gemm_micro_${suffix}`, (w) => w.funcWithParams(`gemm_micro_${suffix}`, Array(6).fill(I32), "none", (g) => microBody(g, t)));
+  const macro = helper(`gemm_macro_${suffix}`, (w) => w.funcWithParams(`gemm_macro_${suffix}`, Array(9).fill(I32), "none", (g) => macroBody(g, t, micro)));
+  return { packA, macro };
 }
 
 const add = (f: FunctionBuilder, a: Expr, b: Expr) => f.i32.add(a, b);

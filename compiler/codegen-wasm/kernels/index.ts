@@ -5,6 +5,7 @@
 
 import { kernelLookups, signedTable } from "../../ir/dtypes.ts";
 import { UnsupportedKernelError, type KernelTable } from "../kernel.ts";
+import { CODEBOOK_KERNELS } from "./codebook.ts";
 import { CONTRACTION_KERNELS } from "./contraction.ts";
 import { DROPOUT_KERNELS } from "./dropout.ts";
 import { ELEMENTWISE_KERNELS } from "./elementwise.ts";
@@ -26,6 +27,7 @@ export const WASM_KERNELS: KernelTable = signedTable("wasm-simd kernels", {
   contraction: CONTRACTION_KERNELS,
   fused: FUSED_KERNELS,
   quant: QUANT_KERNELS,
+  codebook: CODEBOOK_KERNELS,
   prune: PRUNE_KERNELS,
   sparse: SPARSE_KERNELS,
   sparse24: SPARSE24_KERNELS,

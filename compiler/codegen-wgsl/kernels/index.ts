@@ -7,6 +7,7 @@ import { kernelLookups, signedTable } from "../../ir/dtypes.ts";
 import type { Node } from "../../ir/graph.ts";
 import type { TensorType } from "../../ir/types.ts";
 import { UnsupportedKernelError, type WgslKernelTable } from "../kernel.ts";
+import { CODEBOOK_KERNELS } from "./codebook.ts";
 import { CONV_KERNELS } from "./conv.ts";
 import { DROPOUT_KERNELS } from "./dropout.ts";
 import { ELEMENTWISE_KERNELS } from "./elementwise.ts";
@@ -30,6 +31,7 @@ export const WGSL_KERNELS: WgslKernelTable = signedTable("webgpu kernels", {
   conv: CONV_KERNELS,
   pool: POOL_KERNELS,
   quant: QUANT_KERNELS,
+  codebook: CODEBOOK_KERNELS,
   prune: PRUNE_KERNELS,
   sparse: SPARSE_KERNELS,
   sparse24: SPARSE24_KERNELS,
