@@ -1,12 +1,20 @@
 // Structured sparsity (docs/COMPRESSION.md "Structured sparsity") on the CNN (examples/cnn, width
 // 8) and Fashion-MNIST (Debian's dataset-fashion-mnist: 60,000 / 10,000), wasm-simd, one thread:
 //
-//   accuracy   the CNN trained EPOCHS epochs; then half of each convolution's filters pruned by
-//              L1 norm (ir/prune-masks.ts, as `mlc prune --structure channel --sparsity 0.5`),
-//              the pruned filters' biases zeroed with them (Li et al. 2017 remove a filter and its
-//              bias), and the model shrunk by the sparsify pass, which gives exactly the width-4
-//              CNN's shapes; that smaller dense model is fine-tuned FINETUNE epochs as a plain
-//              width-4 CNN, beside the dense one trained FINETUNE epochs more on the same batches.
+//   accuracy   Li et al. 2017's recipe: the CNN trained to convergence (EPOCHS epochs of SGD with
+//              momentum at the model's lr, the last DENSE_LOW of them at the lowered FINE_LR); then
+//              half of each convolution's filters pruned by L1 norm (ir/prune-masks.ts, as `mlc
+//              prune --structure channel --sparsity 0.5`), the pruned filters' biases zeroed with
+//              them (Li et al. remove a filter and its bias), and the model shrunk by the sparsify
+//              pass, which gives exactly the width-4 CNN's shapes; that smaller dense model is
+//              fine-tuned FINETUNE epochs as a plain width-4 CNN: at the model's lr, the last
+//              FINE_LOW at FINE_LR (a fine-tuning wholly at FINE_LR recovered less). Two
+//              baselines: the dense model that was pruned (the papers' comparison), and that model
+//              trained the same FINETUNE epochs more with the same learning rates on the same
+//              batches (equal training). Beside them the width-4 CNN trained from scratch with
+//              the dense model's epochs, learning rates and batches: the small shape without
+//              pruning. Each seed (SEEDS: the initial weights and the batch order) is a separate
+//              run; the table gives every seed and the means.
 //   latency    forward of the dense inference bundle against the shrunk one (and against the one
 //              `mlc prune`'s weights give with their biases kept, where only the channels whose
 //              constant the rule can fold go): interleaved rounds, medians, CPU time per call.
@@ -14,7 +22,8 @@
 //   stages     each conv + bias + ReLU + max-pool stage of the CNN alone, dense against shrunk
 //              widths (batch 32): where the forward's speedup comes from.
 //
-//   npx tsx bench/sparse.ts          prints the tables and the JSON (MLC_BENCH_SPARSE_EPOCHS, MLC_BENCH_SPARSE_FINETUNE)
+//   npx tsx bench/sparse.ts          prints the tables and the JSON (MLC_BENCH_SPARSE_EPOCHS,
+//                                    _DENSE_LOW, _FINETUNE, _FINE_LOW, _FINE_LR, _SEEDS=0,1,2)
 //   npm run bench -- sparse          also writes bench/results/sparse.json and docs/BENCHMARKS.md
 
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -36,8 +45,15 @@ import { loadBundle, timingSummary } from "./bundle-kit.ts";
 import type { BenchReport } from "./run.ts";
 import { FASHION, loadFashion as fashion, permutation } from "./fashion-mnist.ts";
 
-const EPOCHS = Number(process.env.MLC_BENCH_SPARSE_EPOCHS ?? 3);
-const FINETUNE = Number(process.env.MLC_BENCH_SPARSE_FINETUNE ?? 3);
+const EPOCHS = Number(process.env.MLC_BENCH_SPARSE_EPOCHS ?? 8);
+/** The dense training's last epochs run at FINE_LR: the lr drop that ends a training schedule. */
+const DENSE_LOW = Number(process.env.MLC_BENCH_SPARSE_DENSE_LOW ?? 2);
+const FINETUNE = Number(process.env.MLC_BENCH_SPARSE_FINETUNE ?? 10);
+/** The fine-tuning's last epochs run at FINE_LR, the first at the model's lr (a short schedule of its own). */
+const FINE_LOW = Number(process.env.MLC_BENCH_SPARSE_FINE_LOW ?? 2);
+/** SGD's learning rate while fine-tuning: a tenth of the model's (Li et al. fine-tune at a lowered rate). */
+const FINE_LR = Number(process.env.MLC_BENCH_SPARSE_FINE_LR ?? 0.005);
+const SEEDS = (process.env.MLC_BENCH_SPARSE_SEEDS ?? "0,1,2").split(",").map(Number);
 const PRUNED = ["conv1.w", "conv2.w"];
 const ROUNDS = 10;
 const ROUND_MS = 150;
@@ -48,6 +64,7 @@ interface Model {
   readonly params: Record<string, Float32Array>;
   forward(): void;
   trainStep(): number;
+  setLearningRate(lr: number): void;
 }
 
 interface Data {
@@ -83,10 +100,10 @@ function accuracy(m: Model, test: Data, batch: number): number {
   return (100 * right) / total;
 }
 
-/** Trains each model one epoch per entry of `epochs`, on the same batches in the same order. */
-function train(models: readonly Model[], data: Data, batch: number, epochs: readonly number[]): void {
+/** Trains each model one epoch per entry of `epochs`, on the same batches in the same order (drawn from `seed`). */
+function train(models: readonly Model[], data: Data, batch: number, epochs: readonly number[], seed: number): void {
   for (const e of epochs) {
-    const perm = permutation(data.count, rng(1000 + e));
+    const perm = permutation(data.count, rng(1000 + 100 * seed + e));
     for (let s = 0; s + batch <= data.count; s += batch) {
       const rows = perm.subarray(s, s + batch);
       for (const m of models) {
@@ -99,9 +116,9 @@ function train(models: readonly Model[], data: Data, batch: number, epochs: read
 
 const cnn = (set: Record<string, string> = {}) => compileModelFile("examples/cnn/model.ts", { set });
 
-function trainingBundle(set: Record<string, string>, dir: string): Promise<Model> {
+function trainingBundle(set: Record<string, string>, dir: string, seed: number): Promise<Model> {
   const model = cnn(set);
-  return loadBundle<Model>(build(model.graph, { backend: wasmBackend, training: trainingSpec(model.train), seed: 0 }), dir);
+  return loadBundle<Model>(build(model.graph, { backend: wasmBackend, training: trainingSpec(model.train), seed }), dir);
 }
 
 function values(m: Model, g: Graph): Record<string, Float64Array> {
@@ -233,65 +250,80 @@ async function stages(dir: string): Promise<Stage[]> {
 }
 
 interface Accuracy {
+  readonly seed: number;
   readonly dense: number;
   readonly denseFinetuned: number;
   readonly prunedBeforeFinetune: number;
   readonly shrunkFinetuned: number;
+  /** The width-4 CNN trained from scratch with the dense one's EPOCHS + FINETUNE epochs. */
+  readonly smallFromScratch: number;
   readonly shrunkShapes: string;
 }
 
-async function accuracyRun(dir: string): Promise<{ acc: Accuracy; dense: Record<string, Float64Array> }> {
+/** One seed of the accuracy recipe; with it the dense model's weights after EPOCHS epochs (what is pruned). */
+async function accuracyRun(dir: string, seed: number): Promise<{ acc: Accuracy; dense: Record<string, Float64Array> }> {
   const trainSet = fashion("train");
   const test = fashion("t10k");
   const batch = Number(cnn().config.batch);
-  const dense = await trainingBundle({}, join(dir, "train-dense"));
-  train([dense], trainSet, batch, Array.from({ length: EPOCHS }, (_, e) => e));
+  const dense = await trainingBundle({}, join(dir, `train-dense-${seed}`), seed);
+  // The width-4 CNN trained from its own initial weights beside the dense one, on the same batches
+  // with the same learning rates throughout: what the pruned model's shape reaches without pruning.
+  const scratch = await trainingBundle({ width: "4" }, join(dir, `train-scratch-${seed}`), seed);
+  train([dense, scratch], trainSet, batch, Array.from({ length: EPOCHS - DENSE_LOW }, (_, e) => e), seed);
+  for (const m of [dense, scratch]) m.setLearningRate(FINE_LR);
+  train([dense, scratch], trainSet, batch, Array.from({ length: DENSE_LOW }, (_, e) => EPOCHS - DENSE_LOW + e), seed);
   const denseAcc = accuracy(dense, test, batch);
   const { graph } = inferenceGraph(cnn().graph, { loss: "loss" });
   const trained = values(dense, graph);
   const pruned = prune(graph, trained, true);
   // The pruned weights in the dense model, before any fine-tuning.
-  const probe = await trainingBundle({}, join(dir, "train-probe"));
+  const probe = await trainingBundle({}, join(dir, `train-probe-${seed}`), seed);
   for (const p of graph.params) probe.params[p.name].set(Float32Array.from(pruned[p.name]));
   const prunedAcc = accuracy(probe, test, batch);
   // Shrunk by the pass: the width-4 CNN's shapes, fine-tuned as that model.
   const shrunk = sparsifyModel(graph, { params: pruned });
-  const small = await trainingBundle({ width: "4" }, join(dir, "train-small"));
+  const small = await trainingBundle({ width: "4" }, join(dir, `train-small-${seed}`), seed);
   for (const [name, t] of Object.entries(shrunk.tensors)) {
     if (small.params[name].length !== t.data.length) throw new Error(`bench sparse: shrunk ${name} has ${t.data.length} elements, the width-4 CNN's ${small.params[name].length}`);
     small.params[name].set(Float32Array.from(t.data));
   }
   for (const name of ["fc.b"]) if (!Object.hasOwn(shrunk.tensors, name)) small.params[name].set(Float32Array.from(pruned[name]));
-  const finetune = Array.from({ length: FINETUNE }, (_, e) => EPOCHS + e);
-  train([dense, small], trainSet, batch, finetune);
+  // The dense baseline follows the same learning rates on the same batches.
+  const lr = trainingSpec(cnn().train).optimizer.lr;
+  for (const m of [dense, small, scratch]) m.setLearningRate(lr);
+  train([dense, small, scratch], trainSet, batch, Array.from({ length: FINETUNE - FINE_LOW }, (_, e) => EPOCHS + e), seed);
+  for (const m of [dense, small, scratch]) m.setLearningRate(FINE_LR);
+  train([dense, small, scratch], trainSet, batch, Array.from({ length: FINE_LOW }, (_, e) => EPOCHS + FINETUNE - FINE_LOW + e), seed);
   const shapes = shrunk.report.params.filter((p) => p.name.endsWith(".w")).map((p) => `${p.name} [${p.after.join(",")}]`).join(", ");
-  return { acc: { dense: denseAcc, denseFinetuned: accuracy(dense, test, batch), prunedBeforeFinetune: prunedAcc, shrunkFinetuned: accuracy(small, test, batch), shrunkShapes: shapes }, dense: trained };
+  return { acc: { seed, dense: denseAcc, denseFinetuned: accuracy(dense, test, batch), prunedBeforeFinetune: prunedAcc, shrunkFinetuned: accuracy(small, test, batch), smallFromScratch: accuracy(scratch, test, batch), shrunkShapes: shapes }, dense: trained };
 }
 
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
-function markdown(acc: Accuracy, rows: Record<string, Variant[]>, parts: readonly Stage[]): string {
+function markdown(accs: readonly Accuracy[], rows: Record<string, Variant[]>, parts: readonly Stage[]): string {
+  const mean = (f: (a: Accuracy) => number) => accs.reduce((s, a) => s + f(a), 0) / accs.length;
+  const signed = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(2)}`;
+  const lr = trainingSpec(cnn().train).optimizer.lr;
   const lines = [
     `The CNN (examples/cnn, width 8) on Fashion-MNIST, wasm-simd, one thread. Pruned: half of each convolution's filters by L1 norm (\`mlc prune --structure channel --sparsity 0.5 --params conv1.w,conv2.w\`), then \`mlc build --sparse\`.`,
     "",
-    `Accuracy (test set, 10,000): dense trained ${EPOCHS} epochs; the pruned filters' biases zeroed with them (Li et al.), shrunk by the pass (${acc.shrunkShapes}: the width-4 CNN), and that model fine-tuned ${FINETUNE} epochs beside the dense one trained ${FINETUNE} more on the same batches.`,
+    `Accuracy (test set, 10,000; Li et al.'s recipe): dense trained ${EPOCHS} epochs (SGD with momentum 0.9 at the model's lr ${lr}, the last ${DENSE_LOW} at ${FINE_LR}); the pruned filters' biases zeroed with them, the model shrunk by the pass (${accs[0].shrunkShapes}: the width-4 CNN), and that model fine-tuned ${FINETUNE} epochs (at ${lr}, the last ${FINE_LOW} at ${FINE_LR}). ` +
+      `Two baselines: "dense" is the trained model that was pruned (the comparison of the pruning papers); "dense +${FINETUNE}" is it trained the same ${FINETUNE} epochs more with the same learning rates on the same batches (${EPOCHS + FINETUNE} epochs in all, as many as the pruned model has seen: equal training). The last column is the width-4 CNN (the shrunk model's shapes) trained from its own initial weights with the dense model's ${EPOCHS + FINETUNE} epochs, learning rates and batches: the small shape without pruning. One row per seed (initial weights and batch order), then the mean.`,
     "",
-    "| model | accuracy |",
-    "|---|---:|",
-    `| dense, ${EPOCHS} epochs | ${acc.dense.toFixed(2)}% |`,
-    `| dense, ${EPOCHS + FINETUNE} epochs | ${acc.denseFinetuned.toFixed(2)}% |`,
-    `| 50% of filters pruned, no fine-tuning | ${acc.prunedBeforeFinetune.toFixed(2)}% |`,
-    `| pruned and shrunk, fine-tuned ${FINETUNE} epochs | ${acc.shrunkFinetuned.toFixed(2)}% (${(acc.shrunkFinetuned - acc.denseFinetuned).toFixed(2)} points against dense) |`,
+    `| seed | dense, ${EPOCHS} epochs | dense +${FINETUNE} | 50% of filters pruned, no fine-tuning | pruned and shrunk, fine-tuned ${FINETUNE} epochs | vs dense (points) | vs dense +${FINETUNE} (points) | width-4 CNN from scratch, ${EPOCHS + FINETUNE} epochs |`,
+    "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...accs.map((a) => `| ${a.seed} | ${[a.dense, a.denseFinetuned, a.prunedBeforeFinetune, a.shrunkFinetuned].map((v) => `${v.toFixed(2)}%`).join(" | ")} | ${signed(a.shrunkFinetuned - a.dense)} | ${signed(a.shrunkFinetuned - a.denseFinetuned)} | ${a.smallFromScratch.toFixed(2)}% |`),
+    `| mean | ${[mean((a) => a.dense), mean((a) => a.denseFinetuned), mean((a) => a.prunedBeforeFinetune), mean((a) => a.shrunkFinetuned)].map((v) => `${v.toFixed(2)}%`).join(" | ")} | ${signed(mean((a) => a.shrunkFinetuned - a.dense))} | ${signed(mean((a) => a.shrunkFinetuned - a.denseFinetuned))} | ${mean((a) => a.smallFromScratch).toFixed(2)}% |`,
     "",
-    `Forward latency (medians of interleaved rounds; CPU is user+sys per call). "biases kept" is \`mlc prune\`'s file as it is: a pruned conv1 filter whose ReLU(bias) is not 0 is a constant channel into conv2's zero padding, which no bias reproduces, so it stays (docs/COMPRESSION.md). max |diff|: the shrunk bundle's logits against the dense bundle running the same pruned weights.`,
+    `Forward latency (medians of interleaved rounds; CPU is user+sys per call: on a loaded machine a call longer than the scheduler's slice is cut by other processes, so the wall-clock median of the longer calls grows with the load while CPU time does not). "biases kept" is \`mlc prune\`'s file as it is: a pruned conv1 filter whose ReLU(bias) is not 0 is a constant channel into conv2's zero padding, which no bias reproduces, so it stays (docs/COMPRESSION.md). max |diff|: the shrunk bundle's logits against the dense bundle running the same pruned weights.`,
     "",
-    "| batch | bundle | shapes | forward | CPU | speedup | .wasm | weights | max \\|diff\\| |",
-    "|---:|---|---|---:|---:|---:|---:|---:|---:|",
+    "| batch | bundle | shapes | forward | CPU | speedup (forward) | speedup (CPU) | .wasm | weights | max \\|diff\\| |",
+    "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const [batch, vs] of Object.entries(rows)) {
     const dense = vs[0];
     for (const v of vs) {
-      lines.push(`| ${batch} | ${v.name} | ${v.shapes} | ${v.forwardMs.toFixed(3)} ms | ${v.cpuMs.toFixed(3)} ms | ${(dense.forwardMs / v.forwardMs).toFixed(2)}x | ${kib(v.wasmBytes)} | ${kib(v.weightsBytes)} | ${v.maxDiff === undefined ? "" : v.maxDiff.toExponential(1)} |`);
+      lines.push(`| ${batch} | ${v.name} | ${v.shapes} | ${v.forwardMs.toFixed(3)} ms | ${v.cpuMs.toFixed(3)} ms | ${(dense.forwardMs / v.forwardMs).toFixed(2)}x | ${(dense.cpuMs / v.cpuMs).toFixed(2)}x | ${kib(v.wasmBytes)} | ${kib(v.weightsBytes)} | ${v.maxDiff === undefined ? "" : v.maxDiff.toExponential(1)} |`);
     }
   }
   lines.push("", "Each stage alone (conv + bias + ReLU + 2x2 max pool, batch 32, interleaved rounds, medians):", "", "| stage | dense | shrunk | speedup |", "|---|---:|---:|---:|");
@@ -303,7 +335,11 @@ export async function run(): Promise<BenchReport> {
   if (!existsSync(join(FASHION, "train-images-idx3-ubyte.gz"))) throw new Error(`bench sparse needs Fashion-MNIST in ${FASHION} (apt-get install dataset-fashion-mnist)`);
   const dir = mkdtempSync(join(tmpdir(), "mlc-bench-sparse-"));
   try {
-    const { acc, dense } = await accuracyRun(dir);
+    const runs = [];
+    for (const seed of SEEDS) runs.push(await accuracyRun(dir, seed));
+    const accs = runs.map((r) => r.acc);
+    // Latency and sizes: the first seed's trained weights.
+    const dense = runs[0].dense;
     const { graph } = inferenceGraph(cnn().graph, { loss: "loss" });
     const variants = [
       { name: "pruned, shrunk", params: prune(graph, dense, true) },
@@ -312,7 +348,7 @@ export async function run(): Promise<BenchReport> {
     const rows: Record<string, Variant[]> = {};
     for (const batch of [32, 128]) rows[batch] = await latency(batch, dense, variants, dir);
     const parts = await stages(dir);
-    return { name: "sparse", title: "Structured sparsity: the channel-pruned CNN", results: { epochs: EPOCHS, finetune: FINETUNE, accuracy: acc, latency: rows, stages: parts }, markdown: markdown(acc, rows, parts) };
+    return { name: "sparse", title: "Structured sparsity: the channel-pruned CNN", results: { epochs: EPOCHS, denseLow: DENSE_LOW, finetune: FINETUNE, fineLow: FINE_LOW, fineLr: FINE_LR, seeds: SEEDS, accuracy: accs, latency: rows, stages: parts }, markdown: markdown(accs, rows, parts) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

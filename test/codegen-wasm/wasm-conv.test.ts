@@ -1,7 +1,7 @@
 // The WASM convolution kernels (kernels/conv*.ts) against the reference interpreter: conv2d,
 // conv2dBackpropInput and conv2dBackpropFilter over every strategy of conv-plan.ts (pointwise
 // GEMM, im2col + GEMM, direct depthwise, direct forward for few input channels, padded direct for
-// stride-1 convolutions with few channels, Winograd for the 3x3 ones of those with 8..32 channels) and the attributes the reference tests use: "valid",
+// stride-1 convolutions with few channels, Winograd for the 3x3 ones of those with 4..32 channels) and the attributes the reference tests use: "valid",
 // "same" (odd padding at the end) and explicit pads, strides, dilation, groups, depthwise with
 // and without a channel multiplier, non-square kernels, and images big enough to need several
 // column-buffer blocks.
@@ -61,7 +61,9 @@ const CASES: ConvCase[] = [
   { name: "padded: 12 -> 32 channels, 5x3 explicit pads", x: [2, 6, 9, 12], w: [5, 3, 12, 32], attrs: { padding: "explicit", pads: [2, 1, 0, 2] }, strategy: "im2col" },
   { name: "padded: 3 -> 8 channels, 2x2 valid (read in place)", x: [1, 5, 6, 3], w: [2, 2, 3, 8], attrs: {}, strategy: "im2col" },
   { name: "padded: 16 -> 4 channels, 3x3 same (8-pixel blocks and a tail)", x: [1, 4, 11, 16], w: [3, 3, 16, 4], attrs: { padding: "same" }, strategy: "im2col" },
-  // Winograd F(2x2, 3x3) and F(3x3, 2x2) (conv-winograd*.ts): 3x3 padded-kernel convolutions with 8..32 channels and even outputs.
+  // Winograd F(2x2, 3x3) and F(3x3, 2x2) (conv-winograd*.ts): 3x3 padded-kernel convolutions with 4..32 channels (multiples of 4) and even outputs.
+  { name: "winograd: 4 -> 8 channels, 3x3 same (the channel-pruned CNN's second layer)", x: [2, 14, 14, 4], w: [3, 3, 4, 8], attrs: { padding: "same" }, strategy: "im2col" },
+  { name: "winograd: 8 -> 4 channels, 3x3 same (one f32x4 of output channels)", x: [1, 6, 10, 8], w: [3, 3, 8, 4], attrs: { padding: "same" }, strategy: "im2col" },
   { name: "winograd: 16 -> 8 channels, 3x3 valid (read in place; 3 tiles a row and a tail block)", x: [2, 10, 8, 16], w: [3, 3, 16, 8], attrs: {}, strategy: "im2col" },
   { name: "winograd: 8 -> 16 channels on 28x28 (filter gradient in groups of tile rows)", x: [1, 28, 28, 8], w: [3, 3, 8, 16], attrs: { padding: "same" }, strategy: "im2col" },
   { name: "winograd: 12 -> 32 channels, explicit pads (two output chunks)", x: [1, 6, 8, 12], w: [3, 3, 12, 32], attrs: { padding: "explicit", pads: [1, 1, 2, 0] }, strategy: "im2col" },
@@ -79,6 +81,8 @@ const PADDED: Record<string, readonly PaddedConvOp[]> = {
   "padded: 12 -> 32 channels, 5x3 explicit pads": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
   "padded: 3 -> 8 channels, 2x2 valid (read in place)": ["conv2d", "conv2dBackpropFilter"],
   "padded: 16 -> 4 channels, 3x3 same (8-pixel blocks and a tail)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "winograd: 4 -> 8 channels, 3x3 same (the channel-pruned CNN's second layer)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "winograd: 8 -> 4 channels, 3x3 same (one f32x4 of output channels)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
   "winograd: 16 -> 8 channels, 3x3 valid (read in place; 3 tiles a row and a tail block)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
   "winograd: 8 -> 16 channels on 28x28 (filter gradient in groups of tile rows)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
   "winograd: 12 -> 32 channels, explicit pads (two output chunks)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
@@ -88,6 +92,8 @@ const PADDED: Record<string, readonly PaddedConvOp[]> = {
 /** Which of those run the Winograd kernels instead (conv-winograd.ts, conv-winograd-filter.ts). */
 const WINOGRAD: Record<string, readonly PaddedConvOp[]> = {
   "padded: 8 -> 16 channels, 3x3 same (the CNN's second layer)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "winograd: 4 -> 8 channels, 3x3 same (the channel-pruned CNN's second layer)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
+  "winograd: 8 -> 4 channels, 3x3 same (one f32x4 of output channels)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
   "winograd: 16 -> 8 channels, 3x3 valid (read in place; 3 tiles a row and a tail block)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
   "winograd: 8 -> 16 channels on 28x28 (filter gradient in groups of tile rows)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
   "winograd: 12 -> 32 channels, explicit pads (two output chunks)": ["conv2d", "conv2dBackpropInput", "conv2dBackpropFilter"],
@@ -97,7 +103,8 @@ const usesWinograd = (op: PaddedConvOp, plan: ConvPlan) => (op === "conv2dBackpr
 
 /** The cases whose forward conv2d fits the direct kernel (checked below against usesDirectConv; the padded kernel goes first where it applies). */
 const DIRECT = new Set(["explicit pads", "dilation 2", "several column blocks (one channel)",
-  "padded: 4 -> 20 channels, 3x3 same (two channel chunks, a 5-pixel row)", "padded: 3 -> 8 channels, 2x2 valid (read in place)", ...CASES.filter((c) => c.name.startsWith("direct:")).map((c) => c.name)]);
+  "padded: 4 -> 20 channels, 3x3 same (two channel chunks, a 5-pixel row)", "padded: 3 -> 8 channels, 2x2 valid (read in place)",
+  "winograd: 4 -> 8 channels, 3x3 same (the channel-pruned CNN's second layer)", ...CASES.filter((c) => c.name.startsWith("direct:")).map((c) => c.name)]);
 
 function convOutShape(c: ConvCase): number[] {
   const op = getOp("conv2d");

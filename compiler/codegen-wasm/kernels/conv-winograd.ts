@@ -1,5 +1,5 @@
 // Winograd convolutions F(2x2, 3x3) for 3x3, stride-1, undilated, ungrouped f32 convolutions
-// with 8 to 32 channels (a small CNN's inner layers): conv2d and conv2dBackpropInput, which
+// with 4 to 32 channels, multiples of 4 (a small CNN's inner layers): conv2d and conv2dBackpropInput, which
 // conv-padded.ts runs otherwise. The geometry is conv-padded.ts's: a "valid" stride-1 window over
 // a zero-padded copy of one image at a time (the input gradient: over dy padded by k - 1 - pad,
 // with the filter flipped and transposed).
@@ -32,8 +32,13 @@ import type { Epilogue } from "./matmul.ts";
 
 export type WinogradOp = "conv2d" | "conv2dBackpropInput";
 
-/** Fewer channels than this on either side leave too few products to pay for the transforms. */
-const MIN_CHANNELS = 8;
+/**
+ * Fewer channels than this on either side leave too few products to pay for the transforms. At 4
+ * (one f32x4 register of channels) all three ops still beat the padded direct kernel, whose
+ * micro-kernel then spends one splat of the image per f32x4 product (a channel-pruned CNN's 4 -> 8
+ * and 8 -> 4 layers, bench sparse's stages).
+ */
+const MIN_CHANNELS = 4;
 /** The padded image, the transformed filter and one row of tiles' V and M must fit this workspace. */
 const MAX_WORKSPACE_BYTES = 128 * 1024;
 /** Positions of the 4x4 transform. */

@@ -85,7 +85,7 @@ interface WholeConvKernel {
 
 /**
  * The f32 kernel that takes `op` of this convolution whole, the first that applies: Winograd
- * (3x3 with 8-32 channels and even outputs: conv-winograd.ts, conv-winograd-filter.ts), then the
+ * (3x3 with 4-32 channels and even outputs: conv-winograd.ts, conv-winograd-filter.ts), then the
  * padded direct kernel (stride 1, few channels: conv-padded.ts). The workspace, the emitter and
  * the fused epilogue all ask here, so they agree.
  */
