@@ -20,9 +20,23 @@ const YOUNG_GENERATION = "--max-semi-space-size=64";
 const args = process.argv.slice(2);
 const light = args.length === 0 || args[0] === "train" || args.some((a) => a === "--help" || a === "-h" || a === "--version");
 if (!light && !process.execArgv.some((a) => a.startsWith("--max-semi-space-size")) && !process.env.MLC_DEFAULT_HEAP) {
-  process.exitCode = await rerun([...process.execArgv, YOUNG_GENERATION, fileURLToPath(import.meta.url), ...args]);
+  process.exitCode = await rerun([...nodeOptions(process.execArgv), YOUNG_GENERATION, fileURLToPath(import.meta.url), ...args]);
 } else {
   await run();
+}
+
+/**
+ * This node's options for the second node, less those that say what to run (`-e`/`--eval`,
+ * `-p`/`--print` with their code, `--input-type`): it runs this script.
+ */
+function nodeOptions(execArgv) {
+  const kept = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i];
+    if (["-e", "--eval", "-p", "--print"].includes(a)) i++;
+    else if (!/^--(eval|print|input-type)=/.test(a) && a !== "--input-type") kept.push(a);
+  }
+  return kept;
 }
 
 /** Runs node with `argv`, passing on SIGINT and SIGTERM; resolves to its exit code, or ends this process by the signal that ended it. */

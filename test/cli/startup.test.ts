@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { COMMANDS, loadCommand } from "../../compiler/cli/main.ts";
 
@@ -109,6 +110,12 @@ describe("bin/mlc.js", () => {
     expect(bad.young).toEqual([[], ["--max-semi-space-size=64"]]);
     expect(nodes(["--help"]).young).toEqual([[]]);
     expect(nodes(["ir", "examples/mnist-mlp/model.ts"], { MLC_DEFAULT_HEAP: "1" }).young).toEqual([[]]);
+    // Imported from code given to `node -e`: the second node runs bin/mlc.js, not that code again.
+    const script = `process.argv.splice(1, 0, "mlc"); await import(${JSON.stringify(pathToFileURL(join(process.cwd(), "bin", "mlc.js")).href)});`;
+    const evaluated = spawnSync(process.execPath, ["--input-type=module", "-e", script, "ir", "examples/mnist-mlp/model.ts"], { encoding: "utf8", env: { ...process.env, MLC_FROM_SOURCE: "" } });
+    expect(evaluated.stderr).toBe("");
+    expect(evaluated.status).toBe(0);
+    expect(evaluated.stdout).toBe(ir.stdout);
   });
 
   it("runs the TypeScript sources through tsx with MLC_FROM_SOURCE=1", () => {
