@@ -206,6 +206,8 @@ const NON_DIFFERENTIABLE: Readonly<Record<string, string>> = {
   fusedMatmul: "made by the fuseEpilogues pass, which runs after autodiff on the graphs that are emitted",
   fusedConv2d: "made by the fuseEpilogues pass, which runs after autodiff on the graphs that are emitted",
   fusedReduce: "made by the fuseReductions pass, which runs after autodiff on the graphs that are emitted",
+  blockSparseMatmul: "made by the block-sparse pass for inference (--sparse), whose packed weights are constants",
+  sparse24Matmul: "made by the sparse-two-four pass for inference (--sparse), whose packed weights are constants",
 };
 
 describe("the op table", () => {
