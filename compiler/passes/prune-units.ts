@@ -12,7 +12,7 @@
 //              than n others of its group beat it: a larger |w|, or an equal |w| at a lower row
 //              (mlc prune keeps the lower index among equals). The m x m comparisons of every
 //              group run on each step (no branch skips them between recomputations): m times
-//              the weight's elements.
+//              the weight's elements, in one fused elementwise sweep.
 
 import type { GraphBuilder } from "../ir/builder.ts";
 import { matrixView, type PruneStructure } from "../ir/prune-masks.ts";
@@ -63,14 +63,21 @@ export function expandBlocks(b: GraphBuilder, mask: string, p: ParamDecl, s: Blo
 /** The N:M keep mask (1 kept, 0 pruned, f32) of `w`, p's shape (its row count a multiple of m). */
 export function nmKeep(b: GraphBuilder, w: string, p: ParamDecl, n: number, m: number): string {
   const { rows, cols } = matrixView(p.type.shape);
-  const groups = rows / m;
-  const magnitude = b.op("reshape", [b.op("abs", [w])], { shape: [groups, m, cols] });
-  // i: the rival's row in the group (axis 1), j: the element's (axis 2).
-  const rival = b.op("reshape", [magnitude], { shape: [groups, m, 1, cols] });
-  const self = b.op("reshape", [magnitude], { shape: [groups, 1, m, cols] });
+  const magnitude = b.op("reshape", [b.op("abs", [w])], { shape: [rows / m, m, cols] });
   const f32 = (v: string) => b.op("cast", [v], { dtype: "f32" });
-  const lowerRow = f32(b.op("less", [b.op("iota", [], { shape: [m, m, 1], axis: 0 }), b.op("iota", [], { shape: [m, m, 1], axis: 1 })]));
-  const beats = b.op("add", [f32(b.op("greater", [rival, self])), b.op("mul", [f32(b.op("equal", [rival, self])), lowerRow])]);
-  const rank = b.op("sum", [beats], { axes: [1] });
-  return b.op("reshape", [f32(b.op("less", [rank, scalar(b, n, "f32")]))], { shape: [...p.type.shape] });
+  const row = b.op("iota", [], { shape: [1, m, 1], axis: 1 });
+  // One rival row i at a time against every element j of its group, so that the sum is an
+  // elementwise chain (fused into one sweep) rather than an m x m tensor reduced over an axis:
+  // i beats j when |w_i| > |w_j|, or |w_i| >= |w_j| (not below) for a lower row i < j.
+  let rank: string | undefined;
+  for (let i = 0; i < m; i++) {
+    const rival = b.op("slice", [magnitude], { begin: [0, i, 0], size: [rows / m, 1, cols] });
+    // 0/1 by where (fused with the sum) rather than by casts of the comparisons (kernels of their own).
+    const [one, zero] = [scalar(b, 1, "f32"), scalar(b, 0, "f32")];
+    const above = b.op("where", [b.op("greater", [rival, magnitude]), one, zero]);
+    const notBelow = b.op("where", [b.op("less", [rival, magnitude]), zero, one]);
+    const beats = b.op("where", [b.op("less", [scalar(b, i, "i32"), row]), notBelow, above]);
+    rank = rank === undefined ? beats : b.op("add", [rank, beats]);
+  }
+  return b.op("reshape", [f32(b.op("less", [rank!, scalar(b, n, "f32")]))], { shape: [...p.type.shape] });
 }

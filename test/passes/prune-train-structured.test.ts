@@ -17,7 +17,8 @@ import { Session } from "../../compiler/ir/session.ts";
 import { maskName, PRUNE_STEP, scheduleCounts, type PruneOptions } from "../../compiler/passes/prune.ts";
 import { trainingSpec } from "../../compiler/passes/train-options.ts";
 import { rng } from "../support/seeded-random.ts";
-import { loadWasm } from "../support/wasm-harness.ts";
+import { interpret } from "../../compiler/ir/interpreter.ts";
+import { loadWasm, runWasm } from "../support/wasm-harness.ts";
 
 const MODEL = "test/fixtures/small-mlp/model.ts";
 const STEPS = 9;
@@ -173,6 +174,42 @@ describe("block and N:M masks while training against mlc prune and the PyTorch t
       }
       expect(Array.from(program.readParam(PRUNE_STEP).data)).toEqual([STEPS]);
       expect(previous.flat()).toContain(0);
+    }, 60_000);
+  }
+});
+
+describe("block and N:M masks on ties (equal magnitudes and equal block means)", () => {
+  // x = 0, y = 0 (and zero biases): every gradient is 0, the updated weight is the initial one,
+  // so the first step's mask is mlc prune's of it.
+  const model = compileModelFile(MODEL);
+  const still = trainingSpec(model.train);
+  const inputs = { x: new Array(24).fill(0), y: new Array(12).fill(0) };
+  const random = rng(23);
+  const values = [0, 0.5, -0.5, 1, -1, -0];
+  const weights: Record<string, number[]> = { "l1.b": new Array(8).fill(0), "l2.b": new Array(3).fill(0) };
+  for (const [name, [r, c]] of Object.entries(SHAPES)) weights[name] = Array.from({ length: r * c }, () => values[Math.floor(random() * values.length)]);
+  const cases: Partial<PruneOptions>[] = [
+    { structure: "block:2x2", sparsity: 0.5 },
+    { structure: "block:4x3", norm: 2, sparsity: 0.5 },
+    { structure: "block:1x2", scope: "global", sparsity: 0.7 },
+    { structure: "1:2", sparsity: 0.5 },
+    { structure: "2:4", sparsity: 0.5, params: ["l2.w"] },
+    { structure: "1:4", sparsity: 0.75, params: ["l2.w"] },
+  ];
+  for (const prune of cases) {
+    it(`${prune.structure}${prune.scope === "global" ? " global" : ""}${prune.norm === 2 ? " norm 2" : ""}: interpreter and wasm-simd masks are mlc prune's`, async () => {
+      const options = { sparsity: 0.5, initialSparsity: 0, structure: "element" as const, norm: 1 as const, scope: "layer" as const, start: 0, end: 0, every: 1, ...prune } as PruneOptions;
+      const names = options.params ?? ["l1.w", "l2.w"];
+      const expected = mlcPrune(weights, names, options, 0);
+      const graph = compile(model.graph, { training: { ...still, prune: options } }).entries.find((e) => e.exportName === "train_step")!.graph;
+      const reference = interpret(graph, inputs, { precision: "native", params: weights });
+      const planned = compile(model.graph, { backend: wasmBackend, training: { ...still, prune: options }, timeLimitMs: 100 }).entries.find((e) => e.exportName === "train_step")!.graph;
+      const wasm = await runWasm(planned, inputs, weights);
+      names.forEach((name, i) => {
+        expect(fullMask(reference.updates[maskName(name)].data, name, options.structure), `interpreter ${name}`).toEqual(expected[i]);
+        expect(fullMask(wasm.updates[maskName(name)].data, name, options.structure), `wasm ${name}`).toEqual(expected[i]);
+      });
+      expect(expected.flat()).toContain(0);
     }, 60_000);
   }
 });
