@@ -12,7 +12,7 @@
 //              than n others of its group beat it: a larger |w|, or an equal |w| at a lower row
 //              (mlc prune keeps the lower index among equals). The m x m comparisons of every
 //              group run on each step (no branch skips them between recomputations): m times
-//              the weight's elements, in one fused elementwise sweep.
+//              the weight's elements (per rival row: two comparisons and a fused where chain).
 
 import type { GraphBuilder } from "../ir/builder.ts";
 import { matrixView, type PruneStructure } from "../ir/prune-masks.ts";
