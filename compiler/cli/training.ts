@@ -40,9 +40,9 @@ export interface TrainArgs {
 export function withPruneOptions<T>(y: Argv<T>) {
   return y
     .option("prune", { type: "number", describe: "with --train: prune weights while training to this final sparsity (masks recomputed at --prune-schedule's steps)" })
-    .option("prune-structure", { choices: ["element", "channel"], describe: "with --prune: what a mask zeroes (default element; channel: whole output channels)" })
+    .option("prune-structure", { type: "string", describe: "with --prune: what a mask zeroes: element (the default), channel (whole output channels), block:RxC (RxC blocks of the [in, out] matrix, e.g. block:4x1) or N:M (N kept of every M input rows, e.g. 2:4; --prune must be 1 - N/M)" })
     .option("prune-schedule", { type: "string", describe: "with --prune: START:END:EVERY optimizer steps of the mask recomputations (default 0:0:1, at once)" })
-    .option("prune-scope", { choices: ["layer", "global"], describe: "with --prune: rank each weight alone (layer, the default) or all of them together (global, element masks)" })
+    .option("prune-scope", { choices: ["layer", "global"], describe: "with --prune: rank each weight alone (layer, the default) or all of them together (global: element and block masks)" })
     .option("prune-params", { type: "string", describe: "with --prune: the params to prune, comma-separated (default: every weight of rank >= 2)" });
 }
 

@@ -3,7 +3,7 @@
 // from and what is allowed.
 
 import { OPTIMIZER_DEFAULTS, type OptimizerKind, type OptimizerOptions } from "./optimizer.ts";
-import { checkPruneOptions, PruneOptionsError, type PruneOptions } from "./prune.ts";
+import { checkPruneOptions, PruneOptionsError, type PruneOptions, type PruneStructureKind } from "./prune.ts";
 
 export class TrainSpecError extends Error {
   override name = "TrainSpecError";
@@ -60,7 +60,7 @@ export function trainingSpec(train: unknown, overrides: TrainOverrides = {}): Tr
 const PRUNE_KEYS = ["sparsity", "initialSparsity", "structure", "norm", "scope", "schedule", "params"];
 
 /**
- * `train.prune` of a model: { sparsity, structure?: "element" | "channel", norm?: 1 | 2,
+ * `train.prune` of a model: { sparsity, structure?: "element" | "channel" | "block:RxC" | "N:M", norm?: 1 | 2,
  * scope?: "layer" | "global", schedule?: "START:END:EVERY", initialSparsity?, params?: [names] }
  * (docs/COMPRESSION.md).
  */
@@ -76,8 +76,8 @@ export function pruneSpec(given: unknown, name: (key?: string) => string = (key)
   };
   if (g.sparsity === undefined) throw new TrainSpecError(`${name("sparsity")} is required (the final fraction of weights pruned)`);
   const structure = g.structure ?? "element";
-  if (structure !== "element" && structure !== "channel") {
-    throw new TrainSpecError(`${name("structure")} must be "element" or "channel", got ${JSON.stringify(structure)} (block and N:M masks are for mlc prune only, so far)`);
+  if (typeof structure !== "string" || !/^(element|channel|block:\d+x\d+|\d+:\d+)$/.test(structure)) {
+    throw new TrainSpecError(`${name("structure")} must be "element", "channel", "block:RxC" (e.g. "block:4x1") or "N:M" (e.g. "2:4"), got ${JSON.stringify(structure)}`);
   }
   const norm = num("norm", 1);
   if (norm !== 1 && norm !== 2) throw new TrainSpecError(`${name("norm")} must be 1 or 2, got ${norm}`);
@@ -86,7 +86,7 @@ export function pruneSpec(given: unknown, name: (key?: string) => string = (key)
   const params = g.params;
   if (params !== undefined && !(Array.isArray(params) && params.every((p) => typeof p === "string"))) throw new TrainSpecError(`${name("params")} must be a list of param names`);
   const options: PruneOptions = {
-    sparsity: num("sparsity", 0), initialSparsity: num("initialSparsity", 0), structure, norm, scope,
+    sparsity: num("sparsity", 0), initialSparsity: num("initialSparsity", 0), structure: structure as PruneStructureKind, norm, scope,
     ...parseSchedule(g.schedule ?? "0:0:1", name("schedule")),
     ...(params !== undefined ? { params: params as string[] } : {}),
   };
