@@ -268,55 +268,10 @@ export interface ComparisonOptions {
   compiled?: { checkpoint: { mode: CheckpointMode; budgetBytes?: number }; program: CompiledProgram };
   /** compileFront of the same forward graph with these training options, when the caller has it. */
   front?: ProgramFront;
-  /** Rows planned elsewhere (checkpoint-rows.ts, in a worker thread), by policyKey. */
-  rows?: ReadonlyMap<string, CheckpointRow>;
-}
-
-/** A checkpoint policy of the comparison. */
-export interface CheckpointPolicy {
-  mode: CheckpointMode;
-  budgetBytes?: number;
-}
-
-/** The key of a policy's row (leastPeak: auto's least reachable peak, for the tradeoff curve). */
-export function policyKey(mode: CheckpointMode, budgetBytes?: number, leastPeak?: boolean): string {
-  return `${mode} ${budgetBytes ?? ""} ${leastPeak ? "least" : ""}`;
-}
-
-/** The policies of the comparison's rows: none, sqrt, and auto with the budget if any. */
-export function comparedPolicies(budgetBytes?: number): CheckpointPolicy[] {
-  return [{ mode: "none" }, { mode: "sqrt" }, { mode: "auto", ...(budgetBytes !== undefined ? { budgetBytes } : {}) }];
 }
 
 /** Compiles and plans the training program of `forward` with each checkpoint policy. */
 export function checkpointComparison(forward: Graph, opts: ComparisonOptions): CheckpointComparison {
-  const { stepFlops, pinned, row, uncheckpointedPeak } = comparisonRows(forward, opts);
-  const modes = comparedPolicies(opts.budgetBytes).map((p) => row(p.mode, p.budgetBytes));
-  const out: CheckpointComparison = { stepFlops, pinned, modes };
-  if (opts.tradeoffBudgets !== undefined) {
-    const sqrt = modes[1];
-    const leastPeak = row("auto", undefined, true).estimatedPeak;
-    const n = Math.max(2, opts.tradeoffBudgets);
-    const budgets = new Set<number>();
-    const top = uncheckpointedPeak();
-    for (let i = 0; i < n; i++) budgets.add(Math.round(leastPeak + ((top - leastPeak) * i) / (n - 1)));
-    // sqrt's peak as a budget: what auto does with the memory sqrt needs (when it is in the range).
-    const sqrtBudget = sqrt.estimatedPeak >= leastPeak && sqrt.estimatedPeak <= top ? sqrt.estimatedPeak : undefined;
-    if (sqrtBudget !== undefined) budgets.add(sqrtBudget);
-    const points = [...budgets].sort((a, b) => a - b).map((b) => ({ ...row("auto", b), budgetBytes: b, atSqrtPeak: b === sqrtBudget }));
-    out.tradeoff = { leastPeak, uncheckpointedPeak: top, points, sqrt };
-  }
-  return out;
-}
-
-/** The rows of `policies` alone (checkpoint-rows.ts plans them in a worker thread). */
-export function checkpointRows(forward: Graph, opts: ComparisonOptions, policies: readonly CheckpointPolicy[]): CheckpointRow[] {
-  const { row } = comparisonRows(forward, opts);
-  return policies.map((p) => row(p.mode, p.budgetBytes));
-}
-
-/** What the comparison's rows share: one front, each policy's program planned when first asked. */
-function comparisonRows(forward: Graph, opts: ComparisonOptions) {
   const timing = opts.timeLimitMs !== undefined ? { timeLimitMs: opts.timeLimitMs } : {};
   // Every row continues one front (training and clean-up phases): only the checkpoint pass and
   // what follows it differ between policies.
@@ -325,9 +280,10 @@ function comparisonRows(forward: Graph, opts: ComparisonOptions) {
   const stepFlops = graphFlops(none);
   const pinned = pinnedBytes(none);
   const programs = new Map<string, CompiledProgram>();
-  if (opts.compiled) programs.set(policyKey(opts.compiled.checkpoint.mode, opts.compiled.checkpoint.budgetBytes), opts.compiled.program);
+  const keyOf = (mode: CheckpointMode, budgetBytes?: number, leastPeak?: boolean) => `${mode} ${budgetBytes ?? ""} ${leastPeak ? "least" : ""}`;
+  if (opts.compiled) programs.set(keyOf(opts.compiled.checkpoint.mode, opts.compiled.checkpoint.budgetBytes), opts.compiled.program);
   const programOf = (mode: CheckpointMode, budgetBytes?: number, leastPeak?: boolean): CompiledProgram => {
-    const key = policyKey(mode, budgetBytes, leastPeak);
+    const key = keyOf(mode, budgetBytes, leastPeak);
     let program = programs.get(key);
     if (!program) {
       const checkpoint = { mode, ...(budgetBytes !== undefined ? { budgetBytes } : {}), ...(leastPeak ? { leastPeak } : {}) };
@@ -340,13 +296,9 @@ function comparisonRows(forward: Graph, opts: ComparisonOptions) {
   // The pass runs last on the whole step and reports its choice's scheduled estimate: the
   // un-checkpointed peak in the same terms is the plain step's scheduled estimate, which is what
   // the memory phase's schedule pass measured on the fused plain step (backendPeak(none, true)).
-  let uncheckpointed: number | undefined;
-  const uncheckpointedPeak = (): number =>
-    (uncheckpointed ??= programOf("none").records.find((r) => r.pass === "schedule" && r.entry === "train_step")?.stats["peak-after-bytes"]
-      ?? backendPeak(opts.backend)(none, true));
+  const uncheckpointedPeak = programOf("none").records.find((r) => r.pass === "schedule" && r.entry === "train_step")?.stats["peak-after-bytes"]
+    ?? backendPeak(opts.backend)(none, true);
   const row = (mode: CheckpointMode, budgetBytes?: number, leastPeak?: boolean): CheckpointRow => {
-    const planned = opts.rows?.get(policyKey(mode, budgetBytes, leastPeak));
-    if (planned) return planned;
     const program = programOf(mode, budgetBytes, leastPeak);
     const arena = program.arena!;
     const stats = program.trainingStats.checkpoint ?? {};
@@ -356,11 +308,25 @@ function comparisonRows(forward: Graph, opts: ComparisonOptions) {
       ...(budgetBytes !== undefined ? { budgetBytes } : {}),
       arena,
       activationBytes: arena - pinned.total,
-      estimatedPeak: stats["estimated-peak"] ?? uncheckpointedPeak(),
+      estimatedPeak: stats["estimated-peak"] ?? uncheckpointedPeak,
       recomputedNodes: stats["recomputed-nodes"] ?? 0,
       recomputedFlops,
       extraFlopsPercent: stepFlops > 0 ? (100 * recomputedFlops) / stepFlops : 0,
     };
   };
-  return { stepFlops, pinned, row, uncheckpointedPeak };
+  const modes = [row("none"), row("sqrt"), row("auto", opts.budgetBytes)];
+  const out: CheckpointComparison = { stepFlops, pinned, modes };
+  if (opts.tradeoffBudgets !== undefined) {
+    const sqrt = modes[1];
+    const leastPeak = row("auto", undefined, true).estimatedPeak;
+    const n = Math.max(2, opts.tradeoffBudgets);
+    const budgets = new Set<number>();
+    for (let i = 0; i < n; i++) budgets.add(Math.round(leastPeak + ((uncheckpointedPeak - leastPeak) * i) / (n - 1)));
+    // sqrt's peak as a budget: what auto does with the memory sqrt needs (when it is in the range).
+    const sqrtBudget = sqrt.estimatedPeak >= leastPeak && sqrt.estimatedPeak <= uncheckpointedPeak ? sqrt.estimatedPeak : undefined;
+    if (sqrtBudget !== undefined) budgets.add(sqrtBudget);
+    const points = [...budgets].sort((a, b) => a - b).map((b) => ({ ...row("auto", b), budgetBytes: b, atSqrtPeak: b === sqrtBudget }));
+    out.tradeoff = { leastPeak, uncheckpointedPeak, points, sqrt };
+  }
+  return out;
 }

@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { CheckpointComparison, MemoryReport } from "../../compiler/cli/memory-report.ts";
-import { WORKER_MIN_FORWARD_NODES } from "../../compiler/cli/checkpoint-rows.ts";
 import { graphFlops } from "../../compiler/passes/checkpoint/cost.ts";
 import { compileModelFile } from "../../compiler/frontend/index.ts";
 import { buildTrainingProgram } from "../../compiler/driver/phases.ts";
@@ -144,23 +143,6 @@ print(root.tag, sum(1 for c in root.iter(ns + "circle") if c.get("class") == "bu
     expect(tradeoffAlone.code).toBe(1);
     expect(tradeoffAlone.stderr).toBe("error: --tradeoff needs --train (it plans the training step under a range of checkpoint budgets)\n");
   }, 180_000);
-});
-
-describe("mlc mem --train: rows planned in worker threads", () => {
-  it("the report is the one planned on the main thread alone, with the program checkpointed or not, and with a budget", () => {
-    const jsonOf = (env: Record<string, string>, ...args: string[]) => {
-      // Deep enough for workers (checkpoint-rows.ts WORKER_MIN_FORWARD_NODES).
-      const r = spawnSync(process.execPath, ["bin/mlc.js", "mem", RESNET, "--train", "--json", "--set", "depth=36", ...args], { encoding: "utf8", env: { ...process.env, ...env } });
-      expect(r.status, r.stderr).toBe(0);
-      return JSON.parse(r.stdout) as { batches: MemoryReport[] };
-    };
-    expect(compileModelFile(RESNET, { set: { depth: "36" } }).graph.nodes.length).toBeGreaterThanOrEqual(WORKER_MIN_FORWARD_NODES);
-    for (const args of [[], ["--checkpoint", "sqrt"], ["--checkpoint", "auto", "--memory-budget", "8MB"]]) {
-      const alone = jsonOf({ MLC_NO_WORKERS: "1" }, ...args);
-      expect(alone.batches[0].checkpoint!.modes.map((m) => m.mode)).toEqual(["none", "sqrt", "auto"]);
-      expect(jsonOf({}, ...args)).toEqual(alone);
-    }
-  }, 240_000);
 });
 
 describe("step FLOPs", () => {

@@ -18,13 +18,11 @@ import { compile, compileFront, fuseFront, loadBackend, planFused } from "../../
 import { compileModelFile } from "../../frontend/index.ts";
 import { printGraph } from "../../ir/printer.ts";
 import { verifyGraph } from "../../ir/verifier.ts";
-import { categorize, CATEGORIES, checkpointComparison, comparedPolicies, mainEntry, memoryReport, policyKey, type CheckpointComparison, type CheckpointRow, type MemoryReport } from "../memory-report.ts";
-import { planRowsInWorker, type PendingRows } from "../checkpoint-rows.ts";
+import { categorize, CATEGORIES, checkpointComparison, mainEntry, memoryReport, type CheckpointComparison, type CheckpointRow, type MemoryReport } from "../memory-report.ts";
 import { irDumps, withPipelineOptions, type PipelineArgs } from "../pipeline-options.ts";
 import { parseSetFlags, UsageError, withModelOptions } from "../options.ts";
 import { formatBytes, timelineSvg } from "../timeline-svg.ts";
 import { checkpointOptions, precisionOptions, programForward, trainingOptions, withTrainOptions, type TrainArgs } from "../training.ts";
-import type { TrainingOptions } from "../../driver/phases.ts";
 import { tradeoffSvg } from "../tradeoff-svg.ts";
 import { accumulationFor, fitBatch, formatFit } from "../fit-batch.ts";
 import { parseByteSize } from "../byte-size.ts";
@@ -88,58 +86,46 @@ export const memCommand: CommandModule<object, MemArgs> = {
       const options = { backend, ...(training ? { training } : {}), ...precisionOptions(args), ...timing };
       // Without --train, the inference forward pass `mlc build` writes (no loss, no labels).
       const { graph: forward } = programForward(model, training);
-      const compiledPolicy = training?.checkpoint ?? { mode: "none" as const };
-      const elsewhere: (PendingRows | undefined)[] = [];
-      try {
-        const quantize = quantizing ? quantizeOptions(args, forward, model.graph.inputs.map((i) => i.name), quantWeights, 0) : {};
-        const compileOptions = { ...options, ...quantize };
-        // The scheduled and unscheduled plans share everything before the memory phase (the
-        // calibration included), and the checkpoint comparison shares the front; with IR dumps the
-        // program is compiled in one run, so its dumps read as `mlc build`'s.
-        const front = dumps ? undefined : compileFront(forward, compileOptions);
-        // The checkpoint comparison's other policies, each planned in a worker thread meanwhile
-        // (checkpoint-rows.ts); with --tradeoff the curve's many budgets are planned here.
-        if (training && front && !args.tradeoff) {
-          const others = comparedPolicies(budgetBytes).filter((p) => policyKey(p.mode, p.budgetBytes) !== policyKey(compiledPolicy.mode, compiledPolicy.budgetBytes));
-          for (const policy of others) elsewhere.push(planRowsInWorker({ forward: model.graph, front, target: args.target, training: withoutCheckpoint(training), policies: [policy], ...timing }));
-        }
-        const fused = front ? fuseFront(front, compileOptions) : undefined;
-        const program = fused ? planFused(fused, compileOptions) : compile(forward, { ...compileOptions, dumps });
-        const unscheduled = fused
-          ? planFused(fused, { ...compileOptions, schedule: false })
-          : compile(forward, { ...options, ...quantize, ...(quantize.quantize ? { quantize: { ...quantize.quantize, result: program.quantization } } : {}), schedule: false });
-        if (program.quantization) quantReports.push(program.quantization.report);
-        if (program.codebooks) codebookReports.push(program.codebooks.report);
-        const planned = mainEntry(program);
-        graphName = planned.name;
-        const forwardIds = new Set(model.graph.nodes.map((n) => n.id));
-        const configBatch = typeof model.config.batch === "number" ? model.config.batch : undefined;
-        const report = memoryReport(program, unscheduled, { forwardIds, backend, ...(configBatch !== undefined ? { batch: configBatch } : {}) });
-        if (training) {
-          report.checkpoint = checkpointComparison(model.graph, {
-            training: withoutCheckpoint(training),
-            backend,
-            // The report's own program is one of the comparison's rows (the policy asked for, none
-            // without --checkpoint), and its front is theirs (the forward graph is model.graph).
-            compiled: { checkpoint: compiledPolicy, program },
-            ...(front ? { front } : {}),
-            rows: new Map((await Promise.all(elsewhere.map((w) => w?.rows ?? []))).flatMap((m) => [...m])),
-            ...(budgetBytes !== undefined ? { budgetBytes } : {}),
-            ...(args.tradeoff ? { tradeoffBudgets: TRADEOFF_BUDGETS } : {}),
-            ...timing,
-          });
-        }
-        reports.push(report);
-        if (args["print-ir"]) process.stdout.write(printGraph(planned) + "\n");
-        if (args.svg) {
-          const file = batches.length > 1 ? args.svg.replace(/(\.svg)?$/i, `.b${batch}.svg`) : args.svg;
-          const subtitle = `${args.train ? "training step" : "forward pass"}${configBatch !== undefined ? `, batch ${configBatch}` : ""}`;
-          const tradeoff = report.checkpoint?.tradeoff;
-          writeFileAtomic(file, tradeoff ? tradeoffSvg(tradeoff, { title: `${planned.name}: memory versus recomputation (--checkpoint auto)`, subtitle, stepFlops: report.checkpoint!.stepFlops }) : timelineSvg(planned, { categoryOf: categorize(planned, forwardIds), subtitle, workspaceBytes: backend.scratchBytes }));
-          process.stderr.write(`wrote ${file}\n`);
-        }
-      } finally {
-        for (const w of elsewhere) w?.stop();
+      const quantize = quantizing ? quantizeOptions(args, forward, model.graph.inputs.map((i) => i.name), quantWeights, 0) : {};
+      const compileOptions = { ...options, ...quantize };
+      // The scheduled and unscheduled plans share everything before the memory phase (the
+      // calibration included), and the checkpoint comparison shares the front; with IR dumps the
+      // program is compiled in one run, so its dumps read as `mlc build`'s.
+      const front = dumps ? undefined : compileFront(forward, compileOptions);
+      const fused = front ? fuseFront(front, compileOptions) : undefined;
+      const program = fused ? planFused(fused, compileOptions) : compile(forward, { ...compileOptions, dumps });
+      const unscheduled = fused
+        ? planFused(fused, { ...compileOptions, schedule: false })
+        : compile(forward, { ...options, ...quantize, ...(quantize.quantize ? { quantize: { ...quantize.quantize, result: program.quantization } } : {}), schedule: false });
+      if (program.quantization) quantReports.push(program.quantization.report);
+      if (program.codebooks) codebookReports.push(program.codebooks.report);
+      const planned = mainEntry(program);
+      graphName = planned.name;
+      const forwardIds = new Set(model.graph.nodes.map((n) => n.id));
+      const configBatch = typeof model.config.batch === "number" ? model.config.batch : undefined;
+      const report = memoryReport(program, unscheduled, { forwardIds, backend, ...(configBatch !== undefined ? { batch: configBatch } : {}) });
+      if (training) {
+        const { checkpoint, ...plain } = training;
+        report.checkpoint = checkpointComparison(model.graph, {
+          training: plain,
+          backend,
+          // The report's own program is one of the comparison's rows (the policy asked for, none
+          // without --checkpoint), and its front is theirs (the forward graph is model.graph).
+          compiled: { checkpoint: checkpoint ?? { mode: "none" }, program },
+          ...(front ? { front } : {}),
+          ...(budgetBytes !== undefined ? { budgetBytes } : {}),
+          ...(args.tradeoff ? { tradeoffBudgets: TRADEOFF_BUDGETS } : {}),
+          ...timing,
+        });
+      }
+      reports.push(report);
+      if (args["print-ir"]) process.stdout.write(printGraph(planned) + "\n");
+      if (args.svg) {
+        const file = batches.length > 1 ? args.svg.replace(/(\.svg)?$/i, `.b${batch}.svg`) : args.svg;
+        const subtitle = `${args.train ? "training step" : "forward pass"}${configBatch !== undefined ? `, batch ${configBatch}` : ""}`;
+        const tradeoff = report.checkpoint?.tradeoff;
+        writeFileAtomic(file, tradeoff ? tradeoffSvg(tradeoff, { title: `${planned.name}: memory versus recomputation (--checkpoint auto)`, subtitle, stepFlops: report.checkpoint!.stepFlops }) : timelineSvg(planned, { categoryOf: categorize(planned, forwardIds), subtitle, workspaceBytes: backend.scratchBytes }));
+        process.stderr.write(`wrote ${file}\n`);
       }
     }
     const what = args.train ? "training step" : "forward pass";
@@ -271,9 +257,4 @@ function cells(r: CheckpointRow): string[] {
 function alignColumns(table: string[][]): string[] {
   const widths = table[0].map((_, col) => Math.max(...table.map((row) => row[col].length)));
   return table.map((row) => row.map((cell, col) => (col === 0 ? cell.padEnd(widths[0]) : cell.padStart(widths[col] + 2))).join("").trimEnd());
-}
-
-/** Training options less the checkpoint policy: what every row of the comparison shares. */
-function withoutCheckpoint({ checkpoint: _, ...plain }: TrainingOptions): Omit<TrainingOptions, "checkpoint"> {
-  return plain;
 }
