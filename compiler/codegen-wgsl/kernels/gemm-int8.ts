@@ -116,6 +116,17 @@ export function packedConvIntegerFits(w: TensorType, attrs: Attrs): boolean {
   return groups === 1 || (w.shape[3] / groups) % 4 === 0;
 }
 
+/** What both convInteger kernels read of the node: operands, window, NHWC/HWIO sizes, groups, zero point. */
+export function convIntegerShape(a: WgslKernelArgs) {
+  const [x, w] = a.inputs;
+  const { win } = convIntegerGeometry(x.type, w.type, a.node.attrs);
+  const [, inH, inW, channels] = x.type.shape;
+  const [kh, kw, cg, o] = w.type.shape;
+  const groupOut = o / attr.num(a.node.attrs, "groups");
+  const z = attr.num(a.node.attrs, "inputZeroPoint");
+  return { x, w, win, inH, inW, channels, kh, kw, cg, o, groupOut, z };
+}
+
 /**
  * convInteger as matmulInteger above, with the taps as the outer loop: one invocation per output
  * pixel and 4 output channels; per tap inside the image, the tap's channels of x (contiguous in
@@ -123,12 +134,7 @@ export function packedConvIntegerFits(w: TensorType, attrs: Attrs): boolean {
  * of the sums: Σ (x − z)·w = Σ x·w − z·Σ w.
  */
 export function packedConvInteger(a: WgslKernelArgs): WgslPass[] {
-  const [x, w] = a.inputs;
-  const { win } = convIntegerGeometry(x.type, w.type, a.node.attrs);
-  const [, inH, inW, channels] = x.type.shape;
-  const [kh, kw, cg, o] = w.type.shape;
-  const groupOut = o / attr.num(a.node.attrs, "groups");
-  const z = attr.num(a.node.attrs, "inputZeroPoint");
+  const { x, w, win, inH, inW, channels, kh, kw, cg, o, groupOut, z } = convIntegerShape(a);
   const pixels = numel(a.output.type.shape) / Math.max(o, 1);
   const colGroups = Math.ceil(o / 4);
   const launch = flatLaunch(pixels * colGroups, a.target);

@@ -16,11 +16,10 @@
 // x minus the zero point (padding taps are skipped: they add 0).
 
 import { attr } from "../../ir/op-def.ts";
-import { convIntegerGeometry } from "../../ir/ops/quant.ts";
 import { QUANT_RANGES, ROUNDED_LIMIT, QUANT_SIGNATURES, perChannelViews } from "../../ir/ops/quant-kit.ts";
 import type { WgslKernel, WgslKernelArgs, WgslKernelRegistration } from "../kernel.ts";
 import { f32, i32, load, u32 } from "../wgsl.ts";
-import { packedConvInteger, packedConvIntegerFits, packedMatmulInteger } from "./gemm-int8.ts";
+import { convIntegerShape, packedConvInteger, packedConvIntegerFits, packedMatmulInteger } from "./gemm-int8.ts";
 import { broadcastRead, elementMap } from "./map.ts";
 
 /** WGSL statements defining `q`: rne(real) limited to +-2^24 (NaN -> 0) plus the zero point `z`. */
@@ -79,12 +78,7 @@ const convInteger: WgslKernel = (a) =>
   (a.target.packedIntegerDot && packedConvIntegerFits(a.inputs[1].type, a.node.attrs) ? packedConvInteger(a) : convIntegerSteps(a));
 
 const convIntegerSteps: WgslKernel = (a) => {
-  const [x, w] = a.inputs;
-  const { win } = convIntegerGeometry(x.type, w.type, a.node.attrs);
-  const [, inH, inW, channels] = x.type.shape;
-  const [kh, kw, cg, o] = w.type.shape;
-  const groupOut = o / attr.num(a.node.attrs, "groups");
-  const z = attr.num(a.node.attrs, "inputZeroPoint");
+  const { x, w, win, inH, inW, channels, kh, kw, cg, o, groupOut, z } = convIntegerShape(a);
   const body = [
     `  let oc = i % ${u32(o)};`,
     `  let ox = i32((i / ${u32(o)}) % ${u32(win.outW)});`,
