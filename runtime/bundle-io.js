@@ -27,7 +27,7 @@ function typedArrayOf(dtype) {
  * not name: they keep their values) and `skipped` (training state this bundle does not have).
  */
 function checkedWeights(bytes, opts = {}) {
-  const tensors = decodeSafetensors(toBytes(bytes));
+  const tensors = decodeSafetensors(toBytes(bytes)).map(expandDeepCompressed);
   const byName = new Map(MANIFEST.params.map((p) => [p.name, p]));
   const skipped = tensors.filter((t) => !byName.has(t.name) && isTrainingState(t.name));
   if (skipped.length > 0 && !warnedTrainingState) {
@@ -37,9 +37,10 @@ function checkedWeights(bytes, opts = {}) {
   for (const t of tensors) {
     const p = byName.get(t.name);
     if (!p && isTrainingState(t.name)) continue;
-    if (!p) throw new Error(`weights: '${t.name}' is not a param of ${MANIFEST.name} (params: ${[...byName.keys()].join(", ")})`);
+    const what = t.from ? `'${t.name}' (decoded from '${t.from}')` : `'${t.name}'`;
+    if (!p) throw new Error(`weights: ${what} is not a param of ${MANIFEST.name} (params: ${[...byName.keys()].join(", ")})`);
     if (t.dtype !== SAFE_OF[p.dtype] || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-      throw new Error(`weights: '${t.name}' must be ${p.dtype}[${p.shape.join(",")}] (safetensors ${SAFE_OF[p.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`);
+      throw new Error(`weights: ${what} must be ${p.dtype}[${p.shape.join(",")}] (safetensors ${SAFE_OF[p.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`);
     }
   }
   const writes = tensors.filter((t) => byName.has(t.name)).map((t) => ({ param: byName.get(t.name), bytes: t.bytes }));
@@ -57,6 +58,60 @@ function checkedWeights(bytes, opts = {}) {
     missing: MANIFEST.params.filter((p) => !loaded.has(p.name)).map((p) => p.name),
     skipped: skipped.map((t) => t.name),
   };
+}
+
+/**
+ * A Deep Compression tensor `W/dc` (u8; written by `mlc build --compress`, format in
+ * compiler/bundle/deep-compression.ts, whose decoder this one mirrors) as the dense f32 tensor `W`
+ * it holds; any other tensor unchanged. Throws naming the tensor when it is malformed.
+ */
+function expandDeepCompressed(t) {
+  if (!t.name.endsWith("/dc")) return t;
+  const fail = (why) => {
+    throw new Error(`weights: '${t.name}' is not a valid Deep Compression tensor: ${why}`);
+  };
+  if (t.dtype !== "U8" || t.shape.length !== 1) fail(`it must be a u8 vector, got ${t.dtype}[${t.shape.join(",")}]`);
+  const bytes = t.bytes;
+  if (bytes.length < 12) fail(`${bytes.length} bytes is shorter than its header`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const [version, bits, p, rank] = bytes.subarray(0, 4);
+  if (version !== 1) fail(`version ${version} (this reader knows 1)`);
+  if (bits < 1 || bits > 8 || p < 1 || p > 8) fail(`index bits ${bits} and position bits ${p} must be 1..8`);
+  const symbols = view.getUint32(4, true);
+  const nonzeros = view.getUint32(8, true);
+  const head = 12 + 4 * rank;
+  if (bytes.length < head) fail(`${bytes.length} bytes is shorter than its header`);
+  const shape = Array.from({ length: rank }, (_, i) => view.getUint32(12 + 4 * i, true));
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count > 2 ** 28) fail(`its shape [${shape.join(",")}] is too large (over ${2 ** 28} elements)`);
+  const entries = 2 ** bits;
+  const positionBytes = Math.ceil((symbols * p) / 8);
+  const expected = head + 4 * entries + positionBytes + Math.ceil((nonzeros * bits) / 8);
+  if (bytes.length !== expected) fail(`${bytes.length} bytes, but its header (${symbols} position symbols of ${p} bits, ${nonzeros} indices of ${bits} bits, shape [${shape.join(",")}]) needs ${expected}`);
+  if (nonzeros > count) fail(`${nonzeros} nonzeros in ${count} elements`);
+  const codebook = new Float32Array(entries);
+  for (let i = 0; i < entries; i++) codebook[i] = view.getFloat32(head + 4 * i, true);
+  const positions = bytes.subarray(head + 4 * entries);
+  const indices = bytes.subarray(head + 4 * entries + positionBytes);
+  const readBits = (from, i, width) => {
+    let v = 0;
+    for (let b = 0, bit = i * width; b < width; b++, bit++) v |= ((from[bit >> 3] >> (bit & 7)) & 1) << b;
+    return v;
+  };
+  const escape = 2 ** p - 1;
+  const values = new Float32Array(count);
+  let at = 0;
+  let k = 0;
+  for (let s = 0; s < symbols; s++) {
+    const sym = readBits(positions, s, p);
+    at += sym;
+    if (sym === escape) continue;
+    if (k >= nonzeros) fail(`its positions place more than its ${nonzeros} nonzeros`);
+    if (at >= count) fail(`nonzero ${k} falls at element ${at}, past its ${count} elements`);
+    values[at++] = codebook[readBits(indices, k++, bits)];
+  }
+  if (k !== nonzeros) fail(`its positions place ${k} of its ${nonzeros} nonzeros`);
+  return { name: t.name.slice(0, -3), from: t.name, dtype: "F32", shape, bytes: new Uint8Array(values.buffer) };
 }
 
 /** Element bytes and a reader of each integer dtype an index param may have. */
