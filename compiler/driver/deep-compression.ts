@@ -12,6 +12,8 @@ export interface DeepCompressionLayer {
   readonly shape: readonly number[];
   readonly nonzeros: number;
   readonly positionBits: number;
+  /** Whether the positions and the indices are Huffman-coded (else fixed width). */
+  readonly huffman: { readonly positions: boolean; readonly indices: boolean };
   readonly relativeRms: number;
   /** Bytes: dense f32; nonzeros as f32 plus their packed positions; packed positions, indices and codebook. */
   readonly bytes: { readonly dense: number; readonly pruned: number; readonly compressed: number };
@@ -45,6 +47,7 @@ export function compressWeightsFile(file: Uint8Array, bits: number): { bytes: Ui
       shape: t.shape,
       nonzeros: c.nonzeros,
       positionBits: c.positionBits,
+      huffman: c.huffman,
       relativeRms: c.relativeRms,
       bytes: { dense: t.data.byteLength, pruned: 4 * c.nonzeros + c.positionBytes, compressed: c.bytes.length },
     });
@@ -68,17 +71,18 @@ export function decompressTensors(tensors: Readonly<Record<string, SafeTensor>>)
 /** The size table `mlc build --compress` prints. */
 export function formatDeepCompressionReport(r: DeepCompressionReport): string {
   const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+  const coding = (huffman: boolean) => (huffman ? "huffman" : "fixed");
   const sum = (f: (l: DeepCompressionLayer) => number) => r.layers.reduce((s, l) => s + f(l), 0);
   const dense = sum((l) => l.bytes.dense);
   const ratio = (n: number) => `${(dense / n).toFixed(1)}x`;
   const w = Math.max(6, ...r.layers.map((l) => l.weight.length));
   const lines = [
-    `Deep Compression (--compress codebook${r.bits}: nonzeros' positions + ${r.bits}-bit indices into a k-means codebook of the nonzeros):`,
-    `  ${"weight".padEnd(w)}  ${"shape".padEnd(11)}  nonzero  pos bits  rel RMS  dense f32   pruned      + codebook`,
+    `Deep Compression (--compress codebook${r.bits}: nonzeros' positions + ${r.bits}-bit indices into a k-means codebook of the nonzeros, Huffman-coded where smaller):`,
+    `  ${"weight".padEnd(w)}  ${"shape".padEnd(11)}  nonzero  pos bits  coding (pos/idx)  rel RMS  dense f32   pruned      + codebook`,
   ];
   for (const l of r.layers) {
     lines.push(
-      `  ${l.weight.padEnd(w)}  ${`[${l.shape.join(",")}]`.padEnd(11)}  ${`${((100 * l.nonzeros) / (l.bytes.dense / 4)).toFixed(1)}%`.padStart(7)}  ${String(l.positionBits).padStart(8)}  ${l.relativeRms.toPrecision(2).padStart(7)}  ` +
+      `  ${l.weight.padEnd(w)}  ${`[${l.shape.join(",")}]`.padEnd(11)}  ${`${((100 * l.nonzeros) / (l.bytes.dense / 4)).toFixed(1)}%`.padStart(7)}  ${String(l.positionBits).padStart(8)}  ${`${coding(l.huffman.positions)}/${coding(l.huffman.indices)}`.padEnd(16)}  ${l.relativeRms.toPrecision(2).padStart(7)}  ` +
         `${kib(l.bytes.dense).padEnd(10)}  ${kib(l.bytes.pruned).padEnd(10)}  ${kib(l.bytes.compressed)}`,
     );
   }

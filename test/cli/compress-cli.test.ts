@@ -12,7 +12,7 @@ import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
 import { decompressTensors } from "../../compiler/driver/deep-compression.ts";
-import { encodeDeepCompressed } from "../../compiler/bundle/deep-compression.ts";
+import { decodeDeepCompressed, encodeDeepCompressed } from "../../compiler/bundle/deep-compression.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "mlc-compress-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -57,7 +57,7 @@ describe("mlc build --compress codebook5", () => {
   it("writes W/dc tensors and f32 biases, and prints the size table", () => {
     expect(built.stderr).toBe("");
     expect(built.status).toBe(0);
-    expect(built.stdout).toMatch(/\nDeep Compression \(--compress codebook5: nonzeros' positions \+ 5-bit indices into a k-means codebook of the nonzeros\):\n  weight   shape        nonzero  pos bits  rel RMS  dense f32   pruned      \+ codebook\n  fc256\.w  \[784,256\] +\d+\.\d% +\d +[\d.]+  784\.0 KiB +[\d.]+ KiB +[\d.]+ KiB\n/);
+    expect(built.stdout).toMatch(/\nDeep Compression \(--compress codebook5: nonzeros' positions \+ 5-bit indices into a k-means codebook of the nonzeros, Huffman-coded where smaller\):\n  weight   shape        nonzero  pos bits  coding \(pos\/idx\)  rel RMS  dense f32   pruned      \+ codebook\n  fc256\.w  \[784,256\] +\d+\.\d% +\d  huffman\/(huffman|fixed) +[\d.]+  784\.0 KiB +[\d.]+ KiB +[\d.]+ KiB\n/);
     expect(built.stdout).toMatch(/\n  weights 917\.0 KiB dense f32 -> pruned [\d.]+ KiB \([\d.]+x\) -> \+ codebook [\d.]+ KiB \([\d.]+x\)\n  file 919\.0 KiB -> [\d.]+ KiB \([\d.]+x smaller; other tensors 1\.5 KiB kept f32\)\n/);
     const t = compressed();
     expect(Object.keys(t).sort()).toEqual(["fc128.b", "fc128.w/dc", "fc256.b", "fc256.w/dc", "out.b", "out.w/dc"]);
@@ -97,7 +97,26 @@ describe("mlc build --compress codebook5", () => {
     const t = compressed();
     const good = t["out.w/dc"].data as Uint8Array;
     const bad = (name: string, data: Uint8Array, dtype: SafeTensor["dtype"] = "U8") => encodeSafetensors({ [name]: { dtype, shape: [data.length], data } });
-    await expect(bundle.load({ weights: bad("out.w/dc", good.subarray(0, good.length - 1)) })).rejects.toThrow(/weights: 'out\.w\/dc' is not a valid Deep Compression tensor: \d+ bytes, but its header .* needs \d+/);
+    await expect(bundle.load({ weights: bad("out.w/dc", good.subarray(0, good.length - 1)) })).rejects.toThrow(/weights: 'out\.w\/dc' is not a valid Deep Compression tensor: its index stream .* needs \d+ bytes, \d+ left/);
+    // The bundle's decoder refuses what the compiler's does, with the same message (a Huffman-coded stream cut short, its code lengths over-subscribed).
+    const w = pruned(784, 256, 1);
+    const coded = encodeDeepCompressed(w, [784, 256], 5, { positionBits: 8 });
+    expect(coded.huffman.positions).toBe(true);
+    const at = 12 + 8 + 32 * 4;
+    const cut = coded.bytes.slice();
+    new DataView(cut.buffer).setUint32(at + 257, 3, true);
+    const over = coded.bytes.slice();
+    over.fill(1, at + 1, at + 257);
+    for (const broken of [cut, over]) {
+      let message = "";
+      try {
+        decodeDeepCompressed("fc256.w/dc", broken);
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).toMatch(/^weights: 'fc256\.w\/dc' is not a valid Deep Compression tensor: its position stream/);
+      await expect(bundle.load({ weights: bad("fc256.w/dc", broken) })).rejects.toThrow(message);
+    }
     const wrongShape = encodeDeepCompressed(pruned(10, 128, 3), [10, 128], 5).bytes;
     await expect(bundle.load({ weights: bad("out.w/dc", wrongShape) })).rejects.toThrow(/weights: 'out\.w' \(decoded from 'out\.w\/dc'\) must be f32\[128,10\] \(safetensors F32\), got F32\[10,128\]/);
     await expect(bundle.load({ weights: bad("nope.w/dc", wrongShape) })).rejects.toThrow(/weights: 'nope\.w' \(decoded from 'nope\.w\/dc'\) is not a param of mnistMlp/);
