@@ -20,6 +20,7 @@
 // the last nonzero are zero. The encoder picks the p and each stream's coding that make it smallest.
 
 import { kmeansCodebook } from "../passes/quantize/kmeans.ts";
+import type { SafeTensor } from "../../runtime/safetensors.ts";
 
 /** The suffix of the compressed tensor's name: `W/dc` holds the weight `W`. */
 export const DEEP_COMPRESSED_SUFFIX = "/dc";
@@ -279,4 +280,16 @@ function readBits(bytes: Uint8Array, i: number, width: number): number {
   const bit = i * width;
   for (let b = 0; b < width; b++) v |= ((bytes[(bit + b) >> 3] >> ((bit + b) & 7)) & 1) << b;
   return v;
+}
+
+/** A weights file's tensors with every `W/dc` tensor decoded back into the dense f32 `W`. */
+export function decompressTensors(tensors: Readonly<Record<string, SafeTensor>>): Record<string, SafeTensor> {
+  const out: Record<string, SafeTensor> = Object.create(null);
+  for (const [name, t] of Object.entries(tensors)) {
+    if (!name.endsWith(DEEP_COMPRESSED_SUFFIX)) { out[name] = t; continue; }
+    if (t.dtype !== "U8" || t.shape.length !== 1) throw new Error(`weights: '${name}' must be a u8 vector (a Deep Compression tensor), got ${t.dtype}[${t.shape.join(",")}]`);
+    const d = decodeDeepCompressed(name, t.data as Uint8Array);
+    out[name.slice(0, -DEEP_COMPRESSED_SUFFIX.length)] = { dtype: "F32", shape: d.shape, data: d.values };
+  }
+  return out;
 }

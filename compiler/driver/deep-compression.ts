@@ -5,7 +5,9 @@
 // so only the file shrinks: the arena still holds the dense f32 weights.
 
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
-import { DEEP_COMPRESSED_SUFFIX, decodeDeepCompressed, encodeDeepCompressed } from "../bundle/deep-compression.ts";
+import { DEEP_COMPRESSED_SUFFIX, encodeDeepCompressed } from "../bundle/deep-compression.ts";
+
+export { decompressTensors } from "../bundle/deep-compression.ts";
 
 export interface DeepCompressionLayer {
   readonly weight: string;
@@ -54,18 +56,6 @@ export function compressWeightsFile(file: Uint8Array, bits: number): { bytes: Ui
   }
   const bytes = encodeSafetensors(out, metadata);
   return { bytes, report: { bits, layers, keptBytes, fileBytes: { dense: file.length, compressed: bytes.length } } };
-}
-
-/** A weights file's tensors with every `W/dc` tensor decoded back into the dense f32 `W`. */
-export function decompressTensors(tensors: Readonly<Record<string, SafeTensor>>): Record<string, SafeTensor> {
-  const out: Record<string, SafeTensor> = Object.create(null);
-  for (const [name, t] of Object.entries(tensors)) {
-    if (!name.endsWith(DEEP_COMPRESSED_SUFFIX)) { out[name] = t; continue; }
-    if (t.dtype !== "U8" || t.shape.length !== 1) throw new Error(`weights: '${name}' must be a u8 vector (a Deep Compression tensor), got ${t.dtype}[${t.shape.join(",")}]`);
-    const d = decodeDeepCompressed(name, t.data as Uint8Array);
-    out[name.slice(0, -DEEP_COMPRESSED_SUFFIX.length)] = { dtype: "F32", shape: d.shape, data: d.values };
-  }
-  return out;
 }
 
 /** The size table `mlc build --compress` prints. */

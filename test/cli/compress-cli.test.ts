@@ -1,6 +1,7 @@
 // `mlc build --compress codebookN` (Deep Compression of the weights file): a pruned MNIST MLP's
 // bundle, imported from a folder outside the repo, decodes its compressed weights file when it
-// loads and computes what the interpreter (`mlc run`) computes with the decoded weights; the
+// loads and computes what the interpreter (`mlc run`, given the decoded weights or the compressed
+// file itself) computes with the decoded weights; the
 // file holds `W/dc` tensors and f32 biases and is far smaller; the size table; loadWeights
 // refuses a malformed or mismatched compressed tensor naming it; saveWeights writes the dense
 // weights, which load back; and the flags it does not combine with are refused.
@@ -73,6 +74,10 @@ describe("mlc build --compress codebook5", () => {
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     const reference = decodeSafetensors(readFileSync(join(tmp, "run.safetensors"))).tensors.logits.data as Float32Array;
+    // The compiler's commands read a compressed weights file as the dense weights it holds.
+    const direct = mlc("run", ...MODEL, "--weights", join(out, "mnistMlp.safetensors"), "--inputs", inputs, "--out", join(tmp, "run-direct.safetensors"));
+    expect(direct.stderr).toBe("");
+    expect(Array.from(decodeSafetensors(readFileSync(join(tmp, "run-direct.safetensors"))).tensors.logits.data as Float32Array)).toEqual(Array.from(reference));
     const m = await (await importBundle(out)).load();
     m.inputs.x.set(x);
     m.forward();
@@ -123,6 +128,15 @@ describe("mlc build --compress codebook5", () => {
     const m = await bundle.load();
     expect(() => m.loadWeights(bad("fc128.w/dc", new Uint8Array(good.length), "U8"))).toThrow(/weights: 'fc128\.w\/dc' is not a valid Deep Compression tensor: version 0/);
   }, 60_000);
+
+  it("mlc run refuses a malformed compressed weights file naming the tensor, exit 1", () => {
+    const t = compressed();
+    const good = t["out.w/dc"].data as Uint8Array;
+    const broken = file("broken.safetensors", { ...t, "out.w/dc": { dtype: "U8", shape: [good.length - 1], data: good.slice(0, -1) } });
+    const r = mlc("run", ...MODEL, "--weights", broken, "--inputs", inputs);
+    expect(r.stderr).toMatch(/^error: .*broken\.safetensors: weights: 'out\.w\/dc' is not a valid Deep Compression tensor: its index stream .*\n$/);
+    expect(r.status).toBe(1);
+  }, 30_000);
 
   const refusals: [string, string[], string][] = [
     ["--train", ["--train", "--weights", weights], "error: --compress codebook5 compresses an inference bundle's weights file: build it without --train (fine-tune the pruned weights first)\n"],
