@@ -27,7 +27,7 @@ function typedArrayOf(dtype) {
  * not name: they keep their values) and `skipped` (training state this bundle does not have).
  */
 function checkedWeights(bytes, opts = {}) {
-  const tensors = decodeSafetensors(toBytes(bytes));
+  const tensors = decodeSafetensors(toBytes(bytes)).map(expandDeepCompressed);
   const byName = new Map(MANIFEST.params.map((p) => [p.name, p]));
   const skipped = tensors.filter((t) => !byName.has(t.name) && isTrainingState(t.name));
   if (skipped.length > 0 && !warnedTrainingState) {
@@ -37,9 +37,10 @@ function checkedWeights(bytes, opts = {}) {
   for (const t of tensors) {
     const p = byName.get(t.name);
     if (!p && isTrainingState(t.name)) continue;
-    if (!p) throw new Error(`weights: '${t.name}' is not a param of ${MANIFEST.name} (params: ${[...byName.keys()].join(", ")})`);
+    const what = t.from ? `'${t.name}' (decoded from '${t.from}')` : `'${t.name}'`;
+    if (!p) throw new Error(`weights: ${what} is not a param of ${MANIFEST.name} (params: ${[...byName.keys()].join(", ")})`);
     if (t.dtype !== SAFE_OF[p.dtype] || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-      throw new Error(`weights: '${t.name}' must be ${p.dtype}[${p.shape.join(",")}] (safetensors ${SAFE_OF[p.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`);
+      throw new Error(`weights: ${what} must be ${p.dtype}[${p.shape.join(",")}] (safetensors ${SAFE_OF[p.dtype]}), got ${t.dtype}[${t.shape.join(",")}]`);
     }
   }
   const writes = tensors.filter((t) => byName.has(t.name)).map((t) => ({ param: byName.get(t.name), bytes: t.bytes }));
@@ -57,6 +58,112 @@ function checkedWeights(bytes, opts = {}) {
     missing: MANIFEST.params.filter((p) => !loaded.has(p.name)).map((p) => p.name),
     skipped: skipped.map((t) => t.name),
   };
+}
+
+/**
+ * A Deep Compression tensor `W/dc` (u8; written by `mlc build --compress`, format in
+ * compiler/bundle/deep-compression.ts, whose decoder this one mirrors) as the dense f32 tensor `W`
+ * it holds; any other tensor unchanged. Throws naming the tensor when it is malformed.
+ */
+function expandDeepCompressed(t) {
+  if (!t.name.endsWith("/dc")) return t;
+  const fail = (why) => {
+    throw new Error(`weights: '${t.name}' is not a valid Deep Compression tensor: ${why}`);
+  };
+  if (t.dtype !== "U8" || t.shape.length !== 1) fail(`it must be a u8 vector, got ${t.dtype}[${t.shape.join(",")}]`);
+  const bytes = t.bytes;
+  if (bytes.length < 12) fail(`${bytes.length} bytes is shorter than its header`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const [version, bits, p, rank] = bytes.subarray(0, 4);
+  if (version !== 1) fail(`version ${version} (this reader knows 1)`);
+  if (bits < 1 || bits > 8 || p < 1 || p > 8) fail(`index bits ${bits} and position bits ${p} must be 1..8`);
+  const symbols = view.getUint32(4, true);
+  const nonzeros = view.getUint32(8, true);
+  const head = 12 + 4 * rank;
+  const entries = 2 ** bits;
+  if (bytes.length < head + 4 * entries) fail(`${bytes.length} bytes is shorter than its header and codebook`);
+  const shape = Array.from({ length: rank }, (_, i) => view.getUint32(12 + 4 * i, true));
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count > 2 ** 28) fail(`its shape [${shape.join(",")}] is too large (over ${2 ** 28} elements)`);
+  if (nonzeros > count) fail(`${nonzeros} nonzeros in ${count} elements`);
+  if (symbols > count + nonzeros) fail(`${symbols} position symbols for ${count} elements`);
+  const codebook = new Float32Array(entries);
+  for (let i = 0; i < entries; i++) codebook[i] = view.getFloat32(head + 4 * i, true);
+  const positions = readDeepCompressedStream(bytes, head + 4 * entries, symbols, p, "position", fail);
+  const indices = readDeepCompressedStream(bytes, positions.end, nonzeros, bits, "index", fail);
+  if (indices.end !== bytes.length) fail(`${bytes.length - indices.end} bytes after its streams`);
+  const escape = 2 ** p - 1;
+  const values = new Float32Array(count);
+  let at = 0;
+  let k = 0;
+  for (let s = 0; s < symbols; s++) {
+    const sym = positions.symbols[s];
+    at += sym;
+    if (sym === escape) continue;
+    if (k >= nonzeros) fail(`its positions place more than its ${nonzeros} nonzeros`);
+    if (at >= count) fail(`nonzero ${k} falls at element ${at}, past its ${count} elements`);
+    values[at++] = codebook[indices.symbols[k++]];
+  }
+  if (k !== nonzeros) fail(`its positions place ${k} of its ${nonzeros} nonzeros`);
+  return { name: t.name.slice(0, -3), from: t.name, dtype: "F32", shape, bytes: new Uint8Array(values.buffer) };
+}
+
+/** `n` symbols of `width` bits from a Deep Compression stream at `from` (fixed width or canonical Huffman), and where it ends. */
+function readDeepCompressedStream(bytes, from, n, width, what, fail) {
+  const MAX_CODE_LENGTH = 24;
+  if (from >= bytes.length) fail(`its ${what} stream is missing`);
+  const coding = bytes[from];
+  if (coding === 0) {
+    const end = from + 1 + Math.ceil((n * width) / 8);
+    if (end > bytes.length) fail(`its ${what} stream of ${n} ${width}-bit symbols needs ${end - from} bytes, ${bytes.length - from} left`);
+    const out = new Uint8Array(n);
+    for (let i = 0, bit = 8 * (from + 1); i < n; i++) {
+      let v = 0;
+      for (let b = 0; b < width; b++, bit++) v |= ((bytes[bit >> 3] >> (bit & 7)) & 1) << b;
+      out[i] = v;
+    }
+    return { symbols: out, end };
+  }
+  if (coding !== 1) fail(`its ${what} stream has coding ${coding} (0: fixed width, 1: Huffman)`);
+  const alphabet = 2 ** width;
+  if (from + 1 + alphabet + 4 > bytes.length) fail(`its ${what} stream's code lengths run past the end`);
+  const lengths = bytes.subarray(from + 1, from + 1 + alphabet);
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(from + 1 + alphabet, true);
+  const start = from + 1 + alphabet + 4;
+  if (start + length > bytes.length) fail(`its ${what} stream's ${length} bytes run past the end`);
+  if (n > 8 * length) fail(`its ${what} stream ends after ${8 * length} bits, too few for ${n} symbols`);
+  const out = new Uint8Array(n);
+  const perLength = new Uint32Array(MAX_CODE_LENGTH + 1);
+  for (const l of lengths) {
+    if (l > MAX_CODE_LENGTH) fail(`its ${what} stream has a code length ${l} (at most ${MAX_CODE_LENGTH})`);
+    if (l > 0) perLength[l]++;
+  }
+  let left = 1;
+  for (let l = 1; l <= MAX_CODE_LENGTH; l++) {
+    left = left * 2 - perLength[l];
+    if (left < 0) fail(`its ${what} stream's code lengths are over-subscribed`);
+  }
+  const order = [];
+  for (let l = 1; l <= MAX_CODE_LENGTH; l++) for (let c = 0; c < alphabet; c++) if (lengths[c] === l) order.push(c);
+  const data = bytes.subarray(start, start + length);
+  let bit = 0;
+  for (let i = 0; i < n; i++) {
+    let code = 0;
+    let first = 0;
+    let index = 0;
+    for (let l = 1; ; l++) {
+      if (l > MAX_CODE_LENGTH) fail(`its ${what} stream holds an invalid code at symbol ${i}`);
+      if (bit >= 8 * length) fail(`its ${what} stream ends after ${i} of its ${n} symbols`);
+      code |= (data[bit >> 3] >> (bit & 7)) & 1;
+      bit++;
+      const c = perLength[l];
+      if (code - c < first) { out[i] = order[index + code - first]; break; }
+      index += c;
+      first = (first + c) << 1;
+      code <<= 1;
+    }
+  }
+  return { symbols: out, end: start + length };
 }
 
 /** Element bytes and a reader of each integer dtype an index param may have. */

@@ -8,6 +8,7 @@ import { DTYPE_INFO, fromTypedArray, toTypedArray } from "../ir/dtypes.ts";
 import type { TensorType } from "../ir/types.ts";
 import { formatType, sameShape } from "../ir/types.ts";
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../../runtime/safetensors.ts";
+import { decompressTensors } from "./deep-compression.ts";
 
 export class TensorIOError extends Error {
   override name = "TensorIOError";
@@ -48,7 +49,13 @@ export function readSafetensorsFile(path: string): Record<string, SafeTensor> {
  * the same way): a poisoned file would silently turn every later result NaN.
  */
 export function readWeightsFile(path: string, { allowNonFinite = false }: { allowNonFinite?: boolean } = {}): Record<string, SafeTensor> {
-  const tensors = readSafetensorsFile(path);
+  let tensors = readSafetensorsFile(path);
+  // A weights file written by `mlc build --compress` reads as the dense weights it holds.
+  try {
+    tensors = decompressTensors(tensors);
+  } catch (e) {
+    throw new TensorIOError(`${path}: ${(e as Error).message}`);
+  }
   if (Object.keys(tensors).length === 0) throw new TensorIOError(`${path}: the file has no tensors (a weights file holds the params it sets)`);
   if (!allowNonFinite) {
     for (const [name, t] of Object.entries(tensors)) {

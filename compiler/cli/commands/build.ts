@@ -31,8 +31,10 @@ import { refuseToReplaceWeights } from "../keep-weights.ts";
 import { quantizeOptions, wantsQuantization, withQuantizeOptions, type QuantizeArgs } from "../quantize-options.ts";
 import { baselineWasmOnly } from "../wasm-tier.ts";
 import { sparseSpec, wantsSparse, withSparseOptions, type SparseArgs } from "../sparse-options.ts";
+import { compressBits, withCompressOptions, type CompressArgs } from "../compress-options.ts";
+import { compressWeightsFile, formatDeepCompressionReport } from "../../driver/deep-compression.ts";
 
-interface BuildArgs extends TrainArgs, PipelineArgs, QuantizeArgs, SparseArgs {
+interface BuildArgs extends TrainArgs, PipelineArgs, QuantizeArgs, SparseArgs, CompressArgs {
   model: string; set?: string[]; out: string; weights?: string; "allow-nonfinite-weights": boolean; seed: number; outputs?: string; debug: boolean; force: boolean;
 }
 
@@ -40,7 +42,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
   command: "build <model>",
   describe: "compile a model into an embeddable bundle (.wasm + .js + .d.ts + weights + plan)",
   builder: (y) =>
-    withSparseOptions(withQuantizeOptions(withPipelineOptions(withTrainOptions(withModelOptions(y)))))
+    withCompressOptions(withSparseOptions(withQuantizeOptions(withPipelineOptions(withTrainOptions(withModelOptions(y))))))
       .option("out", { type: "string", demandOption: true, describe: "directory to write the bundle into (created if missing)" })
       .option("weights", { type: "string", describe: "safetensors file with initial params (others keep their seeded init)" })
       .option("allow-nonfinite-weights", { type: "boolean", default: false, describe: "accept NaN/Inf in --weights (refused by default, naming the tensor)" })
@@ -52,6 +54,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     // Before binaryen loads: this process only runs binaryen, once (wasm-tier.ts).
     baselineWasmOnly();
     const sparse = wantsSparse(args);
+    const compress = compressBits(args);
     const model = compileModelFile(args.model, { set: parseSetFlags(args.set) });
     verifyGraph(model.graph);
     const training = trainingOptions(model, args);
@@ -93,17 +96,23 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       const initial = paramsLeftInitial(given, declared);
       if (initial.length > 0) process.stdout.write(leftInitialNote(args.weights!, initial) + "\n");
     }
-    if (weightsFile && !args.force) refuseToReplaceWeights(join(args.out, weightsFile), bundle.files[weightsFile] as Uint8Array);
+    const files: Record<string, string | Uint8Array> = { ...bundle.files };
+    if (compress !== undefined && weightsFile) {
+      const compressed = compressWeightsFile(bundle.files[weightsFile] as Uint8Array, compress);
+      files[weightsFile] = compressed.bytes;
+      process.stdout.write(formatDeepCompressionReport(compressed.report) + "\n");
+    }
+    if (weightsFile && !args.force) refuseToReplaceWeights(join(args.out, weightsFile), files[weightsFile] as Uint8Array);
     const created = ensureDirectory(args.out);
     try {
-      writeFilesAtomic(Object.entries(bundle.files).map(([file, data]) => ({ path: join(args.out, file), data })));
+      writeFilesAtomic(Object.entries(files).map(([file, data]) => ({ path: join(args.out, file), data })));
     } catch (e) {
       removeCreatedDirectory(created);
       throw e;
     }
     const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
     process.stdout.write(
-      `wrote ${Object.keys(bundle.files).map((f) => join(args.out, f)).join(", ")}\n` +
+      `wrote ${Object.keys(files).map((f) => join(args.out, f)).join(", ")}\n` +
         `arena ${kib(bundle.layout.arena)}${"memoryBytes" in bundle.layout ? `, memory ${kib(bundle.layout.memoryBytes as number)}` : ""}, ` +
         `entries: ${Object.keys(bundle.layout.entries).join(", ")}\n`,
     );
