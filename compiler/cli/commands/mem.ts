@@ -95,7 +95,7 @@ export const memCommand: CommandModule<object, MemArgs> = {
       const fused = front ? fuseFront(front, compileOptions) : undefined;
       const program = fused ? planFused(fused, compileOptions) : compile(forward, { ...compileOptions, dumps });
       const unscheduled = fused
-        ? planFused(fused, { ...compileOptions, schedule: false })
+        ? planFused(fused, { ...compileOptions, schedule: false, verify: false })
         : compile(forward, { ...options, ...quantize, ...(quantize.quantize ? { quantize: { ...quantize.quantize, result: program.quantization } } : {}), schedule: false });
       if (program.quantization) quantReports.push(program.quantization.report);
       if (program.codebooks) codebookReports.push(program.codebooks.report);
