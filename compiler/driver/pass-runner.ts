@@ -101,9 +101,10 @@ function optionsKey(pass: string, given: object): string | undefined {
     if (typeof value === "function") {
       let id = functionIds.get(value);
       if (id === undefined) functionIds.set(value, (id = ++functionCount));
-      key += `|${name}=#${id}`;
+      key += `|${JSON.stringify(name)}=#${id}`;
     } else if (value === undefined || typeof value === "number" || typeof value === "string" || typeof value === "boolean") {
-      key += `|${name}=${typeof value}:${String(value)}`;
+      // JSON spelling: a string holding `|` or `=` cannot pass for another option.
+      key += `|${JSON.stringify(name)}=${typeof value === "string" ? JSON.stringify(value) : `${typeof value}:${String(value)}`}`;
     } else {
       return undefined;
     }
