@@ -4,10 +4,9 @@
 // import of a command or of the frontend in main.ts fails the first test.
 
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { COMMANDS, loadCommand } from "../../compiler/cli/main.ts";
 
@@ -88,34 +87,6 @@ describe("bin/mlc.js", () => {
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("dist/ has not been built");
     expect(r.stderr).toContain("npm run build");
-  });
-
-  it("runs a compiling command in a node with a larger young generation, passing on its exit code; --help answers in the first", () => {
-    // A preload that logs each node process it runs in, with that process's node flags.
-    const preload = join(tmp, "log-node.mjs");
-    writeFileSync(preload, `import { appendFileSync } from "node:fs";\nappendFileSync(process.env.MLC_NODE_LOG, JSON.stringify(process.execArgv) + "\\n");\n`);
-    const nodes = (args: string[], env: Record<string, string> = {}) => {
-      const log = join(tmp, `nodes-${Math.random().toString(36).slice(2)}.txt`);
-      const r = spawnSync(process.execPath, ["--import", preload, "bin/mlc.js", ...args], { encoding: "utf8", env: { ...process.env, MLC_FROM_SOURCE: "", ...env, MLC_NODE_LOG: log } });
-      const flags = readFileSync(log, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as string[]);
-      return { ...r, young: flags.map((f) => f.filter((a) => a.startsWith("--max-semi-space-size"))) };
-    };
-    const ir = nodes(["ir", "examples/mnist-mlp/model.ts"]);
-    expect(ir.status).toBe(0);
-    expect(ir.stdout).toContain("graph");
-    expect(ir.young).toEqual([[], ["--max-semi-space-size=64"]]);
-    const bad = nodes(["ir", "examples/no-such-model.ts"]);
-    expect(bad.status).toBe(1);
-    expect(bad.stderr).toMatch(/^error\[MLC003\]: cannot read model file/);
-    expect(bad.young).toEqual([[], ["--max-semi-space-size=64"]]);
-    expect(nodes(["--help"]).young).toEqual([[]]);
-    expect(nodes(["ir", "examples/mnist-mlp/model.ts"], { MLC_DEFAULT_HEAP: "1" }).young).toEqual([[]]);
-    // Imported from code given to `node -e`: the second node runs bin/mlc.js, not that code again.
-    const script = `process.argv.splice(1, 0, "mlc"); await import(${JSON.stringify(pathToFileURL(join(process.cwd(), "bin", "mlc.js")).href)});`;
-    const evaluated = spawnSync(process.execPath, ["--input-type=module", "-e", script, "ir", "examples/mnist-mlp/model.ts"], { encoding: "utf8", env: { ...process.env, MLC_FROM_SOURCE: "" } });
-    expect(evaluated.stderr).toBe("");
-    expect(evaluated.status).toBe(0);
-    expect(evaluated.stdout).toBe(ir.stdout);
   });
 
   it("runs the TypeScript sources through tsx with MLC_FROM_SOURCE=1", () => {

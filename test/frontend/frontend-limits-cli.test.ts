@@ -24,9 +24,7 @@ function mlcWithPeak(...args: string[]) {
     `await import(${JSON.stringify(BIN)});`,
   ].join("\n");
   const started = performance.now();
-  // MLC_DEFAULT_HEAP: the command runs in this node (not in the second node bin/mlc.js starts for
-  // compiling commands), so the peak measured is the compiler's.
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script, ...args], { encoding: "utf8", env: { ...process.env, MLC_DEFAULT_HEAP: "1" } });
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script, ...args], { encoding: "utf8" });
   const seconds = (performance.now() - started) / 1000;
   const peak = /maxrss_kib (\d+)/.exec(r.stderr);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr.replace(/\nmaxrss_kib \d+\n$/, ""), peakKiB: peak ? Number(peak[1]) : NaN, seconds };
